@@ -1,0 +1,35 @@
+/*
+ * Small helpers with no domain logic.
+ */
+#ifndef HKMS_UTIL_H
+#define HKMS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hkms/error.h"
+
+/** Lower-case hex of len bytes into out (2*len+1 bytes), with sep (0 = none)
+ *  between bytes. Returns out. */
+char *hkms_hex(const unsigned char *in, size_t len, char sep, char *out);
+
+/** Parse lower/upper-case hex (optional ':' separators) into out (cap bytes). */
+enum hkms_rc hkms_unhex(const char *hex, unsigned char *out, size_t cap,
+    size_t *outlen, struct hkms_err *err);
+
+/** Create dir and its parents with mode (existing dirs are left as they are). */
+enum hkms_rc hkms_mkdir_p(const char *dir, unsigned mode, struct hkms_err *err);
+
+/** Read a whole file (at most max bytes) into a malloc'd buffer (NUL added).
+ *  HKMS_E_NOT_FOUND if missing, HKMS_E_INVALID if larger than max. */
+enum hkms_rc hkms_read_file(const char *path, size_t max, unsigned char **out,
+    size_t *outlen, struct hkms_err *err);
+
+/** A name usable as a file name and an object name: 1..64 of [A-Za-z0-9._-],
+ *  not starting with '.' or '-'. */
+int hkms_name_valid(const char *name);
+
+/** RFC 3339 UTC time string (20 bytes + NUL). */
+char *hkms_time_str(int64_t t, char out[32]);
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * Error codes and messages shared by every module. A failure is described
+ * once, where it happens, and passed up unchanged.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "hkms/error.h"
+
+const char *
+hkms_strerror(enum hkms_rc rc)
+{
+	switch (rc) {
+	case HKMS_OK: return "ok";
+	case HKMS_E_INTERNAL: return "internal_error";
+	case HKMS_E_NOMEM: return "out_of_memory";
+	case HKMS_E_INVALID: return "invalid_argument";
+	case HKMS_E_NOT_FOUND: return "not_found";
+	case HKMS_E_EXISTS: return "already_exists";
+	case HKMS_E_IN_USE: return "in_use";
+	case HKMS_E_POLICY: return "policy_violation";
+	case HKMS_E_VERIFY: return "verification_failed";
+	case HKMS_E_DENIED: return "permission_denied";
+	case HKMS_E_TOKEN: return "token_error";
+	case HKMS_E_PIN: return "pin_error";
+	case HKMS_E_TOKEN_DOWN: return "token_unavailable";
+	case HKMS_E_UNSUPPORTED: return "unsupported_by_token";
+	case HKMS_E_CRYPTO: return "crypto_error";
+	case HKMS_E_IO: return "io_error";
+	case HKMS_E_LOCKED: return "store_locked";
+	case HKMS_E_NOSPACE: return "no_space";
+	}
+	return "internal_error";
+}
+
+static enum hkms_rc
+err_vset(struct hkms_err *err, enum hkms_rc rc, const char *code,
+    const char *fmt, va_list ap)
+{
+	if (err == NULL)
+		return rc;
+	err->rc = rc;
+	snprintf(err->code, sizeof(err->code), "%s", code ? code : "");
+	vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
+	return rc;
+}
+
+enum hkms_rc
+hkms_err_set(struct hkms_err *err, enum hkms_rc rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	err_vset(err, rc, NULL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+enum hkms_rc
+hkms_err_setc(struct hkms_err *err, enum hkms_rc rc, const char *code,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	err_vset(err, rc, code, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+enum hkms_rc
+hkms_err_crypto(struct hkms_err *err, const char *fmt, ...)
+{
+	va_list ap;
+	unsigned long e = ERR_peek_last_error();
+	char reason[128] = "";
+	size_t len;
+
+	va_start(ap, fmt);
+	err_vset(err, HKMS_E_CRYPTO, NULL, fmt, ap);
+	va_end(ap);
+	if (e != 0)
+		ERR_error_string_n(e, reason, sizeof(reason));
+	ERR_clear_error();
+	if (err != NULL && reason[0] != '\0') {
+		len = strlen(err->detail);
+		snprintf(err->detail + len, sizeof(err->detail) - len, ": %s",
+		    reason);
+	}
+	return HKMS_E_CRYPTO;
+}
+
+const char *
+hkms_err_code(const struct hkms_err *err)
+{
+	if (err->code[0] != '\0')
+		return err->code;
+	return hkms_strerror(err->rc);
+}
+
+void
+hkms_err_clear(struct hkms_err *err)
+{
+	if (err == NULL)
+		return;
+	err->rc = HKMS_OK;
+	err->code[0] = '\0';
+	err->detail[0] = '\0';
+}
