@@ -1,0 +1,57 @@
+/*
+ * hkms configuration: an INI file (libinih) with the sections of DESIGN.md.
+ * Every key is optional; the defaults serve the embedded SoftHSM2 set-up.
+ */
+#ifndef HKMS_CONFIG_H
+#define HKMS_CONFIG_H
+
+#include "hkms/error.h"
+
+#define HKMS_DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define HKMS_DEFAULT_LABEL "hkms"
+#define HKMS_DEFAULT_LISTEN "127.0.0.1:8443"
+
+struct hkms_config {
+	/* [token] */
+	char *module;		/* PKCS#11 module path */
+	char *label;		/* token label (or serial below) */
+	char *serial;
+	char *pin_file;		/* user PIN file, 0600; HKMS_PIN overrides */
+	char *so_pin_file;	/* SO PIN file for token init; HKMS_SO_PIN */
+	char *softhsm2_conf;	/* exported as SOFTHSM2_CONF if set */
+	/* [store] */
+	char *data_dir;
+	char *profiles_dir;	/* custom profile files; default data_dir/profiles */
+	char *crl_dir;		/* CRLs are published here; default data_dir/crl */
+	/* [server] */
+	char *listen;
+	int threads;
+	char *admin_thumbprints;
+	/* [limits] */
+	long max_body;
+	int max_connections;
+	int per_ip;
+	int timeout_s;
+	/* where the config was read from, NULL if none */
+	char *path;
+};
+
+/** Default data directory: $HKMS_DATA_DIR, else $XDG_STATE_HOME/hkms, else
+ *  $HOME/.local/state/hkms. The caller frees the result. */
+char *hkms_config_default_data_dir(void);
+
+/** Load the config. path: explicit file (must exist), or NULL to use
+ *  $HKMS_CONFIG, else <default data dir>/hkms.conf if present, else only
+ *  defaults. Unknown sections or keys are an error naming them. Defaults
+ *  derived from data_dir are filled in after reading. The caller frees
+ *  the result with hkms_config_free(). */
+enum hkms_rc hkms_config_load(const char *path, struct hkms_config **out,
+    struct hkms_err *err);
+
+/** Parse config text (used by load and by the fuzzer). */
+enum hkms_rc hkms_config_parse(const char *text, struct hkms_config **out,
+    struct hkms_err *err);
+
+void hkms_config_free(struct hkms_config *cfg);
+
+#endif

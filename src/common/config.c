@@ -1,0 +1,299 @@
+/*
+ * Configuration file: INI through libinih, into struct hkms_config.
+ * Unknown keys are errors so a typo never silently falls back to a default.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "hkms/config.h"
+#include "hkms/util.h"
+
+#define CONFIG_MAX (256 * 1024)
+
+struct parse_state {
+	struct hkms_config *cfg;
+	struct hkms_err *err;
+	int failed;
+};
+
+static int
+set_str(char **dst, const char *v)
+{
+	char *n = strdup(v);
+
+	if (n == NULL)
+		return 0;
+	free(*dst);
+	*dst = n;
+	return 1;
+}
+
+static int
+set_long(long *dst, const char *v, long min, long max)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < min || n > max)
+		return 0;
+	*dst = n;
+	return 1;
+}
+
+static int
+set_int(int *dst, const char *v, long min, long max)
+{
+	long n;
+
+	if (!set_long(&n, v, min, max))
+		return 0;
+	*dst = (int)n;
+	return 1;
+}
+
+static int
+on_entry(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *ps = user;
+	struct hkms_config *c = ps->cfg;
+	int ok = -1;	/* -1 unknown key, 0 bad value, 1 fine */
+
+	if (ps->failed)
+		return 0;
+	if (strcmp(section, "token") == 0) {
+		if (strcmp(name, "module") == 0) ok = set_str(&c->module, value);
+		else if (strcmp(name, "label") == 0) ok = set_str(&c->label, value);
+		else if (strcmp(name, "serial") == 0) ok = set_str(&c->serial, value);
+		else if (strcmp(name, "pin_file") == 0) ok = set_str(&c->pin_file, value);
+		else if (strcmp(name, "so_pin_file") == 0) ok = set_str(&c->so_pin_file, value);
+		else if (strcmp(name, "softhsm2_conf") == 0) ok = set_str(&c->softhsm2_conf, value);
+	} else if (strcmp(section, "store") == 0) {
+		if (strcmp(name, "data_dir") == 0) ok = set_str(&c->data_dir, value);
+		else if (strcmp(name, "profiles_dir") == 0) ok = set_str(&c->profiles_dir, value);
+		else if (strcmp(name, "crl_dir") == 0) ok = set_str(&c->crl_dir, value);
+	} else if (strcmp(section, "server") == 0) {
+		if (strcmp(name, "listen") == 0) ok = set_str(&c->listen, value);
+		else if (strcmp(name, "threads") == 0) ok = set_int(&c->threads, value, 0, 256);
+		else if (strcmp(name, "admin_thumbprints") == 0) ok = set_str(&c->admin_thumbprints, value);
+	} else if (strcmp(section, "limits") == 0) {
+		if (strcmp(name, "max_body") == 0) ok = set_long(&c->max_body, value, 1024, 64L * 1024 * 1024);
+		else if (strcmp(name, "max_connections") == 0) ok = set_int(&c->max_connections, value, 1, 65536);
+		else if (strcmp(name, "per_ip") == 0) ok = set_int(&c->per_ip, value, 1, 65536);
+		else if (strcmp(name, "timeout_s") == 0) ok = set_int(&c->timeout_s, value, 1, 3600);
+	}
+	if (ok == -1) {
+		hkms_err_setc(ps->err, HKMS_E_INVALID, "config_unknown_key",
+		    "unknown config key '%s' in section [%.32s]", name, section);
+		ps->failed = 1;
+		return 0;
+	}
+	if (ok == 0) {
+		hkms_err_setc(ps->err, HKMS_E_INVALID, "config_bad_value",
+		    "bad value for config key '%s' in section [%.32s]", name,
+		    section);
+		ps->failed = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static struct hkms_config *
+config_new(void)
+{
+	struct hkms_config *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->threads = 0;
+	c->max_body = 1048576;
+	c->max_connections = 512;
+	c->per_ip = 64;
+	c->timeout_s = 30;
+	return c;
+}
+
+static char *
+join(const char *dir, const char *name)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s/%s", dir, name) < 0)
+		return NULL;
+	return p;
+}
+
+char *
+hkms_config_default_data_dir(void)
+{
+	const char *v;
+	char *p = NULL;
+
+	if ((v = getenv("HKMS_DATA_DIR")) != NULL && *v != '\0')
+		return strdup(v);
+	if ((v = getenv("XDG_STATE_HOME")) != NULL && *v != '\0')
+		return join(v, "hkms");
+	if ((v = getenv("HOME")) == NULL || *v == '\0')
+		v = "/tmp";
+	if (asprintf(&p, "%s/.local/state/hkms", v) < 0)
+		return NULL;
+	return p;
+}
+
+/* Fill every unset option with its default. Paths derived from data_dir
+ * follow the layout written by `hkms init`. */
+static enum hkms_rc
+config_defaults(struct hkms_config *c, struct hkms_err *err)
+{
+	char *conf = NULL;
+
+	if (c->data_dir == NULL && (c->data_dir =
+	    hkms_config_default_data_dir()) == NULL)
+		goto nomem;
+	if (c->module == NULL && (c->module = strdup(HKMS_DEFAULT_MODULE)) == NULL)
+		goto nomem;
+	if (c->label == NULL && c->serial == NULL &&
+	    (c->label = strdup(HKMS_DEFAULT_LABEL)) == NULL)
+		goto nomem;
+	if (c->pin_file == NULL &&
+	    (c->pin_file = join(c->data_dir, "token/user.pin")) == NULL)
+		goto nomem;
+	if (c->so_pin_file == NULL &&
+	    (c->so_pin_file = join(c->data_dir, "token/so.pin")) == NULL)
+		goto nomem;
+	if (c->profiles_dir == NULL &&
+	    (c->profiles_dir = join(c->data_dir, "profiles")) == NULL)
+		goto nomem;
+	if (c->crl_dir == NULL &&
+	    (c->crl_dir = join(c->data_dir, "crl")) == NULL)
+		goto nomem;
+	if (c->listen == NULL && (c->listen = strdup(HKMS_DEFAULT_LISTEN)) == NULL)
+		goto nomem;
+	/* The embedded token's private SoftHSM2 config, when it exists and
+	 * the user has not chosen one: never the system's token dir. */
+	if (c->softhsm2_conf == NULL && getenv("SOFTHSM2_CONF") == NULL) {
+		if ((conf = join(c->data_dir, "token/softhsm2.conf")) == NULL)
+			goto nomem;
+		if (access(conf, R_OK) == 0) {
+			c->softhsm2_conf = conf;
+			conf = NULL;
+		}
+	}
+	free(conf);
+	return HKMS_OK;
+nomem:
+	return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+}
+
+enum hkms_rc
+hkms_config_parse(const char *text, struct hkms_config **out,
+    struct hkms_err *err)
+{
+	struct parse_state ps = { NULL, err, 0 };
+	int line;
+
+	if ((ps.cfg = config_new()) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	line = ini_parse_string(text, on_entry, &ps);
+	if (line != 0) {
+		if (!ps.failed)
+			hkms_err_setc(err, HKMS_E_INVALID, "config_syntax",
+			    "config syntax error on line %d", line);
+		else if (err != NULL && line > 0) {
+			size_t n = strlen(err->detail);
+
+			snprintf(err->detail + n, sizeof(err->detail) - n,
+			    " (line %d)", line);
+		}
+		hkms_config_free(ps.cfg);
+		return HKMS_E_INVALID;
+	}
+	*out = ps.cfg;
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_config_load(const char *path, struct hkms_config **out,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	struct hkms_config *c = NULL;
+	unsigned char *text = NULL;
+	char *dflt = NULL, *ddir = NULL;
+	size_t len;
+
+	if (path == NULL && (path = getenv("HKMS_CONFIG")) != NULL &&
+	    *path == '\0')
+		path = NULL;
+	if (path == NULL) {
+		if ((ddir = hkms_config_default_data_dir()) == NULL ||
+		    (dflt = join(ddir, "hkms.conf")) == NULL) {
+			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+			goto out;
+		}
+		if (access(dflt, F_OK) == 0)
+			path = dflt;
+	}
+	if (path != NULL) {
+		if ((rc = hkms_read_file(path, CONFIG_MAX, &text, &len,
+		    err)) != HKMS_OK) {
+			if (rc == HKMS_E_NOT_FOUND)
+				hkms_err_setc(err, rc, "config_missing",
+				    "config file '%s' does not exist", path);
+			goto out;
+		}
+		if (strlen((char *)text) != len) {
+			rc = hkms_err_setc(err, HKMS_E_INVALID,
+			    "config_syntax", "config file '%s' holds a NUL "
+			    "byte", path);
+			goto out;
+		}
+		if ((rc = hkms_config_parse((char *)text, &c, err)) != HKMS_OK)
+			goto out;
+		if ((c->path = strdup(path)) == NULL) {
+			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+			goto out;
+		}
+	} else if ((c = config_new()) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = config_defaults(c, err)) != HKMS_OK)
+		goto out;
+	*out = c;
+	c = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	hkms_config_free(c);
+	free(text);
+	free(dflt);
+	free(ddir);
+	return rc;
+}
+
+void
+hkms_config_free(struct hkms_config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->module);
+	free(c->label);
+	free(c->serial);
+	free(c->pin_file);
+	free(c->so_pin_file);
+	free(c->softhsm2_conf);
+	free(c->data_dir);
+	free(c->profiles_dir);
+	free(c->crl_dir);
+	free(c->listen);
+	free(c->admin_thumbprints);
+	free(c->path);
+	free(c);
+}
