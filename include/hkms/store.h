@@ -1,18 +1,39 @@
 /*
  * The file store: everything hkms knows apart from keys, under one data
  * directory. Every write is atomic and durable; writers take a lock.
+ *
+ * Layout, schema, lock order and the audit format: docs/store.md.
+ *
+ * Lock order (never the other way round):
+ *   1. <data>/.daemon.lock  (held for a daemon's lifetime, non-blocking)
+ *   2. <data>/.lock         (the data lock: hkms_store_begin/_end; every
+ *                            mutation of records and files holds it)
+ *   3. <data>/.audit.lock   (leaf: taken inside hkms_audit_append only)
  */
 #ifndef HKMS_STORE_H
 #define HKMS_STORE_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
 
 #include "hkms/error.h"
+
+/* ------------------------------------------------------------------ */
+/* Atomic files and directory locks (no store object needed)           */
+/* ------------------------------------------------------------------ */
 
 /** Replace path with data atomically and durably: a temp file in the same
  *  directory (O_EXCL, mode), write, fsync, rename, fsync of the directory.
  *  On failure the previous content of path is intact and the temp file is
- *  gone. An fsync failure is an error, never retried. Thread-safe. */
+ *  gone. An fsync failure is an error, never retried. Thread-safe.
+ *  ENOSPC/EDQUOT give HKMS_E_NOSPACE, other failures HKMS_E_IO.
+ *  Caveat: if only the final directory fsync fails, the new content is
+ *  already visible but not known durable; the call still fails.
+ *  Test hook: HKMS_STORE_CRASH_AT=<step>[:<n>] with step one of
+ *  after_write, after_fsync, after_rename calls _exit(137) the n-th time
+ *  (default 1st) this process reaches that step (docs/store.md). */
 enum hkms_rc hkms_store_write_atomic(const char *path, const void *data,
     size_t len, unsigned mode, struct hkms_err *err);
 
@@ -20,9 +41,201 @@ struct hkms_lock;
 
 /** Take an flock() on dir/.lock (created 0600): exclusive for writers,
  *  shared for readers. Blocks until it is free. Release with
- *  hkms_store_unlock(), which accepts NULL. */
+ *  hkms_store_unlock(), which accepts NULL. Each call opens its own file
+ *  description, so two threads of one process exclude each other too. */
 enum hkms_rc hkms_store_lock_dir(const char *dir, int exclusive,
     struct hkms_lock **out, struct hkms_err *err);
 void hkms_store_unlock(struct hkms_lock *lock);
+
+/* ------------------------------------------------------------------ */
+/* The store object                                                     */
+/* ------------------------------------------------------------------ */
+
+struct hkms_store;
+
+/** Current (and highest understood) metadata schema version. */
+#define HKMS_STORE_SCHEMA 1
+
+/** Largest record JSON / PEM / file the store reads back (bytes). */
+#define HKMS_STORE_MAX_FILE (4u * 1024 * 1024)
+
+/** Open the store on data_dir: create it (0700) and the fixed kind
+ *  directories if missing, then recover under the data lock: remove stale
+ *  "*.tmp.*" files, finish or drop half-written PEM files (".pem.next"),
+ *  drop orphan PEM files left by an interrupted delete, and create
+ *  audit.head for a new audit log. The caller frees *out with
+ *  hkms_store_close(). Safe while other processes use the same dir.
+ *  The object may be shared by threads: the data lock is recursive per
+ *  store object and serializes threads as well as processes. */
+enum hkms_rc hkms_store_open(const char *data_dir, struct hkms_store **out,
+    struct hkms_err *err);
+
+/** Release everything (a held data lock too). Accepts NULL. */
+void hkms_store_close(struct hkms_store *st);
+
+/** The data directory path, as given to hkms_store_open(); owned by st. */
+const char *hkms_store_dir(const struct hkms_store *st);
+
+/** Take <data>/.daemon.lock with flock(LOCK_EX|LOCK_NB) and keep it until
+ *  hkms_store_close(): a second daemon on the same data dir gets
+ *  HKMS_E_LOCKED. Independent of the data lock, so CLI mutations still
+ *  work (they serialize on the data lock). */
+enum hkms_rc hkms_store_lock_daemon(struct hkms_store *st,
+    struct hkms_err *err);
+
+/** Take the exclusive data lock (<data>/.lock) for a read-modify-write
+ *  sequence. Blocks. Recursive: nested begin/end pairs from the same
+ *  thread are fine. Every put/delete/rename/put_file takes it by itself,
+ *  so begin/end is only needed to make several calls one unit (check then
+ *  create, read a counter then write it). Pair with hkms_store_end(). */
+enum hkms_rc hkms_store_begin(struct hkms_store *st, struct hkms_err *err);
+
+/** Release one level of hkms_store_begin(). */
+void hkms_store_end(struct hkms_store *st);
+
+/** 1 if the store refused further writes because an fsync failed earlier
+ *  in this process (RELIABILITY: fsync failure is fatal, go read-only). */
+int hkms_store_read_only(const struct hkms_store *st);
+
+/* ------------------------------------------------------------------ */
+/* Metadata records: <data>/<kind>/<name>.json (+ <name>.pem)          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Kinds are a fixed set of top-level directories, optionally with one
+ * sub-level named by a valid name:
+ *   "keys" "certs" "cas" "clients" "trust" "service" "state" "secrets"
+ *   "issued/<ca>" "revoked/<ca>" "crl/<ca>"  (and "<base>/<name>" for any
+ *   base above)
+ * Records in "secrets" are written 0600, all others 0644.
+ * Names: hkms_name_valid() and must not contain ".tmp.".
+ */
+
+/** 1 if kind is a valid kind string as described above. */
+int hkms_store_kind_valid(const char *kind);
+
+/** Write record name of kind: the PEM (if pem != NULL) is staged as
+ *  <name>.pem.next, then <name>.json is replaced (the commit point), then
+ *  the PEM is moved into place. A crash at any instant leaves either the
+ *  old or the new record (open() finishes or drops the staged PEM).
+ *  meta (borrowed, a JSON object) is copied; the store sets "schema",
+ *  "name", "updated" (RFC 3339) and "pem_sha256" (hex, or removes it when
+ *  pem is NULL) in the copy. Overwrites an existing record; a NULL pem
+ *  removes an old PEM. Takes the data lock. */
+enum hkms_rc hkms_store_put(struct hkms_store *st, const char *kind,
+    const char *name, json_t *meta, const char *pem, struct hkms_err *err);
+
+/** Read a record. meta and/or pem may be NULL if not wanted; *meta is a new
+ *  reference (json_decref), *pem is malloc'd (free) or NULL when the record
+ *  has no PEM. HKMS_E_NOT_FOUND if absent; HKMS_E_INVALID naming the file
+ *  for a damaged/truncated JSON or a PEM that does not match its record;
+ *  HKMS_E_UNSUPPORTED (code "schema_version") for a future schema.
+ *  Needs no lock (files are replaced atomically). Thread-safe. */
+enum hkms_rc hkms_store_get(struct hkms_store *st, const char *kind,
+    const char *name, json_t **meta, char **pem, struct hkms_err *err);
+
+/** 1 if record name of kind exists (its JSON does), 0 otherwise. */
+int hkms_store_exists(struct hkms_store *st, const char *kind,
+    const char *name);
+
+/** All records of kind as a new JSON array of meta objects sorted by name
+ *  (json_decref). Temp files, staged and orphan PEMs are ignored. A kind
+ *  directory that does not exist yet is an empty list. A damaged record
+ *  makes the call fail naming the file. */
+enum hkms_rc hkms_store_list(struct hkms_store *st, const char *kind,
+    json_t **out, struct hkms_err *err);
+
+/** Delete a record: JSON first (the commit point), then the PEM, then a
+ *  directory fsync. HKMS_E_NOT_FOUND if absent. Takes the data lock. */
+enum hkms_rc hkms_store_delete(struct hkms_store *st, const char *kind,
+    const char *name, struct hkms_err *err);
+
+/** Rename a record within kind (the new JSON gets "name" = newname).
+ *  HKMS_E_NOT_FOUND if old is absent, HKMS_E_EXISTS if newname exists.
+ *  Written as put(new) then delete(old) under the data lock: a crash in
+ *  between leaves both names, each a whole record ("renamed_from" in the
+ *  new one tells; hkms_store_check() warns). */
+enum hkms_rc hkms_store_rename(struct hkms_store *st, const char *kind,
+    const char *oldname, const char *newname, struct hkms_err *err);
+
+/** Read-modify-write counter: under the data lock, read record name of
+ *  kind (field "value", 0 if the record is absent), add 1, write it back
+ *  and return the new value in *out. For CRL numbers and the like. */
+enum hkms_rc hkms_store_counter_next(struct hkms_store *st, const char *kind,
+    const char *name, uint64_t *out, struct hkms_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Plain files beside records (CRLs, bundles): <data>/<kind>/<file>     */
+/* ------------------------------------------------------------------ */
+
+/** Atomically replace <data>/<kind>/<file> with data (mode e.g. 0644 or
+ *  0600). file: a valid name not ending in ".json", ".pem" or ".next" and
+ *  without ".tmp." (those belong to records). Takes the data lock. */
+enum hkms_rc hkms_store_put_file(struct hkms_store *st, const char *kind,
+    const char *file, const void *data, size_t len, unsigned mode,
+    struct hkms_err *err);
+
+/** Read <data>/<kind>/<file> (at most HKMS_STORE_MAX_FILE bytes) into a
+ *  malloc'd, NUL-terminated buffer (*len excludes the NUL). The caller
+ *  frees *data. HKMS_E_NOT_FOUND if missing. */
+enum hkms_rc hkms_store_get_file(struct hkms_store *st, const char *kind,
+    const char *file, unsigned char **data, size_t *len,
+    struct hkms_err *err);
+
+/** Remove <data>/<kind>/<file> durably. HKMS_E_NOT_FOUND if missing. */
+enum hkms_rc hkms_store_delete_file(struct hkms_store *st, const char *kind,
+    const char *file, struct hkms_err *err);
+
+/** Build "<data>/<kind>" (kind validated) into a malloc'd string the caller
+ *  frees; for modules that keep their own files under the store (they
+ *  must write through hkms_store_write_atomic() holding the data lock). */
+enum hkms_rc hkms_store_kind_path(struct hkms_store *st, const char *kind,
+    char **out, struct hkms_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Consistency check                                                   */
+/* ------------------------------------------------------------------ */
+
+/** Check the whole store without changing it: every record JSON parses
+ *  with a known schema and matching name, every PEM a record names exists
+ *  with the recorded SHA-256, stray temp/staged/orphan files are only
+ *  warnings (they are never taken as data), and the audit log verifies.
+ *  *report (may be NULL) gets a new object {"ok","records","errors":[],
+ *  "warnings":[],"audit":{...}} on success and on HKMS_E_VERIFY.
+ *  Returns HKMS_E_VERIFY if any error was found (err names the first). */
+enum hkms_rc hkms_store_check(struct hkms_store *st, json_t **report,
+    struct hkms_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Audit log: <data>/audit.log (JSON lines, hash chain) + audit.head    */
+/* ------------------------------------------------------------------ */
+
+/** Append one record {"seq","time","actor","op","object","result",
+ *  "detail","prev","hash"} with hash = hex SHA-256(prev ‖ canonical
+ *  record without hash). result is "ok" or "error". detail (borrowed,
+ *  may be NULL) MUST be non-secret: never a PIN, passphrase, password or
+ *  key; values under keys named like pin/passphrase/password/secret/
+ *  private_key are replaced by "[redacted]" as a last line of defence.
+ *  Takes <data>/.audit.lock (may be called with the data lock held, never
+ *  the reverse), writes the line with one O_APPEND write, fdatasync()s,
+ *  then updates audit.head atomically. A torn last line left by a crash
+ *  is cut off first and an "audit.recover" record notes how many bytes.
+ *  Refuses (HKMS_E_VERIFY) to append if audit.head is ahead of the log
+ *  (truncated tail). Thread- and process-safe. */
+enum hkms_rc hkms_audit_append(struct hkms_store *st, const char *actor,
+    const char *op, const char *object, const char *result, json_t *detail,
+    struct hkms_err *err);
+
+/** Verify the whole audit log: each line's hash, the prev chain, seq
+ *  continuity from 1, and audit.head (seq and hash; the log may be one
+ *  record ahead after a crash, never behind). A torn (unterminated) last
+ *  line is not an error: it is reported as "torn_tail_bytes". On failure
+ *  returns HKMS_E_VERIFY (code "audit_chain") with err->detail
+ *  "audit.log line N: <reason>". *report (may be NULL) gets a new object
+ *  {"ok","records","last_seq","last_hash","head_seq","torn_tail_bytes",
+ *  and on failure "bad_line","reason"}. Takes no lock (reads a snapshot;
+ *  run it with no writer for an exact head check). */
+enum hkms_rc hkms_audit_verify(struct hkms_store *st, json_t **report,
+    struct hkms_err *err);
 
 #endif
