@@ -1,0 +1,133 @@
+/*
+ * The token layer: the only code that talks PKCS#11. It hands out key
+ * handles by name, public keys, and "sign with this key" — never private
+ * key material, because no function here returns any.
+ */
+#ifndef HKMS_HSM_H
+#define HKMS_HSM_H
+
+#include <stddef.h>
+
+#include <openssl/evp.h>
+
+#include "hkms/error.h"
+#include "hkms/secret.h"
+
+struct hkms_hsm;
+
+enum hkms_key_type {
+	HKMS_KEY_NONE = 0,
+	HKMS_KEY_RSA2048, HKMS_KEY_RSA3072, HKMS_KEY_RSA4096,
+	HKMS_KEY_EC_P256, HKMS_KEY_EC_P384, HKMS_KEY_EC_P521,
+};
+
+/** Parse "rsa:2048|rsa:3072|rsa:4096|ec:p256|ec:p384|ec:p521". RSA below
+ *  2048 is refused with code "weak_key", anything else with
+ *  "unknown_key_type". */
+enum hkms_rc hkms_hsm_key_type_parse(const char *s, enum hkms_key_type *out,
+    struct hkms_err *err);
+const char *hkms_hsm_key_type_name(enum hkms_key_type t);
+
+struct hkms_hsm_opts {
+	const char *module;	/* PKCS#11 module path */
+	const char *label;	/* token label, or NULL */
+	const char *serial;	/* token serial, or NULL (label wins) */
+	const char *softhsm2_conf; /* exported as SOFTHSM2_CONF if not NULL */
+};
+
+/** Load the module, find the token, check its PIN flags and log in once.
+ *  pin is borrowed; a copy is kept in a locked, wiped buffer so the layer
+ *  can log in again after it rebuilds a lost context (docs/hsm.md). On
+ *  CKR_PIN_INCORRECT the layer never tries that PIN again: HKMS_E_PIN.
+ *  A token whose PIN is locked, or on its final try, is refused before any
+ *  login attempt (set HKMS_ALLOW_FINAL_TRY=1 to allow the final try).
+ *  Thread-safe to use afterwards; close with hkms_hsm_close(). */
+enum hkms_rc hkms_hsm_open(const struct hkms_hsm_opts *opts,
+    const struct hkms_secret *pin, struct hkms_hsm **out,
+    struct hkms_err *err);
+void hkms_hsm_close(struct hkms_hsm *h);
+
+/** What a key is, read back from the token. */
+struct hkms_key_info {
+	char name[128];		/* CKA_LABEL */
+	unsigned char id[64];	/* CKA_ID */
+	size_t id_len;
+	char id_hex[129];
+	char uri[768];		/* RFC 7512 pkcs11: URI of the private key */
+	enum hkms_key_type type;
+	int bits;
+	int has_public;
+	/* read back from the private key object; -1 = not readable */
+	int sensitive, extractable, always_sensitive, never_extractable;
+	int is_private, is_token, can_sign;
+};
+
+/** Generate a key pair in the token: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE
+ *  true, CKA_EXTRACTABLE false, sign only, a fresh random CKA_ID, label
+ *  name. Refuses a duplicate name (HKMS_E_EXISTS) and a size the token's
+ *  mechanism info does not allow (HKMS_E_UNSUPPORTED). Never retried: on a
+ *  failure any half-made object with the new CKA_ID is destroyed. */
+enum hkms_rc hkms_hsm_key_generate(struct hkms_hsm *h, const char *name,
+    enum hkms_key_type type, struct hkms_key_info *info,
+    struct hkms_err *err);
+
+/** Write a software private key into the token as a sensitive,
+ *  non-extractable key with label name (key import). The caller still owns
+ *  and frees priv. */
+enum hkms_rc hkms_hsm_key_import(struct hkms_hsm *h, const char *name,
+    EVP_PKEY *priv, struct hkms_key_info *info, struct hkms_err *err);
+
+/** List private keys; *out is a malloc'd array the caller frees. */
+enum hkms_rc hkms_hsm_key_list(struct hkms_hsm *h, struct hkms_key_info **out,
+    size_t *n, struct hkms_err *err);
+
+/** Find a key by name (CKA_LABEL) or "id:<hex>" (CKA_ID). */
+enum hkms_rc hkms_hsm_key_find(struct hkms_hsm *h, const char *ref,
+    struct hkms_key_info *info, struct hkms_err *err);
+
+/** Destroy the key pair (and any certificate object) with this name. */
+enum hkms_rc hkms_hsm_key_delete(struct hkms_hsm *h, const char *ref,
+    struct hkms_err *err);
+
+/** A plain software copy of the public key; the caller frees it. */
+enum hkms_rc hkms_hsm_key_public(struct hkms_hsm *h, const char *ref,
+    EVP_PKEY **out, struct hkms_err *err);
+
+/** Call fn with an EVP_PKEY bound to the token key ref: signing through it
+ *  runs in the token. The key is only valid inside fn. fn must be
+ *  idempotent (sign a prepared TBS): when it fails because the token lost
+ *  its sessions, login or object handles, the layer rebuilds its context,
+ *  logs in again, finds the key again by CKA_ID and calls fn once more.
+ *  Thread-safe: many threads may sign at once. */
+enum hkms_rc hkms_hsm_with_key(struct hkms_hsm *h, const char *ref,
+    enum hkms_rc (*fn)(EVP_PKEY *key, void *arg, struct hkms_err *err),
+    void *arg, struct hkms_err *err);
+
+/** Sign a digest (raw ECDSA as DER, or RSA PKCS#1 v1.5 with DigestInfo for
+ *  md) with key ref. sig must hold *siglen bytes; set to the length used. */
+enum hkms_rc hkms_hsm_sign_digest(struct hkms_hsm *h, const char *ref,
+    const EVP_MD *md, const unsigned char *dgst, size_t dlen,
+    unsigned char *sig, size_t *siglen, struct hkms_err *err);
+
+struct hkms_token_info {
+	char label[33], manufacturer[33], model[17], serial[17];
+	unsigned long slot_id;
+	int initialized, logged_in;
+	int pin_count_low, pin_final_try, pin_locked;
+	unsigned long rebuilds;	/* contexts rebuilt since open */
+};
+
+/** The open token's info, fresh from C_GetTokenInfo. */
+enum hkms_rc hkms_hsm_token_info(struct hkms_hsm *h,
+    struct hkms_token_info *out, struct hkms_err *err);
+
+/** Tokens of a module, without logging in. *out: malloc'd array. */
+enum hkms_rc hkms_hsm_token_list(const struct hkms_hsm_opts *opts,
+    struct hkms_token_info **out, size_t *n, struct hkms_err *err);
+
+/** Initialise a free token slot with label, SO PIN and user PIN. */
+enum hkms_rc hkms_hsm_token_init(const struct hkms_hsm_opts *opts,
+    const char *label, const struct hkms_secret *so_pin,
+    const struct hkms_secret *user_pin, struct hkms_err *err);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * The CLI face: shared state and output helpers for the cmd_<name>.c files.
+ * A command parses its arguments, calls an operation in src/ops, and prints
+ * the result: a human table by default, JSON with --json. Every failure is
+ * a JSON error object on stderr and a non-zero exit.
+ */
+#ifndef HKMS_CLI_H
+#define HKMS_CLI_H
+
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "hkms/config.h"
+#include "hkms/error.h"
+
+struct hkms_hsm;
+struct hkms_store;
+
+struct hkms_cli {
+	int json;			/* --json */
+	const char *config_path;	/* --config, may be NULL */
+	struct hkms_config *cfg;	/* loaded on first use */
+	struct hkms_hsm *hsm;		/* opened on first use */
+	struct hkms_store *store;	/* opened on first use */
+	const char *actor;		/* audit actor, "cli:<user>" */
+};
+
+/* exit codes */
+#define HKMS_EXIT_OK 0
+#define HKMS_EXIT_FAIL 1
+#define HKMS_EXIT_USAGE 2
+
+/** A subcommand of the table in main.c. */
+struct hkms_cli_cmd {
+	const char *name;
+	int (*fn)(struct hkms_cli *cli, int argc, char **argv);
+	const char *help;
+};
+
+/** Dispatch argv[0] (a verb) among cmds; prints help for --help/-h/none. */
+int hkms_cli_dispatch(struct hkms_cli *cli, const char *group,
+    const struct hkms_cli_cmd *cmds, int argc, char **argv);
+
+/** Print err as {"error":{"code","message"}} on stderr; returns the exit
+ *  code (HKMS_EXIT_USAGE for invalid arguments, else HKMS_EXIT_FAIL). */
+int hkms_cli_fail(struct hkms_cli *cli, const struct hkms_err *err);
+
+/** Usage error: code "usage", exit HKMS_EXIT_USAGE. */
+int hkms_cli_usage(struct hkms_cli *cli, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/** Print obj: JSON (indented) with --json, else human(stdout, obj), or a
+ *  key: value listing when human is NULL. Steals the reference to obj.
+ *  Returns HKMS_EXIT_OK. */
+int hkms_cli_output(struct hkms_cli *cli, json_t *obj,
+    void (*human)(FILE *out, json_t *obj));
+
+/** Human table of an array of objects, columns named by keys (NULL-ended).
+ *  Values that are not strings are printed as JSON. */
+void hkms_cli_table(FILE *out, json_t *rows, const char *const *cols);
+
+/** Key: value listing of an object (nested values as compact JSON). */
+void hkms_cli_kv(FILE *out, json_t *obj);
+
+/** Lazily load the config (--config, HKMS_CONFIG, default). */
+enum hkms_rc hkms_cli_config(struct hkms_cli *cli, struct hkms_config **cfg,
+    struct hkms_err *err);
+
+/** Lazily open and log in to the configured token. */
+enum hkms_rc hkms_cli_hsm(struct hkms_cli *cli, struct hkms_hsm **hsm,
+    struct hkms_err *err);
+
+/** Lazily open the store on the configured data dir. */
+enum hkms_rc hkms_cli_store(struct hkms_cli *cli, struct hkms_store **st,
+    struct hkms_err *err);
+
+/** Write data to path atomically (mode 0644), or to stdout if path NULL. */
+enum hkms_rc hkms_cli_write_out(const char *path, const void *data,
+    size_t len, struct hkms_err *err);
+
+/* Subcommands (one file each) */
+int hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv);
+int hkms_cmd_token(struct hkms_cli *cli, int argc, char **argv);
+int hkms_cmd_key(struct hkms_cli *cli, int argc, char **argv);
+
+#endif
