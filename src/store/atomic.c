@@ -1,0 +1,267 @@
+/*
+ * Atomic, durable file replacement and directory locks.
+ *
+ * Every file hkms writes under its data directory goes through
+ * hkms_store_write_atomic(): a temp file "<name>.tmp.<pid>.<rand>" in the
+ * same directory (so rename() stays inside one file system), write all,
+ * fsync, close, rename over the target, fsync the directory. A rename is
+ * atomic but only durable once the directory is fsynced; an fsync failure
+ * is never retried (after a failed fsync Linux may have dropped the dirty
+ * pages, so a second fsync "succeeds" falsely). Stale temp files left by a
+ * crash are removed by hkms_store_open() under the data lock.
+ *
+ * For crash-point tests, HKMS_STORE_CRASH_AT=<step>[:<n>] makes the n-th
+ * arrival of this process at <step> call _exit(137) (docs/store.md).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hkms/store.h"
+#include "store_int.h"
+
+struct hkms_lock {
+	int fd;
+};
+
+/* Steps a crash can be injected at, and how often each was reached. */
+static const char *const crash_steps[] = {
+	"after_write", "after_fsync", "after_rename",
+	"audit_partial", "audit_after_write", "audit_after_sync",
+};
+static unsigned crash_counts[sizeof(crash_steps) / sizeof(crash_steps[0])];
+
+void
+hkms_store_crash_point(const char *step)
+{
+	const char *env = getenv("HKMS_STORE_CRASH_AT");
+	size_t i, n;
+	unsigned want = 1, seen;
+	const char *colon;
+
+	if (env == NULL || *env == '\0')
+		return;
+	colon = strchr(env, ':');
+	n = colon ? (size_t)(colon - env) : strlen(env);
+	if (strlen(step) != n || strncmp(env, step, n) != 0)
+		return;
+	if (colon != NULL)
+		want = (unsigned)strtoul(colon + 1, NULL, 10);
+	for (i = 0; i < sizeof(crash_steps) / sizeof(crash_steps[0]); i++) {
+		if (strcmp(crash_steps[i], step) != 0)
+			continue;
+		seen = __atomic_add_fetch(&crash_counts[i], 1,
+		    __ATOMIC_SEQ_CST);
+		if (seen == want)
+			_exit(137);
+		return;
+	}
+}
+
+int
+hkms_store_write_all(int fd, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno;
+		if (n == 0)
+			return EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+hkms_store_errno_nospace(int e)
+{
+	return e == ENOSPC || e == EDQUOT;
+}
+
+static enum hkms_rc
+io_error(struct hkms_err *err, int e, const char *what, const char *path)
+{
+	if (hkms_store_errno_nospace(e))
+		return hkms_err_setc(err, HKMS_E_NOSPACE, "no_space",
+		    "no space left on device: cannot %s '%s'", what, path);
+	return hkms_err_set(err, HKMS_E_IO, "cannot %s '%s': %s", what, path,
+	    strerror(e));
+}
+
+enum hkms_rc
+hkms_store_fsync_dir(const char *path, int dir, struct hkms_err *err)
+{
+	char buf[PATH_MAX];
+	char *slash;
+	int fd, e;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return hkms_err_set(err, HKMS_E_INVALID, "path too long");
+	if (!dir) {
+		if ((slash = strrchr(buf, '/')) == NULL)
+			snprintf(buf, sizeof(buf), ".");
+		else if (slash == buf)
+			buf[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	if ((fd = open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return io_error(err, errno, "open directory", buf);
+	if (fsync(fd) != 0) {
+		e = errno;
+		close(fd);
+		/* fatal: never retried */
+		hkms_err_setc(err, HKMS_E_IO, "fsync_failed",
+		    "cannot fsync directory '%s': %s", buf, strerror(e));
+		return HKMS_E_IO;
+	}
+	close(fd);
+	return HKMS_OK;
+}
+
+static int
+temp_path(const char *path, char *out, size_t cap)
+{
+	unsigned char r[4];
+	unsigned v;
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		/* not security relevant: O_EXCL catches collisions */
+		v = (unsigned)rand();
+	} else {
+		v = (unsigned)r[0] << 24 | (unsigned)r[1] << 16 |
+		    (unsigned)r[2] << 8 | r[3];
+	}
+	return snprintf(out, cap, "%s.tmp.%ld.%08x", path, (long)getpid(), v)
+	    < (int)cap;
+}
+
+enum hkms_rc
+hkms_store_write_atomic(const char *path, const void *data, size_t len,
+    unsigned mode, struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	char tmp[PATH_MAX];
+	int fd = -1, tries, e, made = 0;
+
+	if (path == NULL || *path == '\0' || (data == NULL && len > 0))
+		return hkms_err_set(err, HKMS_E_INVALID,
+		    "write_atomic: no path or data");
+	for (tries = 0; tries < 8; tries++) {
+		if (!temp_path(path, tmp, sizeof(tmp)))
+			return hkms_err_set(err, HKMS_E_INVALID,
+			    "path too long: '%s'", path);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    (mode_t)mode);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		rc = io_error(err, errno, "create temp file for", path);
+		goto out;
+	}
+	made = 1;
+	/* the umask must not weaken or widen what the caller asked for */
+	if (fchmod(fd, (mode_t)mode) != 0) {
+		rc = io_error(err, errno, "set mode of", tmp);
+		goto out;
+	}
+	if ((e = hkms_store_write_all(fd, data, len)) != 0) {
+		rc = io_error(err, e, "write", tmp);
+		goto out;
+	}
+	hkms_store_crash_point("after_write");
+	if (fsync(fd) != 0) {
+		e = errno;
+		if (hkms_store_errno_nospace(e))
+			rc = io_error(err, e, "fsync", tmp);
+		else
+			rc = hkms_err_setc(err, HKMS_E_IO, "fsync_failed",
+			    "cannot fsync '%s': %s (write abandoned)", tmp,
+			    strerror(e));
+		goto out;
+	}
+	hkms_store_crash_point("after_fsync");
+	e = close(fd);
+	fd = -1;
+	if (e != 0) {
+		rc = io_error(err, errno, "close", tmp);
+		goto out;
+	}
+	if (rename(tmp, path) != 0) {
+		rc = io_error(err, errno, "rename temp file to", path);
+		goto out;
+	}
+	made = 0;
+	hkms_store_crash_point("after_rename");
+	if ((rc = hkms_store_fsync_dir(path, 0, err)) != HKMS_OK)
+		goto out;
+	rc = HKMS_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (made)
+		unlink(tmp);
+	return rc;
+}
+
+enum hkms_rc
+hkms_store_lock_dir(const char *dir, int exclusive, struct hkms_lock **out,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	struct hkms_lock *lk = NULL;
+	char path[PATH_MAX];
+	int fd = -1;
+
+	if (dir == NULL || out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "lock: no directory");
+	if (snprintf(path, sizeof(path), "%s/.lock", dir) >= (int)sizeof(path))
+		return hkms_err_set(err, HKMS_E_INVALID, "path too long");
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		rc = io_error(err, errno, "open lock file", path);
+		goto out;
+	}
+	while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
+		if (errno == EINTR)
+			continue;
+		rc = hkms_err_set(err, HKMS_E_IO, "cannot lock '%s': %s",
+		    path, strerror(errno));
+		goto out;
+	}
+	if ((lk = malloc(sizeof(*lk))) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	lk->fd = fd;
+	fd = -1;	/* transferred */
+	*out = lk;
+	rc = HKMS_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+void
+hkms_store_unlock(struct hkms_lock *lock)
+{
+	if (lock == NULL)
+		return;
+	/* closing the last fd of the file description drops the flock */
+	close(lock->fd);
+	free(lock);
+}

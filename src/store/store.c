@@ -1,0 +1,1240 @@
+/*
+ * The store object: metadata records and plain files under one data dir.
+ *
+ * A record is <data>/<kind>/<name>.json (readable, schema-versioned) with
+ * an optional <name>.pem beside it. The JSON is the commit point: the PEM
+ * is staged as <name>.pem.next, the JSON (which holds the PEM's SHA-256)
+ * is replaced atomically, and only then the PEM is moved into place. After
+ * a crash, hkms_store_open() promotes a staged PEM whose hash the JSON
+ * names and drops any other, so a record is always wholly old or wholly
+ * new. Readers need no lock: a reader that sees the new JSON before the
+ * PEM was moved finds the PEM in .pem.next by its hash.
+ *
+ * Mutations hold the data lock (<data>/.lock, flock), recursive per store
+ * object; a pthread mutex makes it exclude threads of this process too.
+ * The audit log (audit.c) has its own leaf lock taken after this one.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "hkms/store.h"
+#include "hkms/util.h"
+#include "store_int.h"
+
+static const char *const base_kinds[] = {
+	"keys", "certs", "cas", "clients", "trust", "service", "state",
+	"secrets", "issued", "revoked", "crl",
+};
+#define NBASE (sizeof(base_kinds) / sizeof(base_kinds[0]))
+
+#define SHA256_HEX 65
+
+static int
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int
+name_ok(const char *name)
+{
+	return hkms_name_valid(name) && strstr(name, ".tmp.") == NULL;
+}
+
+static int
+base_ok(const char *base, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < NBASE; i++)
+		if (strlen(base_kinds[i]) == n &&
+		    strncmp(base_kinds[i], base, n) == 0)
+			return 1;
+	return 0;
+}
+
+int
+hkms_store_kind_valid(const char *kind)
+{
+	const char *slash;
+
+	if (kind == NULL)
+		return 0;
+	if ((slash = strchr(kind, '/')) == NULL)
+		return base_ok(kind, strlen(kind));
+	return base_ok(kind, (size_t)(slash - kind)) && name_ok(slash + 1);
+}
+
+static unsigned
+kind_mode(const char *kind)
+{
+	return strncmp(kind, "secrets", 7) == 0 &&
+	    (kind[7] == '\0' || kind[7] == '/') ? 0600 : 0644;
+}
+
+char *
+hkms_store_join(const char *a, const char *b, const char *c)
+{
+	size_t n = strlen(a) + (b ? strlen(b) + 1 : 0) +
+	    (c ? strlen(c) + 1 : 0) + 1;
+	char *s = malloc(n);
+
+	if (s == NULL)
+		return NULL;
+	snprintf(s, n, "%s%s%s%s%s", a, b ? "/" : "", b ? b : "",
+	    c ? "/" : "", c ? c : "");
+	return s;
+}
+
+static void
+sha256_hex(const void *data, size_t len, char out[SHA256_HEX])
+{
+	unsigned char md[32];
+	unsigned mdlen = 0;
+
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	hkms_hex(md, 32, 0, out);
+}
+
+/* "<dir>/<kind>/<name><ext>", validated. */
+static enum hkms_rc
+rec_path(struct hkms_store *st, const char *kind, const char *name,
+    const char *ext, char **out, struct hkms_err *err)
+{
+	char file[128];
+
+	if (!hkms_store_kind_valid(kind))
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid store kind "
+		    "'%s'", kind ? kind : "(null)");
+	if (!name_ok(name))
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_name",
+		    "invalid name '%s'", name ? name : "(null)");
+	snprintf(file, sizeof(file), "%s%s", name, ext);
+	if ((*out = hkms_store_join(st->dir, kind, file)) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	return HKMS_OK;
+}
+
+void
+hkms_store_note_failure(struct hkms_store *st, enum hkms_rc rc,
+    const struct hkms_err *err)
+{
+	if (rc != HKMS_OK && err != NULL &&
+	    strcmp(err->code, "fsync_failed") == 0)
+		st->read_only = 1;
+}
+
+static enum hkms_rc
+check_writable(struct hkms_store *st, struct hkms_err *err)
+{
+	if (st->read_only)
+		return hkms_err_setc(err, HKMS_E_IO, "store_read_only",
+		    "store '%s' is read-only after an fsync failure", st->dir);
+	return HKMS_OK;
+}
+
+/* mkdir for a sub-kind ("issued/<ca>"); durable via a parent fsync. */
+static enum hkms_rc
+ensure_kind_dir(struct hkms_store *st, const char *kind, struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	char *path = NULL;
+	struct stat sb;
+
+	if ((path = hkms_store_join(st->dir, kind, NULL)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		rc = HKMS_OK;
+		goto out;
+	}
+	if ((rc = hkms_mkdir_p(path, 0700, err)) != HKMS_OK)
+		goto out;
+	rc = hkms_store_fsync_dir(path, 0, err);
+out:
+	free(path);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* open / close / locks                                              */
+/* ---------------------------------------------------------------- */
+
+/* Recovery in one directory; called with the data lock held. */
+static enum hkms_rc
+recover_dir(struct hkms_store *st, const char *kind, struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	char *dirpath = NULL, *p = NULL, *jp = NULL, *pp = NULL;
+	unsigned char *buf = NULL;
+	json_t *meta = NULL;
+	struct dirent *de;
+	DIR *d = NULL;
+	int changed = 0;
+
+	if ((dirpath = hkms_store_join(st->dir, kind, NULL)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((d = opendir(dirpath)) == NULL) {
+		rc = errno == ENOENT ? HKMS_OK : hkms_err_set(err, HKMS_E_IO,
+		    "cannot open directory '%s': %s", dirpath,
+		    strerror(errno));
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		char base[NAME_MAX + 1], hex[SHA256_HEX];
+		const char *want;
+		size_t len;
+
+		if (strstr(n, ".tmp.") != NULL) {
+			if ((p = hkms_store_join(dirpath, n, NULL)) == NULL)
+				goto nomem;
+			if (unlink(p) == 0)
+				changed = 1;
+			free(p);
+			p = NULL;
+			continue;
+		}
+		if (kind == NULL || !ends_with(n, ".pem.next"))
+			continue;
+		/* a staged PEM: promote it if its JSON names it, else drop */
+		snprintf(base, sizeof(base), "%.*s",
+		    (int)(strlen(n) - strlen(".pem.next")), n);
+		free(p);
+		free(jp);
+		free(pp);
+		free(buf);
+		json_decref(meta);
+		p = jp = pp = NULL;
+		buf = NULL;
+		meta = NULL;
+		if ((p = hkms_store_join(dirpath, n, NULL)) == NULL ||
+		    (jp = malloc(strlen(dirpath) + strlen(base) + 7)) == NULL ||
+		    (pp = malloc(strlen(dirpath) + strlen(base) + 6)) == NULL)
+			goto nomem;
+		sprintf(jp, "%s/%s.json", dirpath, base);
+		sprintf(pp, "%s/%s.pem", dirpath, base);
+		want = NULL;
+		meta = json_load_file(jp, 0, NULL);
+		if (meta != NULL)
+			want = json_string_value(json_object_get(meta,
+			    "pem_sha256"));
+		if (want != NULL && hkms_read_file(p, HKMS_STORE_MAX_FILE,
+		    &buf, &len, NULL) == HKMS_OK) {
+			sha256_hex(buf, len, hex);
+			if (strcmp(hex, want) == 0 && rename(p, pp) == 0) {
+				changed = 1;
+				continue;
+			}
+		}
+		if (unlink(p) == 0)
+			changed = 1;
+	}
+	rc = changed ? hkms_store_fsync_dir(dirpath, 1, err) : HKMS_OK;
+	goto out;
+nomem:
+	rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+out:
+	if (d != NULL)
+		closedir(d);
+	json_decref(meta);
+	free(buf);
+	free(p);
+	free(jp);
+	free(pp);
+	free(dirpath);
+	return rc;
+}
+
+/* Recovery in a base kind dir and each of its one-level sub-kinds. */
+static enum hkms_rc
+recover_kind(struct hkms_store *st, const char *base, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	char *dirpath = NULL;
+	char sub[NAME_MAX + 64];
+	struct dirent *de;
+	DIR *d;
+
+	if ((rc = recover_dir(st, base, err)) != HKMS_OK)
+		return rc;
+	if ((dirpath = hkms_store_join(st->dir, base, NULL)) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	d = opendir(dirpath);
+	free(dirpath);
+	if (d == NULL)
+		return HKMS_OK;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_type != DT_DIR || !name_ok(de->d_name))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", base, de->d_name);
+		if ((rc = recover_dir(st, sub, err)) != HKMS_OK)
+			break;
+	}
+	closedir(d);
+	return rc;
+}
+
+enum hkms_rc
+hkms_store_open(const char *data_dir, struct hkms_store **out,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	struct hkms_store *st = NULL;
+	pthread_mutexattr_t ma;
+	char *p = NULL;
+	size_t i;
+	int locked = 0;
+
+	if (data_dir == NULL || *data_dir == '\0' || out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "store: no data dir");
+	if ((st = calloc(1, sizeof(*st))) == NULL ||
+	    (st->dir = strdup(data_dir)) == NULL) {
+		free(st);
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	}
+	st->daemon_fd = -1;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&st->mu, &ma);
+	pthread_mutexattr_destroy(&ma);
+
+	if ((rc = hkms_mkdir_p(st->dir, 0700, err)) != HKMS_OK)
+		goto out;
+	for (i = 0; i < NBASE; i++) {
+		if ((p = hkms_store_join(st->dir, base_kinds[i], NULL)) ==
+		    NULL) {
+			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+			goto out;
+		}
+		if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+			rc = hkms_err_set(err, HKMS_E_IO, "cannot create "
+			    "directory '%s': %s", p, strerror(errno));
+			goto out;
+		}
+		free(p);
+		p = NULL;
+	}
+	if ((rc = hkms_store_fsync_dir(st->dir, 1, err)) != HKMS_OK)
+		goto out;
+	if ((rc = hkms_store_begin(st, err)) != HKMS_OK)
+		goto out;
+	locked = 1;
+	if ((rc = recover_dir(st, NULL, err)) != HKMS_OK)
+		goto out;
+	for (i = 0; i < NBASE; i++)
+		if ((rc = recover_kind(st, base_kinds[i], err)) != HKMS_OK)
+			goto out;
+	if ((rc = hkms_audit_init(st, err)) != HKMS_OK)
+		goto out;
+	hkms_store_end(st);
+	locked = 0;
+	*out = st;
+	st = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	if (locked)
+		hkms_store_end(st);
+	free(p);
+	hkms_store_close(st);
+	return rc;
+}
+
+void
+hkms_store_close(struct hkms_store *st)
+{
+	if (st == NULL)
+		return;
+	hkms_store_unlock(st->lock);
+	if (st->daemon_fd >= 0)
+		close(st->daemon_fd);
+	pthread_mutex_destroy(&st->mu);
+	free(st->dir);
+	free(st);
+}
+
+const char *
+hkms_store_dir(const struct hkms_store *st)
+{
+	return st ? st->dir : NULL;
+}
+
+int
+hkms_store_read_only(const struct hkms_store *st)
+{
+	return st ? st->read_only : 0;
+}
+
+enum hkms_rc
+hkms_store_lock_daemon(struct hkms_store *st, struct hkms_err *err)
+{
+	char *path = NULL;
+	int fd;
+
+	if (st == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	if (st->daemon_fd >= 0)
+		return HKMS_OK;
+	if ((path = hkms_store_join(st->dir, ".daemon.lock", NULL)) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		hkms_err_set(err, HKMS_E_IO, "cannot open '%s': %s", path,
+		    strerror(errno));
+		free(path);
+		return HKMS_E_IO;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+
+		close(fd);
+		if (e == EWOULDBLOCK) {
+			hkms_err_setc(err, HKMS_E_LOCKED, "store_locked",
+			    "data dir '%s' is in use by another daemon",
+			    st->dir);
+			free(path);
+			return HKMS_E_LOCKED;
+		}
+		hkms_err_set(err, HKMS_E_IO, "cannot lock '%s': %s", path,
+		    strerror(e));
+		free(path);
+		return HKMS_E_IO;
+	}
+	free(path);
+	st->daemon_fd = fd;
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_store_begin(struct hkms_store *st, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	if (st == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	pthread_mutex_lock(&st->mu);
+	if (st->depth == 0) {
+		rc = hkms_store_lock_dir(st->dir, 1, &st->lock, err);
+		if (rc != HKMS_OK) {
+			pthread_mutex_unlock(&st->mu);
+			return rc;
+		}
+	}
+	st->depth++;
+	return HKMS_OK;
+}
+
+void
+hkms_store_end(struct hkms_store *st)
+{
+	if (st == NULL || st->depth == 0)
+		return;
+	if (--st->depth == 0) {
+		hkms_store_unlock(st->lock);
+		st->lock = NULL;
+	}
+	pthread_mutex_unlock(&st->mu);
+}
+
+/* ---------------------------------------------------------------- */
+/* records                                                           */
+/* ---------------------------------------------------------------- */
+
+static enum hkms_rc
+put_locked(struct hkms_store *st, const char *kind, const char *name,
+    json_t *meta, const char *pem, const char *renamed_from,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	char *jp = NULL, *pp = NULL, *np = NULL, *dump = NULL;
+	char hex[SHA256_HEX], now[32];
+	json_t *rec = NULL;
+	unsigned mode = kind_mode(kind);
+	size_t pemlen = pem ? strlen(pem) : 0;
+
+	if ((rc = rec_path(st, kind, name, ".json", &jp, err)) != HKMS_OK ||
+	    (rc = rec_path(st, kind, name, ".pem", &pp, err)) != HKMS_OK ||
+	    (rc = rec_path(st, kind, name, ".pem.next", &np, err)) != HKMS_OK)
+		goto out;
+	if (meta != NULL && !json_is_object(meta)) {
+		rc = hkms_err_set(err, HKMS_E_INVALID, "metadata for '%s/%s' "
+		    "is not a JSON object", kind, name);
+		goto out;
+	}
+	if ((rc = check_writable(st, err)) != HKMS_OK)
+		goto out;
+	if (strchr(kind, '/') != NULL &&
+	    (rc = ensure_kind_dir(st, kind, err)) != HKMS_OK)
+		goto out;
+	rec = meta ? json_deep_copy(meta) : json_object();
+	if (rec == NULL)
+		goto nomem;
+	json_object_set_new(rec, "schema", json_integer(HKMS_STORE_SCHEMA));
+	json_object_set_new(rec, "name", json_string(name));
+	json_object_set_new(rec, "updated",
+	    json_string(hkms_time_str((int64_t)time(NULL), now)));
+	if (renamed_from != NULL)
+		json_object_set_new(rec, "renamed_from",
+		    json_string(renamed_from));
+	else
+		json_object_del(rec, "renamed_from");
+	if (pem != NULL) {
+		sha256_hex(pem, pemlen, hex);
+		json_object_set_new(rec, "pem_sha256", json_string(hex));
+	} else {
+		json_object_del(rec, "pem_sha256");
+	}
+	if ((dump = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS)) ==
+	    NULL)
+		goto nomem;
+	{
+		size_t dl = strlen(dump);
+		char *d2 = realloc(dump, dl + 2);
+
+		if (d2 == NULL)
+			goto nomem;
+		dump = d2;
+		memcpy(dump + dl, "\n", 2);
+	}
+	/* 1. stage the PEM; 2. the JSON commits; 3. PEM into place */
+	if (pem != NULL &&
+	    (rc = hkms_store_write_atomic(np, pem, pemlen, mode, err)) !=
+	    HKMS_OK)
+		goto out;
+	if ((rc = hkms_store_write_atomic(jp, dump, strlen(dump), mode,
+	    err)) != HKMS_OK) {
+		if (pem != NULL)
+			unlink(np);
+		goto out;
+	}
+	if (pem != NULL) {
+		if (rename(np, pp) != 0) {
+			/* committed; open() or a reader finds .pem.next */
+			rc = hkms_err_set(err, HKMS_E_IO, "cannot rename '%s': "
+			    "%s", np, strerror(errno));
+			goto out;
+		}
+	} else if (unlink(pp) != 0 && errno != ENOENT) {
+		rc = hkms_err_set(err, HKMS_E_IO, "cannot remove '%s': %s", pp,
+		    strerror(errno));
+		goto out;
+	}
+	if ((rc = hkms_store_fsync_dir(jp, 0, err)) != HKMS_OK)
+		goto out;
+	rc = HKMS_OK;
+	goto out;
+nomem:
+	rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+out:
+	hkms_store_note_failure(st, rc, err);
+	json_decref(rec);
+	free(dump);
+	free(jp);
+	free(pp);
+	free(np);
+	return rc;
+}
+
+enum hkms_rc
+hkms_store_put(struct hkms_store *st, const char *kind, const char *name,
+    json_t *meta, const char *pem, struct hkms_err *err)
+{
+	struct hkms_err local;
+	enum hkms_rc rc;
+
+	if (err == NULL)
+		err = &local;
+	if (st == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	if ((rc = hkms_store_begin(st, err)) != HKMS_OK)
+		return rc;
+	rc = put_locked(st, kind, name, meta, pem, NULL, err);
+	hkms_store_end(st);
+	return rc;
+}
+
+static enum hkms_rc
+load_meta(const char *path, const char *name, json_t **out,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	unsigned char *buf = NULL;
+	json_t *j = NULL, *sv;
+	json_error_t je;
+	size_t len;
+	json_int_t schema;
+
+	if ((rc = hkms_read_file(path, HKMS_STORE_MAX_FILE, &buf, &len, err))
+	    != HKMS_OK) {
+		if (rc == HKMS_E_NOT_FOUND)
+			hkms_err_setc(err, HKMS_E_NOT_FOUND, "not_found",
+			    "record '%s' not found", name);
+		goto out;
+	}
+	if ((j = json_loadb((const char *)buf, len, 0, &je)) == NULL) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "damaged_record",
+		    "damaged record '%s': line %d: %s", path, je.line,
+		    je.text);
+		goto out;
+	}
+	if (!json_is_object(j)) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "damaged_record",
+		    "damaged record '%s': not a JSON object", path);
+		goto out;
+	}
+	sv = json_object_get(j, "schema");
+	if (!json_is_integer(sv) || (schema = json_integer_value(sv)) < 1) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "damaged_record",
+		    "damaged record '%s': no valid \"schema\"", path);
+		goto out;
+	}
+	if (schema > HKMS_STORE_SCHEMA) {
+		rc = hkms_err_setc(err, HKMS_E_UNSUPPORTED, "schema_version",
+		    "record '%s' has schema %lld; this hkms reads up to %d",
+		    path, (long long)schema, HKMS_STORE_SCHEMA);
+		goto out;
+	}
+	if (!json_is_string(json_object_get(j, "name")) ||
+	    strcmp(json_string_value(json_object_get(j, "name")), name) !=
+	    0) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "damaged_record",
+		    "damaged record '%s': \"name\" does not match the file",
+		    path);
+		goto out;
+	}
+	*out = j;
+	j = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	json_decref(j);
+	free(buf);
+	return rc;
+}
+
+/* The PEM whose hash is want: <name>.pem, or a staged <name>.pem.next. */
+static enum hkms_rc
+load_pem(struct hkms_store *st, const char *kind, const char *name,
+    const char *want, char **out, struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	static const char *const exts[] = { ".pem", ".pem.next" };
+	unsigned char *buf = NULL;
+	char *path = NULL, hex[SHA256_HEX];
+	size_t i, len;
+
+	for (i = 0; i < 2; i++) {
+		free(path);
+		path = NULL;
+		if ((rc = rec_path(st, kind, name, exts[i], &path, err)) !=
+		    HKMS_OK)
+			goto out;
+		if (hkms_read_file(path, HKMS_STORE_MAX_FILE, &buf, &len,
+		    NULL) != HKMS_OK)
+			continue;
+		sha256_hex(buf, len, hex);
+		if (strcmp(hex, want) == 0 && strlen((char *)buf) == len) {
+			*out = (char *)buf;
+			buf = NULL;	/* transferred */
+			rc = HKMS_OK;
+			goto out;
+		}
+		free(buf);
+		buf = NULL;
+	}
+	rc = hkms_err_setc(err, HKMS_E_INVALID, "damaged_record",
+	    "PEM of record '%s/%s' is missing or does not match its record",
+	    kind, name);
+out:
+	free(buf);
+	free(path);
+	return rc;
+}
+
+enum hkms_rc
+hkms_store_get(struct hkms_store *st, const char *kind, const char *name,
+    json_t **meta, char **pem, struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	char *jp = NULL, *p = NULL;
+	json_t *j = NULL;
+	const char *want;
+
+	if (st == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	if ((rc = rec_path(st, kind, name, ".json", &jp, err)) != HKMS_OK)
+		goto out;
+	if ((rc = load_meta(jp, name, &j, err)) != HKMS_OK)
+		goto out;
+	want = json_string_value(json_object_get(j, "pem_sha256"));
+	if (pem != NULL && want != NULL &&
+	    (rc = load_pem(st, kind, name, want, &p, err)) != HKMS_OK)
+		goto out;
+	if (meta != NULL) {
+		*meta = j;
+		j = NULL;	/* transferred */
+	}
+	if (pem != NULL) {
+		*pem = p;
+		p = NULL;	/* transferred */
+	}
+	rc = HKMS_OK;
+out:
+	json_decref(j);
+	free(p);
+	free(jp);
+	return rc;
+}
+
+int
+hkms_store_exists(struct hkms_store *st, const char *kind, const char *name)
+{
+	char *jp = NULL;
+	struct stat sb;
+	int r;
+
+	if (st == NULL || rec_path(st, kind, name, ".json", &jp, NULL) !=
+	    HKMS_OK)
+		return 0;
+	r = stat(jp, &sb) == 0;
+	free(jp);
+	return r;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Record names in a directory (sorted, malloc'd array of malloc'd). */
+static enum hkms_rc
+list_names(const char *dirpath, char ***out, size_t *count,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	char **v = NULL, **nv;
+	size_t n = 0, cap = 0, len;
+	struct dirent *de;
+	DIR *d;
+
+	*out = NULL;
+	*count = 0;
+	if ((d = opendir(dirpath)) == NULL) {
+		if (errno == ENOENT)
+			return HKMS_OK;
+		return hkms_err_set(err, HKMS_E_IO, "cannot open directory "
+		    "'%s': %s", dirpath, strerror(errno));
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!ends_with(de->d_name, ".json") ||
+		    strstr(de->d_name, ".tmp.") != NULL)
+			continue;
+		len = strlen(de->d_name) - 5;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
+				goto nomem;
+			v = nv;
+		}
+		if ((v[n] = strndup(de->d_name, len)) == NULL)
+			goto nomem;
+		if (!name_ok(v[n])) {
+			free(v[n]);
+			continue;
+		}
+		n++;
+	}
+	qsort(v, n, sizeof(*v), cmp_str);
+	*out = v;
+	*count = n;
+	v = NULL;	/* transferred */
+	n = 0;
+	rc = HKMS_OK;
+	goto out;
+nomem:
+	rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+out:
+	while (n > 0)
+		free(v[--n]);
+	free(v);
+	closedir(d);
+	return rc;
+}
+
+static void
+free_names(char **v, size_t n)
+{
+	while (n > 0)
+		free(v[--n]);
+	free(v);
+}
+
+enum hkms_rc
+hkms_store_list(struct hkms_store *st, const char *kind, json_t **out,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	char *dirpath = NULL, **names = NULL;
+	json_t *arr = NULL, *m;
+	size_t i, n = 0;
+
+	if (st == NULL || out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	if (!hkms_store_kind_valid(kind))
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid store kind "
+		    "'%s'", kind ? kind : "(null)");
+	if ((dirpath = hkms_store_join(st->dir, kind, NULL)) == NULL ||
+	    (arr = json_array()) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = list_names(dirpath, &names, &n, err)) != HKMS_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		m = NULL;
+		rc = hkms_store_get(st, kind, names[i], &m, NULL, err);
+		if (rc == HKMS_E_NOT_FOUND)
+			continue;	/* deleted meanwhile */
+		if (rc != HKMS_OK)
+			goto out;
+		json_array_append_new(arr, m);
+	}
+	*out = arr;
+	arr = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	free_names(names, n);
+	json_decref(arr);
+	free(dirpath);
+	return rc;
+}
+
+static enum hkms_rc
+delete_locked(struct hkms_store *st, const char *kind, const char *name,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	char *jp = NULL, *pp = NULL, *np = NULL;
+
+	if ((rc = rec_path(st, kind, name, ".json", &jp, err)) != HKMS_OK ||
+	    (rc = rec_path(st, kind, name, ".pem", &pp, err)) != HKMS_OK ||
+	    (rc = rec_path(st, kind, name, ".pem.next", &np, err)) != HKMS_OK)
+		goto out;
+	if ((rc = check_writable(st, err)) != HKMS_OK)
+		goto out;
+	if (unlink(jp) != 0) {
+		if (errno == ENOENT)
+			rc = hkms_err_setc(err, HKMS_E_NOT_FOUND, "not_found",
+			    "record '%s/%s' not found", kind, name);
+		else
+			rc = hkms_err_set(err, HKMS_E_IO, "cannot remove '%s':"
+			    " %s", jp, strerror(errno));
+		goto out;
+	}
+	/* the record is gone; a PEM left by a crash here is ignored */
+	(void)unlink(pp);
+	(void)unlink(np);
+	if ((rc = hkms_store_fsync_dir(jp, 0, err)) != HKMS_OK)
+		goto out;
+	rc = HKMS_OK;
+out:
+	hkms_store_note_failure(st, rc, err);
+	free(jp);
+	free(pp);
+	free(np);
+	return rc;
+}
+
+enum hkms_rc
+hkms_store_delete(struct hkms_store *st, const char *kind, const char *name,
+    struct hkms_err *err)
+{
+	struct hkms_err local;
+	enum hkms_rc rc;
+
+	if (err == NULL)
+		err = &local;
+	if (st == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	if ((rc = hkms_store_begin(st, err)) != HKMS_OK)
+		return rc;
+	rc = delete_locked(st, kind, name, err);
+	hkms_store_end(st);
+	return rc;
+}
+
+enum hkms_rc
+hkms_store_rename(struct hkms_store *st, const char *kind,
+    const char *oldname, const char *newname, struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	struct hkms_err local;
+	json_t *meta = NULL;
+	char *pem = NULL;
+	int locked = 0;
+
+	if (err == NULL)
+		err = &local;
+	if (st == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	if (!name_ok(newname)) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "invalid_name",
+		    "invalid name '%s'", newname ? newname : "(null)");
+		goto out;
+	}
+	if ((rc = hkms_store_begin(st, err)) != HKMS_OK)
+		goto out;
+	locked = 1;
+	if ((rc = hkms_store_get(st, kind, oldname, &meta, &pem, err)) !=
+	    HKMS_OK)
+		goto out;
+	if (strcmp(oldname, newname) == 0) {
+		rc = HKMS_OK;
+		goto out;
+	}
+	if (hkms_store_exists(st, kind, newname)) {
+		rc = hkms_err_setc(err, HKMS_E_EXISTS, "exists",
+		    "record '%s/%s' already exists", kind, newname);
+		goto out;
+	}
+	if ((rc = put_locked(st, kind, newname, meta, pem, oldname, err)) !=
+	    HKMS_OK)
+		goto out;
+	if ((rc = delete_locked(st, kind, oldname, err)) != HKMS_OK)
+		goto out;
+	rc = HKMS_OK;
+out:
+	if (locked)
+		hkms_store_end(st);
+	json_decref(meta);
+	free(pem);
+	return rc;
+}
+
+enum hkms_rc
+hkms_store_counter_next(struct hkms_store *st, const char *kind,
+    const char *name, uint64_t *out, struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	json_t *meta = NULL;
+	json_int_t v = 0;
+	int locked = 0;
+
+	if (st == NULL || out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	if ((rc = hkms_store_begin(st, err)) != HKMS_OK)
+		goto out;
+	locked = 1;
+	rc = hkms_store_get(st, kind, name, &meta, NULL, err);
+	if (rc == HKMS_E_NOT_FOUND) {
+		if ((meta = json_object()) == NULL) {
+			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+			goto out;
+		}
+	} else if (rc != HKMS_OK) {
+		goto out;
+	} else {
+		v = json_integer_value(json_object_get(meta, "value"));
+	}
+	if (v < 0) {
+		rc = hkms_err_set(err, HKMS_E_INVALID, "counter '%s/%s' is "
+		    "negative", kind, name);
+		goto out;
+	}
+	v++;
+	json_object_set_new(meta, "value", json_integer(v));
+	if ((rc = hkms_store_put(st, kind, name, meta, NULL, err)) != HKMS_OK)
+		goto out;
+	*out = (uint64_t)v;
+	rc = HKMS_OK;
+out:
+	if (locked)
+		hkms_store_end(st);
+	json_decref(meta);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* plain files                                                       */
+/* ---------------------------------------------------------------- */
+
+static enum hkms_rc
+file_path(struct hkms_store *st, const char *kind, const char *file,
+    char **out, struct hkms_err *err)
+{
+	if (st == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	if (file != NULL && (ends_with(file, ".json") ||
+	    ends_with(file, ".pem") || ends_with(file, ".next")))
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_name",
+		    "file name '%s' is reserved for records", file);
+	return rec_path(st, kind, file, "", out, err);
+}
+
+enum hkms_rc
+hkms_store_put_file(struct hkms_store *st, const char *kind,
+    const char *file, const void *data, size_t len, unsigned mode,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	struct hkms_err local;
+	char *path = NULL;
+	int locked = 0;
+
+	if (err == NULL)
+		err = &local;
+	if ((rc = file_path(st, kind, file, &path, err)) != HKMS_OK)
+		goto out;
+	if ((rc = hkms_store_begin(st, err)) != HKMS_OK)
+		goto out;
+	locked = 1;
+	if ((rc = check_writable(st, err)) != HKMS_OK)
+		goto out;
+	if (strchr(kind, '/') != NULL &&
+	    (rc = ensure_kind_dir(st, kind, err)) != HKMS_OK)
+		goto out;
+	rc = hkms_store_write_atomic(path, data, len, mode, err);
+	hkms_store_note_failure(st, rc, err);
+out:
+	if (locked)
+		hkms_store_end(st);
+	free(path);
+	return rc;
+}
+
+enum hkms_rc
+hkms_store_get_file(struct hkms_store *st, const char *kind,
+    const char *file, unsigned char **data, size_t *len,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	char *path = NULL;
+
+	if (data == NULL || len == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "get_file: no output");
+	if ((rc = file_path(st, kind, file, &path, err)) != HKMS_OK)
+		return rc;
+	rc = hkms_read_file(path, HKMS_STORE_MAX_FILE, data, len, err);
+	free(path);
+	return rc;
+}
+
+enum hkms_rc
+hkms_store_delete_file(struct hkms_store *st, const char *kind,
+    const char *file, struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	struct hkms_err local;
+	char *path = NULL;
+	int locked = 0;
+
+	if (err == NULL)
+		err = &local;
+	if ((rc = file_path(st, kind, file, &path, err)) != HKMS_OK)
+		goto out;
+	if ((rc = hkms_store_begin(st, err)) != HKMS_OK)
+		goto out;
+	locked = 1;
+	if ((rc = check_writable(st, err)) != HKMS_OK)
+		goto out;
+	if (unlink(path) != 0) {
+		rc = errno == ENOENT ? hkms_err_setc(err, HKMS_E_NOT_FOUND,
+		    "not_found", "file '%s/%s' not found", kind, file) :
+		    hkms_err_set(err, HKMS_E_IO, "cannot remove '%s': %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	rc = hkms_store_fsync_dir(path, 0, err);
+	hkms_store_note_failure(st, rc, err);
+out:
+	if (locked)
+		hkms_store_end(st);
+	free(path);
+	return rc;
+}
+
+enum hkms_rc
+hkms_store_kind_path(struct hkms_store *st, const char *kind, char **out,
+    struct hkms_err *err)
+{
+	if (st == NULL || out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	if (!hkms_store_kind_valid(kind))
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid store kind "
+		    "'%s'", kind ? kind : "(null)");
+	if ((*out = hkms_store_join(st->dir, kind, NULL)) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	return HKMS_OK;
+}
+
+/* ---------------------------------------------------------------- */
+/* consistency check                                                 */
+/* ---------------------------------------------------------------- */
+
+static void
+note(json_t *arr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+note(json_t *arr, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	json_array_append_new(arr, json_string(buf));
+}
+
+static void
+check_dir(struct hkms_store *st, const char *kind, json_t *errors,
+    json_t *warnings, json_int_t *records)
+{
+	char *dirpath = NULL, **names = NULL, *pem = NULL;
+	struct hkms_err e;
+	struct dirent *de;
+	size_t i, n = 0;
+	json_t *m;
+	DIR *d;
+
+	if ((dirpath = hkms_store_join(st->dir, kind, NULL)) == NULL)
+		return;
+	if ((d = opendir(dirpath)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			const char *f = de->d_name;
+			char base[NAME_MAX + 1];
+			char *jp;
+			struct stat sb;
+
+			if (strstr(f, ".tmp.") != NULL) {
+				note(warnings, "%s/%s: stray temp file "
+				    "(ignored)", kind, f);
+			} else if (ends_with(f, ".pem.next")) {
+				note(warnings, "%s/%s: staged PEM (finished "
+				    "or dropped on open)", kind, f);
+			} else if (ends_with(f, ".pem")) {
+				snprintf(base, sizeof(base), "%.*s",
+				    (int)(strlen(f) - 4), f);
+				jp = malloc(strlen(dirpath) + strlen(base) + 7);
+				if (jp == NULL)
+					continue;
+				sprintf(jp, "%s/%s.json", dirpath, base);
+				if (stat(jp, &sb) != 0)
+					note(warnings, "%s/%s: PEM without a "
+					    "record (ignored)", kind, f);
+				free(jp);
+			}
+		}
+		closedir(d);
+	}
+	if (list_names(dirpath, &names, &n, &e) != HKMS_OK) {
+		note(errors, "%s: %s", kind, e.detail);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		m = NULL;
+		pem = NULL;
+		if (hkms_store_get(st, kind, names[i], &m, &pem, &e) !=
+		    HKMS_OK) {
+			note(errors, "%s: %s", kind, e.detail);
+			continue;
+		}
+		(*records)++;
+		if (json_object_get(m, "renamed_from") != NULL &&
+		    hkms_store_exists(st, kind, json_string_value(
+		    json_object_get(m, "renamed_from"))))
+			note(warnings, "%s/%s: interrupted rename, old name "
+			    "still present", kind, names[i]);
+		json_decref(m);
+		free(pem);
+	}
+out:
+	free_names(names, n);
+	free(dirpath);
+}
+
+enum hkms_rc
+hkms_store_check(struct hkms_store *st, json_t **report,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	json_t *errors = NULL, *warnings = NULL, *audit = NULL, *rep = NULL;
+	json_int_t records = 0;
+	struct hkms_err ae;
+	struct dirent *de;
+	char sub[NAME_MAX + 64], *p;
+	size_t i;
+	DIR *d;
+
+	if (st == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	errors = json_array();
+	warnings = json_array();
+	if (errors == NULL || warnings == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((d = opendir(st->dir)) != NULL) {
+		while ((de = readdir(d)) != NULL)
+			if (strstr(de->d_name, ".tmp.") != NULL)
+				note(warnings, "%s: stray temp file "
+				    "(ignored)", de->d_name);
+		closedir(d);
+	}
+	for (i = 0; i < NBASE; i++) {
+		check_dir(st, base_kinds[i], errors, warnings, &records);
+		if ((p = hkms_store_join(st->dir, base_kinds[i], NULL)) ==
+		    NULL)
+			continue;
+		d = opendir(p);
+		free(p);
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_type != DT_DIR || !name_ok(de->d_name))
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%s", base_kinds[i],
+			    de->d_name);
+			check_dir(st, sub, errors, warnings, &records);
+		}
+		closedir(d);
+	}
+	if (hkms_audit_verify(st, &audit, &ae) != HKMS_OK)
+		note(errors, "%s", ae.detail);
+	rep = json_pack("{s:b, s:I, s:O, s:O, s:o*}",
+	    "ok", json_array_size(errors) == 0, "records", records,
+	    "errors", errors, "warnings", warnings, "audit", audit);
+	audit = NULL;	/* transferred (or freed by json_pack on failure) */
+	if (json_array_size(errors) > 0)
+		rc = hkms_err_setc(err, HKMS_E_VERIFY, "store_inconsistent",
+		    "store check failed: %s",
+		    json_string_value(json_array_get(errors, 0)));
+	else
+		rc = HKMS_OK;
+	if (report != NULL) {
+		*report = rep;
+		rep = NULL;	/* transferred */
+	}
+out:
+	json_decref(rep);
+	json_decref(audit);
+	json_decref(errors);
+	json_decref(warnings);
+	return rc;
+}
