@@ -1,0 +1,1092 @@
+/*
+ * Keys in the token: generation with an explicit template, listing with
+ * attributes read back from the token, lookup by label or CKA_ID, deletion,
+ * public keys, and signing through libp11-backed EVP_PKEYs.
+ *
+ * Raw Cryptoki calls go to the function list of the module libp11 loaded
+ * (libp11 0.4.12 has no templated or EC key generation and no attribute
+ * read-back). Objects are always found again by CKA_ID or label, never by a
+ * handle kept across calls.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/param_build.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "hkms/util.h"
+#include "hsm_int.h"
+
+static const unsigned char oid_p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
+    0x3d, 0x03, 0x01, 0x07 };
+static const unsigned char oid_p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00,
+    0x22 };
+static const unsigned char oid_p521[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00,
+    0x23 };
+
+static const struct {
+	enum hkms_key_type t;
+	const char *name;
+	int rsa;
+	int bits;
+	const unsigned char *oid;
+	size_t oid_len;
+	const char *group;
+} key_types[] = {
+	{ HKMS_KEY_RSA2048, "rsa:2048", 1, 2048, NULL, 0, NULL },
+	{ HKMS_KEY_RSA3072, "rsa:3072", 1, 3072, NULL, 0, NULL },
+	{ HKMS_KEY_RSA4096, "rsa:4096", 1, 4096, NULL, 0, NULL },
+	{ HKMS_KEY_EC_P256, "ec:p256", 0, 256, oid_p256, sizeof(oid_p256),
+	    "P-256" },
+	{ HKMS_KEY_EC_P384, "ec:p384", 0, 384, oid_p384, sizeof(oid_p384),
+	    "P-384" },
+	{ HKMS_KEY_EC_P521, "ec:p521", 0, 521, oid_p521, sizeof(oid_p521),
+	    "P-521" },
+};
+#define NTYPES (sizeof(key_types) / sizeof(key_types[0]))
+
+static int
+type_index(enum hkms_key_type t)
+{
+	size_t i;
+
+	for (i = 0; i < NTYPES; i++)
+		if (key_types[i].t == t)
+			return (int)i;
+	return -1;
+}
+
+enum hkms_rc
+hkms_hsm_key_type_parse(const char *s, enum hkms_key_type *out,
+    struct hkms_err *err)
+{
+	size_t i;
+	long bits;
+	char *end;
+
+	for (i = 0; s != NULL && i < NTYPES; i++) {
+		if (strcasecmp(s, key_types[i].name) == 0) {
+			*out = key_types[i].t;
+			return HKMS_OK;
+		}
+	}
+	if (s != NULL && strncasecmp(s, "rsa:", 4) == 0) {
+		bits = strtol(s + 4, &end, 10);
+		if (*end == '\0' && bits > 0 && bits < 2048)
+			return hkms_err_setc(err, HKMS_E_POLICY, "weak_key",
+			    "RSA keys below 2048 bits are refused (asked for "
+			    "%ld)", bits);
+	}
+	return hkms_err_setc(err, HKMS_E_INVALID, "unknown_key_type",
+	    "unknown key type '%s' (use rsa:2048, rsa:3072, rsa:4096, "
+	    "ec:p256, ec:p384 or ec:p521)", s ? s : "");
+}
+
+const char *
+hkms_hsm_key_type_name(enum hkms_key_type t)
+{
+	int i = type_index(t);
+
+	return i < 0 ? "unknown" : key_types[i].name;
+}
+
+/* ---- object helpers (raw Cryptoki, under the read lock) ---- */
+
+static CK_RV
+find_objects(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl,
+    CK_ULONG ntmpl, CK_OBJECT_HANDLE *objs, CK_ULONG cap, CK_ULONG *n)
+{
+	CK_RV rv;
+
+	*n = 0;
+	if ((rv = h->p11->C_FindObjectsInit(s, tmpl, ntmpl)) != CKR_OK)
+		return rv;
+	rv = h->p11->C_FindObjects(s, objs, cap, n);
+	h->p11->C_FindObjectsFinal(s);
+	return rv;
+}
+
+static CK_RV
+get_attr(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+    CK_ATTRIBUTE_TYPE type, void *buf, CK_ULONG cap, CK_ULONG *len)
+{
+	CK_ATTRIBUTE a = { type, buf, cap };
+	CK_RV rv;
+
+	rv = h->p11->C_GetAttributeValue(s, o, &a, 1);
+	if (rv == CKR_OK && a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		rv = CKR_ATTRIBUTE_TYPE_INVALID;
+	if (len != NULL)
+		*len = a.ulValueLen;
+	return rv;
+}
+
+static int
+get_bool(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+    CK_ATTRIBUTE_TYPE type)
+{
+	CK_BBOOL b = CK_FALSE;
+
+	if (get_attr(h, s, o, type, &b, sizeof(b), NULL) != CKR_OK)
+		return -1;
+	return b == CK_TRUE;
+}
+
+static void
+uri_append(char *uri, size_t cap, const char *attr, const unsigned char *v,
+    size_t len, int last)
+{
+	size_t n = strlen(uri), i;
+
+	n += (size_t)snprintf(uri + n, n < cap ? cap - n : 0, "%s=", attr);
+	for (i = 0; i < len && n + 4 < cap; i++) {
+		unsigned char c = v[i];
+
+		/* RFC 7512 pchar minus the attribute separators */
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~:[]@!$'()*+,=&", c))
+			uri[n++] = (char)c;
+		else
+			n += (size_t)snprintf(uri + n, cap - n, "%%%02X", c);
+	}
+	uri[n] = '\0';
+	if (!last && n + 1 < cap) {
+		uri[n++] = ';';
+		uri[n] = '\0';
+	}
+}
+
+static void
+make_uri(struct hkms_hsm *h, struct hkms_key_info *ki)
+{
+	char *u = ki->uri;
+	size_t cap = sizeof(ki->uri), i;
+	size_t n;
+
+	snprintf(u, cap, "pkcs11:");
+	uri_append(u, cap, "model", (unsigned char *)h->tok_model,
+	    strlen(h->tok_model), 0);
+	uri_append(u, cap, "manufacturer", (unsigned char *)h->tok_manuf,
+	    strlen(h->tok_manuf), 0);
+	uri_append(u, cap, "serial", (unsigned char *)h->tok_serial,
+	    strlen(h->tok_serial), 0);
+	uri_append(u, cap, "token", (unsigned char *)h->tok_label,
+	    strlen(h->tok_label), 0);
+	/* ids are always percent-encoded in full, as p11tool does */
+	n = strlen(u);
+	n += (size_t)snprintf(u + n, cap - n, "id=");
+	for (i = 0; i < ki->id_len && n + 4 < cap; i++)
+		n += (size_t)snprintf(u + n, cap - n, "%%%02X", ki->id[i]);
+	if (n + 1 < cap) {
+		u[n++] = ';';
+		u[n] = '\0';
+	}
+	uri_append(u, cap, "object", (unsigned char *)ki->name,
+	    strlen(ki->name), 0);
+	n = strlen(u);
+	snprintf(u + n, cap - n, "type=private");
+}
+
+/* Fill ki from the private key object o. */
+static CK_RV
+read_key_info(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+    struct hkms_key_info *ki)
+{
+	CK_OBJECT_CLASS pub = CKO_PUBLIC_KEY;
+	CK_KEY_TYPE kt = 0;
+	CK_OBJECT_HANDLE po;
+	CK_ULONG len = 0, n = 0, mbits = 0;
+	unsigned char buf[1024];
+	CK_RV rv;
+	size_t i;
+
+	memset(ki, 0, sizeof(*ki));
+	rv = get_attr(h, s, o, CKA_LABEL, ki->name, sizeof(ki->name) - 1,
+	    &len);
+	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID)
+		return rv;
+	ki->name[rv == CKR_OK ? len : 0] = '\0';
+	if ((rv = get_attr(h, s, o, CKA_ID, ki->id, sizeof(ki->id),
+	    &len)) == CKR_OK)
+		ki->id_len = len;
+	else if (rv != CKR_ATTRIBUTE_TYPE_INVALID)
+		return rv;
+	hkms_hex(ki->id, ki->id_len, 0, ki->id_hex);
+	ki->sensitive = get_bool(h, s, o, CKA_SENSITIVE);
+	ki->extractable = get_bool(h, s, o, CKA_EXTRACTABLE);
+	ki->always_sensitive = get_bool(h, s, o, CKA_ALWAYS_SENSITIVE);
+	ki->never_extractable = get_bool(h, s, o, CKA_NEVER_EXTRACTABLE);
+	ki->is_private = get_bool(h, s, o, CKA_PRIVATE);
+	ki->is_token = get_bool(h, s, o, CKA_TOKEN);
+	ki->can_sign = get_bool(h, s, o, CKA_SIGN);
+	(void)get_attr(h, s, o, CKA_KEY_TYPE, &kt, sizeof(kt), NULL);
+
+	/* the matching public key object gives the size */
+	{
+		CK_ATTRIBUTE t[] = {
+			{ CKA_CLASS, &pub, sizeof(pub) },
+			{ CKA_ID, ki->id, ki->id_len },
+		};
+		if (find_objects(h, s, t, 2, &po, 1, &n) != CKR_OK)
+			n = 0;
+	}
+	ki->has_public = n > 0;
+	if (kt == CKK_RSA) {
+		if (n > 0 && get_attr(h, s, po, CKA_MODULUS_BITS, &mbits,
+		    sizeof(mbits), NULL) == CKR_OK)
+			ki->bits = (int)mbits;
+		else if (get_attr(h, s, n > 0 ? po : o, CKA_MODULUS, buf,
+		    sizeof(buf), &len) == CKR_OK)
+			ki->bits = (int)len * 8;
+		for (i = 0; i < NTYPES; i++)
+			if (key_types[i].rsa && key_types[i].bits == ki->bits)
+				ki->type = key_types[i].t;
+	} else if (kt == CKK_EC) {
+		if (get_attr(h, s, o, CKA_EC_PARAMS, buf, sizeof(buf),
+		    &len) == CKR_OK) {
+			for (i = 0; i < NTYPES; i++)
+				if (!key_types[i].rsa &&
+				    key_types[i].oid_len == len &&
+				    memcmp(key_types[i].oid, buf, len) == 0) {
+					ki->type = key_types[i].t;
+					ki->bits = key_types[i].bits;
+				}
+		}
+	}
+	make_uri(h, ki);
+	return CKR_OK;
+}
+
+/* Parse a reference: "id:<hex>" selects by CKA_ID, anything else is a
+ * label. */
+struct keyref {
+	const char *label;
+	unsigned char id[64];
+	size_t id_len;
+};
+
+static enum hkms_rc
+ref_parse(const char *ref, struct keyref *kr, struct hkms_err *err)
+{
+	memset(kr, 0, sizeof(*kr));
+	if (ref == NULL || *ref == '\0')
+		return hkms_err_set(err, HKMS_E_INVALID, "no key name given");
+	if (strncmp(ref, "id:", 3) == 0)
+		return hkms_unhex(ref + 3, kr->id, sizeof(kr->id),
+		    &kr->id_len, err);
+	if (strlen(ref) >= sizeof(((struct hkms_key_info *)0)->name))
+		return hkms_err_set(err, HKMS_E_INVALID, "key name too long");
+	kr->label = ref;
+	return HKMS_OK;
+}
+
+/* Find the private key object of kr; HKMS_E_NOT_FOUND if none. */
+static enum hkms_rc
+find_private(struct hkms_hsm *h, CK_SESSION_HANDLE s,
+    const struct keyref *kr, CK_OBJECT_HANDLE *o, CK_RV *rv,
+    struct hkms_err *err)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_OBJECT_HANDLE objs[2];
+	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) } };
+	CK_ULONG n = 0;
+
+	if (kr->label != NULL) {
+		t[1].type = CKA_LABEL;
+		t[1].pValue = (void *)kr->label;
+		t[1].ulValueLen = strlen(kr->label);
+	} else {
+		t[1].type = CKA_ID;
+		t[1].pValue = (void *)kr->id;
+		t[1].ulValueLen = kr->id_len;
+	}
+	if ((*rv = find_objects(h, s, t, 2, objs, 2, &n)) != CKR_OK)
+		return hkms_err_setc(err, HKMS_E_TOKEN, "token_find",
+		    "cannot search token '%s': %s", h->tok_label,
+		    hsm_ckr_name(*rv));
+	if (n == 0)
+		return hkms_err_setc(err, HKMS_E_NOT_FOUND, "key_not_found",
+		    "key '%s' not found in token '%s'",
+		    kr->label ? kr->label : "(by id)", h->tok_label);
+	if (n > 1)
+		return hkms_err_setc(err, HKMS_E_INVALID, "key_ambiguous",
+		    "more than one key named '%s' in token '%s'; use id:<hex>",
+		    kr->label ? kr->label : "(by id)", h->tok_label);
+	*o = objs[0];
+	return HKMS_OK;
+}
+
+/* ---- find / list ---- */
+
+struct find_arg {
+	struct keyref kr;
+	struct hkms_key_info *info;
+};
+
+static enum hkms_rc
+find_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
+{
+	struct find_arg *a = arg;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE o;
+	enum hkms_rc rc;
+
+	if ((rc = hsm_session(h, &s, rv, err)) != HKMS_OK)
+		return rc;
+	if ((rc = find_private(h, s, &a->kr, &o, rv, err)) == HKMS_OK &&
+	    (*rv = read_key_info(h, s, o, a->info)) != CKR_OK)
+		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_read",
+		    "cannot read key attributes: %s", hsm_ckr_name(*rv));
+	h->p11->C_CloseSession(s);
+	return rc;
+}
+
+enum hkms_rc
+hkms_hsm_key_find(struct hkms_hsm *h, const char *ref,
+    struct hkms_key_info *info, struct hkms_err *err)
+{
+	struct find_arg a;
+	enum hkms_rc rc;
+
+	if (h == NULL || info == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = ref_parse(ref, &a.kr, err)) != HKMS_OK)
+		return rc;
+	a.info = info;
+	return hsm_run(h, find_op, &a, 1, err);
+}
+
+struct list_arg {
+	struct hkms_key_info *out;
+	size_t n;
+};
+
+static enum hkms_rc
+list_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
+{
+	struct list_arg *a = arg;
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) } };
+	CK_OBJECT_HANDLE objs[1024];
+	CK_SESSION_HANDLE s;
+	CK_ULONG n = 0, i;
+	enum hkms_rc rc;
+
+	free(a->out);
+	a->out = NULL;
+	a->n = 0;
+	if ((rc = hsm_session(h, &s, rv, err)) != HKMS_OK)
+		return rc;
+	if ((*rv = find_objects(h, s, t, 1, objs, 1024, &n)) != CKR_OK) {
+		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_find",
+		    "cannot list keys of token '%s': %s", h->tok_label,
+		    hsm_ckr_name(*rv));
+		goto out;
+	}
+	if ((a->out = calloc(n + 1, sizeof(*a->out))) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((*rv = read_key_info(h, s, objs[i], &a->out[a->n])) !=
+		    CKR_OK) {
+			rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_read",
+			    "cannot read key attributes: %s",
+			    hsm_ckr_name(*rv));
+			goto out;
+		}
+		a->n++;
+	}
+	rc = HKMS_OK;
+out:
+	h->p11->C_CloseSession(s);
+	return rc;
+}
+
+static int
+info_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct hkms_key_info *)x)->name,
+	    ((const struct hkms_key_info *)y)->name);
+}
+
+enum hkms_rc
+hkms_hsm_key_list(struct hkms_hsm *h, struct hkms_key_info **out, size_t *n,
+    struct hkms_err *err)
+{
+	struct list_arg a = { NULL, 0 };
+	enum hkms_rc rc;
+
+	if (h == NULL || out == NULL || n == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = hsm_run(h, list_op, &a, 1, err)) != HKMS_OK) {
+		free(a.out);
+		return rc;
+	}
+	qsort(a.out, a.n, sizeof(*a.out), info_cmp);
+	*out = a.out;
+	*n = a.n;
+	return HKMS_OK;
+}
+
+/* ---- generate ---- */
+
+struct gen_arg {
+	const char *name;
+	int ti;
+	struct hkms_key_info *info;
+};
+
+static enum hkms_rc
+check_mechanism(struct hkms_hsm *h, CK_MECHANISM_TYPE mech, int bits,
+    const char *tname, CK_RV *rv, struct hkms_err *err)
+{
+	CK_MECHANISM_INFO mi;
+
+	*rv = h->p11->C_GetMechanismInfo(h->slot_id, mech, &mi);
+	if (*rv == CKR_MECHANISM_INVALID)
+		return hkms_err_setc(err, HKMS_E_UNSUPPORTED, "token_limit",
+		    "token '%s' cannot generate %s keys (no such mechanism)",
+		    h->tok_label, tname);
+	if (*rv != CKR_OK)
+		return hkms_err_setc(err, HKMS_E_TOKEN, "token_mechanism",
+		    "cannot read mechanism info of token '%s': %s",
+		    h->tok_label, hsm_ckr_name(*rv));
+	if (!(mi.flags & CKF_GENERATE_KEY_PAIR))
+		return hkms_err_setc(err, HKMS_E_UNSUPPORTED, "token_limit",
+		    "token '%s' cannot generate %s key pairs", h->tok_label,
+		    tname);
+	/* ulMaxKeySize 0 means "not stated" on some modules */
+	if ((mi.ulMaxKeySize != 0 && (CK_ULONG)bits > mi.ulMaxKeySize) ||
+	    (CK_ULONG)bits < mi.ulMinKeySize)
+		return hkms_err_setc(err, HKMS_E_UNSUPPORTED, "token_limit",
+		    "token '%s' cannot generate %s keys: its key sizes are "
+		    "%lu to %lu bits", h->tok_label, tname,
+		    (unsigned long)mi.ulMinKeySize,
+		    (unsigned long)mi.ulMaxKeySize);
+	return HKMS_OK;
+}
+
+static void
+destroy_by_id(struct hkms_hsm *h, CK_SESSION_HANDLE s, const unsigned char *id,
+    size_t id_len)
+{
+	CK_ATTRIBUTE t[] = { { CKA_ID, (void *)id, id_len } };
+	CK_OBJECT_HANDLE objs[8];
+	CK_ULONG n = 0, i;
+
+	if (find_objects(h, s, t, 1, objs, 8, &n) != CKR_OK)
+		return;
+	for (i = 0; i < n; i++)
+		h->p11->C_DestroyObject(s, objs[i]);
+}
+
+static enum hkms_rc
+gen_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
+{
+	struct gen_arg *a = arg;
+	int rsa = key_types[a->ti].rsa;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ULONG bits = (CK_ULONG)key_types[a->ti].bits;
+	CK_BYTE exp[] = { 0x01, 0x00, 0x01 };
+	CK_MECHANISM mech = { rsa ? CKM_RSA_PKCS_KEY_PAIR_GEN :
+	    CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_OBJECT_HANDLE pub = 0, priv = 0;
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+	unsigned char id[8];
+	size_t nlab = strlen(a->name);
+	struct keyref kr;
+	CK_OBJECT_HANDLE dummy;
+	enum hkms_rc rc;
+	CK_ULONG npub;
+
+	CK_ATTRIBUTE pubt[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &no, sizeof(no) },
+		{ CKA_VERIFY, &yes, sizeof(yes) },
+		{ CKA_ENCRYPT, &no, sizeof(no) },
+		{ CKA_WRAP, &no, sizeof(no) },
+		{ CKA_LABEL, (void *)a->name, nlab },
+		{ CKA_ID, id, sizeof(id) },
+		{ 0, NULL, 0 },	/* modulus bits or EC params */
+		{ CKA_PUBLIC_EXPONENT, exp, sizeof(exp) },
+	};
+	CK_ATTRIBUTE privt[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_SIGN, &yes, sizeof(yes) },
+		{ CKA_DECRYPT, &no, sizeof(no) },
+		{ CKA_UNWRAP, &no, sizeof(no) },
+		{ CKA_DERIVE, &no, sizeof(no) },
+		{ CKA_LABEL, (void *)a->name, nlab },
+		{ CKA_ID, id, sizeof(id) },
+	};
+
+	if (rsa) {
+		pubt[7].type = CKA_MODULUS_BITS;
+		pubt[7].pValue = &bits;
+		pubt[7].ulValueLen = sizeof(bits);
+		npub = 9;
+	} else {
+		pubt[7].type = CKA_EC_PARAMS;
+		pubt[7].pValue = (void *)key_types[a->ti].oid;
+		pubt[7].ulValueLen = key_types[a->ti].oid_len;
+		npub = 8;
+	}
+	if ((rc = check_mechanism(h, mech.mechanism, key_types[a->ti].bits,
+	    key_types[a->ti].name, rv, err)) != HKMS_OK)
+		return rc;
+	if ((rc = hsm_session(h, &s, rv, err)) != HKMS_OK)
+		return rc;
+	memset(&kr, 0, sizeof(kr));
+	kr.label = a->name;
+	rc = find_private(h, s, &kr, &dummy, rv, err);
+	if (rc == HKMS_OK) {
+		rc = hkms_err_setc(err, HKMS_E_EXISTS, "key_exists",
+		    "a key named '%s' exists already in token '%s'", a->name,
+		    h->tok_label);
+		goto out;
+	}
+	if (rc != HKMS_E_NOT_FOUND)
+		goto out;
+	if (RAND_bytes(id, sizeof(id)) != 1) {
+		rc = hkms_err_set(err, HKMS_E_CRYPTO, "no random bytes");
+		goto out;
+	}
+	*rv = h->p11->C_GenerateKeyPair(s, &mech, pubt, npub, privt,
+	    sizeof(privt) / sizeof(privt[0]), &pub, &priv);
+	if (*rv != CKR_OK) {
+		/* Never retried blindly: remove whatever half of the pair
+		 * the token may have made under our fresh CKA_ID. */
+		destroy_by_id(h, s, id, sizeof(id));
+		rc = hkms_err_setc(err, *rv == CKR_KEY_SIZE_RANGE ||
+		    *rv == CKR_ATTRIBUTE_VALUE_INVALID ||
+		    *rv == CKR_MECHANISM_INVALID ? HKMS_E_UNSUPPORTED :
+		    HKMS_E_TOKEN, "keygen_failed", "cannot generate %s key "
+		    "'%s' in token '%s': %s", key_types[a->ti].name, a->name,
+		    h->tok_label, hsm_ckr_name(*rv));
+		goto out;
+	}
+	if ((*rv = read_key_info(h, s, priv, a->info)) != CKR_OK) {
+		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_read",
+		    "cannot read back key '%s': %s", a->name,
+		    hsm_ckr_name(*rv));
+		goto out;
+	}
+	rc = HKMS_OK;
+out:
+	h->p11->C_CloseSession(s);
+	return rc;
+}
+
+enum hkms_rc
+hkms_hsm_key_generate(struct hkms_hsm *h, const char *name,
+    enum hkms_key_type type, struct hkms_key_info *info,
+    struct hkms_err *err)
+{
+	struct gen_arg a = { name, type_index(type), info };
+	enum hkms_rc rc;
+
+	if (h == NULL || info == NULL || a.ti < 0)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid key type");
+	if (!hkms_name_valid(name))
+		return hkms_err_setc(err, HKMS_E_INVALID, "bad_name",
+		    "invalid key name '%s' (1-64 of A-Z a-z 0-9 . _ -)",
+		    name ? name : "");
+	/* no retry: key generation is not idempotent */
+	pthread_mutex_lock(&h->obj_mu);
+	rc = hsm_run(h, gen_op, &a, 0, err);
+	pthread_mutex_unlock(&h->obj_mu);
+	return rc;
+}
+
+/* ---- delete ---- */
+
+static void
+cache_forget(struct hkms_hsm *h, const unsigned char *id, size_t id_len)
+{
+	size_t i;
+
+	pthread_mutex_lock(&h->mu);
+	for (i = 0; i < h->ncache; i++) {
+		if (h->cache[i].id_len == id_len &&
+		    memcmp(h->cache[i].id, id, id_len) == 0) {
+			EVP_PKEY_free(h->cache[i].priv);
+			h->cache[i] = h->cache[--h->ncache];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&h->mu);
+}
+
+static enum hkms_rc
+delete_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
+{
+	struct find_arg *a = arg;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE o;
+	enum hkms_rc rc;
+
+	if ((rc = hsm_session(h, &s, rv, err)) != HKMS_OK)
+		return rc;
+	if ((rc = find_private(h, s, &a->kr, &o, rv, err)) != HKMS_OK)
+		goto out;
+	if ((*rv = read_key_info(h, s, o, a->info)) != CKR_OK) {
+		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_read",
+		    "cannot read key attributes: %s", hsm_ckr_name(*rv));
+		goto out;
+	}
+	if ((*rv = h->p11->C_DestroyObject(s, o)) != CKR_OK) {
+		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_delete",
+		    "cannot delete key '%s': %s", a->info->name,
+		    hsm_ckr_name(*rv));
+		goto out;
+	}
+	/* the public key and any certificate object with the same id */
+	if (a->info->id_len > 0)
+		destroy_by_id(h, s, a->info->id, a->info->id_len);
+	cache_forget(h, a->info->id, a->info->id_len);
+	rc = HKMS_OK;
+out:
+	h->p11->C_CloseSession(s);
+	return rc;
+}
+
+enum hkms_rc
+hkms_hsm_key_delete(struct hkms_hsm *h, const char *ref, struct hkms_err *err)
+{
+	struct hkms_key_info info;
+	struct find_arg a;
+	enum hkms_rc rc;
+
+	if (h == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = ref_parse(ref, &a.kr, err)) != HKMS_OK)
+		return rc;
+	a.info = &info;
+	pthread_mutex_lock(&h->obj_mu);
+	rc = hsm_run(h, delete_op, &a, 1, err);
+	pthread_mutex_unlock(&h->obj_mu);
+	return rc;
+}
+
+/* ---- keys bound to the token (libp11) ---- */
+
+/* The cached libp11 EVP_PKEY for the key ref, looked up by CKA_ID. Valid
+ * while the caller holds the read lock. */
+static enum hkms_rc
+token_pkey(struct hkms_hsm *h, const struct keyref *kr, EVP_PKEY **out,
+    CK_RV *rv, struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	struct hkms_key_info info;
+	struct find_arg fa;
+	PKCS11_KEY *keys = NULL;
+	unsigned int nkeys = 0, i;
+	struct key_cache *kc;
+	size_t k;
+
+	pthread_mutex_lock(&h->mu);
+	for (k = 0; k < h->ncache; k++) {
+		kc = &h->cache[k];
+		if ((kr->label != NULL && strcmp(kc->label, kr->label) == 0) ||
+		    (kr->label == NULL && kc->id_len == kr->id_len &&
+		    memcmp(kc->id, kr->id, kr->id_len) == 0)) {
+			*out = kc->priv;
+			pthread_mutex_unlock(&h->mu);
+			return HKMS_OK;
+		}
+	}
+	pthread_mutex_unlock(&h->mu);
+
+	/* resolve the name to its CKA_ID first (raw, exact) */
+	fa.kr = *kr;
+	fa.info = &info;
+	if ((rc = find_op(h, &fa, rv, err)) != HKMS_OK)
+		return rc;
+	if (info.id_len == 0)
+		return hkms_err_setc(err, HKMS_E_INVALID, "key_without_id",
+		    "key '%s' has no CKA_ID", info.name);
+
+	pthread_mutex_lock(&h->mu);
+	if (PKCS11_enumerate_keys(h->slot->token, &keys, &nkeys) != 0) {
+		*rv = hsm_ckr_from_queue();
+		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_find",
+		    "cannot enumerate keys of token '%s': %s", h->tok_label,
+		    hsm_ckr_name(*rv));
+		goto out;
+	}
+	for (i = 0; i < nkeys; i++)
+		if (keys[i].isPrivate && keys[i].id_len == info.id_len &&
+		    memcmp(keys[i].id, info.id, info.id_len) == 0)
+			break;
+	if (i == nkeys) {
+		*rv = CKR_OBJECT_HANDLE_INVALID;	/* raced a change */
+		rc = hkms_err_setc(err, HKMS_E_NOT_FOUND, "key_not_found",
+		    "key '%s' not found by libp11", info.name);
+		goto out;
+	}
+	kc = realloc(h->cache, (h->ncache + 1) * sizeof(*h->cache));
+	if (kc == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	h->cache = kc;
+	kc = &h->cache[h->ncache];
+	memset(kc, 0, sizeof(*kc));
+	if ((kc->priv = PKCS11_get_private_key(&keys[i])) == NULL) {
+		*rv = hsm_ckr_from_queue();
+		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_key",
+		    "cannot use key '%s': %s", info.name, hsm_ckr_name(*rv));
+		goto out;
+	}
+	snprintf(kc->label, sizeof(kc->label), "%s", info.name);
+	memcpy(kc->id, info.id, info.id_len);
+	kc->id_len = info.id_len;
+	h->ncache++;
+	*out = kc->priv;
+	rc = HKMS_OK;
+out:
+	pthread_mutex_unlock(&h->mu);
+	return rc;
+}
+
+struct with_arg {
+	struct keyref kr;
+	enum hkms_rc (*fn)(EVP_PKEY *, void *, struct hkms_err *);
+	void *arg;
+};
+
+static enum hkms_rc
+with_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
+{
+	struct with_arg *a = arg;
+	EVP_PKEY *pk = NULL;
+	enum hkms_rc rc;
+
+	if ((rc = token_pkey(h, &a->kr, &pk, rv, err)) != HKMS_OK)
+		return rc;
+	ERR_clear_error();
+	if ((rc = a->fn(pk, a->arg, err)) != HKMS_OK) {
+		/* The CK_RV is gone from the queue by now; a failure of a
+		 * signature through a healthy key is rare, so treat any
+		 * crypto or token failure as "context may be stale":
+		 * the caller's operation is idempotent. */
+		if (rc == HKMS_E_CRYPTO || rc == HKMS_E_TOKEN ||
+		    rc == HKMS_E_TOKEN_DOWN)
+			*rv = CKR_GENERAL_ERROR;
+	}
+	return rc;
+}
+
+enum hkms_rc
+hkms_hsm_with_key(struct hkms_hsm *h, const char *ref,
+    enum hkms_rc (*fn)(EVP_PKEY *key, void *arg, struct hkms_err *err),
+    void *arg, struct hkms_err *err)
+{
+	struct with_arg a;
+	enum hkms_rc rc;
+
+	if (h == NULL || fn == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = ref_parse(ref, &a.kr, err)) != HKMS_OK)
+		return rc;
+	a.fn = fn;
+	a.arg = arg;
+	return hsm_run(h, with_op, &a, 1, err);
+}
+
+struct sign_arg {
+	const EVP_MD *md;
+	const unsigned char *dgst;
+	size_t dlen;
+	unsigned char *sig;
+	size_t *siglen;
+};
+
+static enum hkms_rc
+sign_fn(EVP_PKEY *pk, void *arg, struct hkms_err *err)
+{
+	struct sign_arg *a = arg;
+	EVP_PKEY_CTX *pctx = NULL;
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	size_t len = *a->siglen;
+
+	if ((pctx = EVP_PKEY_CTX_new(pk, NULL)) == NULL ||
+	    EVP_PKEY_sign_init(pctx) <= 0 ||
+	    EVP_PKEY_CTX_set_signature_md(pctx, a->md) <= 0 ||
+	    (EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA &&
+	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0) ||
+	    EVP_PKEY_sign(pctx, a->sig, &len, a->dgst, a->dlen) <= 0) {
+		rc = hkms_err_crypto(err, "cannot sign in the token");
+		goto out;
+	}
+	*a->siglen = len;
+	rc = HKMS_OK;
+out:
+	EVP_PKEY_CTX_free(pctx);
+	return rc;
+}
+
+enum hkms_rc
+hkms_hsm_sign_digest(struct hkms_hsm *h, const char *ref, const EVP_MD *md,
+    const unsigned char *dgst, size_t dlen, unsigned char *sig,
+    size_t *siglen, struct hkms_err *err)
+{
+	struct sign_arg a = { md, dgst, dlen, sig, siglen };
+
+	if (md == NULL || dgst == NULL || sig == NULL || siglen == NULL ||
+	    (int)dlen != EVP_MD_get_size(md))
+		return hkms_err_set(err, HKMS_E_INVALID,
+		    "digest length does not match the digest algorithm");
+	return hkms_hsm_with_key(h, ref, sign_fn, &a, err);
+}
+
+/* ---- public key ---- */
+
+static enum hkms_rc
+public_fn(EVP_PKEY *pk, void *arg, struct hkms_err *err)
+{
+	EVP_PKEY **out = arg;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int len;
+
+	/* a plain copy through DER, detached from the token object */
+	if ((len = i2d_PUBKEY(pk, &der)) <= 0)
+		return hkms_err_crypto(err, "cannot encode public key");
+	p = der;
+	*out = d2i_PUBKEY(NULL, &p, len);
+	OPENSSL_free(der);
+	if (*out == NULL)
+		return hkms_err_crypto(err, "cannot decode public key");
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_hsm_key_public(struct hkms_hsm *h, const char *ref, EVP_PKEY **out,
+    struct hkms_err *err)
+{
+	if (out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	*out = NULL;
+	return hkms_hsm_with_key(h, ref, public_fn, out, err);
+}
+
+/* ---- import ---- */
+
+#define BN_MAX 1024	/* bytes: RSA-8192 */
+
+struct bnbuf {
+	const char *param;
+	CK_ATTRIBUTE_TYPE type;
+	unsigned char buf[BN_MAX];
+	CK_ULONG len;
+};
+
+struct import_arg {
+	const char *name;
+	EVP_PKEY *priv;
+	struct hkms_key_info *info;
+};
+
+static int
+bn_param(EVP_PKEY *pk, struct bnbuf *b)
+{
+	BIGNUM *bn = NULL;
+	int n;
+
+	if (!EVP_PKEY_get_bn_param(pk, b->param, &bn))
+		return 0;
+	n = BN_num_bytes(bn);
+	if (n <= 0 || n > BN_MAX || BN_bn2bin(bn, b->buf) != n) {
+		BN_clear_free(bn);
+		return 0;
+	}
+	b->len = (CK_ULONG)n;
+	BN_clear_free(bn);
+	return 1;
+}
+
+static enum hkms_rc
+import_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
+{
+	struct import_arg *a = arg;
+	CK_OBJECT_CLASS cpriv = CKO_PRIVATE_KEY, cpub = CKO_PUBLIC_KEY;
+	CK_KEY_TYPE kt;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE po = 0, ko = 0;
+	CK_ATTRIBUTE privt[24], pubt[16];
+	CK_ULONG np = 0, nq = 0;
+	struct bnbuf *bn = NULL;
+	unsigned char id[8], point[200], ecpt[210];
+	size_t nlab = strlen(a->name), plen = 0, i, nbn = 0;
+	char group[64];
+	const unsigned char *oid = NULL;
+	size_t oid_len = 0;
+	struct keyref kr;
+	CK_OBJECT_HANDLE dummy;
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	int rsa = EVP_PKEY_get_base_id(a->priv) == EVP_PKEY_RSA;
+	static const struct { const char *p; CK_ATTRIBUTE_TYPE t; } rsap[] = {
+		{ OSSL_PKEY_PARAM_RSA_N, CKA_MODULUS },
+		{ OSSL_PKEY_PARAM_RSA_E, CKA_PUBLIC_EXPONENT },
+		{ OSSL_PKEY_PARAM_RSA_D, CKA_PRIVATE_EXPONENT },
+		{ OSSL_PKEY_PARAM_RSA_FACTOR1, CKA_PRIME_1 },
+		{ OSSL_PKEY_PARAM_RSA_FACTOR2, CKA_PRIME_2 },
+		{ OSSL_PKEY_PARAM_RSA_EXPONENT1, CKA_EXPONENT_1 },
+		{ OSSL_PKEY_PARAM_RSA_EXPONENT2, CKA_EXPONENT_2 },
+		{ OSSL_PKEY_PARAM_RSA_COEFFICIENT1, CKA_COEFFICIENT },
+	};
+
+#define ADD(t, n, ty, p, l) do { t[n].type = (ty); t[n].pValue = (void *)(p); \
+	t[n].ulValueLen = (l); n++; } while (0)
+	if ((bn = calloc(8, sizeof(*bn))) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	kt = rsa ? CKK_RSA : CKK_EC;
+	ADD(privt, np, CKA_CLASS, &cpriv, sizeof(cpriv));
+	ADD(privt, np, CKA_KEY_TYPE, &kt, sizeof(kt));
+	ADD(privt, np, CKA_TOKEN, &yes, sizeof(yes));
+	ADD(privt, np, CKA_PRIVATE, &yes, sizeof(yes));
+	ADD(privt, np, CKA_SENSITIVE, &yes, sizeof(yes));
+	ADD(privt, np, CKA_EXTRACTABLE, &no, sizeof(no));
+	ADD(privt, np, CKA_SIGN, &yes, sizeof(yes));
+	ADD(privt, np, CKA_DECRYPT, &no, sizeof(no));
+	ADD(privt, np, CKA_LABEL, a->name, nlab);
+	ADD(privt, np, CKA_ID, id, sizeof(id));
+	ADD(pubt, nq, CKA_CLASS, &cpub, sizeof(cpub));
+	ADD(pubt, nq, CKA_KEY_TYPE, &kt, sizeof(kt));
+	ADD(pubt, nq, CKA_TOKEN, &yes, sizeof(yes));
+	ADD(pubt, nq, CKA_PRIVATE, &no, sizeof(no));
+	ADD(pubt, nq, CKA_VERIFY, &yes, sizeof(yes));
+	ADD(pubt, nq, CKA_LABEL, a->name, nlab);
+	ADD(pubt, nq, CKA_ID, id, sizeof(id));
+	if (rsa) {
+		for (i = 0; i < 8; i++) {
+			bn[i].param = rsap[i].p;
+			bn[i].type = rsap[i].t;
+			if (!bn_param(a->priv, &bn[i])) {
+				rc = hkms_err_setc(err, HKMS_E_INVALID,
+				    "bad_key", "the RSA key to import lacks "
+				    "its CRT components");
+				goto out;
+			}
+			ADD(privt, np, bn[i].type, bn[i].buf, bn[i].len);
+			if (i < 2)
+				ADD(pubt, nq, bn[i].type, bn[i].buf,
+				    bn[i].len);
+		}
+		nbn = 8;
+	} else {
+		if (!EVP_PKEY_get_utf8_string_param(a->priv,
+		    OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL))
+			group[0] = '\0';
+		for (i = 0; i < NTYPES; i++)
+			if (key_types[i].group != NULL &&
+			    (strcasecmp(group, key_types[i].group) == 0 ||
+			    (key_types[i].bits == 256 &&
+			    strcmp(group, "prime256v1") == 0) ||
+			    (key_types[i].bits == 384 &&
+			    strcmp(group, "secp384r1") == 0) ||
+			    (key_types[i].bits == 521 &&
+			    strcmp(group, "secp521r1") == 0))) {
+				oid = key_types[i].oid;
+				oid_len = key_types[i].oid_len;
+			}
+		bn[0].param = OSSL_PKEY_PARAM_PRIV_KEY;
+		nbn = 1;
+		if (oid == NULL || !bn_param(a->priv, &bn[0]) ||
+		    !EVP_PKEY_get_octet_string_param(a->priv,
+		    OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point), &plen) ||
+		    plen > 127) {
+			rc = hkms_err_setc(err, HKMS_E_POLICY, "weak_key",
+			    "only EC keys on P-256, P-384 or P-521 can be "
+			    "imported");
+			goto out;
+		}
+		/* CKA_EC_POINT is the DER OCTET STRING of the point */
+		ecpt[0] = 0x04;
+		ecpt[1] = (unsigned char)plen;
+		memcpy(ecpt + 2, point, plen);
+		ADD(privt, np, CKA_EC_PARAMS, oid, oid_len);
+		ADD(privt, np, CKA_VALUE, bn[0].buf, bn[0].len);
+		ADD(pubt, nq, CKA_EC_PARAMS, oid, oid_len);
+		ADD(pubt, nq, CKA_EC_POINT, ecpt, plen + 2);
+	}
+#undef ADD
+	if ((rc = hsm_session(h, &s, rv, err)) != HKMS_OK)
+		goto out;
+	memset(&kr, 0, sizeof(kr));
+	kr.label = a->name;
+	rc = find_private(h, s, &kr, &dummy, rv, err);
+	if (rc == HKMS_OK) {
+		rc = hkms_err_setc(err, HKMS_E_EXISTS, "key_exists",
+		    "a key named '%s' exists already in token '%s'", a->name,
+		    h->tok_label);
+		goto out;
+	}
+	if (rc != HKMS_E_NOT_FOUND)
+		goto out;
+	if (RAND_bytes(id, sizeof(id)) != 1) {
+		rc = hkms_err_set(err, HKMS_E_CRYPTO, "no random bytes");
+		goto out;
+	}
+	if ((*rv = h->p11->C_CreateObject(s, privt, np, &ko)) != CKR_OK ||
+	    (*rv = h->p11->C_CreateObject(s, pubt, nq, &po)) != CKR_OK) {
+		destroy_by_id(h, s, id, sizeof(id));
+		rc = hkms_err_setc(err, HKMS_E_TOKEN, "import_failed",
+		    "cannot import key '%s' into token '%s': %s", a->name,
+		    h->tok_label, hsm_ckr_name(*rv));
+		goto out;
+	}
+	if ((*rv = read_key_info(h, s, ko, a->info)) != CKR_OK) {
+		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_read",
+		    "cannot read back key '%s': %s", a->name,
+		    hsm_ckr_name(*rv));
+		goto out;
+	}
+	rc = HKMS_OK;
+out:
+	if (s != CK_INVALID_HANDLE)
+		h->p11->C_CloseSession(s);
+	if (bn != NULL) {
+		OPENSSL_cleanse(bn, 8 * sizeof(*bn));
+		free(bn);
+	}
+	(void)nbn;
+	return rc;
+}
+
+enum hkms_rc
+hkms_hsm_key_import(struct hkms_hsm *h, const char *name, EVP_PKEY *priv,
+    struct hkms_key_info *info, struct hkms_err *err)
+{
+	struct import_arg a = { name, priv, info };
+	enum hkms_rc rc;
+	int id;
+
+	if (h == NULL || priv == NULL || info == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if (!hkms_name_valid(name))
+		return hkms_err_setc(err, HKMS_E_INVALID, "bad_name",
+		    "invalid key name '%s'", name ? name : "");
+	id = EVP_PKEY_get_base_id(priv);
+	if (id == EVP_PKEY_RSA && EVP_PKEY_get_bits(priv) < 2048)
+		return hkms_err_setc(err, HKMS_E_POLICY, "weak_key",
+		    "RSA keys below 2048 bits are refused (this one has %d)",
+		    EVP_PKEY_get_bits(priv));
+	if (id != EVP_PKEY_RSA && id != EVP_PKEY_EC)
+		return hkms_err_setc(err, HKMS_E_POLICY, "weak_key",
+		    "only RSA and EC keys can be imported");
+	pthread_mutex_lock(&h->obj_mu);
+	rc = hsm_run(h, import_op, &a, 0, err);
+	pthread_mutex_unlock(&h->obj_mu);
+	return rc;
+}
