@@ -14,7 +14,8 @@
  * Error codes (err->code) used here, beside the generic ones:
  *   weak_key, weak_digest, invalid_subject, invalid_san, san_not_allowed,
  *   invalid_profile, unknown_profile, bad_csr, bad_csr_signature,
- *   lifetime_exceeds_ca, lifetime_exceeds_profile, ca_expired, not_a_ca,
+ *   lifetime_exceeds_ca, lifetime_exceeds_profile, ca_expired,
+ *   ca_not_yet_valid, not_a_ca,
  *   path_len_exceeded, key_mismatch, signature_check_failed.
  *
  * Thread safety: every function is thread-safe; no function keeps global

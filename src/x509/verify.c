@@ -1,0 +1,279 @@
+/*
+ * Chain verification (include/hkms/certio.h): a thin, strict front of
+ * OpenSSL's X509_verify_cert. We never build or check paths ourselves;
+ * what we add is the policy (security level 2, purpose, host, time,
+ * no partial chains unless asked) and a stable JSON verdict whose error
+ * codes do not change with OpenSSL's wording. The verdict matches
+ * `openssl verify -auth_level 2 -purpose sslserver -verify_hostname H
+ * -attime T` for the same inputs (T-X509-1).
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include "hkms/certio.h"
+
+static const struct {
+	int err;
+	const char *code;
+} verify_codes[] = {
+	{ X509_V_ERR_CERT_HAS_EXPIRED, "certificate_expired" },
+	{ X509_V_ERR_CERT_NOT_YET_VALID, "certificate_not_yet_valid" },
+	{ X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD, "bad_validity_field" },
+	{ X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD, "bad_validity_field" },
+	{ X509_V_ERR_HOSTNAME_MISMATCH, "hostname_mismatch" },
+	{ X509_V_ERR_IP_ADDRESS_MISMATCH, "ip_address_mismatch" },
+	{ X509_V_ERR_EMAIL_MISMATCH, "email_mismatch" },
+	{ X509_V_ERR_INVALID_PURPOSE, "invalid_purpose" },
+	{ X509_V_ERR_PATH_LENGTH_EXCEEDED, "path_length_exceeded" },
+	{ X509_V_ERR_PROXY_PATH_LENGTH_EXCEEDED, "path_length_exceeded" },
+	{ X509_V_ERR_CERT_CHAIN_TOO_LONG, "chain_too_long" },
+	{ X509_V_ERR_PERMITTED_VIOLATION, "name_constraints_violation" },
+	{ X509_V_ERR_EXCLUDED_VIOLATION, "name_constraints_violation" },
+	{ X509_V_ERR_SUBTREE_MINMAX, "name_constraints_violation" },
+	{ X509_V_ERR_UNSUPPORTED_CONSTRAINT_TYPE,
+	    "name_constraints_violation" },
+	{ X509_V_ERR_UNSUPPORTED_CONSTRAINT_SYNTAX,
+	    "name_constraints_violation" },
+	{ X509_V_ERR_UNSUPPORTED_NAME_SYNTAX, "name_constraints_violation" },
+	{ X509_V_ERR_NAME_CONSTRAINTS_WITHOUT_SANS,
+	    "name_constraints_violation" },
+	{ X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, "unable_to_get_issuer" },
+	{ X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+	    "unable_to_get_issuer" },
+	{ X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE,
+	    "unable_to_get_issuer" },
+	{ X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, "self_signed_certificate" },
+	{ X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, "self_signed_in_chain" },
+	{ X509_V_ERR_CERT_SIGNATURE_FAILURE, "bad_signature" },
+	{ X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE, "bad_signature" },
+	{ X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY, "bad_signature" },
+	{ X509_V_ERR_INVALID_CA, "invalid_ca" },
+	{ X509_V_ERR_KEYUSAGE_NO_CERTSIGN, "invalid_ca" },
+	{ X509_V_ERR_EE_KEY_TOO_SMALL, "weak_key" },
+	{ X509_V_ERR_CA_KEY_TOO_SMALL, "weak_key" },
+	{ X509_V_ERR_CA_MD_TOO_WEAK, "weak_signature" },
+	{ X509_V_ERR_CERT_REVOKED, "certificate_revoked" },
+	{ X509_V_ERR_CERT_REJECTED, "certificate_rejected" },
+	{ X509_V_ERR_CERT_UNTRUSTED, "certificate_untrusted" },
+	{ X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION,
+	    "unhandled_critical_extension" },
+	{ X509_V_ERR_INVALID_EXTENSION, "invalid_extension" },
+	{ X509_V_ERR_INVALID_NON_CA, "invalid_non_ca" },
+	{ X509_V_ERR_INVALID_POLICY_EXTENSION, "invalid_policy" },
+	{ X509_V_ERR_NO_EXPLICIT_POLICY, "invalid_policy" },
+};
+
+static const char *
+verify_code(int e)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(verify_codes) / sizeof(verify_codes[0]); i++)
+		if (verify_codes[i].err == e)
+			return verify_codes[i].code;
+	return "verification_failed";
+}
+
+const char *
+hkms_certio_purpose_name(enum hkms_certio_purpose p)
+{
+	switch (p) {
+	case HKMS_CERTIO_PURPOSE_SERVER: return "server";
+	case HKMS_CERTIO_PURPOSE_CLIENT: return "client";
+	case HKMS_CERTIO_PURPOSE_ANY: break;
+	}
+	return "any";
+}
+
+enum hkms_rc
+hkms_certio_purpose_parse(const char *name, enum hkms_certio_purpose *out,
+    struct hkms_err *err)
+{
+	if (name == NULL || strcmp(name, "any") == 0)
+		*out = HKMS_CERTIO_PURPOSE_ANY;
+	else if (strcmp(name, "server") == 0)
+		*out = HKMS_CERTIO_PURPOSE_SERVER;
+	else if (strcmp(name, "client") == 0)
+		*out = HKMS_CERTIO_PURPOSE_CLIENT;
+	else
+		return hkms_err_setc(err, HKMS_E_INVALID, "bad_purpose",
+		    "unknown purpose '%s': use server, client or any", name);
+	return HKMS_OK;
+}
+
+static int
+is_ip_literal(const char *s)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, s, buf) == 1 ||
+	    inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static enum hkms_rc
+set_params(X509_STORE_CTX *ctx, const struct hkms_certio_verify_opts *o,
+    struct hkms_err *err)
+{
+	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+	int ok = 1;
+
+	X509_VERIFY_PARAM_set_auth_level(param, 2);
+	if (o->purpose == HKMS_CERTIO_PURPOSE_SERVER)
+		ok = X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
+	else if (o->purpose == HKMS_CERTIO_PURPOSE_CLIENT)
+		ok = X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+	if (ok && o->host != NULL && o->host[0] != '\0') {
+		if (is_ip_literal(o->host))
+			ok = X509_VERIFY_PARAM_set1_ip_asc(param, o->host);
+		else
+			ok = X509_VERIFY_PARAM_set1_host(param, o->host, 0);
+	}
+	X509_VERIFY_PARAM_set_time(param, (time_t)(o->at_time != 0 ?
+	    o->at_time : (int64_t)time(NULL)));
+	if (o->partial_chain)
+		X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
+	else
+		X509_VERIFY_PARAM_clear_flags(param,
+		    X509_V_FLAG_PARTIAL_CHAIN);
+	if (!ok)
+		return hkms_err_crypto(err, "cannot set verification "
+		    "parameters");
+	return HKMS_OK;
+}
+
+static json_t *
+path_entry(X509 *x)
+{
+	json_t *o = json_object();
+	char thumb[HKMS_CERTIO_THUMB_SIZE];
+	char *subj = hkms_certio_name_str(X509_get_subject_name(x));
+	char *iss = hkms_certio_name_str(X509_get_issuer_name(x));
+	char when[32] = "";
+	int64_t na;
+	struct tm tm;
+
+	if (hkms_certio_thumbprint(x, thumb, NULL) != HKMS_OK)
+		thumb[0] = '\0';
+	if (hkms_certio_time(X509_get0_notAfter(x), &na, NULL) == HKMS_OK) {
+		time_t t = (time_t)na;
+
+		if (gmtime_r(&t, &tm) != NULL)
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+			    &tm);
+	}
+	json_object_set_new(o, "subject", json_string(subj ? subj : ""));
+	json_object_set_new(o, "issuer", json_string(iss ? iss : ""));
+	json_object_set_new(o, "thumbprint", json_string(thumb));
+	json_object_set_new(o, "not_after", json_string(when));
+	free(subj);
+	free(iss);
+	return o;
+}
+
+enum hkms_rc
+hkms_certio_verify_ex(STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted,
+    X509 *leaf, const struct hkms_certio_verify_opts *opts, json_t **result,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	struct hkms_certio_verify_opts o = { 0 };
+	X509_STORE *store = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	STACK_OF(X509) *empty = NULL;
+	json_t *res = NULL, *path, *e;
+	int ok, i, verr, depth;
+	X509 *cur;
+	char *subj;
+
+	if (leaf == NULL || result == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID,
+		    "no certificate to verify");
+	if (opts != NULL)
+		o = *opts;
+	if (o.at_time == 0)
+		o.at_time = (int64_t)time(NULL);
+	if (trusted == NULL && (trusted = empty = sk_X509_new_null()) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	/* An empty store: anchors come only from the trusted stack, never
+	 * from OpenSSL's default paths. */
+	if ((store = X509_STORE_new()) == NULL ||
+	    (ctx = X509_STORE_CTX_new()) == NULL ||
+	    !X509_STORE_CTX_init(ctx, store, leaf, untrusted)) {
+		rc = hkms_err_crypto(err, "cannot set up verification");
+		goto out;
+	}
+	X509_STORE_CTX_set0_trusted_stack(ctx, trusted);
+	if ((rc = set_params(ctx, &o, err)) != HKMS_OK)
+		goto out;
+	ok = X509_verify_cert(ctx);
+	if ((res = json_object()) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	json_object_set_new(res, "ok", json_boolean(ok == 1));
+	if (ok == 1) {
+		STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+
+		path = json_array();
+		for (i = 0; i < sk_X509_num(chain); i++)
+			json_array_append_new(path,
+			    path_entry(sk_X509_value(chain, i)));
+		json_object_set_new(res, "path", path);
+		rc = HKMS_OK;
+	} else {
+		verr = X509_STORE_CTX_get_error(ctx);
+		depth = X509_STORE_CTX_get_error_depth(ctx);
+		cur = X509_STORE_CTX_get_current_cert(ctx);
+		if (verr == X509_V_OK)
+			verr = X509_V_ERR_UNSPECIFIED;
+		e = json_object();
+		json_object_set_new(e, "code", json_string(verify_code(verr)));
+		json_object_set_new(e, "message",
+		    json_string(X509_verify_cert_error_string(verr)));
+		json_object_set_new(e, "depth", json_integer(depth));
+		subj = cur != NULL ?
+		    hkms_certio_name_str(X509_get_subject_name(cur)) : NULL;
+		json_object_set_new(e, "subject", subj != NULL ?
+		    json_string(subj) : json_null());
+		free(subj);
+		json_object_set_new(e, "openssl", json_integer(verr));
+		json_object_set_new(res, "error", e);
+		rc = hkms_err_setc(err, HKMS_E_VERIFY, verify_code(verr),
+		    "certificate chain does not verify at depth %d: %s", depth,
+		    X509_verify_cert_error_string(verr));
+	}
+	json_object_set_new(res, "purpose",
+	    json_string(hkms_certio_purpose_name(o.purpose)));
+	json_object_set_new(res, "host", o.host != NULL ?
+	    json_string(o.host) : json_null());
+	json_object_set_new(res, "at", json_integer(o.at_time));
+	*result = res;
+	res = NULL;	/* transferred */
+out:
+	ERR_clear_error();
+	json_decref(res);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	sk_X509_free(empty);
+	return rc;
+}
+
+enum hkms_rc
+hkms_certio_verify(STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted,
+    X509 *leaf, enum hkms_certio_purpose purpose, const char *host,
+    int64_t at_time, json_t **result, struct hkms_err *err)
+{
+	struct hkms_certio_verify_opts o = { 0 };
+
+	o.purpose = purpose;
+	o.host = host;
+	o.at_time = at_time;
+	return hkms_certio_verify_ex(trusted, untrusted, leaf, &o, result,
+	    err);
+}

@@ -1,0 +1,76 @@
+/*
+ * Internals shared by the files of src/x509 (not installed, not public).
+ */
+#ifndef HKMS_X509_INT_H
+#define HKMS_X509_INT_H
+
+#include <stdint.h>
+
+#include "hkms/x509.h"
+
+/* SAN type bits, used by profiles (san_types) and the SAN policy check. */
+#define X509_SAN_DNS	0x1u
+#define X509_SAN_IP	0x2u
+#define X509_SAN_EMAIL	0x4u
+#define X509_SAN_URI	0x8u
+#define X509_SAN_ALL	0xfu
+
+#define X509_PROFILE_MAX_EKU	16
+#define X509_PROFILE_MAX_URLS	8
+#define X509_PROFILE_MAX_DAYS	36500
+
+struct hkms_x509_profile {
+	char name[65];
+	char description[256];
+	int builtin;
+	unsigned key_usage;		/* X509v3_KU_* bits */
+	int key_usage_critical;
+	int n_eku;
+	char eku[X509_PROFILE_MAX_EKU][64];	/* dotted OIDs */
+	int eku_critical;
+	int bc_present;
+	int bc_ca;
+	int bc_path_len;		/* -1 = none */
+	int bc_critical;
+	int ski;
+	int aki;
+	int n_crldp;
+	char *crldp[X509_PROFILE_MAX_URLS];
+	int n_aia_ca_issuers;
+	char *aia_ca_issuers[X509_PROFILE_MAX_URLS];
+	int n_aia_ocsp;
+	char *aia_ocsp[X509_PROFILE_MAX_URLS];
+	int default_days;
+	int max_days;			/* 0 = none */
+	enum hkms_x509_digest digest;
+	int allow_subject_from_csr;
+	int allow_san_from_csr;
+	unsigned san_types;		/* X509_SAN_* */
+	int allow_wildcard;
+};
+
+/* keycheck.c */
+const EVP_MD *x509_digest_md(enum hkms_x509_digest d);
+int x509_key_is_rsa(EVP_PKEY *key);
+
+/* name.c */
+enum hkms_rc x509_dns_check(const char *s, size_t len, int wildcard_ok,
+    struct hkms_err *err);
+/* Enforce a profile's SAN types and wildcard rule on gens. */
+enum hkms_rc x509_san_policy(const struct hkms_x509_profile *p,
+    const GENERAL_NAMES *gens, struct hkms_err *err);
+
+/* ext.c */
+enum hkms_rc x509_keyid(EVP_PKEY *pub, ASN1_OCTET_STRING **out,
+    struct hkms_err *err);
+enum hkms_rc x509_ca_keyid(const X509 *ca, ASN1_OCTET_STRING **out,
+    struct hkms_err *err);
+/* A new non-critical AKI extension with keyid only; NULL on OOM. */
+X509_EXTENSION *x509_ext_aki(ASN1_OCTET_STRING *keyid);
+int x509_time_to_unix(const ASN1_TIME *t, int64_t *out);
+/* ca is a CA valid at now that may sign certs (keyCertSign) or CRLs
+ * (for_crl: cRLSign). */
+enum hkms_rc x509_check_ca(const X509 *ca, int for_crl, int64_t now,
+    struct hkms_err *err);
+
+#endif
