@@ -1,0 +1,904 @@
+/*
+ * Unit tests for the file store (src/store): atomic writes, records,
+ * locks, the consistency check and the audit log, on real files in a
+ * mkdtemp directory.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hkms/store.h"
+
+struct fx {
+	char dir[64];
+	struct hkms_store *st;
+};
+
+static const char PEM1[] = "-----BEGIN CERTIFICATE-----\nAAAA\n"
+    "-----END CERTIFICATE-----\n";
+static const char PEM2[] = "-----BEGIN CERTIFICATE-----\nBBBBBBBB\n"
+    "-----END CERTIFICATE-----\n";
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct hkms_err err = { 0 };
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/hkms-store-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	strcat(f->dir, "/data");
+	if (hkms_store_open(f->dir, &f->st, &err) != HKMS_OK) {
+		fprintf(stderr, "open: %s\n", err.detail);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	hkms_store_close(f->st);
+	*strrchr(f->dir, '/') = '\0';
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static char *
+path_of(struct fx *f, const char *rel)
+{
+	static char buf[4][512];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", f->dir, rel);
+	return buf[i];
+}
+
+static char *
+slurp(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char *buf;
+	long n;
+
+	if (fp == NULL)
+		return NULL;
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	rewind(fp);
+	buf = calloc(1, (size_t)n + 1);
+	if (fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(fp);
+	return buf;
+}
+
+static void
+spit(const char *path, const char *data)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	fputs(data, fp);
+	fclose(fp);
+}
+
+/* Number of entries in dir whose name contains needle. */
+static int
+count_files(const char *dir, const char *needle)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, needle) != NULL)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+test_store_write_atomic_replaces(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	const char *p = path_of(f, "certs/file.bin");
+	struct stat sb;
+	char *s;
+
+	assert_int_equal(hkms_store_write_atomic(p, "first", 5, 0600, &err),
+	    HKMS_OK);
+	assert_int_equal(hkms_store_write_atomic(p, "second!", 7, 0600, &err),
+	    HKMS_OK);
+	s = slurp(p);
+	assert_string_equal(s, "second!");
+	free(s);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(count_files(path_of(f, "certs"), ".tmp."), 0);
+	/* an empty file is a valid content */
+	assert_int_equal(hkms_store_write_atomic(p, "", 0, 0644, &err),
+	    HKMS_OK);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+	assert_int_equal(sb.st_mode & 0777, 0644);
+}
+
+static void
+test_store_write_atomic_failure_keeps_old(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	const char *p = path_of(f, "certs/keep.bin");
+	char big[4096];
+	int status;
+	pid_t pid;
+	char *s;
+
+	assert_int_equal(hkms_store_write_atomic(p, "old", 3, 0644, &err),
+	    HKMS_OK);
+	memset(big, 'x', sizeof(big));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* a file size limit makes write() fail with EFBIG midway */
+		struct rlimit rl = { 100, 100 };
+
+		signal(SIGXFSZ, SIG_IGN);
+		setrlimit(RLIMIT_FSIZE, &rl);
+		_exit(hkms_store_write_atomic(p, big, sizeof(big), 0644,
+		    &err) == HKMS_E_IO && strstr(err.detail, "keep.bin") ?
+		    0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	s = slurp(p);
+	assert_string_equal(s, "old");
+	free(s);
+	assert_int_equal(count_files(path_of(f, "certs"), ".tmp."), 0);
+
+	/* no directory: a clear error, nothing created */
+	assert_int_equal(hkms_store_write_atomic(path_of(f, "nodir/x"), "a", 1,
+	    0644, &err), HKMS_E_IO);
+	assert_non_null(strstr(err.detail, "nodir/x"));
+	assert_int_equal(hkms_store_write_atomic(NULL, "a", 1, 0644, &err),
+	    HKMS_E_INVALID);
+}
+
+static void
+test_store_put_get(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	json_t *meta = json_pack("{s:s, s:i}", "subject", "CN=a", "days", 30);
+	json_t *got = NULL;
+	char *pem = NULL;
+	struct stat sb;
+
+	assert_int_equal(hkms_store_put(f->st, "certs", "web", meta, PEM1,
+	    &err), HKMS_OK);
+	assert_int_equal(hkms_store_get(f->st, "certs", "web", &got, &pem,
+	    &err), HKMS_OK);
+	assert_string_equal(pem, PEM1);
+	assert_int_equal(json_integer_value(json_object_get(got, "schema")),
+	    1);
+	assert_string_equal(json_string_value(json_object_get(got, "name")),
+	    "web");
+	assert_string_equal(json_string_value(json_object_get(got,
+	    "subject")), "CN=a");
+	assert_non_null(json_object_get(got, "updated"));
+	assert_non_null(json_object_get(got, "pem_sha256"));
+	/* caller's meta is not modified */
+	assert_null(json_object_get(meta, "schema"));
+	json_decref(got);
+	free(pem);
+	assert_int_equal(stat(path_of(f, "certs/web.json"), &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0644);
+	assert_int_equal(stat(path_of(f, "certs/web.pem"), &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0644);
+	assert_true(hkms_store_exists(f->st, "certs", "web"));
+	assert_false(hkms_store_exists(f->st, "certs", "nope"));
+
+	/* overwrite with another PEM, then with none */
+	assert_int_equal(hkms_store_put(f->st, "certs", "web", meta, PEM2,
+	    &err), HKMS_OK);
+	assert_int_equal(hkms_store_get(f->st, "certs", "web", NULL, &pem,
+	    &err), HKMS_OK);
+	assert_string_equal(pem, PEM2);
+	free(pem);
+	assert_int_equal(hkms_store_put(f->st, "certs", "web", meta, NULL,
+	    &err), HKMS_OK);
+	pem = (char *)1;
+	assert_int_equal(hkms_store_get(f->st, "certs", "web", NULL, &pem,
+	    &err), HKMS_OK);
+	assert_null(pem);
+	assert_int_equal(stat(path_of(f, "certs/web.pem"), &sb), -1);
+
+	/* sensitive kind is 0600; sub-kinds are created on demand */
+	assert_int_equal(hkms_store_put(f->st, "secrets", "s1", NULL, PEM1,
+	    &err), HKMS_OK);
+	assert_int_equal(stat(path_of(f, "secrets/s1.json"), &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(stat(path_of(f, "secrets/s1.pem"), &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(hkms_store_put(f->st, "issued/ca1", "0a1b", meta,
+	    PEM1, &err), HKMS_OK);
+	assert_int_equal(hkms_store_get(f->st, "issued/ca1", "0a1b", NULL,
+	    NULL, &err), HKMS_OK);
+
+	assert_int_equal(hkms_store_get(f->st, "certs", "missing", &got, NULL,
+	    &err), HKMS_E_NOT_FOUND);
+	/* non-object meta refused */
+	got = json_array();
+	assert_int_equal(hkms_store_put(f->st, "certs", "arr", got, NULL,
+	    &err), HKMS_E_INVALID);
+	json_decref(got);
+	json_decref(meta);
+}
+
+static void
+test_store_list_sorted_ignores_strays(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	const char *names[] = { "charlie", "alpha", "bravo" };
+	json_t *arr = NULL;
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		assert_int_equal(hkms_store_put(f->st, "cas", names[i], NULL,
+		    i == 1 ? PEM1 : NULL, &err), HKMS_OK);
+	spit(path_of(f, "cas/delta.json.tmp.123.abcd"), "{\"schema\":1");
+	spit(path_of(f, "cas/orphan.pem"), PEM1);
+	spit(path_of(f, "cas/echo.pem.next"), PEM1);
+	assert_int_equal(hkms_store_list(f->st, "cas", &arr, &err), HKMS_OK);
+	assert_int_equal(json_array_size(arr), 3);
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(arr, 0), "name")), "alpha");
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(arr, 1), "name")), "bravo");
+	assert_string_equal(json_string_value(json_object_get(
+	    json_array_get(arr, 2), "name")), "charlie");
+	json_decref(arr);
+	/* a sub-kind that was never written is an empty list */
+	assert_int_equal(hkms_store_list(f->st, "issued/none", &arr, &err),
+	    HKMS_OK);
+	assert_int_equal(json_array_size(arr), 0);
+	json_decref(arr);
+
+	/* reopen: temp and staged strays are gone, data is not */
+	hkms_store_close(f->st);
+	assert_int_equal(hkms_store_open(f->dir, &f->st, &err), HKMS_OK);
+	assert_int_equal(count_files(path_of(f, "cas"), ".tmp."), 0);
+	assert_int_equal(count_files(path_of(f, "cas"), ".next"), 0);
+	assert_int_equal(hkms_store_list(f->st, "cas", &arr, &err), HKMS_OK);
+	assert_int_equal(json_array_size(arr), 3);
+	json_decref(arr);
+}
+
+static void
+test_store_delete_rename(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	json_t *m = NULL;
+	char *pem = NULL;
+
+	assert_int_equal(hkms_store_put(f->st, "certs", "a", NULL, PEM1,
+	    &err), HKMS_OK);
+	assert_int_equal(hkms_store_put(f->st, "certs", "b", NULL, PEM2,
+	    &err), HKMS_OK);
+	assert_int_equal(hkms_store_rename(f->st, "certs", "a", "b", &err),
+	    HKMS_E_EXISTS);
+	assert_int_equal(hkms_store_rename(f->st, "certs", "zz", "c", &err),
+	    HKMS_E_NOT_FOUND);
+	assert_int_equal(hkms_store_rename(f->st, "certs", "a", "../c", &err),
+	    HKMS_E_INVALID);
+	assert_int_equal(hkms_store_rename(f->st, "certs", "a", "c", &err),
+	    HKMS_OK);
+	assert_false(hkms_store_exists(f->st, "certs", "a"));
+	assert_int_equal(access(path_of(f, "certs/a.pem"), F_OK), -1);
+	assert_int_equal(hkms_store_get(f->st, "certs", "c", &m, &pem, &err),
+	    HKMS_OK);
+	assert_string_equal(pem, PEM1);
+	assert_string_equal(json_string_value(json_object_get(m, "name")),
+	    "c");
+	json_decref(m);
+	free(pem);
+
+	assert_int_equal(hkms_store_delete(f->st, "certs", "c", &err),
+	    HKMS_OK);
+	assert_int_equal(access(path_of(f, "certs/c.pem"), F_OK), -1);
+	assert_int_equal(access(path_of(f, "certs/c.json"), F_OK), -1);
+	assert_int_equal(hkms_store_get(f->st, "certs", "c", NULL, NULL,
+	    &err), HKMS_E_NOT_FOUND);
+	assert_int_equal(hkms_store_delete(f->st, "certs", "c", &err),
+	    HKMS_E_NOT_FOUND);
+}
+
+static void
+test_store_damaged_json_is_error(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	json_t *m = NULL, *rep = NULL;
+	char *pm = NULL;
+
+	assert_int_equal(hkms_store_put(f->st, "certs", "good", NULL, PEM1,
+	    &err), HKMS_OK);
+	spit(path_of(f, "certs/bad.json"), "{\"schema\":1,\"name\":\"ba");
+	assert_int_equal(hkms_store_get(f->st, "certs", "bad", &m, NULL,
+	    &err), HKMS_E_INVALID);
+	assert_non_null(strstr(err.detail, "bad.json"));
+	assert_int_equal(hkms_store_list(f->st, "certs", &m, &err),
+	    HKMS_E_INVALID);
+	assert_int_equal(hkms_store_check(f->st, &rep, &err), HKMS_E_VERIFY);
+	assert_false(json_is_true(json_object_get(rep, "ok")));
+	json_decref(rep);
+
+	spit(path_of(f, "certs/bad.json"), "");
+	assert_int_equal(hkms_store_get(f->st, "certs", "bad", &m, NULL,
+	    &err), HKMS_E_INVALID);
+	spit(path_of(f, "certs/bad.json"), "[1,2]");
+	assert_int_equal(hkms_store_get(f->st, "certs", "bad", &m, NULL,
+	    &err), HKMS_E_INVALID);
+	spit(path_of(f, "certs/bad.json"), "{\"schema\":1,\"name\":\"other\"}");
+	assert_int_equal(hkms_store_get(f->st, "certs", "bad", &m, NULL,
+	    &err), HKMS_E_INVALID);
+	spit(path_of(f, "certs/bad.json"), "{\"schema\":2,\"name\":\"bad\"}");
+	assert_int_equal(hkms_store_get(f->st, "certs", "bad", &m, NULL,
+	    &err), HKMS_E_UNSUPPORTED);
+	assert_string_equal(err.code, "schema_version");
+	unlink(path_of(f, "certs/bad.json"));
+
+	/* a PEM that does not match its record */
+	spit(path_of(f, "certs/good.pem"), PEM2);
+	assert_int_equal(hkms_store_get(f->st, "certs", "good", NULL, NULL,
+	    &err), HKMS_OK);
+	assert_int_equal(hkms_store_get(f->st, "certs", "good", NULL, &pm,
+	    &err), HKMS_E_INVALID);
+	assert_null(pm);
+}
+
+static void
+test_store_invalid_names(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	const char *bad[] = { "../x", "a/b", "", ".hidden", "-x", "x.tmp.1",
+	    "..", "a b" };
+	const char *badkinds[] = { "foo", "../etc", "issued/../x", "issued/",
+	    "issued/a/b", "", "certs/.." };
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(hkms_store_put(f->st, "certs", bad[i], NULL,
+		    NULL, &err), HKMS_E_INVALID);
+		assert_int_equal(hkms_store_get(f->st, "certs", bad[i], NULL,
+		    NULL, &err), HKMS_E_INVALID);
+		assert_int_equal(hkms_store_delete(f->st, "certs", bad[i],
+		    &err), HKMS_E_INVALID);
+	}
+	assert_int_equal(hkms_store_put(f->st, "certs", NULL, NULL, NULL,
+	    &err), HKMS_E_INVALID);
+	for (i = 0; i < sizeof(badkinds) / sizeof(badkinds[0]); i++) {
+		assert_false(hkms_store_kind_valid(badkinds[i]));
+		assert_int_equal(hkms_store_put(f->st, badkinds[i], "x", NULL,
+		    NULL, &err), HKMS_E_INVALID);
+	}
+	assert_true(hkms_store_kind_valid("issued/ca-1"));
+	assert_true(hkms_store_kind_valid("trust"));
+	assert_int_equal(hkms_store_put_file(f->st, "crl", "x.json", "a", 1,
+	    0644, &err), HKMS_E_INVALID);
+	assert_int_equal(hkms_store_put_file(f->st, "crl", "../x", "a", 1,
+	    0644, &err), HKMS_E_INVALID);
+}
+
+static void
+test_store_counter_and_files(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	unsigned char *data = NULL;
+	uint64_t v = 0;
+	size_t len;
+	int i;
+
+	for (i = 1; i <= 3; i++) {
+		assert_int_equal(hkms_store_counter_next(f->st, "state",
+		    "crl-ca1", &v, &err), HKMS_OK);
+		assert_int_equal(v, (uint64_t)i);
+	}
+	assert_int_equal(hkms_store_put_file(f->st, "crl/ca1", "ca1.crl",
+	    "\x30\x82\x00", 3, 0644, &err), HKMS_OK);
+	assert_int_equal(hkms_store_get_file(f->st, "crl/ca1", "ca1.crl",
+	    &data, &len, &err), HKMS_OK);
+	assert_int_equal(len, 3);
+	assert_memory_equal(data, "\x30\x82\x00", 3);
+	free(data);
+	assert_int_equal(hkms_store_delete_file(f->st, "crl/ca1", "ca1.crl",
+	    &err), HKMS_OK);
+	assert_int_equal(hkms_store_get_file(f->st, "crl/ca1", "ca1.crl",
+	    &data, &len, &err), HKMS_E_NOT_FOUND);
+}
+
+static void
+test_store_lock(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	struct hkms_store *st2 = NULL;
+
+	/* nested begin/end and put inside */
+	assert_int_equal(hkms_store_begin(f->st, &err), HKMS_OK);
+	assert_int_equal(hkms_store_begin(f->st, &err), HKMS_OK);
+	assert_int_equal(hkms_store_put(f->st, "keys", "k", NULL, NULL, &err),
+	    HKMS_OK);
+	hkms_store_end(f->st);
+	hkms_store_end(f->st);
+
+	/* a second daemon on the same dir is refused */
+	assert_int_equal(hkms_store_open(f->dir, &st2, &err), HKMS_OK);
+	assert_int_equal(hkms_store_lock_daemon(f->st, &err), HKMS_OK);
+	assert_int_equal(hkms_store_lock_daemon(st2, &err), HKMS_E_LOCKED);
+	hkms_store_close(st2);
+}
+
+/* A child that crashes at step (HKMS_STORE_CRASH_AT) while it rewrites
+ * certs/r with PEM2; returns its exit status. */
+static int
+crash_put(struct fx *f, const char *step)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct hkms_err e;
+
+		setenv("HKMS_STORE_CRASH_AT", step, 1);
+		hkms_store_put(f->st, "certs", "r", NULL, PEM2, &e);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void
+test_store_put_crash_points(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	/* write_atomic #1 is the staged PEM, #2 the JSON */
+	static const struct {
+		const char *step;
+		const char *want;
+	} cases[] = {
+		{ "after_write:1", PEM1 }, { "after_fsync:1", PEM1 },
+		{ "after_rename:1", PEM1 }, { "after_write:2", PEM1 },
+		{ "after_fsync:2", PEM1 }, { "after_rename:2", PEM2 },
+	};
+	json_t *rep = NULL;
+	char *pem = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(hkms_store_put(f->st, "certs", "r", NULL,
+		    PEM1, &err), HKMS_OK);
+		assert_int_equal(crash_put(f, cases[i].step), 137);
+		/* readers see old or new even before recovery */
+		assert_int_equal(hkms_store_get(f->st, "certs", "r", NULL,
+		    &pem, &err), HKMS_OK);
+		assert_string_equal(pem, cases[i].want);
+		free(pem);
+		hkms_store_close(f->st);
+		assert_int_equal(hkms_store_open(f->dir, &f->st, &err),
+		    HKMS_OK);
+		assert_int_equal(hkms_store_get(f->st, "certs", "r", NULL,
+		    &pem, &err), HKMS_OK);
+		assert_string_equal(pem, cases[i].want);
+		free(pem);
+		assert_int_equal(hkms_store_check(f->st, &rep, &err), HKMS_OK);
+		assert_int_equal(json_array_size(json_object_get(rep,
+		    "warnings")), 0);
+		json_decref(rep);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* audit                                                              */
+/* ------------------------------------------------------------------ */
+
+static void
+append_n(struct hkms_store *st, int n)
+{
+	struct hkms_err err = { 0 };
+	char obj[32];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		json_t *d = json_pack("{s:i}", "i", i);
+
+		snprintf(obj, sizeof(obj), "key-%d", i);
+		assert_int_equal(hkms_audit_append(st, "admin", "key.generate",
+		    obj, "ok", d, &err), HKMS_OK);
+		json_decref(d);
+	}
+}
+
+static long long
+verify_bad_line(struct fx *f, char *reason, size_t cap)
+{
+	struct hkms_err err = { 0 };
+	json_t *rep = NULL;
+	long long line;
+
+	if (hkms_audit_verify(f->st, &rep, &err) == HKMS_OK) {
+		json_decref(rep);
+		return 0;
+	}
+	assert_int_equal(err.rc, HKMS_E_VERIFY);
+	line = json_integer_value(json_object_get(rep, "bad_line"));
+	snprintf(reason, cap, "%s", err.detail);
+	json_decref(rep);
+	return line;
+}
+
+/* Read the log into lines (each with its '\n'). */
+static int
+log_lines(struct fx *f, char ***out)
+{
+	char *s = slurp(path_of(f, "audit.log")), *p, *nl;
+	char **v = calloc(1024, sizeof(*v));
+	int n = 0;
+
+	for (p = s; (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+		v[n++] = strndup(p, (size_t)(nl - p + 1));
+	free(s);
+	*out = v;
+	return n;
+}
+
+static void
+write_lines(struct fx *f, char **v, int n)
+{
+	FILE *fp = fopen(path_of(f, "audit.log"), "w");
+	int i;
+
+	for (i = 0; i < n; i++)
+		fputs(v[i], fp);
+	fclose(fp);
+}
+
+static void
+free_lines(char **v, int n)
+{
+	while (n > 0)
+		free(v[--n]);
+	free(v);
+}
+
+static void
+test_audit_append_verify(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	json_t *rep = NULL, *d;
+	char *log;
+
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep, "records")),
+	    0);
+	json_decref(rep);
+	append_n(f->st, 10);
+	d = json_pack("{s:s, s:{s:s}, s:s}", "pin", "123456", "nested",
+	    "db_password", "hunter2", "subject", "CN=x");
+	assert_int_equal(hkms_audit_append(f->st, "op1", "cert.sign", "c",
+	    "error", d, &err), HKMS_OK);
+	json_decref(d);
+	assert_int_equal(hkms_audit_append(f->st, "op1", "x", "c", "maybe",
+	    NULL, &err), HKMS_E_INVALID);
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep, "records")),
+	    11);
+	assert_int_equal(json_integer_value(json_object_get(rep, "head_seq")),
+	    11);
+	json_decref(rep);
+	log = slurp(path_of(f, "audit.log"));
+	assert_null(strstr(log, "123456"));
+	assert_null(strstr(log, "hunter2"));
+	assert_non_null(strstr(log, "CN=x"));
+	assert_non_null(strstr(log, "\"seq\":11,"));
+	free(log);
+	assert_int_equal(hkms_store_check(f->st, &rep, &err), HKMS_OK);
+	json_decref(rep);
+}
+
+static void
+test_audit_tamper_flip_byte(void **state)
+{
+	struct fx *f = *state;
+	char **v, reason[256], *p;
+	int n;
+
+	append_n(f->st, 10);
+	n = log_lines(f, &v);
+	assert_int_equal(n, 10);
+	p = strstr(v[2], "key-2");
+	assert_non_null(p);
+	p[4] = '7';		/* key-2 -> key-7 */
+	write_lines(f, v, n);
+	assert_int_equal(verify_bad_line(f, reason, sizeof(reason)), 3);
+	assert_non_null(strstr(reason, "line 3"));
+	assert_non_null(strstr(reason, "altered"));
+	/* a flipped hash byte is caught on its own line too */
+	p[4] = '2';
+	p = strstr(v[5], "\"hash\":\"") + 8;
+	*p = *p == 'a' ? 'b' : 'a';
+	write_lines(f, v, n);
+	assert_int_equal(verify_bad_line(f, reason, sizeof(reason)), 6);
+	free_lines(v, n);
+}
+
+static void
+test_audit_tamper_delete_line(void **state)
+{
+	struct fx *f = *state;
+	char **v, reason[256];
+	int n;
+
+	append_n(f->st, 10);
+	n = log_lines(f, &v);
+	free(v[3]);
+	memmove(&v[3], &v[4], (size_t)(n - 4) * sizeof(*v));
+	n--;
+	write_lines(f, v, n);
+	assert_int_equal(verify_bad_line(f, reason, sizeof(reason)), 4);
+	assert_non_null(strstr(reason, "deleted"));
+	free_lines(v, n);
+}
+
+static void
+test_audit_tamper_reorder(void **state)
+{
+	struct fx *f = *state;
+	char **v, reason[256], *t;
+	int n;
+
+	append_n(f->st, 10);
+	n = log_lines(f, &v);
+	t = v[6];
+	v[6] = v[7];
+	v[7] = t;
+	write_lines(f, v, n);
+	assert_int_equal(verify_bad_line(f, reason, sizeof(reason)), 7);
+	assert_non_null(strstr(reason, "reordered"));
+	free_lines(v, n);
+}
+
+static void
+test_audit_tamper_truncate_tail(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	char **v, reason[256];
+	int n;
+
+	append_n(f->st, 10);
+	n = log_lines(f, &v);
+	write_lines(f, v, 8);	/* drop records 9 and 10 */
+	assert_int_equal(verify_bad_line(f, reason, sizeof(reason)), 9);
+	assert_non_null(strstr(reason, "truncated"));
+	/* and an append refuses to paper over it */
+	assert_int_equal(hkms_audit_append(f->st, "a", "op", "o", "ok", NULL,
+	    &err), HKMS_E_VERIFY);
+	/* dropping just the last one is caught as well */
+	write_lines(f, v, 9);
+	assert_int_equal(verify_bad_line(f, reason, sizeof(reason)), 10);
+	/* an empty log against a head of 10 */
+	write_lines(f, v, 0);
+	assert_int_equal(verify_bad_line(f, reason, sizeof(reason)), 1);
+	free_lines(v, n);
+}
+
+static void
+test_audit_torn_tail_recovery(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	json_t *rep = NULL;
+	char **v;
+	FILE *fp;
+	int n, status;
+	pid_t pid;
+
+	append_n(f->st, 5);
+	/* a crash in the middle of the 6th write */
+	fp = fopen(path_of(f, "audit.log"), "a");
+	fputs("{\"actor\":\"admin\",\"detail\":null,\"obj", fp);
+	fclose(fp);
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep,
+	    "torn_tail_bytes")), 35);
+	assert_int_equal(json_integer_value(json_object_get(rep, "records")),
+	    5);
+	json_decref(rep);
+	append_n(f->st, 1);
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep, "records")),
+	    7);
+	assert_int_equal(json_integer_value(json_object_get(rep,
+	    "torn_tail_bytes")), 0);
+	json_decref(rep);
+	n = log_lines(f, &v);
+	assert_int_equal(n, 7);
+	assert_non_null(strstr(v[5], "\"op\":\"audit.recover\""));
+	assert_non_null(strstr(v[5], "\"torn_bytes\":35"));
+	free_lines(v, n);
+
+	/* the same with a real crash between the halves of one write */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("HKMS_STORE_CRASH_AT", "audit_partial", 1);
+		append_n(f->st, 1);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	assert_int_equal(WEXITSTATUS(status), 137);
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	assert_true(json_integer_value(json_object_get(rep,
+	    "torn_tail_bytes")) > 0);
+	json_decref(rep);
+	append_n(f->st, 1);
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep, "records")),
+	    9);
+	json_decref(rep);
+
+	/* crash after the line is durable but before the head moved */
+	pid = fork();
+	if (pid == 0) {
+		setenv("HKMS_STORE_CRASH_AT", "audit_after_sync", 1);
+		append_n(f->st, 1);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	assert_int_equal(WEXITSTATUS(status), 137);
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep, "head_seq")),
+	    9);
+	assert_int_equal(json_integer_value(json_object_get(rep, "records")),
+	    10);
+	json_decref(rep);
+	append_n(f->st, 1);
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep, "head_seq")),
+	    11);
+	json_decref(rep);
+}
+
+static void
+test_audit_concurrent_processes(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	json_t *rep = NULL;
+	pid_t pids[2];
+	int i, status;
+
+	for (i = 0; i < 2; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct hkms_store *st = NULL;
+			struct hkms_err e;
+			int k, bad = 0;
+
+			if (hkms_store_open(f->dir, &st, &e) != HKMS_OK)
+				_exit(2);
+			for (k = 0; k < 200; k++)
+				if (hkms_audit_append(st, i ? "p1" : "p0",
+				    "op", "obj", "ok", NULL, &e) != HKMS_OK)
+					bad++;
+			hkms_store_close(st);
+			_exit(bad ? 1 : 0);
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep, "records")),
+	    400);
+	assert_int_equal(json_integer_value(json_object_get(rep, "head_seq")),
+	    400);
+	json_decref(rep);
+}
+
+static void
+test_store_check_reports_strays(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	json_t *rep = NULL;
+
+	assert_int_equal(hkms_store_put(f->st, "certs", "a", NULL, PEM1,
+	    &err), HKMS_OK);
+	append_n(f->st, 2);
+	spit(path_of(f, "certs/a.json.tmp.1.2"), "garbage");
+	spit(path_of(f, "trust/x.pem"), PEM1);
+	assert_int_equal(hkms_store_check(f->st, &rep, &err), HKMS_OK);
+	assert_true(json_is_true(json_object_get(rep, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(rep, "records")),
+	    1);
+	assert_int_equal(json_array_size(json_object_get(rep, "warnings")),
+	    2);
+	json_decref(rep);
+	unlink(path_of(f, "certs/a.pem"));
+	assert_int_equal(hkms_store_check(f->st, &rep, &err), HKMS_E_VERIFY);
+	assert_non_null(strstr(err.detail, "certs/a"));
+	json_decref(rep);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(test_store_write_atomic_replaces),
+		T(test_store_write_atomic_failure_keeps_old),
+		T(test_store_put_get),
+		T(test_store_list_sorted_ignores_strays),
+		T(test_store_delete_rename),
+		T(test_store_damaged_json_is_error),
+		T(test_store_invalid_names),
+		T(test_store_counter_and_files),
+		T(test_store_lock),
+		T(test_store_put_crash_points),
+		T(test_store_check_reports_strays),
+		T(test_audit_append_verify),
+		T(test_audit_tamper_flip_byte),
+		T(test_audit_tamper_delete_line),
+		T(test_audit_tamper_reorder),
+		T(test_audit_tamper_truncate_tail),
+		T(test_audit_torn_tail_recovery),
+		T(test_audit_concurrent_processes),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
