@@ -496,8 +496,13 @@ hkms_audit_append(struct hkms_store *st, const char *actor, const char *op,
 	if ((rc = append_line(st, fd, keep, line, len, err)) != HKMS_OK)
 		goto out;
 	/* the record is durable; the head makes a truncation detectable */
-	if ((rc = write_head(st, seq + 1, hash, err)) != HKMS_OK)
+	if ((rc = write_head(st, seq + 1, hash, err)) != HKMS_OK) {
+		/* not acknowledged: take the line out so the head never lags
+		 * by more than the one record a crash can leave */
+		if (ftruncate(fd, keep) == 0)
+			(void)fdatasync(fd);
 		goto out;
+	}
 	rc = HKMS_OK;
 out:
 	if (fd >= 0)

@@ -760,7 +760,8 @@ list_names(const char *dirpath, char ***out, size_t *count,
 		}
 		n++;
 	}
-	qsort(v, n, sizeof(*v), cmp_str);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_str);
 	*out = v;
 	*count = n;
 	v = NULL;	/* transferred */
