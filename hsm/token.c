@@ -478,13 +478,17 @@ info_from_ck(const CK_TOKEN_INFO *ti, CK_SLOT_ID slot,
 	char buf[40];
 
 	memset(o, 0, sizeof(*o));
-	memcpy(buf, ti->label, 32); buf[32] = '\0';
+	memcpy(buf, ti->label, 32);
+	buf[32] = '\0';
 	copy_trim(o->label, sizeof(o->label), buf);
-	memcpy(buf, ti->manufacturerID, 32); buf[32] = '\0';
+	memcpy(buf, ti->manufacturerID, 32);
+	buf[32] = '\0';
 	copy_trim(o->manufacturer, sizeof(o->manufacturer), buf);
-	memcpy(buf, ti->model, 16); buf[16] = '\0';
+	memcpy(buf, ti->model, 16);
+	buf[16] = '\0';
 	copy_trim(o->model, sizeof(o->model), buf);
-	memcpy(buf, ti->serialNumber, 16); buf[16] = '\0';
+	memcpy(buf, ti->serialNumber, 16);
+	buf[16] = '\0';
 	copy_trim(o->serial, sizeof(o->serial), buf);
 	o->slot_id = slot;
 	o->initialized = (ti->flags & CKF_TOKEN_INITIALIZED) != 0;
@@ -595,7 +599,7 @@ find_slot(CK_FUNCTION_LIST_PTR p11, const char *label, CK_SLOT_ID *slot,
 	CK_SLOT_ID ids[256];
 	CK_ULONG count = 256, i;
 	CK_TOKEN_INFO ti;
-	char buf[40];
+	char raw[40], buf[40];
 	CK_RV rv;
 
 	if ((rv = p11->C_GetSlotList(CK_TRUE, ids, &count)) != CKR_OK)
@@ -604,9 +608,9 @@ find_slot(CK_FUNCTION_LIST_PTR p11, const char *label, CK_SLOT_ID *slot,
 	for (i = 0; i < count; i++) {
 		if (p11->C_GetTokenInfo(ids[i], &ti) != CKR_OK)
 			continue;
-		memcpy(buf, ti.label, 32);
-		buf[32] = '\0';
-		copy_trim(buf, sizeof(buf), buf);
+		memcpy(raw, ti.label, 32);
+		raw[32] = '\0';
+		copy_trim(buf, sizeof(buf), raw);
 		if ((label == NULL && !(ti.flags & CKF_TOKEN_INITIALIZED)) ||
 		    (label != NULL && (ti.flags & CKF_TOKEN_INITIALIZED) &&
 		    strcmp(buf, label) == 0)) {

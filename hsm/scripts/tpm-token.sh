@@ -44,7 +44,7 @@ find_module() {
 # missing: print what start needs but this host lacks (nothing when all is there).
 missing() {
 	local t
-	for t in swtpm tpm2-abrmd dbus-daemon pkcs11-tool tpm2_getcap tpm2_shutdown tpm2_dictionarylockout; do
+	for t in swtpm tpm2-abrmd dbus-daemon dbus-send pkcs11-tool tpm2_getcap tpm2_shutdown tpm2_dictionarylockout; do
 		command -v "$t" >/dev/null || echo "$t"
 	done
 	for t in /usr/lib/*/libtss2-tcti-tabrmd.so.0 /usr/lib*/libtss2-tcti-tabrmd.so.0 ""; do
@@ -181,9 +181,21 @@ tpm2_rm() { # run a tpm2-tools command through this token's abrmd (conf loaded)
 	DBUS_SESSION_BUS_ADDRESS=$DBUS_ADDRESS TPM2TOOLS_TCTI=$TCTI "$@"
 }
 
+bus_name_owned() { # is BUS_NAME owned on the token's bus? (conf loaded)
+	DBUS_SESSION_BUS_ADDRESS=$DBUS_ADDRESS dbus-send --session --print-reply \
+		--dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner \
+		"string:$BUS_NAME" 2>/dev/null | grep -q 'boolean true'
+}
+
 start_abrmd() { # start_abrmd DIR (conf loaded)
 	local dir=$1 pid i root=()
 	[ "$(id -u)" -eq 0 ] && root=(--allow-root)
+	# A killed abrmd's name is released when the bus daemon sees the socket
+	# close; a new abrmd that finds it still owned exits at once.
+	for ((i = 0; i < 50; i++)); do
+		bus_name_owned || break
+		sleep 0.1
+	done
 	DBUS_SESSION_BUS_ADDRESS=$DBUS_ADDRESS setsid tpm2-abrmd "${root[@]}" --session \
 		--dbus-name="$BUS_NAME" --tcti="swtpm:host=127.0.0.1,port=$SWTPM_PORT" --flush-all \
 		</dev/null >>"$dir/log/abrmd.log" 2>&1 &

@@ -1,0 +1,274 @@
+/*
+ * Helpers shared by the CLI subcommands: output (tables or JSON), errors
+ * as JSON on stderr, and lazily opened config, token and store.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "hkms/hsm.h"
+#include "hkms/secret.h"
+#include "hkms/store.h"
+
+int
+hkms_cli_fail(struct hkms_cli *cli, const struct hkms_err *err)
+{
+	json_t *o;
+	char *s;
+
+	(void)cli;
+	o = json_pack("{s:{s:s,s:s}}", "error", "code", hkms_err_code(err),
+	    "message", err->detail[0] ? err->detail : hkms_strerror(err->rc));
+	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	fprintf(stderr, "%s\n", s ? s : "{\"error\":{\"code\":\"internal_error\","
+	    "\"message\":\"out of memory\"}}");
+	free(s);
+	json_decref(o);
+	return err->rc == HKMS_E_INVALID && strcmp(hkms_err_code(err),
+	    "usage") == 0 ? HKMS_EXIT_USAGE : HKMS_EXIT_FAIL;
+}
+
+int
+hkms_cli_usage(struct hkms_cli *cli, const char *fmt, ...)
+{
+	struct hkms_err err = { HKMS_E_INVALID, "usage", "" };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err.detail, sizeof(err.detail), fmt, ap);
+	va_end(ap);
+	return hkms_cli_fail(cli, &err);
+}
+
+static void
+print_value(FILE *out, json_t *v)
+{
+	char *s;
+
+	if (json_is_string(v)) {
+		fputs(json_string_value(v), out);
+		return;
+	}
+	if (json_is_null(v) || v == NULL) {
+		fputs("-", out);
+		return;
+	}
+	s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	fputs(s ? s : "?", out);
+	free(s);
+}
+
+void
+hkms_cli_kv(FILE *out, json_t *obj)
+{
+	const char *k;
+	json_t *v;
+	size_t w = 0;
+
+	json_object_foreach(obj, k, v)
+		if (strlen(k) > w)
+			w = strlen(k);
+	json_object_foreach(obj, k, v) {
+		/* multi-line values (PEM) go below their key */
+		if (json_is_string(v) && strchr(json_string_value(v), '\n')) {
+			fprintf(out, "%s:\n%s", k, json_string_value(v));
+			continue;
+		}
+		fprintf(out, "%-*s  ", (int)w + 1, k);
+		print_value(out, v);
+		fputc('\n', out);
+	}
+}
+
+void
+hkms_cli_table(FILE *out, json_t *rows, const char *const *cols)
+{
+	size_t ncols = 0, i, c, *w;
+	json_t *row;
+	char *s;
+
+	while (cols[ncols] != NULL)
+		ncols++;
+	if ((w = calloc(ncols, sizeof(*w))) == NULL)
+		return;
+	for (c = 0; c < ncols; c++)
+		w[c] = strlen(cols[c]);
+	json_array_foreach(rows, i, row) {
+		for (c = 0; c < ncols; c++) {
+			json_t *v = json_object_get(row, cols[c]);
+			size_t l;
+
+			if (json_is_string(v))
+				l = strlen(json_string_value(v));
+			else if (v == NULL || json_is_null(v))
+				l = 1;
+			else {
+				s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+				l = s ? strlen(s) : 1;
+				free(s);
+			}
+			if (l > w[c])
+				w[c] = l;
+		}
+	}
+	for (c = 0; c < ncols; c++) {
+		char up[64];
+		size_t k;
+
+		for (k = 0; cols[c][k] && k < sizeof(up) - 1; k++)
+			up[k] = (char)(cols[c][k] >= 'a' && cols[c][k] <= 'z' ?
+			    cols[c][k] - 32 : cols[c][k]);
+		up[k] = '\0';
+		fprintf(out, "%-*s%s", (int)w[c], up, c + 1 < ncols ? "  " : "\n");
+	}
+	json_array_foreach(rows, i, row) {
+		for (c = 0; c < ncols; c++) {
+			json_t *v = json_object_get(row, cols[c]);
+			char *txt = NULL;
+			const char *p;
+
+			if (json_is_string(v))
+				p = json_string_value(v);
+			else if (v == NULL || json_is_null(v))
+				p = "-";
+			else
+				p = (txt = json_dumps(v, JSON_COMPACT |
+				    JSON_ENCODE_ANY)) ? txt : "?";
+			fprintf(out, "%-*s%s", (int)w[c], p,
+			    c + 1 < ncols ? "  " : "\n");
+			free(txt);
+		}
+	}
+	free(w);
+}
+
+int
+hkms_cli_output(struct hkms_cli *cli, json_t *obj,
+    void (*human)(FILE *out, json_t *obj))
+{
+	char *s;
+
+	if (cli->json) {
+		s = json_dumps(obj, JSON_INDENT(2) | JSON_ENCODE_ANY);
+		printf("%s\n", s ? s : "null");
+		free(s);
+	} else if (human != NULL)
+		human(stdout, obj);
+	else if (json_is_object(obj))
+		hkms_cli_kv(stdout, obj);
+	else {
+		s = json_dumps(obj, JSON_INDENT(2) | JSON_ENCODE_ANY);
+		printf("%s\n", s ? s : "null");
+		free(s);
+	}
+	json_decref(obj);
+	return fflush(stdout) == 0 ? HKMS_EXIT_OK : HKMS_EXIT_FAIL;
+}
+
+enum hkms_rc
+hkms_cli_config(struct hkms_cli *cli, struct hkms_config **cfg,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	if (cli->cfg == NULL &&
+	    (rc = hkms_config_load(cli->config_path, &cli->cfg, err)) != HKMS_OK)
+		return rc;
+	*cfg = cli->cfg;
+	return HKMS_OK;
+}
+
+/* The user PIN: HKMS_PIN, else the config's pin_file (mode 0600). */
+static enum hkms_rc
+read_pin(const struct hkms_config *cfg, struct hkms_secret **pin,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	rc = hkms_secret_from_env("HKMS_PIN", pin, err);
+	if (rc != HKMS_E_NOT_FOUND)
+		return rc;
+	return hkms_secret_from_file(cfg->pin_file, "PIN", pin, err);
+}
+
+enum hkms_rc
+hkms_cli_hsm(struct hkms_cli *cli, struct hkms_hsm **hsm,
+    struct hkms_err *err)
+{
+	struct hkms_config *cfg;
+	struct hkms_secret *pin = NULL;
+	struct hkms_hsm_opts o;
+	enum hkms_rc rc;
+
+	if (cli->hsm != NULL) {
+		*hsm = cli->hsm;
+		return HKMS_OK;
+	}
+	if ((rc = hkms_cli_config(cli, &cfg, err)) != HKMS_OK)
+		return rc;
+	if ((rc = read_pin(cfg, &pin, err)) != HKMS_OK)
+		return rc;
+	o.module = cfg->module;
+	o.label = cfg->label;
+	o.serial = cfg->serial;
+	o.softhsm2_conf = cfg->softhsm2_conf;
+	rc = hkms_hsm_open(&o, pin, &cli->hsm, err);
+	hkms_secret_free(pin);
+	if (rc == HKMS_OK)
+		*hsm = cli->hsm;
+	return rc;
+}
+
+enum hkms_rc
+hkms_cli_store(struct hkms_cli *cli, struct hkms_store **st,
+    struct hkms_err *err)
+{
+	struct hkms_config *cfg;
+	enum hkms_rc rc;
+
+	if (cli->store == NULL) {
+		if ((rc = hkms_cli_config(cli, &cfg, err)) != HKMS_OK)
+			return rc;
+		if ((rc = hkms_store_open(cfg->data_dir, &cli->store,
+		    err)) != HKMS_OK)
+			return rc;
+	}
+	*st = cli->store;
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_cli_write_out(const char *path, const void *data, size_t len,
+    struct hkms_err *err)
+{
+	if (path != NULL)
+		return hkms_store_write_atomic(path, data, len, 0644, err);
+	if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
+		return hkms_err_set(err, HKMS_E_IO, "cannot write to stdout");
+	return HKMS_OK;
+}
+
+int
+hkms_cli_dispatch(struct hkms_cli *cli, const char *group,
+    const struct hkms_cli_cmd *cmds, int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 1 || strcmp(argv[0], "--help") == 0 ||
+	    strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "help") == 0) {
+		printf("usage: hkms %s COMMAND [options]\n\ncommands:\n",
+		    group);
+		for (i = 0; cmds[i].name != NULL; i++)
+			printf("  %-14s %s\n", cmds[i].name, cmds[i].help);
+		printf("\nRun 'hkms %s COMMAND --help' for its options.\n",
+		    group);
+		return argc < 1 ? HKMS_EXIT_USAGE : HKMS_EXIT_OK;
+	}
+	for (i = 0; cmds[i].name != NULL; i++)
+		if (strcmp(argv[0], cmds[i].name) == 0)
+			return cmds[i].fn(cli, argc, argv);
+	return hkms_cli_usage(cli, "unknown command 'hkms %s %s'", group,
+	    argv[0]);
+}

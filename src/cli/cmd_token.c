@@ -1,0 +1,339 @@
+/*
+ * hkms token list|init, and hkms init (the embedded default set-up).
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "cli.h"
+#include "hkms/hsm.h"
+#include "hkms/secret.h"
+#include "hkms/store.h"
+#include "hkms/util.h"
+
+static json_t *
+token_json(const struct hkms_token_info *t)
+{
+	return json_pack("{s:I,s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:b}",
+	    "slot", (json_int_t)t->slot_id, "label", t->label,
+	    "serial", t->serial, "manufacturer", t->manufacturer,
+	    "model", t->model, "initialized", t->initialized,
+	    "pin_count_low", t->pin_count_low,
+	    "pin_final_try", t->pin_final_try, "pin_locked", t->pin_locked);
+}
+
+static void
+print_tokens(FILE *out, json_t *arr)
+{
+	static const char *const cols[] = { "slot", "label", "serial",
+	    "manufacturer", "initialized", "pin_locked", NULL };
+
+	hkms_cli_table(out, arr, cols);
+}
+
+static void
+opts_from(const struct hkms_config *cfg, struct hkms_hsm_opts *o)
+{
+	o->module = cfg->module;
+	o->label = cfg->label;
+	o->serial = cfg->serial;
+	o->softhsm2_conf = cfg->softhsm2_conf;
+}
+
+static int
+token_list(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	struct hkms_token_info *toks = NULL;
+	struct hkms_err err = { 0 };
+	struct hkms_config *cfg;
+	struct hkms_hsm_opts o;
+	size_t n = 0, i;
+	json_t *arr;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		if (ch == 'J')
+			cli->json = 1;
+		else if (ch == 'h') {
+			printf("usage: hkms token list\nList the tokens of the "
+			    "configured PKCS#11 module (no login).\n");
+			return HKMS_EXIT_OK;
+		} else
+			return hkms_cli_usage(cli, "bad option for 'token list'");
+	}
+	if (hkms_cli_config(cli, &cfg, &err) != HKMS_OK)
+		return hkms_cli_fail(cli, &err);
+	opts_from(cfg, &o);
+	if (hkms_hsm_token_list(&o, &toks, &n, &err) != HKMS_OK)
+		return hkms_cli_fail(cli, &err);
+	arr = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr, token_json(&toks[i]));
+	free(toks);
+	return hkms_cli_output(cli, arr, print_tokens);
+}
+
+/* SO or user PIN: the named file if given, else the environment variable,
+ * else the config's file. */
+static enum hkms_rc
+pin_from(const char *file, const char *env, const char *cfg_file,
+    const char *what, struct hkms_secret **out, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	if (file != NULL)
+		return hkms_secret_from_file(file, what, out, err);
+	if ((rc = hkms_secret_from_env(env, out, err)) != HKMS_E_NOT_FOUND)
+		return rc;
+	if (cfg_file != NULL && access(cfg_file, F_OK) == 0)
+		return hkms_secret_from_file(cfg_file, what, out, err);
+	return hkms_err_setc(err, HKMS_E_PIN, "pin_missing", "no %s given "
+	    "(file option or %s)", what, env);
+}
+
+static int
+token_init(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "label", required_argument, NULL, 'l' },
+		{ "pin-file", required_argument, NULL, 'p' },
+		{ "so-pin-file", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	const char *label = NULL, *pf = NULL, *sf = NULL;
+	struct hkms_secret *pin = NULL, *so = NULL;
+	struct hkms_err err = { 0 };
+	struct hkms_config *cfg;
+	struct hkms_hsm_opts o;
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "l:p:s:h", lo, NULL)) != -1) {
+		if (ch == 'l')
+			label = optarg;
+		else if (ch == 'p')
+			pf = optarg;
+		else if (ch == 's')
+			sf = optarg;
+		else if (ch == 'J')
+			cli->json = 1;
+		else if (ch == 'h') {
+			printf("usage: hkms token init --label L [--pin-file F] "
+			    "[--so-pin-file F]\nInitialise a free token slot. "
+			    "PINs come from the files or HKMS_PIN / "
+			    "HKMS_SO_PIN, never from argv.\n");
+			return HKMS_EXIT_OK;
+		} else
+			return hkms_cli_usage(cli, "bad option for 'token init'");
+	}
+	if (label == NULL || optind != argc)
+		return hkms_cli_usage(cli, "usage: hkms token init --label L");
+	if (hkms_cli_config(cli, &cfg, &err) != HKMS_OK ||
+	    pin_from(sf, "HKMS_SO_PIN", NULL, "SO PIN", &so, &err) != HKMS_OK ||
+	    pin_from(pf, "HKMS_PIN", NULL, "user PIN", &pin, &err) != HKMS_OK) {
+		rc = hkms_cli_fail(cli, &err);
+		goto out;
+	}
+	opts_from(cfg, &o);
+	if (hkms_hsm_token_init(&o, label, so, pin, &err) != HKMS_OK)
+		rc = hkms_cli_fail(cli, &err);
+	else
+		rc = hkms_cli_output(cli, json_pack("{s:s,s:s,s:b}", "label",
+		    label, "module", cfg->module, "initialized", 1), NULL);
+out:
+	hkms_secret_free(pin);
+	hkms_secret_free(so);
+	return rc;
+}
+
+int
+hkms_cmd_token(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct hkms_cli_cmd verbs[] = {
+		{ "list", token_list, "list the module's tokens" },
+		{ "init", token_init, "initialise a token" },
+		{ NULL, NULL, NULL }
+	};
+
+	return hkms_cli_dispatch(cli, "token", verbs, argc - 1, argv + 1);
+}
+
+/* ---- hkms init ---- */
+
+static enum hkms_rc
+write_text(const char *dir, const char *name, const char *text,
+    unsigned mode, struct hkms_err *err)
+{
+	char *path = NULL;
+	enum hkms_rc rc;
+
+	if (asprintf(&path, "%s/%s", dir, name) < 0)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	rc = hkms_store_write_atomic(path, text, strlen(text), mode, err);
+	free(path);
+	return rc;
+}
+
+/* A random PIN of 32 hex digits in a 0600 file, unless the file exists. */
+static enum hkms_rc
+make_pin(const char *path, struct hkms_err *err)
+{
+	unsigned char raw[16];
+	char hex[33];
+	enum hkms_rc rc;
+
+	if (access(path, F_OK) == 0)
+		return HKMS_OK;
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return hkms_err_set(err, HKMS_E_CRYPTO, "no random bytes");
+	hkms_hex(raw, sizeof(raw), 0, hex);
+	rc = hkms_store_write_atomic(path, hex, strlen(hex), 0600, err);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	OPENSSL_cleanse(hex, sizeof(hex));
+	return rc;
+}
+
+int
+hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	const char *label = HKMS_DEFAULT_LABEL;
+	char *dir = NULL, *tokdir = NULL, *conf = NULL, *hsmconf = NULL;
+	char *userpin = NULL, *sopin = NULL, *text = NULL, *cfgpath = NULL;
+	struct hkms_secret *pin = NULL, *so = NULL;
+	struct hkms_token_info *toks = NULL;
+	struct hkms_store *st = NULL;
+	struct hkms_err err = { 0 };
+	struct hkms_hsm_opts o;
+	size_t n = 0, i;
+	int ch, rc = HKMS_EXIT_FAIL, exists = 0;
+
+	while ((ch = getopt_long(argc, argv, "d:l:h", lo, NULL)) != -1) {
+		if (ch == 'd')
+		{
+			free(dir);
+			dir = strdup(optarg);
+		}
+		else if (ch == 'l')
+			label = optarg;
+		else if (ch == 'J')
+			cli->json = 1;
+		else if (ch == 'h') {
+			printf("usage: hkms init [--data-dir DIR] [--label L]\n"
+			    "Create the embedded default: DIR (0700) with a "
+			    "private SoftHSM2 token (random PINs in 0600 "
+			    "files) and DIR/hkms.conf.\nDefault DIR: "
+			    "$HKMS_DATA_DIR, else ~/.local/state/hkms.\n");
+			free(dir);
+			return HKMS_EXIT_OK;
+		} else {
+			free(dir);
+			return hkms_cli_usage(cli, "bad option for 'init'");
+		}
+	}
+	if (optind != argc) {
+		free(dir);
+		return hkms_cli_usage(cli, "usage: hkms init [--data-dir DIR]");
+	}
+	if (dir == NULL && (dir = hkms_config_default_data_dir()) == NULL) {
+		hkms_err_set(&err, HKMS_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	if (hkms_mkdir_p(dir, 0700, &err) != HKMS_OK)
+		goto fail;
+	{
+		char *abs = realpath(dir, NULL);
+
+		if (abs != NULL) {
+			free(dir);
+			dir = abs;
+		}
+	}
+	if (asprintf(&tokdir, "%s/token/tokens", dir) < 0 ||
+	    asprintf(&conf, "%s/token/softhsm2.conf", dir) < 0 ||
+	    asprintf(&userpin, "%s/token/user.pin", dir) < 0 ||
+	    asprintf(&sopin, "%s/token/so.pin", dir) < 0 ||
+	    asprintf(&cfgpath, "%s/hkms.conf", dir) < 0) {
+		hkms_err_set(&err, HKMS_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	if (hkms_mkdir_p(tokdir, 0700, &err) != HKMS_OK)
+		goto fail;
+	if (asprintf(&hsmconf, "directories.tokendir = %s\n"
+	    "objectstore.backend = file\nlog.level = ERROR\n"
+	    "slots.removable = false\n", tokdir) < 0) {
+		hkms_err_set(&err, HKMS_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	if (access(conf, F_OK) != 0 &&
+	    write_text(dir, "token/softhsm2.conf", hsmconf, 0600, &err) != HKMS_OK)
+		goto fail;
+	if (make_pin(userpin, &err) != HKMS_OK || make_pin(sopin, &err) !=
+	    HKMS_OK)
+		goto fail;
+	o.module = HKMS_DEFAULT_MODULE;
+	o.label = label;
+	o.serial = NULL;
+	o.softhsm2_conf = conf;
+	if (hkms_hsm_token_list(&o, &toks, &n, &err) != HKMS_OK)
+		goto fail;
+	for (i = 0; i < n; i++)
+		if (toks[i].initialized && strcmp(toks[i].label, label) == 0)
+			exists = 1;
+	if (!exists) {
+		if (hkms_secret_from_file(sopin, "SO PIN", &so, &err) != HKMS_OK ||
+		    hkms_secret_from_file(userpin, "PIN", &pin, &err) != HKMS_OK ||
+		    hkms_hsm_token_init(&o, label, so, pin, &err) != HKMS_OK)
+			goto fail;
+	}
+	if (access(cfgpath, F_OK) != 0) {
+		if (asprintf(&text, "# hkms configuration (written by hkms "
+		    "init)\n[token]\nmodule = %s\nlabel = %s\npin_file = %s\n"
+		    "so_pin_file = %s\nsofthsm2_conf = %s\n\n[store]\n"
+		    "data_dir = %s\n\n[server]\nlisten = %s\n",
+		    HKMS_DEFAULT_MODULE, label, userpin, sopin, conf, dir,
+		    HKMS_DEFAULT_LISTEN) < 0) {
+			hkms_err_set(&err, HKMS_E_NOMEM, "out of memory");
+			goto fail;
+		}
+		if (write_text(dir, "hkms.conf", text, 0644, &err) != HKMS_OK)
+			goto fail;
+	}
+	/* create the store layout now so the data dir is complete */
+	if (hkms_store_open(dir, &st, &err) != HKMS_OK)
+		goto fail;
+	rc = hkms_cli_output(cli, json_pack("{s:s,s:s,s:s,s:s,s:b}",
+	    "data_dir", dir, "config", cfgpath, "module", HKMS_DEFAULT_MODULE,
+	    "token", label, "created", !exists), NULL);
+	goto out;
+fail:
+	rc = hkms_cli_fail(cli, &err);
+out:
+	hkms_store_close(st);
+	hkms_secret_free(pin);
+	hkms_secret_free(so);
+	free(toks);
+	free(dir);
+	free(tokdir);
+	free(conf);
+	free(hsmconf);
+	free(userpin);
+	free(sopin);
+	free(text);
+	free(cfgpath);
+	return rc;
+}

@@ -1,0 +1,104 @@
+/*
+ * hkms: the command line face. Global options, then a subcommand from the
+ * table below; each subcommand lives in cmd_<name>.c and calls src/ops.
+ */
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "hkms/hsm.h"
+#include "hkms/store.h"
+
+static const struct hkms_cli_cmd commands[] = {
+	{ "init", hkms_cmd_init, "create the embedded default: data dir, SoftHSM2 token, config" },
+	{ "token", hkms_cmd_token, "list or initialise tokens" },
+	{ "key", hkms_cmd_key, "generate, list, show, delete or import keys in the token" },
+	{ NULL, NULL, NULL }
+};
+
+static void
+usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out, "usage: hkms [--config FILE] [--json] COMMAND ...\n\n"
+	    "Hardware key management: keys stay in the PKCS#11 token.\n\n"
+	    "commands:\n");
+	for (i = 0; commands[i].name != NULL; i++)
+		fprintf(out, "  %-12s %s\n", commands[i].name,
+		    commands[i].help);
+	fprintf(out, "\noptions:\n"
+	    "  --config FILE  config file (also HKMS_CONFIG)\n"
+	    "  --json         machine-readable output\n"
+	    "  --version      print the version\n\n"
+	    "The token PIN comes from HKMS_PIN or the config's pin_file, "
+	    "never from argv.\nRun 'hkms COMMAND --help' for details.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct hkms_cli cli;
+	struct passwd *pw;
+	char actor[96];
+	int ch, rc;
+	size_t i;
+
+	memset(&cli, 0, sizeof(cli));
+	pw = getpwuid(getuid());
+	snprintf(actor, sizeof(actor), "cli:%s", pw ? pw->pw_name : "unknown");
+	cli.actor = actor;
+	/* '+': stop at the first non-option, the subcommand */
+	while ((ch = getopt_long(argc, argv, "+c:jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cli.config_path = optarg;
+			break;
+		case 'j':
+			cli.json = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return HKMS_EXIT_OK;
+		case 'V':
+			printf("hkms 0.1.0\n");
+			return HKMS_EXIT_OK;
+		default:
+			return hkms_cli_usage(&cli, "unknown option; see "
+			    "'hkms --help'");
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		usage(stderr);
+		return hkms_cli_usage(&cli, "no command given");
+	}
+	rc = -1;
+	for (i = 0; commands[i].name != NULL; i++) {
+		if (strcmp(argv[0], commands[i].name) == 0) {
+			/* subcommands see argv[0] = their verb or group */
+			optind = 0;
+			rc = commands[i].fn(&cli, argc, argv);
+			break;
+		}
+	}
+	if (commands[i].name == NULL)
+		rc = hkms_cli_usage(&cli, "unknown command '%s'; see "
+		    "'hkms --help'", argv[0]);
+	hkms_hsm_close(cli.hsm);
+	hkms_store_close(cli.store);
+	hkms_config_free(cli.cfg);
+	return rc;
+}
