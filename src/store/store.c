@@ -300,8 +300,9 @@ hkms_store_open(const char *data_dir, struct hkms_store **out,
 	struct hkms_store *st = NULL;
 	pthread_mutexattr_t ma;
 	char *p = NULL;
+	struct stat sb;
 	size_t i;
-	int locked = 0;
+	int locked = 0, created = 0;
 
 	if (data_dir == NULL || *data_dir == '\0' || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "store: no data dir");
@@ -316,6 +317,8 @@ hkms_store_open(const char *data_dir, struct hkms_store **out,
 	pthread_mutex_init(&st->mu, &ma);
 	pthread_mutexattr_destroy(&ma);
 
+	if (stat(st->dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		created = 1;
 	if ((rc = hkms_mkdir_p(st->dir, 0700, err)) != HKMS_OK)
 		goto out;
 	for (i = 0; i < NBASE; i++) {
@@ -324,7 +327,9 @@ hkms_store_open(const char *data_dir, struct hkms_store **out,
 			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 			goto out;
 		}
-		if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+		if (mkdir(p, 0700) == 0) {
+			created = 1;
+		} else if (errno != EEXIST) {
 			rc = hkms_err_set(err, HKMS_E_IO, "cannot create "
 			    "directory '%s': %s", p, strerror(errno));
 			goto out;
@@ -332,7 +337,10 @@ hkms_store_open(const char *data_dir, struct hkms_store **out,
 		free(p);
 		p = NULL;
 	}
-	if ((rc = hkms_store_fsync_dir(st->dir, 1, err)) != HKMS_OK)
+	/* nothing to make durable when the layout was already there */
+	if (created && ((rc = hkms_store_fsync_dir(st->dir, 1, err)) !=
+	    HKMS_OK || (rc = hkms_store_fsync_dir(st->dir, 0, err)) !=
+	    HKMS_OK))
 		goto out;
 	if ((rc = hkms_store_begin(st, err)) != HKMS_OK)
 		goto out;

@@ -1,0 +1,12 @@
+# Crash and fault-injection tests for the file store (label "crash").
+# Each script gets the driver's path; exit 77 = skipped (tool missing).
+add_executable(store_crash_driver
+	${CMAKE_CURRENT_SOURCE_DIR}/crash/store_crash_driver.c)
+target_link_libraries(store_crash_driver hkms_store)
+foreach(t store_crash store_faults store_enospc)
+	add_test(NAME crash_${t} COMMAND bash
+		${CMAKE_CURRENT_SOURCE_DIR}/crash/${t}.sh
+		$<TARGET_FILE:store_crash_driver>)
+	set_tests_properties(crash_${t} PROPERTIES LABELS "crash"
+		SKIP_RETURN_CODE 77 TIMEOUT 1200)
+endforeach()
