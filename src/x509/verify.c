@@ -41,8 +41,6 @@ static const struct {
 	{ X509_V_ERR_UNSUPPORTED_CONSTRAINT_SYNTAX,
 	    "name_constraints_violation" },
 	{ X509_V_ERR_UNSUPPORTED_NAME_SYNTAX, "name_constraints_violation" },
-	{ X509_V_ERR_NAME_CONSTRAINTS_WITHOUT_SANS,
-	    "name_constraints_violation" },
 	{ X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, "unable_to_get_issuer" },
 	{ X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
 	    "unable_to_get_issuer" },
