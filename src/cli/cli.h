@@ -83,5 +83,6 @@ enum hkms_rc hkms_cli_write_out(const char *path, const void *data,
 int hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_token(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_key(struct hkms_cli *cli, int argc, char **argv);
+int hkms_cmd_audit(struct hkms_cli *cli, int argc, char **argv);
 
 #endif

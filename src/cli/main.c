@@ -17,6 +17,7 @@ static const struct hkms_cli_cmd commands[] = {
 	{ "init", hkms_cmd_init, "create the embedded default: data dir, SoftHSM2 token, config" },
 	{ "token", hkms_cmd_token, "list or initialise tokens" },
 	{ "key", hkms_cmd_key, "generate, list, show, delete or import keys in the token" },
+	{ "audit", hkms_cmd_audit, "verify the audit log" },
 	{ NULL, NULL, NULL }
 };
 

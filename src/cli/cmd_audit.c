@@ -1,0 +1,52 @@
+/*
+ * hkms audit verify: check the hash chain of the audit log.
+ */
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+#include "hkms/store.h"
+
+static int
+audit_verify(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	struct hkms_err err = { 0 };
+	struct hkms_store *st;
+	json_t *report = NULL;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		if (ch == 'J')
+			cli->json = 1;
+		else if (ch == 'h') {
+			printf("usage: hkms audit verify\nCheck every record of "
+			    "the audit log against the hash chain and the "
+			    "stored head. Exit 0 when it holds.\n");
+			return HKMS_EXIT_OK;
+		} else
+			return hkms_cli_usage(cli, "bad option for 'audit verify'");
+	}
+	if (optind != argc)
+		return hkms_cli_usage(cli, "usage: hkms audit verify");
+	if (hkms_cli_store(cli, &st, &err) != HKMS_OK ||
+	    hkms_audit_verify(st, &report, &err) != HKMS_OK) {
+		json_decref(report);
+		return hkms_cli_fail(cli, &err);
+	}
+	return hkms_cli_output(cli, report, NULL);
+}
+
+int
+hkms_cmd_audit(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct hkms_cli_cmd verbs[] = {
+		{ "verify", audit_verify, "verify the audit log's hash chain" },
+		{ NULL, NULL, NULL }
+	};
+
+	return hkms_cli_dispatch(cli, "audit", verbs, argc - 1, argv + 1);
+}

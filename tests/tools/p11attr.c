@@ -1,0 +1,131 @@
+/*
+ * p11attr: a test tool that reads attributes of a private key straight
+ * from a PKCS#11 module, as evidence that hkms keys never leave the token.
+ *
+ *   p11attr MODULE TOKEN_LABEL KEY_LABEL     (PIN from $HKMS_PIN)
+ *
+ * Prints one line per attribute: NAME=value or NAME=rv:0x.. (the CK_RV of
+ * C_GetAttributeValue), then the result of C_WrapKey on the key. Exit 0
+ * when the key was found.
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <p11-kit/pkcs11.h>
+
+static CK_FUNCTION_LIST_PTR p;
+
+static void
+show_bool(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t,
+    const char *name)
+{
+	CK_BBOOL b = 0;
+	CK_ATTRIBUTE a = { t, &b, sizeof(b) };
+	CK_RV rv = p->C_GetAttributeValue(s, o, &a, 1);
+
+	if (rv == CKR_OK)
+		printf("%s=%d\n", name, b ? 1 : 0);
+	else
+		printf("%s=rv:0x%lx\n", name, (unsigned long)rv);
+}
+
+static void
+show_secret(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t,
+    const char *name)
+{
+	unsigned char buf[2048];
+	CK_ATTRIBUTE a = { t, buf, sizeof(buf) };
+	CK_RV rv = p->C_GetAttributeValue(s, o, &a, 1);
+
+	/* never print a value: only whether it could be read */
+	if (rv == CKR_OK && a.ulValueLen != CK_UNAVAILABLE_INFORMATION)
+		printf("%s=READABLE\n", name);
+	else
+		printf("%s=rv:0x%lx\n", name, (unsigned long)rv);
+}
+
+int
+main(int argc, char **argv)
+{
+	CK_RV (*gfl)(CK_FUNCTION_LIST_PTR_PTR);
+	CK_SLOT_ID slots[64];
+	CK_ULONG ns = 64, i, n = 0;
+	CK_TOKEN_INFO ti;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_OBJECT_HANDLE o, wk = 0, pk = 0;
+	CK_ATTRIBUTE t[2];
+	const char *pin = getenv("HKMS_PIN");
+	void *dl;
+	char lab[33];
+	CK_MECHANISM km = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_MECHANISM wm = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_ULONG klen = 32, wlen = 0;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE kt[] = { { CKA_VALUE_LEN, &klen, sizeof(klen) },
+	    { CKA_WRAP, &yes, sizeof(yes) } };
+	unsigned char wrapped[8192];
+
+	if (argc != 4 || pin == NULL) {
+		fprintf(stderr, "usage: HKMS_PIN=… p11attr MODULE TOKEN KEY\n");
+		return 2;
+	}
+	if ((dl = dlopen(argv[1], RTLD_NOW)) == NULL ||
+	    (gfl = (CK_RV (*)(CK_FUNCTION_LIST_PTR_PTR))dlsym(dl,
+	    "C_GetFunctionList")) == NULL || gfl(&p) != CKR_OK ||
+	    p->C_Initialize(NULL) != CKR_OK ||
+	    p->C_GetSlotList(CK_TRUE, slots, &ns) != CKR_OK) {
+		fprintf(stderr, "cannot load module\n");
+		return 1;
+	}
+	for (i = 0; i < ns; i++) {
+		if (p->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+			continue;
+		memcpy(lab, ti.label, 32);
+		lab[32] = '\0';
+		for (n = 32; n > 0 && lab[n - 1] == ' '; n--)
+			lab[n - 1] = '\0';
+		if (strcmp(lab, argv[2]) == 0)
+			break;
+	}
+	if (i == ns || p->C_OpenSession(slots[i], CKF_SERIAL_SESSION |
+	    CKF_RW_SESSION, NULL, NULL, &s) != CKR_OK ||
+	    p->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)) !=
+	    CKR_OK) {
+		fprintf(stderr, "cannot open token '%s'\n", argv[2]);
+		return 1;
+	}
+	t[0].type = CKA_CLASS; t[0].pValue = &cls; t[0].ulValueLen = sizeof(cls);
+	t[1].type = CKA_LABEL; t[1].pValue = argv[3];
+	t[1].ulValueLen = strlen(argv[3]);
+	n = 0;
+	if (p->C_FindObjectsInit(s, t, 2) != CKR_OK ||
+	    p->C_FindObjects(s, &o, 1, &n) != CKR_OK || n != 1) {
+		fprintf(stderr, "key '%s' not found\n", argv[3]);
+		return 1;
+	}
+	p->C_FindObjectsFinal(s);
+	show_bool(s, o, CKA_SENSITIVE, "CKA_SENSITIVE");
+	show_bool(s, o, CKA_EXTRACTABLE, "CKA_EXTRACTABLE");
+	show_bool(s, o, CKA_ALWAYS_SENSITIVE, "CKA_ALWAYS_SENSITIVE");
+	show_bool(s, o, CKA_NEVER_EXTRACTABLE, "CKA_NEVER_EXTRACTABLE");
+	show_bool(s, o, CKA_PRIVATE, "CKA_PRIVATE");
+	show_bool(s, o, CKA_TOKEN, "CKA_TOKEN");
+	show_secret(s, o, CKA_VALUE, "CKA_VALUE");
+	show_secret(s, o, CKA_PRIVATE_EXPONENT, "CKA_PRIVATE_EXPONENT");
+	show_secret(s, o, CKA_PRIME_1, "CKA_PRIME_1");
+	/* wrapping with a session AES key must be refused */
+	if (p->C_GenerateKey(s, &km, kt, 2, &wk) == CKR_OK) {
+		wlen = sizeof(wrapped);
+		printf("C_WrapKey=rv:0x%lx\n", (unsigned long)p->C_WrapKey(s,
+		    &wm, wk, o, wrapped, &wlen));
+	} else
+		printf("C_WrapKey=rv:nokey\n");
+	(void)pk;
+	p->C_Logout(s);
+	p->C_CloseSession(s);
+	p->C_Finalize(NULL);
+	return 0;
+}
