@@ -483,6 +483,9 @@ hkms_audit_append(struct hkms_store *st, const char *actor, const char *op,
 		    HKMS_OK ||
 		    (rc = append_line(st, fd, keep, line, len, err)) != HKMS_OK)
 			goto out;
+		/* head now too, so a crash below leaves it one behind, not two */
+		if ((rc = write_head(st, seq + 1, hash, err)) != HKMS_OK)
+			goto out;
 		free(line);
 		line = NULL;
 		seq++;
