@@ -807,6 +807,26 @@ test_audit_torn_tail_recovery(void **state)
 	assert_int_equal(json_integer_value(json_object_get(rep, "head_seq")),
 	    11);
 	json_decref(rep);
+
+	/* torn tail, then a crash after the recover record and the new
+	 * record are durable: the head must lag by one at most */
+	fp = fopen(path_of(f, "audit.log"), "a");
+	fputs("{\"actor\":", fp);
+	fclose(fp);
+	pid = fork();
+	if (pid == 0) {
+		setenv("HKMS_STORE_CRASH_AT", "audit_after_sync:2", 1);
+		append_n(f->st, 1);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	assert_int_equal(WEXITSTATUS(status), 137);
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep, "records")),
+	    13);
+	assert_int_equal(json_integer_value(json_object_get(rep, "head_seq")),
+	    12);
+	json_decref(rep);
 }
 
 static void
