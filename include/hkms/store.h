@@ -61,9 +61,9 @@ struct hkms_store;
 
 /** Open the store on data_dir: create it (0700) and the fixed kind
  *  directories if missing, then recover under the data lock: remove stale
- *  "*.tmp.*" files, finish or drop half-written PEM files (".pem.next"),
- *  drop orphan PEM files left by an interrupted delete, and create
- *  audit.head for a new audit log. The caller frees *out with
+ *  "*.tmp.*" files, finish or drop staged PEM files (".pem.next"), and
+ *  create audit.head for a new audit log. (A PEM without a record, left
+ *  by an interrupted delete, is kept but ignored; check() warns.) The caller frees *out with
  *  hkms_store_close(). Safe while other processes use the same dir.
  *  The object may be shared by threads: the data lock is recursive per
  *  store object and serializes threads as well as processes. */

@@ -464,6 +464,24 @@ hkms_store_end(struct hkms_store *st)
 /* records                                                           */
 /* ---------------------------------------------------------------- */
 
+static enum hkms_rc load_meta(const char *path, const char *name,
+    json_t **out, struct hkms_err *err);
+
+/* 1 if the record at jp names the PEM with hash hex. */
+static int
+json_names_pem(const char *jp, const char *name, const char *hex)
+{
+	json_t *j = NULL;
+	const char *h;
+	int r = 0;
+
+	if (load_meta(jp, name, &j, NULL) == HKMS_OK &&
+	    (h = json_string_value(json_object_get(j, "pem_sha256"))) != NULL)
+		r = strcmp(h, hex) == 0;
+	json_decref(j);
+	return r;
+}
+
 static enum hkms_rc
 put_locked(struct hkms_store *st, const char *kind, const char *name,
     json_t *meta, const char *pem, const char *renamed_from,
@@ -527,8 +545,12 @@ put_locked(struct hkms_store *st, const char *kind, const char *name,
 		goto out;
 	if ((rc = hkms_store_write_atomic(jp, dump, strlen(dump), mode,
 	    err)) != HKMS_OK) {
-		if (pem != NULL)
+		/* a failed directory fsync comes after the rename: then the
+		 * JSON names the staged PEM, which must stay findable */
+		if (pem != NULL && !json_names_pem(jp, name, hex))
 			unlink(np);
+		else if (pem != NULL)
+			(void)rename(np, pp);
 		goto out;
 	}
 	if (pem != NULL) {
@@ -563,7 +585,7 @@ enum hkms_rc
 hkms_store_put(struct hkms_store *st, const char *kind, const char *name,
     json_t *meta, const char *pem, struct hkms_err *err)
 {
-	struct hkms_err local;
+	struct hkms_err local = { 0 };
 	enum hkms_rc rc;
 
 	if (err == NULL)
@@ -874,7 +896,7 @@ enum hkms_rc
 hkms_store_delete(struct hkms_store *st, const char *kind, const char *name,
     struct hkms_err *err)
 {
-	struct hkms_err local;
+	struct hkms_err local = { 0 };
 	enum hkms_rc rc;
 
 	if (err == NULL)
@@ -893,7 +915,7 @@ hkms_store_rename(struct hkms_store *st, const char *kind,
     const char *oldname, const char *newname, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
-	struct hkms_err local;
+	struct hkms_err local = { 0 };
 	json_t *meta = NULL;
 	char *pem = NULL;
 	int locked = 0;
@@ -1002,7 +1024,7 @@ hkms_store_put_file(struct hkms_store *st, const char *kind,
     struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
-	struct hkms_err local;
+	struct hkms_err local = { 0 };
 	char *path = NULL;
 	int locked = 0;
 
@@ -1049,7 +1071,7 @@ hkms_store_delete_file(struct hkms_store *st, const char *kind,
     const char *file, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
-	struct hkms_err local;
+	struct hkms_err local = { 0 };
 	char *path = NULL;
 	int locked = 0;
 
