@@ -447,6 +447,7 @@ hkms_hsm_open(const struct hkms_hsm_opts *opts, const struct hkms_secret *pin,
 		goto out;
 	if ((rc = ctx_build(h, err)) != HKMS_OK)
 		goto out;
+	h->dl_keep = dlopen(h->module, RTLD_NOW | RTLD_NOLOAD);
 	*out = h;
 	h = NULL;	/* transferred */
 	rc = HKMS_OK;
@@ -461,6 +462,8 @@ hkms_hsm_close(struct hkms_hsm *h)
 	if (h == NULL)
 		return;
 	ctx_teardown(h);
+	if (h->dl_keep != NULL)
+		dlclose(h->dl_keep);
 	hkms_secret_free(h->pin);
 	pthread_rwlock_destroy(&h->ctx_lock);
 	pthread_mutex_destroy(&h->mu);

@@ -22,6 +22,11 @@ set -euo pipefail
 prog=${0##*/}
 
 die() { echo "$prog: $*" >&2; exit 1; }
+die_log() { # die_log LOGFILE MESSAGE: die, showing the end of the log
+	echo "$prog: $2 ($1 ends:)" >&2
+	tail -n 5 "$1" 2>/dev/null | sed 's/^/    /' >&2
+	exit 1
+}
 usage() {
 	sed -n '7,13s/^#   \{0,1\}//p' "$0" >&2
 	exit 2
@@ -82,17 +87,22 @@ listening_ports() {
 		sort -u | while read -r hex; do echo $((16#$hex)); done
 }
 
-# Is PID alive and still the program we started (guards against PID reuse)?
-# A zombie counts as gone: daemons are reparented, and their reaper may be slow.
-alive_as() {
-	local pid=$1 comm=$2 c stat
-	[ -n "$pid" ] || return 1
-	c=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
-	# comm is truncated to 15 characters ("tpm2-abrmd", "swtpm", "dbus-daemon").
-	[ "$c" = "${comm:0:15}" ] || return 1
-	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+# Does PID run? A zombie counts as gone: daemons are reparented, and their
+# reaper may be slow.
+running() {
+	local stat
+	[ -n "$1" ] || return 1
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
 	stat=${stat##*) }
 	[ "${stat%% *}" != Z ]
+}
+
+# Does PID run, and is it still the program we started (guards against PID reuse)?
+alive_as() {
+	local c
+	c=$(cat "/proc/$1/comm" 2>/dev/null) || return 1
+	# comm is truncated to 15 characters ("tpm2-abrmd", "swtpm", "dbus-daemon").
+	[ "$c" = "${2:0:15}" ] && running "$1"
 }
 
 comm_of() {
@@ -174,7 +184,7 @@ start_swtpm() {
 		tcp_ready "$ctrl" && return 0
 		sleep 0.1
 	done
-	die "swtpm does not answer on 127.0.0.1:$ctrl (see $dir/log/swtpm.log)"
+	die_log "$dir/log/swtpm.log" "swtpm does not answer on 127.0.0.1:$ctrl"
 }
 
 tpm2_rm() { # run a tpm2-tools command through this token's abrmd (conf loaded)
@@ -188,7 +198,7 @@ bus_name_owned() { # is BUS_NAME owned on the token's bus? (conf loaded)
 }
 
 start_abrmd() { # start_abrmd DIR (conf loaded)
-	local dir=$1 pid i root=()
+	local dir=$1 pid i rc root=()
 	[ "$(id -u)" -eq 0 ] && root=(--allow-root)
 	# A killed abrmd's name is released when the bus daemon sees the socket
 	# close; a new abrmd that finds it still owned exits at once.
@@ -202,13 +212,17 @@ start_abrmd() { # start_abrmd DIR (conf loaded)
 	pid=$!
 	record_pid "$dir" abrmd "$pid"
 	for ((i = 0; i < 100; i++)); do
-		alive_as "$pid" tpm2-abrmd || die "tpm2-abrmd exited (see $dir/log/abrmd.log)"
+		# Not alive_as: until the exec, comm is still this script's.
+		if ! running "$pid"; then
+			wait "$pid" && rc=0 || rc=$?
+			die_log "$dir/log/abrmd.log" "tpm2-abrmd exited with status $rc"
+		fi
 		if tpm2_rm tpm2_getcap properties-fixed >/dev/null 2>&1; then
 			return 0
 		fi
 		sleep 0.1
 	done
-	die "tpm2-abrmd not ready after 10 s (see $dir/log/abrmd.log)"
+	die_log "$dir/log/abrmd.log" "tpm2-abrmd not ready after 10 s"
 }
 
 start_dbus() { # start_dbus DIR: sets DBUS_ADDRESS
