@@ -264,11 +264,11 @@ out:
 /*
  * Inspect the end of the log (fd, size): *keep = offset just after the
  * last '\n' (the torn bytes beyond it are to be cut), and the last
- * complete line's seq and hash (0 and zeros for an empty log).
+ * complete line's seq, hash and prev (0 and zeros for an empty log).
  */
 static enum hkms_rc
 read_tail(int fd, off_t size, off_t *keep, long long *seq,
-    char hash[HASH_HEX + 1], struct hkms_err *err)
+    char hash[HASH_HEX + 1], char lastprev[HASH_HEX + 1], struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	size_t win = 2 * MAX_LINE + 2, n, i, end, start;
@@ -280,6 +280,7 @@ read_tail(int fd, off_t size, off_t *keep, long long *seq,
 	*keep = 0;
 	*seq = 0;
 	memcpy(hash, zero_hash, HASH_HEX + 1);
+	memcpy(lastprev, zero_hash, HASH_HEX + 1);
 	if (size == 0)
 		return HKMS_OK;
 	n = (off_t)win < size ? win : (size_t)size;
@@ -329,6 +330,9 @@ read_tail(int fd, off_t size, off_t *keep, long long *seq,
 		goto out;
 	}
 	*seq = json_integer_value(json_object_get(j, "seq"));
+	if (json_is_string(json_object_get(j, "prev")))
+		snprintf(lastprev, HASH_HEX + 1, "%s",
+		    json_string_value(json_object_get(j, "prev")));
 	rc = HKMS_OK;
 out:
 	json_decref(j);
@@ -427,6 +431,7 @@ hkms_audit_append(struct hkms_store *st, const char *actor, const char *op,
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	char prev[HASH_HEX + 1], hash[HASH_HEX + 1], hhash[HASH_HEX + 1];
+	char lastprev[HASH_HEX + 1];
 	char *logp = NULL, *line = NULL;
 	json_t *clean = NULL, *rdetail = NULL;
 	long long seq, hseq;
@@ -456,18 +461,24 @@ hkms_audit_append(struct hkms_store *st, const char *actor, const char *op,
 		    strerror(errno));
 		goto out;
 	}
-	if ((rc = read_tail(fd, sb.st_size, &keep, &seq, prev, err)) !=
-	    HKMS_OK)
+	if ((rc = read_tail(fd, sb.st_size, &keep, &seq, prev, lastprev,
+	    err)) != HKMS_OK)
 		goto out;
 	if ((rc = read_head(st, &hseq, hhash, err)) != HKMS_OK)
 		goto out;
-	if (hseq > seq || (hseq == seq && hseq > 0 &&
-	    strcmp(hhash, prev) != 0)) {
+	/* a crash can leave the head one record behind, never more */
+	if (hseq > seq || hseq < seq - 1 || (hseq == seq && hseq > 0 &&
+	    strcmp(hhash, prev) != 0) || (hseq == seq - 1 &&
+	    strcmp(hhash, lastprev) != 0)) {
 		rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
 		    "audit.log ends at seq %lld but audit.head says %lld: "
 		    "tail truncated or altered; refusing to append", seq, hseq);
 		goto out;
 	}
+	/* catch the head up first, so a crash below leaves it one behind */
+	if (hseq == seq - 1 && (rc = write_head(st, seq, prev, err)) !=
+	    HKMS_OK)
+		goto out;
 	if (keep < sb.st_size) {
 		/* torn tail from a crash mid-write: never acknowledged */
 		long long torn = (long long)(sb.st_size - keep);

@@ -740,7 +740,7 @@ test_audit_torn_tail_recovery(void **state)
 	json_t *rep = NULL;
 	char **v;
 	FILE *fp;
-	int n, status;
+	int n, status, i;
 	pid_t pid;
 
 	append_n(f->st, 5);
@@ -826,6 +826,30 @@ test_audit_torn_tail_recovery(void **state)
 	    13);
 	assert_int_equal(json_integer_value(json_object_get(rep, "head_seq")),
 	    12);
+	json_decref(rep);
+
+	/* two crashes in a row after the line was durable */
+	for (i = 0; i < 2; i++) {
+		pid = fork();
+		if (pid == 0) {
+			setenv("HKMS_STORE_CRASH_AT", "audit_after_sync", 1);
+			append_n(f->st, 1);
+			_exit(0);
+		}
+		waitpid(pid, &status, 0);
+		assert_int_equal(WEXITSTATUS(status), 137);
+		assert_int_equal(hkms_audit_verify(f->st, &rep, &err),
+		    HKMS_OK);
+		assert_int_equal(json_integer_value(json_object_get(rep,
+		    "records")), 14 + i);
+		assert_int_equal(json_integer_value(json_object_get(rep,
+		    "head_seq")), 13 + i);
+		json_decref(rep);
+	}
+	append_n(f->st, 1);
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep, "head_seq")),
+	    16);
 	json_decref(rep);
 }
 
