@@ -263,6 +263,26 @@ out:
 	return rc;
 }
 
+/* 1 if de (in <dir>/<base>) is a sub-kind directory; d_type may be
+ * DT_UNKNOWN on some file systems. */
+static int
+subkind_dir(struct hkms_store *st, const char *base, const struct dirent *de)
+{
+	struct stat sb;
+	char *p;
+	int r;
+
+	if (!name_ok(de->d_name))
+		return 0;
+	if (de->d_type != DT_UNKNOWN)
+		return de->d_type == DT_DIR;
+	if ((p = hkms_store_join(st->dir, base, de->d_name)) == NULL)
+		return 0;
+	r = stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+	free(p);
+	return r;
+}
+
 /* Recovery in a base kind dir and each of its one-level sub-kinds. */
 static enum hkms_rc
 recover_kind(struct hkms_store *st, const char *base, struct hkms_err *err)
@@ -282,7 +302,7 @@ recover_kind(struct hkms_store *st, const char *base, struct hkms_err *err)
 	if (d == NULL)
 		return HKMS_OK;
 	while ((de = readdir(d)) != NULL) {
-		if (de->d_type != DT_DIR || !name_ok(de->d_name))
+		if (!subkind_dir(st, base, de))
 			continue;
 		snprintf(sub, sizeof(sub), "%s/%s", base, de->d_name);
 		if ((rc = recover_dir(st, sub, err)) != HKMS_OK)
@@ -1238,7 +1258,7 @@ hkms_store_check(struct hkms_store *st, json_t **report,
 		if (d == NULL)
 			continue;
 		while ((de = readdir(d)) != NULL) {
-			if (de->d_type != DT_DIR || !name_ok(de->d_name))
+			if (!subkind_dir(st, base_kinds[i], de))
 				continue;
 			snprintf(sub, sizeof(sub), "%s/%s", base_kinds[i],
 			    de->d_name);
