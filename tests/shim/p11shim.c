@@ -1108,8 +1108,8 @@ on_sigusr2(int sig)
 
 	(void)sig;
 	/* only async-signal-safe work here; the thread does the rest */
-	if (fd >= 0 && write(fd, "s", 1) < 0)
-		(void)0;
+	if (fd >= 0)
+		(void)!write(fd, "s", 1);
 	errno = saved;
 }
 
@@ -2243,6 +2243,19 @@ atfork_parent(void)
 	pthread_mutex_unlock(&g.mu);
 }
 
+static void
+kill_lock_init(void)
+{
+	pthread_rwlockattr_t attr;
+
+	pthread_rwlockattr_init(&attr);
+	/* the killer must not starve behind a steady stream of calls */
+	pthread_rwlockattr_setkind_np(&attr,
+	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&g.kill_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+}
+
 /*
  * The child starts with fresh stats and no sessions: PKCS#11 says it must
  * C_Initialize again, and the parent's sessions are not its own.  Only a
@@ -2274,21 +2287,8 @@ atfork_child(void)
 		close(sig_pipe_w);
 	sig_pipe_r = sig_pipe_w = -1;
 	/* readers that held it live on in the parent only */
-	pthread_rwlock_init(&g.kill_lock, NULL);
+	kill_lock_init();
 	pthread_mutex_unlock(&g.mu);
-}
-
-static void
-kill_lock_init(void)
-{
-	pthread_rwlockattr_t attr;
-
-	pthread_rwlockattr_init(&attr);
-	/* the killer must not starve behind a steady stream of calls */
-	pthread_rwlockattr_setkind_np(&attr,
-	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&g.kill_lock, &attr);
-	pthread_rwlockattr_destroy(&attr);
 }
 
 __attribute__((constructor))
