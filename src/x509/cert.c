@@ -685,7 +685,8 @@ opts_names(const struct hkms_x509_cert_opts *o, X509_NAME **subject,
 	if (o->san_names != NULL) {
 		if ((rc = hkms_x509_san_check(o->san_names, err)) != HKMS_OK)
 			return rc;
-		if ((*gens = GENERAL_NAMES_dup(o->san_names)) == NULL)
+		if ((*gens = sk_GENERAL_NAME_deep_copy(o->san_names,
+		    GENERAL_NAME_dup, GENERAL_NAME_free)) == NULL)
 			return hkms_err_set(err, HKMS_E_NOMEM,
 			    "out of memory");
 	}

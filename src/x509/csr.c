@@ -46,9 +46,14 @@ hkms_x509_csr_build(EVP_PKEY *pub, const char *subject, const char *san,
 	}
 	for (i = 0; extra != NULL && i < sk_X509_EXTENSION_num(extra); i++) {
 		const X509_EXTENSION *e = sk_X509_EXTENSION_value(extra, i);
-		const ASN1_OBJECT *obj = X509_EXTENSION_get_object(
-		    (X509_EXTENSION *)e);
+		const ASN1_OBJECT *obj = e == NULL ? NULL :
+		    X509_EXTENSION_get_object((X509_EXTENSION *)e);
 
+		if (e == NULL || obj == NULL) {
+			rc = hkms_err_set(err, HKMS_E_INVALID, "empty entry "
+			    "in requested extensions");
+			goto out;
+		}
 		nid = OBJ_obj2nid(obj);
 		for (j = 0; j < sk_X509_EXTENSION_num(exts); j++)
 			if (OBJ_cmp(obj, X509_EXTENSION_get_object(
