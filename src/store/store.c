@@ -204,6 +204,7 @@ recover_dir(struct hkms_store *st, const char *kind, struct hkms_err *err)
 		size_t len;
 
 		if (strstr(n, ".tmp.") != NULL) {
+			free(p);
 			if ((p = hkms_store_join(dirpath, n, NULL)) == NULL)
 				goto nomem;
 			if (unlink(p) == 0)
