@@ -30,9 +30,6 @@ struct hkms_hsm {
 	char *label;
 	char *serial;
 	struct hkms_secret *pin;	/* for re-login after a rebuild */
-	void *dl_keep;		/* our reference: the module stays mapped
-				 * across rebuilds (C_Finalize/C_Initialize
-				 * only), so its state is not reloaded */
 
 	pthread_rwlock_t ctx_lock;
 	pthread_mutex_t mu;

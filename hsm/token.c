@@ -188,7 +188,11 @@ ctx_load(const char *module, PKCS11_CTX **ctxp, CK_FUNCTION_LIST_PTR *p11,
 		    hsm_ckr_name(rv));
 	}
 	ERR_clear_error();	/* SoftHSM leaves ENGINE noise behind */
-	dl = dlopen(module, RTLD_NOW | RTLD_NOLOAD);
+	/* RTLD_NODELETE: the module stays mapped for the life of the
+	 * process, so a rebuild is a C_Finalize/C_Initialize cycle and never
+	 * a reload (libp11 0.4.12 can dlclose once too often after a failed
+	 * load, and many HSM modules do not survive being unloaded). */
+	dl = dlopen(module, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 	getfl = dl ? (CK_RV (*)(CK_FUNCTION_LIST_PTR_PTR))dlsym(dl,
 	    "C_GetFunctionList") : NULL;
 	if (getfl == NULL || getfl(p11) != CKR_OK || *p11 == NULL) {
@@ -447,7 +451,6 @@ hkms_hsm_open(const struct hkms_hsm_opts *opts, const struct hkms_secret *pin,
 		goto out;
 	if ((rc = ctx_build(h, err)) != HKMS_OK)
 		goto out;
-	h->dl_keep = dlopen(h->module, RTLD_NOW | RTLD_NOLOAD);
 	*out = h;
 	h = NULL;	/* transferred */
 	rc = HKMS_OK;
@@ -462,8 +465,6 @@ hkms_hsm_close(struct hkms_hsm *h)
 	if (h == NULL)
 		return;
 	ctx_teardown(h);
-	if (h->dl_keep != NULL)
-		dlclose(h->dl_keep);
 	hkms_secret_free(h->pin);
 	pthread_rwlock_destroy(&h->ctx_lock);
 	pthread_mutex_destroy(&h->mu);

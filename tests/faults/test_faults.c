@@ -486,10 +486,9 @@ test_random_faults_two_threads(void **state)
 int
 main(void)
 {
-	/* token_gone_and_back runs first: the shim re-arms "@n=" rules on
-	 * the first C_Initialize after a C_Finalize in a process (a shim
-	 * quirk, see docs/shim.md), which the later tests count on not
-	 * happening. */
+	/* token_gone_and_back first: its failed reloads once made libp11
+	 * unload the module under later tests (fixed with RTLD_NODELETE in
+	 * hsm/token.c); this order keeps that regression covered. */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_token_gone_and_back, test_setup),
 		cmocka_unit_test_setup(test_transient_device_error, test_setup),
