@@ -128,10 +128,10 @@ pin_rejected(CK_RV rv)
 static void
 copy_trim(char *dst, size_t cap, const char *src)
 {
-	size_t n;
+	size_t n = src ? strnlen(src, cap - 1) : 0;
 
-	snprintf(dst, cap, "%s", src ? src : "");
-	n = strlen(dst);
+	memcpy(dst, src ? src : "", n);
+	dst[n] = '\0';
 	while (n > 0 && dst[n - 1] == ' ')
 		dst[--n] = '\0';
 }
