@@ -194,8 +194,8 @@ int hkms_x509_profile_allow_san_from_csr(const struct hkms_x509_profile *p);
 
 /** A fresh serial: 159 bits from the OpenSSL CSPRNG with the top bit
  *  cleared, never zero, so it is positive and at most 20 DER octets.
- *  Uniqueness per CA is the caller's job (store lookup); a collision is
- *  2^-80 likely per pair. *out is new: ASN1_INTEGER_free(). */
+ *  Uniqueness per CA is the caller's job (store lookup); two serials
+ *  collide with probability 2^-159. *out is new: ASN1_INTEGER_free(). */
 enum hkms_rc hkms_x509_serial_new(ASN1_INTEGER **out, struct hkms_err *err);
 
 /** Upper-case hex without separators or leading zero octets into out. */
