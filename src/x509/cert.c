@@ -314,7 +314,7 @@ static enum hkms_rc
 nc_add(STACK_OF(GENERAL_SUBTREE) **sk, const char *const *v, int ip,
     struct hkms_err *err)
 {
-	GENERAL_SUBTREE *st;
+	GENERAL_SUBTREE *st = NULL;
 	enum hkms_rc rc;
 
 	for (; v != NULL && *v != NULL; v++) {
