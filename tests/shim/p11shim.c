@@ -313,6 +313,7 @@ static struct {
 	struct sigaction sig_old;
 	bool thread_running;
 	pthread_t thread;
+	bool dead;			/* destructor ran; read with __atomic */
 } g = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 	.rng = 1,
@@ -1271,6 +1272,9 @@ load_target(void)
 
 	if (real != NULL)
 		return real;
+	/* a call from another library's exit code: do not load again */
+	if (__atomic_load_n(&g.dead, __ATOMIC_ACQUIRE))
+		return NULL;
 	pthread_mutex_lock(&g.mu);
 	if (g.real != NULL)
 		goto out;
@@ -2299,6 +2303,34 @@ shim_init(void)
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
+/*
+ * Give back everything the shim allocated.  libp11 dlclose()s the module
+ * on unload, and after that valgrind would report our tables as definitely
+ * lost (T-MEM-2).  Called with g.mu held and no call in flight.
+ */
+static void
+free_all(void)
+{
+	struct sess *s, *next;
+	size_t i;
+
+	layer_free(&g.env);
+	layer_free(&g.ctl);
+	g.env_loaded = false;
+	for (i = 0; i < SHIM_BUCKETS; i++) {
+		for (s = g.sessions[i]; s != NULL; s = next) {
+			next = s->next;
+			free(s);
+		}
+		g.sessions[i] = NULL;
+	}
+	free(g.stats_path);
+	g.stats_path = NULL;
+	free(g.target);
+	g.target = NULL;
+	free(__atomic_exchange_n(&g.ctl_path, NULL, __ATOMIC_ACQ_REL));
+}
+
 __attribute__((destructor))
 static void
 shim_fini(void)
@@ -2322,6 +2354,9 @@ shim_fini(void)
 	for (tries = 0; tries < 50; tries++) {
 		if (pthread_mutex_trylock(&g.mu) == 0) {
 			stats_write_locked("exit");
+			/* a thread still inside a call keeps its tables */
+			if (g.st.inflight == 0)
+				free_all();
 			pthread_mutex_unlock(&g.mu);
 			break;
 		}
@@ -2330,8 +2365,9 @@ shim_fini(void)
 	if (g.log != NULL && g.log != stderr)
 		fclose(g.log);
 	g.log = NULL;
+	__atomic_store_n(&g.dead, true, __ATOMIC_RELEASE);
+	__atomic_store_n(&g.real, NULL, __ATOMIC_RELEASE);
 	if (g.dl != NULL)
 		dlclose(g.dl);
 	g.dl = NULL;
-	__atomic_store_n(&g.real, NULL, __ATOMIC_RELEASE);
 }
