@@ -18,6 +18,7 @@ static const struct hkms_cli_cmd commands[] = {
 	{ "token", hkms_cmd_token, "list or initialise tokens" },
 	{ "key", hkms_cmd_key, "generate, list, show, delete or import keys in the token" },
 	{ "audit", hkms_cmd_audit, "verify the audit log" },
+	{ "trust", hkms_cmd_trust, "import, list, pin, verify and watch the truststore" },
 	{ NULL, NULL, NULL }
 };
 
