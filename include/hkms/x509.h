@@ -259,8 +259,9 @@ struct hkms_x509_cert_opts {
 	const char *subject;
 	const X509_NAME *subject_name;
 	/* SANs: string (san_parse syntax) or names (borrowed), not both.
-	 * For _build_from_csr they replace the CSR's SANs; without them the
-	 * CSR's SANs are used if the profile allows it. */
+	 * For _build_from_csr they replace the CSR's SANs (san = "" means
+	 * none at all); without them the CSR's SANs are used if the profile
+	 * allows it. */
 	const char *san;
 	const GENERAL_NAMES *san_names;
 	/* Lifetime in days. 0: the profile's default_days, clamped to the
