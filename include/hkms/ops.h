@@ -164,4 +164,118 @@ void hkms_ops_trust_release(struct hkms_store *st);
 
 /* ---- end truststore ---- */
 
+/* ---- certificates ---- */
+
+/*
+ * Certificates and CSRs for token keys, stored as records of kind "certs"
+ * (meta "type": "certificate" or "csr", "key": the token key's name) with
+ * their PEM. Every state change and every signing is audited, failures
+ * too. Codes beside the x509/certio/hsm ones: "cert_exists",
+ * "cert_not_found", "in_use", "not_self_signed", "check_failed:<check>".
+ * Design notes and the CLI: docs/certificates.md.
+ */
+
+/** What hkms_ops_csr_create() and hkms_ops_cert_self_sign() take. Strings
+ *  are borrowed; NULL = not given. Exactly one of key / new_key, except
+ *  that new_key may come with key, which then names the new key (else it
+ *  is named like the record). */
+struct hkms_ops_cert_req {
+	const char *name;	/* record name (hkms_name_valid) */
+	const char *key;	/* existing token key: name or "id:<hex>" */
+	const char *new_key;	/* generate a key of this type first */
+	const char *subject;	/* "/CN=a/O=b" */
+	const char *san;	/* "DNS:a,IP:10.0.0.1", or NULL */
+	const char *digest;	/* sha256|sha384|sha512, NULL = auto */
+	const char *profile;	/* self-sign only; NULL = "tls-server" */
+	int days;		/* self-sign only; 0 = profile default */
+};
+
+/** Make a CSR signed in the token and store it as a "csr" record. A key
+ *  made for it (new_key) is destroyed again if a later step fails.
+ *  *out: the record's meta plus "pem". Audited ("csr.create"). */
+enum hkms_rc hkms_ops_csr_create(struct hkms_ops_ctx *c,
+    const struct hkms_ops_cert_req *req, json_t **out, struct hkms_err *err);
+
+/** Parse and verify a CSR (proof of possession, key and digest policy,
+ *  names) without storing anything; needs no token. *out: {"ok":true,
+ *  subject, san, key_type, key_length, digest_algorithm}. Errors as
+ *  hkms_x509_csr_parse/_verify ("bad_csr", "bad_csr_signature", ...). */
+enum hkms_rc hkms_ops_csr_verify(struct hkms_ops_ctx *c,
+    const unsigned char *data, size_t len, json_t **out,
+    struct hkms_err *err);
+
+/** Self-signed certificate for a token key under a leaf profile (CA
+ *  profiles are refused: "hkms ca create" makes CAs), stored as a
+ *  "certificate" record. *out as hkms_ops_cert_show(). Audited
+ *  ("cert.self_sign"). */
+enum hkms_rc hkms_ops_cert_self_sign(struct hkms_ops_ctx *c,
+    const struct hkms_ops_cert_req *req, json_t **out, struct hkms_err *err);
+
+/** What hkms_ops_cert_import() takes; buffers are borrowed. */
+struct hkms_ops_cert_import_req {
+	const char *name;
+	const unsigned char *data;	/* certificate(s), or key + cert */
+	size_t len;
+	const unsigned char *ca;	/* CA certificate(s), or NULL */
+	size_t ca_len;
+	const char *key;	/* token key; NULL = find the matching one
+				 * (or, for a key bundle, the new key's name;
+				 * NULL = the record name) */
+	const char *profile;	/* required EKU: NULL/"tls-server" =
+				 * serverAuth, any profile's EKUs, "any" =
+				 * none */
+	const char *passphrase;	/* PKCS#12 / encrypted key, or NULL */
+	int what_if;		/* validate only, change nothing */
+};
+
+/** Import ("apply") a certificate issued elsewhere for a token key, or a
+ *  private key with its certificate (the key goes into the token as
+ *  sensitive, non-extractable). Runs the checks validity, key_matches,
+ *  extended_key_usage, chains_to_ca, in that order; each is reported as
+ *  {"name","pass","reason"}. When all pass (and not what_if) the record
+ *  is written. *out is set on HKMS_OK and on HKMS_E_VERIFY (a check
+ *  failed: err->code is "check_failed:<first failed check>"): {"name",
+ *  "what_if","ok","checks":[...]} plus, once stored, "certificate".
+ *  Audited ("cert.import") unless what_if. */
+enum hkms_rc hkms_ops_cert_import(struct hkms_ops_ctx *c,
+    const struct hkms_ops_cert_import_req *req, json_t **out,
+    struct hkms_err *err);
+
+/** Certificates, CSRs (and CAs, kind "cas") as an array of {name, type,
+ *  cn, not_after, days_left, key}, sorted by name. expiring_within >= 0
+ *  keeps only certificates whose not-after is at most that many days away
+ *  (expired ones included); -1 keeps everything. Needs no token. */
+enum hkms_rc hkms_ops_cert_list(struct hkms_ops_ctx *c, int expiring_within,
+    json_t **out, struct hkms_err *err);
+
+/** One record with every field of a certificate screen (certio describe)
+ *  plus name, type, path (its PEM file), key, key_uri (null when the key
+ *  is not in the token; checked when c->hsm is set), used_by and pem.
+ *  Looks in "certs", then "cas". */
+enum hkms_rc hkms_ops_cert_show(struct hkms_ops_ctx *c, const char *name,
+    json_t **out, struct hkms_err *err);
+
+/** Encode a record: format "pem" (default), "der", "p7b", "p7b-der" or
+ *  "p12" (certificates only, never a key; password NULL or "" = no
+ *  encryption). CSRs: pem or der. *data is malloc'd; the caller frees. */
+enum hkms_rc hkms_ops_cert_export(struct hkms_ops_ctx *c, const char *name,
+    const char *format, const char *password, unsigned char **data,
+    size_t *len, struct hkms_err *err);
+
+/** Rename a record; refused ("in_use") while something uses it. Audited. */
+enum hkms_rc hkms_ops_cert_rename(struct hkms_ops_ctx *c, const char *from,
+    const char *to, struct hkms_err *err);
+
+/** Delete a record (never its key); refused with HKMS_E_IN_USE "in_use"
+ *  while its used_by is not empty, unless force. Audited. */
+enum hkms_rc hkms_ops_cert_delete(struct hkms_ops_ctx *c, const char *name,
+    int force, struct hkms_err *err);
+
+/** Re-issue a self-signed certificate under the same name, subject, SANs
+ *  and profile: with the same key, or with a new key of the same type
+ *  (rekey; the old key stays in the token). days 0 = the old lifetime.
+ *  *out as hkms_ops_cert_show(). Audited ("cert.renew"). */
+enum hkms_rc hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name,
+    int rekey, int days, json_t **out, struct hkms_err *err);
+
 #endif

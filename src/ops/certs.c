@@ -1,0 +1,1409 @@
+/*
+ * Certificate operations: CSRs and self-signed certificates signed in the
+ * token, and the records that hold them (list, show, export, rename,
+ * delete, renew). Import of certificates issued elsewhere lives in
+ * cert_import.c.
+ *
+ * A record is kind "certs", name = the certificate's name, meta "type"
+ * "csr" or "certificate" and "key" = the name of its token key; the PEM is
+ * the CSR, or the certificate followed by any chain it came with. CAs are
+ * records of kind "cas" made by the CA operations; show, list and export
+ * read them too but never change them.
+ *
+ * Every signature is made in two steps (x509.h): the unsigned object is
+ * built from a software copy of the public key, then only the sign call
+ * runs inside hkms_hsm_with_key(), which may call it twice after a token
+ * reconnect. A key generated for a request (--new-key) is destroyed again
+ * when a later step fails, so a failed request leaves neither a record nor
+ * a stray key. The data lock is held from the name check to the store
+ * write so two requests cannot take the same name.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "hkms/certio.h"
+#include "hkms/hsm.h"
+#include "hkms/ops.h"
+#include "hkms/store.h"
+#include "hkms/util.h"
+#include "hkms/x509.h"
+
+#include "cert_int.h"
+
+#define DAY_SECONDS 86400
+
+/* ---- shared helpers ---------------------------------------------- */
+
+enum hkms_rc
+cert_need_hsm(struct hkms_ops_ctx *c, struct hkms_err *err)
+{
+	if (c == NULL || c->hsm == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no token open");
+	return HKMS_OK;
+}
+
+static enum hkms_rc
+need_store(struct hkms_ops_ctx *c, struct hkms_err *err)
+{
+	if (c == NULL || c->store == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store open");
+	return HKMS_OK;
+}
+
+static enum hkms_rc
+name_check(const char *name, struct hkms_err *err)
+{
+	if (name == NULL || !hkms_name_valid(name))
+		return hkms_err_setc(err, HKMS_E_INVALID, "bad_name",
+		    "invalid certificate name '%s' (1..64 of A-Z a-z 0-9 . _ "
+		    "-, not starting with '.' or '-')", name ? name : "");
+	return HKMS_OK;
+}
+
+enum hkms_rc
+cert_name_free(struct hkms_ops_ctx *c, const char *name,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	if ((rc = name_check(name, err)) != HKMS_OK)
+		return rc;
+	if (hkms_store_exists(c->store, CERT_KIND, name))
+		return hkms_err_setc(err, HKMS_E_EXISTS, "cert_exists",
+		    "certificate '%s' already exists", name);
+	return HKMS_OK;
+}
+
+/* "sha256" for the digest of x's signature algorithm, or NULL. */
+static const char *
+sig_digest(const X509 *x)
+{
+	int md = NID_undef, pk = NID_undef;
+
+	if (!OBJ_find_sigid_algs(X509_get_signature_nid(x), &md, &pk))
+		return NULL;
+	switch (md) {
+	case NID_sha256:
+		return "sha256";
+	case NID_sha384:
+		return "sha384";
+	case NID_sha512:
+		return "sha512";
+	case NID_sha1:
+		return "sha1";
+	default:
+		return md == NID_undef ? NULL : OBJ_nid2sn(md);
+	}
+}
+
+static json_t *
+time_json(const ASN1_TIME *t)
+{
+	struct hkms_err e;
+	int64_t v;
+	char buf[32];
+
+	if (t == NULL || hkms_certio_time(t, &v, &e) != HKMS_OK)
+		return json_null();
+	return json_string(hkms_time_str(v, buf));
+}
+
+static json_t *
+cn_json(const X509_NAME *n)
+{
+	int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
+	X509_NAME_ENTRY *e;
+	unsigned char *u = NULL;
+	json_t *v;
+	int len;
+
+	if (i < 0 || (e = X509_NAME_get_entry(n, i)) == NULL ||
+	    (len = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(e))) < 0)
+		return json_null();
+	v = json_stringn((const char *)u, (size_t)len);
+	OPENSSL_free(u);
+	return v ? v : json_null();
+}
+
+static json_t *
+subject_json(const X509_NAME *n)
+{
+	struct hkms_err e;
+	char *s = NULL;
+	json_t *v;
+
+	if (hkms_x509_name_format(n, &s, &e) != HKMS_OK)
+		return json_null();
+	v = json_string(s);
+	free(s);
+	return v ? v : json_null();
+}
+
+static json_t *
+san_json(const GENERAL_NAMES *gens)
+{
+	struct hkms_err e;
+	char *s = NULL;
+	json_t *v;
+
+	if (gens == NULL)
+		return json_null();
+	if (hkms_x509_san_format(gens, &s, &e) != HKMS_OK)
+		return json_null();
+	v = json_string(s);
+	free(s);
+	return v ? v : json_null();
+}
+
+static json_t *
+now_json(void)
+{
+	char buf[32];
+
+	return json_string(hkms_time_str((int64_t)time(NULL), buf));
+}
+
+static void
+set_key(json_t *m, const struct hkms_key_info *ki)
+{
+	json_object_set_new(m, "key", ki ? json_string(ki->name) :
+	    json_null());
+	json_object_set_new(m, "key_uri", ki ? json_string(ki->uri) :
+	    json_null());
+}
+
+json_t *
+cert_meta(X509 *x, const char *type, const struct hkms_key_info *ki)
+{
+	char thumb[HKMS_CERTIO_THUMB_SIZE], serial[HKMS_X509_SERIAL_HEX_MAX];
+	struct hkms_err e;
+	GENERAL_NAMES *gens;
+	const char *dg = sig_digest(x);
+	json_t *m = json_object();
+
+	if (m == NULL)
+		return NULL;
+	json_object_set_new(m, "type", json_string(type));
+	set_key(m, ki);
+	json_object_set_new(m, "cn", cn_json(X509_get_subject_name(x)));
+	json_object_set_new(m, "subject",
+	    subject_json(X509_get_subject_name(x)));
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	json_object_set_new(m, "san", san_json(gens));
+	GENERAL_NAMES_free(gens);
+	json_object_set_new(m, "serial", hkms_x509_serial_to_hex(
+	    X509_get0_serialNumber(x), serial, &e) == HKMS_OK ?
+	    json_string(serial) : json_null());
+	json_object_set_new(m, "digest", dg ? json_string(dg) : json_null());
+	json_object_set_new(m, "not_before", time_json(X509_get0_notBefore(x)));
+	json_object_set_new(m, "not_after", time_json(X509_get0_notAfter(x)));
+	json_object_set_new(m, "thumbprint", hkms_certio_thumbprint(x, thumb,
+	    &e) == HKMS_OK ? json_string(thumb) : json_null());
+	json_object_set_new(m, "self_signed",
+	    json_boolean(X509_self_signed(x, 0) == 1));
+	json_object_set_new(m, "created", now_json());
+	json_object_set_new(m, "used_by", json_array());
+	return m;
+}
+
+enum hkms_rc
+cert_chain_pem(STACK_OF(X509) *certs, char **pem, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	char *s;
+
+	if ((rc = hkms_certio_encode(certs, HKMS_CERTIO_FMT_PEM, NULL, &buf,
+	    &len, err)) != HKMS_OK)
+		return rc;
+	if ((s = malloc(len + 1)) == NULL) {
+		free(buf);
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	}
+	memcpy(s, buf, len);
+	s[len] = '\0';
+	free(buf);
+	*pem = s;
+	return HKMS_OK;
+}
+
+static enum hkms_rc
+one_cert_pem(X509 *x, char **pem, struct hkms_err *err)
+{
+	STACK_OF(X509) *sk = sk_X509_new_null();
+	enum hkms_rc rc;
+
+	if (sk == NULL || !sk_X509_push(sk, x)) {
+		sk_X509_free(sk);
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	}
+	rc = cert_chain_pem(sk, pem, err);
+	sk_X509_free(sk);	/* x is borrowed */
+	return rc;
+}
+
+enum hkms_rc
+cert_put(struct hkms_ops_ctx *c, const char *name, json_t *meta,
+    const char *pem, int replace_csr, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	json_t *old = NULL;
+	const char *ot, *ok, *nk;
+
+	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
+		return rc;
+	if (hkms_store_exists(c->store, CERT_KIND, name)) {
+		if (!replace_csr) {
+			rc = hkms_err_setc(err, HKMS_E_EXISTS, "cert_exists",
+			    "certificate '%s' already exists", name);
+			goto out;
+		}
+		if ((rc = hkms_store_get(c->store, CERT_KIND, name, &old,
+		    NULL, err)) != HKMS_OK)
+			goto out;
+		ot = json_string_value(json_object_get(old, "type"));
+		ok = json_string_value(json_object_get(old, "key"));
+		nk = json_string_value(json_object_get(meta, "key"));
+		if (ot == NULL || strcmp(ot, "csr") != 0 || ok == NULL ||
+		    nk == NULL || strcmp(ok, nk) != 0) {
+			rc = hkms_err_setc(err, HKMS_E_EXISTS, "cert_exists",
+			    "certificate '%s' already exists%s", name,
+			    ot && strcmp(ot, "csr") == 0 ? " (a CSR for "
+			    "another key)" : "");
+			goto out;
+		}
+		json_object_set(meta, "csr_created",
+		    json_object_get(old, "created"));
+	}
+	rc = hkms_store_put(c->store, CERT_KIND, name, meta, pem, err);
+out:
+	hkms_store_end(c->store);
+	json_decref(old);
+	return rc;
+}
+
+/* ---- token key helpers -------------------------------------------- */
+
+/* The key for a request: an existing one (key), or a new one of type
+ * new_key named key or name. On success *made tells whether it was made
+ * here (the caller destroys it again if a later step fails). */
+static enum hkms_rc
+request_key(struct hkms_ops_ctx *c, const struct hkms_ops_cert_req *req,
+    struct hkms_key_info *ki, int *made, struct hkms_err *err)
+{
+	enum hkms_key_type t;
+	enum hkms_rc rc;
+
+	*made = 0;
+	if (req->new_key == NULL) {
+		if (req->key == NULL)
+			return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+			    "--key or --new-key is required");
+		return hkms_hsm_key_find(c->hsm, req->key, ki, err);
+	}
+	if ((rc = hkms_hsm_key_type_parse(req->new_key, &t, err)) != HKMS_OK)
+		return rc;
+	if ((rc = hkms_hsm_key_generate(c->hsm, req->key ? req->key :
+	    req->name, t, ki, err)) != HKMS_OK)
+		return rc;
+	*made = 1;
+	return HKMS_OK;
+}
+
+static void
+key_ref(const struct hkms_key_info *ki, char *ref, size_t size)
+{
+	if (ki->id_len > 0)
+		snprintf(ref, size, "id:%s", ki->id_hex);
+	else
+		snprintf(ref, size, "%s", ki->name);
+}
+
+/* Destroy a key made for a request that failed; the request's error in
+ * err stays as it is. */
+static void
+unmake_key(struct hkms_ops_ctx *c, const struct hkms_key_info *ki)
+{
+	struct hkms_err e = { 0 };
+	char ref[160];
+
+	key_ref(ki, ref, sizeof(ref));
+	if (hkms_hsm_key_delete(c->hsm, ref, &e) != HKMS_OK)
+		fprintf(stderr, "{\"warning\":{\"code\":\"key_left\",\"message\":"
+		    "\"cannot remove key '%s' made for a failed request: %s\"}}"
+		    "\n", ki->name, e.detail);
+}
+
+struct sign_req_arg {
+	X509_REQ *req;
+	enum hkms_x509_digest digest;
+};
+
+static enum hkms_rc
+sign_req_fn(EVP_PKEY *key, void *arg, struct hkms_err *err)
+{
+	struct sign_req_arg *a = arg;
+
+	return hkms_x509_sign_req(a->req, key, a->digest, err);
+}
+
+struct sign_cert_arg {
+	X509 *cert;
+	enum hkms_x509_digest digest;
+};
+
+static enum hkms_rc
+sign_cert_fn(EVP_PKEY *key, void *arg, struct hkms_err *err)
+{
+	struct sign_cert_arg *a = arg;
+
+	return hkms_x509_sign_cert(a->cert, key, NULL, a->digest, err);
+}
+
+/* ---- CSR ---------------------------------------------------------- */
+
+/* Subject, SANs and digest are checked before any token call, so a typo
+ * never leaves a generated key behind. */
+static enum hkms_rc
+precheck_names(const struct hkms_ops_cert_req *req,
+    enum hkms_x509_digest *digest, struct hkms_err *err)
+{
+	X509_NAME *n = NULL;
+	GENERAL_NAMES *g = NULL;
+	enum hkms_rc rc;
+
+	if (req->subject == NULL || req->subject[0] == '\0')
+		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--subject is required (e.g. /CN=host.example)");
+	if ((rc = hkms_x509_digest_parse(req->digest, digest, err)) != HKMS_OK)
+		return rc;
+	if ((rc = hkms_x509_name_parse(req->subject, &n, err)) != HKMS_OK)
+		return rc;
+	X509_NAME_free(n);
+	if (req->san != NULL && req->san[0] != '\0') {
+		if ((rc = hkms_x509_san_parse(req->san, &g, err)) != HKMS_OK)
+			return rc;
+		GENERAL_NAMES_free(g);
+	}
+	if (req->key == NULL && req->new_key == NULL)
+		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--key or --new-key is required");
+	return HKMS_OK;
+}
+
+static json_t *
+csr_meta(X509_REQ *req, const struct hkms_key_info *ki,
+    enum hkms_x509_digest digest)
+{
+	struct hkms_err e;
+	GENERAL_NAMES *gens = NULL;
+	json_t *m = json_object();
+
+	json_object_set_new(m, "type", json_string("csr"));
+	set_key(m, ki);
+	json_object_set_new(m, "cn", cn_json(X509_REQ_get_subject_name(req)));
+	json_object_set_new(m, "subject",
+	    subject_json(X509_REQ_get_subject_name(req)));
+	if (hkms_x509_csr_get_san(req, &gens, &e) != HKMS_OK)
+		gens = NULL;
+	json_object_set_new(m, "san", san_json(gens));
+	GENERAL_NAMES_free(gens);
+	json_object_set_new(m, "digest",
+	    json_string(hkms_x509_digest_name(digest)));
+	json_object_set_new(m, "created", now_json());
+	json_object_set_new(m, "used_by", json_array());
+	return m;
+}
+
+static enum hkms_rc
+req_pem(X509_REQ *req, char **out, struct hkms_err *err)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	char *p = NULL;
+	long n;
+
+	if (bio == NULL || !PEM_write_bio_X509_REQ(bio, req)) {
+		rc = hkms_err_crypto(err, "cannot encode CSR");
+		goto out;
+	}
+	n = BIO_get_mem_data(bio, &p);
+	if (n <= 0 || (*out = malloc((size_t)n + 1)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(*out, p, (size_t)n);
+	(*out)[n] = '\0';
+	rc = HKMS_OK;
+out:
+	BIO_free(bio);
+	return rc;
+}
+
+static json_t *
+req_audit_detail(const struct hkms_ops_cert_req *req,
+    const struct hkms_key_info *ki, int ok)
+{
+	json_t *d = json_object();
+
+	json_object_set_new(d, "key", ok ? json_string(ki->name) :
+	    req->key ? json_string(req->key) : json_null());
+	if (req->new_key != NULL)
+		json_object_set_new(d, "new_key", json_string(req->new_key));
+	if (req->subject != NULL)
+		json_object_set_new(d, "subject", json_string(req->subject));
+	if (req->profile != NULL)
+		json_object_set_new(d, "profile", json_string(req->profile));
+	return d;
+}
+
+enum hkms_rc
+hkms_ops_csr_create(struct hkms_ops_ctx *c,
+    const struct hkms_ops_cert_req *req, json_t **out, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	enum hkms_x509_digest digest = HKMS_X509_DIGEST_AUTO;
+	struct hkms_key_info ki;
+	struct sign_req_arg sa = { NULL, HKMS_X509_DIGEST_AUTO };
+	EVP_PKEY *pub = NULL;
+	json_t *meta = NULL, *d;
+	char *pem = NULL, ref[160];
+	int made = 0, locked = 0;
+
+	memset(&ki, 0, sizeof(ki));
+	if (req == NULL || out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = cert_need_hsm(c, err)) != HKMS_OK ||
+	    (rc = need_store(c, err)) != HKMS_OK)
+		return rc;
+	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
+		goto out;
+	locked = 1;
+	if ((rc = cert_name_free(c, req->name, err)) != HKMS_OK ||
+	    (rc = precheck_names(req, &digest, err)) != HKMS_OK ||
+	    (rc = request_key(c, req, &ki, &made, err)) != HKMS_OK)
+		goto out;
+	key_ref(&ki, ref, sizeof(ref));
+	if ((rc = hkms_hsm_key_public(c->hsm, ref, &pub, err)) != HKMS_OK ||
+	    (rc = hkms_x509_csr_build(pub, req->subject, req->san, NULL,
+	    &sa.req, err)) != HKMS_OK)
+		goto out;
+	sa.digest = hkms_x509_digest_resolve(digest, pub);
+	if ((rc = hkms_hsm_with_key(c->hsm, ref, sign_req_fn, &sa,
+	    err)) != HKMS_OK ||
+	    (rc = req_pem(sa.req, &pem, err)) != HKMS_OK)
+		goto out;
+	if ((meta = csr_meta(sa.req, &ki, sa.digest)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = cert_put(c, req->name, meta, pem, 0, err)) != HKMS_OK)
+		goto out;
+	json_object_set_new(meta, "name", json_string(req->name));
+	json_object_set_new(meta, "pem", json_string(pem));
+	*out = meta;
+	meta = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	if (rc != HKMS_OK && made)
+		unmake_key(c, &ki);
+	if (locked)
+		hkms_store_end(c->store);
+	d = req_audit_detail(req, &ki, rc == HKMS_OK || made);
+	if (rc == HKMS_OK)
+		json_object_set_new(d, "digest", json_string(
+		    hkms_x509_digest_name(sa.digest)));
+	hkms_ops_audit(c, "csr.create", req->name, rc, err, d);
+	json_decref(d);
+	json_decref(meta);
+	free(pem);
+	X509_REQ_free(sa.req);
+	EVP_PKEY_free(pub);
+	return rc;
+}
+
+enum hkms_rc
+hkms_ops_csr_verify(struct hkms_ops_ctx *c, const unsigned char *data,
+    size_t len, json_t **out, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	struct hkms_x509_key_info ki;
+	X509_REQ *req = NULL;
+	GENERAL_NAMES *gens = NULL;
+	const char *dg = NULL;
+	int md = NID_undef, pk = NID_undef;
+	json_t *o = NULL;
+
+	(void)c;
+	if (data == NULL || out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = hkms_x509_csr_parse(data, len, &req, err)) != HKMS_OK ||
+	    (rc = hkms_x509_csr_verify(req, err)) != HKMS_OK ||
+	    (rc = hkms_x509_name_check(X509_REQ_get_subject_name(req),
+	    err)) != HKMS_OK ||
+	    (rc = hkms_x509_csr_get_san(req, &gens, err)) != HKMS_OK)
+		goto out;
+	if (gens != NULL && (rc = hkms_x509_san_check(gens, err)) != HKMS_OK)
+		goto out;
+	if ((rc = hkms_x509_key_describe(X509_REQ_get0_pubkey(req), &ki,
+	    err)) != HKMS_OK)
+		goto out;
+	if (OBJ_find_sigid_algs(X509_REQ_get_signature_nid(req), &md, &pk) &&
+	    md != NID_undef)
+		dg = OBJ_nid2sn(md);
+	o = json_object();
+	json_object_set_new(o, "ok", json_true());
+	json_object_set_new(o, "cn", cn_json(X509_REQ_get_subject_name(req)));
+	json_object_set_new(o, "subject",
+	    subject_json(X509_REQ_get_subject_name(req)));
+	json_object_set_new(o, "san", san_json(gens));
+	json_object_set_new(o, "key_type", json_string(ki.type));
+	json_object_set_new(o, "key_length", json_integer(ki.bits));
+	json_object_set_new(o, "curve", ki.curve[0] ? json_string(ki.curve) :
+	    json_null());
+	json_object_set_new(o, "digest_algorithm", dg ? json_string(dg) :
+	    json_null());
+	*out = o;
+	rc = HKMS_OK;
+out:
+	GENERAL_NAMES_free(gens);
+	X509_REQ_free(req);
+	return rc;
+}
+
+/* ---- self-signed certificates -------------------------------------- */
+
+/* Build and sign a self-signed certificate for token key ki. */
+static enum hkms_rc
+self_signed(struct hkms_ops_ctx *c, const struct hkms_key_info *ki,
+    const struct hkms_x509_profile *prof,
+    const struct hkms_x509_cert_opts *opts, enum hkms_x509_digest digest,
+    X509 **out, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	struct sign_cert_arg sa = { NULL, HKMS_X509_DIGEST_AUTO };
+	EVP_PKEY *pub = NULL;
+	char ref[160];
+
+	key_ref(ki, ref, sizeof(ref));
+	if (digest == HKMS_X509_DIGEST_AUTO)
+		digest = hkms_x509_profile_digest(prof);
+	if ((rc = hkms_hsm_key_public(c->hsm, ref, &pub, err)) != HKMS_OK ||
+	    (rc = hkms_x509_cert_build(pub, NULL, prof, opts, &sa.cert,
+	    err)) != HKMS_OK)
+		goto out;
+	sa.digest = hkms_x509_digest_resolve(digest, pub);
+	if ((rc = hkms_hsm_with_key(c->hsm, ref, sign_cert_fn, &sa,
+	    err)) != HKMS_OK)
+		goto out;
+	*out = sa.cert;
+	sa.cert = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	X509_free(sa.cert);
+	EVP_PKEY_free(pub);
+	return rc;
+}
+
+static enum hkms_rc
+leaf_profile(struct hkms_ops_ctx *c, const char *name,
+    struct hkms_x509_profile **out, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	if ((rc = hkms_x509_profile_get(name ? name : "tls-server",
+	    c->cfg ? c->cfg->profiles_dir : NULL, out, err)) != HKMS_OK)
+		return rc;
+	if (hkms_x509_profile_is_ca(*out)) {
+		hkms_x509_profile_free(*out);
+		*out = NULL;
+		return hkms_err_setc(err, HKMS_E_POLICY, "invalid_profile",
+		    "profile '%s' makes CA certificates; use 'hkms ca "
+		    "create' for a CA", name);
+	}
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_ops_cert_self_sign(struct hkms_ops_ctx *c,
+    const struct hkms_ops_cert_req *req, json_t **out, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	enum hkms_x509_digest digest = HKMS_X509_DIGEST_AUTO;
+	struct hkms_x509_profile *prof = NULL;
+	struct hkms_x509_cert_opts opts;
+	struct hkms_key_info ki;
+	X509 *x = NULL;
+	json_t *meta = NULL, *d;
+	char *pem = NULL;
+	int made = 0, locked = 0;
+
+	memset(&ki, 0, sizeof(ki));
+	if (req == NULL || out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = cert_need_hsm(c, err)) != HKMS_OK ||
+	    (rc = need_store(c, err)) != HKMS_OK)
+		return rc;
+	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
+		goto out;
+	locked = 1;
+	if ((rc = cert_name_free(c, req->name, err)) != HKMS_OK ||
+	    (rc = precheck_names(req, &digest, err)) != HKMS_OK ||
+	    (rc = leaf_profile(c, req->profile, &prof, err)) != HKMS_OK)
+		goto out;
+	if (req->days < 0) {
+		rc = hkms_err_set(err, HKMS_E_INVALID, "--days must be "
+		    "positive");
+		goto out;
+	}
+	if ((rc = request_key(c, req, &ki, &made, err)) != HKMS_OK)
+		goto out;
+	memset(&opts, 0, sizeof(opts));
+	opts.subject = req->subject;
+	opts.san = req->san && req->san[0] ? req->san : NULL;
+	opts.days = req->days;
+	if ((rc = self_signed(c, &ki, prof, &opts, digest, &x, err)) !=
+	    HKMS_OK || (rc = one_cert_pem(x, &pem, err)) != HKMS_OK)
+		goto out;
+	if ((meta = cert_meta(x, "certificate", &ki)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	json_object_set_new(meta, "source", json_string("self-signed"));
+	json_object_set_new(meta, "profile",
+	    json_string(hkms_x509_profile_name(prof)));
+	if ((rc = cert_put(c, req->name, meta, pem, 0, err)) != HKMS_OK)
+		goto out;
+	rc = hkms_ops_cert_show(c, req->name, out, err);
+out:
+	if (rc != HKMS_OK && made)
+		unmake_key(c, &ki);
+	if (locked)
+		hkms_store_end(c->store);
+	d = req_audit_detail(req, &ki, rc == HKMS_OK || made);
+	if (x != NULL)
+		json_object_set_new(d, "serial",
+		    json_incref(json_object_get(meta, "serial")));
+	hkms_ops_audit(c, "cert.self_sign", req->name, rc, err, d);
+	json_decref(d);
+	json_decref(meta);
+	free(pem);
+	X509_free(x);
+	hkms_x509_profile_free(prof);
+	return rc;
+}
+
+/* ---- reading records ---------------------------------------------- */
+
+/* Find record name in "certs", then "cas". *kind is a static string. */
+static enum hkms_rc
+record_get(struct hkms_ops_ctx *c, const char *name, const char **kind,
+    json_t **meta, char **pem, struct hkms_err *err)
+{
+	static const char *const kinds[] = { CERT_KIND, "cas" };
+	enum hkms_rc rc;
+	size_t i;
+
+	if ((rc = name_check(name, err)) != HKMS_OK)
+		return rc;
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (!hkms_store_exists(c->store, kinds[i], name))
+			continue;
+		if (kind != NULL)
+			*kind = kinds[i];
+		return hkms_store_get(c->store, kinds[i], name, meta, pem,
+		    err);
+	}
+	return hkms_err_setc(err, HKMS_E_NOT_FOUND, "cert_not_found",
+	    "no certificate '%s'", name);
+}
+
+static int
+is_csr(json_t *meta)
+{
+	const char *t = json_string_value(json_object_get(meta, "type"));
+
+	return t != NULL && strcmp(t, "csr") == 0;
+}
+
+static const char *
+record_type(json_t *meta, const char *kind)
+{
+	const char *t = json_string_value(json_object_get(meta, "type"));
+
+	if (t != NULL)
+		return t;
+	return strcmp(kind, "cas") == 0 ? "ca" : "certificate";
+}
+
+static enum hkms_rc
+record_certs(const char *name, const char *pem, STACK_OF(X509) **out,
+    struct hkms_err *err)
+{
+	if (pem == NULL)
+		return hkms_err_setc(err, HKMS_E_INVALID, "bad_record",
+		    "certificate record '%s' has no PEM", name);
+	return hkms_certio_parse((const unsigned char *)pem, strlen(pem),
+	    NULL, out, NULL, err);
+}
+
+static enum hkms_rc
+record_req(const char *name, const char *pem, X509_REQ **out,
+    struct hkms_err *err)
+{
+	if (pem == NULL)
+		return hkms_err_setc(err, HKMS_E_INVALID, "bad_record",
+		    "CSR record '%s' has no PEM", name);
+	return hkms_x509_csr_parse((const unsigned char *)pem, strlen(pem),
+	    out, err);
+}
+
+static json_t *
+pem_path(struct hkms_ops_ctx *c, const char *kind, const char *name)
+{
+	struct hkms_err e;
+	char *dir = NULL;
+	json_t *v;
+
+	if (hkms_store_kind_path(c->store, kind, &dir, &e) != HKMS_OK)
+		return json_null();
+	v = json_sprintf("%s/%s.pem", dir, name);
+	free(dir);
+	return v ? v : json_null();
+}
+
+/* SANs as ["DNS:a","IP:10.0.0.1"], like certio describe. */
+static json_t *
+san_array(const GENERAL_NAMES *gens)
+{
+	GENERAL_NAMES *one = sk_GENERAL_NAME_new_null();
+	json_t *a = json_array();
+	struct hkms_err e;
+	char *s;
+	int i;
+
+	for (i = 0; one != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		if (!sk_GENERAL_NAME_push(one, sk_GENERAL_NAME_value(gens, i)))
+			break;
+		if (hkms_x509_san_format(one, &s, &e) == HKMS_OK) {
+			json_array_append_new(a, json_string(s));
+			free(s);
+		}
+		(void)sk_GENERAL_NAME_pop(one);	/* borrowed */
+	}
+	sk_GENERAL_NAME_free(one);
+	return a;
+}
+
+/* The CSR's own fields, shaped like certio describe where they exist. */
+static enum hkms_rc
+describe_req(X509_REQ *req, json_t **out, struct hkms_err *err)
+{
+	struct hkms_x509_key_info ki;
+	GENERAL_NAMES *gens = NULL;
+	enum hkms_rc rc;
+	X509_NAME *subj = X509_REQ_get_subject_name(req);
+	const char *dg = NULL;
+	int md = NID_undef, pk = NID_undef;
+	json_t *o;
+	char *dn, *pem = NULL;
+
+	if ((rc = hkms_x509_key_describe(X509_REQ_get0_pubkey(req), &ki,
+	    err)) != HKMS_OK)
+		return rc;
+	if (hkms_x509_csr_get_san(req, &gens, err) != HKMS_OK)
+		gens = NULL;
+	if (OBJ_find_sigid_algs(X509_REQ_get_signature_nid(req), &md, &pk) &&
+	    md != NID_undef)
+		dg = OBJ_nid2sn(md);
+	o = json_object();
+	json_object_set_new(o, "common_name", cn_json(subj));
+	json_object_set_new(o, "san", san_array(gens));
+	dn = hkms_certio_name_str(subj);
+	json_object_set_new(o, "dn", dn ? json_string(dn) : json_null());
+	free(dn);
+	json_object_set_new(o, "subject", subject_json(subj));
+	json_object_set_new(o, "digest_algorithm", dg ? json_string(dg) :
+	    json_null());
+	json_object_set_new(o, "key_type", json_string(ki.type));
+	json_object_set_new(o, "key_length", json_integer(ki.bits));
+	json_object_set_new(o, "curve", ki.curve[0] ? json_string(ki.curve) :
+	    json_null());
+	GENERAL_NAMES_free(gens);
+	if ((rc = req_pem(req, &pem, err)) != HKMS_OK) {
+		json_decref(o);
+		return rc;
+	}
+	json_object_set_new(o, "pem", json_string(pem));
+	free(pem);
+	*out = o;
+	return HKMS_OK;
+}
+
+/* The key's pkcs11: URI when the key is in the token now; null if it is
+ * gone, the recorded URI when no token is open. */
+static json_t *
+key_uri(struct hkms_ops_ctx *c, json_t *meta, json_t **present)
+{
+	const char *key = json_string_value(json_object_get(meta, "key"));
+	struct hkms_key_info ki;
+	struct hkms_err e;
+
+	*present = json_null();
+	if (key == NULL)
+		return json_null();
+	if (c->hsm == NULL)
+		return json_incref(json_object_get(meta, "key_uri") ?
+		    json_object_get(meta, "key_uri") : json_null());
+	if (hkms_hsm_key_find(c->hsm, key, &ki, &e) != HKMS_OK) {
+		*present = json_false();
+		return json_null();
+	}
+	*present = json_true();
+	return json_string(ki.uri);
+}
+
+enum hkms_rc
+hkms_ops_cert_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	STACK_OF(X509) *certs = NULL;
+	X509_REQ *req = NULL;
+	const char *kind = CERT_KIND;
+	json_t *meta = NULL, *o = NULL, *present = NULL, *v;
+	char *pem = NULL;
+	static const char *const copy[] = { "profile", "source", "created",
+	    "csr_created", "renewed", "previous_thumbprint", "previous_key",
+	    NULL };
+	size_t i;
+
+	if (out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = need_store(c, err)) != HKMS_OK ||
+	    (rc = record_get(c, name, &kind, &meta, &pem, err)) != HKMS_OK)
+		goto out;
+	if (is_csr(meta)) {
+		if ((rc = record_req(name, pem, &req, err)) != HKMS_OK ||
+		    (rc = describe_req(req, &o, err)) != HKMS_OK)
+			goto out;
+	} else {
+		if ((rc = record_certs(name, pem, &certs, err)) != HKMS_OK ||
+		    (rc = hkms_certio_describe(sk_X509_value(certs, 0), 0, &o,
+		    err)) != HKMS_OK)
+			goto out;
+		json_object_set_new(o, "chain_length",
+		    json_integer(sk_X509_num(certs)));
+	}
+	json_object_set_new(o, "name", json_string(name));
+	json_object_set_new(o, "type", json_string(record_type(meta, kind)));
+	json_object_set_new(o, "path", pem_path(c, kind, name));
+	json_object_set(o, "key", json_object_get(meta, "key") ?
+	    json_object_get(meta, "key") : json_null());
+	json_object_set_new(o, "key_uri", key_uri(c, meta, &present));
+	json_object_set_new(o, "key_in_token", present);
+	v = json_object_get(meta, "used_by");
+	json_object_set_new(o, "used_by", json_is_array(v) ? json_copy(v) :
+	    json_array());
+	for (i = 0; copy[i] != NULL; i++)
+		if ((v = json_object_get(meta, copy[i])) != NULL)
+			json_object_set(o, copy[i], v);
+	/* pem last, so the human listing ends with it */
+	if ((v = json_object_get(o, "pem")) != NULL) {
+		json_incref(v);
+		json_object_del(o, "pem");
+		json_object_set_new(o, "pem", v);
+	}
+	*out = o;
+	o = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	json_decref(o);
+	json_decref(meta);
+	free(pem);
+	hkms_certio_chain_free(certs);
+	X509_REQ_free(req);
+	return rc;
+}
+
+/* ---- list ---------------------------------------------------------- */
+
+static int64_t
+parse_time(const char *s)
+{
+	struct tm tm;
+	char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || (end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) ==
+	    NULL || *end != '\0')
+		return -1;
+	return (int64_t)timegm(&tm);
+}
+
+/* One row; for records without our meta (CAs) the PEM is read. */
+static json_t *
+list_row(struct hkms_ops_ctx *c, const char *kind, json_t *meta,
+    int64_t now)
+{
+	const char *name = json_string_value(json_object_get(meta, "name"));
+	json_t *row = json_object(), *cn, *na;
+	STACK_OF(X509) *certs = NULL;
+	struct hkms_err e;
+	char *pem = NULL;
+	int64_t t = -1;
+
+	cn = json_object_get(meta, "cn");
+	na = json_object_get(meta, "not_after");
+	json_object_set_new(row, "name", json_string(name ? name : ""));
+	json_object_set_new(row, "type", json_string(record_type(meta, kind)));
+	if (!is_csr(meta) && (cn == NULL || na == NULL) && name != NULL &&
+	    hkms_store_get(c->store, kind, name, NULL, &pem, &e) == HKMS_OK &&
+	    record_certs(name, pem, &certs, &e) == HKMS_OK) {
+		X509 *x = sk_X509_value(certs, 0);
+
+		json_object_set_new(row, "cn",
+		    cn_json(X509_get_subject_name(x)));
+		json_object_set_new(row, "not_after",
+		    time_json(X509_get0_notAfter(x)));
+	} else {
+		json_object_set(row, "cn", cn ? cn : json_null());
+		json_object_set(row, "not_after", na ? na : json_null());
+	}
+	t = parse_time(json_string_value(json_object_get(row, "not_after")));
+	/* whole days left, rounded down; negative once expired */
+	json_object_set_new(row, "days_left", t < 0 ? json_null() :
+	    json_integer(t >= now ? (t - now) / DAY_SECONDS :
+	    -((now - t + DAY_SECONDS - 1) / DAY_SECONDS)));
+	json_object_set(row, "key", json_object_get(meta, "key") ?
+	    json_object_get(meta, "key") : json_null());
+	hkms_certio_chain_free(certs);
+	free(pem);
+	return row;
+}
+
+static int
+row_cmp(const void *a, const void *b)
+{
+	return strcmp(json_string_value(json_object_get(*(json_t *const *)a,
+	    "name")), json_string_value(json_object_get(*(json_t *const *)b,
+	    "name")));
+}
+
+enum hkms_rc
+hkms_ops_cert_list(struct hkms_ops_ctx *c, int expiring_within,
+    json_t **out, struct hkms_err *err)
+{
+	static const char *const kinds[] = { CERT_KIND, "cas" };
+	enum hkms_rc rc = HKMS_OK;
+	json_t *rows = NULL, *list = NULL, *it, *arr = NULL;
+	json_t **v = NULL;
+	int64_t now = (int64_t)time(NULL), t;
+	size_t i, k, n;
+
+	if (out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = need_store(c, err)) != HKMS_OK)
+		return rc;
+	rows = json_array();
+	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		if ((rc = hkms_store_list(c->store, kinds[k], &list, err)) !=
+		    HKMS_OK)
+			goto out;
+		json_array_foreach(list, i, it) {
+			json_t *row = list_row(c, kinds[k], it, now);
+
+			t = parse_time(json_string_value(json_object_get(row,
+			    "not_after")));
+			if (expiring_within >= 0 && (is_csr(it) || t < 0 ||
+			    t - now > (int64_t)expiring_within * DAY_SECONDS)) {
+				json_decref(row);
+				continue;
+			}
+			json_array_append_new(rows, row);
+		}
+		json_decref(list);
+		list = NULL;
+	}
+	/* one name may be a certificate and a CA; keep the order stable */
+	n = json_array_size(rows);
+	if (n > 1) {
+		if ((v = calloc(n, sizeof(*v))) == NULL) {
+			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+			goto out;
+		}
+		for (i = 0; i < n; i++)
+			v[i] = json_array_get(rows, i);
+		qsort(v, n, sizeof(*v), row_cmp);
+		arr = json_array();
+		for (i = 0; i < n; i++)
+			json_array_append(arr, v[i]);
+		json_decref(rows);
+		rows = arr;
+	}
+	*out = rows;
+	rows = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	free(v);
+	json_decref(list);
+	json_decref(rows);
+	return rc;
+}
+
+/* ---- export -------------------------------------------------------- */
+
+static enum hkms_rc
+export_req(const char *name, const char *pem, enum hkms_certio_format fmt,
+    unsigned char **data, size_t *len, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	X509_REQ *req = NULL;
+	unsigned char *der = NULL;
+	int n;
+
+	if (fmt != HKMS_CERTIO_FMT_PEM && fmt != HKMS_CERTIO_FMT_DER)
+		return hkms_err_setc(err, HKMS_E_INVALID, "bad_format",
+		    "a CSR exports as pem or der only");
+	if ((rc = record_req(name, pem, &req, err)) != HKMS_OK)
+		return rc;
+	if (fmt == HKMS_CERTIO_FMT_PEM) {
+		rc = req_pem(req, (char **)data, err);
+		if (rc == HKMS_OK)
+			*len = strlen((char *)*data);
+		goto out;
+	}
+	if ((n = i2d_X509_REQ(req, &der)) <= 0) {
+		rc = hkms_err_crypto(err, "cannot encode CSR '%s'", name);
+		goto out;
+	}
+	if ((*data = malloc((size_t)n)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(*data, der, (size_t)n);
+	*len = (size_t)n;
+	rc = HKMS_OK;
+out:
+	OPENSSL_free(der);
+	X509_REQ_free(req);
+	return rc;
+}
+
+enum hkms_rc
+hkms_ops_cert_export(struct hkms_ops_ctx *c, const char *name,
+    const char *format, const char *password, unsigned char **data,
+    size_t *len, struct hkms_err *err)
+{
+	enum hkms_certio_format fmt = HKMS_CERTIO_FMT_PEM;
+	enum hkms_rc rc;
+	STACK_OF(X509) *certs = NULL;
+	json_t *meta = NULL;
+	char *pem = NULL;
+
+	if (data == NULL || len == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = need_store(c, err)) != HKMS_OK)
+		return rc;
+	if (format != NULL && (rc = hkms_certio_format_parse(format, &fmt,
+	    err)) != HKMS_OK)
+		return rc;
+	if ((rc = record_get(c, name, NULL, &meta, &pem, err)) != HKMS_OK)
+		goto out;
+	if (is_csr(meta)) {
+		rc = export_req(name, pem, fmt, data, len, err);
+		goto out;
+	}
+	if ((rc = record_certs(name, pem, &certs, err)) != HKMS_OK)
+		goto out;
+	/* certificates only: the record holds no key, and a token key has
+	 * no export path at all */
+	if (fmt == HKMS_CERTIO_FMT_P12)
+		rc = hkms_certio_encode_p12(certs, password, name, data, len,
+		    err);
+	else
+		rc = hkms_certio_encode(certs, fmt, password, data, len, err);
+out:
+	hkms_certio_chain_free(certs);
+	json_decref(meta);
+	free(pem);
+	return rc;
+}
+
+/* ---- rename, delete ------------------------------------------------ */
+
+static int
+in_use(json_t *meta)
+{
+	return json_array_size(json_object_get(meta, "used_by")) > 0;
+}
+
+static enum hkms_rc
+refuse_in_use(const char *name, json_t *meta, const char *what,
+    struct hkms_err *err)
+{
+	char *list = json_dumps(json_object_get(meta, "used_by"),
+	    JSON_COMPACT);
+	enum hkms_rc rc;
+
+	rc = hkms_err_setc(err, HKMS_E_IN_USE, "in_use", "certificate '%s' "
+	    "is used by %s; %s", name, list ? list : "other objects", what);
+	free(list);
+	return rc;
+}
+
+enum hkms_rc
+hkms_ops_cert_rename(struct hkms_ops_ctx *c, const char *from,
+    const char *to, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	json_t *meta = NULL, *d;
+	int locked = 0;
+
+	if ((rc = need_store(c, err)) != HKMS_OK)
+		return rc;
+	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
+		goto out;
+	locked = 1;
+	if ((rc = name_check(from, err)) != HKMS_OK ||
+	    (rc = cert_name_free(c, to, err)) != HKMS_OK)
+		goto out;
+	if (!hkms_store_exists(c->store, CERT_KIND, from)) {
+		rc = hkms_err_setc(err, HKMS_E_NOT_FOUND, "cert_not_found",
+		    "no certificate '%s'", from);
+		goto out;
+	}
+	if ((rc = hkms_store_get(c->store, CERT_KIND, from, &meta, NULL,
+	    err)) != HKMS_OK)
+		goto out;
+	/* whatever uses it refers to it by name */
+	if (in_use(meta)) {
+		rc = refuse_in_use(from, meta, "release it first", err);
+		goto out;
+	}
+	rc = hkms_store_rename(c->store, CERT_KIND, from, to, err);
+out:
+	if (locked)
+		hkms_store_end(c->store);
+	d = json_pack("{s:s}", "to", to ? to : "");
+	hkms_ops_audit(c, "cert.rename", from, rc, err, d);
+	json_decref(d);
+	json_decref(meta);
+	return rc;
+}
+
+enum hkms_rc
+hkms_ops_cert_delete(struct hkms_ops_ctx *c, const char *name, int force,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	json_t *meta = NULL, *d;
+	int locked = 0;
+
+	if ((rc = need_store(c, err)) != HKMS_OK)
+		return rc;
+	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
+		goto out;
+	locked = 1;
+	if ((rc = name_check(name, err)) != HKMS_OK)
+		goto out;
+	if (!hkms_store_exists(c->store, CERT_KIND, name)) {
+		rc = hkms_err_setc(err, HKMS_E_NOT_FOUND, "cert_not_found",
+		    "no certificate '%s'%s", name,
+		    hkms_store_exists(c->store, "cas", name) ?
+		    " (a CA; CAs are managed with 'hkms ca')" : "");
+		goto out;
+	}
+	if ((rc = hkms_store_get(c->store, CERT_KIND, name, &meta, NULL,
+	    err)) != HKMS_OK)
+		goto out;
+	if (in_use(meta) && !force) {
+		rc = refuse_in_use(name, meta, "use --force to delete it "
+		    "anyway", err);
+		goto out;
+	}
+	rc = hkms_store_delete(c->store, CERT_KIND, name, err);
+out:
+	if (locked)
+		hkms_store_end(c->store);
+	d = json_pack("{s:b}", "force", force);
+	if (meta != NULL && in_use(meta))
+		json_object_set(d, "used_by", json_object_get(meta,
+		    "used_by"));
+	hkms_ops_audit(c, "cert.delete", name, rc, err, d);
+	json_decref(d);
+	json_decref(meta);
+	return rc;
+}
+
+/* ---- renew --------------------------------------------------------- */
+
+/* A name for the key of a rekey: the old key's name without an earlier
+ * "-r<digits>" suffix, then "-r<unix time>", within 64 characters. */
+static void
+rekey_name(const char *old, char *out, size_t size)
+{
+	char base[128], suffix[24];
+	size_t bl;
+	char *r;
+
+	snprintf(base, sizeof(base), "%s", old);
+	if ((r = strrchr(base, '-')) != NULL && r[1] == 'r' && r[2] != '\0' &&
+	    strspn(r + 2, "0123456789") == strlen(r + 2))
+		*r = '\0';
+	snprintf(suffix, sizeof(suffix), "-r%lld", (long long)time(NULL));
+	bl = strlen(base);
+	if (bl + strlen(suffix) > 64)
+		bl = 64 - strlen(suffix);
+	snprintf(out, size, "%.*s%s", (int)bl, base, suffix);
+}
+
+/* Lifetime of x in whole days (what it was issued for). */
+static int
+lifetime_days(X509 *x)
+{
+	struct hkms_err e;
+	int64_t nb, na;
+
+	if (hkms_certio_time(X509_get0_notBefore(x), &nb, &e) != HKMS_OK ||
+	    hkms_certio_time(X509_get0_notAfter(x), &na, &e) != HKMS_OK ||
+	    na <= nb)
+		return 0;
+	return (int)((na - nb) / DAY_SECONDS);
+}
+
+enum hkms_rc
+hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
+    int days, json_t **out, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	enum hkms_x509_digest digest = HKMS_X509_DIGEST_AUTO;
+	struct hkms_x509_profile *prof = NULL;
+	struct hkms_x509_cert_opts opts;
+	struct hkms_key_info ki, nki;
+	STACK_OF(X509) *certs = NULL;
+	GENERAL_NAMES *gens = NULL;
+	X509 *old, *x = NULL;
+	json_t *meta = NULL, *nmeta = NULL, *d, *v;
+	const char *key, *prof_name, *dg;
+	char *pem = NULL, *npem = NULL, newkey[65];
+	int made = 0, locked = 0;
+
+	memset(&ki, 0, sizeof(ki));
+	memset(&nki, 0, sizeof(nki));
+	if (out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = cert_need_hsm(c, err)) != HKMS_OK ||
+	    (rc = need_store(c, err)) != HKMS_OK)
+		return rc;
+	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
+		goto out;
+	locked = 1;
+	if ((rc = name_check(name, err)) != HKMS_OK)
+		goto out;
+	if (!hkms_store_exists(c->store, CERT_KIND, name)) {
+		rc = hkms_err_setc(err, HKMS_E_NOT_FOUND, "cert_not_found",
+		    "no certificate '%s'", name);
+		goto out;
+	}
+	if ((rc = hkms_store_get(c->store, CERT_KIND, name, &meta, &pem,
+	    err)) != HKMS_OK)
+		goto out;
+	if (is_csr(meta)) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "not_self_signed",
+		    "'%s' is a CSR, not a certificate", name);
+		goto out;
+	}
+	if ((rc = record_certs(name, pem, &certs, err)) != HKMS_OK)
+		goto out;
+	old = sk_X509_value(certs, 0);
+	if (X509_self_signed(old, 1) != 1) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "not_self_signed",
+		    "certificate '%s' was issued by a CA; renew it with 'hkms "
+		    "csr create' and 'hkms cert import'", name);
+		goto out;
+	}
+	if ((key = json_string_value(json_object_get(meta, "key"))) == NULL) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "no_key",
+		    "certificate '%s' has no token key", name);
+		goto out;
+	}
+	if (days < 0) {
+		rc = hkms_err_set(err, HKMS_E_INVALID, "--days must be "
+		    "positive");
+		goto out;
+	}
+	prof_name = json_string_value(json_object_get(meta, "profile"));
+	dg = json_string_value(json_object_get(meta, "digest"));
+	if ((rc = leaf_profile(c, prof_name, &prof, err)) != HKMS_OK ||
+	    (dg != NULL && (rc = hkms_x509_digest_parse(dg, &digest,
+	    err)) != HKMS_OK) ||
+	    (rc = hkms_hsm_key_find(c->hsm, key, &ki, err)) != HKMS_OK)
+		goto out;
+	if (rekey) {
+		rekey_name(ki.name, newkey, sizeof(newkey));
+		if ((rc = hkms_hsm_key_generate(c->hsm, newkey, ki.type, &nki,
+		    err)) != HKMS_OK)
+			goto out;
+		made = 1;
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.subject_name = X509_get_subject_name(old);
+	gens = X509_get_ext_d2i(old, NID_subject_alt_name, NULL, NULL);
+	opts.san_names = gens;
+	opts.days = days > 0 ? days : lifetime_days(old);
+	if ((rc = self_signed(c, rekey ? &nki : &ki, prof, &opts, digest, &x,
+	    err)) != HKMS_OK || (rc = one_cert_pem(x, &npem, err)) != HKMS_OK)
+		goto out;
+	nmeta = cert_meta(x, "certificate", rekey ? &nki : &ki);
+	/* what other features recorded about it stays */
+	json_object_set(nmeta, "used_by", json_object_get(meta, "used_by") ?
+	    json_object_get(meta, "used_by") : json_array());
+	json_object_set_new(nmeta, "source", json_string("self-signed"));
+	json_object_set_new(nmeta, "profile",
+	    json_string(hkms_x509_profile_name(prof)));
+	if ((v = json_object_get(meta, "created")) != NULL)
+		json_object_set(nmeta, "created", v);
+	json_object_set_new(nmeta, "renewed", now_json());
+	json_object_set(nmeta, "previous_thumbprint",
+	    json_object_get(meta, "thumbprint") ?
+	    json_object_get(meta, "thumbprint") : json_null());
+	if (rekey)
+		json_object_set_new(nmeta, "previous_key",
+		    json_string(ki.name));
+	if ((rc = hkms_store_put(c->store, CERT_KIND, name, nmeta, npem,
+	    err)) != HKMS_OK)
+		goto out;
+	rc = hkms_ops_cert_show(c, name, out, err);
+out:
+	if (rc != HKMS_OK && made)
+		unmake_key(c, &nki);
+	if (locked)
+		hkms_store_end(c->store);
+	d = json_pack("{s:b,s:i}", "rekey", rekey, "days", days);
+	if (ki.name[0])
+		json_object_set_new(d, "key", json_string(ki.name));
+	if (made && rc == HKMS_OK)
+		json_object_set_new(d, "new_key", json_string(nki.name));
+	if (nmeta != NULL)
+		json_object_set(d, "serial", json_object_get(nmeta, "serial"));
+	hkms_ops_audit(c, "cert.renew", name, rc, err, d);
+	json_decref(d);
+	json_decref(meta);
+	json_decref(nmeta);
+	free(pem);
+	free(npem);
+	X509_free(x);
+	GENERAL_NAMES_free(gens);
+	hkms_certio_chain_free(certs);
+	hkms_x509_profile_free(prof);
+	return rc;
+}
