@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 (cd build && ctest --output-on-failure -j2 --timeout 900)
 if [ -z "${HKMS_TEST_QUICK:-}" ]; then
 	BUILD_DIR=build-asan ./scripts/build.sh -DHKMS_SANITIZE=ON
-	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
+	# verify_asan_link_order=0: fiu-run preloads libfiu ahead of the ASan runtime
+	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:verify_asan_link_order=0"
 	export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 	(cd build-asan && ctest --output-on-failure -j2 --timeout 900 -LE tpm)
