@@ -47,44 +47,56 @@ wall_ms(void)
 
 /*
  * Find the seq of the last complete line of fd (size bytes) and where
- * complete lines end (*end; < size if a torn line follows).
+ * complete lines end (*end; < size if a torn line follows). Reads a
+ * window from the end, growing it until the last line fits.
  */
 static void
 journal_tail(int fd, off_t size, uint64_t *seq, off_t *end)
 {
-	char buf[8192];
-	off_t start = size > (off_t)sizeof(buf) ? size - (off_t)sizeof(buf) : 0;
-	ssize_t n = size > 0 ? pread(fd, buf, (size_t)(size - start), start) :
-	    0;
-	ssize_t last_nl = -1, prev_nl = -1, i;
+	size_t win = 8192;
+	off_t start;
+	ssize_t n, i, last_nl, prev_nl;
+	char *buf;
 	json_t *j;
 
 	*seq = 0;
-	*end = start;
-	if (n <= 0) {
-		*end = 0;
-		return;
-	}
-	for (i = n - 1; i >= 0; i--) {
-		if (buf[i] != '\n')
-			continue;
-		if (last_nl < 0) {
-			last_nl = i;
-		} else {
-			prev_nl = i;
-			break;
+	*end = 0;
+	for (;;) {
+		start = size > (off_t)win ? size - (off_t)win : 0;
+		if (size <= 0 || (buf = malloc((size_t)(size - start))) ==
+		    NULL)
+			return;
+		n = pread(fd, buf, (size_t)(size - start), start);
+		last_nl = prev_nl = -1;
+		for (i = n - 1; i >= 0; i--) {
+			if (buf[i] != '\n')
+				continue;
+			if (last_nl < 0) {
+				last_nl = i;
+			} else {
+				prev_nl = i;
+				break;
+			}
 		}
+		if (n > 0 && (prev_nl >= 0 || start == 0 ||
+		    (last_nl < 0 && win >= (size_t)TRUST_JOURNAL_MAX * 4))) {
+			if (last_nl >= 0) {
+				*end = start + last_nl + 1;
+				j = json_loadb(buf + prev_nl + 1,
+				    (size_t)(last_nl - prev_nl - 1), 0, NULL);
+				if (j != NULL)
+					*seq = (uint64_t)json_integer_value(
+					    json_object_get(j, "seq"));
+				json_decref(j);
+			}
+			free(buf);
+			return;
+		}
+		free(buf);
+		if (n <= 0)
+			return;
+		win *= 8;
 	}
-	if (last_nl < 0) {
-		*end = start;	/* no complete line in the window */
-		return;
-	}
-	*end = start + last_nl + 1;
-	j = json_loadb(buf + prev_nl + 1, (size_t)(last_nl - prev_nl - 1), 0,
-	    NULL);
-	if (j != NULL)
-		*seq = (uint64_t)json_integer_value(json_object_get(j, "seq"));
-	json_decref(j);
 }
 
 /* The last seq of the rotated journal (for a fresh journal's first line). */
@@ -137,7 +149,7 @@ trust_journal_append(struct hkms_trust *tr, const char *event,
 		    tr->journal, strerror(errno));
 		goto out;
 	}
-	if (sb.st_size == 0)
+	if (end == 0)
 		seq = old_journal_seq(tr->dir);
 	if (end > TRUST_JOURNAL_MAX) {
 		if ((old = hkms_store_join(tr->dir, TRUST_JOURNAL_OLD, NULL)) ==

@@ -14,6 +14,7 @@
  * import; hkms_certio_parse() notes that one is present and skips it.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -305,17 +306,20 @@ out:
 }
 
 /* The legacy provider, for PKCS#12 files made with RC2/3DES (OpenSSL 1.x,
- * Windows). Loaded once, on demand, beside the default provider. */
+ * Windows). Loaded once per process, on demand, beside the default one. */
+static void
+legacy_once(void)
+{
+	(void)OSSL_PROVIDER_try_load(NULL, "legacy", 1);
+	ERR_clear_error();
+}
+
 static void
 load_legacy(void)
 {
-	static int done;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-	if (!done) {
-		done = 1;
-		(void)OSSL_PROVIDER_try_load(NULL, "legacy", 1);
-		ERR_clear_error();
-	}
+	pthread_once(&once, legacy_once);
 }
 
 /*

@@ -445,6 +445,46 @@ test_trust_concurrent_writers_and_watch(void **state)
 	hkms_trust_watch_close(w);
 }
 
+/* A collection so large that its journal line exceeds the first read
+ * window: the next change must still continue the sequence. */
+static void
+test_trust_journal_long_lines(void **state)
+{
+	struct fx *f = *state;
+	STACK_OF(X509) *many = sk_X509_new_null(), *one;
+	struct hkms_trust_watch *w = NULL;
+	EVP_PKEY *k = tkey();
+	struct hkms_err err;
+	json_t *ev = NULL;
+	char cn[32];
+	int i;
+
+	for (i = 0; i < 150; i++) {
+		struct tcert t = { cn, NULL, NULL, 1, -1, NULL, NULL, NULL, -1,
+		    30 };
+
+		snprintf(cn, sizeof(cn), "bulk-%d", i);
+		sk_X509_push(many, tcert_make(&t, k));
+	}
+	assert_int_equal(hkms_trust_watch_open(f->tr, &w, &err), HKMS_OK);
+	assert_int_equal(hkms_trust_import(f->tr, "bulk", many, NULL, NULL,
+	    &err), HKMS_OK);
+	one = tstack(pki.root, NULL, NULL);
+	assert_int_equal(hkms_trust_import(f->tr, "root", one, NULL, NULL,
+	    &err), HKMS_OK);
+	assert_int_equal(hkms_trust_watch_next(w, 2000, &ev, &err), HKMS_OK);
+	assert_int_equal(json_array_size(ev), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(ev,
+	    1), "seq")), 2);
+	assert_int_equal(json_array_size(json_object_get(json_array_get(ev,
+	    0), "thumbprints")), 150);
+	json_decref(ev);
+	hkms_trust_watch_close(w);
+	hkms_certio_chain_free(many);
+	hkms_certio_chain_free(one);
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
@@ -463,6 +503,8 @@ main(void)
 		    test_trust_snapshot_sees_other_handle, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_trust_concurrent_writers_and_watch, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_trust_journal_long_lines, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
