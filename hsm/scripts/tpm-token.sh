@@ -308,15 +308,19 @@ cmd_start() {
 	trap 'echo "$prog: start failed, stopping" >&2; cmd_stop "$dir" >/dev/null 2>&1 || true' EXIT
 
 	start_dbus "$dir"
+	# Two adjacent free ports below the ephemeral range, so that no client
+	# connection (many of them in TIME_WAIT while tests run) sits on them.
+	local lo=10000 hi ok=""
+	read -r hi _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || hi=32768
+	[ "$hi" -gt $((lo + 1000)) ] || { lo=49152 hi=65534; }
 	used=$(listening_ports)
 	for ((tries = 0; tries < 20; tries++)); do
-		port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		port=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo - 1)))
 		ctrl=$((port + 1))
 		grep -qx -e "$port" -e "$ctrl" <<<"$used" && continue
-		start_swtpm "$dir" "$port" "$ctrl" && break
-		port=""
+		start_swtpm "$dir" "$port" "$ctrl" && { ok=1; break; }
 	done
-	[ -n "$port" ] || die "no free loopback port pair for swtpm after $tries tries"
+	[ -n "$ok" ] || die_log "$dir/log/swtpm.log" "no free loopback port pair for swtpm after $tries tries"
 	SWTPM_PORT=$port CTRL_PORT=$ctrl
 	BUS_NAME=com.intel.tss2.Tabrmd.hkms_${port}_$$
 	TCTI="tabrmd:bus_type=session,bus_name=$BUS_NAME"
