@@ -874,8 +874,13 @@ test_audit_concurrent_processes(void **state)
 				_exit(2);
 			for (k = 0; k < 200; k++)
 				if (hkms_audit_append(st, i ? "p1" : "p0",
-				    "op", "obj", "ok", NULL, &e) != HKMS_OK)
+				    "op", "obj", "ok", NULL, &e) != HKMS_OK) {
+					/* say why: seen once on a fresh
+					 * machine under ASan, not since */
+					fprintf(stderr, "append %d/%d: %s\n",
+					    i, k, e.detail);
 					bad++;
+				}
 			hkms_store_close(st);
 			_exit(bad ? 1 : 0);
 		}
