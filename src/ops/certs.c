@@ -726,12 +726,15 @@ record_get(struct hkms_ops_ctx *c, const char *name, const char **kind,
 	    "no certificate '%s'", name);
 }
 
+/* The record's PEM is a CSR: our "csr" records, and CAs of kind "cas"
+ * that wait for an external parent's certificate ("ca-pending"). */
 static int
 is_csr(json_t *meta)
 {
 	const char *t = json_string_value(json_object_get(meta, "type"));
 
-	return t != NULL && strcmp(t, "csr") == 0;
+	return t != NULL && (strcmp(t, "csr") == 0 ||
+	    strcmp(t, "ca-pending") == 0);
 }
 
 static const char *
