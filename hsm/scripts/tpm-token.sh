@@ -119,37 +119,43 @@ pid_of() { # pid_of DIR NAME
 	awk -v n="$2" '$1 == n { p = $2 } END { if (p) print p }' "$1/pids"
 }
 
+drop_pid() { # drop_pid DIR NAME: remove NAME's line from DIR/pids
+	[ -f "$1/pids" ] || return 0
+	awk -v n="$2" '$1 != n' "$1/pids" >"$1/pids.tmp"
+	mv -f "$1/pids.tmp" "$1/pids"
+}
+
 record_pid() { # record_pid DIR NAME PID: replace NAME's line
-	local tmp="$1/pids.tmp"
-	{ [ -f "$1/pids" ] && awk -v n="$2" '$1 != n' "$1/pids"; echo "$2 $3"; } >"$tmp"
-	mv -f "$tmp" "$1/pids"
+	drop_pid "$1" "$2"
+	echo "$2 $3" >>"$1/pids"
+}
+
+wait_gone() { # wait_gone PID COMM: up to 5 s
+	local i
+	for ((i = 0; i < 50; i++)); do
+		alive_as "$1" "$2" || return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 # kill_recorded DIR NAME...: SIGTERM, wait up to 5 s, then SIGKILL; drop the line.
 kill_recorded() {
-	local dir=$1 name pid i
+	local dir=$1 name pid comm
 	shift
 	for name in "$@"; do
 		pid=$(pid_of "$dir" "$name")
-		if [ -n "$pid" ] && alive_as "$pid" "$(comm_of "$name")"; then
+		comm=$(comm_of "$name")
+		if [ -n "$pid" ] && alive_as "$pid" "$comm"; then
 			kill -TERM "$pid" 2>/dev/null || true
-			for ((i = 0; i < 50; i++)); do
-				alive_as "$pid" "$(comm_of "$name")" || break
-				sleep 0.1
-			done
-			if alive_as "$pid" "$(comm_of "$name")"; then
+			if ! wait_gone "$pid" "$comm"; then
 				echo "$prog: $name ($pid) ignored SIGTERM, sending SIGKILL" >&2
 				kill -KILL "$pid" 2>/dev/null || true
-				for ((i = 0; i < 50; i++)); do
-					alive_as "$pid" "$(comm_of "$name")" || break
-					sleep 0.1
-				done
+				wait_gone "$pid" "$comm" || die "$name ($pid) did not exit"
 			fi
-			! alive_as "$pid" "$(comm_of "$name")" || die "$name ($pid) did not exit"
 		fi
-		[ -f "$dir/pids" ] && { awk -v n="$name" '$1 != n' "$dir/pids" >"$dir/pids.tmp"; mv -f "$dir/pids.tmp" "$dir/pids"; }
+		drop_pid "$dir" "$name"
 	done
-	return 0
 }
 
 q() { printf '%q' "$1"; }
@@ -346,7 +352,7 @@ EOF
 	export TPM2_PKCS11_STORE=$dir/store TPM2_PKCS11_LOG_LEVEL=0 HKMS_TT_PIN HKMS_TT_SO_PIN
 	pkcs11-tool --module "$module" --list-slots >/dev/null 2>&1 # creates the sqlite store
 	pkcs11-tool --module "$module" --slot-index 0 --init-token --label "$label" \
-		--so-pin env:HKMS_TT_SO_PIN >"$dir/log/provision.log" 2>&1 ||
+		--so-pin env:HKMS_TT_SO_PIN >>"$dir/log/provision.log" 2>&1 ||
 		die "C_InitToken failed (see $dir/log/provision.log)"
 	pkcs11-tool --module "$module" --token-label "$label" --login --login-type so \
 		--so-pin env:HKMS_TT_SO_PIN --init-pin --new-pin env:HKMS_TT_PIN \
