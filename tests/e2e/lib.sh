@@ -36,7 +36,8 @@ hkms_cleanup() {
 	return $rc
 }
 
-hkms() { "$HKMS_BIN" "$@"; }
+# HKMS_WRAP runs hkms under a tool, e.g. valgrind (tests/memcheck)
+hkms() { ${HKMS_WRAP:-} "$HKMS_BIN" "$@"; }
 
 # with_pin CMD...: run a third-party tool with the token PIN in HKMS_PIN
 # (read from the 0600 file; never on a command line)
