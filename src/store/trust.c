@@ -178,10 +178,22 @@ load_entry(struct hkms_trust *tr, const char *alias, struct trust_entry *e,
 {
 	enum hkms_rc rc;
 	char *pem = NULL;
+	int tries;
 
 	memset(e, 0, sizeof(*e));
-	rc = hkms_store_get(tr->st, HKMS_TRUST_KIND, alias, &e->meta, &pem,
-	    err);
+	/*
+	 * A lock-free read can fall between a writer's rename of
+	 * <alias>.pem.next to <alias>.pem and miss both (the store tries .pem,
+	 * then .pem.next): such a "damaged" record heals within the writer's
+	 * next syscall, so try again briefly before calling it damaged.
+	 */
+	for (tries = 0; ; tries++) {
+		rc = hkms_store_get(tr->st, HKMS_TRUST_KIND, alias, &e->meta,
+		    &pem, err);
+		if (rc != HKMS_E_INVALID || tries >= 20)
+			break;
+		usleep(1000);
+	}
 	if (rc != HKMS_OK)
 		goto out;
 	if (pem == NULL) {
@@ -252,6 +264,10 @@ snap_load(struct hkms_trust *tr, struct hkms_trust_snap **out,
 		for (j = 0; j < sk_X509_num(e->certs); j++) {
 			X509 *x = sk_X509_value(e->certs, j);
 
+			/* fill OpenSSL's lazily computed extension cache now,
+			 * while only this thread sees x: verifying threads
+			 * then only read it (TSan saw a race on skid) */
+			(void)X509_check_purpose(x, -1, 0);
 			if ((rc = push_ref(s->all, x, err)) != HKMS_OK)
 				goto out;
 			if (!e->pinned)

@@ -57,7 +57,8 @@ tcert_make(const struct tcert *t, EVP_PKEY *key)
 	static long serial = 1000;
 
 	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+	ASN1_INTEGER_set(X509_get_serialNumber(x),
+	    __atomic_fetch_add(&serial, 1, __ATOMIC_RELAXED));
 	X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC,
 	    (const unsigned char *)"hkms test", -1, -1, 0);
 	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,

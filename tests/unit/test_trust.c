@@ -485,6 +485,95 @@ test_trust_journal_long_lines(void **state)
 	EVP_PKEY_free(k);
 }
 
+struct reader {
+	struct hkms_trust *tr;
+	STACK_OF(X509) *chain;
+	int *stop;
+	int ok, fail, errors;
+};
+
+static void *
+read_loop(void *arg)
+{
+	struct reader *r = arg;
+	struct hkms_certio_verify_opts o = { 0 };
+	struct hkms_trust_snap *s;
+	struct hkms_err err;
+	json_t *res;
+	enum hkms_rc rc;
+
+	o.purpose = HKMS_CERTIO_PURPOSE_SERVER;
+	while (!__atomic_load_n(r->stop, __ATOMIC_ACQUIRE)) {
+		res = NULL;
+		rc = hkms_trust_verify(r->tr, r->chain, &o, &res, &err);
+		if (rc == HKMS_OK)
+			r->ok++;
+		else if (rc == HKMS_E_VERIFY)
+			r->fail++;
+		else {
+			fprintf(stderr, "verify: %s: %s\n", hkms_err_code(&err),
+			    err.detail);
+			r->errors++;
+		}
+		json_decref(res);
+		if (hkms_trust_snapshot(r->tr, &s, &err) == HKMS_OK) {
+			(void)sk_X509_num(hkms_trust_snap_certs(s));
+			hkms_trust_snap_free(s);
+		} else {
+			fprintf(stderr, "snapshot: %s: %s\n",
+			    hkms_err_code(&err), err.detail);
+			r->errors++;
+		}
+	}
+	return NULL;
+}
+
+/* One handle shared by reader threads (as the HTTPS server will) while
+ * the root comes and goes: every verdict is ok or a clean failure. */
+static void
+test_trust_shared_handle_threads(void **state)
+{
+	struct fx *f = *state;
+	STACK_OF(X509) *root = tstack(pki.root, NULL, NULL);
+	int stop = 0;
+	struct reader r[4];
+	pthread_t t[4];
+	struct hkms_err err;
+	int i, ok = 0, fail = 0;
+
+	for (i = 0; i < 4; i++) {
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].tr = f->tr;
+		/* each request parses its own chain: no X509 shared there */
+		r[i].chain = tstack(X509_dup(pki.leaf), X509_dup(pki.inter),
+		    NULL);
+		X509_free(sk_X509_value(r[i].chain, 0));
+		X509_free(sk_X509_value(r[i].chain, 1));
+		r[i].stop = &stop;
+		pthread_create(&t[i], NULL, read_loop, &r[i]);
+	}
+	for (i = 0; i < 20; i++) {
+		assert_int_equal(hkms_trust_import(f->tr, "root", root, NULL,
+		    NULL, &err), HKMS_OK);
+		usleep(20000);
+		assert_int_equal(hkms_trust_delete(f->tr, "root", &err),
+		    HKMS_OK);
+		usleep(20000);
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		hkms_certio_chain_free(r[i].chain);
+		assert_int_equal(r[i].errors, 0);
+		ok += r[i].ok;
+		fail += r[i].fail;
+	}
+	/* both verdicts were seen: the readers followed the changes */
+	assert_true(ok > 0);
+	assert_true(fail > 0);
+	hkms_certio_chain_free(root);
+}
+
 int
 main(void)
 {
@@ -505,6 +594,8 @@ main(void)
 		    test_trust_concurrent_writers_and_watch, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_trust_journal_long_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_trust_shared_handle_threads, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
