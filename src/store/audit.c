@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +158,7 @@ read_head(struct hkms_store *st, long long *seq, char hash[HASH_HEX + 1],
 	size_t len;
 
 	*seq = -1;
+	memcpy(hash, zero_hash, HASH_HEX + 1);	/* defined when missing too */
 	if ((rc = audit_path(st, "audit.head", &path, err)) != HKMS_OK)
 		goto out;
 	rc = hkms_read_file(path, 4096, &buf, &len, err);
@@ -330,6 +332,14 @@ read_tail(int fd, off_t size, off_t *keep, long long *seq,
 		goto out;
 	}
 	*seq = json_integer_value(json_object_get(j, "seq"));
+	/* the caller adds to it: a forged huge or negative seq would
+	 * overflow (found by fuzz_audit_verify) */
+	if (*seq < 1 || *seq > LLONG_MAX / 2) {
+		*seq = 0;
+		rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
+		    "audit.log: last record has a bad seq; run audit verify");
+		goto out;
+	}
 	if (json_is_string(json_object_get(j, "prev")))
 		snprintf(lastprev, HASH_HEX + 1, "%s",
 		    json_string_value(json_object_get(j, "prev")));
@@ -593,6 +603,13 @@ hkms_audit_verify(struct hkms_store *st, json_t **report,
 			break;
 		}
 		line[--n] = '\0';
+		/* the hash covers the bytes up to a NUL only: bytes hidden
+		 * after one would go unnoticed (found by fuzz_audit_verify) */
+		if (strlen(line) != (size_t)n) {
+			rc = bad(err, rep, lineno, "NUL byte in record "
+			    "(altered or damaged)");
+			goto out;
+		}
 		free(body);
 		json_decref(j);
 		j = NULL;

@@ -36,7 +36,8 @@ hkms_certio_name_str(const X509_NAME *name)
 	n = BIO_get_mem_data(bio, &p);
 	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
 		goto out;
-	memcpy(s, p, (size_t)n);
+	if (n > 0)	/* an empty name leaves p NULL */
+		memcpy(s, p, (size_t)n);
 	s[n] = '\0';
 out:
 	BIO_free(bio);
