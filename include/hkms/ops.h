@@ -278,4 +278,168 @@ enum hkms_rc hkms_ops_cert_delete(struct hkms_ops_ctx *c, const char *name,
 enum hkms_rc hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name,
     int rekey, int days, json_t **out, struct hkms_err *err);
 
+/* ---- certificate authorities ---- */
+
+/*
+ * Certificate authorities with their keys in the token (docs/ca.md). A CA
+ * is a record of kind "cas" (meta "type": "ca", or "ca-pending" while an
+ * externally signed CA waits for its certificate; "key": its token key;
+ * PEM: its certificate followed by the chain up to the root), so the
+ * certificate verbs (show, export, list) read it too. Per CA:
+ *   issued/<ca>/<SERIAL>    every certificate it issued (PEM = the cert)
+ *   revoked/<ca>/<SERIAL>   revocations, append-only, never deleted
+ *   crl/<ca>/number         the CRL number counter; crl/<ca>/current the
+ *                           last CRL; published to <crl_dir>/<ca>.crl
+ *                           (DER) and <crl_dir>/<ca>.crl.pem
+ * Every signing and state change is audited ("ca.<verb>"), failures too.
+ * Codes beside the x509/certio/hsm/store ones: "ca_exists",
+ * "ca_not_found", "ca_pending", "not_pending", "policy_violation",
+ * "invalid_policy", "already_revoked", "serial_not_found", "key_mismatch",
+ * "not_a_ca", "chain_invalid", "file_exists", "weak_passphrase".
+ * Thread-safe as far as the store and token layers are.
+ */
+
+/** What hkms_ops_ca_create() takes. Strings and vectors are borrowed;
+ *  vectors are NULL-terminated or NULL. */
+struct hkms_ops_ca_create_req {
+	const char *name;	/* CA name = record name = token key label */
+	const char *key_type;	/* "ec:p256" ... "rsa:4096" */
+	const char *subject;	/* "/CN=Root/O=x" */
+	const char *parent;	/* issuing hkms CA; NULL = self-signed root */
+	int external;		/* key + CSR only ("ca-pending"); the
+				 * certificate comes later (ca apply) */
+	int has_path_len;	/* path_len given */
+	int path_len;
+	const char *const *permit_dns;
+	const char *const *exclude_dns;
+	const char *const *permit_ip;
+	const char *const *exclude_ip;
+	int days;		/* 0 = profile default (root 10 y,
+				 * intermediate 5 y, clamped to the parent) */
+};
+
+/** Make a CA: generate its key in the token, then a self-signed root
+ *  (profile "ca"), an intermediate signed by parent's token key (profile
+ *  "intermediate-ca", recorded in the parent's issued index), or with
+ *  external a CSR (*out has "csr_pem"). Nothing is left behind on failure
+ *  (the new key is destroyed again). *out as hkms_ops_ca_show() (plus
+ *  "csr_pem" for external). Audited ("ca.create"). */
+enum hkms_rc hkms_ops_ca_create(struct hkms_ops_ctx *c,
+    const struct hkms_ops_ca_create_req *req, json_t **out,
+    struct hkms_err *err);
+
+/** Give a "ca-pending" CA its certificate: cert (PEM/DER/PKCS#7, the CA
+ *  certificate first, optionally followed by its chain) must carry the
+ *  CA's token key, be CA:TRUE (with keyCertSign if it has keyUsage), be
+ *  valid now and chain to the certificates in parent_chain (PEM/DER/
+ *  PKCS#7; its self-signed ones are the anchors). *out as
+ *  hkms_ops_ca_show(). Audited ("ca.apply"). */
+enum hkms_rc hkms_ops_ca_apply(struct hkms_ops_ctx *c, const char *name,
+    const unsigned char *cert, size_t cert_len,
+    const unsigned char *parent_chain, size_t chain_len, json_t **out,
+    struct hkms_err *err);
+
+/** All CAs: [{name, type, cn, parent, path_len, not_after, key}]. */
+enum hkms_rc hkms_ops_ca_list(struct hkms_ops_ctx *c, json_t **out,
+    struct hkms_err *err);
+
+/** One CA: its record (type, key, parent, path_len, name constraints,
+ *  policy, ...) plus "certificate" (certio describe) and "pem" (the
+ *  chain, or the CSR while pending). Needs no token. */
+enum hkms_rc hkms_ops_ca_show(struct hkms_ops_ctx *c, const char *name,
+    json_t **out, struct hkms_err *err);
+
+/** Set (policy != NULL; JSON text, schema in docs/ca.md, checked
+ *  strictly: "invalid_policy" naming the field), clear (clear != 0) or
+ *  show (neither) the signing policy of a CA. *out: {"ca", "policy"}
+ *  (null when none). Set and clear are audited ("ca.policy"). */
+enum hkms_rc hkms_ops_ca_policy(struct hkms_ops_ctx *c, const char *name,
+    const char *policy, size_t len, int clear, json_t **out,
+    struct hkms_err *err);
+
+/** What hkms_ops_ca_sign() takes. */
+struct hkms_ops_ca_sign_req {
+	const char *ca;
+	const char *profile;		/* a leaf profile (required) */
+	const unsigned char *csr;	/* PEM or DER */
+	size_t csr_len;
+	int days;			/* 0 = profile default, clamped */
+	const char *subject;		/* override the CSR's subject */
+	const char *san;		/* override the CSR's SANs ("" =
+					 * none) */
+	const char *format;		/* "pem" (default) or "p7b" */
+	unsigned count;			/* bench: issue this many (0 = 1);
+					 * each one is a full issuance */
+};
+
+/** Sign a CSR: proof of possession and key strength, then subject and
+ *  SANs (the CSR's or the overrides), the profile's extensions only (never
+ *  the CSR's), the CA's policy and name constraints (every CA up to the
+ *  root), a fresh 159-bit serial unique in the CA's issued index (drawn
+ *  again on a collision), not-after within the CA's; recorded in the
+ *  issued index under the data lock. *out: {ca, serial, subject, san,
+ *  profile, not_before, not_after, requester, pem (leaf then the CA
+ *  chain to the root), and "p7b" (PEM-armoured PKCS#7) for format p7b}.
+ *  With count > 1 also {count, seconds, per_second, serials_unique}.
+ *  Audited per certificate ("ca.sign"). */
+enum hkms_rc hkms_ops_ca_sign(struct hkms_ops_ctx *c,
+    const struct hkms_ops_ca_sign_req *req, json_t **out,
+    struct hkms_err *err);
+
+/** The issued index of a CA, sorted by serial: rows {serial, subject, san,
+ *  profile, not_before, not_after, requester, status, ...}; status is
+ *  "revoked", "expired" or "valid". status_filter (NULL = all) keeps one
+ *  status; expiring_within >= 0 keeps unexpired certificates whose
+ *  not-after is at most that many days away (-1 = no filter). Needs no
+ *  token. */
+enum hkms_rc hkms_ops_ca_issued(struct hkms_ops_ctx *c, const char *ca,
+    int expiring_within, const char *status_filter, json_t **out,
+    struct hkms_err *err);
+
+/** One issued certificate by serial (hex, ':' allowed), with its "pem". */
+enum hkms_rc hkms_ops_ca_issued_show(struct hkms_ops_ctx *c, const char *ca,
+    const char *serial, json_t **out, struct hkms_err *err);
+
+/** Revoke a certificate a CA issued. reason: hkms_x509_crl_reason_parse
+ *  names (NULL = unspecified). Unknown serial: HKMS_E_NOT_FOUND
+ *  "not_found"; already revoked: HKMS_E_EXISTS "already_revoked" and
+ *  nothing is written. *out: {ca, serial, reason, revoked_at}. Audited
+ *  ("ca.revoke"). */
+enum hkms_rc hkms_ops_ca_revoke(struct hkms_ops_ctx *c, const char *ca,
+    const char *serial, const char *reason, json_t **out,
+    struct hkms_err *err);
+
+/** Make a CRL of every revocation of the CA, signed by its token key,
+ *  with the next CRL number and nextUpdate = now + days (0 = 7), and
+ *  publish it atomically to <crl_dir>/<ca>.crl (DER) and .crl.pem.
+ *  *out: {ca, number, this_update, next_update, entries, path, pem_path,
+ *  pem}. Audited ("ca.crl"). */
+enum hkms_rc hkms_ops_ca_crl(struct hkms_ops_ctx *c, const char *ca,
+    int days, json_t **out, struct hkms_err *err);
+
+/** What hkms_ops_ca_issue_client() takes. */
+struct hkms_ops_ca_client_req {
+	const char *ca;
+	const char *subject;
+	const char *san;		/* optional */
+	const char *key_type;		/* NULL = "ec:p256" */
+	int days;			/* 0 = 5 years, clamped to the CA */
+	const char *passphrase;		/* >= 8 characters; never stored */
+	const char *out_file;		/* must not exist; written 0600 */
+};
+
+/** A client certificate with a software key (the only key hkms hands
+ *  out, never a token key): the key is made in memory, the certificate
+ *  (profile tls-client) is signed by the CA's token key and recorded in
+ *  the issued index (no key), and key + certificate + CA chain go into a
+ *  passphrase-protected PKCS#12 (PBES2/PBKDF2/AES-256-CBC, SHA-256 MAC)
+ *  written once to out_file with mode 0600; the key is freed at once and
+ *  stored nowhere else. *out as hkms_ops_ca_sign() without "pem" of a key,
+ *  plus "file". Audited ("ca.issue_client"). */
+enum hkms_rc hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
+    const struct hkms_ops_ca_client_req *req, json_t **out,
+    struct hkms_err *err);
+
+/* ---- end certificate authorities ---- */
+
 #endif

@@ -21,6 +21,7 @@ static const struct hkms_cli_cmd commands[] = {
 	{ "csr", hkms_cmd_csr, "create CSRs signed in the token, verify CSRs" },
 	{ "cert", hkms_cmd_cert, "self-sign, import, list, show, export, rename, delete, renew certificates" },
 	{ "trust", hkms_cmd_trust, "import, list, pin, verify and watch the truststore" },
+	{ "ca", hkms_cmd_ca, "certificate authorities: create, sign, issued, revoke, crl, issue-client" },
 	{ NULL, NULL, NULL }
 };
 

@@ -1,0 +1,729 @@
+/*
+ * Issuing under a CA: the one path every certificate a CA signs goes
+ * through (ca_issue), the signing of CSRs (ca sign), client certificates
+ * with a software key handed out once in a PKCS#12 (ca issue-client), and
+ * the issued index (ca issued).
+ *
+ * ca_issue holds the data lock from "pick a serial" to "record it": the
+ * serial is drawn (159 random bits), looked up in issued/<ca> and drawn
+ * again if taken, the certificate is built unsigned, checked against the
+ * CA's policy and the name constraints of its chain, signed in the token
+ * (hkms_hsm_with_key may run the sign twice; it only replaces the
+ * signature) and recorded. A failure before the record leaves nothing
+ * behind but the audit line the caller writes.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/pkcs7.h>
+
+#include "hkms/certio.h"
+#include "hkms/hsm.h"
+#include "hkms/ops.h"
+#include "hkms/store.h"
+#include "hkms/util.h"
+#include "hkms/x509.h"
+
+#include "ca_int.h"
+
+/* PBKDF2 iterations of the client PKCS#12 (key and certificate bags) and
+ * of its MAC. */
+#define P12_ITER 100000
+#define PASSPHRASE_MIN 8
+#define SERIAL_DRAWS 16
+
+/* ---- the issuance path ---------------------------------------------- */
+
+/* A serial not in the CA's issued index (and not the CA's own). Test
+ * hook: HKMS_CA_TEST_SERIAL=<hex> is the first candidate of every draw,
+ * so tests can force a collision and see the retry. */
+static enum hkms_rc
+pick_serial(struct hkms_ops_ctx *c, struct ca *ca, ASN1_INTEGER **out,
+    char hex[HKMS_X509_SERIAL_HEX_MAX], int *retries, struct hkms_err *err)
+{
+	const char *hook = getenv("HKMS_CA_TEST_SERIAL");
+	const char *own = json_string_value(json_object_get(ca->meta,
+	    "serial"));
+	ASN1_INTEGER *s = NULL;
+	enum hkms_rc rc;
+	int tries;
+
+	for (tries = 0; tries < SERIAL_DRAWS; tries++) {
+		if (tries == 0 && hook != NULL && hook[0] != '\0')
+			rc = hkms_x509_serial_from_hex(hook, &s, err);
+		else
+			rc = hkms_x509_serial_new(&s, err);
+		if (rc != HKMS_OK)
+			return rc;
+		if ((rc = hkms_x509_serial_to_hex(s, hex, err)) != HKMS_OK) {
+			ASN1_INTEGER_free(s);
+			return rc;
+		}
+		if (!hkms_store_exists(c->store, ca->issued_kind, hex) &&
+		    (own == NULL || strcmp(own, hex) != 0)) {
+			*out = s;
+			*retries = tries;
+			return HKMS_OK;
+		}
+		ASN1_INTEGER_free(s);
+		s = NULL;
+	}
+	return hkms_err_setc(err, HKMS_E_INTERNAL, "serial_exhausted",
+	    "no unused serial for CA '%s' after %d draws", ca->name,
+	    SERIAL_DRAWS);
+}
+
+static json_t *
+now_json(void)
+{
+	char buf[32];
+
+	return json_string(hkms_time_str((int64_t)time(NULL), buf));
+}
+
+/* A default lifetime longer than the policy's max_days becomes max_days
+ * (the CA's not-after still clamps it); an explicit one is checked. */
+static void
+policy_days(struct ca *ca, struct ca_issue_req *r)
+{
+	const char *pname = hkms_x509_profile_name(r->prof);
+	int max = ca_policy_max_days(json_object_get(ca->meta, "policy"),
+	    pname);
+	struct hkms_err e;
+	int64_t na;
+
+	if (!r->check_policy || r->opts.days != 0 || max <= 0 ||
+	    hkms_x509_profile_default_days(r->prof) <= max)
+		return;
+	if (hkms_certio_time(X509_get0_notAfter(ca->cert), &na, &e) ==
+	    HKMS_OK && (na - (int64_t)time(NULL)) / CA_DAY > max)
+		r->opts.days = max;
+}
+
+enum hkms_rc
+ca_issue(struct hkms_ops_ctx *c, struct ca *ca, struct ca_issue_req *r,
+    X509 **cert, json_t **rec, int *retries, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	ASN1_INTEGER *serial = NULL;
+	X509 *x = NULL;
+	STACK_OF(X509) *one = NULL;
+	json_t *m = NULL;
+	char *pem = NULL, hex[HKMS_X509_SERIAL_HEX_MAX];
+	const char *pname = hkms_x509_profile_name(r->prof);
+	int locked = 0, tries = 0, reqdays = r->opts.days;
+
+	policy_days(ca, r);
+	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
+		goto out;
+	locked = 1;
+	if ((rc = pick_serial(c, ca, &serial, hex, &tries, err)) != HKMS_OK)
+		goto out;
+	r->opts.serial = serial;
+	if (r->csr != NULL)
+		rc = hkms_x509_cert_build_from_csr(r->csr, ca->cert, r->prof,
+		    &r->opts, &x, err);
+	else
+		rc = hkms_x509_cert_build(r->pub, ca->cert, r->prof, &r->opts,
+		    &x, err);
+	r->opts.serial = NULL;
+	if (rc != HKMS_OK)
+		goto out;
+	if (r->check_policy && (rc = ca_policy_check(json_object_get(ca->meta,
+	    "policy"), pname, x, X509_get0_pubkey(x), reqdays, err)) !=
+	    HKMS_OK)
+		goto out;
+	if ((rc = ca_nc_check(ca->chain, x, r->is_leaf, err)) != HKMS_OK ||
+	    (rc = ca_sign_cert(c, ca, x, r->prof, err)) != HKMS_OK)
+		goto out;
+	if ((m = ca_cert_meta(x)) == NULL || (one = sk_X509_new_null()) ==
+	    NULL || !sk_X509_push(one, x)) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = ca_chain_pem(one, &pem, err)) != HKMS_OK)
+		goto out;
+	json_object_set_new(m, "ca", json_string(ca->name));
+	json_object_set_new(m, "profile", json_string(pname));
+	json_object_set_new(m, "requester", json_string(c->actor ? c->actor :
+	    "unknown"));
+	json_object_set_new(m, "source", json_string(r->source));
+	json_object_set_new(m, "status", json_string("valid"));
+	json_object_set_new(m, "issued_at", now_json());
+	if (r->extra != NULL)
+		json_object_update(m, r->extra);
+	if ((rc = hkms_store_put(c->store, ca->issued_kind, hex, m, pem,
+	    err)) != HKMS_OK)
+		goto out;
+	*cert = x;
+	x = NULL;	/* transferred */
+	*rec = m;
+	m = NULL;	/* transferred */
+	if (retries != NULL)
+		*retries = tries;
+	rc = HKMS_OK;
+out:
+	if (locked)
+		hkms_store_end(c->store);
+	sk_X509_free(one);	/* x borrowed */
+	ASN1_INTEGER_free(serial);
+	X509_free(x);
+	json_decref(m);
+	free(pem);
+	return rc;
+}
+
+/* ---- ca sign ------------------------------------------------------- */
+
+/* A leaf profile: "ca"/"intermediate-ca" (and any custom CA profile) are
+ * refused; sub-CAs are made with 'ca create --parent'. */
+static enum hkms_rc
+leaf_profile(struct hkms_ops_ctx *c, const char *name,
+    struct hkms_x509_profile **out, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	if (name == NULL || name[0] == '\0')
+		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--profile is required (e.g. tls-server)");
+	if ((rc = hkms_x509_profile_get(name, c->cfg ? c->cfg->profiles_dir :
+	    NULL, out, err)) != HKMS_OK)
+		return rc;
+	if (hkms_x509_profile_is_ca(*out)) {
+		hkms_x509_profile_free(*out);
+		*out = NULL;
+		return hkms_err_setc(err, HKMS_E_POLICY, "invalid_profile",
+		    "profile '%s' makes CA certificates; a sub-CA is made "
+		    "with 'hkms ca create NAME --parent CA'", name);
+	}
+	return HKMS_OK;
+}
+
+static enum hkms_rc
+add_p7b(STACK_OF(X509) *chain, json_t *o, struct hkms_err *err)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	enum hkms_rc rc;
+
+	if ((rc = hkms_certio_encode(chain, HKMS_CERTIO_FMT_P7B, NULL, &buf,
+	    &len, err)) != HKMS_OK)
+		return rc;
+	json_object_set_new(o, "p7b", json_stringn((const char *)buf, len));
+	free(buf);
+	return HKMS_OK;
+}
+
+/* The result of one issuance: the record plus the chain. */
+static enum hkms_rc
+issue_result(struct ca *ca, X509 *x, json_t *rec, int p7b, json_t **out,
+    struct hkms_err *err)
+{
+	STACK_OF(X509) *chain = ca_leaf_chain(ca, x);
+	enum hkms_rc rc;
+	json_t *o = json_deep_copy(rec);
+	char *pem = NULL;
+
+	if (chain == NULL || o == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = ca_chain_pem(chain, &pem, err)) != HKMS_OK)
+		goto out;
+	json_object_set_new(o, "chain_length", json_integer(sk_X509_num(
+	    chain)));
+	json_object_set_new(o, "pem", json_string(pem));
+	if (p7b && (rc = add_p7b(chain, o, err)) != HKMS_OK)
+		goto out;
+	*out = o;
+	o = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	json_decref(o);
+	free(pem);
+	hkms_certio_chain_free(chain);
+	return rc;
+}
+
+static json_t *
+sign_detail(const struct hkms_ops_ca_sign_req *req, json_t *rec,
+    int retries)
+{
+	json_t *d = json_object();
+
+	json_object_set_new(d, "profile", req->profile ?
+	    json_string(req->profile) : json_null());
+	if (rec != NULL) {
+		json_object_set(d, "serial", json_object_get(rec, "serial"));
+		json_object_set(d, "subject", json_object_get(rec, "subject"));
+		json_object_set(d, "san", json_object_get(rec, "san"));
+		json_object_set(d, "not_after", json_object_get(rec,
+		    "not_after"));
+		if (retries > 0)
+			json_object_set_new(d, "serial_retries",
+			    json_integer(retries));
+	}
+	if (req->days)
+		json_object_set_new(d, "days", json_integer(req->days));
+	if (req->subject)
+		json_object_set_new(d, "subject_override",
+		    json_string(req->subject));
+	if (req->san)
+		json_object_set_new(d, "san_override", json_string(req->san));
+	return d;
+}
+
+static double
+mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+enum hkms_rc
+hkms_ops_ca_sign(struct hkms_ops_ctx *c,
+    const struct hkms_ops_ca_sign_req *req, json_t **out,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	struct hkms_x509_profile *prof = NULL;
+	struct ca_issue_req ir;
+	struct ca *ca = NULL;
+	X509_REQ *csr = NULL;
+	X509 *x = NULL;
+	json_t *rec = NULL, *seen = NULL, *d;
+	unsigned i, count;
+	int p7b = 0, retries = 0, audited = 0;
+	double t0;
+
+	if (req == NULL || out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = ca_need_hsm(c, err)) != HKMS_OK ||
+	    (rc = ca_need_store(c, err)) != HKMS_OK)
+		return rc;
+	count = req->count ? req->count : 1;
+	if (req->format != NULL && strcmp(req->format, "pem") != 0) {
+		if (strcmp(req->format, "p7b") != 0) {
+			rc = hkms_err_setc(err, HKMS_E_INVALID, "bad_format",
+			    "unknown format '%s' (pem or p7b)", req->format);
+			goto out;
+		}
+		p7b = 1;
+	}
+	if (req->days < 0 || req->days > 36500) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--days must be 1..36500");
+		goto out;
+	}
+	if (req->csr == NULL) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--csr is required");
+		goto out;
+	}
+	if ((rc = ca_load(c, req->ca, 1, &ca, err)) != HKMS_OK ||
+	    (rc = leaf_profile(c, req->profile, &prof, err)) != HKMS_OK ||
+	    (rc = hkms_x509_csr_parse(req->csr, req->csr_len, &csr, err)) !=
+	    HKMS_OK || (rc = hkms_x509_csr_verify(csr, err)) != HKMS_OK)
+		goto out;
+	seen = json_object();
+	t0 = mono();
+	for (i = 0; i < count; i++) {
+		memset(&ir, 0, sizeof(ir));
+		ir.prof = prof;
+		ir.csr = csr;
+		ir.opts.subject = req->subject;
+		ir.opts.san = req->san;
+		ir.opts.days = req->days;
+		ir.source = "sign";
+		ir.check_policy = 1;
+		ir.is_leaf = 1;
+		X509_free(x);
+		x = NULL;
+		json_decref(rec);
+		rec = NULL;
+		rc = ca_issue(c, ca, &ir, &x, &rec, &retries, err);
+		d = sign_detail(req, rec, retries);
+		hkms_ops_audit(c, "ca.sign", ca->name, rc, err, d);
+		json_decref(d);
+		audited = 1;
+		if (rc != HKMS_OK)
+			goto out;
+		json_object_set_new(seen, json_string_value(json_object_get(
+		    rec, "serial")), json_true());
+	}
+	if ((rc = issue_result(ca, x, rec, p7b, out, err)) != HKMS_OK)
+		goto out;
+	if (count > 1) {
+		double dt = mono() - t0;
+
+		json_object_set_new(*out, "count", json_integer(count));
+		json_object_set_new(*out, "seconds", json_real(dt));
+		json_object_set_new(*out, "per_second", json_real(dt > 0 ?
+		    count / dt : 0));
+		json_object_set_new(*out, "serials_unique",
+		    json_integer((json_int_t)json_object_size(seen)));
+	}
+	rc = HKMS_OK;
+out:
+	if (!audited) {
+		d = sign_detail(req, NULL, 0);
+		hkms_ops_audit(c, "ca.sign", req->ca ? req->ca : "", rc, err, d);
+		json_decref(d);
+	}
+	json_decref(seen);
+	json_decref(rec);
+	X509_free(x);
+	X509_REQ_free(csr);
+	hkms_x509_profile_free(prof);
+	ca_free(ca);
+	return rc;
+}
+
+/* ---- the issued index ---------------------------------------------- */
+
+static const char *
+derived_status(json_t *rec, json_t *revoked, int64_t now)
+{
+	const char *s = json_string_value(json_object_get(rec, "status"));
+	const char *serial = json_string_value(json_object_get(rec,
+	    "serial"));
+	int64_t na = ca_parse_time(json_string_value(json_object_get(rec,
+	    "not_after")));
+
+	/* the revocation index is the authority: a crash between its
+	 * record and the issued record's status update still counts */
+	if ((s != NULL && strcmp(s, "revoked") == 0) || (serial != NULL &&
+	    json_object_get(revoked, serial) != NULL))
+		return "revoked";
+	if (na >= 0 && na < now)
+		return "expired";
+	return "valid";
+}
+
+enum hkms_rc
+hkms_ops_ca_issued(struct hkms_ops_ctx *c, const char *ca_name,
+    int expiring_within, const char *status_filter, json_t **out,
+    struct hkms_err *err)
+{
+	static const char *const drop[] = { "schema", "updated", "name",
+	    NULL };
+	enum hkms_rc rc;
+	struct ca *ca = NULL;
+	json_t *list = NULL, *rlist = NULL, *revoked = NULL, *rows = NULL,
+	    *it;
+	int64_t now = (int64_t)time(NULL), na;
+	size_t i, k;
+
+	if (out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = ca_need_store(c, err)) != HKMS_OK)
+		return rc;
+	if (status_filter != NULL && strcmp(status_filter, "valid") != 0 &&
+	    strcmp(status_filter, "revoked") != 0 &&
+	    strcmp(status_filter, "expired") != 0)
+		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--status must be valid, revoked or expired");
+	if ((rc = ca_load(c, ca_name, 0, &ca, err)) != HKMS_OK ||
+	    (rc = hkms_store_list(c->store, ca->issued_kind, &list, err)) !=
+	    HKMS_OK || (rc = hkms_store_list(c->store, ca->revoked_kind,
+	    &rlist, err)) != HKMS_OK)
+		goto out;
+	revoked = json_object();
+	json_array_foreach(rlist, i, it)
+		if (json_string_value(json_object_get(it, "serial")) != NULL)
+			json_object_set(revoked, json_string_value(
+			    json_object_get(it, "serial")), it);
+	rows = json_array();
+	json_array_foreach(list, i, it) {
+		const char *st = derived_status(it, revoked, now);
+		json_t *row, *rv;
+
+		if (status_filter != NULL && strcmp(st, status_filter) != 0)
+			continue;
+		na = ca_parse_time(json_string_value(json_object_get(it,
+		    "not_after")));
+		if (expiring_within >= 0 && (na < now || na - now >
+		    (int64_t)expiring_within * CA_DAY))
+			continue;
+		row = json_copy(it);
+		for (k = 0; drop[k] != NULL; k++)
+			json_object_del(row, drop[k]);
+		json_object_set_new(row, "status", json_string(st));
+		json_object_set_new(row, "days_left", na < 0 ? json_null() :
+		    json_integer((na - now) / CA_DAY));
+		rv = json_object_get(revoked, json_string_value(
+		    json_object_get(it, "serial")));
+		if (rv != NULL) {
+			json_object_set(row, "revoked_at", json_object_get(rv,
+			    "revoked_at"));
+			json_object_set(row, "reason", json_object_get(rv,
+			    "reason"));
+		}
+		json_array_append_new(rows, row);
+	}
+	*out = rows;
+	rows = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	json_decref(rows);
+	json_decref(revoked);
+	json_decref(list);
+	json_decref(rlist);
+	ca_free(ca);
+	return rc;
+}
+
+enum hkms_rc
+hkms_ops_ca_issued_show(struct hkms_ops_ctx *c, const char *ca_name,
+    const char *serial, json_t **out, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	struct ca *ca = NULL;
+	json_t *meta = NULL, *rv = NULL;
+	char hex[HKMS_X509_SERIAL_HEX_MAX], *pem = NULL;
+
+	if (out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = ca_need_store(c, err)) != HKMS_OK)
+		return rc;
+	if ((rc = ca_load(c, ca_name, 0, &ca, err)) != HKMS_OK ||
+	    (rc = ca_serial_norm(serial, hex, err)) != HKMS_OK)
+		goto out;
+	if (!hkms_store_exists(c->store, ca->issued_kind, hex)) {
+		rc = hkms_err_set(err, HKMS_E_NOT_FOUND, "CA '%s' issued no "
+		    "certificate with serial %s", ca->name, hex);
+		goto out;
+	}
+	if ((rc = hkms_store_get(c->store, ca->issued_kind, hex, &meta, &pem,
+	    err)) != HKMS_OK)
+		goto out;
+	if (hkms_store_get(c->store, ca->revoked_kind, hex, &rv, NULL,
+	    err) == HKMS_OK) {
+		json_object_set_new(meta, "status", json_string("revoked"));
+		json_object_set(meta, "revoked_at", json_object_get(rv,
+		    "revoked_at"));
+		json_object_set(meta, "reason", json_object_get(rv, "reason"));
+	}
+	json_object_del(meta, "schema");
+	json_object_set_new(meta, "pem", pem ? json_string(pem) :
+	    json_null());
+	*out = meta;
+	meta = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	json_decref(meta);
+	json_decref(rv);
+	free(pem);
+	ca_free(ca);
+	return rc;
+}
+
+/* ---- client certificates ------------------------------------------- */
+
+/* A software key of type t, in memory only. */
+static enum hkms_rc
+soft_key(enum hkms_key_type t, EVP_PKEY **out, struct hkms_err *err)
+{
+	EVP_PKEY *k = NULL;
+
+	switch (t) {
+	case HKMS_KEY_RSA2048:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+		break;
+	case HKMS_KEY_RSA3072:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+		break;
+	case HKMS_KEY_RSA4096:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)4096);
+		break;
+	case HKMS_KEY_EC_P256:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		break;
+	case HKMS_KEY_EC_P384:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+		break;
+	case HKMS_KEY_EC_P521:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+		break;
+	default:
+		return hkms_err_setc(err, HKMS_E_INVALID, "unknown_key_type",
+		    "unknown key type");
+	}
+	if (k == NULL)
+		return hkms_err_crypto(err, "cannot generate the client key");
+	*out = k;
+	return HKMS_OK;
+}
+
+/* Key + certificate + CA chain, PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC)
+ * for both bags, SHA-256 MAC. *out is malloc'd; the caller cleanses and
+ * frees it. */
+static enum hkms_rc
+client_p12(EVP_PKEY *key, X509 *x, STACK_OF(X509) *chain, const char *pass,
+    const char *name, unsigned char **out, size_t *len,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	unsigned char *der = NULL;
+	PKCS12 *p12;
+	int n = 0;
+
+	p12 = PKCS12_create(pass, name, key, x, chain, NID_aes_256_cbc,
+	    NID_aes_256_cbc, P12_ITER, -1, 0);
+	if (p12 == NULL) {
+		rc = hkms_err_crypto(err, "cannot build the PKCS#12");
+		goto out;
+	}
+	if (!PKCS12_set_mac(p12, pass, -1, NULL, 0, P12_ITER, EVP_sha256())) {
+		rc = hkms_err_crypto(err, "cannot add the PKCS#12 MAC");
+		goto out;
+	}
+	if ((n = i2d_PKCS12(p12, &der)) <= 0) {
+		rc = hkms_err_crypto(err, "cannot encode the PKCS#12");
+		goto out;
+	}
+	if ((*out = malloc((size_t)n)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(*out, der, (size_t)n);
+	*len = (size_t)n;
+	rc = HKMS_OK;
+out:
+	if (der != NULL)
+		OPENSSL_clear_free(der, (size_t)n);
+	PKCS12_free(p12);
+	return rc;
+}
+
+static enum hkms_rc
+client_precheck(const struct hkms_ops_ca_client_req *req,
+    enum hkms_key_type *kt, struct hkms_err *err)
+{
+	struct stat sb;
+	enum hkms_rc rc;
+
+	if (req->subject == NULL || req->subject[0] == '\0')
+		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--subject is required (e.g. /CN=alice)");
+	if (req->out_file == NULL || req->out_file[0] == '\0')
+		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--out-file is required: the key is handed out once");
+	if (req->passphrase == NULL || strlen(req->passphrase) <
+	    PASSPHRASE_MIN)
+		return hkms_err_setc(err, HKMS_E_POLICY, "weak_passphrase",
+		    "the PKCS#12 passphrase must have at least %d characters",
+		    PASSPHRASE_MIN);
+	if (req->days < 0 || req->days > 36500)
+		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--days must be 1..36500");
+	if ((rc = hkms_hsm_key_type_parse(req->key_type ? req->key_type :
+	    "ec:p256", kt, err)) != HKMS_OK)
+		return rc;
+	if (lstat(req->out_file, &sb) == 0 || errno != ENOENT)
+		return hkms_err_setc(err, HKMS_E_EXISTS, "file_exists",
+		    "'%s' exists; the PKCS#12 is written once, to a new file",
+		    req->out_file);
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
+    const struct hkms_ops_ca_client_req *req, json_t **out,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	enum hkms_key_type kt = HKMS_KEY_NONE;
+	struct hkms_x509_profile *prof = NULL;
+	struct ca_issue_req ir;
+	struct ca *ca = NULL;
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL;
+	json_t *rec = NULL, *d;
+	unsigned char *p12 = NULL;
+	size_t p12len = 0;
+	char cn[128] = "client";
+
+	if (req == NULL || out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = ca_need_hsm(c, err)) != HKMS_OK ||
+	    (rc = ca_need_store(c, err)) != HKMS_OK)
+		return rc;
+	if ((rc = client_precheck(req, &kt, err)) != HKMS_OK ||
+	    (rc = ca_load(c, req->ca, 1, &ca, err)) != HKMS_OK ||
+	    (rc = hkms_x509_profile_get("tls-client", NULL, &prof, err)) !=
+	    HKMS_OK || (rc = soft_key(kt, &key, err)) != HKMS_OK)
+		goto out;
+	memset(&ir, 0, sizeof(ir));
+	ir.prof = prof;
+	ir.pub = key;	/* x509 uses the public half only */
+	ir.opts.subject = req->subject;
+	ir.opts.san = req->san && req->san[0] ? req->san : NULL;
+	ir.opts.days = req->days;
+	ir.source = "issue-client";
+	ir.check_policy = 1;
+	ir.is_leaf = 1;
+	if ((rc = ca_issue(c, ca, &ir, &x, &rec, NULL, err)) != HKMS_OK)
+		goto out;
+	X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
+	    cn, sizeof(cn));
+	rc = client_p12(key, x, ca->chain, req->passphrase, cn, &p12, &p12len,
+	    err);
+	/* the only copy of the key is in the (encrypted) PKCS#12 now */
+	EVP_PKEY_free(key);
+	key = NULL;
+	if (rc == HKMS_OK)
+		rc = hkms_store_write_atomic(req->out_file, p12, p12len, 0600,
+		    err);
+	if (rc != HKMS_OK) {
+		/* issued and recorded, but its key is lost: revoke it so the
+		 * certificate can never be used */
+		struct hkms_err e2 = { 0 };
+		const char *s = json_string_value(json_object_get(rec,
+		    "serial"));
+
+		if (s != NULL && err != NULL && ca_revoke_one(c, ca, s,
+		    HKMS_X509_REASON_CESSATION_OF_OPERATION, NULL, &e2) ==
+		    HKMS_OK)
+			snprintf(err->detail + strlen(err->detail),
+			    sizeof(err->detail) - strlen(err->detail),
+			    "; certificate %.40s revoked", s);
+		goto out;
+	}
+	if ((rc = issue_result(ca, x, rec, 0, out, err)) != HKMS_OK)
+		goto out;
+	json_object_set_new(*out, "file", json_string(req->out_file));
+	json_object_set_new(*out, "key_type", json_string(
+	    hkms_hsm_key_type_name(kt)));
+	rc = HKMS_OK;
+out:
+	d = json_pack("{s:s,s:s}", "subject", req->subject ? req->subject :
+	    "", "key_type", kt != HKMS_KEY_NONE ? hkms_hsm_key_type_name(kt) :
+	    (req->key_type ? req->key_type : ""));
+	if (rec != NULL)
+		json_object_set(d, "serial", json_object_get(rec, "serial"));
+	if (req->out_file != NULL)
+		json_object_set_new(d, "file", json_string(req->out_file));
+	hkms_ops_audit(c, "ca.issue_client", req->ca ? req->ca : "", rc, err,
+	    d);
+	json_decref(d);
+	if (p12 != NULL) {
+		OPENSSL_cleanse(p12, p12len);
+		free(p12);
+	}
+	EVP_PKEY_free(key);
+	json_decref(rec);
+	X509_free(x);
+	hkms_x509_profile_free(prof);
+	ca_free(ca);
+	return rc;
+}

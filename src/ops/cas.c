@@ -1,0 +1,1198 @@
+/*
+ * Certificate authorities: create (root, intermediate under an hkms CA, or
+ * a key + CSR for an external parent), apply the external certificate,
+ * list, show and the per-CA signing policy. Issuing lives in ca_issue.c,
+ * revocation and CRLs in ca_revoke.c, the policy rules in ca_policy.c.
+ *
+ * A CA is a record of kind "cas" (meta "type" "ca" or "ca-pending", "key"
+ * its token key) whose PEM is its certificate followed by the chain up to
+ * the root, so the certificate verbs read it as they read any certificate
+ * record. The CA's key is generated in the token under the CA's name and
+ * is destroyed again if a later step fails, so a failed create leaves
+ * neither a record nor a key. The data lock is held from the name check to
+ * the record write. Design notes: docs/ca.md.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "hkms/certio.h"
+#include "hkms/hsm.h"
+#include "hkms/ops.h"
+#include "hkms/store.h"
+#include "hkms/util.h"
+#include "hkms/x509.h"
+
+#include "ca_int.h"
+
+/* ---- shared helpers ---------------------------------------------- */
+
+enum hkms_rc
+ca_need_hsm(struct hkms_ops_ctx *c, struct hkms_err *err)
+{
+	if (c == NULL || c->hsm == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no token open");
+	return HKMS_OK;
+}
+
+enum hkms_rc
+ca_need_store(struct hkms_ops_ctx *c, struct hkms_err *err)
+{
+	if (c == NULL || c->store == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store open");
+	return HKMS_OK;
+}
+
+static enum hkms_rc
+ca_name_check(const char *name, struct hkms_err *err)
+{
+	if (name == NULL || !hkms_name_valid(name))
+		return hkms_err_setc(err, HKMS_E_INVALID, "bad_name",
+		    "invalid CA name '%s' (1..64 of A-Z a-z 0-9 . _ -, not "
+		    "starting with '.' or '-')", name ? name : "");
+	return HKMS_OK;
+}
+
+void
+ca_free(struct ca *ca)
+{
+	if (ca == NULL)
+		return;
+	json_decref(ca->meta);
+	hkms_certio_chain_free(ca->chain);
+	free(ca);
+}
+
+enum hkms_rc
+ca_load(struct hkms_ops_ctx *c, const char *name, int active,
+    struct ca **out, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	struct ca *ca = NULL;
+	const char *type;
+	char *pem = NULL;
+
+	if ((rc = ca_name_check(name, err)) != HKMS_OK)
+		return rc;
+	if (!hkms_store_exists(c->store, CA_KIND, name))
+		return hkms_err_setc(err, HKMS_E_NOT_FOUND, "ca_not_found",
+		    "no CA '%s'", name);
+	if ((ca = calloc(1, sizeof(*ca))) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	snprintf(ca->name, sizeof(ca->name), "%s", name);
+	snprintf(ca->issued_kind, sizeof(ca->issued_kind), "issued/%s", name);
+	snprintf(ca->revoked_kind, sizeof(ca->revoked_kind), "revoked/%s",
+	    name);
+	snprintf(ca->crl_kind, sizeof(ca->crl_kind), "crl/%s", name);
+	if ((rc = hkms_store_get(c->store, CA_KIND, name, &ca->meta, &pem,
+	    err)) != HKMS_OK)
+		goto out;
+	type = json_string_value(json_object_get(ca->meta, "type"));
+	ca->key = json_string_value(json_object_get(ca->meta, "key"));
+	if (type == NULL || ca->key == NULL) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "bad_record",
+		    "CA record '%s' has no type or key", name);
+		goto out;
+	}
+	if (strcmp(type, "ca-pending") == 0) {
+		if (active) {
+			rc = hkms_err_setc(err, HKMS_E_INVALID, "ca_pending",
+			    "CA '%s' has no certificate yet; give it one "
+			    "with 'hkms ca apply %s --file CERT --ca-file "
+			    "CHAIN'", name, name);
+			goto out;
+		}
+	} else if (strcmp(type, "ca") != 0) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "bad_record",
+		    "CA record '%s' has type '%s'", name, type);
+		goto out;
+	} else {
+		if (pem == NULL) {
+			rc = hkms_err_setc(err, HKMS_E_INVALID, "bad_record",
+			    "CA record '%s' has no certificate", name);
+			goto out;
+		}
+		if ((rc = hkms_certio_parse((const unsigned char *)pem,
+		    strlen(pem), NULL, &ca->chain, NULL, err)) != HKMS_OK)
+			goto out;
+		ca->cert = sk_X509_value(ca->chain, 0);
+	}
+	*out = ca;
+	ca = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	free(pem);
+	ca_free(ca);
+	return rc;
+}
+
+void
+ca_key_ref(struct ca *ca, char *buf, size_t size)
+{
+	const char *id = json_string_value(json_object_get(ca->meta,
+	    "key_id"));
+
+	if (id != NULL && id[0] != '\0')
+		snprintf(buf, size, "id:%s", id);
+	else
+		snprintf(buf, size, "%s", ca->key);
+}
+
+json_t *
+ca_time_json(const ASN1_TIME *t)
+{
+	struct hkms_err e;
+	int64_t v;
+	char buf[32];
+
+	if (t == NULL || hkms_certio_time(t, &v, &e) != HKMS_OK)
+		return json_null();
+	return json_string(hkms_time_str(v, buf));
+}
+
+int64_t
+ca_parse_time(const char *s)
+{
+	struct tm tm;
+	char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || (end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) ==
+	    NULL || *end != '\0')
+		return -1;
+	return (int64_t)timegm(&tm);
+}
+
+static json_t *
+now_json(void)
+{
+	char buf[32];
+
+	return json_string(hkms_time_str((int64_t)time(NULL), buf));
+}
+
+static json_t *
+cn_json(const X509_NAME *n)
+{
+	int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
+	X509_NAME_ENTRY *e;
+	unsigned char *u = NULL;
+	json_t *v;
+	int len;
+
+	if (i < 0 || (e = X509_NAME_get_entry(n, i)) == NULL ||
+	    (len = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(e))) < 0)
+		return json_null();
+	v = json_stringn((const char *)u, (size_t)len);
+	OPENSSL_free(u);
+	return v ? v : json_null();
+}
+
+json_t *
+ca_cert_meta(X509 *x)
+{
+	char thumb[HKMS_CERTIO_THUMB_SIZE], serial[HKMS_X509_SERIAL_HEX_MAX];
+	struct hkms_x509_key_info ki;
+	struct hkms_err e;
+	GENERAL_NAMES *gens;
+	char *s = NULL;
+	json_t *m = json_object();
+
+	if (m == NULL)
+		return NULL;
+	json_object_set_new(m, "serial", hkms_x509_serial_to_hex(
+	    X509_get0_serialNumber(x), serial, &e) == HKMS_OK ?
+	    json_string(serial) : json_null());
+	json_object_set_new(m, "cn", cn_json(X509_get_subject_name(x)));
+	if (hkms_x509_name_format(X509_get_subject_name(x), &s, &e) ==
+	    HKMS_OK) {
+		json_object_set_new(m, "subject", json_string(s));
+		free(s);
+		s = NULL;
+	} else
+		json_object_set_new(m, "subject", json_null());
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	if (gens != NULL && hkms_x509_san_format(gens, &s, &e) == HKMS_OK) {
+		json_object_set_new(m, "san", json_string(s));
+		free(s);
+	} else
+		json_object_set_new(m, "san", json_null());
+	GENERAL_NAMES_free(gens);
+	json_object_set_new(m, "not_before", ca_time_json(
+	    X509_get0_notBefore(x)));
+	json_object_set_new(m, "not_after", ca_time_json(
+	    X509_get0_notAfter(x)));
+	json_object_set_new(m, "thumbprint", hkms_certio_thumbprint(x, thumb,
+	    &e) == HKMS_OK ? json_string(thumb) : json_null());
+	if (hkms_x509_key_describe(X509_get0_pubkey(x), &ki, &e) == HKMS_OK)
+		json_object_set_new(m, "subject_key", ki.curve[0] ?
+		    json_sprintf("%s %s", ki.type, ki.curve) :
+		    json_sprintf("%s %d", ki.type, ki.bits));
+	return m;
+}
+
+enum hkms_rc
+ca_chain_pem(STACK_OF(X509) *certs, char **out, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	char *s;
+
+	if ((rc = hkms_certio_encode(certs, HKMS_CERTIO_FMT_PEM, NULL, &buf,
+	    &len, err)) != HKMS_OK)
+		return rc;
+	if ((s = malloc(len + 1)) == NULL) {
+		free(buf);
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	}
+	memcpy(s, buf, len);
+	s[len] = '\0';
+	free(buf);
+	*out = s;
+	return HKMS_OK;
+}
+
+STACK_OF(X509) *
+ca_leaf_chain(struct ca *ca, X509 *leaf)
+{
+	STACK_OF(X509) *sk = sk_X509_new_null();
+	int i;
+
+	if (sk == NULL || !X509_up_ref(leaf))
+		goto fail;
+	if (!sk_X509_push(sk, leaf)) {
+		X509_free(leaf);
+		goto fail;
+	}
+	for (i = 0; ca != NULL && i < sk_X509_num(ca->chain); i++) {
+		X509 *x = sk_X509_value(ca->chain, i);
+
+		if (!X509_up_ref(x))
+			goto fail;
+		if (!sk_X509_push(sk, x)) {
+			X509_free(x);
+			goto fail;
+		}
+	}
+	return sk;
+fail:
+	hkms_certio_chain_free(sk);
+	return NULL;
+}
+
+enum hkms_rc
+ca_serial_norm(const char *in, char out[HKMS_X509_SERIAL_HEX_MAX],
+    struct hkms_err *err)
+{
+	ASN1_INTEGER *a = NULL;
+	enum hkms_rc rc;
+
+	if (in == NULL || in[0] == '\0')
+		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--serial is required");
+	if ((rc = hkms_x509_serial_from_hex(in, &a, err)) != HKMS_OK)
+		return rc;
+	rc = hkms_x509_serial_to_hex(a, out, err);
+	ASN1_INTEGER_free(a);
+	return rc;
+}
+
+struct sign_cert_arg {
+	X509 *cert;
+	const X509 *issuer;
+	enum hkms_x509_digest digest;
+};
+
+static enum hkms_rc
+sign_cert_fn(EVP_PKEY *key, void *arg, struct hkms_err *err)
+{
+	struct sign_cert_arg *a = arg;
+
+	return hkms_x509_sign_cert(a->cert, key, a->issuer, a->digest, err);
+}
+
+enum hkms_rc
+ca_sign_cert(struct hkms_ops_ctx *c, struct ca *ca, X509 *cert,
+    const struct hkms_x509_profile *prof, struct hkms_err *err)
+{
+	struct sign_cert_arg a;
+	char ref[160];
+
+	a.cert = cert;
+	a.issuer = ca->cert;
+	a.digest = hkms_x509_digest_resolve(hkms_x509_profile_digest(prof),
+	    X509_get0_pubkey(ca->cert));
+	ca_key_ref(ca, ref, sizeof(ref));
+	return hkms_hsm_with_key(c->hsm, ref, sign_cert_fn, &a, err);
+}
+
+/* ---- create -------------------------------------------------------- */
+
+static void
+key_ref_of(const struct hkms_key_info *ki, char *ref, size_t size)
+{
+	if (ki->id_len > 0)
+		snprintf(ref, size, "id:%s", ki->id_hex);
+	else
+		snprintf(ref, size, "%s", ki->name);
+}
+
+/* Destroy a key made for a request that failed; err stays as it is. */
+static void
+unmake_key(struct hkms_ops_ctx *c, const struct hkms_key_info *ki)
+{
+	struct hkms_err e = { 0 };
+	char ref[160];
+
+	key_ref_of(ki, ref, sizeof(ref));
+	if (hkms_hsm_key_delete(c->hsm, ref, &e) != HKMS_OK)
+		fprintf(stderr, "{\"warning\":{\"code\":\"key_left\",\"message\":"
+		    "\"cannot remove key '%s' made for a failed request: %s\"}}"
+		    "\n", ki->name, e.detail);
+}
+
+static json_t *
+strv_json(const char *const *v)
+{
+	json_t *a = json_array();
+
+	for (; v != NULL && *v != NULL; v++)
+		json_array_append_new(a, json_string(*v));
+	return a;
+}
+
+static int
+strv_len(const char *const *v)
+{
+	int n = 0;
+
+	while (v != NULL && v[n] != NULL)
+		n++;
+	return n;
+}
+
+/* Everything that can be checked before a key is made. */
+static enum hkms_rc
+create_precheck(struct hkms_ops_ctx *c,
+    const struct hkms_ops_ca_create_req *req, enum hkms_key_type *kt,
+    struct hkms_err *err)
+{
+	X509_NAME *n = NULL;
+	enum hkms_rc rc;
+
+	if ((rc = ca_name_check(req->name, err)) != HKMS_OK)
+		return rc;
+	if (hkms_store_exists(c->store, CA_KIND, req->name))
+		return hkms_err_setc(err, HKMS_E_EXISTS, "ca_exists",
+		    "CA '%s' already exists", req->name);
+	if (hkms_store_exists(c->store, "certs", req->name))
+		return hkms_err_setc(err, HKMS_E_EXISTS, "ca_exists",
+		    "a certificate named '%s' exists; a CA needs a name of "
+		    "its own", req->name);
+	if (req->key_type == NULL)
+		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--key-type is required (e.g. ec:p384)");
+	if ((rc = hkms_hsm_key_type_parse(req->key_type, kt, err)) !=
+	    HKMS_OK)
+		return rc;
+	if (req->subject == NULL || req->subject[0] == '\0')
+		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--subject is required (e.g. '/CN=Example Root CA')");
+	if ((rc = hkms_x509_name_parse(req->subject, &n, err)) != HKMS_OK)
+		return rc;
+	X509_NAME_free(n);
+	if (req->days < 0 || req->days > 36500)
+		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--days must be 1..36500");
+	if (req->has_path_len && (req->path_len < 0 || req->path_len > 32))
+		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--path-len must be 0..32");
+	if (req->external && req->parent != NULL)
+		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--external and --parent exclude each other (an external "
+		    "CA signs the CSR)");
+	if (req->external && (strv_len(req->permit_dns) ||
+	    strv_len(req->exclude_dns) || strv_len(req->permit_ip) ||
+	    strv_len(req->exclude_ip)))
+		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "name constraints of an externally signed CA are set by "
+		    "the external CA");
+	return HKMS_OK;
+}
+
+/* A parent whose path length forbids another CA is refused before a key
+ * is made (x509 would refuse it too, later). */
+static enum hkms_rc
+parent_precheck(struct ca *parent, const struct hkms_ops_ca_create_req *req,
+    struct hkms_err *err)
+{
+	long pl = X509_get_pathlen(parent->cert);
+
+	if (pl == 0)
+		return hkms_err_setc(err, HKMS_E_POLICY, "path_len_exceeded",
+		    "CA '%s' has path length 0 and cannot make a sub-CA",
+		    parent->name);
+	if (pl > 0 && req->has_path_len && req->path_len > pl - 1)
+		return hkms_err_setc(err, HKMS_E_POLICY, "path_len_exceeded",
+		    "path length %d exceeds the %ld CA '%s' allows",
+		    req->path_len, pl - 1, parent->name);
+	return HKMS_OK;
+}
+
+static void
+fill_opts(const struct hkms_ops_ca_create_req *req,
+    struct hkms_x509_cert_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->subject = req->subject;
+	o->days = req->days;
+	o->has_path_len = req->has_path_len;
+	o->path_len = req->path_len;
+	o->permit_dns = req->permit_dns;
+	o->exclude_dns = req->exclude_dns;
+	o->permit_ip = req->permit_ip;
+	o->exclude_ip = req->exclude_ip;
+}
+
+/* "10.0.0.0/8" or "fd00::/8" of a name-constraint iPAddress (address +
+ * mask); 0 if it is not one. */
+static int
+nc_ip_str(const ASN1_OCTET_STRING *ip, char *buf, size_t size)
+{
+	const unsigned char *b = ip->data;
+	char a[INET6_ADDRSTRLEN];
+	int l = ip->length, bits = 0, j;
+
+	if (l != 8 && l != 32)
+		return 0;
+	for (j = l / 2; j < l; j++)
+		bits += __builtin_popcount(b[j]);
+	if (inet_ntop(l == 8 ? AF_INET : AF_INET6, b, a, sizeof(a)) == NULL)
+		return 0;
+	snprintf(buf, size, "%s/%d", a, bits);
+	return 1;
+}
+
+/* The name constraints x carries, as permit_dns/exclude_dns/permit_ip/
+ * exclude_ip arrays in m. */
+static void
+nc_json(X509 *x, json_t *m)
+{
+	NAME_CONSTRAINTS *nc = X509_get_ext_d2i(x, NID_name_constraints,
+	    NULL, NULL);
+	json_t *a[4];
+	char buf[128];
+	int i, k;
+
+	for (i = 0; i < 4; i++)
+		a[i] = json_array();
+	for (i = 0; nc != NULL && i < 2; i++) {
+		STACK_OF(GENERAL_SUBTREE) *st = i == 0 ?
+		    nc->permittedSubtrees : nc->excludedSubtrees;
+
+		for (k = 0; k < sk_GENERAL_SUBTREE_num(st); k++) {
+			GENERAL_NAME *g = sk_GENERAL_SUBTREE_value(st, k)->base;
+
+			if (g->type == GEN_DNS)
+				json_array_append_new(a[i], json_stringn(
+				    (const char *)g->d.dNSName->data,
+				    (size_t)g->d.dNSName->length));
+			else if (g->type == GEN_IPADD &&
+			    nc_ip_str(g->d.iPAddress, buf, sizeof(buf)))
+				json_array_append_new(a[2 + i],
+				    json_string(buf));
+		}
+	}
+	NAME_CONSTRAINTS_free(nc);
+	json_object_set_new(m, "permit_dns", a[0]);
+	json_object_set_new(m, "exclude_dns", a[1]);
+	json_object_set_new(m, "permit_ip", a[2]);
+	json_object_set_new(m, "exclude_ip", a[3]);
+}
+
+/* What the CA's record says beside its certificate (x NULL: pending). */
+static json_t *
+ca_meta(X509 *x, const char *type, const struct hkms_key_info *ki,
+    const char *parent)
+{
+	json_t *m = x ? ca_cert_meta(x) : json_object();
+	char *dn;
+	long pl;
+
+	if (m == NULL)
+		return NULL;
+	json_object_set_new(m, "type", json_string(type));
+	json_object_set_new(m, "key", json_string(ki->name));
+	json_object_set_new(m, "key_id", json_string(ki->id_hex));
+	json_object_set_new(m, "key_uri", json_string(ki->uri));
+	json_object_set_new(m, "key_type", json_string(
+	    hkms_hsm_key_type_name(ki->type)));
+	json_object_set_new(m, "parent", parent ? json_string(parent) :
+	    json_null());
+	json_object_set_new(m, "created", now_json());
+	json_object_set_new(m, "used_by", json_array());
+	if (x == NULL)
+		return m;
+	dn = hkms_certio_name_str(X509_get_issuer_name(x));
+	json_object_set_new(m, "issuer", dn ? json_string(dn) : json_null());
+	free(dn);
+	json_object_set_new(m, "self_signed",
+	    json_boolean(X509_self_signed(x, 0) == 1));
+	pl = X509_get_pathlen(x);
+	json_object_set_new(m, "path_len", pl >= 0 ? json_integer(pl) :
+	    json_null());
+	nc_json(x, m);
+	return m;
+}
+
+struct sign_req_arg {
+	X509_REQ *req;
+	enum hkms_x509_digest digest;
+};
+
+static enum hkms_rc
+sign_req_fn(EVP_PKEY *key, void *arg, struct hkms_err *err)
+{
+	struct sign_req_arg *a = arg;
+
+	return hkms_x509_sign_req(a->req, key, a->digest, err);
+}
+
+static enum hkms_rc
+req_pem(X509_REQ *req, char **out, struct hkms_err *err)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	char *p = NULL;
+	long n;
+
+	if (bio == NULL || !PEM_write_bio_X509_REQ(bio, req)) {
+		rc = hkms_err_crypto(err, "cannot encode CSR");
+		goto out;
+	}
+	n = BIO_get_mem_data(bio, &p);
+	if (n <= 0 || (*out = malloc((size_t)n + 1)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(*out, p, (size_t)n);
+	(*out)[n] = '\0';
+	rc = HKMS_OK;
+out:
+	BIO_free(bio);
+	return rc;
+}
+
+/* The CSR of an externally signed CA: subject, and the request for CA:TRUE
+ * (with the path length) and keyCertSign/cRLSign, which the external CA
+ * may honour. Signed in the token. */
+static enum hkms_rc
+external_csr(struct hkms_ops_ctx *c, const struct hkms_ops_ca_create_req *req,
+    const struct hkms_key_info *ki, EVP_PKEY *pub, char **pem,
+    struct hkms_err *err)
+{
+	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+	struct sign_req_arg a = { NULL, HKMS_X509_DIGEST_AUTO };
+	X509_EXTENSION *e;
+	enum hkms_rc rc;
+	char bc[64], ref[160];
+
+	snprintf(bc, sizeof(bc), "critical,CA:TRUE");
+	if (req->has_path_len)
+		snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%d",
+		    req->path_len);
+	if (exts == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((e = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints,
+	    bc)) == NULL || !sk_X509_EXTENSION_push(exts, e)) {
+		X509_EXTENSION_free(e);
+		rc = hkms_err_crypto(err, "cannot make basicConstraints");
+		goto out;
+	}
+	if ((e = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage,
+	    "critical,keyCertSign,cRLSign")) == NULL ||
+	    !sk_X509_EXTENSION_push(exts, e)) {
+		X509_EXTENSION_free(e);
+		rc = hkms_err_crypto(err, "cannot make keyUsage");
+		goto out;
+	}
+	if ((rc = hkms_x509_csr_build(pub, req->subject, NULL, exts, &a.req,
+	    err)) != HKMS_OK)
+		goto out;
+	a.digest = hkms_x509_digest_resolve(HKMS_X509_DIGEST_AUTO, pub);
+	key_ref_of(ki, ref, sizeof(ref));
+	if ((rc = hkms_hsm_with_key(c->hsm, ref, sign_req_fn, &a, err)) !=
+	    HKMS_OK)
+		goto out;
+	rc = req_pem(a.req, pem, err);
+out:
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_REQ_free(a.req);
+	return rc;
+}
+
+/* A self-signed root for token key ki. */
+static enum hkms_rc
+make_root(struct hkms_ops_ctx *c, const struct hkms_ops_ca_create_req *req,
+    const struct hkms_key_info *ki, EVP_PKEY *pub, X509 **out,
+    struct hkms_err *err)
+{
+	struct hkms_x509_profile *prof = NULL;
+	struct hkms_x509_cert_opts o;
+	struct sign_cert_arg a = { NULL, NULL, HKMS_X509_DIGEST_AUTO };
+	enum hkms_rc rc;
+	char ref[160];
+
+	fill_opts(req, &o);
+	if ((rc = hkms_x509_profile_get("ca", NULL, &prof, err)) != HKMS_OK ||
+	    (rc = hkms_x509_cert_build(pub, NULL, prof, &o, &a.cert, err)) !=
+	    HKMS_OK)
+		goto out;
+	a.digest = hkms_x509_digest_resolve(hkms_x509_profile_digest(prof),
+	    pub);
+	key_ref_of(ki, ref, sizeof(ref));
+	if ((rc = hkms_hsm_with_key(c->hsm, ref, sign_cert_fn, &a, err)) !=
+	    HKMS_OK)
+		goto out;
+	*out = a.cert;
+	a.cert = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	X509_free(a.cert);
+	hkms_x509_profile_free(prof);
+	return rc;
+}
+
+/* An intermediate signed by parent's token key, recorded in its index. */
+static enum hkms_rc
+make_intermediate(struct hkms_ops_ctx *c,
+    const struct hkms_ops_ca_create_req *req, struct ca *parent,
+    EVP_PKEY *pub, X509 **out, json_t **serial, struct hkms_err *err)
+{
+	struct hkms_x509_profile *prof = NULL;
+	struct ca_issue_req ir;
+	enum hkms_rc rc;
+	json_t *rec = NULL, *extra;
+
+	memset(&ir, 0, sizeof(ir));
+	if ((rc = hkms_x509_profile_get("intermediate-ca", NULL, &prof,
+	    err)) != HKMS_OK)
+		return rc;
+	extra = json_pack("{s:s}", "ca_name", req->name);
+	ir.prof = prof;
+	ir.pub = pub;
+	fill_opts(req, &ir.opts);
+	ir.source = "ca-create";
+	ir.extra = extra;
+	rc = ca_issue(c, parent, &ir, out, &rec, NULL, err);
+	if (rc == HKMS_OK)
+		*serial = json_incref(json_object_get(rec, "serial"));
+	json_decref(rec);
+	json_decref(extra);
+	hkms_x509_profile_free(prof);
+	return rc;
+}
+
+static json_t *
+create_detail(const struct hkms_ops_ca_create_req *req)
+{
+	json_t *d = json_object();
+
+	json_object_set_new(d, "key_type", req->key_type ?
+	    json_string(req->key_type) : json_null());
+	json_object_set_new(d, "subject", req->subject ?
+	    json_string(req->subject) : json_null());
+	json_object_set_new(d, "parent", req->parent ?
+	    json_string(req->parent) : req->external ?
+	    json_string("external") : json_null());
+	if (req->has_path_len)
+		json_object_set_new(d, "path_len", json_integer(req->path_len));
+	if (strv_len(req->permit_dns))
+		json_object_set_new(d, "permit_dns", strv_json(req->permit_dns));
+	if (strv_len(req->exclude_dns))
+		json_object_set_new(d, "exclude_dns",
+		    strv_json(req->exclude_dns));
+	if (strv_len(req->permit_ip))
+		json_object_set_new(d, "permit_ip", strv_json(req->permit_ip));
+	if (strv_len(req->exclude_ip))
+		json_object_set_new(d, "exclude_ip", strv_json(req->exclude_ip));
+	if (req->days)
+		json_object_set_new(d, "days", json_integer(req->days));
+	return d;
+}
+
+enum hkms_rc
+hkms_ops_ca_create(struct hkms_ops_ctx *c,
+    const struct hkms_ops_ca_create_req *req, json_t **out,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	enum hkms_key_type kt;
+	struct hkms_key_info ki;
+	struct ca *parent = NULL;
+	STACK_OF(X509) *chain = NULL;
+	EVP_PKEY *pub = NULL;
+	X509 *x = NULL;
+	json_t *meta = NULL, *serial = NULL, *d;
+	char *pem = NULL, ref[160];
+	int made = 0, locked = 0;
+
+	memset(&ki, 0, sizeof(ki));
+	if (req == NULL || out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = ca_need_hsm(c, err)) != HKMS_OK ||
+	    (rc = ca_need_store(c, err)) != HKMS_OK)
+		return rc;
+	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
+		goto out;
+	locked = 1;
+	if ((rc = create_precheck(c, req, &kt, err)) != HKMS_OK)
+		goto out;
+	if (req->parent != NULL && ((rc = ca_load(c, req->parent, 1, &parent,
+	    err)) != HKMS_OK || (rc = parent_precheck(parent, req, err)) !=
+	    HKMS_OK))
+		goto out;
+	if ((rc = hkms_hsm_key_generate(c->hsm, req->name, kt, &ki, err)) !=
+	    HKMS_OK)
+		goto out;
+	made = 1;
+	key_ref_of(&ki, ref, sizeof(ref));
+	if ((rc = hkms_hsm_key_public(c->hsm, ref, &pub, err)) != HKMS_OK)
+		goto out;
+	if (req->external) {
+		if ((rc = external_csr(c, req, &ki, pub, &pem, err)) != HKMS_OK)
+			goto out;
+		meta = ca_meta(NULL, "ca-pending", &ki, "external");
+		json_object_set_new(meta, "subject", json_string(req->subject));
+		json_object_set_new(meta, "not_after", json_null());
+		json_object_set_new(meta, "path_len", req->has_path_len ?
+		    json_integer(req->path_len) : json_null());
+	} else {
+		if (parent != NULL)
+			rc = make_intermediate(c, req, parent, pub, &x, &serial,
+			    err);
+		else
+			rc = make_root(c, req, &ki, pub, &x, err);
+		if (rc != HKMS_OK)
+			goto out;
+		if ((chain = ca_leaf_chain(parent, x)) == NULL) {
+			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = ca_chain_pem(chain, &pem, err)) != HKMS_OK)
+			goto out;
+		meta = ca_meta(x, "ca", &ki, req->parent);
+	}
+	if (meta == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = hkms_store_put(c->store, CA_KIND, req->name, meta, pem,
+	    err)) != HKMS_OK)
+		goto out;
+	if ((rc = hkms_ops_ca_show(c, req->name, out, err)) != HKMS_OK)
+		goto out;
+	if (req->external)
+		json_object_set_new(*out, "csr_pem", json_string(pem));
+	rc = HKMS_OK;
+out:
+	if (rc != HKMS_OK && made)
+		unmake_key(c, &ki);
+	if (locked)
+		hkms_store_end(c->store);
+	d = create_detail(req);
+	if (rc == HKMS_OK) {
+		json_object_set_new(d, "key_id", json_string(ki.id_hex));
+		if (x != NULL)
+			json_object_set(d, "serial", json_object_get(meta,
+			    "serial"));
+	} else if (serial != NULL)
+		/* issued and recorded by the parent, but the CA record
+		 * failed: the operator may want to revoke it */
+		json_object_set(d, "issued_serial", serial);
+	hkms_ops_audit(c, "ca.create", req->name, rc, err, d);
+	json_decref(d);
+	json_decref(serial);
+	json_decref(meta);
+	free(pem);
+	X509_free(x);
+	EVP_PKEY_free(pub);
+	hkms_certio_chain_free(chain);
+	ca_free(parent);
+	return rc;
+}
+
+/* ---- apply (externally signed CA) ---------------------------------- */
+
+/* Order pool into the chain above x: issuer of x, its issuer, ... up to a
+ * self-signed certificate or the end of what is known. New stack, new
+ * references. */
+static STACK_OF(X509) *
+order_chain(X509 *x, STACK_OF(X509) *pool)
+{
+	STACK_OF(X509) *out = sk_X509_new_null();
+	X509 *cur = x;
+	int i, depth;
+
+	if (out == NULL || !X509_up_ref(x) || !sk_X509_push(out, x))
+		goto fail;
+	for (depth = 0; depth < 16 && X509_self_signed(cur, 0) != 1;
+	    depth++) {
+		X509 *next = NULL;
+
+		for (i = 0; i < sk_X509_num(pool); i++) {
+			X509 *p = sk_X509_value(pool, i);
+
+			if (p != cur && X509_check_issued(p, cur) ==
+			    X509_V_OK) {
+				next = p;
+				break;
+			}
+		}
+		if (next == NULL)
+			break;
+		if (!X509_up_ref(next))
+			goto fail;
+		if (!sk_X509_push(out, next)) {
+			X509_free(next);
+			goto fail;
+		}
+		cur = next;
+	}
+	return out;
+fail:
+	hkms_certio_chain_free(out);
+	return NULL;
+}
+
+/* The checks of ca apply, in order; the first that fails is the error. */
+static enum hkms_rc
+apply_checks(struct hkms_ops_ctx *c, struct ca *ca, X509 *x,
+    STACK_OF(X509) *extra, STACK_OF(X509) *parents, struct hkms_err *err)
+{
+	STACK_OF(X509) *trusted = sk_X509_new_null(), *untrusted =
+	    sk_X509_new_null();
+	struct hkms_certio_verify_opts vo;
+	BASIC_CONSTRAINTS *bc = NULL;
+	EVP_PKEY *pub = NULL;
+	json_t *res = NULL;
+	enum hkms_rc rc;
+	char ref[160];
+	int i;
+
+	if (trusted == NULL || untrusted == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	ca_key_ref(ca, ref, sizeof(ref));
+	if ((rc = hkms_hsm_key_public(c->hsm, ref, &pub, err)) != HKMS_OK)
+		goto out;
+	if (EVP_PKEY_eq(X509_get0_pubkey(x), pub) != 1) {
+		rc = hkms_err_setc(err, HKMS_E_VERIFY, "key_mismatch",
+		    "the certificate is not for the key of CA '%s' (token "
+		    "key '%s')", ca->name, ca->key);
+		goto out;
+	}
+	bc = X509_get_ext_d2i(x, NID_basic_constraints, NULL, NULL);
+	if (bc == NULL || !bc->ca || ((X509_get_extension_flags(x) &
+	    EXFLAG_KUSAGE) && !(X509_get_key_usage(x) & KU_KEY_CERT_SIGN))) {
+		rc = hkms_err_setc(err, HKMS_E_VERIFY, "not_a_ca",
+		    "the certificate for CA '%s' is not a CA certificate "
+		    "(needs basicConstraints CA:TRUE and keyCertSign)",
+		    ca->name);
+		goto out;
+	}
+	for (i = 0; i < sk_X509_num(parents); i++) {
+		X509 *p = sk_X509_value(parents, i);
+
+		if (!sk_X509_push(X509_self_signed(p, 0) == 1 ? trusted :
+		    untrusted, p)) {
+			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	for (i = 0; i < sk_X509_num(extra); i++)
+		if (!sk_X509_push(untrusted, sk_X509_value(extra, i))) {
+			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+			goto out;
+		}
+	memset(&vo, 0, sizeof(vo));
+	vo.purpose = HKMS_CERTIO_PURPOSE_ANY;
+	if (sk_X509_num(trusted) == 0) {
+		/* no root given: the parent chain itself is the anchor */
+		sk_X509_free(trusted);
+		trusted = untrusted;
+		untrusted = NULL;
+		vo.partial_chain = 1;
+	}
+	rc = hkms_certio_verify_ex(trusted, untrusted, x, &vo, &res, err);
+	if (rc == HKMS_E_VERIFY) {
+		char code[48];
+
+		snprintf(code, sizeof(code), "%s", hkms_err_code(err));
+		rc = hkms_err_setc(err, HKMS_E_VERIFY, "chain_invalid",
+		    "the certificate for CA '%s' does not chain to the given "
+		    "parent: %s: %s", ca->name, code, json_string_value(
+		    json_object_get(json_object_get(res, "error"),
+		    "message")) ? json_string_value(json_object_get(
+		    json_object_get(res, "error"), "message")) : "");
+	}
+out:
+	json_decref(res);
+	BASIC_CONSTRAINTS_free(bc);
+	EVP_PKEY_free(pub);
+	sk_X509_free(trusted);	/* borrowed certificates */
+	sk_X509_free(untrusted);
+	return rc;
+}
+
+enum hkms_rc
+hkms_ops_ca_apply(struct hkms_ops_ctx *c, const char *name,
+    const unsigned char *cert, size_t cert_len,
+    const unsigned char *parent_chain, size_t chain_len, json_t **out,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	struct ca *ca = NULL;
+	struct hkms_key_info ki;
+	STACK_OF(X509) *given = NULL, *parents = NULL, *pool = NULL,
+	    *chain = NULL;
+	X509 *x;
+	json_t *meta = NULL, *d = NULL;
+	char *pem = NULL;
+	const char *type;
+	int locked = 0, i;
+
+	memset(&ki, 0, sizeof(ki));
+	if (out == NULL || cert == NULL || parent_chain == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = ca_need_hsm(c, err)) != HKMS_OK ||
+	    (rc = ca_need_store(c, err)) != HKMS_OK)
+		return rc;
+	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
+		goto out;
+	locked = 1;
+	if ((rc = ca_load(c, name, 0, &ca, err)) != HKMS_OK)
+		goto out;
+	type = json_string_value(json_object_get(ca->meta, "type"));
+	if (strcmp(type, "ca-pending") != 0) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "not_pending",
+		    "CA '%s' already has its certificate", name);
+		goto out;
+	}
+	if ((rc = hkms_certio_parse(cert, cert_len, NULL, &given, NULL,
+	    err)) != HKMS_OK || (rc = hkms_certio_parse(parent_chain,
+	    chain_len, NULL, &parents, NULL, err)) != HKMS_OK)
+		goto out;
+	x = sk_X509_value(given, 0);
+	if ((rc = apply_checks(c, ca, x, given, parents, err)) != HKMS_OK)
+		goto out;
+	if ((pool = hkms_certio_chain_dup(parents)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 1; i < sk_X509_num(given); i++) {
+		X509 *g = sk_X509_value(given, i);
+
+		if (!X509_up_ref(g) || !sk_X509_push(pool, g)) {
+			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if ((chain = order_chain(x, pool)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = ca_chain_pem(chain, &pem, err)) != HKMS_OK)
+		goto out;
+	snprintf(ki.name, sizeof(ki.name), "%s", ca->key);
+	snprintf(ki.id_hex, sizeof(ki.id_hex), "%s", json_string_value(
+	    json_object_get(ca->meta, "key_id")) ? json_string_value(
+	    json_object_get(ca->meta, "key_id")) : "");
+	snprintf(ki.uri, sizeof(ki.uri), "%s", json_string_value(
+	    json_object_get(ca->meta, "key_uri")) ? json_string_value(
+	    json_object_get(ca->meta, "key_uri")) : "");
+	ki.type = HKMS_KEY_NONE;
+	if ((meta = ca_meta(x, "ca", &ki, "external")) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	json_object_set(meta, "key_type", json_object_get(ca->meta,
+	    "key_type"));
+	json_object_set(meta, "created", json_object_get(ca->meta,
+	    "created"));
+	json_object_set_new(meta, "applied", now_json());
+	if (json_object_get(ca->meta, "policy") != NULL)
+		json_object_set(meta, "policy", json_object_get(ca->meta,
+		    "policy"));
+	if ((rc = hkms_store_put(c->store, CA_KIND, name, meta, pem, err)) !=
+	    HKMS_OK)
+		goto out;
+	rc = hkms_ops_ca_show(c, name, out, err);
+out:
+	if (locked)
+		hkms_store_end(c->store);
+	d = json_object();
+	if (meta != NULL) {
+		json_object_set(d, "serial", json_object_get(meta, "serial"));
+		json_object_set(d, "issuer", json_object_get(meta, "issuer"));
+	}
+	hkms_ops_audit(c, "ca.apply", name, rc, err, d);
+	json_decref(d);
+	json_decref(meta);
+	free(pem);
+	hkms_certio_chain_free(given);
+	hkms_certio_chain_free(parents);
+	hkms_certio_chain_free(pool);
+	hkms_certio_chain_free(chain);
+	ca_free(ca);
+	return rc;
+}
+
+/* ---- list, show ---------------------------------------------------- */
+
+enum hkms_rc
+hkms_ops_ca_list(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
+{
+	static const char *const cols[] = { "name", "type", "cn", "parent",
+	    "path_len", "not_after", "key", NULL };
+	enum hkms_rc rc;
+	json_t *list = NULL, *rows, *it;
+	size_t i, k;
+
+	if (out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = ca_need_store(c, err)) != HKMS_OK ||
+	    (rc = hkms_store_list(c->store, CA_KIND, &list, err)) != HKMS_OK)
+		return rc;
+	rows = json_array();
+	json_array_foreach(list, i, it) {
+		json_t *row = json_object();
+
+		for (k = 0; cols[k] != NULL; k++) {
+			json_t *v = json_object_get(it, cols[k]);
+
+			json_object_set(row, cols[k], v ? v : json_null());
+		}
+		json_array_append_new(rows, row);
+	}
+	json_decref(list);
+	*out = rows;
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_ops_ca_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	struct ca *ca = NULL;
+	json_t *o = NULL, *desc = NULL;
+	char *pem = NULL;
+
+	if (out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = ca_need_store(c, err)) != HKMS_OK ||
+	    (rc = ca_load(c, name, 0, &ca, err)) != HKMS_OK)
+		goto out;
+	o = json_deep_copy(ca->meta);
+	json_object_del(o, "schema");
+	if (json_object_get(o, "policy") == NULL)
+		json_object_set_new(o, "policy", json_null());
+	if (ca->cert != NULL) {
+		if ((rc = hkms_certio_describe(ca->cert, 0, &desc, err)) !=
+		    HKMS_OK)
+			goto out;
+		json_object_del(desc, "pem");
+		json_object_set_new(o, "certificate", desc);
+		desc = NULL;	/* transferred */
+		json_object_set_new(o, "chain_length",
+		    json_integer(sk_X509_num(ca->chain)));
+		if ((rc = ca_chain_pem(ca->chain, &pem, err)) != HKMS_OK)
+			goto out;
+		json_object_set_new(o, "pem", json_string(pem));
+	} else if ((rc = hkms_store_get(c->store, CA_KIND, name, NULL, &pem,
+	    err)) == HKMS_OK && pem != NULL)
+		json_object_set_new(o, "csr_pem", json_string(pem));
+	else if (rc != HKMS_OK)
+		goto out;
+	*out = o;
+	o = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	json_decref(o);
+	json_decref(desc);
+	free(pem);
+	ca_free(ca);
+	return rc;
+}
+
+/* ---- policy -------------------------------------------------------- */
+
+enum hkms_rc
+hkms_ops_ca_policy(struct hkms_ops_ctx *c, const char *name,
+    const char *policy, size_t len, int clear, json_t **out,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	json_t *meta = NULL, *pol = NULL, *d;
+	char *pem = NULL;
+	int locked = 0, change = policy != NULL || clear;
+
+	if (out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = ca_need_store(c, err)) != HKMS_OK)
+		return rc;
+	if (policy != NULL && clear)
+		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		    "--file and --clear exclude each other");
+	if ((rc = ca_name_check(name, err)) != HKMS_OK)
+		goto out;
+	if (policy != NULL && (rc = ca_policy_parse(policy, len, &pol,
+	    err)) != HKMS_OK)
+		goto out;
+	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
+		goto out;
+	locked = 1;
+	if (!hkms_store_exists(c->store, CA_KIND, name)) {
+		rc = hkms_err_setc(err, HKMS_E_NOT_FOUND, "ca_not_found",
+		    "no CA '%s'", name);
+		goto out;
+	}
+	if ((rc = hkms_store_get(c->store, CA_KIND, name, &meta, &pem,
+	    err)) != HKMS_OK)
+		goto out;
+	if (change) {
+		if (pol != NULL)
+			json_object_set(meta, "policy", pol);
+		else
+			json_object_del(meta, "policy");
+		if ((rc = hkms_store_put(c->store, CA_KIND, name, meta, pem,
+		    err)) != HKMS_OK)
+			goto out;
+	}
+	*out = json_pack("{s:s,s:O}", "ca", name, "policy",
+	    json_object_get(meta, "policy") ? json_object_get(meta,
+	    "policy") : json_null());
+	rc = HKMS_OK;
+out:
+	if (locked)
+		hkms_store_end(c->store);
+	if (change) {
+		d = json_pack("{s:O}", "policy", pol ? pol : json_null());
+		hkms_ops_audit(c, "ca.policy", name ? name : "", rc, err, d);
+		json_decref(d);
+	}
+	json_decref(meta);
+	json_decref(pol);
+	free(pem);
+	return rc;
+}
