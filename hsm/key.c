@@ -223,6 +223,7 @@ read_key_info(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 	ki->is_private = get_bool(h, s, o, CKA_PRIVATE);
 	ki->is_token = get_bool(h, s, o, CKA_TOKEN);
 	ki->can_sign = get_bool(h, s, o, CKA_SIGN);
+	ki->can_decrypt = get_bool(h, s, o, CKA_DECRYPT);
 	(void)get_attr(h, s, o, CKA_KEY_TYPE, &kt, sizeof(kt), NULL);
 
 	/* the matching public key object gives the size */
@@ -504,16 +505,16 @@ gen_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 	enum hkms_rc rc;
 	CK_ULONG npub;
 
+	/* The usage restrictions come last: tokens that refuse them get the
+	 * same template without them (see gen_pair). */
 	CK_ATTRIBUTE pubt[] = {
 		{ CKA_TOKEN, &yes, sizeof(yes) },
 		{ CKA_PRIVATE, &no, sizeof(no) },
 		{ CKA_VERIFY, &yes, sizeof(yes) },
-		{ CKA_ENCRYPT, &no, sizeof(no) },
-		{ CKA_WRAP, &no, sizeof(no) },
 		{ CKA_LABEL, (void *)a->name, nlab },
 		{ CKA_ID, id, sizeof(id) },
 		{ 0, NULL, 0 },	/* modulus bits or EC params */
-		{ CKA_PUBLIC_EXPONENT, exp, sizeof(exp) },
+		{ CKA_PUBLIC_EXPONENT, exp, sizeof(exp) },	/* RSA only */
 	};
 	CK_ATTRIBUTE privt[] = {
 		{ CKA_TOKEN, &yes, sizeof(yes) },
@@ -521,23 +522,24 @@ gen_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 		{ CKA_SENSITIVE, &yes, sizeof(yes) },
 		{ CKA_EXTRACTABLE, &no, sizeof(no) },
 		{ CKA_SIGN, &yes, sizeof(yes) },
+		{ CKA_LABEL, (void *)a->name, nlab },
+		{ CKA_ID, id, sizeof(id) },
 		{ CKA_DECRYPT, &no, sizeof(no) },
 		{ CKA_UNWRAP, &no, sizeof(no) },
 		{ CKA_DERIVE, &no, sizeof(no) },
-		{ CKA_LABEL, (void *)a->name, nlab },
-		{ CKA_ID, id, sizeof(id) },
 	};
+	const CK_ULONG nprivt = sizeof(privt) / sizeof(privt[0]);
 
 	if (rsa) {
-		pubt[7].type = CKA_MODULUS_BITS;
-		pubt[7].pValue = &bits;
-		pubt[7].ulValueLen = sizeof(bits);
-		npub = 9;
+		pubt[5].type = CKA_MODULUS_BITS;
+		pubt[5].pValue = &bits;
+		pubt[5].ulValueLen = sizeof(bits);
+		npub = 7;
 	} else {
-		pubt[7].type = CKA_EC_PARAMS;
-		pubt[7].pValue = (void *)key_types[a->ti].oid;
-		pubt[7].ulValueLen = key_types[a->ti].oid_len;
-		npub = 8;
+		pubt[5].type = CKA_EC_PARAMS;
+		pubt[5].pValue = (void *)key_types[a->ti].oid;
+		pubt[5].ulValueLen = key_types[a->ti].oid_len;
+		npub = 6;
 	}
 	if ((rc = check_mechanism(h, mech.mechanism, key_types[a->ti].bits,
 	    key_types[a->ti].name, rv, err)) != HKMS_OK)
@@ -559,8 +561,20 @@ gen_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 		rc = hkms_err_set(err, HKMS_E_CRYPTO, "no random bytes");
 		goto out;
 	}
-	*rv = h->p11->C_GenerateKeyPair(s, &mech, pubt, npub, privt,
-	    sizeof(privt) / sizeof(privt[0]), &pub, &priv);
+	*rv = h->p11->C_GenerateKeyPair(s, &mech, pubt, npub, privt, nprivt,
+	    &pub, &priv);
+	if (*rv == CKR_GENERAL_ERROR || *rv == CKR_TEMPLATE_INCONSISTENT ||
+	    *rv == CKR_ATTRIBUTE_VALUE_INVALID ||
+	    *rv == CKR_ATTRIBUTE_TYPE_INVALID) {
+		/* Not a blind retry: some tokens (tpm2-pkcs11 makes every key
+		 * sign+decrypt) refuse the usage restrictions. Remove anything
+		 * the first attempt may have left under this CKA_ID, then ask
+		 * once more without CKA_DECRYPT/UNWRAP/DERIVE = false; the
+		 * key's real usages are read back and shown. */
+		destroy_by_id(h, s, id, sizeof(id));
+		*rv = h->p11->C_GenerateKeyPair(s, &mech, pubt, npub, privt,
+		    nprivt - 3, &pub, &priv);
+	}
 	if (*rv != CKR_OK) {
 		/* Never retried blindly: remove whatever half of the pair
 		 * the token may have made under our fresh CKA_ID. */
@@ -869,13 +883,171 @@ public_fn(EVP_PKEY *pk, void *arg, struct hkms_err *err)
 	return HKMS_OK;
 }
 
+static int
+bits_of_group(const char *group)
+{
+	size_t i;
+
+	for (i = 0; i < NTYPES; i++)
+		if (key_types[i].group != NULL &&
+		    strcmp(key_types[i].group, group) == 0)
+			return key_types[i].bits;
+	return 0;
+}
+
+/* Build a software public key from the token's attributes: CKA_MODULUS and
+ * CKA_PUBLIC_EXPONENT, or CKA_EC_PARAMS and CKA_EC_POINT (a DER OCTET
+ * STRING, or the bare point on some modules). Read from the public key
+ * object, else from the private one. Independent of libp11, whose 0.4.12
+ * EC code fails on some modules' P-521 points. */
+static enum hkms_rc
+public_raw(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+    EVP_PKEY **out, CK_RV *rv, struct hkms_err *err)
+{
+	unsigned char a[1100], b[1100];
+	CK_ULONG alen = 0, blen = 0;
+	CK_KEY_TYPE kt = 0;
+	OSSL_PARAM_BLD *bld = NULL;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *pctx = NULL;
+	BIGNUM *n = NULL, *e = NULL;
+	const unsigned char *pt = b;
+	size_t ptlen, i;
+	enum hkms_rc rc = HKMS_E_TOKEN;
+	const char *group = NULL;
+
+	if ((*rv = get_attr(h, s, o, CKA_KEY_TYPE, &kt, sizeof(kt),
+	    NULL)) != CKR_OK)
+		goto bad;
+	bld = OSSL_PARAM_BLD_new();
+	if (kt == CKK_RSA) {
+		if ((*rv = get_attr(h, s, o, CKA_MODULUS, a, sizeof(a),
+		    &alen)) != CKR_OK || (*rv = get_attr(h, s, o,
+		    CKA_PUBLIC_EXPONENT, b, sizeof(b), &blen)) != CKR_OK)
+			goto bad;
+		n = BN_bin2bn(a, (int)alen, NULL);
+		e = BN_bin2bn(b, (int)blen, NULL);
+		if (bld == NULL || n == NULL || e == NULL ||
+		    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
+		    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
+			goto crypto;
+	} else if (kt == CKK_EC) {
+		if ((*rv = get_attr(h, s, o, CKA_EC_PARAMS, a, sizeof(a),
+		    &alen)) != CKR_OK || (*rv = get_attr(h, s, o,
+		    CKA_EC_POINT, b, sizeof(b), &blen)) != CKR_OK)
+			goto bad;
+		for (i = 0; i < NTYPES; i++)
+			if (!key_types[i].rsa && key_types[i].oid_len == alen &&
+			    memcmp(key_types[i].oid, a, alen) == 0)
+				group = key_types[i].group;
+		if (group == NULL) {
+			rc = hkms_err_setc(err, HKMS_E_UNSUPPORTED,
+			    "unknown_curve", "key uses an EC curve hkms does "
+			    "not support");
+			goto out;
+		}
+		/* CKA_EC_POINT is a DER OCTET STRING of the uncompressed
+		 * point; some modules give the bare point, and tpm2-pkcs11
+		 * 1.9 writes P-521's length 133 as the single byte 0x85.
+		 * The point's size is known from the curve: strip whatever
+		 * header precedes it. */
+		ptlen = 1 + 2 * (((size_t)bits_of_group(group) + 7) / 8);
+		if (blen < ptlen || blen > ptlen + 3 || b[blen - ptlen] != 0x04) {
+			rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_read",
+			    "the token's EC point has an unexpected encoding");
+			goto out;
+		}
+		pt = b + (blen - ptlen);
+		if (bld == NULL || !OSSL_PARAM_BLD_push_utf8_string(bld,
+		    OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
+		    !OSSL_PARAM_BLD_push_octet_string(bld,
+		    OSSL_PKEY_PARAM_PUB_KEY, pt, ptlen))
+			goto crypto;
+	} else {
+		rc = hkms_err_setc(err, HKMS_E_UNSUPPORTED, "unknown_key_type",
+		    "key is neither RSA nor EC");
+		goto out;
+	}
+	if ((params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
+	    (pctx = EVP_PKEY_CTX_new_from_name(NULL, kt == CKK_RSA ? "RSA" :
+	    "EC", NULL)) == NULL || EVP_PKEY_fromdata_init(pctx) <= 0 ||
+	    EVP_PKEY_fromdata(pctx, out, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+		goto crypto;
+	rc = HKMS_OK;
+	goto out;
+bad:
+	rc = hkms_err_setc(err, hsm_ckr_recoverable(*rv) ? HKMS_E_TOKEN_DOWN :
+	    HKMS_E_TOKEN, "token_read", "cannot read the public key: %s",
+	    hsm_ckr_name(*rv));
+	goto out;
+crypto:
+	rc = hkms_err_crypto(err, "cannot build the public key");
+out:
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	EVP_PKEY_CTX_free(pctx);
+	BN_free(n);
+	BN_free(e);
+	return rc;
+}
+
+struct pub_arg {
+	struct keyref kr;
+	EVP_PKEY **out;
+};
+
+static enum hkms_rc
+public_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
+{
+	struct pub_arg *a = arg;
+	CK_OBJECT_CLASS pub = CKO_PUBLIC_KEY;
+	struct hkms_key_info ki;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE o, po;
+	CK_ULONG n = 0;
+	enum hkms_rc rc;
+
+	if ((rc = hsm_session(h, &s, rv, err)) != HKMS_OK)
+		return rc;
+	if ((rc = find_private(h, s, &a->kr, &o, rv, err)) != HKMS_OK)
+		goto out;
+	if ((*rv = get_attr(h, s, o, CKA_ID, ki.id, sizeof(ki.id),
+	    &n)) == CKR_OK && n > 0) {
+		CK_ATTRIBUTE t[] = {
+			{ CKA_CLASS, &pub, sizeof(pub) },
+			{ CKA_ID, ki.id, n },
+		};
+		CK_ULONG found = 0;
+
+		if (find_objects(h, s, t, 2, &po, 1, &found) == CKR_OK &&
+		    found == 1)
+			o = po;
+	}
+	rc = public_raw(h, s, o, a->out, rv, err);
+out:
+	h->p11->C_CloseSession(s);
+	return rc;
+}
+
 enum hkms_rc
 hkms_hsm_key_public(struct hkms_hsm *h, const char *ref, EVP_PKEY **out,
     struct hkms_err *err)
 {
-	if (out == NULL)
+	struct pub_arg a;
+	enum hkms_rc rc;
+
+	if (h == NULL || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	*out = NULL;
+	if ((rc = ref_parse(ref, &a.kr, err)) != HKMS_OK)
+		return rc;
+	a.out = out;
+	if ((rc = hsm_run(h, public_op, &a, 1, err)) == HKMS_OK)
+		return HKMS_OK;
+	/* a module whose attributes we cannot read: ask libp11 */
+	if (rc == HKMS_E_NOT_FOUND || rc == HKMS_E_TOKEN_DOWN ||
+	    rc == HKMS_E_PIN)
+		return rc;
 	return hkms_hsm_with_key(h, ref, public_fn, out, err);
 }
 

@@ -59,7 +59,7 @@ struct hkms_key_info {
 	int has_public;
 	/* read back from the private key object; -1 = not readable */
 	int sensitive, extractable, always_sensitive, never_extractable;
-	int is_private, is_token, can_sign;
+	int is_private, is_token, can_sign, can_decrypt;
 };
 
 /** Generate a key pair in the token: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE

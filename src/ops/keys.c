@@ -66,6 +66,7 @@ key_json(const struct hkms_key_info *ki)
 	tribool(o, "private", ki->is_private);
 	tribool(o, "token", ki->is_token);
 	tribool(o, "sign", ki->can_sign);
+	tribool(o, "decrypt", ki->can_decrypt);
 	return o;
 }
 
