@@ -802,7 +802,8 @@ bio_take(BIO *bio, unsigned char **out, size_t *outlen, struct hkms_err *err)
 		return hkms_err_set(err, HKMS_E_INTERNAL, "empty output");
 	if ((buf = malloc((size_t)n + 1)) == NULL)
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
-	memcpy(buf, p, (size_t)n);
+	if (n > 0)	/* an empty BIO leaves p NULL */
+		memcpy(buf, p, (size_t)n);
 	buf[n] = '\0';
 	*out = buf;
 	*outlen = (size_t)n;
