@@ -684,12 +684,15 @@ load_pem(struct hkms_store *st, const char *kind, const char *name,
     const char *want, char **out, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
-	static const char *const exts[] = { ".pem", ".pem.next" };
+	/* ".pem" once more at the end: a writer may move ".pem.next" into
+	 * place between our two reads (put stages, commits the JSON, then
+	 * renames), and a lock-free reader must still find it */
+	static const char *const exts[] = { ".pem", ".pem.next", ".pem" };
 	unsigned char *buf = NULL;
 	char *path = NULL, hex[SHA256_HEX];
 	size_t i, len;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		free(path);
 		path = NULL;
 		if ((rc = rec_path(st, kind, name, exts[i], &path, err)) !=
