@@ -159,7 +159,10 @@ ca_issue(struct hkms_ops_ctx *c, struct ca *ca, struct ca_issue_req *r,
 	json_object_set_new(m, "issued_at", now_json());
 	if (r->extra != NULL)
 		json_object_update(m, r->extra);
-	if ((rc = hkms_store_put(c->store, ca->issued_kind, hex, m, pem,
+	/* the PEM lives in the record itself: one atomic file per
+	 * issuance instead of a JSON + PEM pair (fewer fsyncs) */
+	json_object_set_new(m, "pem", json_string(pem));
+	if ((rc = hkms_store_put(c->store, ca->issued_kind, hex, m, NULL,
 	    err)) != HKMS_OK)
 		goto out;
 	*cert = x;
@@ -415,7 +418,7 @@ hkms_ops_ca_issued(struct hkms_ops_ctx *c, const char *ca_name,
     struct hkms_err *err)
 {
 	static const char *const drop[] = { "schema", "updated", "name",
-	    NULL };
+	    "pem", NULL };
 	enum hkms_rc rc;
 	struct ca *ca = NULL;
 	json_t *list = NULL, *rlist = NULL, *revoked = NULL, *rows = NULL,
@@ -506,6 +509,8 @@ hkms_ops_ca_issued_show(struct hkms_ops_ctx *c, const char *ca_name,
 	if ((rc = hkms_store_get(c->store, ca->issued_kind, hex, &meta, &pem,
 	    err)) != HKMS_OK)
 		goto out;
+	if (pem != NULL && json_object_get(meta, "pem") == NULL)
+		json_object_set_new(meta, "pem", json_string(pem));
 	if (hkms_store_get(c->store, ca->revoked_kind, hex, &rv, NULL,
 	    err) == HKMS_OK) {
 		json_object_set_new(meta, "status", json_string("revoked"));
@@ -514,8 +519,6 @@ hkms_ops_ca_issued_show(struct hkms_ops_ctx *c, const char *ca_name,
 		json_object_set(meta, "reason", json_object_get(rv, "reason"));
 	}
 	json_object_del(meta, "schema");
-	json_object_set_new(meta, "pem", pem ? json_string(pem) :
-	    json_null());
 	*out = meta;
 	meta = NULL;	/* transferred */
 	rc = HKMS_OK;
