@@ -64,8 +64,11 @@ foreach(t ${HKMS_FUZZ_TARGETS})
 			${HKMS_FUZZ_DIR}/fuzz_util.c ${HKMS_FUZZ_DIR}/replay.c)
 		add_test(NAME fuzz_replay_${t} COMMAND ${exe}
 			${HKMS_FUZZ_DIR}/corpus/${t})
+		# own leak suppressions, full stacks through libcrypto (see
+		# lsan.supp); harmless without sanitizers
 		set_tests_properties(fuzz_replay_${t} PROPERTIES
-			LABELS "fuzz-replay" TIMEOUT 300)
+			LABELS "fuzz-replay" TIMEOUT 300
+			ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0:abort_on_error=0:verify_asan_link_order=0;LSAN_OPTIONS=suppressions=${HKMS_FUZZ_DIR}/lsan.supp:print_suppressions=0")
 	endif()
 	target_include_directories(${exe} PRIVATE ${HKMS_FUZZ_DIR})
 	target_link_libraries(${exe} ${HKMS_FUZZ_LIBS_${t}})
