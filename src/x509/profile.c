@@ -230,6 +230,21 @@ get_key_usage(const char *pn, json_t *v, unsigned *out, struct hkms_err *err)
 	return HKMS_OK;
 }
 
+/* The EKU names a profile may use; any other EKU is given as a dotted OID. */
+static const int eku_known[] = { NID_server_auth, NID_client_auth,
+    NID_code_sign, NID_email_protect, NID_time_stamp, NID_OCSP_sign };
+
+static int
+eku_is_known(int nid)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(eku_known) / sizeof(eku_known[0]); i++)
+		if (eku_known[i] == nid)
+			return 1;
+	return 0;
+}
+
 static enum hkms_rc
 get_eku(const char *pn, json_t *v, struct hkms_x509_profile *p,
     struct hkms_err *err)
@@ -239,8 +254,6 @@ get_eku(const char *pn, json_t *v, struct hkms_x509_profile *p,
 	json_t *e;
 	ASN1_OBJECT *obj;
 	char oid[64];
-	static const int known[] = { NID_server_auth, NID_client_auth,
-	    NID_code_sign, NID_email_protect, NID_time_stamp, NID_OCSP_sign };
 
 	if (!json_is_array(v))
 		return BADP("profile '%s': extended_key_usage must be a list",
@@ -252,10 +265,10 @@ get_eku(const char *pn, json_t *v, struct hkms_x509_profile *p,
 		const char *s = json_string_value(e);
 		int nid = NID_undef;
 
-		for (j = 0; s != NULL && j < (int)(sizeof(known) /
-		    sizeof(known[0])); j++)
-			if (strcmp(s, OBJ_nid2sn(known[j])) == 0)
-				nid = known[j];
+		for (j = 0; s != NULL && j < (int)(sizeof(eku_known) /
+		    sizeof(eku_known[0])); j++)
+			if (strcmp(s, OBJ_nid2sn(eku_known[j])) == 0)
+				nid = eku_known[j];
 		if (nid != NID_undef)
 			obj = OBJ_dup(OBJ_nid2obj(nid));
 		else if (s != NULL && s[0] >= '0' && s[0] <= '2' &&
@@ -728,7 +741,9 @@ hkms_x509_profile_to_json(const struct hkms_x509_profile *p, char **out,
 
 		nid = obj ? OBJ_obj2nid(obj) : NID_undef;
 		ASN1_OBJECT_free(obj);
-		json_array_append_new(a, json_string(nid != NID_undef ?
+		/* a name only where _from_json takes it back (found by
+		 * fuzz_profile: 1.3.6.1.5.5.7.3.5 came out as ipsecEndSystem) */
+		json_array_append_new(a, json_string(eku_is_known(nid) ?
 		    OBJ_nid2sn(nid) : p->eku[i]));
 	}
 	json_object_set_new(o, "extended_key_usage", a);
