@@ -294,7 +294,7 @@ enum hkms_rc hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name,
  * Every signing and state change is audited ("ca.<verb>"), failures too.
  * Codes beside the x509/certio/hsm/store ones: "ca_exists",
  * "ca_not_found", "ca_pending", "not_pending", "policy_violation",
- * "invalid_policy", "already_revoked", "serial_not_found", "key_mismatch",
+ * "invalid_policy", "already_revoked", "not_found", "key_mismatch",
  * "not_a_ca", "chain_invalid", "file_exists", "weak_passphrase".
  * Thread-safe as far as the store and token layers are.
  */
