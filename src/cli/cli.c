@@ -2,9 +2,11 @@
  * Helpers shared by the CLI subcommands: output (tables or JSON), errors
  * as JSON on stderr, and lazily opened config, token and store.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -243,10 +245,27 @@ enum hkms_rc
 hkms_cli_write_out(const char *path, const void *data, size_t len,
     struct hkms_err *err)
 {
-	if (path != NULL)
+	struct stat st;
+	FILE *f;
+
+	/* A regular file (or a new one) is replaced atomically; anything
+	 * else (/dev/null, a FIFO, /dev/stdout) is written in place, never
+	 * renamed over. */
+	if (path != NULL && (stat(path, &st) != 0 || S_ISREG(st.st_mode)))
 		return hkms_store_write_atomic(path, data, len, 0644, err);
-	if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
-		return hkms_err_set(err, HKMS_E_IO, "cannot write to stdout");
+	if (path == NULL)
+		f = stdout;
+	else if ((f = fopen(path, "w")) == NULL)
+		return hkms_err_set(err, HKMS_E_IO, "cannot open '%s': %s",
+		    path, strerror(errno));
+	if (fwrite(data, 1, len, f) != len || fflush(f) != 0) {
+		if (f != stdout)
+			fclose(f);
+		return hkms_err_set(err, HKMS_E_IO, "cannot write to %s",
+		    path ? path : "stdout");
+	}
+	if (f != stdout && fclose(f) != 0)
+		return hkms_err_set(err, HKMS_E_IO, "cannot write to %s", path);
 	return HKMS_OK;
 }
 
