@@ -84,6 +84,7 @@ int hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_token(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_key(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_audit(struct hkms_cli *cli, int argc, char **argv);
+int hkms_cmd_store(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_csr(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_cert(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_trust(struct hkms_cli *cli, int argc, char **argv);

@@ -1,7 +1,9 @@
 /*
  * hkms audit verify: check the hash chain of the audit log.
+ * hkms store check: check the whole data directory (records, PEMs, audit).
  */
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -38,6 +40,59 @@ audit_verify(struct hkms_cli *cli, int argc, char **argv)
 		return hkms_cli_fail(cli, &err);
 	}
 	return hkms_cli_output(cli, report, NULL);
+}
+
+static int
+store_check(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	struct hkms_err err = { 0 };
+	struct hkms_store *st;
+	json_t *report = NULL;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		if (ch == 'J')
+			cli->json = 1;
+		else if (ch == 'h') {
+			printf("usage: hkms store check\nCheck the data directory "
+			    "without changing it: every record parses, every PEM "
+			    "matches its record, no temp file is taken as data, "
+			    "and the audit log verifies. Exit 0 when it holds.\n");
+			return HKMS_EXIT_OK;
+		} else
+			return hkms_cli_usage(cli, "bad option for 'store check'");
+	}
+	if (optind != argc)
+		return hkms_cli_usage(cli, "usage: hkms store check");
+	if (hkms_cli_store(cli, &st, &err) != HKMS_OK ||
+	    hkms_store_check(st, &report, &err) != HKMS_OK) {
+		/* the report names every problem; the error the first */
+		if (report != NULL) {
+			char *s = json_dumps(report, JSON_COMPACT);
+
+			if (s != NULL)
+				fprintf(stdout, "%s\n", s);
+			free(s);
+		}
+		json_decref(report);
+		return hkms_cli_fail(cli, &err);
+	}
+	return hkms_cli_output(cli, report, NULL);
+}
+
+int
+hkms_cmd_store(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct hkms_cli_cmd verbs[] = {
+		{ "check", store_check, "check the data directory's consistency" },
+		{ NULL, NULL, NULL }
+	};
+
+	return hkms_cli_dispatch(cli, "store", verbs, argc - 1, argv + 1);
 }
 
 int

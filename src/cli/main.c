@@ -18,6 +18,7 @@ static const struct hkms_cli_cmd commands[] = {
 	{ "token", hkms_cmd_token, "list or initialise tokens" },
 	{ "key", hkms_cmd_key, "generate, list, show, delete or import keys in the token" },
 	{ "audit", hkms_cmd_audit, "verify the audit log" },
+	{ "store", hkms_cmd_store, "check the data directory" },
 	{ "csr", hkms_cmd_csr, "create CSRs signed in the token, verify CSRs" },
 	{ "cert", hkms_cmd_cert, "self-sign, import, list, show, export, rename, delete, renew certificates" },
 	{ "trust", hkms_cmd_trust, "import, list, pin, verify and watch the truststore" },

@@ -10,3 +10,10 @@ foreach(t store_crash store_faults store_enospc)
 	set_tests_properties(crash_${t} PROPERTIES LABELS "crash"
 		SKIP_RETURN_CODE 77 TIMEOUT 1200)
 endforeach()
+
+# The real CLI killed with SIGKILL mid-write (needs the hkms binary).
+if(HKMS_ENABLE_E2E)
+	add_test(NAME crash_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/crash/cli_crash.sh)
+	set_tests_properties(crash_cli PROPERTIES LABELS "crash"
+		ENVIRONMENT "${HKMS_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 1200)
+endif()
