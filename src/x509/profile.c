@@ -283,7 +283,15 @@ get_eku(const char *pn, json_t *v, struct hkms_x509_profile *p,
 			    "codeSigning, emailProtection, timeStamping, "
 			    "OCSPSigning or a dotted OID)", pn,
 			    s ? s : "(not a string)");
-		OBJ_obj2txt(oid, sizeof(oid), obj, 1);
+		/* OpenSSL reads "1..3" as 1.0.3, and its text may not fit oid
+		 * (it is cut silently): take only a dotted OID as written
+		 * (found by fuzz_profile) */
+		if (OBJ_obj2txt(oid, sizeof(oid), obj, 1) >= (int)sizeof(oid) ||
+		    (nid == NID_undef && strcmp(s, oid) != 0)) {
+			ASN1_OBJECT_free(obj);
+			return BADP("profile '%s': extended_key_usage value "
+			    "'%.40s' is not a dotted OID", pn, s);
+		}
 		ASN1_OBJECT_free(obj);
 		if (strcmp(oid, "2.5.29.37.0") == 0)
 			return BADP("profile '%s': anyExtendedKeyUsage is not "
