@@ -323,6 +323,132 @@ load_legacy(void)
 }
 
 /*
+ * Key-derivation cost: the iteration counts come from the file, so a
+ * hostile PKCS#12 or encrypted key could ask for 2^31 rounds and stall the
+ * caller for minutes (found by fuzz_pkcs12). Common tools use 2048 to
+ * 600,000; more than CERTIO_MAX_ITER is refused before any derivation.
+ */
+#define CERTIO_MAX_ITER 1000000L
+
+static enum hkms_rc
+iter_check(long iter, const char *what, struct hkms_err *err)
+{
+	if (iter < 1 || iter > CERTIO_MAX_ITER)
+		return hkms_err_setc(err, HKMS_E_INVALID, "too_costly",
+		    "the %s asks for %ld key-derivation iterations (at most "
+		    "%ld are accepted)", what, iter, CERTIO_MAX_ITER);
+	return HKMS_OK;
+}
+
+/* The iteration count of a password-based encryption algorithm: PBES2
+ * with PBKDF2, or a PKCS#12/PKCS#5 v1 PBE. Other algorithms pass. */
+static enum hkms_rc
+alg_iter_check(const X509_ALGOR *alg, const char *what, struct hkms_err *err)
+{
+	const ASN1_OBJECT *obj = NULL;
+	const void *pval = NULL;
+	int ptype = 0, nid;
+	const ASN1_STRING *seq;
+	const unsigned char *p;
+	enum hkms_rc rc = HKMS_OK;
+
+	X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+	if (ptype != V_ASN1_SEQUENCE || pval == NULL)
+		return HKMS_OK;
+	seq = pval;
+	nid = OBJ_obj2nid(obj);
+	p = ASN1_STRING_get0_data(seq);
+	if (nid == NID_pbes2) {
+		PBE2PARAM *pbe2 = d2i_PBE2PARAM(NULL, &p,
+		    ASN1_STRING_length(seq));
+		PBKDF2PARAM *kdf = NULL;
+
+		if (pbe2 != NULL && pbe2->keyfunc != NULL &&
+		    OBJ_obj2nid(pbe2->keyfunc->algorithm) == NID_id_pbkdf2 &&
+		    pbe2->keyfunc->parameter != NULL &&
+		    pbe2->keyfunc->parameter->type == V_ASN1_SEQUENCE) {
+			const ASN1_STRING *ks =
+			    pbe2->keyfunc->parameter->value.sequence;
+			const unsigned char *kp = ASN1_STRING_get0_data(ks);
+
+			if ((kdf = d2i_PBKDF2PARAM(NULL, &kp,
+			    ASN1_STRING_length(ks))) != NULL)
+				rc = iter_check(ASN1_INTEGER_get(kdf->iter),
+				    what, err);
+		}
+		PBKDF2PARAM_free(kdf);
+		PBE2PARAM_free(pbe2);
+	} else {
+		PBEPARAM *pbe = d2i_PBEPARAM(NULL, &p, ASN1_STRING_length(seq));
+
+		if (pbe != NULL && pbe->iter != NULL)
+			rc = iter_check(ASN1_INTEGER_get(pbe->iter), what, err);
+		PBEPARAM_free(pbe);
+	}
+	ERR_clear_error();
+	return rc;
+}
+
+/* Check the MAC and every encryption's iteration count before deriving
+ * any key: the MAC, encrypted authenticated safes, and shrouded key bags
+ * in the plain safes (bags inside an encrypted safe are reached only after
+ * that safe's own, checked, derivation). */
+static enum hkms_rc
+p12_cost_check(PKCS12 *p12, struct hkms_err *err)
+{
+	STACK_OF(PKCS7) *safes = NULL;
+	STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
+	const ASN1_INTEGER *iter = NULL;
+	const X509_ALGOR *alg = NULL;
+	enum hkms_rc rc = HKMS_OK;
+	int i, j;
+
+	if (PKCS12_mac_present(p12)) {
+		PKCS12_get0_mac(NULL, NULL, NULL, &iter, p12);
+		if ((rc = iter_check(iter ? ASN1_INTEGER_get(iter) : 1,
+		    "PKCS#12 MAC", err)) != HKMS_OK)
+			return rc;
+	}
+	if ((safes = PKCS12_unpack_authsafes(p12)) == NULL) {
+		ERR_clear_error();
+		return HKMS_OK;	/* PKCS12_parse reports the damage */
+	}
+	for (i = 0; i < sk_PKCS7_num(safes) && rc == HKMS_OK; i++) {
+		PKCS7 *p7 = sk_PKCS7_value(safes, i);
+
+		if (OBJ_obj2nid(p7->type) == NID_pkcs7_encrypted) {
+			if (p7->d.encrypted != NULL &&
+			    p7->d.encrypted->enc_data != NULL)
+				rc = alg_iter_check(
+				    p7->d.encrypted->enc_data->algorithm,
+				    "PKCS#12 encryption", err);
+			continue;
+		}
+		if (OBJ_obj2nid(p7->type) != NID_pkcs7_data ||
+		    (bags = PKCS12_unpack_p7data(p7)) == NULL)
+			continue;
+		for (j = 0; j < sk_PKCS12_SAFEBAG_num(bags) && rc == HKMS_OK;
+		    j++) {
+			const PKCS12_SAFEBAG *bag =
+			    sk_PKCS12_SAFEBAG_value(bags, j);
+			const X509_SIG *sig;
+
+			if (PKCS12_SAFEBAG_get_nid(bag) !=
+			    NID_pkcs8ShroudedKeyBag ||
+			    (sig = PKCS12_SAFEBAG_get0_pkcs8(bag)) == NULL)
+				continue;
+			X509_SIG_get0(sig, &alg, NULL);
+			rc = alg_iter_check(alg, "PKCS#12 key", err);
+		}
+		sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+		bags = NULL;
+	}
+	sk_PKCS7_pop_free(safes, PKCS7_free);
+	ERR_clear_error();
+	return rc;
+}
+
+/*
  * Open a PKCS#12: check the MAC with password (NULL and "" are both tried
  * when none is given, as different tools use either), then PKCS12_parse.
  */
@@ -331,8 +457,11 @@ p12_open(PKCS12 *p12, const char *password, EVP_PKEY **pkey, X509 **cert,
     STACK_OF(X509) **ca, struct hkms_err *err)
 {
 	const char *pass = password;
+	enum hkms_rc rc;
 	int tries;
 
+	if ((rc = p12_cost_check(p12, err)) != HKMS_OK)
+		return rc;
 	if (PKCS12_mac_present(p12)) {
 		if (password == NULL || password[0] == '\0') {
 			if (PKCS12_verify_mac(p12, "", 0))
@@ -591,6 +720,20 @@ pem_key(const char *name, const char *header, const unsigned char *der,
 	BIO *bio = BIO_new(BIO_s_mem());
 	EVP_PKEY *k = NULL;
 
+	if (strcmp(name, "ENCRYPTED PRIVATE KEY") == 0) {
+		const unsigned char *p = der;
+		const X509_ALGOR *alg = NULL;
+		X509_SIG *sig = d2i_X509_SIG(NULL, &p, derlen);
+
+		if (sig != NULL) {
+			X509_SIG_get0(sig, &alg, NULL);
+			rc = alg_iter_check(alg, "encrypted key", err);
+			X509_SIG_free(sig);
+			if (rc != HKMS_OK)
+				goto out;
+		}
+		ERR_clear_error();
+	}
 	if (bio == NULL ||
 	    !PEM_write_bio(bio, name, header ? header : "", der, derlen)) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
@@ -698,7 +841,13 @@ parse_key_der(const unsigned char *data, size_t len, const char *passphrase,
 	}
 	if ((sig = d2i_X509_SIG(NULL, &p, (long)len)) != NULL &&
 	    p == data + len) {
+		const X509_ALGOR *alg = NULL;
+
 		/* encrypted PKCS#8 */
+		X509_SIG_get0(sig, &alg, NULL);
+		if ((rc = alg_iter_check(alg, "encrypted key", err)) !=
+		    HKMS_OK)
+			goto out;
 		if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
 			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 			goto out;
