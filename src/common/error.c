@@ -36,6 +36,9 @@ hkms_strerror(enum hkms_rc rc)
 	return "internal_error";
 }
 
+static enum hkms_rc err_vset(struct hkms_err *, enum hkms_rc, const char *,
+    const char *, va_list) __attribute__((format(printf, 4, 0)));
+
 static enum hkms_rc
 err_vset(struct hkms_err *err, enum hkms_rc rc, const char *code,
     const char *fmt, va_list ap)

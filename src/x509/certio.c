@@ -307,10 +307,19 @@ out:
 
 /* The legacy provider, for PKCS#12 files made with RC2/3DES (OpenSSL 1.x,
  * Windows). Loaded once per process, on demand, beside the default one. */
+static OSSL_PROVIDER *legacy;
+
+static void
+legacy_unload(void)
+{
+	OSSL_PROVIDER_unload(legacy);
+}
+
 static void
 legacy_once(void)
 {
-	(void)OSSL_PROVIDER_try_load(NULL, "legacy", 1);
+	if ((legacy = OSSL_PROVIDER_try_load(NULL, "legacy", 1)) != NULL)
+		atexit(legacy_unload);
 	ERR_clear_error();
 }
 

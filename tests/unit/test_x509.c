@@ -142,6 +142,8 @@ write_pem(const char *name, X509 *x, X509_CRL *crl)
 }
 
 /* Run a shell command in tmpdir, return its stdout (malloc'd). */
+static char *run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static char *
 run(const char *fmt, ...)
 {
