@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite: install what is missing, build, run ctest; then the
-# same suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
-# HKMS_TEST_QUICK=1 skips the sanitizer pass.
+# same suite again under AddressSanitizer + UndefinedBehaviorSanitizer, and
+# the libFuzzer targets for a bounded time (clang).
+# HKMS_TEST_QUICK=1 skips the sanitizer and fuzz passes.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -13,6 +14,12 @@ if [ -z "${HKMS_TEST_QUICK:-}" ]; then
 	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:verify_asan_link_order=0"
 	export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-	(cd build-asan && ctest --output-on-failure -j2 --timeout 900 -LE tpm)
+	(cd build-asan && ctest --output-on-failure -j2 --timeout 900 -LE 'tpm|memcheck')
+	# libFuzzer: every parser of outside input for a bounded time
+	# (HKMS_FUZZ_SECONDS each, default 25; docs/fuzzing.md)
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DHKMS_FUZZ=ON -DHKMS_FUZZ_SECONDS="${HKMS_FUZZ_SECONDS:-25}" >/dev/null
+	cmake --build build-fuzz -j"$(nproc)" --target fuzzers
+	(cd build-fuzz && ctest --output-on-failure -j2 -L '^fuzz$')
 fi
 echo "test.sh: all tests passed"
