@@ -113,6 +113,11 @@ enum hkms_rc hkms_certio_encode(STACK_OF(X509) *certs,
     enum hkms_certio_format fmt, const char *password, unsigned char **out,
     size_t *outlen, struct hkms_err *err);
 
+/** All certificates as one NUL-terminated PEM string (for records and JSON);
+ *  the caller frees *pem. */
+enum hkms_rc hkms_certio_pem_string(STACK_OF(X509) *certs, char **pem,
+    struct hkms_err *err);
+
 /**
  * A PKCS#12 of certificates only (never a key), e.g. a collection of many.
  * With a password (non-empty) the certificate bags are encrypted

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "hkms/hsm.h"
+#include "hkms/ops.h"
 #include "hkms/secret.h"
 #include "hkms/store.h"
 
@@ -266,6 +267,40 @@ hkms_cli_write_out(const char *path, const void *data, size_t len,
 	}
 	if (f != stdout && fclose(f) != 0)
 		return hkms_err_set(err, HKMS_E_IO, "cannot write to %s", path);
+	return HKMS_OK;
+}
+
+int
+hkms_cli_getopt(struct hkms_cli *cli, int argc, char **argv,
+    const char *shortopts, const struct option *longopts)
+{
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) == 'J')
+		cli->json = 1;
+	return ch;
+}
+
+enum hkms_rc
+hkms_cli_ops_ctx(struct hkms_cli *cli, int need_hsm, struct hkms_ops_ctx *c,
+    struct hkms_err *err)
+{
+	struct hkms_config *cfg;
+	struct hkms_err e = { 0 };
+	enum hkms_rc rc;
+
+	memset(c, 0, sizeof(*c));
+	c->actor = cli->actor;
+	if ((rc = hkms_cli_config(cli, &cfg, err)) != HKMS_OK ||
+	    (rc = hkms_cli_store(cli, &c->store, err)) != HKMS_OK)
+		return rc;
+	c->cfg = cfg;
+	if (need_hsm == HKMS_CLI_TOKEN &&
+	    (rc = hkms_cli_hsm(cli, &c->hsm, err)) != HKMS_OK)
+		return rc;
+	if (need_hsm == HKMS_CLI_TOKEN_IF_ANY &&
+	    hkms_cli_hsm(cli, &c->hsm, &e) != HKMS_OK)
+		c->hsm = NULL;
 	return HKMS_OK;
 }
 

@@ -7,6 +7,7 @@
 #ifndef HKMS_CLI_H
 #define HKMS_CLI_H
 
+#include <getopt.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -74,6 +75,28 @@ enum hkms_rc hkms_cli_hsm(struct hkms_cli *cli, struct hkms_hsm **hsm,
 /** Lazily open the store on the configured data dir. */
 enum hkms_rc hkms_cli_store(struct hkms_cli *cli, struct hkms_store **st,
     struct hkms_err *err);
+
+/** The options every verb takes, for its struct option table. */
+#define HKMS_CLI_COMMON_OPTS { "json", no_argument, NULL, 'J' }, \
+	{ "help", no_argument, NULL, 'h' }
+
+/** getopt_long() that handles --json (sets cli->json) itself: returns the
+ *  next other option character, 'h' for --help, '?' on error, -1 at the
+ *  end. Needs <getopt.h>. */
+int hkms_cli_getopt(struct hkms_cli *cli, int argc, char **argv,
+    const char *shortopts, const struct option *longopts);
+
+struct hkms_ops_ctx;
+
+#define HKMS_CLI_NO_TOKEN 0
+#define HKMS_CLI_TOKEN 1	/* open the token, fail without it */
+#define HKMS_CLI_TOKEN_IF_ANY 2	/* open it if it can be (show: the key's
+				 * URI is a bonus, not a need) */
+
+/** Fill an operation context: config, store and actor always, the token
+ *  as need_hsm says (HKMS_CLI_NO_TOKEN, _TOKEN, _TOKEN_IF_ANY). */
+enum hkms_rc hkms_cli_ops_ctx(struct hkms_cli *cli, int need_hsm,
+    struct hkms_ops_ctx *c, struct hkms_err *err);
 
 /** Write data to path atomically (mode 0644), or to stdout if path NULL. */
 enum hkms_rc hkms_cli_write_out(const char *path, const void *data,

@@ -17,45 +17,12 @@
 #include "hkms/util.h"
 #include "hkms/x509.h"
 
-#define COMMON_OPTS { "json", no_argument, NULL, 'J' }, \
-	{ "help", no_argument, NULL, 'h' }
-
 #define INPUT_MAX (2 * 1024 * 1024)
 
 static const char *const ca_cols[] = { "name", "type", "cn", "parent",
     "path_len", "not_after", "key", NULL };
 static const char *const issued_cols[] = { "serial", "status", "cn",
     "profile", "not_after", "days_left", "requester", NULL };
-
-static int
-next_opt(struct hkms_cli *cli, int argc, char **argv, const char *shortopts,
-    const struct option *longopts)
-{
-	int ch;
-
-	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) == 'J')
-		cli->json = 1;
-	return ch;
-}
-
-/* Config and store always; the token when hsm is set. */
-static enum hkms_rc
-ca_ctx(struct hkms_cli *cli, int hsm, struct hkms_ops_ctx *c,
-    struct hkms_err *err)
-{
-	struct hkms_config *cfg;
-	enum hkms_rc rc;
-
-	memset(c, 0, sizeof(*c));
-	c->actor = cli->actor;
-	if ((rc = hkms_cli_config(cli, &cfg, err)) != HKMS_OK ||
-	    (rc = hkms_cli_store(cli, &c->store, err)) != HKMS_OK)
-		return rc;
-	c->cfg = cfg;
-	if (hsm && (rc = hkms_cli_hsm(cli, &c->hsm, err)) != HKMS_OK)
-		return rc;
-	return HKMS_OK;
-}
 
 /* An integer in lo..hi. */
 static int
@@ -140,7 +107,7 @@ ca_create(struct hkms_cli *cli, int argc, char **argv)
 		{ "days", required_argument, NULL, 'n' },
 		{ "external", no_argument, NULL, 'x' },
 		{ "out-file", required_argument, NULL, 'o' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_ca_create_req req;
 	struct hkms_err err = { 0 };
@@ -157,7 +124,7 @@ ca_create(struct hkms_cli *cli, int argc, char **argv)
 			rc = hkms_cli_usage(cli, "out of memory");
 			goto out;
 		}
-	while ((ch = next_opt(cli, argc, argv, "t:s:p:l:d:D:i:I:n:xo:h",
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "t:s:p:l:d:D:i:I:n:xo:h",
 	    lo)) != -1) {
 		slot = -1;
 		switch (ch) {
@@ -238,7 +205,7 @@ ca_create(struct hkms_cli *cli, int argc, char **argv)
 	req.exclude_dns = v[1];
 	req.permit_ip = v[2];
 	req.exclude_ip = v[3];
-	if (ca_ctx(cli, 1, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_ca_create(&c, &req, &out, &err) != HKMS_OK) {
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
@@ -266,7 +233,7 @@ ca_apply(struct hkms_cli *cli, int argc, char **argv)
 	static const struct option lo[] = {
 		{ "file", required_argument, NULL, 'f' },
 		{ "ca-file", required_argument, NULL, 'c' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
@@ -276,7 +243,7 @@ ca_apply(struct hkms_cli *cli, int argc, char **argv)
 	json_t *out = NULL;
 	int ch, rc;
 
-	while ((ch = next_opt(cli, argc, argv, "f:c:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "f:c:h", lo)) != -1) {
 		if (ch == 'f')
 			file = optarg;
 		else if (ch == 'c')
@@ -297,7 +264,7 @@ ca_apply(struct hkms_cli *cli, int argc, char **argv)
 		    "CERT --ca-file PARENTCHAIN");
 	if (hkms_read_file(file, INPUT_MAX, &cert, &clen, &err) != HKMS_OK ||
 	    hkms_read_file(cafile, INPUT_MAX, &chain, &chlen, &err) !=
-	    HKMS_OK || ca_ctx(cli, 1, &c, &err) != HKMS_OK ||
+	    HKMS_OK || hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_ca_apply(&c, argv[optind], cert, clen, chain, chlen,
 	    &out, &err) != HKMS_OK)
 		rc = hkms_cli_fail(cli, &err);
@@ -311,13 +278,13 @@ ca_apply(struct hkms_cli *cli, int argc, char **argv)
 static int
 ca_list(struct hkms_cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = { HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 } };
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	json_t *out = NULL;
 	int ch;
 
-	while ((ch = next_opt(cli, argc, argv, "h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "h", lo)) != -1) {
 		if (ch == 'h') {
 			printf("usage: hkms ca list\nList the CAs.\n");
 			return HKMS_EXIT_OK;
@@ -326,7 +293,7 @@ ca_list(struct hkms_cli *cli, int argc, char **argv)
 	}
 	if (optind != argc)
 		return hkms_cli_usage(cli, "usage: hkms ca list");
-	if (ca_ctx(cli, 0, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_ca_list(&c, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	return hkms_cli_output(cli, out, print_cas);
@@ -335,13 +302,13 @@ ca_list(struct hkms_cli *cli, int argc, char **argv)
 static int
 ca_show(struct hkms_cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = { HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 } };
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	json_t *out = NULL;
 	int ch;
 
-	while ((ch = next_opt(cli, argc, argv, "h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "h", lo)) != -1) {
 		if (ch == 'h') {
 			printf("usage: hkms ca show NAME\nShow a CA: its "
 			    "record, certificate, constraints and policy.\n");
@@ -351,7 +318,7 @@ ca_show(struct hkms_cli *cli, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return hkms_cli_usage(cli, "usage: hkms ca show NAME");
-	if (ca_ctx(cli, 0, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_ca_show(&c, argv[optind], &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	return hkms_cli_output(cli, out, NULL);
@@ -363,7 +330,7 @@ ca_policy(struct hkms_cli *cli, int argc, char **argv)
 	static const struct option lo[] = {
 		{ "file", required_argument, NULL, 'f' },
 		{ "clear", no_argument, NULL, 'c' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
@@ -373,7 +340,7 @@ ca_policy(struct hkms_cli *cli, int argc, char **argv)
 	json_t *out = NULL;
 	int ch, rc, clear = 0;
 
-	while ((ch = next_opt(cli, argc, argv, "f:ch", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "f:ch", lo)) != -1) {
 		if (ch == 'f')
 			file = optarg;
 		else if (ch == 'c')
@@ -392,7 +359,7 @@ ca_policy(struct hkms_cli *cli, int argc, char **argv)
 		return hkms_cli_usage(cli, "usage: hkms ca policy NAME [--file "
 		    "POLICY.json | --clear]");
 	if ((file != NULL && hkms_read_file(file, INPUT_MAX, &data, &len,
-	    &err) != HKMS_OK) || ca_ctx(cli, 0, &c, &err) != HKMS_OK ||
+	    &err) != HKMS_OK) || hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_ca_policy(&c, argv[optind], (const char *)data, len,
 	    clear, &out, &err) != HKMS_OK)
 		rc = hkms_cli_fail(cli, &err);
@@ -417,7 +384,7 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "out-file", required_argument, NULL, 'o' },
 		{ "count", required_argument, NULL, 'N' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_ca_sign_req req;
 	struct hkms_err err = { 0 };
@@ -429,7 +396,7 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 	int ch, rc, count = 1;
 
 	memset(&req, 0, sizeof(req));
-	while ((ch = next_opt(cli, argc, argv, "c:p:r:n:s:a:f:o:N:h", lo)) !=
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:p:r:n:s:a:f:o:N:h", lo)) !=
 	    -1) {
 		switch (ch) {
 		case 'c':
@@ -489,7 +456,7 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 		    "--profile P --csr FILE");
 	req.count = (unsigned)count;
 	if (hkms_read_file(csrfile, INPUT_MAX, &csr, &len, &err) != HKMS_OK ||
-	    ca_ctx(cli, 1, &c, &err) != HKMS_OK) {
+	    hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK) {
 		free(csr);
 		return hkms_cli_fail(cli, &err);
 	}
@@ -520,7 +487,7 @@ ca_issued(struct hkms_cli *cli, int argc, char **argv)
 		{ "expiring-within", required_argument, NULL, 'e' },
 		{ "status", required_argument, NULL, 's' },
 		{ "serial", required_argument, NULL, 'S' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
@@ -528,7 +495,7 @@ ca_issued(struct hkms_cli *cli, int argc, char **argv)
 	json_t *out = NULL;
 	int ch, within = -1;
 
-	while ((ch = next_opt(cli, argc, argv, "c:e:s:S:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:e:s:S:h", lo)) != -1) {
 		switch (ch) {
 		case 'c':
 			ca = optarg;
@@ -558,7 +525,7 @@ ca_issued(struct hkms_cli *cli, int argc, char **argv)
 	}
 	if (optind != argc || ca == NULL)
 		return hkms_cli_usage(cli, "usage: hkms ca issued --ca NAME");
-	if (ca_ctx(cli, 0, &c, &err) != HKMS_OK)
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	if (serial != NULL) {
 		if (hkms_ops_ca_issued_show(&c, ca, serial, &out, &err) !=
@@ -578,7 +545,7 @@ ca_revoke(struct hkms_cli *cli, int argc, char **argv)
 		{ "ca", required_argument, NULL, 'c' },
 		{ "serial", required_argument, NULL, 'S' },
 		{ "reason", required_argument, NULL, 'r' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
@@ -586,7 +553,7 @@ ca_revoke(struct hkms_cli *cli, int argc, char **argv)
 	json_t *out = NULL;
 	int ch;
 
-	while ((ch = next_opt(cli, argc, argv, "c:S:r:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:S:r:h", lo)) != -1) {
 		switch (ch) {
 		case 'c':
 			ca = optarg;
@@ -614,7 +581,7 @@ ca_revoke(struct hkms_cli *cli, int argc, char **argv)
 	if (optind != argc || ca == NULL || serial == NULL)
 		return hkms_cli_usage(cli, "usage: hkms ca revoke --ca NAME "
 		    "--serial HEX [--reason R]");
-	if (ca_ctx(cli, 0, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_ca_revoke(&c, ca, serial, reason, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	return hkms_cli_output(cli, out, NULL);
@@ -627,7 +594,7 @@ ca_crl(struct hkms_cli *cli, int argc, char **argv)
 		{ "ca", required_argument, NULL, 'c' },
 		{ "days", required_argument, NULL, 'n' },
 		{ "out-file", required_argument, NULL, 'o' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
@@ -635,7 +602,7 @@ ca_crl(struct hkms_cli *cli, int argc, char **argv)
 	json_t *out = NULL;
 	int ch, rc, days = 0;
 
-	while ((ch = next_opt(cli, argc, argv, "c:n:o:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:n:o:h", lo)) != -1) {
 		switch (ch) {
 		case 'c':
 			ca = optarg;
@@ -663,7 +630,7 @@ ca_crl(struct hkms_cli *cli, int argc, char **argv)
 	if (optind != argc || ca == NULL)
 		return hkms_cli_usage(cli, "usage: hkms ca crl --ca NAME "
 		    "[--days N] [--out-file F]");
-	if (ca_ctx(cli, 1, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_ca_crl(&c, ca, days, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	if (outfile != NULL || !cli->json) {
@@ -689,7 +656,7 @@ ca_issue_client(struct hkms_cli *cli, int argc, char **argv)
 		{ "passphrase-file", required_argument, NULL, 'P' },
 		{ "days", required_argument, NULL, 'n' },
 		{ "key-type", required_argument, NULL, 't' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_ca_client_req req;
 	struct hkms_secret *pass = NULL;
@@ -700,7 +667,7 @@ ca_issue_client(struct hkms_cli *cli, int argc, char **argv)
 	int ch, rc;
 
 	memset(&req, 0, sizeof(req));
-	while ((ch = next_opt(cli, argc, argv, "c:s:a:o:P:n:t:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:s:a:o:P:n:t:h", lo)) != -1) {
 		switch (ch) {
 		case 'c':
 			req.ca = optarg;
@@ -748,7 +715,7 @@ ca_issue_client(struct hkms_cli *cli, int argc, char **argv)
 		return hkms_cli_usage(cli, "usage: hkms ca issue-client --ca "
 		    "NAME --subject S --out-file F.p12 --passphrase-file P");
 	if (hkms_secret_from_file(pfile, "passphrase", &pass, &err) !=
-	    HKMS_OK || ca_ctx(cli, 1, &c, &err) != HKMS_OK) {
+	    HKMS_OK || hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK) {
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}

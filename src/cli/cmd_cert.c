@@ -18,46 +18,9 @@
 #include "hkms/secret.h"
 #include "hkms/util.h"
 
-#define COMMON_OPTS { "json", no_argument, NULL, 'J' }, \
-	{ "help", no_argument, NULL, 'h' }
-
 static const char *const list_cols[] = { "name", "type", "cn", "not_after",
     "days_left", "key", NULL };
 static const char *const check_cols[] = { "name", "pass", "reason", NULL };
-
-static int
-next_opt(struct hkms_cli *cli, int argc, char **argv, const char *shortopts,
-    const struct option *longopts)
-{
-	int ch;
-
-	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) == 'J')
-		cli->json = 1;
-	return ch;
-}
-
-/* Config and store always; the token when hsm is 1, or when it can be
- * opened if hsm is 2 (show: the key's URI is a bonus, not a need). */
-static enum hkms_rc
-cert_ctx(struct hkms_cli *cli, int hsm, struct hkms_ops_ctx *c,
-    struct hkms_err *err)
-{
-	struct hkms_config *cfg;
-	struct hkms_err e = { 0 };
-	enum hkms_rc rc;
-
-	memset(c, 0, sizeof(*c));
-	c->actor = cli->actor;
-	if ((rc = hkms_cli_config(cli, &cfg, err)) != HKMS_OK ||
-	    (rc = hkms_cli_store(cli, &c->store, err)) != HKMS_OK)
-		return rc;
-	c->cfg = cfg;
-	if (hsm == 1 && (rc = hkms_cli_hsm(cli, &c->hsm, err)) != HKMS_OK)
-		return rc;
-	if (hsm == 2 && hkms_cli_hsm(cli, &c->hsm, &e) != HKMS_OK)
-		c->hsm = NULL;
-	return HKMS_OK;
-}
 
 /* A positive number of days (0 allowed when zero_ok). */
 static int
@@ -87,7 +50,7 @@ cert_self_sign(struct hkms_cli *cli, int argc, char **argv)
 		{ "days", required_argument, NULL, 'D' },
 		{ "digest", required_argument, NULL, 'd' },
 		{ "out-file", required_argument, NULL, 'o' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_cert_req req;
 	struct hkms_err err = { 0 };
@@ -97,7 +60,7 @@ cert_self_sign(struct hkms_cli *cli, int argc, char **argv)
 	int ch;
 
 	memset(&req, 0, sizeof(req));
-	while ((ch = next_opt(cli, argc, argv, "k:n:s:a:p:D:d:o:h", lo)) !=
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "k:n:s:a:p:D:d:o:h", lo)) !=
 	    -1) {
 		switch (ch) {
 		case 'k':
@@ -148,7 +111,7 @@ cert_self_sign(struct hkms_cli *cli, int argc, char **argv)
 		return hkms_cli_usage(cli, "--subject is required");
 	if (req.key == NULL && req.new_key == NULL)
 		return hkms_cli_usage(cli, "--key or --new-key is required");
-	if (cert_ctx(cli, 1, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_cert_self_sign(&c, &req, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	pem = json_string_value(json_object_get(out, "pem"));
@@ -221,7 +184,7 @@ cert_import(struct hkms_cli *cli, int argc, char **argv)
 		{ "profile", required_argument, NULL, 'p' },
 		{ "passphrase-file", required_argument, NULL, 'P' },
 		{ "what-if", no_argument, NULL, 'w' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_cert_import_req req;
 	struct hkms_secret *pass = NULL;
@@ -235,7 +198,7 @@ cert_import(struct hkms_cli *cli, int argc, char **argv)
 	int ch, ret;
 
 	memset(&req, 0, sizeof(req));
-	while ((ch = next_opt(cli, argc, argv, "f:c:k:p:P:wh", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "f:c:k:p:P:wh", lo)) != -1) {
 		switch (ch) {
 		case 'f':
 			file = optarg;
@@ -283,7 +246,7 @@ cert_import(struct hkms_cli *cli, int argc, char **argv)
 	    HKMS_OK ||
 	    (cafile != NULL && hkms_read_file(cafile, HKMS_CERTIO_MAX_INPUT,
 	    &ca, &calen, &err) != HKMS_OK) ||
-	    cert_ctx(cli, 1, &c, &err) != HKMS_OK) {
+	    hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK) {
 		ret = hkms_cli_fail(cli, &err);
 		goto out;
 	}
@@ -321,14 +284,14 @@ cert_list(struct hkms_cli *cli, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "expiring-within", required_argument, NULL, 'e' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	json_t *out = NULL;
 	int ch, within = -1;
 
-	while ((ch = next_opt(cli, argc, argv, "e:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "e:h", lo)) != -1) {
 		if (ch == 'e') {
 			if (!parse_days(optarg, 1, &within))
 				return hkms_cli_usage(cli, "--expiring-within "
@@ -345,7 +308,7 @@ cert_list(struct hkms_cli *cli, int argc, char **argv)
 	if (optind != argc)
 		return hkms_cli_usage(cli, "usage: hkms cert list "
 		    "[--expiring-within DAYS]");
-	if (cert_ctx(cli, 0, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_cert_list(&c, within, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	return hkms_cli_output(cli, out, print_list);
@@ -354,13 +317,13 @@ cert_list(struct hkms_cli *cli, int argc, char **argv)
 static int
 cert_show(struct hkms_cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = { HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 } };
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	json_t *out = NULL;
 	int ch;
 
-	while ((ch = next_opt(cli, argc, argv, "h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "h", lo)) != -1) {
 		if (ch == 'h') {
 			printf("usage: hkms cert show NAME\nEvery field of a "
 			    "certificate (or CSR, or CA): names, DN, SANs, "
@@ -372,7 +335,7 @@ cert_show(struct hkms_cli *cli, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return hkms_cli_usage(cli, "usage: hkms cert show NAME");
-	if (cert_ctx(cli, 2, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN_IF_ANY, &c, &err) != HKMS_OK ||
 	    hkms_ops_cert_show(&c, argv[optind], &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	return hkms_cli_output(cli, out, NULL);
@@ -385,7 +348,7 @@ cert_export(struct hkms_cli *cli, int argc, char **argv)
 		{ "format", required_argument, NULL, 'F' },
 		{ "out-file", required_argument, NULL, 'o' },
 		{ "passphrase-file", required_argument, NULL, 'P' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_secret *pass = NULL;
 	struct hkms_err err = { 0 };
@@ -395,7 +358,7 @@ cert_export(struct hkms_cli *cli, int argc, char **argv)
 	size_t len = 0;
 	int ch, ret;
 
-	while ((ch = next_opt(cli, argc, argv, "F:o:P:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "F:o:P:h", lo)) != -1) {
 		if (ch == 'F')
 			format = optarg;
 		else if (ch == 'o')
@@ -419,7 +382,7 @@ cert_export(struct hkms_cli *cli, int argc, char **argv)
 		    "[--format F] [--out-file F]");
 	if ((pfile != NULL && hkms_secret_from_file(pfile, "passphrase",
 	    &pass, &err) != HKMS_OK) ||
-	    cert_ctx(cli, 0, &c, &err) != HKMS_OK ||
+	    hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_cert_export(&c, argv[optind], format, pass ?
 	    hkms_secret_str(pass) : NULL, &data, &len, &err) != HKMS_OK ||
 	    hkms_cli_write_out(outfile, data, len, &err) != HKMS_OK)
@@ -438,12 +401,12 @@ cert_export(struct hkms_cli *cli, int argc, char **argv)
 static int
 cert_rename(struct hkms_cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = { HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 } };
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	int ch;
 
-	while ((ch = next_opt(cli, argc, argv, "h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "h", lo)) != -1) {
 		if (ch == 'h') {
 			printf("usage: hkms cert rename OLD NEW\nRename a "
 			    "certificate or CSR record (not while something "
@@ -454,7 +417,7 @@ cert_rename(struct hkms_cli *cli, int argc, char **argv)
 	}
 	if (optind + 2 != argc)
 		return hkms_cli_usage(cli, "usage: hkms cert rename OLD NEW");
-	if (cert_ctx(cli, 0, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_cert_rename(&c, argv[optind], argv[optind + 1], &err) !=
 	    HKMS_OK)
 		return hkms_cli_fail(cli, &err);
@@ -466,14 +429,14 @@ static int
 cert_delete(struct hkms_cli *cli, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "force", no_argument, NULL, 'f' }, COMMON_OPTS,
+		{ "force", no_argument, NULL, 'f' }, HKMS_CLI_COMMON_OPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	int ch, force = 0;
 
-	while ((ch = next_opt(cli, argc, argv, "fh", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "fh", lo)) != -1) {
 		if (ch == 'f')
 			force = 1;
 		else if (ch == 'h') {
@@ -487,7 +450,7 @@ cert_delete(struct hkms_cli *cli, int argc, char **argv)
 	if (optind + 1 != argc)
 		return hkms_cli_usage(cli, "usage: hkms cert delete NAME "
 		    "[--force]");
-	if (cert_ctx(cli, 0, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_cert_delete(&c, argv[optind], force, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	return hkms_cli_output(cli, json_pack("{s:s,s:b}", "name",
@@ -500,14 +463,14 @@ cert_renew(struct hkms_cli *cli, int argc, char **argv)
 	static const struct option lo[] = {
 		{ "rekey", no_argument, NULL, 'r' },
 		{ "days", required_argument, NULL, 'D' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	json_t *out = NULL;
 	int ch, rekey = 0, days = 0;
 
-	while ((ch = next_opt(cli, argc, argv, "rD:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "rD:h", lo)) != -1) {
 		if (ch == 'r')
 			rekey = 1;
 		else if (ch == 'D') {
@@ -527,7 +490,7 @@ cert_renew(struct hkms_cli *cli, int argc, char **argv)
 	if (optind + 1 != argc)
 		return hkms_cli_usage(cli, "usage: hkms cert renew NAME "
 		    "[--rekey] [--days N]");
-	if (cert_ctx(cli, 1, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_cert_renew(&c, argv[optind], rekey, days, &out, &err) !=
 	    HKMS_OK)
 		return hkms_cli_fail(cli, &err);

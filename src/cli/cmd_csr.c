@@ -13,39 +13,6 @@
 #include "hkms/util.h"
 #include "hkms/x509.h"
 
-#define COMMON_OPTS { "json", no_argument, NULL, 'J' }, \
-	{ "help", no_argument, NULL, 'h' }
-
-static int
-next_opt(struct hkms_cli *cli, int argc, char **argv, const char *shortopts,
-    const struct option *longopts)
-{
-	int ch;
-
-	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) == 'J')
-		cli->json = 1;
-	return ch;
-}
-
-/* Config and store always; the token when need_hsm. */
-static enum hkms_rc
-csr_ctx(struct hkms_cli *cli, int need_hsm, struct hkms_ops_ctx *c,
-    struct hkms_err *err)
-{
-	struct hkms_config *cfg;
-	enum hkms_rc rc;
-
-	memset(c, 0, sizeof(*c));
-	c->actor = cli->actor;
-	if ((rc = hkms_cli_config(cli, &cfg, err)) != HKMS_OK ||
-	    (rc = hkms_cli_store(cli, &c->store, err)) != HKMS_OK)
-		return rc;
-	c->cfg = cfg;
-	if (need_hsm && (rc = hkms_cli_hsm(cli, &c->hsm, err)) != HKMS_OK)
-		return rc;
-	return HKMS_OK;
-}
-
 static int
 csr_create(struct hkms_cli *cli, int argc, char **argv)
 {
@@ -56,7 +23,7 @@ csr_create(struct hkms_cli *cli, int argc, char **argv)
 		{ "san", required_argument, NULL, 'a' },
 		{ "digest", required_argument, NULL, 'd' },
 		{ "out-file", required_argument, NULL, 'o' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_cert_req req;
 	struct hkms_err err = { 0 };
@@ -66,7 +33,7 @@ csr_create(struct hkms_cli *cli, int argc, char **argv)
 	int ch;
 
 	memset(&req, 0, sizeof(req));
-	while ((ch = next_opt(cli, argc, argv, "k:n:s:a:d:o:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "k:n:s:a:d:o:h", lo)) != -1) {
 		switch (ch) {
 		case 'k':
 			req.key = optarg;
@@ -110,7 +77,7 @@ csr_create(struct hkms_cli *cli, int argc, char **argv)
 		    "/CN=host.example)");
 	if (req.key == NULL && req.new_key == NULL)
 		return hkms_cli_usage(cli, "--key or --new-key is required");
-	if (csr_ctx(cli, 1, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_csr_create(&c, &req, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	pem = json_string_value(json_object_get(out, "pem"));
@@ -131,7 +98,7 @@ csr_verify(struct hkms_cli *cli, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "file", required_argument, NULL, 'f' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
@@ -141,7 +108,7 @@ csr_verify(struct hkms_cli *cli, int argc, char **argv)
 	json_t *out = NULL;
 	int ch, rc;
 
-	while ((ch = next_opt(cli, argc, argv, "f:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "f:h", lo)) != -1) {
 		if (ch == 'f')
 			file = optarg;
 		else if (ch == 'h') {

@@ -23,44 +23,11 @@ print_keys(FILE *out, json_t *arr)
 	hkms_cli_table(out, arr, key_cols);
 }
 
-/* Open what key operations need: token and store. */
-static enum hkms_rc
-key_ctx(struct hkms_cli *cli, struct hkms_ops_ctx *c, struct hkms_err *err)
-{
-	enum hkms_rc rc;
-	struct hkms_config *cfg;
-
-	memset(c, 0, sizeof(*c));
-	c->actor = cli->actor;
-	if ((rc = hkms_cli_config(cli, &cfg, err)) != HKMS_OK ||
-	    (rc = hkms_cli_store(cli, &c->store, err)) != HKMS_OK ||
-	    (rc = hkms_cli_hsm(cli, &c->hsm, err)) != HKMS_OK)
-		return rc;
-	c->cfg = cfg;
-	return HKMS_OK;
-}
-
-/* Parse "--json", "--help" and the verb's own options. Returns the option
- * character, -1 at the end, '?' on error, 'h' for help. */
-static int
-next_opt(struct hkms_cli *cli, int argc, char **argv, const char *shortopts,
-    const struct option *longopts)
-{
-	int ch;
-
-	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) == 'J')
-		cli->json = 1;
-	return ch;
-}
-
-#define COMMON_OPTS { "json", no_argument, NULL, 'J' }, \
-	{ "help", no_argument, NULL, 'h' }
-
 static int
 key_generate(struct hkms_cli *cli, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "type", required_argument, NULL, 't' }, COMMON_OPTS,
+		{ "type", required_argument, NULL, 't' }, HKMS_CLI_COMMON_OPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *type = NULL;
@@ -69,7 +36,7 @@ key_generate(struct hkms_cli *cli, int argc, char **argv)
 	json_t *out = NULL;
 	int ch;
 
-	while ((ch = next_opt(cli, argc, argv, "t:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "t:h", lo)) != -1) {
 		if (ch == 't')
 			type = optarg;
 		else if (ch == 'h') {
@@ -85,7 +52,7 @@ key_generate(struct hkms_cli *cli, int argc, char **argv)
 		return hkms_cli_usage(cli, "usage: hkms key generate NAME --type TYPE");
 	if (type == NULL)
 		return hkms_cli_usage(cli, "--type is required (e.g. ec:p256)");
-	if (key_ctx(cli, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_key_generate(&c, argv[optind], type, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	return hkms_cli_output(cli, out, NULL);
@@ -94,13 +61,13 @@ key_generate(struct hkms_cli *cli, int argc, char **argv)
 static int
 key_list(struct hkms_cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = { HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 } };
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	json_t *out = NULL;
 	int ch;
 
-	while ((ch = next_opt(cli, argc, argv, "h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "h", lo)) != -1) {
 		if (ch == 'h') {
 			printf("usage: hkms key list\nList the keys in the "
 			    "token.\n");
@@ -110,7 +77,7 @@ key_list(struct hkms_cli *cli, int argc, char **argv)
 	}
 	if (optind != argc)
 		return hkms_cli_usage(cli, "usage: hkms key list");
-	if (key_ctx(cli, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_key_list(&c, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	return hkms_cli_output(cli, out, print_keys);
@@ -119,13 +86,13 @@ key_list(struct hkms_cli *cli, int argc, char **argv)
 static int
 key_show(struct hkms_cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = { HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 } };
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	json_t *out = NULL;
 	int ch;
 
-	while ((ch = next_opt(cli, argc, argv, "h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "h", lo)) != -1) {
 		if (ch == 'h') {
 			printf("usage: hkms key show NAME|id:HEX\nShow a key: "
 			    "its pkcs11: URI, public key and the attributes "
@@ -136,7 +103,7 @@ key_show(struct hkms_cli *cli, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return hkms_cli_usage(cli, "usage: hkms key show NAME");
-	if (key_ctx(cli, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_key_show(&c, argv[optind], &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	return hkms_cli_output(cli, out, NULL);
@@ -146,14 +113,14 @@ static int
 key_delete(struct hkms_cli *cli, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "force", no_argument, NULL, 'f' }, COMMON_OPTS,
+		{ "force", no_argument, NULL, 'f' }, HKMS_CLI_COMMON_OPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	int ch, force = 0;
 
-	while ((ch = next_opt(cli, argc, argv, "fh", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "fh", lo)) != -1) {
 		if (ch == 'f')
 			force = 1;
 		else if (ch == 'h') {
@@ -166,7 +133,7 @@ key_delete(struct hkms_cli *cli, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return hkms_cli_usage(cli, "usage: hkms key delete NAME [--force]");
-	if (key_ctx(cli, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_key_delete(&c, argv[optind], force, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	return hkms_cli_output(cli, json_pack("{s:s,s:b}", "name",
@@ -179,7 +146,7 @@ key_import(struct hkms_cli *cli, int argc, char **argv)
 	static const struct option lo[] = {
 		{ "file", required_argument, NULL, 'f' },
 		{ "passphrase-file", required_argument, NULL, 'p' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	const char *file = NULL, *pfile = NULL;
 	struct hkms_secret *pass = NULL;
@@ -190,7 +157,7 @@ key_import(struct hkms_cli *cli, int argc, char **argv)
 	json_t *out = NULL;
 	int ch, rc;
 
-	while ((ch = next_opt(cli, argc, argv, "f:p:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "f:p:h", lo)) != -1) {
 		if (ch == 'f')
 			file = optarg;
 		else if (ch == 'p')
@@ -210,7 +177,7 @@ key_import(struct hkms_cli *cli, int argc, char **argv)
 	if ((pfile != NULL && hkms_secret_from_file(pfile, "passphrase",
 	    &pass, &err) != HKMS_OK) ||
 	    hkms_read_file(file, KEY_FILE_MAX, &data, &len, &err) != HKMS_OK ||
-	    key_ctx(cli, &c, &err) != HKMS_OK ||
+	    hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_key_import(&c, argv[optind], data, len,
 	    pass ? hkms_secret_str(pass) : NULL, &out, &err) != HKMS_OK)
 		rc = hkms_cli_fail(cli, &err);

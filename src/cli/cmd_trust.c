@@ -17,36 +17,6 @@
 static const char *const list_cols[] = { "alias", "kind", "status",
     "certificates", "not_after", "subject", NULL };
 
-#define COMMON_OPTS { "json", no_argument, NULL, 'J' }, \
-	{ "help", no_argument, NULL, 'h' }
-
-static int
-next_opt(struct hkms_cli *cli, int argc, char **argv, const char *shortopts,
-    const struct option *longopts)
-{
-	int ch;
-
-	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) == 'J')
-		cli->json = 1;
-	return ch;
-}
-
-/* The context of truststore operations: config and store, no token. */
-static enum hkms_rc
-trust_ctx(struct hkms_cli *cli, struct hkms_ops_ctx *c, struct hkms_err *err)
-{
-	enum hkms_rc rc;
-	struct hkms_config *cfg;
-
-	memset(c, 0, sizeof(*c));
-	c->actor = cli->actor;
-	if ((rc = hkms_cli_config(cli, &cfg, err)) != HKMS_OK ||
-	    (rc = hkms_cli_store(cli, &c->store, err)) != HKMS_OK)
-		return rc;
-	c->cfg = cfg;
-	return HKMS_OK;
-}
-
 static enum hkms_rc
 read_input(const char *path, unsigned char **data, size_t *len,
     struct hkms_err *err)
@@ -160,7 +130,7 @@ trust_import(struct hkms_cli *cli, int argc, char **argv)
 	static const struct option lo[] = {
 		{ "file", required_argument, NULL, 'f' },
 		{ "password-file", required_argument, NULL, 'p' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	static const char usage[] = "import ALIAS --file F "
 	    "[--password-file P]\nTrust the certificates of F (PEM, DER, "
@@ -174,7 +144,7 @@ trust_import(struct hkms_cli *cli, int argc, char **argv)
 	json_t *out = NULL;
 	int ch, rc;
 
-	while ((ch = next_opt(cli, argc, argv, "f:p:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "f:p:h", lo)) != -1) {
 		if (ch == 'f')
 			file = optarg;
 		else if (ch == 'p')
@@ -188,7 +158,7 @@ trust_import(struct hkms_cli *cli, int argc, char **argv)
 	req.alias = argv[optind];
 	if (read_password(pfile, &pass, &err) != HKMS_OK ||
 	    read_input(file, &data, &req.len, &err) != HKMS_OK ||
-	    trust_ctx(cli, &c, &err) != HKMS_OK) {
+	    hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK) {
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}
@@ -207,18 +177,18 @@ out:
 static int
 trust_list(struct hkms_cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = { HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 } };
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	json_t *out = NULL;
 	int ch;
 
-	while ((ch = next_opt(cli, argc, argv, "h", lo)) != -1)
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "h", lo)) != -1)
 		return help_or_bad(cli, ch, "list", "list\nList the "
 		    "truststore entries and their status.");
 	if (optind != argc)
 		return hkms_cli_usage(cli, "usage: hkms trust list");
-	if (trust_ctx(cli, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_trust_list(&c, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	return hkms_cli_output(cli, out, print_list);
@@ -227,19 +197,19 @@ trust_list(struct hkms_cli *cli, int argc, char **argv)
 static int
 trust_show(struct hkms_cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = { HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 } };
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	json_t *out = NULL;
 	int ch;
 
-	while ((ch = next_opt(cli, argc, argv, "h", lo)) != -1)
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "h", lo)) != -1)
 		return help_or_bad(cli, ch, "show", "show ALIAS\nShow an "
 		    "entry: issuer, subject, serial, validity, thumbprints, "
 		    "CA or not, and its status.");
 	if (optind + 1 != argc)
 		return hkms_cli_usage(cli, "usage: hkms trust show ALIAS");
-	if (trust_ctx(cli, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_trust_show(&c, argv[optind], &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	return hkms_cli_output(cli, out, print_show);
@@ -252,7 +222,7 @@ trust_export(struct hkms_cli *cli, int argc, char **argv)
 		{ "format", required_argument, NULL, 'F' },
 		{ "out-file", required_argument, NULL, 'o' },
 		{ "password-file", required_argument, NULL, 'p' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	static const char usage[] = "export ALIAS [--format "
 	    "pem|der|p7b|p7b-der|p12] [--out-file F] [--password-file P]\n"
@@ -267,7 +237,7 @@ trust_export(struct hkms_cli *cli, int argc, char **argv)
 	size_t len = 0;
 	int ch, rc = HKMS_EXIT_OK;
 
-	while ((ch = next_opt(cli, argc, argv, "F:o:p:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "F:o:p:h", lo)) != -1) {
 		if (ch == 'F')
 			req.format = optarg;
 		else if (ch == 'o')
@@ -281,7 +251,7 @@ trust_export(struct hkms_cli *cli, int argc, char **argv)
 		return hkms_cli_usage(cli, "usage: hkms trust %s", usage);
 	req.alias = argv[optind];
 	if (read_password(pfile, &pass, &err) != HKMS_OK ||
-	    trust_ctx(cli, &c, &err) != HKMS_OK) {
+	    hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK) {
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}
@@ -298,17 +268,17 @@ out:
 static int
 trust_delete(struct hkms_cli *cli, int argc, char **argv)
 {
-	static const struct option lo[] = { COMMON_OPTS, { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = { HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 } };
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	int ch;
 
-	while ((ch = next_opt(cli, argc, argv, "h", lo)) != -1)
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "h", lo)) != -1)
 		return help_or_bad(cli, ch, "delete", "delete ALIAS\nRemove "
 		    "an entry and all its certificates.");
 	if (optind + 1 != argc)
 		return hkms_cli_usage(cli, "usage: hkms trust delete ALIAS");
-	if (trust_ctx(cli, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_trust_delete(&c, argv[optind], &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	return hkms_cli_output(cli, json_pack("{s:s,s:b}", "alias",
@@ -321,7 +291,7 @@ trust_pin(struct hkms_cli *cli, int argc, char **argv)
 	static const struct option lo[] = {
 		{ "file", required_argument, NULL, 'f' },
 		{ "force", no_argument, NULL, 'F' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	static const char usage[] = "pin ALIAS --file CERT [--force]\n"
 	    "Trust the certificate a peer presents: a self-signed one, or the\n"
@@ -335,7 +305,7 @@ trust_pin(struct hkms_cli *cli, int argc, char **argv)
 	json_t *out = NULL;
 	int ch, rc;
 
-	while ((ch = next_opt(cli, argc, argv, "f:Fh", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "f:Fh", lo)) != -1) {
 		if (ch == 'f')
 			file = optarg;
 		else if (ch == 'F')
@@ -348,7 +318,7 @@ trust_pin(struct hkms_cli *cli, int argc, char **argv)
 		    "CERT [--force]");
 	req.alias = argv[optind];
 	if (read_input(file, &data, &req.len, &err) != HKMS_OK ||
-	    trust_ctx(cli, &c, &err) != HKMS_OK) {
+	    hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK) {
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}
@@ -371,7 +341,7 @@ trust_verify(struct hkms_cli *cli, int argc, char **argv)
 		{ "host", required_argument, NULL, 'H' },
 		{ "at", required_argument, NULL, 'a' },
 		{ "password-file", required_argument, NULL, 'p' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	static const char usage[] = "verify --chain F [--purpose "
 	    "server|client|any] [--host NAME] [--at UNIXTIME]\nVerify a chain "
@@ -387,7 +357,7 @@ trust_verify(struct hkms_cli *cli, int argc, char **argv)
 	char *end;
 	int ch, rc;
 
-	while ((ch = next_opt(cli, argc, argv, "c:P:H:a:p:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:P:H:a:p:h", lo)) != -1) {
 		if (ch == 'c') {
 			file = optarg;
 		} else if (ch == 'P') {
@@ -413,7 +383,7 @@ trust_verify(struct hkms_cli *cli, int argc, char **argv)
 		    "[--at UNIXTIME]");
 	if (read_password(pfile, &pass, &err) != HKMS_OK ||
 	    read_input(file, &data, &req.len, &err) != HKMS_OK ||
-	    trust_ctx(cli, &c, &err) != HKMS_OK) {
+	    hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK) {
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}
@@ -457,7 +427,7 @@ trust_watch(struct hkms_cli *cli, int argc, char **argv)
 	static const struct option lo[] = {
 		{ "count", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 't' },
-		COMMON_OPTS, { NULL, 0, NULL, 0 }
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	static const char usage[] = "watch [--count N] [--timeout SECONDS]\n"
 	    "Print each truststore change as one JSON line "
@@ -470,7 +440,7 @@ trust_watch(struct hkms_cli *cli, int argc, char **argv)
 	char *end;
 	int ch;
 
-	while ((ch = next_opt(cli, argc, argv, "n:t:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "n:t:h", lo)) != -1) {
 		if (ch == 'n' || ch == 't') {
 			long v = strtol(optarg, &end, 10);
 
@@ -489,7 +459,7 @@ trust_watch(struct hkms_cli *cli, int argc, char **argv)
 	}
 	if (optind != argc)
 		return hkms_cli_usage(cli, "usage: hkms trust %s", usage);
-	if (trust_ctx(cli, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_trust_watch(&c, timeout < 0 ? -1 : (int)(timeout * 1000),
 	    emit_line, &ws, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);

@@ -97,10 +97,6 @@ json_t *ca_cert_meta(X509 *x);
 json_t *ca_time_json(const ASN1_TIME *t);
 int64_t ca_parse_time(const char *s);
 
-/* PEM text of a list of certificates (malloc'd, NUL-terminated). */
-enum hkms_rc ca_chain_pem(STACK_OF(X509) *certs, char **out,
-    struct hkms_err *err);
-
 /* A token key reference for hkms_hsm_*: "id:<hex>" if the record knows
  * the id, else the name. */
 void ca_key_ref(struct ca *ca, char *buf, size_t size);

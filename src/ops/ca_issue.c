@@ -148,7 +148,7 @@ ca_issue(struct hkms_ops_ctx *c, struct ca *ca, struct ca_issue_req *r,
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = ca_chain_pem(one, &pem, err)) != HKMS_OK)
+	if ((rc = hkms_certio_pem_string(one, &pem, err)) != HKMS_OK)
 		goto out;
 	json_object_set_new(m, "ca", json_string(ca->name));
 	json_object_set_new(m, "profile", json_string(pname));
@@ -238,7 +238,7 @@ issue_result(struct ca *ca, X509 *x, json_t *rec, int p7b, json_t **out,
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = ca_chain_pem(chain, &pem, err)) != HKMS_OK)
+	if ((rc = hkms_certio_pem_string(chain, &pem, err)) != HKMS_OK)
 		goto out;
 	json_object_set_new(o, "chain_length", json_integer(sk_X509_num(
 	    chain)));

@@ -236,28 +236,6 @@ ca_cert_meta(X509 *x)
 	return m;
 }
 
-enum hkms_rc
-ca_chain_pem(STACK_OF(X509) *certs, char **out, struct hkms_err *err)
-{
-	enum hkms_rc rc;
-	unsigned char *buf = NULL;
-	size_t len = 0;
-	char *s;
-
-	if ((rc = hkms_certio_encode(certs, HKMS_CERTIO_FMT_PEM, NULL, &buf,
-	    &len, err)) != HKMS_OK)
-		return rc;
-	if ((s = malloc(len + 1)) == NULL) {
-		free(buf);
-		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
-	}
-	memcpy(s, buf, len);
-	s[len] = '\0';
-	free(buf);
-	*out = s;
-	return HKMS_OK;
-}
-
 STACK_OF(X509) *
 ca_leaf_chain(struct ca *ca, X509 *leaf)
 {
@@ -787,7 +765,7 @@ hkms_ops_ca_create(struct hkms_ops_ctx *c,
 			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 			goto out;
 		}
-		if ((rc = ca_chain_pem(chain, &pem, err)) != HKMS_OK)
+		if ((rc = hkms_certio_pem_string(chain, &pem, err)) != HKMS_OK)
 			goto out;
 		meta = ca_meta(x, "ca", &ki, req->parent);
 	}
@@ -1011,7 +989,7 @@ hkms_ops_ca_apply(struct hkms_ops_ctx *c, const char *name,
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = ca_chain_pem(chain, &pem, err)) != HKMS_OK)
+	if ((rc = hkms_certio_pem_string(chain, &pem, err)) != HKMS_OK)
 		goto out;
 	snprintf(ki.name, sizeof(ki.name), "%s", ca->key);
 	snprintf(ki.id_hex, sizeof(ki.id_hex), "%s", json_string_value(
@@ -1116,7 +1094,7 @@ hkms_ops_ca_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 		desc = NULL;	/* transferred */
 		json_object_set_new(o, "chain_length",
 		    json_integer(sk_X509_num(ca->chain)));
-		if ((rc = ca_chain_pem(ca->chain, &pem, err)) != HKMS_OK)
+		if ((rc = hkms_certio_pem_string(ca->chain, &pem, err)) != HKMS_OK)
 			goto out;
 		json_object_set_new(o, "pem", json_string(pem));
 	} else if ((rc = hkms_store_get(c->store, CA_KIND, name, NULL, &pem,

@@ -434,7 +434,7 @@ store_cert(struct hkms_ops_ctx *c, const struct hkms_ops_cert_import_req
 	json_t *meta;
 	char *pem = NULL;
 
-	if ((rc = cert_chain_pem(im->certs, &pem, err)) != HKMS_OK)
+	if ((rc = hkms_certio_pem_string(im->certs, &pem, err)) != HKMS_OK)
 		return rc;
 	if ((meta = cert_meta(sk_X509_value(im->certs, 0), "certificate",
 	    &im->ki)) == NULL) {

@@ -29,10 +29,6 @@ enum hkms_rc cert_name_free(struct hkms_ops_ctx *c, const char *name,
 json_t *cert_meta(X509 *x, const char *type,
     const struct hkms_key_info *ki);
 
-/* The certificates as PEM text (malloc'd, NUL-terminated; free()). */
-enum hkms_rc cert_chain_pem(STACK_OF(X509) *certs, char **pem,
-    struct hkms_err *err);
-
 /* Write record name under the data lock. It must not exist yet, except
  * that a "csr" record for the same key may be replaced when replace_csr
  * is set (applying the certificate a CSR asked for). */

@@ -213,28 +213,6 @@ cert_meta(X509 *x, const char *type, const struct hkms_key_info *ki)
 	return m;
 }
 
-enum hkms_rc
-cert_chain_pem(STACK_OF(X509) *certs, char **pem, struct hkms_err *err)
-{
-	enum hkms_rc rc;
-	unsigned char *buf = NULL;
-	size_t len = 0;
-	char *s;
-
-	if ((rc = hkms_certio_encode(certs, HKMS_CERTIO_FMT_PEM, NULL, &buf,
-	    &len, err)) != HKMS_OK)
-		return rc;
-	if ((s = malloc(len + 1)) == NULL) {
-		free(buf);
-		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
-	}
-	memcpy(s, buf, len);
-	s[len] = '\0';
-	free(buf);
-	*pem = s;
-	return HKMS_OK;
-}
-
 static enum hkms_rc
 one_cert_pem(X509 *x, char **pem, struct hkms_err *err)
 {
@@ -245,7 +223,7 @@ one_cert_pem(X509 *x, char **pem, struct hkms_err *err)
 		sk_X509_free(sk);
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 	}
-	rc = cert_chain_pem(sk, pem, err);
+	rc = hkms_certio_pem_string(sk, pem, err);
 	sk_X509_free(sk);	/* x is borrowed */
 	return rc;
 }

@@ -1129,3 +1129,25 @@ out:
 	sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
 	return rc;
 }
+
+enum hkms_rc
+hkms_certio_pem_string(STACK_OF(X509) *certs, char **pem, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	char *s;
+
+	if ((rc = hkms_certio_encode(certs, HKMS_CERTIO_FMT_PEM, NULL, &buf,
+	    &len, err)) != HKMS_OK)
+		return rc;
+	if ((s = malloc(len + 1)) == NULL) {
+		free(buf);
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	}
+	memcpy(s, buf, len);
+	s[len] = '\0';
+	free(buf);
+	*pem = s;
+	return HKMS_OK;
+}
