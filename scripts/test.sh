@@ -6,6 +6,10 @@
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+# the token layer is the only code that talks PKCS#11 (STYLE.md)
+if grep -rlE '#include *[<"](libp11\.h|p11-kit/pkcs11\.h|pkcs11\.h)' src include; then
+	echo "test.sh: PKCS#11 headers included outside hsm/ (files above)"; exit 1
+fi
 ./scripts/build.sh
 (cd build && ctest --output-on-failure -j2 --timeout 900)
 if [ -z "${HKMS_TEST_QUICK:-}" ]; then
