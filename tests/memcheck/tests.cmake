@@ -3,8 +3,9 @@
 find_program(VALGRIND valgrind)
 if(VALGRIND AND NOT HKMS_SANITIZE AND HKMS_ENABLE_E2E)
 	# the heaviest CSR/cert suites are left out to keep CI under 20 minutes;
-	# security_scan runs csr, self-sign, import and export under memcheck
-	foreach(t keys key_errors security_scan cli_output)
+	# security_scan runs csr, self-sign, import and export, ca_revoke and
+	# ca_client CA signing, revocation, CRLs and client PKCS#12s
+	foreach(t keys key_errors security_scan cli_output ca_revoke ca_client)
 		add_test(NAME memcheck_${t}
 			COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/${t}.sh)
 		set_tests_properties(memcheck_${t} PROPERTIES
