@@ -238,6 +238,10 @@ enum hkms_rc hkms_x509_csr_verify(X509_REQ *csr, struct hkms_err *err);
  *  before or after the one object, PEM headers, DER that is not the
  *  canonical encoding, truncated input. Does not verify it (see _verify).
  *  *out is new: X509_REQ_free(). */
+/** The CSR as a NUL-terminated PEM string; the caller frees *pem. */
+enum hkms_rc hkms_x509_csr_pem(X509_REQ *csr, char **pem,
+    struct hkms_err *err);
+
 enum hkms_rc hkms_x509_csr_parse(const unsigned char *buf, size_t len,
     X509_REQ **out, struct hkms_err *err);
 

@@ -26,6 +26,7 @@
 #include "hkms/x509.h"
 
 #include "ca_int.h"
+#include "ops_int.h"
 
 enum hkms_rc
 ca_revoke_one(struct hkms_ops_ctx *c, struct ca *ca, const char *hex,
@@ -125,20 +126,6 @@ out:
 
 /* ---- CRL ----------------------------------------------------------- */
 
-struct sign_crl_arg {
-	X509_CRL *crl;
-	const X509 *ca;
-	enum hkms_x509_digest digest;
-};
-
-static enum hkms_rc
-sign_crl_fn(EVP_PKEY *key, void *arg, struct hkms_err *err)
-{
-	struct sign_crl_arg *a = arg;
-
-	return hkms_x509_sign_crl(a->crl, key, a->ca, a->digest, err);
-}
-
 /* The revocations of ca as CRL entries; strings borrowed from list. */
 static enum hkms_rc
 crl_entries(json_t *list, struct hkms_x509_revoked **out, size_t *n,
@@ -230,7 +217,7 @@ hkms_ops_ca_crl(struct hkms_ops_ctx *c, const char *ca_name, int days,
 	enum hkms_rc rc;
 	struct ca *ca = NULL;
 	struct hkms_x509_revoked *entries = NULL;
-	struct sign_crl_arg a = { NULL, NULL, HKMS_X509_DIGEST_AUTO };
+	X509_CRL *crl = NULL;
 	json_t *list = NULL, *meta = NULL, *d;
 	unsigned char *der = NULL;
 	size_t n = 0, derlen = 0;
@@ -269,15 +256,13 @@ hkms_ops_ca_crl(struct hkms_ops_ctx *c, const char *ca_name, int days,
 	    HKMS_OK || (rc = hkms_store_counter_next(c->store, ca->crl_kind,
 	    "number", &number, err)) != HKMS_OK ||
 	    (rc = hkms_x509_crl_build(ca->cert, entries, n, number, days, 0,
-	    &a.crl, err)) != HKMS_OK)
+	    &crl, err)) != HKMS_OK)
 		goto out;
-	a.ca = ca->cert;
-	a.digest = hkms_x509_digest_resolve(HKMS_X509_DIGEST_AUTO,
-	    X509_get0_pubkey(ca->cert));
 	ca_key_ref(ca, ref, sizeof(ref));
-	if ((rc = hkms_hsm_with_key(c->hsm, ref, sign_crl_fn, &a, err)) !=
-	    HKMS_OK || (rc = crl_encode(a.crl, &der, &derlen, &pem, err)) !=
-	    HKMS_OK)
+	if ((rc = ops_sign_crl(c->hsm, ref, crl, ca->cert,
+	    hkms_x509_digest_resolve(HKMS_X509_DIGEST_AUTO,
+	    X509_get0_pubkey(ca->cert)), err)) != HKMS_OK ||
+	    (rc = crl_encode(crl, &der, &derlen, &pem, err)) != HKMS_OK)
 		goto out;
 	/* publish: each file replaced atomically, under the data lock */
 	if ((rc = hkms_mkdir_p(crl_dir, 0755, err)) != HKMS_OK ||
@@ -287,8 +272,8 @@ hkms_ops_ca_crl(struct hkms_ops_ctx *c, const char *ca_name, int days,
 		goto out;
 	meta = json_pack("{s:s,s:I,s:o,s:o,s:I,s:s,s:s}", "ca", ca->name,
 	    "number", (json_int_t)number, "this_update", ca_time_json(
-	    X509_CRL_get0_lastUpdate(a.crl)), "next_update", ca_time_json(
-	    X509_CRL_get0_nextUpdate(a.crl)), "entries", (json_int_t)n,
+	    X509_CRL_get0_lastUpdate(crl)), "next_update", ca_time_json(
+	    X509_CRL_get0_nextUpdate(crl)), "entries", (json_int_t)n,
 	    "path", dpath, "pem_path", ppath);
 	if (meta == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
@@ -316,7 +301,7 @@ out:
 	free(dpath);
 	free(ppath);
 	free(crl_dir);
-	X509_CRL_free(a.crl);
+	X509_CRL_free(crl);
 	ca_free(ca);
 	return rc;
 }

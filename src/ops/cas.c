@@ -29,6 +29,7 @@
 #include "hkms/x509.h"
 
 #include "ca_int.h"
+#include "ops_int.h"
 
 /* ---- shared helpers ---------------------------------------------- */
 
@@ -281,33 +282,16 @@ ca_serial_norm(const char *in, char out[HKMS_X509_SERIAL_HEX_MAX],
 	return rc;
 }
 
-struct sign_cert_arg {
-	X509 *cert;
-	const X509 *issuer;
-	enum hkms_x509_digest digest;
-};
-
-static enum hkms_rc
-sign_cert_fn(EVP_PKEY *key, void *arg, struct hkms_err *err)
-{
-	struct sign_cert_arg *a = arg;
-
-	return hkms_x509_sign_cert(a->cert, key, a->issuer, a->digest, err);
-}
-
 enum hkms_rc
 ca_sign_cert(struct hkms_ops_ctx *c, struct ca *ca, X509 *cert,
     const struct hkms_x509_profile *prof, struct hkms_err *err)
 {
-	struct sign_cert_arg a;
 	char ref[160];
 
-	a.cert = cert;
-	a.issuer = ca->cert;
-	a.digest = hkms_x509_digest_resolve(hkms_x509_profile_digest(prof),
-	    X509_get0_pubkey(ca->cert));
 	ca_key_ref(ca, ref, sizeof(ref));
-	return hkms_hsm_with_key(c->hsm, ref, sign_cert_fn, &a, err);
+	return ops_sign_cert(c->hsm, ref, cert, ca->cert,
+	    hkms_x509_digest_resolve(hkms_x509_profile_digest(prof),
+	    X509_get0_pubkey(ca->cert)), err);
 }
 
 /* ---- create -------------------------------------------------------- */
@@ -529,44 +513,6 @@ ca_meta(X509 *x, const char *type, const struct hkms_key_info *ki,
 	return m;
 }
 
-struct sign_req_arg {
-	X509_REQ *req;
-	enum hkms_x509_digest digest;
-};
-
-static enum hkms_rc
-sign_req_fn(EVP_PKEY *key, void *arg, struct hkms_err *err)
-{
-	struct sign_req_arg *a = arg;
-
-	return hkms_x509_sign_req(a->req, key, a->digest, err);
-}
-
-static enum hkms_rc
-req_pem(X509_REQ *req, char **out, struct hkms_err *err)
-{
-	BIO *bio = BIO_new(BIO_s_mem());
-	enum hkms_rc rc = HKMS_E_INTERNAL;
-	char *p = NULL;
-	long n;
-
-	if (bio == NULL || !PEM_write_bio_X509_REQ(bio, req)) {
-		rc = hkms_err_crypto(err, "cannot encode CSR");
-		goto out;
-	}
-	n = BIO_get_mem_data(bio, &p);
-	if (n <= 0 || (*out = malloc((size_t)n + 1)) == NULL) {
-		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
-		goto out;
-	}
-	memcpy(*out, p, (size_t)n);
-	(*out)[n] = '\0';
-	rc = HKMS_OK;
-out:
-	BIO_free(bio);
-	return rc;
-}
-
 /* The CSR of an externally signed CA: subject, and the request for CA:TRUE
  * (with the path length) and keyCertSign/cRLSign, which the external CA
  * may honour. Signed in the token. */
@@ -576,7 +522,7 @@ external_csr(struct hkms_ops_ctx *c, const struct hkms_ops_ca_create_req *req,
     struct hkms_err *err)
 {
 	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-	struct sign_req_arg a = { NULL, HKMS_X509_DIGEST_AUTO };
+	X509_REQ *csr = NULL;
 	X509_EXTENSION *e;
 	enum hkms_rc rc;
 	char bc[64], ref[160];
@@ -602,18 +548,17 @@ external_csr(struct hkms_ops_ctx *c, const struct hkms_ops_ca_create_req *req,
 		rc = hkms_err_crypto(err, "cannot make keyUsage");
 		goto out;
 	}
-	if ((rc = hkms_x509_csr_build(pub, req->subject, NULL, exts, &a.req,
+	if ((rc = hkms_x509_csr_build(pub, req->subject, NULL, exts, &csr,
 	    err)) != HKMS_OK)
 		goto out;
-	a.digest = hkms_x509_digest_resolve(HKMS_X509_DIGEST_AUTO, pub);
 	key_ref_of(ki, ref, sizeof(ref));
-	if ((rc = hkms_hsm_with_key(c->hsm, ref, sign_req_fn, &a, err)) !=
-	    HKMS_OK)
+	if ((rc = ops_sign_req(c->hsm, ref, csr, hkms_x509_digest_resolve(
+	    HKMS_X509_DIGEST_AUTO, pub), err)) != HKMS_OK)
 		goto out;
-	rc = req_pem(a.req, pem, err);
+	rc = hkms_x509_csr_pem(csr, pem, err);
 out:
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	X509_REQ_free(a.req);
+	X509_REQ_free(csr);
 	return rc;
 }
 
@@ -625,26 +570,25 @@ make_root(struct hkms_ops_ctx *c, const struct hkms_ops_ca_create_req *req,
 {
 	struct hkms_x509_profile *prof = NULL;
 	struct hkms_x509_cert_opts o;
-	struct sign_cert_arg a = { NULL, NULL, HKMS_X509_DIGEST_AUTO };
+	X509 *cert = NULL;
 	enum hkms_rc rc;
 	char ref[160];
 
 	fill_opts(req, &o);
 	if ((rc = hkms_x509_profile_get("ca", NULL, &prof, err)) != HKMS_OK ||
-	    (rc = hkms_x509_cert_build(pub, NULL, prof, &o, &a.cert, err)) !=
+	    (rc = hkms_x509_cert_build(pub, NULL, prof, &o, &cert, err)) !=
 	    HKMS_OK)
 		goto out;
-	a.digest = hkms_x509_digest_resolve(hkms_x509_profile_digest(prof),
-	    pub);
 	key_ref_of(ki, ref, sizeof(ref));
-	if ((rc = hkms_hsm_with_key(c->hsm, ref, sign_cert_fn, &a, err)) !=
-	    HKMS_OK)
+	if ((rc = ops_sign_cert(c->hsm, ref, cert, NULL,
+	    hkms_x509_digest_resolve(hkms_x509_profile_digest(prof), pub),
+	    err)) != HKMS_OK)
 		goto out;
-	*out = a.cert;
-	a.cert = NULL;	/* transferred */
+	*out = cert;
+	cert = NULL;	/* transferred */
 	rc = HKMS_OK;
 out:
-	X509_free(a.cert);
+	X509_free(cert);
 	hkms_x509_profile_free(prof);
 	return rc;
 }

@@ -36,6 +36,7 @@
 #include "hkms/x509.h"
 
 #include "cert_int.h"
+#include "ops_int.h"
 
 #define DAY_SECONDS 86400
 
@@ -320,32 +321,6 @@ unmake_key(struct hkms_ops_ctx *c, const struct hkms_key_info *ki)
 		    "\n", ki->name, e.detail);
 }
 
-struct sign_req_arg {
-	X509_REQ *req;
-	enum hkms_x509_digest digest;
-};
-
-static enum hkms_rc
-sign_req_fn(EVP_PKEY *key, void *arg, struct hkms_err *err)
-{
-	struct sign_req_arg *a = arg;
-
-	return hkms_x509_sign_req(a->req, key, a->digest, err);
-}
-
-struct sign_cert_arg {
-	X509 *cert;
-	enum hkms_x509_digest digest;
-};
-
-static enum hkms_rc
-sign_cert_fn(EVP_PKEY *key, void *arg, struct hkms_err *err)
-{
-	struct sign_cert_arg *a = arg;
-
-	return hkms_x509_sign_cert(a->cert, key, NULL, a->digest, err);
-}
-
 /* ---- CSR ---------------------------------------------------------- */
 
 /* Subject, SANs and digest are checked before any token call, so a typo
@@ -401,31 +376,6 @@ csr_meta(X509_REQ *req, const struct hkms_key_info *ki,
 	return m;
 }
 
-static enum hkms_rc
-req_pem(X509_REQ *req, char **out, struct hkms_err *err)
-{
-	BIO *bio = BIO_new(BIO_s_mem());
-	enum hkms_rc rc = HKMS_E_INTERNAL;
-	char *p = NULL;
-	long n;
-
-	if (bio == NULL || !PEM_write_bio_X509_REQ(bio, req)) {
-		rc = hkms_err_crypto(err, "cannot encode CSR");
-		goto out;
-	}
-	n = BIO_get_mem_data(bio, &p);
-	if (n <= 0 || (*out = malloc((size_t)n + 1)) == NULL) {
-		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
-		goto out;
-	}
-	memcpy(*out, p, (size_t)n);
-	(*out)[n] = '\0';
-	rc = HKMS_OK;
-out:
-	BIO_free(bio);
-	return rc;
-}
-
 static json_t *
 req_audit_detail(const struct hkms_ops_cert_req *req,
     const struct hkms_key_info *ki, int ok)
@@ -450,7 +400,8 @@ hkms_ops_csr_create(struct hkms_ops_ctx *c,
 	enum hkms_rc rc;
 	enum hkms_x509_digest digest = HKMS_X509_DIGEST_AUTO;
 	struct hkms_key_info ki;
-	struct sign_req_arg sa = { NULL, HKMS_X509_DIGEST_AUTO };
+	X509_REQ *csr = NULL;
+	enum hkms_x509_digest used = HKMS_X509_DIGEST_AUTO;
 	EVP_PKEY *pub = NULL;
 	json_t *meta = NULL, *d;
 	char *pem = NULL, ref[160];
@@ -472,14 +423,13 @@ hkms_ops_csr_create(struct hkms_ops_ctx *c,
 	key_ref(&ki, ref, sizeof(ref));
 	if ((rc = hkms_hsm_key_public(c->hsm, ref, &pub, err)) != HKMS_OK ||
 	    (rc = hkms_x509_csr_build(pub, req->subject, req->san, NULL,
-	    &sa.req, err)) != HKMS_OK)
+	    &csr, err)) != HKMS_OK)
 		goto out;
-	sa.digest = hkms_x509_digest_resolve(digest, pub);
-	if ((rc = hkms_hsm_with_key(c->hsm, ref, sign_req_fn, &sa,
-	    err)) != HKMS_OK ||
-	    (rc = req_pem(sa.req, &pem, err)) != HKMS_OK)
+	used = hkms_x509_digest_resolve(digest, pub);
+	if ((rc = ops_sign_req(c->hsm, ref, csr, used, err)) != HKMS_OK ||
+	    (rc = hkms_x509_csr_pem(csr, &pem, err)) != HKMS_OK)
 		goto out;
-	if ((meta = csr_meta(sa.req, &ki, sa.digest)) == NULL) {
+	if ((meta = csr_meta(csr, &ki, used)) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -498,12 +448,12 @@ out:
 	d = req_audit_detail(req, &ki, rc == HKMS_OK || made);
 	if (rc == HKMS_OK)
 		json_object_set_new(d, "digest", json_string(
-		    hkms_x509_digest_name(sa.digest)));
+		    hkms_x509_digest_name(used)));
 	hkms_ops_audit(c, "csr.create", req->name, rc, err, d);
 	json_decref(d);
 	json_decref(meta);
 	free(pem);
-	X509_REQ_free(sa.req);
+	X509_REQ_free(csr);
 	EVP_PKEY_free(pub);
 	return rc;
 }
@@ -567,7 +517,7 @@ self_signed(struct hkms_ops_ctx *c, const struct hkms_key_info *ki,
     X509 **out, struct hkms_err *err)
 {
 	enum hkms_rc rc;
-	struct sign_cert_arg sa = { NULL, HKMS_X509_DIGEST_AUTO };
+	X509 *cert = NULL;
 	EVP_PKEY *pub = NULL;
 	char ref[160];
 
@@ -575,18 +525,17 @@ self_signed(struct hkms_ops_ctx *c, const struct hkms_key_info *ki,
 	if (digest == HKMS_X509_DIGEST_AUTO)
 		digest = hkms_x509_profile_digest(prof);
 	if ((rc = hkms_hsm_key_public(c->hsm, ref, &pub, err)) != HKMS_OK ||
-	    (rc = hkms_x509_cert_build(pub, NULL, prof, opts, &sa.cert,
+	    (rc = hkms_x509_cert_build(pub, NULL, prof, opts, &cert,
 	    err)) != HKMS_OK)
 		goto out;
-	sa.digest = hkms_x509_digest_resolve(digest, pub);
-	if ((rc = hkms_hsm_with_key(c->hsm, ref, sign_cert_fn, &sa,
-	    err)) != HKMS_OK)
+	if ((rc = ops_sign_cert(c->hsm, ref, cert, NULL,
+	    hkms_x509_digest_resolve(digest, pub), err)) != HKMS_OK)
 		goto out;
-	*out = sa.cert;
-	sa.cert = NULL;	/* transferred */
+	*out = cert;
+	cert = NULL;	/* transferred */
 	rc = HKMS_OK;
 out:
-	X509_free(sa.cert);
+	X509_free(cert);
 	EVP_PKEY_free(pub);
 	return rc;
 }
@@ -819,7 +768,7 @@ describe_req(X509_REQ *req, json_t **out, struct hkms_err *err)
 	json_object_set_new(o, "curve", ki.curve[0] ? json_string(ki.curve) :
 	    json_null());
 	GENERAL_NAMES_free(gens);
-	if ((rc = req_pem(req, &pem, err)) != HKMS_OK) {
+	if ((rc = hkms_x509_csr_pem(req, &pem, err)) != HKMS_OK) {
 		json_decref(o);
 		return rc;
 	}
@@ -1057,7 +1006,7 @@ export_req(const char *name, const char *pem, enum hkms_certio_format fmt,
 	if ((rc = record_req(name, pem, &req, err)) != HKMS_OK)
 		return rc;
 	if (fmt == HKMS_CERTIO_FMT_PEM) {
-		rc = req_pem(req, (char **)data, err);
+		rc = hkms_x509_csr_pem(req, (char **)data, err);
 		if (rc == HKMS_OK)
 			*len = strlen((char *)*data);
 		goto out;

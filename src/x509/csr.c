@@ -6,6 +6,7 @@
  * read for the SAN request (cert.c), never copied.
  */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -318,5 +319,30 @@ hkms_x509_csr_get_san(X509_REQ *csr, GENERAL_NAMES **out,
 out:
 	ERR_clear_error();
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return rc;
+}
+
+enum hkms_rc
+hkms_x509_csr_pem(X509_REQ *req, char **out, struct hkms_err *err)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	char *p = NULL;
+	long n;
+
+	if (bio == NULL || !PEM_write_bio_X509_REQ(bio, req)) {
+		rc = hkms_err_crypto(err, "cannot encode CSR");
+		goto out;
+	}
+	n = BIO_get_mem_data(bio, &p);
+	if (n <= 0 || (*out = malloc((size_t)n + 1)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(*out, p, (size_t)n);
+	(*out)[n] = '\0';
+	rc = HKMS_OK;
+out:
+	BIO_free(bio);
 	return rc;
 }
