@@ -56,6 +56,16 @@ enum hkms_rc hkms_ops_key_import(struct hkms_ops_ctx *c, const char *name,
     const unsigned char *data, size_t len, const char *passphrase,
     json_t **out, struct hkms_err *err);
 
+/** Compare the token's keys with the key records (store check): a new
+ *  object {token_keys, recorded, reservations, foreign:[{name,id}],
+ *  errors:[...], warnings:[...]}. Errors: stale reservations (an
+ *  interrupted key creation, naming the key and its orphan), records
+ *  whose key is missing. Warnings: live reservations, keys with the hkms
+ *  CKA_ID prefix but no record (an interrupted older hkms, or another data
+ *  dir on the same token). Keys of other applications are only listed. */
+enum hkms_rc hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out,
+    struct hkms_err *err);
+
 /** Write an audit record for op on object with the result of rc/err. */
 void hkms_ops_audit(struct hkms_ops_ctx *c, const char *op,
     const char *object, enum hkms_rc rc, const struct hkms_err *err,
