@@ -47,9 +47,10 @@ audit_verify(struct hkms_cli *cli, int argc, char **argv)
  * into the store's report: its errors fail the check. A token that cannot
  * be opened is a warning: the files were still checked. */
 static enum hkms_rc
-key_check(struct hkms_cli *cli, enum hkms_rc rc, json_t *report,
+key_check(struct hkms_cli *cli, enum hkms_rc rc, json_t **reportp,
     struct hkms_err *err)
 {
+	json_t *report = *reportp;
 	struct hkms_err e = { 0 };
 	struct hkms_ops_ctx c;
 	json_t *keys = NULL, *errs, *warns, *v;
@@ -106,7 +107,7 @@ store_check(struct hkms_cli *cli, int argc, char **argv)
 	if (optind != argc)
 		return hkms_cli_usage(cli, "usage: hkms store check");
 	if (hkms_cli_store(cli, &st, &err) != HKMS_OK ||
-	    key_check(cli, hkms_store_check(st, &report, &err), report,
+	    key_check(cli, hkms_store_check(st, &report, &err), &report,
 	    &err) != HKMS_OK) {
 		/* the report names every problem; the error the first */
 		if (report != NULL) {
