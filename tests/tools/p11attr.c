@@ -227,6 +227,9 @@ main(int argc, char **argv)
 	show_bool(s, o, CKA_NEVER_EXTRACTABLE, "CKA_NEVER_EXTRACTABLE");
 	show_bool(s, o, CKA_PRIVATE, "CKA_PRIVATE");
 	show_bool(s, o, CKA_TOKEN, "CKA_TOKEN");
+	show_bool(s, o, CKA_MODIFIABLE, "CKA_MODIFIABLE");
+	show_bool(s, o, CKA_COPYABLE, "CKA_COPYABLE");
+	show_bool(s, o, CKA_UNWRAP, "CKA_UNWRAP");
 	show_secret(s, o, CKA_VALUE, "CKA_VALUE");
 	show_secret(s, o, CKA_PRIVATE_EXPONENT, "CKA_PRIVATE_EXPONENT");
 	show_secret(s, o, CKA_PRIME_1, "CKA_PRIME_1");
