@@ -4,6 +4,10 @@
  *
  *   p11attr MODULE TOKEN_LABEL KEY_LABEL     (PIN from $HKMS_PIN)
  *
+ *   p11attr MODULE TOKEN_LABEL --mkkey ID_HEX LABEL
+ *       makes an EC P-256 key pair with that CKA_ID and CKA_LABEL, of any
+ *       length (pkcs11-tool refuses ids over 100 bytes): a foreign object.
+ *
  * Prints one line per attribute: NAME=value or NAME=rv:0x.. (the CK_RV of
  * C_GetAttributeValue), then the result of C_WrapKey on the key, and the
  * uses a sign-only key must refuse: C_DecryptInit and C_UnwrapKey of a
@@ -160,6 +164,42 @@ try_ec(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, const char *label)
 		p->C_DestroyObject(s, got);
 }
 
+static int
+mkkey(CK_SESSION_HANDLE s, const char *hex, const char *label)
+{
+	static const unsigned char p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48,
+	    0xce, 0x3d, 0x03, 0x01, 0x07 };
+	unsigned char id[1024];
+	size_t n = 0;
+	unsigned int b;
+	CK_BBOOL yes = CK_TRUE;
+	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_OBJECT_HANDLE pub, priv;
+	CK_RV rv;
+
+	while (n < sizeof(id) && sscanf(hex + 2 * n, "%2x", &b) == 1)
+		id[n++] = (unsigned char)b;
+	{
+		CK_ATTRIBUTE pt[] = {
+			{ CKA_TOKEN, &yes, sizeof(yes) },
+			{ CKA_EC_PARAMS, (void *)p256, sizeof(p256) },
+			{ CKA_ID, id, n },
+			{ CKA_LABEL, (void *)label, strlen(label) },
+		};
+		CK_ATTRIBUTE kt[] = {
+			{ CKA_TOKEN, &yes, sizeof(yes) },
+			{ CKA_PRIVATE, &yes, sizeof(yes) },
+			{ CKA_SIGN, &yes, sizeof(yes) },
+			{ CKA_ID, id, n },
+			{ CKA_LABEL, (void *)label, strlen(label) },
+		};
+		rv = p->C_GenerateKeyPair(s, &m, pt, 4, kt, 5, &pub, &priv);
+	}
+	printf("C_GenerateKeyPair=rv:0x%lx id_len=%zu label_len=%zu\n",
+	    (unsigned long)rv, n, strlen(label));
+	return rv == CKR_OK ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -182,7 +222,8 @@ main(int argc, char **argv)
 	    { CKA_WRAP, &yes, sizeof(yes) } };
 	unsigned char wrapped[8192];
 
-	if (argc != 4 || pin == NULL) {
+	if ((argc != 4 && (argc != 6 || strcmp(argv[3], "--mkkey") != 0)) ||
+	    pin == NULL) {
 		fprintf(stderr, "usage: HKMS_PIN=… p11attr MODULE TOKEN KEY\n");
 		return 2;
 	}
@@ -210,6 +251,14 @@ main(int argc, char **argv)
 	    CKR_OK) {
 		fprintf(stderr, "cannot open token '%s'\n", argv[2]);
 		return 1;
+	}
+	if (argc == 6) {
+		int r = mkkey(s, argv[4], argv[5]);
+
+		p->C_Logout(s);
+		p->C_CloseSession(s);
+		p->C_Finalize(NULL);
+		return r;
 	}
 	t[0].type = CKA_CLASS; t[0].pValue = &cls; t[0].ulValueLen = sizeof(cls);
 	t[1].type = CKA_LABEL; t[1].pValue = argv[3];
