@@ -205,7 +205,8 @@ key_reserve(struct hkms_ops_ctx *c, const char *name, const char *what,
 			goto out;
 		}
 	} else if (rc != HKMS_E_NOT_FOUND) {
-		*err = e;
+		if (err != NULL)
+			*err = e;
 		goto out;
 	}
 	rc = hkms_hsm_key_find(c->hsm, name, &ki, &e);
@@ -219,7 +220,8 @@ key_reserve(struct hkms_ops_ctx *c, const char *name, const char *what,
 		goto out;
 	}
 	if (rc != HKMS_E_NOT_FOUND) {
-		*err = e;
+		if (err != NULL)
+			*err = e;
 		goto out;
 	}
 	if ((rc = hkms_hsm_key_id_new(id, err)) != HKMS_OK)
