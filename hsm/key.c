@@ -94,6 +94,24 @@ hkms_hsm_key_type_name(enum hkms_key_type t)
 	return i < 0 ? "unknown" : key_types[i].name;
 }
 
+enum hkms_rc
+hkms_hsm_key_id_new(unsigned char id[HKMS_KEY_ID_LEN], struct hkms_err *err)
+{
+	size_t np = strlen(HKMS_KEY_ID_PREFIX);
+
+	memcpy(id, HKMS_KEY_ID_PREFIX, np);
+	if (RAND_bytes(id + np, (int)(HKMS_KEY_ID_LEN - np)) != 1)
+		return hkms_err_set(err, HKMS_E_CRYPTO, "no random bytes");
+	return HKMS_OK;
+}
+
+int
+hkms_hsm_key_id_ours(const unsigned char *id, size_t id_len)
+{
+	return id != NULL && id_len == HKMS_KEY_ID_LEN &&
+	    memcmp(id, HKMS_KEY_ID_PREFIX, strlen(HKMS_KEY_ID_PREFIX)) == 0;
+}
+
 /* ---- object helpers (raw Cryptoki, under the read lock) ---- */
 
 static CK_RV
@@ -191,6 +209,39 @@ make_uri(struct hkms_hsm *h, struct hkms_key_info *ki)
 	snprintf(u + n, cap - n, "type=private");
 }
 
+/* Read a variable-length attribute into buf (cap bytes). A longer value
+ * (a foreign object's 1000-byte label) is read in full into a scratch
+ * buffer and cut to cap bytes, with *cut set, so it never fails a whole
+ * listing. */
+static CK_RV
+get_attr_cut(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+    CK_ATTRIBUTE_TYPE type, void *buf, CK_ULONG cap, CK_ULONG *len, int *cut)
+{
+	CK_ATTRIBUTE a = { type, NULL, 0 };
+	unsigned char *tmp;
+	CK_RV rv;
+
+	*len = 0;
+	if ((rv = h->p11->C_GetAttributeValue(s, o, &a, 1)) != CKR_OK)
+		return rv;
+	if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		return CKR_ATTRIBUTE_TYPE_INVALID;
+	if (a.ulValueLen <= cap)
+		return get_attr(h, s, o, type, buf, cap, len);
+	*cut = 1;
+	if (a.ulValueLen > 65536)	/* absurd: keep nothing of it */
+		return CKR_OK;
+	if ((tmp = malloc(a.ulValueLen)) == NULL)
+		return CKR_HOST_MEMORY;
+	a.pValue = tmp;
+	if ((rv = h->p11->C_GetAttributeValue(s, o, &a, 1)) == CKR_OK) {
+		memcpy(buf, tmp, cap);
+		*len = cap;
+	}
+	free(tmp);
+	return rv;
+}
+
 /* Fill ki from the private key object o. */
 static CK_RV
 read_key_info(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
@@ -205,17 +256,25 @@ read_key_info(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 	size_t i;
 
 	memset(ki, 0, sizeof(*ki));
-	rv = get_attr(h, s, o, CKA_LABEL, ki->name, sizeof(ki->name) - 1,
-	    &len);
+	rv = get_attr_cut(h, s, o, CKA_LABEL, ki->name, sizeof(ki->name) - 1,
+	    &len, &ki->truncated);
 	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID)
 		return rv;
 	ki->name[rv == CKR_OK ? len : 0] = '\0';
-	if ((rv = get_attr(h, s, o, CKA_ID, ki->id, sizeof(ki->id),
-	    &len)) == CKR_OK)
+	/* a label is shown and put in URIs: no control bytes, no NULs */
+	for (i = 0; ki->name[i] != '\0'; i++)
+		if ((unsigned char)ki->name[i] < 0x20 || ki->name[i] == 0x7f)
+			ki->name[i] = '?';
+	if (rv == CKR_OK && memchr(ki->name, '\0', len) != NULL)
+		ki->truncated = 1;
+	rv = get_attr_cut(h, s, o, CKA_ID, ki->id, sizeof(ki->id), &len,
+	    &ki->truncated);
+	if (rv == CKR_OK)
 		ki->id_len = len;
 	else if (rv != CKR_ATTRIBUTE_TYPE_INVALID)
 		return rv;
 	hkms_hex(ki->id, ki->id_len, 0, ki->id_hex);
+	ki->ours = !ki->truncated && hkms_hsm_key_id_ours(ki->id, ki->id_len);
 	ki->sensitive = get_bool(h, s, o, CKA_SENSITIVE);
 	ki->extractable = get_bool(h, s, o, CKA_EXTRACTABLE);
 	ki->always_sensitive = get_bool(h, s, o, CKA_ALWAYS_SENSITIVE);
@@ -223,16 +282,24 @@ read_key_info(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 	ki->is_private = get_bool(h, s, o, CKA_PRIVATE);
 	ki->is_token = get_bool(h, s, o, CKA_TOKEN);
 	ki->can_sign = get_bool(h, s, o, CKA_SIGN);
+	ki->can_sign_recover = get_bool(h, s, o, CKA_SIGN_RECOVER);
 	ki->can_decrypt = get_bool(h, s, o, CKA_DECRYPT);
+	ki->can_unwrap = get_bool(h, s, o, CKA_UNWRAP);
+	ki->can_derive = get_bool(h, s, o, CKA_DERIVE);
+	ki->modifiable = get_bool(h, s, o, CKA_MODIFIABLE);
+	ki->copyable = get_bool(h, s, o, CKA_COPYABLE);
+	ki->destroyable = get_bool(h, s, o, CKA_DESTROYABLE);
 	(void)get_attr(h, s, o, CKA_KEY_TYPE, &kt, sizeof(kt), NULL);
 
-	/* the matching public key object gives the size */
-	{
+	/* the matching public key object (same id and label) gives the
+	 * size; a cut label or id matches nothing exactly */
+	if (!ki->truncated) {
 		CK_ATTRIBUTE t[] = {
 			{ CKA_CLASS, &pub, sizeof(pub) },
 			{ CKA_ID, ki->id, ki->id_len },
+			{ CKA_LABEL, ki->name, strlen(ki->name) },
 		};
-		if (find_objects(h, s, t, 2, &po, 1, &n) != CKR_OK)
+		if (find_objects(h, s, t, 3, &po, 1, &n) != CKR_OK)
 			n = 0;
 	}
 	ki->has_public = n > 0;
@@ -393,14 +460,20 @@ list_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if ((*rv = read_key_info(h, s, objs[i], &a->out[a->n])) !=
+		if ((*rv = read_key_info(h, s, objs[i], &a->out[a->n])) ==
 		    CKR_OK) {
+			a->n++;
+			continue;
+		}
+		/* a lost session fails the listing (and is retried); one
+		 * object we cannot read (another application's) is skipped */
+		if (hsm_ckr_recoverable(*rv)) {
 			rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_read",
 			    "cannot read key attributes: %s",
 			    hsm_ckr_name(*rv));
 			goto out;
 		}
-		a->n++;
+		*rv = CKR_OK;
 	}
 	rc = HKMS_OK;
 out:
@@ -440,6 +513,8 @@ struct gen_arg {
 	const char *name;
 	int ti;
 	struct hkms_key_info *info;
+	const unsigned char *id;
+	size_t id_len;
 };
 
 static enum hkms_rc
@@ -472,18 +547,83 @@ check_mechanism(struct hkms_hsm *h, CK_MECHANISM_TYPE mech, int bits,
 	return HKMS_OK;
 }
 
-static void
-destroy_by_id(struct hkms_hsm *h, CK_SESSION_HANDLE s, const unsigned char *id,
-    size_t id_len)
+/* Destroy the private key, public key and certificate objects carrying
+ * both this label and this CKA_ID; the number destroyed. Never an object
+ * that shares only one of them. */
+static CK_ULONG
+destroy_exact(struct hkms_hsm *h, CK_SESSION_HANDLE s, const char *label,
+    const unsigned char *id, size_t id_len)
 {
-	CK_ATTRIBUTE t[] = { { CKA_ID, (void *)id, id_len } };
+	static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY,
+	    CKO_PUBLIC_KEY, CKO_CERTIFICATE };
+	CK_OBJECT_CLASS cls;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_ID, (void *)id, id_len },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+	};
 	CK_OBJECT_HANDLE objs[8];
-	CK_ULONG n = 0, i;
+	CK_ULONG n = 0, i, done = 0;
+	size_t c;
 
-	if (find_objects(h, s, t, 1, objs, 8, &n) != CKR_OK)
-		return;
-	for (i = 0; i < n; i++)
-		h->p11->C_DestroyObject(s, objs[i]);
+	for (c = 0; c < sizeof(classes) / sizeof(classes[0]); c++) {
+		cls = classes[c];
+		if (find_objects(h, s, t, 3, objs, 8, &n) != CKR_OK)
+			continue;
+		for (i = 0; i < n; i++)
+			if (h->p11->C_DestroyObject(s, objs[i]) == CKR_OK)
+				done++;
+	}
+	return done;
+}
+
+/* A CK_RV by which a token may be refusing an attribute of our template
+ * (rather than the request): worth one more try without it. */
+static int
+template_refused(CK_RV rv)
+{
+	return rv == CKR_GENERAL_ERROR || rv == CKR_TEMPLATE_INCONSISTENT ||
+	    rv == CKR_ATTRIBUTE_VALUE_INVALID ||
+	    rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_READ_ONLY;
+}
+
+/*
+ * The private key's restrictions beyond sensitivity, in the order they are
+ * given up on a token that refuses them (docs/hsm.md): first asked all,
+ * then without CKA_MODIFIABLE/CKA_COPYABLE = false, then without
+ * CKA_DECRYPT/UNWRAP/DERIVE = false but with the first two, then without
+ * both. Sensitivity, non-extractability and CKA_PRIVATE are never given
+ * up. Each attempt starts after the objects the previous one may have left
+ * under the new CKA_ID and label are destroyed.
+ */
+#define STAGES 4
+static const struct { int usage, lock; } stages[STAGES] = {
+	{ 1, 1 }, { 1, 0 }, { 0, 1 }, { 0, 0 },
+};
+
+static CK_BBOOL b_yes = CK_TRUE, b_no = CK_FALSE;
+
+/* Append the restrictions of stage st to template t (n entries so far). */
+static CK_ULONG
+add_restrictions(CK_ATTRIBUTE *t, CK_ULONG n, int st)
+{
+	static const CK_ATTRIBUTE_TYPE usage[] = { CKA_DECRYPT, CKA_UNWRAP,
+	    CKA_DERIVE, CKA_SIGN_RECOVER };
+	static const CK_ATTRIBUTE_TYPE lock[] = { CKA_MODIFIABLE,
+	    CKA_COPYABLE };
+	size_t i;
+
+	for (i = 0; stages[st].usage && i < 4; i++) {
+		t[n].type = usage[i];
+		t[n].pValue = &b_no;
+		t[n++].ulValueLen = sizeof(b_no);
+	}
+	for (i = 0; stages[st].lock && i < 2; i++) {
+		t[n].type = lock[i];
+		t[n].pValue = &b_no;
+		t[n++].ulValueLen = sizeof(b_no);
+	}
+	return n;
 }
 
 static enum hkms_rc
@@ -491,44 +631,38 @@ gen_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 {
 	struct gen_arg *a = arg;
 	int rsa = key_types[a->ti].rsa;
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ULONG bits = (CK_ULONG)key_types[a->ti].bits;
 	CK_BYTE exp[] = { 0x01, 0x00, 0x01 };
 	CK_MECHANISM mech = { rsa ? CKM_RSA_PKCS_KEY_PAIR_GEN :
 	    CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 	CK_OBJECT_HANDLE pub = 0, priv = 0;
 	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-	unsigned char id[8];
 	size_t nlab = strlen(a->name);
 	struct keyref kr;
 	CK_OBJECT_HANDLE dummy;
 	enum hkms_rc rc;
-	CK_ULONG npub;
+	CK_ULONG npub, npriv;
+	int st;
 
-	/* The usage restrictions come last: tokens that refuse them get the
-	 * same template without them (see gen_pair). */
 	CK_ATTRIBUTE pubt[] = {
-		{ CKA_TOKEN, &yes, sizeof(yes) },
-		{ CKA_PRIVATE, &no, sizeof(no) },
-		{ CKA_VERIFY, &yes, sizeof(yes) },
+		{ CKA_TOKEN, &b_yes, sizeof(b_yes) },
+		{ CKA_PRIVATE, &b_no, sizeof(b_no) },
+		{ CKA_VERIFY, &b_yes, sizeof(b_yes) },
 		{ CKA_LABEL, (void *)a->name, nlab },
-		{ CKA_ID, id, sizeof(id) },
+		{ CKA_ID, (void *)a->id, a->id_len },
 		{ 0, NULL, 0 },	/* modulus bits or EC params */
 		{ CKA_PUBLIC_EXPONENT, exp, sizeof(exp) },	/* RSA only */
 	};
-	CK_ATTRIBUTE privt[] = {
-		{ CKA_TOKEN, &yes, sizeof(yes) },
-		{ CKA_PRIVATE, &yes, sizeof(yes) },
-		{ CKA_SENSITIVE, &yes, sizeof(yes) },
-		{ CKA_EXTRACTABLE, &no, sizeof(no) },
-		{ CKA_SIGN, &yes, sizeof(yes) },
+	CK_ATTRIBUTE privt[16] = {
+		{ CKA_TOKEN, &b_yes, sizeof(b_yes) },
+		{ CKA_PRIVATE, &b_yes, sizeof(b_yes) },
+		{ CKA_SENSITIVE, &b_yes, sizeof(b_yes) },
+		{ CKA_EXTRACTABLE, &b_no, sizeof(b_no) },
+		{ CKA_SIGN, &b_yes, sizeof(b_yes) },
 		{ CKA_LABEL, (void *)a->name, nlab },
-		{ CKA_ID, id, sizeof(id) },
-		{ CKA_DECRYPT, &no, sizeof(no) },
-		{ CKA_UNWRAP, &no, sizeof(no) },
-		{ CKA_DERIVE, &no, sizeof(no) },
+		{ CKA_ID, (void *)a->id, a->id_len },
 	};
-	const CK_ULONG nprivt = sizeof(privt) / sizeof(privt[0]);
+	const CK_ULONG nbase = 7;
 
 	if (rsa) {
 		pubt[5].type = CKA_MODULUS_BITS;
@@ -549,7 +683,7 @@ gen_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 	memset(&kr, 0, sizeof(kr));
 	kr.label = a->name;
 	rc = find_private(h, s, &kr, &dummy, rv, err);
-	if (rc == HKMS_OK) {
+	if (rc == HKMS_OK || rc == HKMS_E_INVALID) {
 		rc = hkms_err_setc(err, HKMS_E_EXISTS, "key_exists",
 		    "a key named '%s' exists already in token '%s'", a->name,
 		    h->tok_label);
@@ -557,28 +691,24 @@ gen_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 	}
 	if (rc != HKMS_E_NOT_FOUND)
 		goto out;
-	if (RAND_bytes(id, sizeof(id)) != 1) {
-		rc = hkms_err_set(err, HKMS_E_CRYPTO, "no random bytes");
-		goto out;
-	}
-	*rv = h->p11->C_GenerateKeyPair(s, &mech, pubt, npub, privt, nprivt,
-	    &pub, &priv);
-	if (*rv == CKR_GENERAL_ERROR || *rv == CKR_TEMPLATE_INCONSISTENT ||
-	    *rv == CKR_ATTRIBUTE_VALUE_INVALID ||
-	    *rv == CKR_ATTRIBUTE_TYPE_INVALID) {
-		/* Not a blind retry: some tokens (tpm2-pkcs11 makes every key
-		 * sign+decrypt) refuse the usage restrictions. Remove anything
-		 * the first attempt may have left under this CKA_ID, then ask
-		 * once more without CKA_DECRYPT/UNWRAP/DERIVE = false; the
-		 * key's real usages are read back and shown. */
-		destroy_by_id(h, s, id, sizeof(id));
+	for (st = 0; st < STAGES; st++) {
+		/* Not a blind retry: some tokens (tpm2-pkcs11 makes every
+		 * key sign+decrypt) refuse a restriction. Remove anything the
+		 * attempt before may have left under this id and label, then
+		 * ask again with fewer restrictions; the key's real usages
+		 * are read back and shown. */
+		if (st > 0)
+			destroy_exact(h, s, a->name, a->id, a->id_len);
+		npriv = add_restrictions(privt, nbase, st);
 		*rv = h->p11->C_GenerateKeyPair(s, &mech, pubt, npub, privt,
-		    nprivt - 3, &pub, &priv);
+		    npriv, &pub, &priv);
+		if (!template_refused(*rv))
+			break;
 	}
 	if (*rv != CKR_OK) {
 		/* Never retried blindly: remove whatever half of the pair
 		 * the token may have made under our fresh CKA_ID. */
-		destroy_by_id(h, s, id, sizeof(id));
+		destroy_exact(h, s, a->name, a->id, a->id_len);
 		rc = hkms_err_setc(err, *rv == CKR_KEY_SIZE_RANGE ||
 		    *rv == CKR_ATTRIBUTE_VALUE_INVALID ||
 		    *rv == CKR_MECHANISM_INVALID ? HKMS_E_UNSUPPORTED :
@@ -588,8 +718,10 @@ gen_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 		goto out;
 	}
 	if ((*rv = read_key_info(h, s, priv, a->info)) != CKR_OK) {
+		/* a key we cannot describe must not stay behind */
+		destroy_exact(h, s, a->name, a->id, a->id_len);
 		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_read",
-		    "cannot read back key '%s': %s", a->name,
+		    "cannot read back key '%s' (destroyed it): %s", a->name,
 		    hsm_ckr_name(*rv));
 		goto out;
 	}
@@ -600,15 +732,17 @@ out:
 }
 
 enum hkms_rc
-hkms_hsm_key_generate(struct hkms_hsm *h, const char *name,
-    enum hkms_key_type type, struct hkms_key_info *info,
-    struct hkms_err *err)
+hkms_hsm_key_generate_id(struct hkms_hsm *h, const char *name,
+    enum hkms_key_type type, const unsigned char *id, size_t id_len,
+    struct hkms_key_info *info, struct hkms_err *err)
 {
-	struct gen_arg a = { name, type_index(type), info };
+	struct gen_arg a = { name, type_index(type), info, id, id_len };
 	enum hkms_rc rc;
 
 	if (h == NULL || info == NULL || a.ti < 0)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid key type");
+	if (id == NULL || id_len == 0 || id_len > sizeof(info->id))
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid key id");
 	if (!hkms_name_valid(name))
 		return hkms_err_setc(err, HKMS_E_INVALID, "bad_name",
 		    "invalid key name '%s' (1-64 of A-Z a-z 0-9 . _ -)",
@@ -620,23 +754,54 @@ hkms_hsm_key_generate(struct hkms_hsm *h, const char *name,
 	return rc;
 }
 
+enum hkms_rc
+hkms_hsm_key_generate(struct hkms_hsm *h, const char *name,
+    enum hkms_key_type type, struct hkms_key_info *info,
+    struct hkms_err *err)
+{
+	unsigned char id[HKMS_KEY_ID_LEN];
+	enum hkms_rc rc;
+
+	if ((rc = hkms_hsm_key_id_new(id, err)) != HKMS_OK)
+		return rc;
+	return hkms_hsm_key_generate_id(h, name, type, id, sizeof(id), info,
+	    err);
+}
+
 /* ---- delete ---- */
 
 static void
-cache_forget(struct hkms_hsm *h, const unsigned char *id, size_t id_len)
+cache_forget(struct hkms_hsm *h, const char *label, const unsigned char *id,
+    size_t id_len)
 {
-	size_t i;
+	size_t i = 0;
 
 	pthread_mutex_lock(&h->mu);
-	for (i = 0; i < h->ncache; i++) {
+	while (i < h->ncache) {
 		if (h->cache[i].id_len == id_len &&
-		    memcmp(h->cache[i].id, id, id_len) == 0) {
+		    memcmp(h->cache[i].id, id, id_len) == 0 &&
+		    strcmp(h->cache[i].label, label) == 0) {
 			EVP_PKEY_free(h->cache[i].priv);
 			h->cache[i] = h->cache[--h->ncache];
-			break;
-		}
+		} else
+			i++;
 	}
 	pthread_mutex_unlock(&h->mu);
+}
+
+/* Count the objects of class cls with this id and label (up to cap). */
+static CK_RV
+count_exact(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+    const struct hkms_key_info *ki, CK_OBJECT_HANDLE *objs, CK_ULONG cap,
+    CK_ULONG *n)
+{
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_ID, (void *)ki->id, ki->id_len },
+		{ CKA_LABEL, (void *)ki->name, strlen(ki->name) },
+	};
+
+	return find_objects(h, s, t, 3, objs, cap, n);
 }
 
 static enum hkms_rc
@@ -644,7 +809,8 @@ delete_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 {
 	struct find_arg *a = arg;
 	CK_SESSION_HANDLE s;
-	CK_OBJECT_HANDLE o;
+	CK_OBJECT_HANDLE o, pubs[2], certs[2], privs[2];
+	CK_ULONG npub = 0, ncert = 0, npriv = 0, i;
 	enum hkms_rc rc;
 
 	if ((rc = hsm_session(h, &s, rv, err)) != HKMS_OK)
@@ -656,16 +822,55 @@ delete_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 		    "cannot read key attributes: %s", hsm_ckr_name(*rv));
 		goto out;
 	}
+	if (a->info->truncated) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "key_ambiguous",
+		    "the key's label or id is too long to match it exactly; "
+		    "delete it with the tool that made it");
+		goto out;
+	}
+	/* Exactly our pair: the objects carrying both the id and the label.
+	 * Another application's key that shares only the CKA_ID (the
+	 * pkcs11-tool --id 01 habit) or only the label is left alone; two
+	 * candidates for one part means we cannot tell which is ours. */
+	if ((*rv = count_exact(h, s, CKO_PRIVATE_KEY, a->info, privs, 2,
+	    &npriv)) != CKR_OK || (*rv = count_exact(h, s, CKO_PUBLIC_KEY,
+	    a->info, pubs, 2, &npub)) != CKR_OK || (*rv = count_exact(h, s,
+	    CKO_CERTIFICATE, a->info, certs, 2, &ncert)) != CKR_OK) {
+		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_find",
+		    "cannot search token '%s': %s", h->tok_label,
+		    hsm_ckr_name(*rv));
+		goto out;
+	}
+	if (npriv != 1 || npub > 1 || ncert > 1) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "key_ambiguous",
+		    "key '%s' (id %s) is not one key pair in token '%s': "
+		    "%lu private, %lu public key and %lu certificate objects "
+		    "share its label and id; nothing was deleted",
+		    a->info->name, a->info->id_hex, h->tok_label,
+		    (unsigned long)npriv, (unsigned long)npub,
+		    (unsigned long)ncert);
+		goto out;
+	}
 	if ((*rv = h->p11->C_DestroyObject(s, o)) != CKR_OK) {
 		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_delete",
 		    "cannot delete key '%s': %s", a->info->name,
 		    hsm_ckr_name(*rv));
 		goto out;
 	}
-	/* the public key and any certificate object with the same id */
-	if (a->info->id_len > 0)
-		destroy_by_id(h, s, a->info->id, a->info->id_len);
-	cache_forget(h, a->info->id, a->info->id_len);
+	cache_forget(h, a->info->name, a->info->id, a->info->id_len);
+	for (i = 0; i < npub; i++)
+		if ((*rv = h->p11->C_DestroyObject(s, pubs[i])) != CKR_OK)
+			break;
+	for (i = 0; *rv == CKR_OK && i < ncert; i++)
+		*rv = h->p11->C_DestroyObject(s, certs[i]);
+	if (*rv != CKR_OK) {
+		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_delete",
+		    "deleted the private key '%s' but not its public key or "
+		    "certificate object: %s", a->info->name,
+		    hsm_ckr_name(*rv));
+		*rv = CKR_OK;	/* never retried: the private key is gone */
+		goto out;
+	}
 	rc = HKMS_OK;
 out:
 	h->p11->C_CloseSession(s);
@@ -686,6 +891,47 @@ hkms_hsm_key_delete(struct hkms_hsm *h, const char *ref, struct hkms_err *err)
 	a.info = &info;
 	pthread_mutex_lock(&h->obj_mu);
 	rc = hsm_run(h, delete_op, &a, 1, err);
+	pthread_mutex_unlock(&h->obj_mu);
+	return rc;
+}
+
+struct exact_arg {
+	const char *name;
+	const unsigned char *id;
+	size_t id_len;
+};
+
+static enum hkms_rc
+exact_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
+{
+	struct exact_arg *a = arg;
+	CK_SESSION_HANDLE s;
+	CK_ULONG n;
+	enum hkms_rc rc;
+
+	if ((rc = hsm_session(h, &s, rv, err)) != HKMS_OK)
+		return rc;
+	n = destroy_exact(h, s, a->name, a->id, a->id_len);
+	cache_forget(h, a->name, a->id, a->id_len);
+	h->p11->C_CloseSession(s);
+	if (n == 0)
+		return hkms_err_setc(err, HKMS_E_NOT_FOUND, "key_not_found",
+		    "no object named '%s' with that id in token '%s'",
+		    a->name, h->tok_label);
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_hsm_key_destroy_exact(struct hkms_hsm *h, const char *name,
+    const unsigned char *id, size_t id_len, struct hkms_err *err)
+{
+	struct exact_arg a = { name, id, id_len };
+	enum hkms_rc rc;
+
+	if (h == NULL || name == NULL || id == NULL || id_len == 0)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	pthread_mutex_lock(&h->obj_mu);
+	rc = hsm_run(h, exact_op, &a, 1, err);
 	pthread_mutex_unlock(&h->obj_mu);
 	return rc;
 }
@@ -736,9 +982,12 @@ token_pkey(struct hkms_hsm *h, const struct keyref *kr, EVP_PKEY **out,
 		    hsm_ckr_name(*rv));
 		goto out;
 	}
+	/* id and label: a foreign key may share the CKA_ID */
 	for (i = 0; i < nkeys; i++)
 		if (keys[i].isPrivate && keys[i].id_len == info.id_len &&
-		    memcmp(keys[i].id, info.id, info.id_len) == 0)
+		    memcmp(keys[i].id, info.id, info.id_len) == 0 &&
+		    strcmp(keys[i].label ? keys[i].label : "",
+		    info.name) == 0)
 			break;
 	if (i == nkeys) {
 		*rv = CKR_OBJECT_HANDLE_INVALID;	/* raced a change */
@@ -1066,6 +1315,8 @@ struct import_arg {
 	const char *name;
 	EVP_PKEY *priv;
 	struct hkms_key_info *info;
+	const unsigned char *id;
+	size_t id_len;
 };
 
 static int
@@ -1086,23 +1337,36 @@ bn_param(EVP_PKEY *pk, struct bnbuf *b)
 	return 1;
 }
 
+/* DER length of n bytes at p; the bytes used (1 or 2, n < 256). */
+static size_t
+der_len(unsigned char *p, size_t n)
+{
+	if (n < 128) {
+		p[0] = (unsigned char)n;
+		return 1;
+	}
+	p[0] = 0x81;
+	p[1] = (unsigned char)n;
+	return 2;
+}
+
 static enum hkms_rc
 import_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 {
 	struct import_arg *a = arg;
 	CK_OBJECT_CLASS cpriv = CKO_PRIVATE_KEY, cpub = CKO_PUBLIC_KEY;
 	CK_KEY_TYPE kt;
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
 	CK_OBJECT_HANDLE po = 0, ko = 0;
-	CK_ATTRIBUTE privt[24], pubt[16];
-	CK_ULONG np = 0, nq = 0;
+	CK_ATTRIBUTE privt[32], pubt[16];
+	CK_ULONG np = 0, nq = 0, npriv;
 	struct bnbuf *bn = NULL;
-	unsigned char id[8], point[200], ecpt[210];
-	size_t nlab = strlen(a->name), plen = 0, i, nbn = 0;
+	unsigned char point[200], ecpt[210];
+	size_t nlab = strlen(a->name), plen = 0, want, hl, i;
 	char group[64];
 	const unsigned char *oid = NULL;
 	size_t oid_len = 0;
+	int ti = -1, st;
 	struct keyref kr;
 	CK_OBJECT_HANDLE dummy;
 	enum hkms_rc rc = HKMS_E_INTERNAL;
@@ -1125,21 +1389,20 @@ import_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 	kt = rsa ? CKK_RSA : CKK_EC;
 	ADD(privt, np, CKA_CLASS, &cpriv, sizeof(cpriv));
 	ADD(privt, np, CKA_KEY_TYPE, &kt, sizeof(kt));
-	ADD(privt, np, CKA_TOKEN, &yes, sizeof(yes));
-	ADD(privt, np, CKA_PRIVATE, &yes, sizeof(yes));
-	ADD(privt, np, CKA_SENSITIVE, &yes, sizeof(yes));
-	ADD(privt, np, CKA_EXTRACTABLE, &no, sizeof(no));
-	ADD(privt, np, CKA_SIGN, &yes, sizeof(yes));
-	ADD(privt, np, CKA_DECRYPT, &no, sizeof(no));
+	ADD(privt, np, CKA_TOKEN, &b_yes, sizeof(b_yes));
+	ADD(privt, np, CKA_PRIVATE, &b_yes, sizeof(b_yes));
+	ADD(privt, np, CKA_SENSITIVE, &b_yes, sizeof(b_yes));
+	ADD(privt, np, CKA_EXTRACTABLE, &b_no, sizeof(b_no));
+	ADD(privt, np, CKA_SIGN, &b_yes, sizeof(b_yes));
 	ADD(privt, np, CKA_LABEL, a->name, nlab);
-	ADD(privt, np, CKA_ID, id, sizeof(id));
+	ADD(privt, np, CKA_ID, a->id, a->id_len);
 	ADD(pubt, nq, CKA_CLASS, &cpub, sizeof(cpub));
 	ADD(pubt, nq, CKA_KEY_TYPE, &kt, sizeof(kt));
-	ADD(pubt, nq, CKA_TOKEN, &yes, sizeof(yes));
-	ADD(pubt, nq, CKA_PRIVATE, &no, sizeof(no));
-	ADD(pubt, nq, CKA_VERIFY, &yes, sizeof(yes));
+	ADD(pubt, nq, CKA_TOKEN, &b_yes, sizeof(b_yes));
+	ADD(pubt, nq, CKA_PRIVATE, &b_no, sizeof(b_no));
+	ADD(pubt, nq, CKA_VERIFY, &b_yes, sizeof(b_yes));
 	ADD(pubt, nq, CKA_LABEL, a->name, nlab);
-	ADD(pubt, nq, CKA_ID, id, sizeof(id));
+	ADD(pubt, nq, CKA_ID, a->id, a->id_len);
 	if (rsa) {
 		for (i = 0; i < 8; i++) {
 			bn[i].param = rsap[i].p;
@@ -1155,7 +1418,6 @@ import_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 				ADD(pubt, nq, bn[i].type, bn[i].buf,
 				    bn[i].len);
 		}
-		nbn = 8;
 	} else {
 		if (!EVP_PKEY_get_utf8_string_param(a->priv,
 		    OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL))
@@ -1171,26 +1433,50 @@ import_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 			    strcmp(group, "secp521r1") == 0))) {
 				oid = key_types[i].oid;
 				oid_len = key_types[i].oid_len;
+				ti = (int)i;
 			}
-		bn[0].param = OSSL_PKEY_PARAM_PRIV_KEY;
-		nbn = 1;
-		if (oid == NULL || !bn_param(a->priv, &bn[0]) ||
-		    !EVP_PKEY_get_octet_string_param(a->priv,
-		    OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point), &plen) ||
-		    plen > 127) {
-			rc = hkms_err_setc(err, HKMS_E_POLICY, "weak_key",
-			    "only EC keys on P-256, P-384 or P-521 can be "
-			    "imported");
+		if (oid == NULL) {
+			rc = hkms_err_setc(err, HKMS_E_UNSUPPORTED,
+			    "unknown_curve", "EC keys on curve '%s' cannot be "
+			    "imported (use P-256, P-384 or P-521)",
+			    group[0] ? group : "(unnamed)");
 			goto out;
 		}
-		/* CKA_EC_POINT is the DER OCTET STRING of the point */
+		/* the uncompressed point of the curve: 04 || X || Y */
+		want = 1 + 2 * (((size_t)key_types[ti].bits + 7) / 8);
+		bn[0].param = OSSL_PKEY_PARAM_PRIV_KEY;
+		if (!bn_param(a->priv, &bn[0]) ||
+		    !EVP_PKEY_get_octet_string_param(a->priv,
+		    OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point), &plen)) {
+			rc = hkms_err_setc(err, HKMS_E_INVALID, "bad_key",
+			    "the %s key to import lacks its private value or "
+			    "public point", key_types[ti].group);
+			goto out;
+		}
+		if (plen != want || point[0] != 0x04) {
+			rc = hkms_err_setc(err, HKMS_E_INVALID, "bad_key",
+			    "the %s key's public point is %zu bytes, expected "
+			    "an uncompressed point of %zu bytes",
+			    key_types[ti].group, plen, want);
+			goto out;
+		}
+		/* CKA_VALUE: the private value at the curve's full size */
+		hl = (want - 1) / 2;
+		if (bn[0].len < hl) {
+			memmove(bn[0].buf + (hl - bn[0].len), bn[0].buf,
+			    bn[0].len);
+			memset(bn[0].buf, 0, hl - bn[0].len);
+			bn[0].len = hl;
+		}
+		/* CKA_EC_POINT is the DER OCTET STRING of the point (P-521's
+		 * 133 bytes need the long length form) */
 		ecpt[0] = 0x04;
-		ecpt[1] = (unsigned char)plen;
-		memcpy(ecpt + 2, point, plen);
+		hl = 1 + der_len(ecpt + 1, plen);
+		memcpy(ecpt + hl, point, plen);
 		ADD(privt, np, CKA_EC_PARAMS, oid, oid_len);
 		ADD(privt, np, CKA_VALUE, bn[0].buf, bn[0].len);
 		ADD(pubt, nq, CKA_EC_PARAMS, oid, oid_len);
-		ADD(pubt, nq, CKA_EC_POINT, ecpt, plen + 2);
+		ADD(pubt, nq, CKA_EC_POINT, ecpt, plen + hl);
 	}
 #undef ADD
 	if ((rc = hsm_session(h, &s, rv, err)) != HKMS_OK)
@@ -1198,7 +1484,7 @@ import_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 	memset(&kr, 0, sizeof(kr));
 	kr.label = a->name;
 	rc = find_private(h, s, &kr, &dummy, rv, err);
-	if (rc == HKMS_OK) {
+	if (rc == HKMS_OK || rc == HKMS_E_INVALID) {
 		rc = hkms_err_setc(err, HKMS_E_EXISTS, "key_exists",
 		    "a key named '%s' exists already in token '%s'", a->name,
 		    h->tok_label);
@@ -1206,21 +1492,28 @@ import_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 	}
 	if (rc != HKMS_E_NOT_FOUND)
 		goto out;
-	if (RAND_bytes(id, sizeof(id)) != 1) {
-		rc = hkms_err_set(err, HKMS_E_CRYPTO, "no random bytes");
-		goto out;
+	/* the same restrictions, in the same fallback order, as keygen */
+	for (st = 0; st < STAGES; st++) {
+		if (st > 0)
+			destroy_exact(h, s, a->name, a->id, a->id_len);
+		npriv = add_restrictions(privt, np, st);
+		*rv = h->p11->C_CreateObject(s, privt, npriv, &ko);
+		if (!template_refused(*rv))
+			break;
 	}
-	if ((*rv = h->p11->C_CreateObject(s, privt, np, &ko)) != CKR_OK ||
-	    (*rv = h->p11->C_CreateObject(s, pubt, nq, &po)) != CKR_OK) {
-		destroy_by_id(h, s, id, sizeof(id));
+	if (*rv == CKR_OK)
+		*rv = h->p11->C_CreateObject(s, pubt, nq, &po);
+	if (*rv != CKR_OK) {
+		destroy_exact(h, s, a->name, a->id, a->id_len);
 		rc = hkms_err_setc(err, HKMS_E_TOKEN, "import_failed",
 		    "cannot import key '%s' into token '%s': %s", a->name,
 		    h->tok_label, hsm_ckr_name(*rv));
 		goto out;
 	}
 	if ((*rv = read_key_info(h, s, ko, a->info)) != CKR_OK) {
+		destroy_exact(h, s, a->name, a->id, a->id_len);
 		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_read",
-		    "cannot read back key '%s': %s", a->name,
+		    "cannot read back key '%s' (destroyed it): %s", a->name,
 		    hsm_ckr_name(*rv));
 		goto out;
 	}
@@ -1232,7 +1525,41 @@ out:
 		OPENSSL_cleanse(bn, 8 * sizeof(*bn));
 		free(bn);
 	}
-	(void)nbn;
+	OPENSSL_cleanse(privt, sizeof(privt));
+	return rc;
+}
+
+enum hkms_rc
+hkms_hsm_key_import_id(struct hkms_hsm *h, const char *name, EVP_PKEY *priv,
+    const unsigned char *id, size_t id_len, struct hkms_key_info *info,
+    struct hkms_err *err)
+{
+	struct import_arg a = { name, priv, info, id, id_len };
+	enum hkms_rc rc;
+	int kid;
+
+	if (h == NULL || priv == NULL || info == NULL || id == NULL ||
+	    id_len == 0 || id_len > sizeof(info->id))
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if (!hkms_name_valid(name))
+		return hkms_err_setc(err, HKMS_E_INVALID, "bad_name",
+		    "invalid key name '%s'", name ? name : "");
+	kid = EVP_PKEY_get_base_id(priv);
+	if (kid == EVP_PKEY_RSA && EVP_PKEY_get_bits(priv) < 2048)
+		return hkms_err_setc(err, HKMS_E_POLICY, "weak_key",
+		    "RSA keys below 2048 bits are refused (this one has %d)",
+		    EVP_PKEY_get_bits(priv));
+	if (kid == EVP_PKEY_EC && EVP_PKEY_get_bits(priv) < 256)
+		return hkms_err_setc(err, HKMS_E_POLICY, "weak_key",
+		    "EC keys on curves below 256 bits are refused (this one "
+		    "has %d)", EVP_PKEY_get_bits(priv));
+	if (kid != EVP_PKEY_RSA && kid != EVP_PKEY_EC)
+		return hkms_err_setc(err, HKMS_E_UNSUPPORTED,
+		    "unknown_key_type", "only RSA and EC keys can be "
+		    "imported");
+	pthread_mutex_lock(&h->obj_mu);
+	rc = hsm_run(h, import_op, &a, 0, err);
+	pthread_mutex_unlock(&h->obj_mu);
 	return rc;
 }
 
@@ -1240,25 +1567,11 @@ enum hkms_rc
 hkms_hsm_key_import(struct hkms_hsm *h, const char *name, EVP_PKEY *priv,
     struct hkms_key_info *info, struct hkms_err *err)
 {
-	struct import_arg a = { name, priv, info };
+	unsigned char id[HKMS_KEY_ID_LEN];
 	enum hkms_rc rc;
-	int id;
 
-	if (h == NULL || priv == NULL || info == NULL)
-		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
-	if (!hkms_name_valid(name))
-		return hkms_err_setc(err, HKMS_E_INVALID, "bad_name",
-		    "invalid key name '%s'", name ? name : "");
-	id = EVP_PKEY_get_base_id(priv);
-	if (id == EVP_PKEY_RSA && EVP_PKEY_get_bits(priv) < 2048)
-		return hkms_err_setc(err, HKMS_E_POLICY, "weak_key",
-		    "RSA keys below 2048 bits are refused (this one has %d)",
-		    EVP_PKEY_get_bits(priv));
-	if (id != EVP_PKEY_RSA && id != EVP_PKEY_EC)
-		return hkms_err_setc(err, HKMS_E_POLICY, "weak_key",
-		    "only RSA and EC keys can be imported");
-	pthread_mutex_lock(&h->obj_mu);
-	rc = hsm_run(h, import_op, &a, 0, err);
-	pthread_mutex_unlock(&h->obj_mu);
-	return rc;
+	if ((rc = hkms_hsm_key_id_new(id, err)) != HKMS_OK)
+		return rc;
+	return hkms_hsm_key_import_id(h, name, priv, id, sizeof(id), info,
+	    err);
 }

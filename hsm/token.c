@@ -428,6 +428,7 @@ hkms_hsm_open(const struct hkms_hsm_opts *opts, const struct hkms_secret *pin,
 {
 	enum hkms_rc rc;
 	struct hkms_hsm *h = NULL;
+	int i;
 
 	if ((rc = opts_check(opts, err)) != HKMS_OK)
 		return rc;
@@ -449,7 +450,18 @@ hkms_hsm_open(const struct hkms_hsm_opts *opts, const struct hkms_secret *pin,
 	if ((rc = hkms_secret_new(hkms_secret_str(pin), hkms_secret_len(pin),
 	    &h->pin, err)) != HKMS_OK)
 		goto out;
-	if ((rc = ctx_build(h, err)) != HKMS_OK)
+	/* A token whose files another process is rewriting (SoftHSM2's file
+	 * store writes token.object in place) can look absent, uninitialised
+	 * or failing for a moment: a few short retries of the whole build
+	 * (20..160 ms apart) before it counts as down. Never after a PIN
+	 * refusal (sealed), so no PIN attempt is spent twice. */
+	for (i = 0; (rc = ctx_build(h, err)) == HKMS_E_TOKEN_DOWN &&
+	    !h->sealed && i < 4; i++) {
+		struct timespec ts = { 0, 20000000L << i };
+
+		nanosleep(&ts, NULL);
+	}
+	if (rc != HKMS_OK)
 		goto out;
 	*out = h;
 	h = NULL;	/* transferred */

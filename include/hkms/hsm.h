@@ -57,10 +57,30 @@ struct hkms_key_info {
 	enum hkms_key_type type;
 	int bits;
 	int has_public;
-	/* read back from the private key object; -1 = not readable */
+	/* read back from the private key object; -1 = not readable
+	 * (refused, or CK_UNAVAILABLE_INFORMATION) */
 	int sensitive, extractable, always_sensitive, never_extractable;
 	int is_private, is_token, can_sign, can_decrypt;
+	int can_sign_recover, can_unwrap, can_derive;
+	int modifiable, copyable, destroyable;
+	/* 1 when the token's CKA_LABEL or CKA_ID did not fit name/id: a
+	 * foreign object, listed with both cut short; it cannot be
+	 * referred to by this name or id */
+	int truncated;
+	int ours;	/* CKA_ID carries the hkms prefix (HKMS_KEY_ID_PREFIX) */
 };
+
+/** CKA_IDs hkms makes: these 4 bytes, then 8 random ones. Tells keys hkms
+ *  made from foreign objects sharing the token. */
+#define HKMS_KEY_ID_PREFIX "hkms"
+#define HKMS_KEY_ID_LEN 12
+
+/** A fresh CKA_ID for a new key: HKMS_KEY_ID_PREFIX + 8 random bytes. */
+enum hkms_rc hkms_hsm_key_id_new(unsigned char id[HKMS_KEY_ID_LEN],
+    struct hkms_err *err);
+
+/** 1 if id is one hkms makes (prefix and length). */
+int hkms_hsm_key_id_ours(const unsigned char *id, size_t id_len);
 
 /** Generate a key pair in the token: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE
  *  true, CKA_EXTRACTABLE false, sign only, a fresh random CKA_ID, label
@@ -71,13 +91,31 @@ enum hkms_rc hkms_hsm_key_generate(struct hkms_hsm *h, const char *name,
     enum hkms_key_type type, struct hkms_key_info *info,
     struct hkms_err *err);
 
+/** As hkms_hsm_key_generate() with the caller's CKA_ID (id_len 1..64), so
+ *  the caller can reserve the name with that id before the token work.
+ *  CKA_MODIFIABLE and CKA_COPYABLE are asked false; a token that refuses
+ *  them (or the usage restrictions) gets the same template without them
+ *  (docs/hsm.md), and the real values are read back into info. */
+enum hkms_rc hkms_hsm_key_generate_id(struct hkms_hsm *h, const char *name,
+    enum hkms_key_type type, const unsigned char *id, size_t id_len,
+    struct hkms_key_info *info, struct hkms_err *err);
+
 /** Write a software private key into the token as a sensitive,
- *  non-extractable key with label name (key import). The caller still owns
- *  and frees priv. */
+ *  non-extractable key with label name (key import), with the usage
+ *  restrictions and the fallback of generated keys: sign only (no
+ *  decrypt/unwrap/derive), not modifiable/copyable where the token allows.
+ *  A fresh hkms CKA_ID. The caller still owns and frees priv. */
 enum hkms_rc hkms_hsm_key_import(struct hkms_hsm *h, const char *name,
     EVP_PKEY *priv, struct hkms_key_info *info, struct hkms_err *err);
 
-/** List private keys; *out is a malloc'd array the caller frees. */
+/** As hkms_hsm_key_import() with the caller's CKA_ID. */
+enum hkms_rc hkms_hsm_key_import_id(struct hkms_hsm *h, const char *name,
+    EVP_PKEY *priv, const unsigned char *id, size_t id_len,
+    struct hkms_key_info *info, struct hkms_err *err);
+
+/** List private keys; *out is a malloc'd array the caller frees. Objects
+ *  whose attributes cannot be read are skipped; labels and ids too long
+ *  for hkms_key_info are listed cut short with truncated set. */
 enum hkms_rc hkms_hsm_key_list(struct hkms_hsm *h, struct hkms_key_info **out,
     size_t *n, struct hkms_err *err);
 
@@ -85,9 +123,20 @@ enum hkms_rc hkms_hsm_key_list(struct hkms_hsm *h, struct hkms_key_info **out,
 enum hkms_rc hkms_hsm_key_find(struct hkms_hsm *h, const char *ref,
     struct hkms_key_info *info, struct hkms_err *err);
 
-/** Destroy the key pair (and any certificate object) with this name. */
+/** Destroy the key pair (and its certificate object) ref names: the
+ *  private key, and the public key and certificate objects carrying both
+ *  its CKA_ID and its CKA_LABEL. Objects sharing only the id or only the
+ *  label (another application's) are never touched. More than one private
+ *  key, public key or certificate matching is refused (key_ambiguous)
+ *  before anything is destroyed. */
 enum hkms_rc hkms_hsm_key_delete(struct hkms_hsm *h, const char *ref,
     struct hkms_err *err);
+
+/** Destroy the private key, public key and certificate objects whose
+ *  CKA_LABEL is name AND whose CKA_ID is id (a crashed generation's
+ *  orphan). HKMS_E_NOT_FOUND when no object matches. */
+enum hkms_rc hkms_hsm_key_destroy_exact(struct hkms_hsm *h, const char *name,
+    const unsigned char *id, size_t id_len, struct hkms_err *err);
 
 /** A plain software copy of the public key; the caller frees it. */
 enum hkms_rc hkms_hsm_key_public(struct hkms_hsm *h, const char *ref,

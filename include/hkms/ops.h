@@ -40,12 +40,16 @@ enum hkms_rc hkms_ops_key_list(struct hkms_ops_ctx *c, json_t **out,
 
 /** One key: name, id, uri, type, bits, public_key_pem, and the attributes
  *  read back from the token (sensitive, extractable, always_sensitive,
- *  never_extractable, private, token), and used_by (certificates). */
+ *  never_extractable, private, token, sign, sign_recover, decrypt, unwrap,
+ *  derive, modifiable, copyable, destroyable; null where the token does not
+ *  say), and used_by (certificates). */
 enum hkms_rc hkms_ops_key_show(struct hkms_ops_ctx *c, const char *ref,
     json_t **out, struct hkms_err *err);
 
-/** Delete a key pair; refused with HKMS_E_IN_USE while a certificate in
- *  the store uses it, unless force. Audited. */
+/** Delete exactly the key pair ref names (hkms_hsm_key_delete()) and its
+ *  key record; refused with HKMS_E_IN_USE while a certificate in the store
+ *  uses it, unless force, or while another process is creating it. A name
+ *  whose record has no token key left only loses the record. Audited. */
 enum hkms_rc hkms_ops_key_delete(struct hkms_ops_ctx *c, const char *ref,
     int force, struct hkms_err *err);
 
@@ -55,6 +59,16 @@ enum hkms_rc hkms_ops_key_delete(struct hkms_ops_ctx *c, const char *ref,
 enum hkms_rc hkms_ops_key_import(struct hkms_ops_ctx *c, const char *name,
     const unsigned char *data, size_t len, const char *passphrase,
     json_t **out, struct hkms_err *err);
+
+/** Compare the token's keys with the key records (store check): a new
+ *  object {token_keys, recorded, reservations, foreign:[{name,id}],
+ *  errors:[...], warnings:[...]}. Errors: stale reservations (an
+ *  interrupted key creation, naming the key and its orphan), records
+ *  whose key is missing. Warnings: live reservations, keys with the hkms
+ *  CKA_ID prefix but no record (an interrupted older hkms, or another data
+ *  dir on the same token). Keys of other applications are only listed. */
+enum hkms_rc hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out,
+    struct hkms_err *err);
 
 /** Write an audit record for op on object with the result of rc/err. */
 void hkms_ops_audit(struct hkms_ops_ctx *c, const char *op,

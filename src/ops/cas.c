@@ -310,10 +310,8 @@ static void
 unmake_key(struct hkms_ops_ctx *c, const struct hkms_key_info *ki)
 {
 	struct hkms_err e = { 0 };
-	char ref[160];
 
-	key_ref_of(ki, ref, sizeof(ref));
-	if (hkms_hsm_key_delete(c->hsm, ref, &e) != HKMS_OK)
+	if (ops_key_remove(c, ki, &e) != HKMS_OK)
 		fprintf(stderr, "{\"warning\":{\"code\":\"key_left\",\"message\":"
 		    "\"cannot remove key '%s' made for a failed request: %s\"}}"
 		    "\n", ki->name, e.detail);
@@ -682,7 +680,7 @@ hkms_ops_ca_create(struct hkms_ops_ctx *c,
 	    err)) != HKMS_OK || (rc = parent_precheck(parent, req, err)) !=
 	    HKMS_OK))
 		goto out;
-	if ((rc = hkms_hsm_key_generate(c->hsm, req->name, kt, &ki, err)) !=
+	if ((rc = ops_key_create(c, req->name, kt, NULL, &ki, err)) !=
 	    HKMS_OK)
 		goto out;
 	made = 1;

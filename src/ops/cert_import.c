@@ -40,6 +40,7 @@
 #include "hkms/x509.h"
 
 #include "cert_int.h"
+#include "ops_int.h"
 
 struct import {
 	STACK_OF(X509) *certs;	/* leaf first, then what came with it */
@@ -416,8 +417,8 @@ import_key(struct hkms_ops_ctx *c, struct import *im, int *made,
 	*made = 0;
 	if (im->swkey == NULL || im->key_in_token)
 		return HKMS_OK;
-	rc = hkms_hsm_key_import(c->hsm, im->keyname, im->swkey, &im->ki,
-	    err);
+	rc = ops_key_create(c, im->keyname, HKMS_KEY_NONE, im->swkey,
+	    &im->ki, err);
 	/* the software copy is gone as soon as the token has it */
 	EVP_PKEY_free(im->swkey);
 	im->swkey = NULL;
@@ -454,11 +455,8 @@ static void
 undo_key(struct hkms_ops_ctx *c, struct import *im)
 {
 	struct hkms_err e = { 0 };
-	char ref[160];
 
-	snprintf(ref, sizeof(ref), "id:%s", im->ki.id_hex);
-	if (hkms_hsm_key_delete(c->hsm, im->ki.id_len ? ref : im->ki.name,
-	    &e) != HKMS_OK)
+	if (ops_key_remove(c, &im->ki, &e) != HKMS_OK)
 		fprintf(stderr, "{\"warning\":{\"code\":\"key_left\",\"message\":"
 		    "\"cannot remove imported key '%s' after a failure: %s\"}}"
 		    "\n", im->ki.name, e.detail);

@@ -290,8 +290,8 @@ request_key(struct hkms_ops_ctx *c, const struct hkms_ops_cert_req *req,
 	}
 	if ((rc = hkms_hsm_key_type_parse(req->new_key, &t, err)) != HKMS_OK)
 		return rc;
-	if ((rc = hkms_hsm_key_generate(c->hsm, req->key ? req->key :
-	    req->name, t, ki, err)) != HKMS_OK)
+	if ((rc = ops_key_create(c, req->key ? req->key : req->name, t,
+	    NULL, ki, err)) != HKMS_OK)
 		return rc;
 	*made = 1;
 	return HKMS_OK;
@@ -312,10 +312,8 @@ static void
 unmake_key(struct hkms_ops_ctx *c, const struct hkms_key_info *ki)
 {
 	struct hkms_err e = { 0 };
-	char ref[160];
 
-	key_ref(ki, ref, sizeof(ref));
-	if (hkms_hsm_key_delete(c->hsm, ref, &e) != HKMS_OK)
+	if (ops_key_remove(c, ki, &e) != HKMS_OK)
 		fprintf(stderr, "{\"warning\":{\"code\":\"key_left\",\"message\":"
 		    "\"cannot remove key '%s' made for a failed request: %s\"}}"
 		    "\n", ki->name, e.detail);
@@ -1280,7 +1278,7 @@ hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
 		goto out;
 	if (rekey) {
 		rekey_name(ki.name, newkey, sizeof(newkey));
-		if ((rc = hkms_hsm_key_generate(c->hsm, newkey, ki.type, &nki,
+		if ((rc = ops_key_create(c, newkey, ki.type, NULL, &nki,
 		    err)) != HKMS_OK)
 			goto out;
 		made = 1;

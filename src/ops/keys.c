@@ -1,11 +1,18 @@
 /*
  * Key operations: generate, list, show, delete and import keys in the
  * token, each audited. The token layer does the PKCS#11 work; this file
- * adds policy (in-use checks), JSON results and the audit trail.
+ * adds policy (in-use checks), the key records that make a name unique
+ * across processes (keys/<name>.json: a reservation, then the key), JSON
+ * results and the audit trail.
  */
+#include <errno.h>
+#include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <openssl/pem.h>
 
@@ -13,6 +20,8 @@
 #include "hkms/hsm.h"
 #include "hkms/ops.h"
 #include "hkms/store.h"
+#include "hkms/util.h"
+#include "ops_int.h"
 
 void
 hkms_ops_audit(struct hkms_ops_ctx *c, const char *op, const char *object,
@@ -66,8 +75,281 @@ key_json(const struct hkms_key_info *ki)
 	tribool(o, "private", ki->is_private);
 	tribool(o, "token", ki->is_token);
 	tribool(o, "sign", ki->can_sign);
+	tribool(o, "sign_recover", ki->can_sign_recover);
 	tribool(o, "decrypt", ki->can_decrypt);
+	tribool(o, "unwrap", ki->can_unwrap);
+	tribool(o, "derive", ki->can_derive);
+	tribool(o, "modifiable", ki->modifiable);
+	tribool(o, "copyable", ki->copyable);
+	tribool(o, "destroyable", ki->destroyable);
+	if (ki->truncated)
+		json_object_set_new(o, "truncated", json_true());
 	return o;
+}
+
+/* ---- key records: one name, one key, across processes ---- */
+
+/*
+ * keys/<name>.json is written under the data lock before any token work:
+ * {"state":"reserved","id":HEX,"pid":N,"pid_start":T,...}. The key is then
+ * made in the token (outside the lock unless the caller holds it) with
+ * exactly that CKA_ID, and the record becomes {"state":"ready",...}. A
+ * second process sees the record (or the token key) and gets key_exists.
+ * A reservation whose process is gone (pid dead, or reused: its start
+ * time differs) is stale: the next request for the name destroys the
+ * token objects with that name AND id, if any, and proceeds. docs/hsm.md.
+ */
+
+/* Start time of pid (clock ticks since boot, /proc/<pid>/stat field 22),
+ * or -1 when the process does not exist or cannot be read. */
+static long long
+pid_start(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	long long v = -1;
+	size_t n;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* the command name may hold spaces and parentheses: skip to the
+	 * last ')' (field 2 ends there), then fields 3..22 */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	for (i = 2; i < 22 && p != NULL; i++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		v = strtoll(p + 1, NULL, 10);
+	return v;
+}
+
+/* 1 if the process that wrote reservation m still runs. */
+static int
+holder_alive(json_t *m, long *pid)
+{
+	json_int_t p = json_integer_value(json_object_get(m, "pid"));
+	json_int_t st = json_integer_value(json_object_get(m, "pid_start"));
+
+	*pid = (long)p;
+	if (p <= 0)
+		return 0;
+	if (kill((pid_t)p, 0) != 0 && errno == ESRCH)
+		return 0;
+	return st <= 0 || pid_start((pid_t)p) == (long long)st;
+}
+
+static int
+rec_reserved(json_t *m)
+{
+	const char *st = json_string_value(json_object_get(m, "state"));
+
+	return st != NULL && strcmp(st, "reserved") == 0;
+}
+
+static enum hkms_rc
+rec_id(json_t *m, unsigned char *id, size_t cap, size_t *len,
+    struct hkms_err *err)
+{
+	const char *hex = json_string_value(json_object_get(m, "id"));
+
+	if (hex == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "key record has no id");
+	return hkms_unhex(hex, id, cap, len, err);
+}
+
+/* Reserve name for a new key with a fresh CKA_ID in id. what: the key
+ * type asked for, or "imported". */
+static enum hkms_rc
+key_reserve(struct hkms_ops_ctx *c, const char *name, const char *what,
+    unsigned char id[HKMS_KEY_ID_LEN], struct hkms_err *err)
+{
+	struct hkms_key_info ki;
+	struct hkms_err e = { 0 };
+	unsigned char oid[64];
+	size_t olen = 0;
+	char hex[2 * HKMS_KEY_ID_LEN + 1];
+	json_t *m = NULL, *r = NULL;
+	enum hkms_rc rc;
+	long pid;
+
+	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
+		return rc;
+	rc = hkms_store_get(c->store, "keys", name, &m, NULL, &e);
+	if (rc == HKMS_OK) {
+		if (!rec_reserved(m)) {
+			rc = hkms_err_setc(err, HKMS_E_EXISTS, "key_exists",
+			    "a key named '%s' exists already", name);
+			goto out;
+		}
+		if (holder_alive(m, &pid)) {
+			rc = hkms_err_setc(err, HKMS_E_EXISTS, "key_exists",
+			    "a key named '%s' is being created by process "
+			    "%ld", name, pid);
+			goto out;
+		}
+		/* stale: a generation that died before its commit; its
+		 * orphan (exactly this name and id) goes */
+		if ((rc = rec_id(m, oid, sizeof(oid), &olen, err)) !=
+		    HKMS_OK)
+			goto out;
+		rc = hkms_hsm_key_destroy_exact(c->hsm, name, oid, olen, &e);
+		if (rc != HKMS_OK && rc != HKMS_E_NOT_FOUND) {
+			rc = hkms_err_setc(err, rc, hkms_err_code(&e),
+			    "cannot remove the key left by an interrupted "
+			    "creation of '%s': %s", name, e.detail);
+			goto out;
+		}
+	} else if (rc != HKMS_E_NOT_FOUND) {
+		if (err != NULL)
+			*err = e;
+		goto out;
+	}
+	rc = hkms_hsm_key_find(c->hsm, name, &ki, &e);
+	if (rc == HKMS_OK || (rc == HKMS_E_INVALID &&
+	    strcmp(hkms_err_code(&e), "key_ambiguous") == 0)) {
+		rc = hkms_err_setc(err, HKMS_E_EXISTS, "key_exists",
+		    "a key named '%s' exists already in the token without a "
+		    "record in the store (%s); delete that key to reuse the "
+		    "name", name, rc == HKMS_OK && ki.ours ? "left by an "
+		    "interrupted hkms" : "another application's");
+		goto out;
+	}
+	if (rc != HKMS_E_NOT_FOUND) {
+		if (err != NULL)
+			*err = e;
+		goto out;
+	}
+	if ((rc = hkms_hsm_key_id_new(id, err)) != HKMS_OK)
+		goto out;
+	hkms_hex(id, HKMS_KEY_ID_LEN, 0, hex);
+	r = json_pack("{s:s, s:s, s:s, s:I, s:I}", "state", "reserved",
+	    "id", hex, "type", what, "pid", (json_int_t)getpid(),
+	    "pid_start", (json_int_t)pid_start(getpid()));
+	if (r == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = hkms_store_put(c->store, "keys", name, r, NULL, err);
+out:
+	hkms_store_end(c->store);
+	json_decref(m);
+	json_decref(r);
+	return rc;
+}
+
+/* Drop the record of name when it carries id (and, with reserved_only,
+ * only a reservation). Errors are left for store check to report. */
+static void
+key_unrecord(struct hkms_ops_ctx *c, const char *name, const unsigned char *id,
+    size_t id_len, int reserved_only)
+{
+	struct hkms_err e = { 0 };
+	unsigned char rid[64];
+	size_t rlen = 0;
+	json_t *m = NULL;
+
+	if (hkms_store_begin(c->store, &e) != HKMS_OK)
+		return;
+	if (hkms_store_get(c->store, "keys", name, &m, NULL, &e) == HKMS_OK &&
+	    (!reserved_only || rec_reserved(m)) &&
+	    rec_id(m, rid, sizeof(rid), &rlen, &e) == HKMS_OK &&
+	    rlen == id_len && memcmp(rid, id, id_len) == 0)
+		(void)hkms_store_delete(c->store, "keys", name, &e);
+	hkms_store_end(c->store);
+	json_decref(m);
+}
+
+#ifdef HKMS_TEST_HOOKS
+/* Test builds only: HKMS_TEST_CRASH_AT=<point> ends the process there
+ * like a crash (tests/e2e/key_custody.sh). */
+static void
+test_crash(const char *point)
+{
+	const char *v = getenv("HKMS_TEST_CRASH_AT");
+
+	if (v != NULL && strcmp(v, point) == 0)
+		_exit(137);
+}
+#endif
+
+enum hkms_rc
+ops_key_create(struct hkms_ops_ctx *c, const char *name,
+    enum hkms_key_type type, EVP_PKEY *import, struct hkms_key_info *ki,
+    struct hkms_err *err)
+{
+	unsigned char id[HKMS_KEY_ID_LEN];
+	struct hkms_err e = { 0 };
+	json_t *r = NULL;
+	enum hkms_rc rc;
+
+	if (c == NULL || c->hsm == NULL || ki == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no token open");
+	if (!hkms_name_valid(name))
+		return hkms_err_setc(err, HKMS_E_INVALID, "bad_name",
+		    "invalid key name '%s' (1-64 of A-Z a-z 0-9 . _ -)",
+		    name ? name : "");
+	if (c->store == NULL) {
+		/* no data dir: the token's label check is all there is */
+		return import != NULL ?
+		    hkms_hsm_key_import(c->hsm, name, import, ki, err) :
+		    hkms_hsm_key_generate(c->hsm, name, type, ki, err);
+	}
+	if ((rc = key_reserve(c, name, import != NULL ? "imported" :
+	    hkms_hsm_key_type_name(type), id, err)) != HKMS_OK)
+		return rc;
+	rc = import != NULL ?
+	    hkms_hsm_key_import_id(c->hsm, name, import, id, sizeof(id), ki,
+	    err) : hkms_hsm_key_generate_id(c->hsm, name, type, id,
+	    sizeof(id), ki, err);
+	if (rc != HKMS_OK) {
+		key_unrecord(c, name, id, sizeof(id), 1);
+		return rc;
+	}
+#ifdef HKMS_TEST_HOOKS
+	test_crash("key_before_commit");
+#endif
+	r = json_pack("{s:s, s:s, s:s, s:s}", "state", "ready", "id",
+	    ki->id_hex, "type", hkms_hsm_key_type_name(ki->type), "origin",
+	    import != NULL ? "imported" : "generated");
+	if (r == NULL)
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	else
+		rc = hkms_store_put(c->store, "keys", name, r, NULL, err);
+	json_decref(r);
+	if (rc != HKMS_OK) {
+		/* a key without its record is not acknowledged */
+		if (hkms_hsm_key_destroy_exact(c->hsm, name, id, sizeof(id),
+		    &e) == HKMS_OK)
+			key_unrecord(c, name, id, sizeof(id), 1);
+	}
+	return rc;
+}
+
+enum hkms_rc
+ops_key_remove(struct hkms_ops_ctx *c, const struct hkms_key_info *ki,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	char ref[140];
+
+	/* by name, else by id: either finds the one private key, then the
+	 * token layer destroys only the objects with both id and label */
+	snprintf(ref, sizeof(ref), "id:%s", ki->id_hex);
+	rc = hkms_hsm_key_delete(c->hsm, ki->name[0] != '\0' ? ki->name :
+	    ref, err);
+	if (rc == HKMS_E_INVALID && ki->name[0] != '\0' && ki->id_len > 0 &&
+	    strcmp(hkms_err_code(err), "key_ambiguous") == 0)
+		rc = hkms_hsm_key_delete(c->hsm, ref, err);
+	if (rc != HKMS_OK)
+		return rc;
+	if (c->store != NULL)
+		key_unrecord(c, ki->name, ki->id, ki->id_len, 0);
+	return HKMS_OK;
 }
 
 static enum hkms_rc
@@ -150,7 +432,7 @@ hkms_ops_key_generate(struct hkms_ops_ctx *c, const char *name,
 	if ((rc = need_hsm(c, err)) != HKMS_OK)
 		return rc;
 	if ((rc = hkms_hsm_key_type_parse(type, &t, err)) == HKMS_OK &&
-	    (rc = hkms_hsm_key_generate(c->hsm, name, t, &ki, err)) == HKMS_OK)
+	    (rc = ops_key_create(c, name, t, NULL, &ki, err)) == HKMS_OK)
 		rc = show(c, &ki, out, err);
 	d = json_pack("{s:s}", "type", type ? type : "");
 	if (rc == HKMS_OK)
@@ -200,12 +482,29 @@ hkms_ops_key_delete(struct hkms_ops_ctx *c, const char *ref, int force,
 {
 	struct hkms_key_info ki;
 	enum hkms_rc rc;
-	json_t *users = NULL, *d = NULL;
+	json_t *users = NULL, *d = NULL, *m = NULL;
+	int record_only = 0;
+	long pid;
 
 	if ((rc = need_hsm(c, err)) != HKMS_OK)
 		return rc;
-	if ((rc = hkms_hsm_key_find(c->hsm, ref, &ki, err)) != HKMS_OK)
+	if (c->store != NULL && strncmp(ref ? ref : "", "id:", 3) != 0 &&
+	    hkms_store_get(c->store, "keys", ref ? ref : "", &m, NULL,
+	    NULL) == HKMS_OK && rec_reserved(m) && holder_alive(m, &pid)) {
+		rc = hkms_err_setc(err, HKMS_E_IN_USE, "key_in_use",
+		    "key '%s' is being created by process %ld", ref, pid);
 		goto out;
+	}
+	if ((rc = hkms_hsm_key_find(c->hsm, ref, &ki, err)) != HKMS_OK) {
+		/* a record whose key is gone (an interrupted delete, or a
+		 * stale reservation): deleting the name removes the record */
+		if (rc == HKMS_E_NOT_FOUND && m != NULL &&
+		    hkms_store_delete(c->store, "keys", ref, err) == HKMS_OK) {
+			record_only = 1;
+			rc = HKMS_OK;
+		}
+		goto out;
+	}
 	users = used_by(c, ki.name);
 	if (json_array_size(users) > 0 && !force) {
 		char *list = json_dumps(users, JSON_COMPACT);
@@ -216,12 +515,15 @@ hkms_ops_key_delete(struct hkms_ops_ctx *c, const char *ref, int force,
 		free(list);
 		goto out;
 	}
-	rc = hkms_hsm_key_delete(c->hsm, ref, err);
+	rc = ops_key_remove(c, &ki, err);
 out:
 	d = json_pack("{s:b}", "force", force);
+	if (record_only)
+		json_object_set_new(d, "record_only", json_true());
 	hkms_ops_audit(c, "key.delete", ref, rc, err, d);
 	json_decref(d);
 	json_decref(users);
+	json_decref(m);
 	return rc;
 }
 
@@ -240,7 +542,7 @@ hkms_ops_key_import(struct hkms_ops_ctx *c, const char *name,
 	if ((rc = hkms_certio_parse_key(data, len, passphrase, &key, &certs,
 	    err)) != HKMS_OK)
 		goto out;
-	rc = hkms_hsm_key_import(c->hsm, name, key, &ki, err);
+	rc = ops_key_create(c, name, HKMS_KEY_NONE, key, &ki, err);
 	/* the software copy is gone as soon as the token has it */
 	EVP_PKEY_free(key);
 	key = NULL;
@@ -250,4 +552,116 @@ out:
 	hkms_ops_audit(c, "key.import", name, rc, err, NULL);
 	hkms_certio_chain_free(certs);
 	return rc;
+}
+
+/* ---- store check: token keys against key records ---- */
+
+static void
+push(json_t *arr, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	json_array_append_new(arr, json_string(buf));
+}
+
+enum hkms_rc
+hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
+{
+	struct hkms_key_info *keys = NULL;
+	size_t n = 0, i, j;
+	json_t *recs = NULL, *errors, *warnings, *foreign, *it;
+	json_int_t managed = 0, reserved = 0;
+	enum hkms_rc rc;
+	long pid;
+
+	if ((rc = need_hsm(c, err)) != HKMS_OK)
+		return rc;
+	if (c->store == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store open");
+	if ((rc = hkms_store_list(c->store, "keys", &recs, err)) != HKMS_OK)
+		return rc;
+	if ((rc = hkms_hsm_key_list(c->hsm, &keys, &n, err)) != HKMS_OK) {
+		json_decref(recs);
+		return rc;
+	}
+	errors = json_array();
+	warnings = json_array();
+	foreign = json_array();
+	json_array_foreach(recs, i, it) {
+		const char *name = json_string_value(json_object_get(it,
+		    "name"));
+		const char *id = json_string_value(json_object_get(it, "id"));
+		int found = 0;
+
+		if (name == NULL || id == NULL) {
+			push(errors, "keys/%s: record without a name or id",
+			    name ? name : "?");
+			continue;
+		}
+		for (j = 0; j < n; j++)
+			if (!keys[j].truncated &&
+			    strcmp(keys[j].name, name) == 0 &&
+			    strcasecmp(keys[j].id_hex, id) == 0)
+				found = 1;
+		if (rec_reserved(it)) {
+			reserved++;
+			if (holder_alive(it, &pid))
+				push(warnings, "keys/%s: being created by "
+				    "process %ld", name, pid);
+			else
+				push(errors, "keys/%s: stale reservation: the "
+				    "creation of key '%s' (id %s) was "
+				    "interrupted, process %ld is gone; %s; "
+				    "creating or deleting the key '%s' again "
+				    "cleans up", name, name, id, pid, found ?
+				    "the token holds its orphan key" :
+				    "the token holds no key of it", name);
+			continue;
+		}
+		if (!found)
+			push(errors, "keys/%s: no key '%s' with id %s in the "
+			    "token", name, name, id);
+		else
+			managed++;
+	}
+	for (j = 0; j < n; j++) {
+		json_t *rec = NULL;
+		int has = 0;
+
+		json_array_foreach(recs, i, rec) {
+			const char *name = json_string_value(
+			    json_object_get(rec, "name"));
+			const char *id = json_string_value(
+			    json_object_get(rec, "id"));
+
+			if (name != NULL && id != NULL && !keys[j].truncated &&
+			    strcmp(keys[j].name, name) == 0 &&
+			    strcasecmp(keys[j].id_hex, id) == 0)
+				has = 1;
+		}
+		if (has)
+			continue;
+		if (keys[j].ours)
+			/* an hkms key with no record here: an interrupted
+			 * hkms, or another hkms data dir sharing the token */
+			push(warnings, "token key '%s' (id %s) was made by "
+			    "hkms but has no record in this store",
+			    keys[j].name, keys[j].id_hex);
+		else
+			json_array_append_new(foreign, json_pack("{s:s, s:s}",
+			    "name", keys[j].name, "id", keys[j].id_hex));
+	}
+	*out = json_pack("{s:I, s:I, s:I, s:o, s:o, s:o}",
+	    "token_keys", (json_int_t)n, "recorded", managed,
+	    "reservations", reserved, "foreign", foreign, "errors", errors,
+	    "warnings", warnings);
+	free(keys);
+	json_decref(recs);
+	if (*out == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	return HKMS_OK;
 }

@@ -7,9 +7,25 @@
 #include <openssl/x509.h>
 
 #include "hkms/error.h"
+#include "hkms/hsm.h"
 #include "hkms/x509.h"
 
 struct hkms_hsm;
+struct hkms_ops_ctx;
+struct hkms_key_info;
+
+/* Make key name in the token — generated with type, or import (when not
+ * NULL, borrowed) written in — under a key record: reserved in the store
+ * first (key_exists when the name is taken by a record, a live
+ * reservation or a token key), committed after the token work. Every
+ * operation that makes a key goes through here (docs/hsm.md). */
+enum hkms_rc ops_key_create(struct hkms_ops_ctx *c, const char *name,
+    enum hkms_key_type type, EVP_PKEY *import, struct hkms_key_info *ki,
+    struct hkms_err *err);
+
+/* Destroy the key pair ki describes (exact id and label) and its record. */
+enum hkms_rc ops_key_remove(struct hkms_ops_ctx *c,
+    const struct hkms_key_info *ki, struct hkms_err *err);
 
 /* Sign an already built CSR, certificate (issuer NULL: self-signed) or CRL
  * with token key keyref (a name or "id:<hex>"). Idempotent: the token

@@ -31,7 +31,15 @@ for t in ec:p256 ec:p384 rsa:2048 rsa:3072; do
 	grep -q '^CKA_SENSITIVE=1$' "$W/attr" || fail "$n CKA_SENSITIVE"
 	grep -q '^CKA_NEVER_EXTRACTABLE=1$' "$W/attr" || fail "$n CKA_NEVER_EXTRACTABLE"
 	grep -q '=READABLE' "$W/attr" && fail "$n private value readable"
-	pass "$t key on the TPM: sensitive, never extractable"
+	# what the fallback (docs/hsm.md) gave on this token, as it says it
+	u=""
+	for a in sign decrypt unwrap derive modifiable copyable; do
+		v=$(jget $a < "$W/$n.json")
+		case $v in true|false|null) ;; *) fail "$n $a not reported: $v" ;; esac
+		u="$u $a=$v"
+	done
+	[ "$(jget sign < "$W/$n.json")" = true ] || fail "$n cannot sign"
+	pass "$t key on the TPM: sensitive, never extractable;$u"
 done
 HKMS_PIN=$(cat "$HKMS_TPM_PIN_FILE") pkcs11-tool --module "$HKMS_TPM_MODULE" \
 	--token-label "$HKMS_TPM_LABEL" --pin env:HKMS_PIN --list-objects \
