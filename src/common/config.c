@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ini.h>
@@ -130,21 +131,80 @@ join(const char *dir, const char *name)
 	return p;
 }
 
-char *
-hkms_config_default_data_dir(void)
+enum hkms_rc
+hkms_config_default_data_dir(char **out, struct hkms_err *err)
 {
 	const char *v;
 	char *p = NULL;
 
+	*out = NULL;
 	if ((v = getenv("HKMS_DATA_DIR")) != NULL && *v != '\0')
-		return strdup(v);
-	if ((v = getenv("XDG_STATE_HOME")) != NULL && *v != '\0')
-		return join(v, "hkms");
-	if ((v = getenv("HOME")) == NULL || *v == '\0')
-		v = "/tmp";
-	if (asprintf(&p, "%s/.local/state/hkms", v) < 0)
-		return NULL;
-	return p;
+		p = strdup(v);
+	else if ((v = getenv("XDG_STATE_HOME")) != NULL && *v == '/')
+		p = join(v, "hkms");
+	else if ((v = getenv("HOME")) != NULL && *v == '/') {
+		if (asprintf(&p, "%s/.local/state/hkms", v) < 0)
+			p = NULL;
+	} else {
+		/* never a shared fallback such as /tmp: a service without a
+		 * home must be told where its data lives */
+		return hkms_err_setc(err, HKMS_E_INVALID, "no_data_dir",
+		    "no data dir: set HKMS_DATA_DIR, data_dir in the config "
+		    "file, or HOME");
+	}
+	if (p == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	*out = p;
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_config_check_token(const struct hkms_config *cfg, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	if (cfg == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no config");
+	if ((rc = hkms_path_check_safe(cfg->module, "PKCS#11 module", 0,
+	    err)) != HKMS_OK)
+		return rc;
+	if (cfg->softhsm2_conf != NULL && (rc = hkms_path_check_safe(
+	    cfg->softhsm2_conf, "SoftHSM2 config", 0, err)) != HKMS_OK)
+		return rc;
+	return HKMS_OK;
+}
+
+/* The config file (already checked by hkms_path_check_safe) is never a
+ * symlink when it lies in the data dir, where every file is opened without following
+ * links. */
+static enum hkms_rc
+check_config_file(const char *path, const char *data_dir,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_OK;
+	char *dir = NULL, *rdir = NULL, *rdata = NULL, *slash;
+	struct stat sb;
+
+	if (data_dir == NULL || lstat(path, &sb) != 0 || !S_ISLNK(sb.st_mode))
+		return HKMS_OK;
+	if ((dir = strdup(path)) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, strlen(dir) + 1, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	rdir = realpath(dir, NULL);
+	rdata = realpath(data_dir, NULL);
+	if (rdir != NULL && rdata != NULL && strcmp(rdir, rdata) == 0)
+		rc = hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing config file '%s': a symbolic link in the data "
+		    "dir", path);
+	free(dir);
+	free(rdir);
+	free(rdata);
+	return rc;
 }
 
 /* Fill every unset option with its default. Paths derived from data_dir
@@ -154,9 +214,11 @@ config_defaults(struct hkms_config *c, struct hkms_err *err)
 {
 	char *conf = NULL;
 
-	if (c->data_dir == NULL && (c->data_dir =
-	    hkms_config_default_data_dir()) == NULL)
-		goto nomem;
+	enum hkms_rc rc;
+
+	if (c->data_dir == NULL && (rc = hkms_config_default_data_dir(
+	    &c->data_dir, err)) != HKMS_OK)
+		return rc;
 	if (c->module == NULL && (c->module = strdup(HKMS_DEFAULT_MODULE)) == NULL)
 		goto nomem;
 	if (c->label == NULL && c->serial == NULL &&
@@ -233,15 +295,26 @@ hkms_config_load(const char *path, struct hkms_config **out,
 	    *path == '\0')
 		path = NULL;
 	if (path == NULL) {
-		if ((ddir = hkms_config_default_data_dir()) == NULL ||
-		    (dflt = join(ddir, "hkms.conf")) == NULL) {
+		if ((rc = hkms_config_default_data_dir(&ddir, err)) !=
+		    HKMS_OK)
+			goto out;
+		if ((dflt = join(ddir, "hkms.conf")) == NULL) {
 			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 			goto out;
 		}
-		if (access(dflt, F_OK) == 0)
+		if (access(dflt, F_OK) == 0 || errno != ENOENT)
 			path = dflt;
 	}
 	if (path != NULL) {
+		if (access(path, F_OK) != 0 && errno == ENOENT) {
+			rc = hkms_err_setc(err, HKMS_E_NOT_FOUND,
+			    "config_missing", "config file '%s' does not "
+			    "exist", path);
+			goto out;
+		}
+		if ((rc = hkms_path_check_safe(path, "config file", 0, err)) !=
+		    HKMS_OK)
+			goto out;
 		if ((rc = hkms_read_file(path, CONFIG_MAX, &text, &len,
 		    err)) != HKMS_OK) {
 			if (rc == HKMS_E_NOT_FOUND)
@@ -266,6 +339,9 @@ hkms_config_load(const char *path, struct hkms_config **out,
 		goto out;
 	}
 	if ((rc = config_defaults(c, err)) != HKMS_OK)
+		goto out;
+	if (c->path != NULL && (rc = check_config_file(c->path, c->data_dir,
+	    err)) != HKMS_OK)
 		goto out;
 	*out = c;
 	c = NULL;	/* transferred */
