@@ -10,6 +10,11 @@
  * be writable by group or others, unless it has the sticky bit (/tmp:
  * others cannot rename or remove our entries there). Anyone who can change
  * one of these could change what hkms loads or where it writes.
+ *
+ * In a user namespace (unshare -r, rootless containers), directories whose
+ * owner has no mapping show up as the kernel's overflow uid; above the
+ * checked object (never for it) that owner is accepted, as it stands for
+ * someone outside the namespace who set up our view of the file system.
  */
 #include <errno.h>
 #include <limits.h>
@@ -41,6 +46,30 @@ owner_ok(const struct stat *sb)
 	return sb->st_uid == 0 || sb->st_uid == geteuid();
 }
 
+/* The overflow uid when we run in a non-initial user namespace, else -1. */
+static long
+userns_overflow_uid(void)
+{
+	unsigned long a, b, n;
+	long ov = -1;
+	FILE *f;
+
+	if ((f = fopen("/proc/self/uid_map", "re")) == NULL)
+		return -1;
+	if (fscanf(f, "%lu %lu %lu", &a, &b, &n) == 3 && a == 0 && b == 0 &&
+	    n == 4294967295UL) {
+		fclose(f);
+		return -1;	/* the initial namespace */
+	}
+	fclose(f);
+	if ((f = fopen("/proc/sys/kernel/overflowuid", "re")) != NULL) {
+		if (fscanf(f, "%ld", &ov) != 1)
+			ov = -1;
+		fclose(f);
+	}
+	return ov;
+}
+
 enum hkms_rc
 hkms_path_check_safe(const char *path, const char *what, int want_dir,
     struct hkms_err *err)
@@ -48,6 +77,7 @@ hkms_path_check_safe(const char *path, const char *what, int want_dir,
 	char *res = NULL, *slash;
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	struct stat sb;
+	long ov = -2;
 
 	if (what == NULL)
 		what = "path";
@@ -92,7 +122,9 @@ hkms_path_check_safe(const char *path, const char *what, int want_dir,
 			    res, strerror(errno));
 			goto out;
 		}
-		if (!owner_ok(&sb)) {
+		if (!owner_ok(&sb) && ov == -2)
+			ov = userns_overflow_uid();
+		if (!owner_ok(&sb) && (ov < 0 || sb.st_uid != (uid_t)ov)) {
 			rc = unsafe(err, what, path, "is not owned by root or "
 			    "the service user", res, &sb);
 			goto out;

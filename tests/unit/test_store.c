@@ -43,7 +43,9 @@ setup(void **state)
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
 	strcat(f->dir, "/data");
-	if (hkms_store_open(f->dir, &f->st, &err) != HKMS_OK) {
+	/* like `hkms init`: only init_dir creates a data dir */
+	if (hkms_store_init_dir(f->dir, &err) != HKMS_OK ||
+	    hkms_store_open(f->dir, &f->st, &err) != HKMS_OK) {
 		fprintf(stderr, "open: %s\n", err.detail);
 		return -1;
 	}
