@@ -158,34 +158,19 @@ hkms_config_default_data_dir(char **out, struct hkms_err *err)
 	return HKMS_OK;
 }
 
-enum hkms_rc
-hkms_config_check_token(const struct hkms_config *cfg, struct hkms_err *err)
-{
-	enum hkms_rc rc;
-
-	if (cfg == NULL)
-		return hkms_err_set(err, HKMS_E_INVALID, "no config");
-	if ((rc = hkms_path_check_safe(cfg->module, "PKCS#11 module", 0,
-	    err)) != HKMS_OK)
-		return rc;
-	if (cfg->softhsm2_conf != NULL && (rc = hkms_path_check_safe(
-	    cfg->softhsm2_conf, "SoftHSM2 config", 0, err)) != HKMS_OK)
-		return rc;
-	return HKMS_OK;
-}
-
-/* The config file (already checked by hkms_path_check_safe) is never a
- * symlink when it lies in the data dir, where every file is opened without following
- * links. */
+/* A path under the data dir (its directory resolved) must not be a
+ * symlink: everything there is opened without following links. */
 static enum hkms_rc
-check_config_file(const char *path, const char *data_dir,
+no_link_in_data_dir(const char *path, const char *what, const char *data_dir,
     struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_OK;
 	char *dir = NULL, *rdir = NULL, *rdata = NULL, *slash;
 	struct stat sb;
+	size_t n;
 
-	if (data_dir == NULL || lstat(path, &sb) != 0 || !S_ISLNK(sb.st_mode))
+	if (path == NULL || data_dir == NULL || lstat(path, &sb) != 0 ||
+	    !S_ISLNK(sb.st_mode))
 		return HKMS_OK;
 	if ((dir = strdup(path)) == NULL)
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
@@ -197,14 +182,73 @@ check_config_file(const char *path, const char *data_dir,
 		*slash = '\0';
 	rdir = realpath(dir, NULL);
 	rdata = realpath(data_dir, NULL);
-	if (rdir != NULL && rdata != NULL && strcmp(rdir, rdata) == 0)
+	if (rdir != NULL && rdata != NULL && (n = strlen(rdata)) > 0 &&
+	    strncmp(rdir, rdata, n) == 0 && (rdir[n] == '\0' ||
+	    rdir[n] == '/'))
 		rc = hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
-		    "refusing config file '%s': a symbolic link in the data "
-		    "dir", path);
+		    "refusing %s '%s': a symbolic link in the data dir", what,
+		    path);
 	free(dir);
 	free(rdir);
 	free(rdata);
 	return rc;
+}
+
+/* The embedded token's directories, when they exist, are real ones. */
+static enum hkms_rc
+token_dirs_real(const char *data_dir, struct hkms_err *err)
+{
+	static const char *const subs[] = { "token", "token/tokens" };
+	enum hkms_rc rc = HKMS_OK;
+	struct stat sb;
+	char *p;
+	size_t i;
+
+	for (i = 0; i < 2 && rc == HKMS_OK; i++) {
+		if ((p = join(data_dir, subs[i])) == NULL)
+			return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		if (lstat(p, &sb) == 0 && !S_ISDIR(sb.st_mode))
+			rc = hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+			    "refusing '%s': not a directory (a symbolic "
+			    "link?)", p);
+		free(p);
+	}
+	return rc;
+}
+
+enum hkms_rc
+hkms_config_check_token(const struct hkms_config *cfg, struct hkms_err *err)
+{
+	const char *const files[] = { cfg ? cfg->pin_file : NULL,
+	    cfg ? cfg->so_pin_file : NULL };
+	const char *const names[] = { "PIN file", "SO PIN file" };
+	enum hkms_rc rc;
+	size_t i;
+
+	if (cfg == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no config");
+	if ((rc = hkms_path_check_safe(cfg->module, "PKCS#11 module", 0,
+	    err)) != HKMS_OK)
+		return rc;
+	if (cfg->data_dir != NULL &&
+	    (rc = token_dirs_real(cfg->data_dir, err)) != HKMS_OK)
+		return rc;
+	if (cfg->softhsm2_conf != NULL && ((rc = no_link_in_data_dir(
+	    cfg->softhsm2_conf, "SoftHSM2 config", cfg->data_dir, err)) !=
+	    HKMS_OK || (rc = hkms_path_check_safe(cfg->softhsm2_conf,
+	    "SoftHSM2 config", 0, err)) != HKMS_OK))
+		return rc;
+	/* PIN files only when they exist: HKMS_PIN may stand in for them */
+	for (i = 0; i < 2; i++) {
+		if (files[i] == NULL || access(files[i], F_OK) != 0)
+			continue;
+		if ((rc = no_link_in_data_dir(files[i], names[i],
+		    cfg->data_dir, err)) != HKMS_OK ||
+		    (rc = hkms_path_check_safe(files[i], names[i], 0, err)) !=
+		    HKMS_OK)
+			return rc;
+	}
+	return HKMS_OK;
 }
 
 /* Fill every unset option with its default. Paths derived from data_dir
@@ -340,8 +384,8 @@ hkms_config_load(const char *path, struct hkms_config **out,
 	}
 	if ((rc = config_defaults(c, err)) != HKMS_OK)
 		goto out;
-	if (c->path != NULL && (rc = check_config_file(c->path, c->data_dir,
-	    err)) != HKMS_OK)
+	if (c->path != NULL && (rc = no_link_in_data_dir(c->path,
+	    "config file", c->data_dir, err)) != HKMS_OK)
 		goto out;
 	*out = c;
 	c = NULL;	/* transferred */

@@ -1049,6 +1049,11 @@ delete_locked(struct hkms_store *st, const char *kind, const char *name,
 		goto out;
 	if ((rc = check_writable(st, err)) != HKMS_OK)
 		goto out;
+	/* unlinking a link would write nothing through it, but a record
+	 * that is not ours as a whole is refused, not half removed */
+	if ((rc = hkms_store_not_link(jp, err)) != HKMS_OK ||
+	    (rc = hkms_store_not_link(pp, err)) != HKMS_OK)
+		goto out;
 	if (unlink(jp) != 0) {
 		if (errno == ENOENT)
 			rc = hkms_err_setc(err, HKMS_E_NOT_FOUND, "not_found",
@@ -1488,6 +1493,10 @@ hkms_store_check(struct hkms_store *st, json_t **report,
 		goto out;
 	}
 	check_entries(st, NULL, errors);
+	/* the embedded token's dir (hkms init): its PIN files and config are
+	 * opened by us too; SoftHSM's object files below token/tokens are
+	 * the module's own */
+	check_entries(st, "token", errors);
 	if ((d = opendir(st->dir)) != NULL) {
 		while ((de = readdir(d)) != NULL)
 			if (strstr(de->d_name, ".tmp.") != NULL)
