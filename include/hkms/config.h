@@ -54,7 +54,9 @@ enum hkms_rc hkms_path_check_safe(const char *path, const char *what,
     int want_dir, struct hkms_err *err);
 
 /** hkms_path_check_safe() on what the token layer will load or read for
- *  cfg: the module (dlopen'ed) and softhsm2_conf when set. Call it
+ *  cfg: the module (dlopen'ed), softhsm2_conf when set and the PIN files
+ *  when they exist; inside the data dir none of them may be a symlink and
+ *  <data>/token, <data>/token/tokens must be real directories. Call it
  *  before hkms_hsm_open(). */
 enum hkms_rc hkms_config_check_token(const struct hkms_config *cfg,
     struct hkms_err *err);
@@ -62,7 +64,8 @@ enum hkms_rc hkms_config_check_token(const struct hkms_config *cfg,
 /** Load the config. path: explicit file (must exist), or NULL to use
  *  $HKMS_CONFIG, else <default data dir>/hkms.conf if present, else only
  *  defaults. The file must pass hkms_path_check_safe(), and inside the
- *  data dir it must not be a symlink (code "unsafe_path"). Unknown sections or keys are an error naming them. Defaults
+ *  data dir it must not be a symlink (code "unsafe_path"). Unknown
+ *  sections or keys are an error naming them. Defaults
  *  derived from data_dir are filled in after reading. The caller frees
  *  the result with hkms_config_free(). */
 enum hkms_rc hkms_config_load(const char *path, struct hkms_config **out,

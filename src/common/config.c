@@ -227,8 +227,16 @@ hkms_config_check_token(const struct hkms_config *cfg, struct hkms_err *err)
 
 	if (cfg == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "no config");
-	if ((rc = hkms_path_check_safe(cfg->module, "PKCS#11 module", 0,
-	    err)) != HKMS_OK)
+	/* a bare name would be looked up in the library search path */
+	if (cfg->module == NULL || strchr(cfg->module, '/') == NULL)
+		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing PKCS#11 module '%s': not a path",
+		    cfg->module ? cfg->module : "");
+	/* a missing one is the loader's to report (module_load) */
+	rc = hkms_path_check_safe(cfg->module, "PKCS#11 module", 0, err);
+	if (rc == HKMS_E_NOT_FOUND)
+		hkms_err_clear(err);
+	else if (rc != HKMS_OK)
 		return rc;
 	if (cfg->data_dir != NULL &&
 	    (rc = token_dirs_real(cfg->data_dir, err)) != HKMS_OK)

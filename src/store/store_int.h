@@ -17,7 +17,7 @@ struct hkms_store {
 	struct hkms_lock *lock;	/* <dir>/.lock while depth > 0 */
 	int daemon_fd;		/* <dir>/.daemon.lock or -1 */
 	int read_only;		/* set after an fsync failure */
-	int check_only;		/* hkms_store_open_readonly(): no writes */
+	int check_only;		/* opened read-only: no writes */
 };
 
 /** _exit(137) if HKMS_STORE_CRASH_AT names step (and its count is due). */
