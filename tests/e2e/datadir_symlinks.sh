@@ -53,6 +53,7 @@ mapfile -t entries < <(cd "$D" && find . -mindepth 1 \
 	\( -path ./token/tokens/\* -prune \) -o -print | sed 's#^\./##' | sort)
 [ ${#entries[@]} -ge 35 ] || fail "only ${#entries[@]} entries generated"
 
+mapfile -t keynames < <(cd "$D/keys" && ls | sed -n 's/\.json$//p')
 # The battery: every command reads or writes some part of the store.
 battery() {
 	local n=$1
@@ -63,6 +64,10 @@ battery() {
 	echo "# cert export c1" >&2; hkms cert export c1
 	echo "# cert self-sign" >&2; hkms cert self-sign "n$n" --key k --subject /CN=n
 	echo "# key generate" >&2; hkms key generate "k$n" --type ec:p256
+	for kn in "${keynames[@]}"; do	# an existing name reads its record
+		echo "# key generate $kn" >&2; hkms key generate "$kn" --type ec:p256
+	done
+	echo "# key list" >&2; hkms key list
 	echo "# ca show" >&2; hkms ca show root
 	echo "# ca issued" >&2; hkms ca issued --ca root
 	echo "# ca sign" >&2; hkms ca sign --ca root --profile tls-server --csr l.csr
