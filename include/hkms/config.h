@@ -37,12 +37,35 @@ struct hkms_config {
 };
 
 /** Default data directory: $HKMS_DATA_DIR, else $XDG_STATE_HOME/hkms, else
- *  $HOME/.local/state/hkms. The caller frees the result. */
-char *hkms_config_default_data_dir(void);
+ *  $HOME/.local/state/hkms (both only when absolute). Never a shared
+ *  fallback: with none of them set this fails (HKMS_E_INVALID, code
+ *  "no_data_dir"). The caller frees *out. */
+enum hkms_rc hkms_config_default_data_dir(char **out, struct hkms_err *err);
+
+/** Refuse a path hkms trusts unless it is safe (src/common/safepath.c):
+ *  resolved (symlinks followed), it is a directory (want_dir) or regular
+ *  file owned by root or the effective user and not writable by group or
+ *  others, and so is every directory above it, except that a group- or
+ *  world-writable directory with the sticky bit (/tmp) is accepted.
+ *  HKMS_E_DENIED (code "unsafe_path") names path, what it is ("data dir",
+ *  "config file", "PKCS#11 module", ...) and the offending object;
+ *  HKMS_E_NOT_FOUND when it does not exist. Thread-safe. */
+enum hkms_rc hkms_path_check_safe(const char *path, const char *what,
+    int want_dir, struct hkms_err *err);
+
+/** hkms_path_check_safe() on what the token layer will load or read for
+ *  cfg: the module (dlopen'ed), softhsm2_conf when set and the PIN files
+ *  when they exist; inside the data dir none of them may be a symlink and
+ *  <data>/token, <data>/token/tokens must be real directories. Call it
+ *  before hkms_hsm_open(). */
+enum hkms_rc hkms_config_check_token(const struct hkms_config *cfg,
+    struct hkms_err *err);
 
 /** Load the config. path: explicit file (must exist), or NULL to use
  *  $HKMS_CONFIG, else <default data dir>/hkms.conf if present, else only
- *  defaults. Unknown sections or keys are an error naming them. Defaults
+ *  defaults. The file must pass hkms_path_check_safe(), and inside the
+ *  data dir it must not be a symlink (code "unsafe_path"). Unknown
+ *  sections or keys are an error naming them. Defaults
  *  derived from data_dir are filled in after reading. The caller frees
  *  the result with hkms_config_free(). */
 enum hkms_rc hkms_config_load(const char *path, struct hkms_config **out,

@@ -59,21 +59,40 @@ struct hkms_store;
 /** Largest record JSON / PEM / file the store reads back (bytes). */
 #define HKMS_STORE_MAX_FILE (4u * 1024 * 1024)
 
-/** Open the store on data_dir: create it (0700) and the fixed kind
- *  directories if missing, then recover under the data lock: remove stale
- *  "*.tmp.*" files, finish or drop staged PEM files (".pem.next"), and
- *  create audit.head for a new audit log. (A PEM without a record, left
- *  by an interrupted delete, is kept but ignored; check() warns.) The caller frees *out with
- *  hkms_store_close(). Safe while other processes use the same dir.
- *  The object may be shared by threads: the data lock is recursive per
- *  store object and serializes threads as well as processes. */
+/** Open the store on data_dir, which must exist (else HKMS_E_NOT_FOUND,
+ *  code "not_initialized": only hkms_store_init_dir() creates it) and be
+ *  safe (hkms_path_check_safe(): owned by root or the effective user, not
+ *  group/world-writable, nor any directory above it; else HKMS_E_DENIED,
+ *  code "unsafe_path"). Creates the fixed kind directories if missing
+ *  (0700), then recovers under the data lock: removes stale "*.tmp.*"
+ *  files, finishes or drops staged PEM files (".pem.next"), and creates
+ *  audit.head for a new audit log. (A PEM without a record, left by an
+ *  interrupted delete, is kept but ignored; check() warns.) Nothing under
+ *  the data dir is used through a symlink: a kind dir or file that is one
+ *  is refused ("unsafe_path") here or by the call that meets it. The
+ *  caller frees *out with hkms_store_close(). Safe while other processes
+ *  use the same dir. The object may be shared by threads: the data lock
+ *  is recursive per store object and serializes threads as well as
+ *  processes. */
 enum hkms_rc hkms_store_open(const char *data_dir, struct hkms_store **out,
     struct hkms_err *err);
+
+/** Open the store for hkms_store_check() and reads only: the same data
+ *  dir checks as hkms_store_open(), but no recovery, no lock, and it
+ *  creates and changes nothing; every write through it fails (code
+ *  "store_read_only"). */
+enum hkms_rc hkms_store_open_readonly(const char *data_dir,
+    struct hkms_store **out, struct hkms_err *err);
+
+/** Create data_dir 0700 (and missing parents, 0700) for `hkms init`, or
+ *  accept an existing one only if it is safe (as hkms_store_open()).
+ *  Does not create the layout: hkms_store_open() does that. */
+enum hkms_rc hkms_store_init_dir(const char *data_dir, struct hkms_err *err);
 
 /** Release everything (a held data lock too). Accepts NULL. */
 void hkms_store_close(struct hkms_store *st);
 
-/** The data directory path, as given to hkms_store_open(); owned by st. */
+/** The data directory path, resolved (realpath) at open; owned by st. */
 const char *hkms_store_dir(const struct hkms_store *st);
 
 /** Take <data>/.daemon.lock with flock(LOCK_EX|LOCK_NB) and keep it until
@@ -188,20 +207,33 @@ enum hkms_rc hkms_store_delete_file(struct hkms_store *st, const char *kind,
 
 /** Build "<data>/<kind>" (kind validated) into a malloc'd string the caller
  *  frees; for modules that keep their own files under the store (they
- *  must write through hkms_store_write_atomic() holding the data lock). */
+ *  must write through hkms_store_write_atomic() holding the data lock).
+ *  A kind dir that is a symlink is refused (code "unsafe_path"). */
 enum hkms_rc hkms_store_kind_path(struct hkms_store *st, const char *kind,
     char **out, struct hkms_err *err);
+
+/** For a directory path a module writes into (a CRL publish dir): if it
+ *  lies under the data dir, every component below the data dir must be
+ *  a real directory, not a symlink (code "unsafe_path"); missing ones
+ *  and paths outside the data dir pass. */
+enum hkms_rc hkms_store_check_dir(struct hkms_store *st, const char *path,
+    struct hkms_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Consistency check                                                   */
 /* ------------------------------------------------------------------ */
 
-/** Check the whole store without changing it: every record JSON parses
- *  with a known schema and matching name, every PEM a record names exists
- *  with the recorded SHA-256, stray temp/staged/orphan files are only
- *  warnings (they are never taken as data), and the audit log verifies.
+/** Check the whole store without changing it (use a store from
+ *  hkms_store_open_readonly() so that not even recovery runs): every
+ *  record JSON parses with a known schema and matching name, every PEM a
+ *  record names exists with the recorded SHA-256, stray temp/staged/orphan
+ *  files are only warnings (they are never taken as data), a symlink or
+ *  special file anywhere in the layout is an error, and the audit log
+ *  verifies. "would_recover" lists what hkms_store_open() would change
+ *  (temp files removed, staged PEMs finished or dropped, kind dirs made).
  *  *report (may be NULL) gets a new object {"ok","records","errors":[],
- *  "warnings":[],"audit":{...}} on success and on HKMS_E_VERIFY.
+ *  "warnings":[],"would_recover":[],"audit":{...}} on success and on
+ *  HKMS_E_VERIFY.
  *  Returns HKMS_E_VERIFY if any error was found (err names the first). */
 enum hkms_rc hkms_store_check(struct hkms_store *st, json_t **report,
     struct hkms_err *err);

@@ -211,6 +211,9 @@ hkms_cli_hsm(struct hkms_cli *cli, struct hkms_hsm **hsm,
 	}
 	if ((rc = hkms_cli_config(cli, &cfg, err)) != HKMS_OK)
 		return rc;
+	/* the module is dlopen'ed: refuse one others could have changed */
+	if ((rc = hkms_config_check_token(cfg, err)) != HKMS_OK)
+		return rc;
 	if ((rc = read_pin(cfg, &pin, err)) != HKMS_OK)
 		return rc;
 	o.module = cfg->module;
@@ -234,8 +237,10 @@ hkms_cli_store(struct hkms_cli *cli, struct hkms_store **st,
 	if (cli->store == NULL) {
 		if ((rc = hkms_cli_config(cli, &cfg, err)) != HKMS_OK)
 			return rc;
-		if ((rc = hkms_store_open(cfg->data_dir, &cli->store,
-		    err)) != HKMS_OK)
+		rc = cli->store_check ? hkms_store_open_readonly(
+		    cfg->data_dir, &cli->store, err) : hkms_store_open(
+		    cfg->data_dir, &cli->store, err);
+		if (rc != HKMS_OK)
 			return rc;
 	}
 	*st = cli->store;
@@ -250,9 +255,10 @@ hkms_cli_write_out(const char *path, const void *data, size_t len,
 	FILE *f;
 
 	/* A regular file (or a new one) is replaced atomically; anything
-	 * else (/dev/null, a FIFO, /dev/stdout) is written in place, never
-	 * renamed over. */
-	if (path != NULL && (stat(path, &st) != 0 || S_ISREG(st.st_mode)))
+	 * else (/dev/null, a FIFO, /dev/stdout, a symlink the user named)
+	 * is written in place like a shell redirection, never renamed over
+	 * (hkms_store_write_atomic refuses a symlink as its target). */
+	if (path != NULL && (lstat(path, &st) != 0 || S_ISREG(st.st_mode)))
 		return hkms_store_write_atomic(path, data, len, 0644, err);
 	if (path == NULL)
 		f = stdout;

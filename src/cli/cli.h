@@ -24,6 +24,7 @@ struct hkms_cli {
 	struct hkms_config *cfg;	/* loaded on first use */
 	struct hkms_hsm *hsm;		/* opened on first use */
 	struct hkms_store *store;	/* opened on first use */
+	int store_check;		/* open it read-only (store check) */
 	const char *actor;		/* audit actor, "cli:<user>" */
 };
 

@@ -97,15 +97,20 @@ store_check(struct hkms_cli *cli, int argc, char **argv)
 			cli->json = 1;
 		else if (ch == 'h') {
 			printf("usage: hkms store check\nCheck the data directory "
-			    "without changing it: every record parses, every PEM "
-			    "matches its record, no temp file is taken as data, "
-			    "and the audit log verifies. Exit 0 when it holds.\n");
+			    "without changing it (not even recovery runs): every "
+			    "record parses, every PEM matches its record, no "
+			    "temp file is taken as data, no symlink is in the "
+			    "layout, and the audit log verifies; would_recover "
+			    "lists what the next command's recovery will do. "
+			    "Exit 0 when it holds.\n");
 			return HKMS_EXIT_OK;
 		} else
 			return hkms_cli_usage(cli, "bad option for 'store check'");
 	}
 	if (optind != argc)
 		return hkms_cli_usage(cli, "usage: hkms store check");
+	/* read-only: no recovery, no lock file, nothing created */
+	cli->store_check = 1;
 	if (hkms_cli_store(cli, &st, &err) != HKMS_OK ||
 	    key_check(cli, hkms_store_check(st, &report, &err), &report,
 	    &err) != HKMS_OK) {

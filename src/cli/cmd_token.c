@@ -1,6 +1,7 @@
 /*
  * hkms token list|init, and hkms init (the embedded default set-up).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +71,8 @@ token_list(struct hkms_cli *cli, int argc, char **argv)
 		} else
 			return hkms_cli_usage(cli, "bad option for 'token list'");
 	}
-	if (hkms_cli_config(cli, &cfg, &err) != HKMS_OK)
+	if (hkms_cli_config(cli, &cfg, &err) != HKMS_OK ||
+	    hkms_config_check_token(cfg, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	opts_from(cfg, &o);
 	if (hkms_hsm_token_list(&o, &toks, &n, &err) != HKMS_OK)
@@ -138,6 +140,7 @@ token_init(struct hkms_cli *cli, int argc, char **argv)
 	if (label == NULL || optind != argc)
 		return hkms_cli_usage(cli, "usage: hkms token init --label L");
 	if (hkms_cli_config(cli, &cfg, &err) != HKMS_OK ||
+	    hkms_config_check_token(cfg, &err) != HKMS_OK ||
 	    pin_from(sf, "HKMS_SO_PIN", NULL, "SO PIN", &so, &err) != HKMS_OK ||
 	    pin_from(pf, "HKMS_PIN", NULL, "user PIN", &pin, &err) != HKMS_OK) {
 		rc = hkms_cli_fail(cli, &err);
@@ -181,6 +184,40 @@ write_text(const char *dir, const char *name, const char *text,
 	rc = hkms_store_write_atomic(path, text, strlen(text), mode, err);
 	free(path);
 	return rc;
+}
+
+/* mkdir dir/sub 0700 unless it exists; either way it must be a real
+ * directory, never a symlink (everything in the data dir is ours). */
+static enum hkms_rc
+mkdir_real(const char *dir, const char *sub, struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_OK;
+	char *path = NULL;
+	struct stat sb;
+
+	if (asprintf(&path, "%s/%s", dir, sub) < 0)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		rc = hkms_err_set(err, HKMS_E_IO, "cannot create directory "
+		    "'%s': %s", path, strerror(errno));
+	else if (lstat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		rc = hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing '%s': not a directory (a symbolic link?)", path);
+	free(path);
+	return rc;
+}
+
+/* The files init writes or keeps in the data dir are never symlinks. */
+static enum hkms_rc
+no_link(const char *path, struct hkms_err *err)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing '%s': not a regular file (a symbolic link?)",
+		    path);
+	return HKMS_OK;
 }
 
 /* A random PIN of 32 hex digits in a 0600 file, unless the file exists. */
@@ -249,11 +286,15 @@ hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv)
 		free(dir);
 		return hkms_cli_usage(cli, "usage: hkms init [--data-dir DIR]");
 	}
-	if (dir == NULL && (dir = hkms_config_default_data_dir()) == NULL) {
-		hkms_err_set(&err, HKMS_E_NOMEM, "out of memory");
+	if (dir == NULL && hkms_config_default_data_dir(&dir, &err) !=
+	    HKMS_OK)
 		goto fail;
-	}
-	if (hkms_mkdir_p(dir, 0700, &err) != HKMS_OK)
+	/* the module is dlopen'ed as us: it must be safe before anything */
+	if (hkms_path_check_safe(HKMS_DEFAULT_MODULE, "PKCS#11 module", 0,
+	    &err) != HKMS_OK)
+		goto fail;
+	/* 0700, or an existing dir only if it is ours */
+	if (hkms_store_init_dir(dir, &err) != HKMS_OK)
 		goto fail;
 	{
 		char *abs = realpath(dir, NULL);
@@ -271,7 +312,11 @@ hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv)
 		hkms_err_set(&err, HKMS_E_NOMEM, "out of memory");
 		goto fail;
 	}
-	if (hkms_mkdir_p(tokdir, 0700, &err) != HKMS_OK)
+	if (mkdir_real(dir, "token", &err) != HKMS_OK ||
+	    mkdir_real(dir, "token/tokens", &err) != HKMS_OK ||
+	    no_link(conf, &err) != HKMS_OK || no_link(userpin, &err) !=
+	    HKMS_OK || no_link(sopin, &err) != HKMS_OK ||
+	    no_link(cfgpath, &err) != HKMS_OK)
 		goto fail;
 	if (asprintf(&hsmconf, "directories.tokendir = %s\n"
 	    "objectstore.backend = file\nlog.level = ERROR\n"

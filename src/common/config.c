@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ini.h>
@@ -130,21 +131,132 @@ join(const char *dir, const char *name)
 	return p;
 }
 
-char *
-hkms_config_default_data_dir(void)
+enum hkms_rc
+hkms_config_default_data_dir(char **out, struct hkms_err *err)
 {
 	const char *v;
 	char *p = NULL;
 
+	*out = NULL;
 	if ((v = getenv("HKMS_DATA_DIR")) != NULL && *v != '\0')
-		return strdup(v);
-	if ((v = getenv("XDG_STATE_HOME")) != NULL && *v != '\0')
-		return join(v, "hkms");
-	if ((v = getenv("HOME")) == NULL || *v == '\0')
-		v = "/tmp";
-	if (asprintf(&p, "%s/.local/state/hkms", v) < 0)
-		return NULL;
-	return p;
+		p = strdup(v);
+	else if ((v = getenv("XDG_STATE_HOME")) != NULL && *v == '/')
+		p = join(v, "hkms");
+	else if ((v = getenv("HOME")) != NULL && *v == '/') {
+		if (asprintf(&p, "%s/.local/state/hkms", v) < 0)
+			p = NULL;
+	} else {
+		/* never a shared fallback such as /tmp: a service without a
+		 * home must be told where its data lives */
+		return hkms_err_setc(err, HKMS_E_INVALID, "no_data_dir",
+		    "no data dir: set HKMS_DATA_DIR, data_dir in the config "
+		    "file, or HOME");
+	}
+	if (p == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	*out = p;
+	return HKMS_OK;
+}
+
+/* A path under the data dir (its directory resolved) must not be a
+ * symlink: everything there is opened without following links. */
+static enum hkms_rc
+no_link_in_data_dir(const char *path, const char *what, const char *data_dir,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_OK;
+	char *dir = NULL, *rdir = NULL, *rdata = NULL, *slash;
+	struct stat sb;
+	size_t n;
+
+	if (path == NULL || data_dir == NULL || lstat(path, &sb) != 0 ||
+	    !S_ISLNK(sb.st_mode))
+		return HKMS_OK;
+	if ((dir = strdup(path)) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, strlen(dir) + 1, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	rdir = realpath(dir, NULL);
+	rdata = realpath(data_dir, NULL);
+	if (rdir != NULL && rdata != NULL && (n = strlen(rdata)) > 0 &&
+	    strncmp(rdir, rdata, n) == 0 && (rdir[n] == '\0' ||
+	    rdir[n] == '/'))
+		rc = hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing %s '%s': a symbolic link in the data dir", what,
+		    path);
+	free(dir);
+	free(rdir);
+	free(rdata);
+	return rc;
+}
+
+/* The embedded token's directories, when they exist, are real ones. */
+static enum hkms_rc
+token_dirs_real(const char *data_dir, struct hkms_err *err)
+{
+	static const char *const subs[] = { "token", "token/tokens" };
+	enum hkms_rc rc = HKMS_OK;
+	struct stat sb;
+	char *p;
+	size_t i;
+
+	for (i = 0; i < 2 && rc == HKMS_OK; i++) {
+		if ((p = join(data_dir, subs[i])) == NULL)
+			return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		if (lstat(p, &sb) == 0 && !S_ISDIR(sb.st_mode))
+			rc = hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+			    "refusing '%s': not a directory (a symbolic "
+			    "link?)", p);
+		free(p);
+	}
+	return rc;
+}
+
+enum hkms_rc
+hkms_config_check_token(const struct hkms_config *cfg, struct hkms_err *err)
+{
+	const char *const files[] = { cfg ? cfg->pin_file : NULL,
+	    cfg ? cfg->so_pin_file : NULL };
+	const char *const names[] = { "PIN file", "SO PIN file" };
+	enum hkms_rc rc;
+	size_t i;
+
+	if (cfg == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no config");
+	/* a bare name would be looked up in the library search path */
+	if (cfg->module == NULL || strchr(cfg->module, '/') == NULL)
+		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing PKCS#11 module '%s': not a path",
+		    cfg->module ? cfg->module : "");
+	/* a missing one is the loader's to report (module_load) */
+	rc = hkms_path_check_safe(cfg->module, "PKCS#11 module", 0, err);
+	if (rc == HKMS_E_NOT_FOUND)
+		hkms_err_clear(err);
+	else if (rc != HKMS_OK)
+		return rc;
+	if (cfg->data_dir != NULL &&
+	    (rc = token_dirs_real(cfg->data_dir, err)) != HKMS_OK)
+		return rc;
+	if (cfg->softhsm2_conf != NULL && ((rc = no_link_in_data_dir(
+	    cfg->softhsm2_conf, "SoftHSM2 config", cfg->data_dir, err)) !=
+	    HKMS_OK || (rc = hkms_path_check_safe(cfg->softhsm2_conf,
+	    "SoftHSM2 config", 0, err)) != HKMS_OK))
+		return rc;
+	/* PIN files only when they exist: HKMS_PIN may stand in for them */
+	for (i = 0; i < 2; i++) {
+		if (files[i] == NULL || access(files[i], F_OK) != 0)
+			continue;
+		if ((rc = no_link_in_data_dir(files[i], names[i],
+		    cfg->data_dir, err)) != HKMS_OK ||
+		    (rc = hkms_path_check_safe(files[i], names[i], 0, err)) !=
+		    HKMS_OK)
+			return rc;
+	}
+	return HKMS_OK;
 }
 
 /* Fill every unset option with its default. Paths derived from data_dir
@@ -154,9 +266,11 @@ config_defaults(struct hkms_config *c, struct hkms_err *err)
 {
 	char *conf = NULL;
 
-	if (c->data_dir == NULL && (c->data_dir =
-	    hkms_config_default_data_dir()) == NULL)
-		goto nomem;
+	enum hkms_rc rc;
+
+	if (c->data_dir == NULL && (rc = hkms_config_default_data_dir(
+	    &c->data_dir, err)) != HKMS_OK)
+		return rc;
 	if (c->module == NULL && (c->module = strdup(HKMS_DEFAULT_MODULE)) == NULL)
 		goto nomem;
 	if (c->label == NULL && c->serial == NULL &&
@@ -233,15 +347,26 @@ hkms_config_load(const char *path, struct hkms_config **out,
 	    *path == '\0')
 		path = NULL;
 	if (path == NULL) {
-		if ((ddir = hkms_config_default_data_dir()) == NULL ||
-		    (dflt = join(ddir, "hkms.conf")) == NULL) {
+		if ((rc = hkms_config_default_data_dir(&ddir, err)) !=
+		    HKMS_OK)
+			goto out;
+		if ((dflt = join(ddir, "hkms.conf")) == NULL) {
 			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 			goto out;
 		}
-		if (access(dflt, F_OK) == 0)
+		if (access(dflt, F_OK) == 0 || errno != ENOENT)
 			path = dflt;
 	}
 	if (path != NULL) {
+		if (access(path, F_OK) != 0 && errno == ENOENT) {
+			rc = hkms_err_setc(err, HKMS_E_NOT_FOUND,
+			    "config_missing", "config file '%s' does not "
+			    "exist", path);
+			goto out;
+		}
+		if ((rc = hkms_path_check_safe(path, "config file", 0, err)) !=
+		    HKMS_OK)
+			goto out;
 		if ((rc = hkms_read_file(path, CONFIG_MAX, &text, &len,
 		    err)) != HKMS_OK) {
 			if (rc == HKMS_E_NOT_FOUND)
@@ -266,6 +391,9 @@ hkms_config_load(const char *path, struct hkms_config **out,
 		goto out;
 	}
 	if ((rc = config_defaults(c, err)) != HKMS_OK)
+		goto out;
+	if (c->path != NULL && (rc = no_link_in_data_dir(c->path,
+	    "config file", c->data_dir, err)) != HKMS_OK)
 		goto out;
 	*out = c;
 	c = NULL;	/* transferred */

@@ -86,6 +86,12 @@ hkms_secret_from_file(const char *path, const char *what,
 		    (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		rc = hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing %s file '%s': owned by uid %u, not root or the "
+		    "service user", what, path, (unsigned)st.st_uid);
+		goto out;
+	}
 	if ((rc = secret_alloc(SECRET_MAX, &s, err)) != HKMS_OK)
 		goto out;
 	while (s->len < s->cap) {

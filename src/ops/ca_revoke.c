@@ -265,7 +265,9 @@ hkms_ops_ca_crl(struct hkms_ops_ctx *c, const char *ca_name, int days,
 	    (rc = crl_encode(crl, &der, &derlen, &pem, err)) != HKMS_OK)
 		goto out;
 	/* publish: each file replaced atomically, under the data lock */
-	if ((rc = hkms_mkdir_p(crl_dir, 0755, err)) != HKMS_OK ||
+	if ((rc = hkms_store_check_dir(c->store, crl_dir, err)) != HKMS_OK ||
+	    (rc = hkms_mkdir_p(crl_dir, 0755, err)) != HKMS_OK ||
+	    (rc = hkms_store_check_dir(c->store, crl_dir, err)) != HKMS_OK ||
 	    (rc = hkms_store_write_atomic(dpath, der, derlen, 0644, err)) !=
 	    HKMS_OK || (rc = hkms_store_write_atomic(ppath, pem, strlen(pem),
 	    0644, err)) != HKMS_OK)

@@ -10,6 +10,12 @@
  * pages, so a second fsync "succeeds" falsely). Stale temp files left by a
  * crash are removed by hkms_store_open() under the data lock.
  *
+ * Every file under the data dir is opened through hkms_store_open_file():
+ * O_NOFOLLOW (a symlink is refused, never followed), O_NONBLOCK for the
+ * open itself (a FIFO cannot block us) and a regular file only; and every
+ * directory is checked with hkms_store_real_dir() (lstat) before use.
+ * A refusal is HKMS_E_DENIED with code "unsafe_path" naming the path.
+ *
  * For crash-point tests, HKMS_STORE_CRASH_AT=<step>[:<n>] makes the n-th
  * arrival of this process at <step> call _exit(137) (docs/store.md).
  */
@@ -101,6 +107,140 @@ io_error(struct hkms_err *err, int e, const char *what, const char *path)
 	    strerror(e));
 }
 
+static enum hkms_rc
+link_refused(struct hkms_err *err, const char *path)
+{
+	return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+	    "refusing '%s': a symbolic link (never followed in the data "
+	    "dir)", path);
+}
+
+enum hkms_rc
+hkms_store_open_file(const char *path, int flags, unsigned mode, int *out,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	struct stat sb;
+	int fd, e;
+
+	*out = -1;
+	fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+	    (mode_t)mode);
+	if (fd < 0) {
+		e = errno;
+		if (e == ELOOP)
+			rc = link_refused(err, path);
+		else if (e == ENOENT)
+			rc = hkms_err_set(err, HKMS_E_NOT_FOUND, "cannot open "
+			    "'%s': no such file", path);
+		else if (e == ENXIO)
+			rc = hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+			    "refusing '%s': not a regular file", path);
+		else
+			rc = io_error(err, e, "open", path);
+		errno = e;
+		return rc;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing '%s': not a regular file", path);
+	}
+	/* O_NONBLOCK was for the open only */
+	if ((e = fcntl(fd, F_GETFL)) >= 0)
+		(void)fcntl(fd, F_SETFL, e & ~O_NONBLOCK);
+	*out = fd;
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_store_read_file(const char *path, size_t max, unsigned char **out,
+    size_t *outlen, struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	unsigned char *buf = NULL;
+	struct stat sb;
+	size_t len = 0, cap;
+	ssize_t n;
+	int fd = -1;
+
+	if ((rc = hkms_store_open_file(path, O_RDONLY, 0, &fd, err)) !=
+	    HKMS_OK)
+		return rc;
+	if (fstat(fd, &sb) != 0) {
+		rc = io_error(err, errno, "stat", path);
+		goto out;
+	}
+	if ((size_t)sb.st_size > max) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "too_large", "file "
+		    "'%s' is larger than %zu bytes", path, max);
+		goto out;
+	}
+	/* one byte more than the size: a file that grew is caught (store
+	 * files are replaced by rename, never rewritten in place) */
+	cap = (size_t)sb.st_size + 1;
+	if ((buf = malloc(cap + 1)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory reading "
+		    "'%s'", path);
+		goto out;
+	}
+	while (len < cap) {
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = io_error(err, errno, "read", path);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len == cap) {
+		rc = hkms_err_set(err, HKMS_E_IO, "file '%s' changed while "
+		    "being read", path);
+		goto out;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	buf = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+enum hkms_rc
+hkms_store_real_dir(const char *path, struct hkms_err *err)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb) != 0) {
+		if (errno == ENOENT)
+			return hkms_err_set(err, HKMS_E_NOT_FOUND, "directory "
+			    "'%s' does not exist", path);
+		return io_error(err, errno, "stat", path);
+	}
+	if (S_ISLNK(sb.st_mode))
+		return link_refused(err, path);
+	if (!S_ISDIR(sb.st_mode))
+		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing '%s': not a directory", path);
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_store_not_link(const char *path, struct hkms_err *err)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode))
+		return link_refused(err, path);
+	return HKMS_OK;
+}
+
 enum hkms_rc
 hkms_store_fsync_dir(const char *path, int dir, struct hkms_err *err)
 {
@@ -164,8 +304,8 @@ hkms_store_write_atomic(const char *path, const void *data, size_t len,
 		if (!temp_path(path, tmp, sizeof(tmp)))
 			return hkms_err_set(err, HKMS_E_INVALID,
 			    "path too long: '%s'", path);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    (mode_t)mode);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, (mode_t)mode);
 		if (fd >= 0 || errno != EEXIST)
 			break;
 	}
@@ -201,6 +341,10 @@ hkms_store_write_atomic(const char *path, const void *data, size_t len,
 		rc = io_error(err, errno, "close", tmp);
 		goto out;
 	}
+	/* rename() would replace a symlink, not write through it; still,
+	 * a link where a file should be is refused, not silently dropped */
+	if ((rc = hkms_store_not_link(path, err)) != HKMS_OK)
+		goto out;
 	if (rename(tmp, path) != 0) {
 		rc = io_error(err, errno, "rename temp file to", path);
 		goto out;
@@ -231,10 +375,9 @@ hkms_store_lock_dir(const char *dir, int exclusive, struct hkms_lock **out,
 		return hkms_err_set(err, HKMS_E_INVALID, "lock: no directory");
 	if (snprintf(path, sizeof(path), "%s/.lock", dir) >= (int)sizeof(path))
 		return hkms_err_set(err, HKMS_E_INVALID, "path too long");
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		rc = io_error(err, errno, "open lock file", path);
+	if ((rc = hkms_store_open_file(path, O_RDWR | O_CREAT, 0600, &fd,
+	    err)) != HKMS_OK)
 		goto out;
-	}
 	while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
 		if (errno == EINTR)
 			continue;

@@ -161,7 +161,7 @@ read_head(struct hkms_store *st, long long *seq, char hash[HASH_HEX + 1],
 	memcpy(hash, zero_hash, HASH_HEX + 1);	/* defined when missing too */
 	if ((rc = audit_path(st, "audit.head", &path, err)) != HKMS_OK)
 		goto out;
-	rc = hkms_read_file(path, 4096, &buf, &len, err);
+	rc = hkms_store_read_file(path, 4096, &buf, &len, err);
 	if (rc == HKMS_E_NOT_FOUND) {
 		rc = HKMS_OK;
 		goto out;
@@ -211,10 +211,8 @@ open_audit_lock(struct hkms_store *st, struct hkms_err *err)
 
 	if (audit_path(st, ".audit.lock", &path, err) != HKMS_OK)
 		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		hkms_err_set(err, HKMS_E_IO, "cannot open '%s': %s", path,
-		    strerror(errno));
+	if (hkms_store_open_file(path, O_RDWR | O_CREAT, 0600, &fd, err) !=
+	    HKMS_OK) {
 		free(path);
 		return -1;
 	}
@@ -465,8 +463,10 @@ hkms_audit_append(struct hkms_store *st, const char *actor, const char *op,
 	}
 	if ((rc = audit_path(st, "audit.log", &logp, err)) != HKMS_OK)
 		goto out;
-	fd = open(logp, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || fstat(fd, &sb) != 0) {
+	if ((rc = hkms_store_open_file(logp, O_RDWR | O_APPEND | O_CREAT,
+	    0600, &fd, err)) != HKMS_OK)
+		goto out;
+	if (fstat(fd, &sb) != 0) {
 		rc = hkms_err_set(err, HKMS_E_IO, "cannot open '%s': %s", logp,
 		    strerror(errno));
 		goto out;
@@ -576,6 +576,7 @@ hkms_audit_verify(struct hkms_store *st, json_t **report,
 	const char *p;
 	FILE *f = NULL;
 	long long torn = 0;
+	int fd = -1;
 
 	if (st == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "no store");
@@ -586,14 +587,20 @@ hkms_audit_verify(struct hkms_store *st, json_t **report,
 	memcpy(before, zero_hash, sizeof(before));
 	/* the head first: an append between the two reads only adds lines */
 	if ((rc = read_head(st, &hseq, hhash, err)) != HKMS_OK) {
+		if (rc == HKMS_E_DENIED)
+			goto out;	/* a link: refused, named in err */
 		rc = bad(err, rep, 0, "audit.head is damaged");
 		goto out;
 	}
 	if ((rc = audit_path(st, "audit.log", &logp, err)) != HKMS_OK)
 		goto out;
-	if ((f = fopen(logp, "re")) == NULL && errno != ENOENT) {
+	if ((rc = hkms_store_open_file(logp, O_RDONLY, 0, &fd, err)) !=
+	    HKMS_OK && rc != HKMS_E_NOT_FOUND)
+		goto out;
+	if (fd >= 0 && (f = fdopen(fd, "r")) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_IO, "cannot open '%s': %s", logp,
 		    strerror(errno));
+		close(fd);
 		goto out;
 	}
 	while (f != NULL && (n = getline(&line, &cap, f)) > 0) {

@@ -13,6 +13,13 @@
  * Mutations hold the data lock (<data>/.lock, flock), recursive per store
  * object; a pthread mutex makes it exclude threads of this process too.
  * The audit log (audit.c) has its own leaf lock taken after this one.
+ *
+ * The data dir is ours or it is refused: it must pass
+ * hkms_path_check_safe() (owned by root or the effective user, not group-
+ * or world-writable, nor any directory above it), only `hkms init`
+ * creates it (hkms_store_init_dir), and nothing under it is used through
+ * a symlink: every kind dir is lstat()ed before use (kind_dirs_ok) and
+ * every file opened with O_NOFOLLOW (atomic.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,6 +36,7 @@
 
 #include <openssl/evp.h>
 
+#include "hkms/config.h"
 #include "hkms/store.h"
 #include "hkms/util.h"
 #include "store_int.h"
@@ -110,11 +118,44 @@ sha256_hex(const void *data, size_t len, char out[SHA256_HEX])
 	hkms_hex(md, 32, 0, out);
 }
 
+static void note(json_t *arr, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* <dir>/<base> and, for a sub-kind, <dir>/<base>/<sub> are real
+ * directories (or missing): never a symlink written or read through. */
+static enum hkms_rc
+kind_dirs_ok(struct hkms_store *st, const char *kind, struct hkms_err *err)
+{
+	const char *slash = strchr(kind, '/');
+	char buf[PATH_MAX];
+	enum hkms_rc rc;
+	int n, pass;
+
+	for (pass = 0; pass < (slash != NULL ? 2 : 1); pass++) {
+		n = pass == 0 && slash != NULL ? (int)(slash - kind) :
+		    (int)strlen(kind);
+		if (snprintf(buf, sizeof(buf), "%s/%.*s", st->dir, n, kind) >=
+		    (int)sizeof(buf))
+			return hkms_err_set(err, HKMS_E_INVALID, "path too "
+			    "long");
+		rc = hkms_store_real_dir(buf, err);
+		if (rc == HKMS_E_NOT_FOUND) {
+			if (err != NULL)
+				hkms_err_clear(err);
+			return HKMS_OK;
+		}
+		if (rc != HKMS_OK)
+			return rc;
+	}
+	return HKMS_OK;
+}
+
 /* "<dir>/<kind>/<name><ext>", validated. */
 static enum hkms_rc
 rec_path(struct hkms_store *st, const char *kind, const char *name,
     const char *ext, char **out, struct hkms_err *err)
 {
+	enum hkms_rc rc;
 	char file[128];
 
 	if (!hkms_store_kind_valid(kind))
@@ -123,6 +164,8 @@ rec_path(struct hkms_store *st, const char *kind, const char *name,
 	if (!name_ok(name))
 		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_name",
 		    "invalid name '%s'", name ? name : "(null)");
+	if ((rc = kind_dirs_ok(st, kind, err)) != HKMS_OK)
+		return rc;
 	snprintf(file, sizeof(file), "%s%s", name, ext);
 	if ((*out = hkms_store_join(st->dir, kind, file)) == NULL)
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
@@ -141,6 +184,9 @@ hkms_store_note_failure(struct hkms_store *st, enum hkms_rc rc,
 static enum hkms_rc
 check_writable(struct hkms_store *st, struct hkms_err *err)
 {
+	if (st->check_only)
+		return hkms_err_setc(err, HKMS_E_IO, "store_read_only",
+		    "store '%s' was opened read-only (for a check)", st->dir);
 	if (st->read_only)
 		return hkms_err_setc(err, HKMS_E_IO, "store_read_only",
 		    "store '%s' is read-only after an fsync failure", st->dir);
@@ -153,17 +199,21 @@ ensure_kind_dir(struct hkms_store *st, const char *kind, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	char *path = NULL;
-	struct stat sb;
 
+	if ((rc = kind_dirs_ok(st, kind, err)) != HKMS_OK)
+		return rc;
 	if ((path = hkms_store_join(st->dir, kind, NULL)) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-		rc = HKMS_OK;
+	if ((rc = hkms_store_real_dir(path, err)) != HKMS_E_NOT_FOUND)
+		goto out;	/* there (HKMS_OK) or refused */
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		rc = hkms_err_set(err, HKMS_E_IO, "cannot create directory "
+		    "'%s': %s", path, strerror(errno));
 		goto out;
 	}
-	if ((rc = hkms_mkdir_p(path, 0700, err)) != HKMS_OK)
+	if ((rc = hkms_store_real_dir(path, err)) != HKMS_OK)
 		goto out;
 	rc = hkms_store_fsync_dir(path, 0, err);
 out:
@@ -175,9 +225,11 @@ out:
 /* open / close / locks                                              */
 /* ---------------------------------------------------------------- */
 
-/* Recovery in one directory; called with the data lock held. */
+/* Recovery in one directory; called with the data lock held. With
+ * would != NULL it only says what it would do there (store check). */
 static enum hkms_rc
-recover_dir(struct hkms_store *st, const char *kind, struct hkms_err *err)
+recover_dir(struct hkms_store *st, const char *kind, json_t *would,
+    struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	char *dirpath = NULL, *p = NULL, *jp = NULL, *pp = NULL;
@@ -189,6 +241,11 @@ recover_dir(struct hkms_store *st, const char *kind, struct hkms_err *err)
 
 	if ((dirpath = hkms_store_join(st->dir, kind, NULL)) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = hkms_store_real_dir(dirpath, err)) != HKMS_OK) {
+		if (rc == HKMS_E_NOT_FOUND)
+			rc = HKMS_OK;
 		goto out;
 	}
 	if ((d = opendir(dirpath)) == NULL) {
@@ -204,6 +261,12 @@ recover_dir(struct hkms_store *st, const char *kind, struct hkms_err *err)
 		size_t len;
 
 		if (strstr(n, ".tmp.") != NULL) {
+			if (would != NULL) {
+				note(would, "%s%s%s: stray temp file would be "
+				    "removed", kind ? kind : "", kind ? "/" : "",
+				    n);
+				continue;
+			}
 			free(p);
 			if ((p = hkms_store_join(dirpath, n, NULL)) == NULL)
 				goto nomem;
@@ -233,17 +296,35 @@ recover_dir(struct hkms_store *st, const char *kind, struct hkms_err *err)
 		sprintf(jp, "%s/%s.json", dirpath, base);
 		sprintf(pp, "%s/%s.pem", dirpath, base);
 		want = NULL;
-		meta = json_load_file(jp, 0, NULL);
+		if (hkms_store_read_file(jp, HKMS_STORE_MAX_FILE, &buf, &len,
+		    NULL) == HKMS_OK)
+			meta = json_loadb((const char *)buf, len, 0, NULL);
+		free(buf);
+		buf = NULL;
 		if (meta != NULL)
 			want = json_string_value(json_object_get(meta,
 			    "pem_sha256"));
-		if (want != NULL && hkms_read_file(p, HKMS_STORE_MAX_FILE,
-		    &buf, &len, NULL) == HKMS_OK) {
+		if (want != NULL && hkms_store_read_file(p,
+		    HKMS_STORE_MAX_FILE, &buf, &len, NULL) == HKMS_OK) {
 			sha256_hex(buf, len, hex);
-			if (strcmp(hex, want) == 0 && rename(p, pp) == 0) {
-				changed = 1;
-				continue;
+			if (strcmp(hex, want) == 0) {
+				if (would != NULL) {
+					note(would, "%s/%s: staged PEM would "
+					    "be finished (its record names "
+					    "it)", kind, n);
+					continue;
+				}
+				if (hkms_store_not_link(pp, NULL) == HKMS_OK &&
+				    rename(p, pp) == 0) {
+					changed = 1;
+					continue;
+				}
 			}
+		}
+		if (would != NULL) {
+			note(would, "%s/%s: staged PEM would be dropped (its "
+			    "record does not name it)", kind, n);
+			continue;
 		}
 		if (unlink(p) == 0)
 			changed = 1;
@@ -264,8 +345,8 @@ out:
 	return rc;
 }
 
-/* 1 if de (in <dir>/<base>) is a sub-kind directory; d_type may be
- * DT_UNKNOWN on some file systems. */
+/* 1 if de (in <dir>/<base>) is a sub-kind directory (a real one: a
+ * symlink is not); d_type may be DT_UNKNOWN on some file systems. */
 static int
 subkind_dir(struct hkms_store *st, const char *base, const struct dirent *de)
 {
@@ -279,14 +360,15 @@ subkind_dir(struct hkms_store *st, const char *base, const struct dirent *de)
 		return de->d_type == DT_DIR;
 	if ((p = hkms_store_join(st->dir, base, de->d_name)) == NULL)
 		return 0;
-	r = stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+	r = lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 	free(p);
 	return r;
 }
 
 /* Recovery in a base kind dir and each of its one-level sub-kinds. */
 static enum hkms_rc
-recover_kind(struct hkms_store *st, const char *base, struct hkms_err *err)
+recover_kind(struct hkms_store *st, const char *base, json_t *would,
+    struct hkms_err *err)
 {
 	enum hkms_rc rc;
 	char *dirpath = NULL;
@@ -294,7 +376,7 @@ recover_kind(struct hkms_store *st, const char *base, struct hkms_err *err)
 	struct dirent *de;
 	DIR *d;
 
-	if ((rc = recover_dir(st, base, err)) != HKMS_OK)
+	if ((rc = recover_dir(st, base, would, err)) != HKMS_OK)
 		return rc;
 	if ((dirpath = hkms_store_join(st->dir, base, NULL)) == NULL)
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
@@ -306,11 +388,87 @@ recover_kind(struct hkms_store *st, const char *base, struct hkms_err *err)
 		if (!subkind_dir(st, base, de))
 			continue;
 		snprintf(sub, sizeof(sub), "%s/%s", base, de->d_name);
-		if ((rc = recover_dir(st, sub, err)) != HKMS_OK)
+		if ((rc = recover_dir(st, sub, would, err)) != HKMS_OK)
 			break;
 	}
 	closedir(d);
 	return rc;
+}
+
+/* The data dir exists (else: run init) and is ours (hkms_path_check_safe). */
+static enum hkms_rc
+check_data_dir(const char *dir, struct hkms_err *err)
+{
+	struct stat sb;
+
+	if (stat(dir, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR))
+		return hkms_err_setc(err, HKMS_E_NOT_FOUND, "not_initialized",
+		    "data dir '%s' does not exist: run 'hkms init' first",
+		    dir);
+	return hkms_path_check_safe(dir, "data dir", 1, err);
+}
+
+enum hkms_rc
+hkms_store_init_dir(const char *data_dir, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	if (data_dir == NULL || *data_dir == '\0')
+		return hkms_err_set(err, HKMS_E_INVALID, "store: no data dir");
+	/* missing parents too, all 0700 (the umask cannot widen that); an
+	 * existing dir is checked afterwards, so one made by someone else
+	 * in the meantime is refused as well */
+	if ((rc = hkms_mkdir_p(data_dir, 0700, err)) != HKMS_OK ||
+	    (rc = check_data_dir(data_dir, err)) != HKMS_OK)
+		return rc;
+	return hkms_store_fsync_dir(data_dir, 0, err);
+}
+
+/* A store object on a checked data dir; st->dir is the resolved path so
+ * a symlink on the way cannot be swapped later. */
+static enum hkms_rc
+store_new(const char *data_dir, struct hkms_store **out,
+    struct hkms_err *err)
+{
+	struct hkms_store *st = NULL;
+	pthread_mutexattr_t ma;
+	enum hkms_rc rc;
+
+	*out = NULL;
+	if (data_dir == NULL || *data_dir == '\0')
+		return hkms_err_set(err, HKMS_E_INVALID, "store: no data dir");
+	if ((rc = check_data_dir(data_dir, err)) != HKMS_OK)
+		return rc;
+	if ((st = calloc(1, sizeof(*st))) == NULL ||
+	    (st->dir = realpath(data_dir, NULL)) == NULL) {
+		rc = st == NULL || errno == ENOMEM ? hkms_err_set(err,
+		    HKMS_E_NOMEM, "out of memory") : hkms_err_set(err,
+		    HKMS_E_IO, "cannot resolve data dir '%s': %s", data_dir,
+		    strerror(errno));
+		free(st);
+		return rc;
+	}
+	st->daemon_fd = -1;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&st->mu, &ma);
+	pthread_mutexattr_destroy(&ma);
+	*out = st;
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_store_open_readonly(const char *data_dir, struct hkms_store **out,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	if (out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "store: no output");
+	if ((rc = store_new(data_dir, out, err)) != HKMS_OK)
+		return rc;
+	(*out)->check_only = 1;
+	return HKMS_OK;
 }
 
 enum hkms_rc
@@ -319,29 +477,14 @@ hkms_store_open(const char *data_dir, struct hkms_store **out,
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	struct hkms_store *st = NULL;
-	pthread_mutexattr_t ma;
 	char *p = NULL;
-	struct stat sb;
 	size_t i;
 	int locked = 0, created = 0;
 
-	if (data_dir == NULL || *data_dir == '\0' || out == NULL)
-		return hkms_err_set(err, HKMS_E_INVALID, "store: no data dir");
-	if ((st = calloc(1, sizeof(*st))) == NULL ||
-	    (st->dir = strdup(data_dir)) == NULL) {
-		free(st);
-		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
-	}
-	st->daemon_fd = -1;
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&st->mu, &ma);
-	pthread_mutexattr_destroy(&ma);
-
-	if (stat(st->dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-		created = 1;
-	if ((rc = hkms_mkdir_p(st->dir, 0700, err)) != HKMS_OK)
-		goto out;
+	if (out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "store: no output");
+	if ((rc = store_new(data_dir, &st, err)) != HKMS_OK)
+		return rc;
 	for (i = 0; i < NBASE; i++) {
 		if ((p = hkms_store_join(st->dir, base_kinds[i], NULL)) ==
 		    NULL) {
@@ -354,22 +497,24 @@ hkms_store_open(const char *data_dir, struct hkms_store **out,
 			rc = hkms_err_set(err, HKMS_E_IO, "cannot create "
 			    "directory '%s': %s", p, strerror(errno));
 			goto out;
+		} else if ((rc = hkms_store_real_dir(p, err)) != HKMS_OK) {
+			goto out;
 		}
 		free(p);
 		p = NULL;
 	}
 	/* nothing to make durable when the layout was already there */
-	if (created && ((rc = hkms_store_fsync_dir(st->dir, 1, err)) !=
-	    HKMS_OK || (rc = hkms_store_fsync_dir(st->dir, 0, err)) !=
-	    HKMS_OK))
+	if (created && (rc = hkms_store_fsync_dir(st->dir, 1, err)) !=
+	    HKMS_OK)
 		goto out;
 	if ((rc = hkms_store_begin(st, err)) != HKMS_OK)
 		goto out;
 	locked = 1;
-	if ((rc = recover_dir(st, NULL, err)) != HKMS_OK)
+	if ((rc = recover_dir(st, NULL, NULL, err)) != HKMS_OK)
 		goto out;
 	for (i = 0; i < NBASE; i++)
-		if ((rc = recover_kind(st, base_kinds[i], err)) != HKMS_OK)
+		if ((rc = recover_kind(st, base_kinds[i], NULL, err)) !=
+		    HKMS_OK)
 			goto out;
 	if ((rc = hkms_audit_init(st, err)) != HKMS_OK)
 		goto out;
@@ -415,6 +560,7 @@ enum hkms_rc
 hkms_store_lock_daemon(struct hkms_store *st, struct hkms_err *err)
 {
 	char *path = NULL;
+	enum hkms_rc rc;
 	int fd;
 
 	if (st == NULL)
@@ -423,11 +569,10 @@ hkms_store_lock_daemon(struct hkms_store *st, struct hkms_err *err)
 		return HKMS_OK;
 	if ((path = hkms_store_join(st->dir, ".daemon.lock", NULL)) == NULL)
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		hkms_err_set(err, HKMS_E_IO, "cannot open '%s': %s", path,
-		    strerror(errno));
+	if ((rc = hkms_store_open_file(path, O_RDWR | O_CREAT, 0600, &fd,
+	    err)) != HKMS_OK) {
 		free(path);
-		return HKMS_E_IO;
+		return rc;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
@@ -528,6 +673,10 @@ put_locked(struct hkms_store *st, const char *kind, const char *name,
 		goto out;
 	if (strchr(kind, '/') != NULL &&
 	    (rc = ensure_kind_dir(st, kind, err)) != HKMS_OK)
+		goto out;
+	/* the JSON and the staged PEM are refused as links by write_atomic;
+	 * the PEM is renamed into place, so refuse a link there up front */
+	if ((rc = hkms_store_not_link(pp, err)) != HKMS_OK)
 		goto out;
 	rec = meta ? json_deep_copy(meta) : json_object();
 	if (rec == NULL)
@@ -631,8 +780,8 @@ load_meta(const char *path, const char *name, json_t **out,
 	size_t len;
 	json_int_t schema;
 
-	if ((rc = hkms_read_file(path, HKMS_STORE_MAX_FILE, &buf, &len, err))
-	    != HKMS_OK) {
+	if ((rc = hkms_store_read_file(path, HKMS_STORE_MAX_FILE, &buf, &len,
+	    err)) != HKMS_OK) {
 		if (rc == HKMS_E_NOT_FOUND)
 			hkms_err_setc(err, HKMS_E_NOT_FOUND, "not_found",
 			    "record '%s' not found", name);
@@ -698,8 +847,11 @@ load_pem(struct hkms_store *st, const char *kind, const char *name,
 		if ((rc = rec_path(st, kind, name, exts[i], &path, err)) !=
 		    HKMS_OK)
 			goto out;
-		if (hkms_read_file(path, HKMS_STORE_MAX_FILE, &buf, &len,
-		    NULL) != HKMS_OK)
+		rc = hkms_store_read_file(path, HKMS_STORE_MAX_FILE, &buf,
+		    &len, err);
+		if (rc == HKMS_E_DENIED)
+			goto out;	/* a link: refused, not skipped */
+		if (rc != HKMS_OK)
 			continue;
 		sha256_hex(buf, len, hex);
 		if (strcmp(hex, want) == 0 && strlen((char *)buf) == len) {
@@ -765,7 +917,7 @@ hkms_store_exists(struct hkms_store *st, const char *kind, const char *name)
 	if (st == NULL || rec_path(st, kind, name, ".json", &jp, NULL) !=
 	    HKMS_OK)
 		return 0;
-	r = stat(jp, &sb) == 0;
+	r = lstat(jp, &sb) == 0;
 	free(jp);
 	return r;
 }
@@ -789,6 +941,8 @@ list_names(const char *dirpath, char ***out, size_t *count,
 
 	*out = NULL;
 	*count = 0;
+	if ((rc = hkms_store_real_dir(dirpath, err)) != HKMS_OK)
+		return rc == HKMS_E_NOT_FOUND ? HKMS_OK : rc;
 	if ((d = opendir(dirpath)) == NULL) {
 		if (errno == ENOENT)
 			return HKMS_OK;
@@ -854,6 +1008,8 @@ hkms_store_list(struct hkms_store *st, const char *kind, json_t **out,
 	if (!hkms_store_kind_valid(kind))
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid store kind "
 		    "'%s'", kind ? kind : "(null)");
+	if ((rc = kind_dirs_ok(st, kind, err)) != HKMS_OK)
+		return rc;
 	if ((dirpath = hkms_store_join(st->dir, kind, NULL)) == NULL ||
 	    (arr = json_array()) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
@@ -892,6 +1048,11 @@ delete_locked(struct hkms_store *st, const char *kind, const char *name,
 	    (rc = rec_path(st, kind, name, ".pem.next", &np, err)) != HKMS_OK)
 		goto out;
 	if ((rc = check_writable(st, err)) != HKMS_OK)
+		goto out;
+	/* unlinking a link would write nothing through it, but a record
+	 * that is not ours as a whole is refused, not half removed */
+	if ((rc = hkms_store_not_link(jp, err)) != HKMS_OK ||
+	    (rc = hkms_store_not_link(pp, err)) != HKMS_OK)
 		goto out;
 	if (unlink(jp) != 0) {
 		if (errno == ENOENT)
@@ -1085,7 +1246,7 @@ hkms_store_get_file(struct hkms_store *st, const char *kind,
 		return hkms_err_set(err, HKMS_E_INVALID, "get_file: no output");
 	if ((rc = file_path(st, kind, file, &path, err)) != HKMS_OK)
 		return rc;
-	rc = hkms_read_file(path, HKMS_STORE_MAX_FILE, data, len, err);
+	rc = hkms_store_read_file(path, HKMS_STORE_MAX_FILE, data, len, err);
 	free(path);
 	return rc;
 }
@@ -1128,22 +1289,62 @@ enum hkms_rc
 hkms_store_kind_path(struct hkms_store *st, const char *kind, char **out,
     struct hkms_err *err)
 {
+	enum hkms_rc rc;
+
 	if (st == NULL || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "no store");
 	if (!hkms_store_kind_valid(kind))
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid store kind "
 		    "'%s'", kind ? kind : "(null)");
+	if ((rc = kind_dirs_ok(st, kind, err)) != HKMS_OK)
+		return rc;
 	if ((*out = hkms_store_join(st->dir, kind, NULL)) == NULL)
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_store_check_dir(struct hkms_store *st, const char *path,
+    struct hkms_err *err)
+{
+	char buf[PATH_MAX], *p;
+	size_t n;
+	enum hkms_rc rc;
+
+	if (st == NULL || path == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	n = strlen(st->dir);
+	if (strncmp(path, st->dir, n) != 0 || path[n] != '/')
+		return HKMS_OK;		/* not ours to judge */
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return hkms_err_set(err, HKMS_E_INVALID, "path too long");
+	/* each component below the data dir, top down */
+	for (p = buf + n + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		{
+			char c = *p;
+
+			*p = '\0';
+			rc = hkms_store_real_dir(buf, err);
+			*p = c;
+			if (rc == HKMS_E_NOT_FOUND) {
+				if (err != NULL)
+					hkms_err_clear(err);
+				return HKMS_OK;
+			}
+			if (rc != HKMS_OK)
+				return rc;
+			if (c == '\0')
+				break;
+		}
+	}
 	return HKMS_OK;
 }
 
 /* ---------------------------------------------------------------- */
 /* consistency check                                                 */
 /* ---------------------------------------------------------------- */
-
-static void
-note(json_t *arr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 note(json_t *arr, const char *fmt, ...)
@@ -1155,6 +1356,49 @@ note(json_t *arr, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	json_array_append_new(arr, json_string(buf));
+}
+
+/* Every entry of <dir>[/<kind>] that is a symlink or neither a regular
+ * file nor a directory is an error: the store refuses to use it. */
+static void
+check_entries(struct hkms_store *st, const char *kind, json_t *errors)
+{
+	char *dirpath = NULL, *p = NULL;
+	struct hkms_err e;
+	struct dirent *de;
+	struct stat sb;
+	DIR *d = NULL;
+
+	if ((dirpath = hkms_store_join(st->dir, kind, NULL)) == NULL)
+		return;
+	if (hkms_store_real_dir(dirpath, &e) != HKMS_OK) {
+		if (e.rc != HKMS_E_NOT_FOUND)
+			note(errors, "%s", e.detail);
+		goto out;
+	}
+	if ((d = opendir(dirpath)) == NULL)
+		goto out;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		free(p);
+		if ((p = hkms_store_join(dirpath, de->d_name, NULL)) == NULL)
+			break;
+		if (lstat(p, &sb) != 0)
+			continue;	/* removed meanwhile */
+		if (S_ISLNK(sb.st_mode))
+			note(errors, "%s: a symbolic link (refused, never "
+			    "followed)", p);
+		else if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
+			note(errors, "%s: not a regular file or directory "
+			    "(refused)", p);
+	}
+out:
+	if (d != NULL)
+		closedir(d);
+	free(p);
+	free(dirpath);
 }
 
 static void
@@ -1190,7 +1434,7 @@ check_dir(struct hkms_store *st, const char *kind, json_t *errors,
 				if (jp == NULL)
 					continue;
 				sprintf(jp, "%s/%s.json", dirpath, base);
-				if (stat(jp, &sb) != 0)
+				if (lstat(jp, &sb) != 0)
 					note(warnings, "%s/%s: PEM without a "
 					    "record (ignored)", kind, f);
 				free(jp);
@@ -1230,10 +1474,12 @@ hkms_store_check(struct hkms_store *st, json_t **report,
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	json_t *errors = NULL, *warnings = NULL, *audit = NULL, *rep = NULL;
+	json_t *would = NULL;
 	json_int_t records = 0;
 	struct hkms_err ae;
 	struct dirent *de;
 	char sub[NAME_MAX + 64], *p;
+	struct stat sb;
 	size_t i;
 	DIR *d;
 
@@ -1241,10 +1487,16 @@ hkms_store_check(struct hkms_store *st, json_t **report,
 		return hkms_err_set(err, HKMS_E_INVALID, "no store");
 	errors = json_array();
 	warnings = json_array();
-	if (errors == NULL || warnings == NULL) {
+	would = json_array();
+	if (errors == NULL || warnings == NULL || would == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
+	check_entries(st, NULL, errors);
+	/* the embedded token's dir (hkms init): its PIN files and config are
+	 * opened by us too; SoftHSM's object files below token/tokens are
+	 * the module's own */
+	check_entries(st, "token", errors);
 	if ((d = opendir(st->dir)) != NULL) {
 		while ((de = readdir(d)) != NULL)
 			if (strstr(de->d_name, ".tmp.") != NULL)
@@ -1252,12 +1504,26 @@ hkms_store_check(struct hkms_store *st, json_t **report,
 				    "(ignored)", de->d_name);
 		closedir(d);
 	}
+	/* what hkms_store_open() would change, without changing it */
+	if (recover_dir(st, NULL, would, &ae) != HKMS_OK)
+		note(errors, "%s", ae.detail);
 	for (i = 0; i < NBASE; i++) {
+		if ((p = hkms_store_join(st->dir, base_kinds[i], NULL)) ==
+		    NULL)
+			continue;
+		if (lstat(p, &sb) != 0 && errno == ENOENT)
+			note(would, "%s: missing kind directory would be "
+			    "created", base_kinds[i]);
+		free(p);
+		if (recover_kind(st, base_kinds[i], would, &ae) != HKMS_OK)
+			note(errors, "%s", ae.detail);
+		check_entries(st, base_kinds[i], errors);
 		check_dir(st, base_kinds[i], errors, warnings, &records);
 		if ((p = hkms_store_join(st->dir, base_kinds[i], NULL)) ==
 		    NULL)
 			continue;
-		d = opendir(p);
+		d = hkms_store_real_dir(p, NULL) == HKMS_OK ? opendir(p) :
+		    NULL;
 		free(p);
 		if (d == NULL)
 			continue;
@@ -1266,15 +1532,17 @@ hkms_store_check(struct hkms_store *st, json_t **report,
 				continue;
 			snprintf(sub, sizeof(sub), "%s/%s", base_kinds[i],
 			    de->d_name);
+			check_entries(st, sub, errors);
 			check_dir(st, sub, errors, warnings, &records);
 		}
 		closedir(d);
 	}
 	if (hkms_audit_verify(st, &audit, &ae) != HKMS_OK)
 		note(errors, "%s", ae.detail);
-	rep = json_pack("{s:b, s:I, s:O, s:O, s:o*}",
+	rep = json_pack("{s:b, s:I, s:O, s:O, s:O, s:o*}",
 	    "ok", json_array_size(errors) == 0, "records", records,
-	    "errors", errors, "warnings", warnings, "audit", audit);
+	    "errors", errors, "warnings", warnings, "would_recover", would,
+	    "audit", audit);
 	audit = NULL;	/* transferred (or freed by json_pack on failure) */
 	if (json_array_size(errors) > 0)
 		rc = hkms_err_setc(err, HKMS_E_VERIFY, "store_inconsistent",
@@ -1291,5 +1559,6 @@ out:
 	json_decref(audit);
 	json_decref(errors);
 	json_decref(warnings);
+	json_decref(would);
 	return rc;
 }

@@ -109,7 +109,8 @@ old_journal_seq(const char *dir)
 	off_t end;
 	int fd;
 
-	if (p != NULL && (fd = open(p, O_RDONLY | O_CLOEXEC)) >= 0) {
+	if (p != NULL && hkms_store_open_file(p, O_RDONLY, 0, &fd, NULL) ==
+	    HKMS_OK) {
 		if (fstat(fd, &sb) == 0)
 			journal_tail(fd, sb.st_size, &seq, &end);
 		close(fd);
@@ -131,13 +132,16 @@ trust_journal_append(struct hkms_trust *tr, const char *event,
 	int fd = -1, created = 0, e;
 	size_t len;
 
-	if ((fd = open(tr->journal, O_RDWR | O_APPEND | O_CLOEXEC)) < 0 &&
-	    errno == ENOENT) {
-		fd = open(tr->journal, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC,
-		    0644);
+	rc = hkms_store_open_file(tr->journal, O_RDWR | O_APPEND, 0, &fd,
+	    err);
+	if (rc == HKMS_E_NOT_FOUND) {
+		rc = hkms_store_open_file(tr->journal, O_RDWR | O_APPEND |
+		    O_CREAT, 0644, &fd, err);
 		created = 1;
 	}
-	if (fd < 0 || fstat(fd, &sb) != 0) {
+	if (rc != HKMS_OK)
+		goto out;
+	if (fstat(fd, &sb) != 0) {
 		rc = hkms_err_set(err, HKMS_E_IO, "cannot open '%s': %s",
 		    tr->journal, strerror(errno));
 		goto out;
@@ -163,14 +167,10 @@ trust_journal_append(struct hkms_trust *tr, const char *event,
 			goto out;
 		}
 		close(fd);
-		fd = open(tr->journal, O_RDWR | O_APPEND | O_CREAT | O_EXCL |
-		    O_CLOEXEC, 0644);
 		created = 1;
-		if (fd < 0) {
-			rc = hkms_err_set(err, HKMS_E_IO, "cannot create '%s': "
-			    "%s", tr->journal, strerror(errno));
+		if ((rc = hkms_store_open_file(tr->journal, O_RDWR | O_APPEND |
+		    O_CREAT | O_EXCL, 0644, &fd, err)) != HKMS_OK)
 			goto out;
-		}
 	}
 	if ((rec = json_object()) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
@@ -221,6 +221,7 @@ hkms_trust_watch_open(struct hkms_trust *tr, struct hkms_trust_watch **out,
     struct hkms_err *err)
 {
 	struct hkms_trust_watch *w;
+	enum hkms_rc rc;
 	struct stat sb;
 	off_t end;
 
@@ -229,7 +230,13 @@ hkms_trust_watch_open(struct hkms_trust *tr, struct hkms_trust_watch **out,
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 	w->tr = tr;
-	w->fd = open(tr->journal, O_RDONLY | O_CLOEXEC);
+	rc = hkms_store_open_file(tr->journal, O_RDONLY, 0, &w->fd, err);
+	if (rc != HKMS_OK && rc != HKMS_E_NOT_FOUND) {
+		free(w);
+		return rc;	/* a link: refused */
+	}
+	if (rc == HKMS_E_NOT_FOUND)
+		hkms_err_clear(err);	/* no journal yet */
 	if (w->fd >= 0 && fstat(w->fd, &sb) == 0) {
 		w->ino = sb.st_ino;
 		journal_tail(w->fd, sb.st_size, &w->seq, &end);
@@ -324,7 +331,8 @@ poll_journal(struct hkms_trust_watch *w, json_t *events, struct hkms_err *err)
 		    (w->fd >= 0 && sb.st_ino == w->ino))
 			return HKMS_OK;
 		/* rotated (or created): the old file is complete; move on */
-		if ((fd = open(w->tr->journal, O_RDONLY | O_CLOEXEC)) < 0)
+		if (hkms_store_open_file(w->tr->journal, O_RDONLY, 0, &fd,
+		    NULL) != HKMS_OK)
 			return HKMS_OK;
 		if (w->fd >= 0)
 			close(w->fd);

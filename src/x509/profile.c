@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 #include <openssl/err.h>
@@ -582,6 +583,7 @@ hkms_x509_profile_get(const char *name, const char *profiles_dir,
 	struct hkms_x509_profile *p = NULL;
 	unsigned char *buf = NULL;
 	char *path = NULL;
+	struct stat sb;
 	size_t len = 0;
 	int i;
 
@@ -607,6 +609,14 @@ hkms_x509_profile_get(const char *name, const char *profiles_dir,
 	if (asprintf(&path, "%s/%s.json", profiles_dir, name) < 0) {
 		path = NULL;
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	/* profiles_dir defaults to <data>/profiles, where nothing is read
+	 * through a symlink (docs/store.md) */
+	if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		rc = hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing profile file '%s': not a regular file (a "
+		    "symbolic link?)", path);
 		goto out;
 	}
 	rc = hkms_read_file(path, PROFILE_FILE_MAX, &buf, &len, err);

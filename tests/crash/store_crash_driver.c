@@ -23,6 +23,17 @@
 
 #include "hkms/store.h"
 
+/* Make the data dir like `hkms init` would, then open the store. */
+static enum hkms_rc
+open_store(const char *dir, struct hkms_store **st, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	if ((rc = hkms_store_init_dir(dir, err)) != HKMS_OK)
+		return rc;
+	return hkms_store_open(dir, st, err);
+}
+
 static char *
 pem_for(long v, size_t pad)
 {
@@ -98,7 +109,7 @@ do_write(const char *dir, long start, long n)
 	char name[32];
 	long i;
 
-	if (hkms_store_open(dir, &st, &err) != HKMS_OK)
+	if (open_store(dir, &st, &err) != HKMS_OK)
 		return fail("open", &err);
 	for (i = start; i < start + n; i++) {
 		snprintf(name, sizeof(name), "r%ld", i);
@@ -128,7 +139,7 @@ do_check(const char *dir, const char *acks)
 	int bad = 0;
 	FILE *fp;
 
-	if (hkms_store_open(dir, &st, &err) != HKMS_OK)
+	if (open_store(dir, &st, &err) != HKMS_OK)
 		return fail("open", &err);
 	if (hkms_store_check(st, &rep, &err) != HKMS_OK) {
 		char *s = json_dumps(rep, JSON_INDENT(1));
@@ -176,7 +187,7 @@ do_enospc(const char *dir)
 	char name[32];
 	long i, n = 0, audits = 0;
 
-	if (hkms_store_open(dir, &st, &err) != HKMS_OK)
+	if (open_store(dir, &st, &err) != HKMS_OK)
 		return fail("open", &err);
 	/* fill with records until the disk is full */
 	for (i = 0; i < 10000; i++) {
@@ -253,7 +264,7 @@ main(int argc, char **argv)
 		return do_check(argv[2], argv[3]);
 	if (argc >= 3 && strcmp(argv[1], "enospc") == 0)
 		return do_enospc(argv[2]);
-	if (argc >= 3 && hkms_store_open(argv[2], &st, &err) != HKMS_OK)
+	if (argc >= 3 && open_store(argv[2], &st, &err) != HKMS_OK)
 		return fail("open", &err);
 	if (argc >= 5 && strcmp(argv[1], "put1") == 0) {
 		r = put_value(st, argv[3], atol(argv[4]), 500, &err) ==

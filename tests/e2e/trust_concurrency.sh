@@ -13,6 +13,8 @@ T=$(mktemp -d /tmp/hkms-trust.XXXXXX)
 trap 'kill $WATCH 2>/dev/null; hkms_cleanup' EXIT
 unset HKMS_CONFIG HKMS_DATA_DIR
 printf '[store]\ndata_dir = %s/data\n' "$T" > "$T/hkms.conf"
+# no token needed, so no `hkms init`: only init creates a data dir, make it
+mkdir -m 700 "$T/data"
 ht() { "$HKMS_BIN" --config "$T/hkms.conf" "$@"; }
 cd "$T" || fail "cd"
 mkdir certs

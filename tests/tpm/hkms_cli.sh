@@ -14,6 +14,7 @@ W=$TPM_WORK
 printf '[token]\nmodule = %s\nlabel = %s\npin_file = %s\n[store]\ndata_dir = %s/data\n' \
 	"$HKMS_TPM_MODULE" "$HKMS_TPM_LABEL" "$HKMS_TPM_PIN_FILE" "$W" > "$W/hkms.conf"
 export HKMS_CONFIG=$W/hkms.conf
+mkdir -p -m 700 "$W/data"	# only `hkms init` would create it
 hkms() { "$HKMS_BIN" "$@"; }
 jget() { python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]
 print(json.dumps(v) if isinstance(v,(bool,dict,list)) or v is None else v)' "$1"; }

@@ -43,7 +43,9 @@ setup(void **state)
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
 	strcat(f->dir, "/data");
-	if (hkms_store_open(f->dir, &f->st, &err) != HKMS_OK) {
+	/* like `hkms init`: only init_dir creates a data dir */
+	if (hkms_store_init_dir(f->dir, &err) != HKMS_OK ||
+	    hkms_store_open(f->dir, &f->st, &err) != HKMS_OK) {
 		fprintf(stderr, "open: %s\n", err.detail);
 		return -1;
 	}
@@ -923,6 +925,55 @@ test_store_check_reports_strays(void **state)
 	json_decref(rep);
 }
 
+/* Lock files (.lock, .daemon.lock, .audit.lock) that are symlinks are
+ * refused, and their targets are never created (O_NOFOLLOW). */
+static void
+test_store_lock_files_no_follow(void **state)
+{
+	static const char *const locks[] = { ".lock", ".daemon.lock",
+	    ".audit.lock" };
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	struct hkms_store *st2 = NULL;
+	char lp[PATH_MAX + 16], tp[PATH_MAX];
+	struct stat sb;
+	enum hkms_rc rc;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(lp, sizeof(lp), "%s/%s", f->dir, locks[i]);
+		snprintf(tp, sizeof(tp), "%s/../target%zu", f->dir, i);
+		(void)unlink(lp);
+		assert_int_equal(symlink(tp, lp), 0);
+		hkms_err_clear(&err);
+		if (i == 0) {
+			rc = hkms_store_put(f->st, "keys", "k", NULL, NULL,
+			    &err);
+		} else if (i == 1) {
+			rc = hkms_store_lock_daemon(f->st, &err);
+		} else {
+			rc = hkms_audit_append(f->st, "actor", "op", "obj",
+			    "ok", NULL, &err);
+		}
+		assert_int_not_equal(rc, HKMS_OK);
+		assert_string_equal(err.code, "unsafe_path");
+		assert_non_null(strstr(err.detail, locks[i]));
+		assert_int_equal(lstat(tp, &sb), -1);	/* never created */
+		assert_int_equal(unlink(lp), 0);
+	}
+	/* a kind dir replaced by a symlink: open refuses the store */
+	snprintf(lp, sizeof(lp), "%s/certs", f->dir);
+	snprintf(tp, sizeof(tp), "%s/../certs-elsewhere", f->dir);
+	assert_int_equal(rename(lp, tp), 0);
+	assert_int_equal(symlink(tp, lp), 0);
+	assert_int_equal(hkms_store_open(f->dir, &st2, &err), HKMS_E_DENIED);
+	assert_string_equal(err.code, "unsafe_path");
+	assert_int_equal(hkms_store_put(f->st, "certs", "c", NULL, PEM1,
+	    &err), HKMS_E_DENIED);
+	snprintf(lp, sizeof(lp), "%s/c.json", tp);
+	assert_int_equal(lstat(lp, &sb), -1);	/* nothing written through */
+}
+
 int
 main(void)
 {
@@ -937,6 +988,7 @@ main(void)
 		T(test_store_invalid_names),
 		T(test_store_counter_and_files),
 		T(test_store_lock),
+		T(test_store_lock_files_no_follow),
 		T(test_store_put_crash_points),
 		T(test_store_check_reports_strays),
 		T(test_audit_append_verify),
