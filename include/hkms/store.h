@@ -31,7 +31,8 @@
  *  ENOSPC/EDQUOT give HKMS_E_NOSPACE, other failures HKMS_E_IO.
  *  Caveat: if only the final directory fsync fails, the new content is
  *  already visible but not known durable; the call still fails.
- *  Test hook: HKMS_STORE_CRASH_AT=<step>[:<n>] with step one of
+ *  Test hook (test builds, HKMS_TEST_HOOKS only):
+ *  HKMS_STORE_CRASH_AT=<step>[:<n>] with step one of
  *  after_write, after_fsync, after_rename calls _exit(137) the n-th time
  *  (default 1st) this process reaches that step (docs/store.md). */
 enum hkms_rc hkms_store_write_atomic(const char *path, const void *data,

@@ -78,7 +78,12 @@ main(int argc, char **argv)
 			usage(stdout);
 			return HKMS_EXIT_OK;
 		case 'V':
+#ifdef HKMS_TEST_HOOKS
+			printf("hkms 0.1.0 (test build: test hooks compiled in, "
+			    "not for production)\n");
+#else
 			printf("hkms 0.1.0\n");
+#endif
 			return HKMS_EXIT_OK;
 		default:
 			return hkms_cli_usage(&cli, "unknown option; see "
