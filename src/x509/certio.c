@@ -673,7 +673,8 @@ hkms_certio_parse_file(const char *path, const char *password,
 	rc = hkms_read_file(path, HKMS_CERTIO_MAX_INPUT, &buf, &len, err);
 	if (rc == HKMS_OK)
 		rc = hkms_certio_parse(buf, len, password, out, info, err);
-	free(buf);
+	if (buf != NULL)	/* a PKCS#12 may hold a private key */
+		OPENSSL_clear_free(buf, len + 1);
 	return rc;
 }
 
