@@ -179,9 +179,19 @@ enum hkms_rc hkms_store_rename(struct hkms_store *st, const char *kind,
     const char *oldname, const char *newname, struct hkms_err *err);
 
 /** Read-modify-write counter: under the data lock, read record name of
- *  kind (field "value", 0 if the record is absent), add 1, write it back
- *  and return the new value in *out. For CRL numbers and the like. */
+ *  kind (field "value", 0 if the record is absent), raise it to floor if
+ *  it is lower, add 1, write it back and return the new value in *out
+ *  (so *out > floor always). For CRL numbers and the like. A record whose
+ *  "value" is missing, not an integer or negative is damaged: HKMS_E_VERIFY
+ *  "counter_damaged", nothing written (never a restart at 1). */
 enum hkms_rc hkms_store_counter_next(struct hkms_store *st, const char *kind,
+    const char *name, uint64_t floor, uint64_t *out, struct hkms_err *err);
+
+/** Read counter name of kind without changing it: *out (may be NULL) gets
+ *  its value. HKMS_E_NOT_FOUND if absent, HKMS_E_VERIFY "counter_damaged"
+ *  as for hkms_store_counter_next(). hkms_store_check() reports damaged
+ *  crl/<ca>/number counters as errors. */
+enum hkms_rc hkms_store_counter_check(struct hkms_store *st, const char *kind,
     const char *name, uint64_t *out, struct hkms_err *err);
 
 /* ------------------------------------------------------------------ */

@@ -439,9 +439,25 @@ test_store_counter_and_files(void **state)
 
 	for (i = 1; i <= 3; i++) {
 		assert_int_equal(hkms_store_counter_next(f->st, "state",
-		    "crl-ca1", &v, &err), HKMS_OK);
+		    "crl-ca1", 0, &v, &err), HKMS_OK);
 		assert_int_equal(v, (uint64_t)i);
 	}
+	/* a floor lifts it; a damaged value is an error, not a restart */
+	assert_int_equal(hkms_store_counter_next(f->st, "state", "crl-ca1",
+	    10, &v, &err), HKMS_OK);
+	assert_int_equal(v, 11);
+	{
+		json_t *bad = json_pack("{s:s}", "value", "12");
+
+		assert_int_equal(hkms_store_put(f->st, "state", "crl-ca1", bad,
+		    NULL, &err), HKMS_OK);
+		json_decref(bad);
+	}
+	assert_int_equal(hkms_store_counter_next(f->st, "state", "crl-ca1",
+	    0, &v, &err), HKMS_E_VERIFY);
+	assert_string_equal(err.code, "counter_damaged");
+	assert_int_equal(hkms_store_counter_check(f->st, "state", "crl-ca1",
+	    NULL, &err), HKMS_E_VERIFY);
 	assert_int_equal(hkms_store_put_file(f->st, "crl/ca1", "ca1.crl",
 	    "\x30\x82\x00", 3, 0644, &err), HKMS_OK);
 	assert_int_equal(hkms_store_get_file(f->st, "crl/ca1", "ca1.crl",
