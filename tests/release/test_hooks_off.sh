@@ -1,7 +1,7 @@
 #!/bin/bash
 # The release build ignores the test hooks: HKMS_CA_TEST_SERIAL=01 gives a
-# random serial, HKMS_STORE_CRASH_AT does not kill, and neither name is in
-# the binary. When the build under test has the hooks (HKMS_TEST_HOOKS=1)
+# random serial, HKMS_STORE_CRASH_AT and HKMS_TEST_CRASH_AT do not kill, and
+# no hook's name is in the binary. When the build under test has the hooks (HKMS_TEST_HOOKS=1)
 # the same commands through it show that they work there, so this test
 # fails if the hooks were compiled in unconditionally.
 . "$(dirname "$0")/../e2e/lib.sh"
@@ -20,7 +20,7 @@ fi
 REL=$HKMS_BIN
 
 "$REL" --version | grep -q 'test build' && fail "release binary says it is a test build"
-for v in HKMS_CA_TEST_SERIAL HKMS_STORE_CRASH_AT; do
+for v in HKMS_CA_TEST_SERIAL HKMS_STORE_CRASH_AT HKMS_TEST_CRASH_AT; do
 	! grep -aq "$v" "$REL" || fail "release binary contains $v"
 done
 pass "release binary: no test hook names, version $("$REL" --version)"
@@ -47,7 +47,12 @@ for step in after_write after_fsync after_rename audit_partial audit_after_sync;
 done
 hkms store check >/dev/null || fail "store check"
 hkms audit verify >/dev/null || fail "audit verify"
-pass "HKMS_STORE_CRASH_AT ignored at every step; store and audit clean"
+HKMS_TEST_CRASH_AT=key_before_commit hkms key generate kc --type ec:p256 >/dev/null 2>err.txt ||
+	fail "HKMS_TEST_CRASH_AT=key_before_commit: $(cat err.txt)"
+hkms key show kc >/dev/null || fail "key kc missing"
+hkms store check >/dev/null || fail "store check"
+hkms audit verify >/dev/null || fail "audit verify"
+pass "HKMS_STORE_CRASH_AT (every step) and HKMS_TEST_CRASH_AT ignored; store and audit clean"
 
 # control: the test build does honour them
 if [ "$TEST_BIN" != "$REL" ]; then
@@ -59,5 +64,9 @@ if [ "$TEST_BIN" != "$REL" ]; then
 		--key k-crash --subject /CN=crash.example >/dev/null 2>&1
 	rc=$?
 	[ $rc -eq 137 ] || fail "test build ignored HKMS_STORE_CRASH_AT (exit $rc)"
-	pass "control: the test build honours both hooks"
+	HKMS_TEST_CRASH_AT=key_before_commit "$TEST_BIN" key generate kc2 --type ec:p256 \
+		>/dev/null 2>&1
+	rc=$?
+	[ $rc -eq 137 ] || fail "test build ignored HKMS_TEST_CRASH_AT (exit $rc)"
+	pass "control: the test build honours the hooks"
 fi
