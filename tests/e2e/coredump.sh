@@ -58,7 +58,7 @@ if command -v gdb >/dev/null 2>&1; then
 		-ex "python import gdb; open('$T/gdb.env','wb').write(open('/proc/%d/environ' % gdb.selected_inferior().pid,'rb').read())" \
 		-ex 'signal SIGSEGV' \
 		--args "$HKMS_BIN" key generate cd1 --type ec:p256 > "$T/gdb.out" 2>&1)
-	grep -q 'SIGSEGV' "$T/gdb.out" || fail "gdb did not crash hkms: $(tail -5 "$T/gdb.out")"
+	grep -q 'SEGV' "$T/gdb.out" || fail "gdb did not crash hkms: $(tail -5 "$T/gdb.out")"
 	[ -s "$T/gdb.env" ] || fail "gdb did not stop after login: $(tail -5 "$T/gdb.out")"
 	env_clean "$T/gdb.env" "hkms key generate after login"
 	no_core "hkms key generate killed by SIGSEGV after login"
