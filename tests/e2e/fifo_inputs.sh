@@ -35,7 +35,9 @@ refused secret_file_unreadable "$HKMS_BIN" trust import t --file f.csr --passwor
 # the config's pin_file
 sed "s|^pin_file *=.*|pin_file = $T/fifo|" "$HKMS_CONFIG" > fifo.conf
 grep -q "pin_file = $T/fifo" fifo.conf || echo "pin_file = $T/fifo" >> fifo.conf
-refused secret_file_unreadable "$HKMS_BIN" --config "$T/fifo.conf" key list
+# (refused by the config's path checks, unsafe_path, or by the PIN reader)
+refused "" "$HKMS_BIN" --config "$T/fifo.conf" key list
+grep -qE '"code":"(unsafe_path|secret_file_unreadable)"' "$T/err" || fail "pin_file FIFO: $(cat "$T/err")"
 # the config file itself (its own checks may name another code)
 refused "" "$HKMS_BIN" --config "$T/fifo" key list
 pass "FIFO inputs refused at once, each naming the path"
