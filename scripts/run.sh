@@ -5,7 +5,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-./scripts/build.sh
+# the shipped configuration: no test hooks (explicit, so a ./build
+# configured by scripts/test.sh is switched back)
+./scripts/build.sh -DHKMS_TEST_HOOKS=OFF
 export HKMS_DATA_DIR="$PWD/state"
 export HKMS_CONFIG="$HKMS_DATA_DIR/hkms.conf"
 ./build/src/cli/hkms init --data-dir "$HKMS_DATA_DIR"

@@ -10,10 +10,12 @@ cd "$(dirname "$0")/.."
 if grep -rlE '#include *[<"](libp11\.h|p11-kit/pkcs11\.h|pkcs11\.h)' src include; then
 	echo "test.sh: PKCS#11 headers included outside hsm/ (files above)"; exit 1
 fi
-./scripts/build.sh
+# the suite needs the test hooks (crash points, forced serials); the
+# shipped binary (scripts/run.sh, a plain cmake build) has none
+./scripts/build.sh -DHKMS_TEST_HOOKS=ON
 (cd build && ctest --output-on-failure -j2 --timeout 900)
 if [ -z "${HKMS_TEST_QUICK:-}" ]; then
-	BUILD_DIR=build-asan ./scripts/build.sh -DHKMS_SANITIZE=ON
+	BUILD_DIR=build-asan ./scripts/build.sh -DHKMS_SANITIZE=ON -DHKMS_TEST_HOOKS=ON
 	# verify_asan_link_order=0: fiu-run preloads libfiu ahead of the ASan runtime
 	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:verify_asan_link_order=0"
 	export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
@@ -22,7 +24,7 @@ if [ -z "${HKMS_TEST_QUICK:-}" ]; then
 	# libFuzzer: every parser of outside input for a bounded time
 	# (HKMS_FUZZ_SECONDS each, default 25; docs/fuzzing.md)
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	    -DHKMS_FUZZ=ON -DHKMS_FUZZ_SECONDS="${HKMS_FUZZ_SECONDS:-25}" >/dev/null
+	    -DHKMS_FUZZ=ON -DHKMS_TEST_HOOKS=ON -DHKMS_FUZZ_SECONDS="${HKMS_FUZZ_SECONDS:-25}" >/dev/null
 	cmake --build build-fuzz -j"$(nproc)" --target fuzzers
 	(cd build-fuzz && ctest --output-on-failure -j2 -L '^fuzz$')
 fi

@@ -1,6 +1,7 @@
 /*
- * Buffers for secrets (PINs, passphrases): locked in memory where the
- * system allows it and wiped with OPENSSL_cleanse before they are freed.
+ * Buffers for secrets (PINs, passphrases): pages of their own, locked in
+ * memory where the system allows it, excluded from core dumps
+ * (MADV_DONTDUMP) and wiped with OPENSSL_cleanse before they are freed.
  */
 #ifndef HKMS_SECRET_H
 #define HKMS_SECRET_H
@@ -12,15 +13,32 @@
 struct hkms_secret;
 
 /** Read a secret from a file: refused unless the file is a regular file
- *  not readable by group or others (0600/0400). A trailing newline is
- *  dropped. The caller frees the result with hkms_secret_free(). */
+ *  (a FIFO or device is refused at once, never waited on; a symlink is not
+ *  followed) not readable by group or others (0600/0400). A trailing
+ *  newline is dropped. The caller frees the result with hkms_secret_free(). */
 enum hkms_rc hkms_secret_from_file(const char *path, const char *what,
     struct hkms_secret **out, struct hkms_err *err);
 
 /** Read a secret from environment variable name; HKMS_E_NOT_FOUND if unset.
- *  The variable is left in place (tests and child processes may need it). */
+ *  The first read takes the variable out of the environment (unsetenv, and
+ *  its bytes wiped where /proc/<pid>/environ would show them) and keeps it
+ *  in a secret buffer, from which this and later reads copy. Not
+ *  thread-safe on the first read of a name. */
 enum hkms_rc hkms_secret_from_env(const char *name, struct hkms_secret **out,
     struct hkms_err *err);
+
+/** Move variable name (if set) out of the environment into the process's
+ *  secret buffers, for hkms_secret_from_env(); an empty value is only
+ *  removed. Call while single-threaded. */
+enum hkms_rc hkms_secret_take_env(const char *name, struct hkms_err *err);
+
+/** First call of every hkms process, before any secret is read and before
+ *  any thread starts: no core dumps (RLIMIT_CORE 0, PR_SET_DUMPABLE 0) and
+ *  HKMS_PIN / HKMS_SO_PIN taken out of the environment. */
+void hkms_secret_process_init(void);
+
+/** Wipe and free what hkms_secret_take_env() kept (at exit). */
+void hkms_secret_env_release(void);
 
 /** Copy len bytes into a new secret. */
 enum hkms_rc hkms_secret_new(const void *data, size_t len,

@@ -31,7 +31,8 @@
  *  ENOSPC/EDQUOT give HKMS_E_NOSPACE, other failures HKMS_E_IO.
  *  Caveat: if only the final directory fsync fails, the new content is
  *  already visible but not known durable; the call still fails.
- *  Test hook: HKMS_STORE_CRASH_AT=<step>[:<n>] with step one of
+ *  Test hook (test builds, HKMS_TEST_HOOKS only):
+ *  HKMS_STORE_CRASH_AT=<step>[:<n>] with step one of
  *  after_write, after_fsync, after_rename calls _exit(137) the n-th time
  *  (default 1st) this process reaches that step (docs/store.md). */
 enum hkms_rc hkms_store_write_atomic(const char *path, const void *data,
@@ -178,9 +179,19 @@ enum hkms_rc hkms_store_rename(struct hkms_store *st, const char *kind,
     const char *oldname, const char *newname, struct hkms_err *err);
 
 /** Read-modify-write counter: under the data lock, read record name of
- *  kind (field "value", 0 if the record is absent), add 1, write it back
- *  and return the new value in *out. For CRL numbers and the like. */
+ *  kind (field "value", 0 if the record is absent), raise it to floor if
+ *  it is lower, add 1, write it back and return the new value in *out
+ *  (so *out > floor always). For CRL numbers and the like. A record whose
+ *  "value" is missing, not an integer or negative is damaged: HKMS_E_VERIFY
+ *  "counter_damaged", nothing written (never a restart at 1). */
 enum hkms_rc hkms_store_counter_next(struct hkms_store *st, const char *kind,
+    const char *name, uint64_t floor, uint64_t *out, struct hkms_err *err);
+
+/** Read counter name of kind without changing it: *out (may be NULL) gets
+ *  its value. HKMS_E_NOT_FOUND if absent, HKMS_E_VERIFY "counter_damaged"
+ *  as for hkms_store_counter_next(). hkms_store_check() reports damaged
+ *  crl/<ca>/number counters as errors. */
+enum hkms_rc hkms_store_counter_check(struct hkms_store *st, const char *kind,
     const char *name, uint64_t *out, struct hkms_err *err);
 
 /* ------------------------------------------------------------------ */

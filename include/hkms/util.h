@@ -20,8 +20,12 @@ enum hkms_rc hkms_unhex(const char *hex, unsigned char *out, size_t cap,
 /** Create dir and its parents with mode (existing dirs are left as they are). */
 enum hkms_rc hkms_mkdir_p(const char *dir, unsigned mode, struct hkms_err *err);
 
-/** Read a whole file (at most max bytes) into a malloc'd buffer (NUL added).
- *  HKMS_E_NOT_FOUND if missing, HKMS_E_INVALID if larger than max. */
+/** Read a whole regular file (at most max bytes) into a malloc'd buffer
+ *  (NUL added). HKMS_E_NOT_FOUND if missing, HKMS_E_INVALID if larger than
+ *  max ("too_large") or not a regular file ("not_regular_file": a FIFO or
+ *  device is refused at once, never waited on). The buffer is sized from
+ *  fstat, so no partial copy is left in freed memory; a caller holding
+ *  key material wipes it with OPENSSL_clear_free(buf, len + 1). */
 enum hkms_rc hkms_read_file(const char *path, size_t max, unsigned char **out,
     size_t *outlen, struct hkms_err *err);
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "cli.h"
 #include "hkms/certio.h"
 #include "hkms/ops.h"
@@ -169,7 +171,9 @@ trust_import(struct hkms_cli *cli, int argc, char **argv)
 	else
 		rc = hkms_cli_output(cli, out, NULL);
 out:
-	free(data);
+	/* a PKCS#12 may hold a private key */
+	if (data != NULL)
+		OPENSSL_clear_free(data, req.len + 1);
 	hkms_secret_free(pass);
 	return rc;
 }

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "hkms/hsm.h"
+#include "hkms/secret.h"
 #include "hkms/store.h"
 
 static const struct hkms_cli_cmd commands[] = {
@@ -61,6 +62,8 @@ main(int argc, char **argv)
 	int ch, rc;
 	size_t i;
 
+	/* before anything reads a secret or starts a thread */
+	hkms_secret_process_init();
 	memset(&cli, 0, sizeof(cli));
 	pw = getpwuid(getuid());
 	snprintf(actor, sizeof(actor), "cli:%s", pw ? pw->pw_name : "unknown");
@@ -78,7 +81,12 @@ main(int argc, char **argv)
 			usage(stdout);
 			return HKMS_EXIT_OK;
 		case 'V':
+#ifdef HKMS_TEST_HOOKS
+			printf("hkms 0.1.0 (test build: test hooks compiled in, "
+			    "not for production)\n");
+#else
 			printf("hkms 0.1.0\n");
+#endif
 			return HKMS_EXIT_OK;
 		default:
 			return hkms_cli_usage(&cli, "unknown option; see "
@@ -106,5 +114,6 @@ main(int argc, char **argv)
 	hkms_hsm_close(cli.hsm);
 	hkms_store_close(cli.store);
 	hkms_config_free(cli.cfg);
+	hkms_secret_env_release();
 	return rc;
 }

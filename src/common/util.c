@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "hkms/util.h"
 
 char *
@@ -98,42 +100,83 @@ hkms_mkdir_p(const char *dir, unsigned mode, struct hkms_err *err)
 	return HKMS_OK;
 }
 
+/* Free a buffer that may hold key material, wiped first. */
+static void
+wipe_free(unsigned char *buf, size_t cap)
+{
+	if (buf != NULL) {
+		OPENSSL_cleanse(buf, cap);
+		free(buf);
+	}
+}
+
 enum hkms_rc
 hkms_read_file(const char *path, size_t max, unsigned char **out,
     size_t *outlen, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
-	unsigned char *buf = NULL;
-	size_t len = 0, cap = 0;
+	unsigned char *buf = NULL, *nb;
+	size_t len = 0, cap;
+	struct stat st;
 	ssize_t n;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	/* O_NONBLOCK: a FIFO (or a tty) opens at once and is refused by the
+	 * S_ISREG check instead of blocking until a writer comes */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
 		if (errno == ENOENT)
 			return hkms_err_set(err, HKMS_E_NOT_FOUND,
 			    "cannot open '%s': no such file", path);
 		return hkms_err_set(err, HKMS_E_IO, "cannot open '%s': %s",
 		    path, strerror(errno));
 	}
+	if (fstat(fd, &st) != 0) {
+		rc = hkms_err_set(err, HKMS_E_IO, "cannot stat '%s': %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "not_regular_file",
+		    "cannot read '%s': not a regular file (%s)", path,
+		    S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ?
+		    "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
+		goto out;
+	}
+	if ((uint64_t)st.st_size > (uint64_t)max) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "too_large", "file '%s' "
+		    "is larger than %zu bytes", path, max);
+		goto out;
+	}
+	/* one buffer of the file's size (+1 to see growth, +1 for the NUL):
+	 * files read here may hold private keys, and a growing buffer would
+	 * leave copies in freed memory */
+	cap = (size_t)st.st_size + 1;
+	if ((buf = malloc(cap + 1)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory reading "
+		    "'%s'", path);
+		goto out;
+	}
 	for (;;) {
 		if (len == cap) {
-			unsigned char *nb;
+			/* the file grew since fstat: a bigger buffer, the old
+			 * one wiped before it is freed */
+			size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
 
-			cap = cap ? cap * 2 : 4096;
-			if (cap > max + 1)
-				cap = max + 1;
-			if (len == cap) {
+			if (len > max || ncap <= cap) {
 				rc = hkms_err_setc(err, HKMS_E_INVALID,
 				    "too_large", "file '%s' is larger than "
 				    "%zu bytes", path, max);
 				goto out;
 			}
-			if ((nb = realloc(buf, cap + 1)) == NULL) {
+			if ((nb = malloc(ncap + 1)) == NULL) {
 				rc = hkms_err_set(err, HKMS_E_NOMEM,
 				    "out of memory reading '%s'", path);
 				goto out;
 			}
+			memcpy(nb, buf, len);
+			wipe_free(buf, cap + 1);
 			buf = nb;
+			cap = ncap;
 		}
 		n = read(fd, buf + len, cap - len);
 		if (n < 0 && errno == EINTR)
@@ -147,8 +190,9 @@ hkms_read_file(const char *path, size_t max, unsigned char **out,
 			break;
 		len += (size_t)n;
 	}
-	if (buf == NULL && (buf = malloc(1)) == NULL) {
-		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	if (len > max) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "too_large", "file '%s' "
+		    "is larger than %zu bytes", path, max);
 		goto out;
 	}
 	buf[len] = '\0';
@@ -157,7 +201,7 @@ hkms_read_file(const char *path, size_t max, unsigned char **out,
 	buf = NULL;	/* transferred */
 	rc = HKMS_OK;
 out:
-	free(buf);
+	wipe_free(buf, buf != NULL ? cap + 1 : 0);
 	close(fd);
 	return rc;
 }

@@ -42,13 +42,18 @@
 /* ---- the issuance path ---------------------------------------------- */
 
 /* A serial not in the CA's issued index (and not the CA's own). Test
- * hook: HKMS_CA_TEST_SERIAL=<hex> is the first candidate of every draw,
- * so tests can force a collision and see the retry. */
+ * hook (test builds only, HKMS_TEST_HOOKS): HKMS_CA_TEST_SERIAL=<hex> is
+ * the first candidate of every draw, so tests can force a collision and
+ * see the retry. */
 static enum hkms_rc
 pick_serial(struct hkms_ops_ctx *c, struct ca *ca, ASN1_INTEGER **out,
     char hex[HKMS_X509_SERIAL_HEX_MAX], int *retries, struct hkms_err *err)
 {
+#ifdef HKMS_TEST_HOOKS
 	const char *hook = getenv("HKMS_CA_TEST_SERIAL");
+#else
+	const char *hook = NULL;
+#endif
 	const char *own = json_string_value(json_object_get(ca->meta,
 	    "serial"));
 	ASN1_INTEGER *s = NULL;

@@ -6,7 +6,9 @@
  * CVE-2021-29653: revocations must not be lost to a cleanup). The issued
  * record's status is updated after it, and readers treat the revocation
  * index as the authority. A CRL lists every revocation of the CA, gets the
- * next number of the counter crl/<ca>/number, is signed by the CA's token
+ * next number of the counter crl/<ca>/number (and always a number above
+ * every CRL of the CA already published; a damaged counter is an error,
+ * never a restart at 1), is signed by the CA's token
  * key and published atomically to <crl_dir>/<ca>.crl (DER) and
  * <crl_dir>/<ca>.crl.pem; the last one is also kept as crl/<ca>/current.
  */
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -199,6 +202,84 @@ out:
 	return rc;
 }
 
+/* CRL files read back to find the numbers already published. */
+#define CRL_READ_MAX (64 * 1024 * 1024)
+
+/* The cRLNumber of a CRL (DER or PEM) signed by the CA's key; 0 when the
+ * data is no such CRL (a foreign or damaged file is not ours to count). */
+static uint64_t
+crl_number_of(const struct ca *ca, const unsigned char *data, size_t len)
+{
+	const unsigned char *p = data;
+	X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)len);
+	ASN1_INTEGER *num = NULL;
+	uint64_t v = 0;
+	BIO *bio;
+
+	if (crl == NULL && (bio = BIO_new_mem_buf(data, (int)len)) != NULL) {
+		crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+	}
+	if (crl != NULL && X509_NAME_cmp(X509_CRL_get_issuer(crl),
+	    X509_get_subject_name(ca->cert)) == 0 &&
+	    X509_CRL_verify(crl, X509_get0_pubkey(ca->cert)) == 1 &&
+	    (num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL)) !=
+	    NULL && !ASN1_INTEGER_get_uint64(&v, num))
+		v = UINT64_MAX;	/* larger than we can count past */
+	ASN1_INTEGER_free(num);
+	X509_CRL_free(crl);
+	ERR_clear_error();
+	return v;
+}
+
+/*
+ * The highest CRL number already published for the CA: the CRLs at dpath
+ * and ppath and the copy in crl/<ca>/current (its recorded number and its
+ * PEM). The next number goes above it even if the counter record was lost
+ * or restored from an old backup.
+ */
+static enum hkms_rc
+published_max(struct hkms_ops_ctx *c, const struct ca *ca,
+    const char *dpath, const char *ppath, uint64_t *out, struct hkms_err *err)
+{
+	const char *paths[2] = { dpath, ppath };
+	unsigned char *buf = NULL;
+	json_t *meta = NULL;
+	char *pem = NULL;
+	json_int_t jn;
+	uint64_t max = 0, v;
+	struct hkms_err e;
+	size_t i, len;
+
+	for (i = 0; i < 2; i++) {
+		if (hkms_read_file(paths[i], CRL_READ_MAX, &buf, &len, &e) !=
+		    HKMS_OK)
+			continue;
+		if ((v = crl_number_of(ca, buf, len)) > max)
+			max = v;
+		free(buf);
+		buf = NULL;
+	}
+	if (hkms_store_get(c->store, ca->crl_kind, "current", &meta, &pem,
+	    &e) == HKMS_OK) {
+		jn = json_integer_value(json_object_get(meta, "number"));
+		if (jn > 0 && (uint64_t)jn > max)
+			max = (uint64_t)jn;
+		if (pem != NULL &&
+		    (v = crl_number_of(ca, (const unsigned char *)pem,
+		    strlen(pem))) > max)
+			max = v;
+	}
+	json_decref(meta);
+	free(pem);
+	if (max >= (uint64_t)INT64_MAX)
+		return hkms_err_setc(err, HKMS_E_VERIFY, "counter_overflow",
+		    "a published CRL of CA '%s' has a number too large to "
+		    "count past", ca->name);
+	*out = max;
+	return HKMS_OK;
+}
+
 static char *
 join(const char *dir, const char *name, const char *ext)
 {
@@ -221,7 +302,7 @@ hkms_ops_ca_crl(struct hkms_ops_ctx *c, const char *ca_name, int days,
 	json_t *list = NULL, *meta = NULL, *d;
 	unsigned char *der = NULL;
 	size_t n = 0, derlen = 0;
-	uint64_t number = 0;
+	uint64_t number = 0, published = 0;
 	char *pem = NULL, *dpath = NULL, *ppath = NULL, *crl_dir = NULL,
 	    ref[160];
 	int locked = 0;
@@ -251,10 +332,12 @@ hkms_ops_ca_crl(struct hkms_ops_ctx *c, const char *ca_name, int days,
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
 		goto out;
 	locked = 1;
+	/* the number: above the counter and above every CRL published */
 	if ((rc = hkms_store_list(c->store, ca->revoked_kind, &list, err)) !=
 	    HKMS_OK || (rc = crl_entries(list, &entries, &n, err)) !=
-	    HKMS_OK || (rc = hkms_store_counter_next(c->store, ca->crl_kind,
-	    "number", &number, err)) != HKMS_OK ||
+	    HKMS_OK || (rc = published_max(c, ca, dpath, ppath, &published,
+	    err)) != HKMS_OK || (rc = hkms_store_counter_next(c->store,
+	    ca->crl_kind, "number", published, &number, err)) != HKMS_OK ||
 	    (rc = hkms_x509_crl_build(ca->cert, entries, n, number, days, 0,
 	    &crl, err)) != HKMS_OK)
 		goto out;

@@ -16,7 +16,8 @@
  * directory is checked with hkms_store_real_dir() (lstat) before use.
  * A refusal is HKMS_E_DENIED with code "unsafe_path" naming the path.
  *
- * For crash-point tests, HKMS_STORE_CRASH_AT=<step>[:<n>] makes the n-th
+ * For crash-point tests (test builds only, -DHKMS_TEST_HOOKS=ON),
+ * HKMS_STORE_CRASH_AT=<step>[:<n>] makes the n-th
  * arrival of this process at <step> call _exit(137) (docs/store.md).
  */
 #include <errno.h>
@@ -37,16 +38,19 @@ struct hkms_lock {
 	int fd;
 };
 
+#ifdef HKMS_TEST_HOOKS
 /* Steps a crash can be injected at, and how often each was reached. */
 static const char *const crash_steps[] = {
 	"after_write", "after_fsync", "after_rename",
 	"audit_partial", "audit_after_write", "audit_after_sync",
 };
 static unsigned crash_counts[sizeof(crash_steps) / sizeof(crash_steps[0])];
+#endif
 
 void
 hkms_store_crash_point(const char *step)
 {
+#ifdef HKMS_TEST_HOOKS
 	const char *env = getenv("HKMS_STORE_CRASH_AT");
 	size_t i, n;
 	unsigned want = 1, seen;
@@ -69,6 +73,9 @@ hkms_store_crash_point(const char *step)
 			_exit(137);
 		return;
 	}
+#else
+	(void)step;	/* release build: no crash points */
+#endif
 }
 
 int

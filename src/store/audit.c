@@ -402,12 +402,14 @@ append_line(struct hkms_store *st, int fd, off_t size, const char *line,
 {
 	int e;
 
+#ifdef HKMS_TEST_HOOKS
 	if (getenv("HKMS_STORE_CRASH_AT") != NULL &&
 	    strncmp(getenv("HKMS_STORE_CRASH_AT"), "audit_partial", 13) == 0) {
 		(void)hkms_store_write_all(fd, line, len / 2);
 		hkms_store_crash_point("audit_partial");
 		(void)ftruncate(fd, size);
 	}
+#endif
 	if ((e = hkms_store_write_all(fd, line, len)) != 0) {
 		(void)ftruncate(fd, size);
 		if (hkms_store_errno_nospace(e))

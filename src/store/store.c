@@ -1143,9 +1143,47 @@ out:
 	return rc;
 }
 
+/* The value of a counter record: a non-negative integer, else damaged
+ * (never read as 0: a CRL number must not start over). */
+static enum hkms_rc
+counter_value(json_t *meta, const char *kind, const char *name,
+    json_int_t *out, struct hkms_err *err)
+{
+	json_t *v = json_object_get(meta, "value");
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return hkms_err_setc(err, HKMS_E_VERIFY, "counter_damaged",
+		    "counter '%s/%s' is damaged: \"value\" is %s, not a "
+		    "non-negative integer; restore it from a backup, or delete "
+		    "%s/%s.json to continue above the last published number",
+		    kind, name, v == NULL ? "missing" : json_is_integer(v) ?
+		    "negative" : "of the wrong type", kind, name);
+	*out = json_integer_value(v);
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_store_counter_check(struct hkms_store *st, const char *kind,
+    const char *name, uint64_t *out, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	json_t *meta = NULL;
+	json_int_t v = 0;
+
+	if (st == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	if ((rc = hkms_store_get(st, kind, name, &meta, NULL, err)) ==
+	    HKMS_OK)
+		rc = counter_value(meta, kind, name, &v, err);
+	json_decref(meta);
+	if (rc == HKMS_OK && out != NULL)
+		*out = (uint64_t)v;
+	return rc;
+}
+
 enum hkms_rc
 hkms_store_counter_next(struct hkms_store *st, const char *kind,
-    const char *name, uint64_t *out, struct hkms_err *err)
+    const char *name, uint64_t floor, uint64_t *out, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	json_t *meta = NULL;
@@ -1154,6 +1192,10 @@ hkms_store_counter_next(struct hkms_store *st, const char *kind,
 
 	if (st == NULL || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	if (floor >= (uint64_t)INT64_MAX)
+		return hkms_err_setc(err, HKMS_E_INVALID, "counter_overflow",
+		    "counter '%s/%s' cannot go above %llu", kind, name,
+		    (unsigned long long)floor);
 	if ((rc = hkms_store_begin(st, err)) != HKMS_OK)
 		goto out;
 	locked = 1;
@@ -1165,12 +1207,15 @@ hkms_store_counter_next(struct hkms_store *st, const char *kind,
 		}
 	} else if (rc != HKMS_OK) {
 		goto out;
-	} else {
-		v = json_integer_value(json_object_get(meta, "value"));
+	} else if ((rc = counter_value(meta, kind, name, &v, err)) !=
+	    HKMS_OK) {
+		goto out;
 	}
-	if (v < 0) {
-		rc = hkms_err_set(err, HKMS_E_INVALID, "counter '%s/%s' is "
-		    "negative", kind, name);
+	if ((uint64_t)v < floor)
+		v = (json_int_t)floor;
+	if (v == INT64_MAX) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "counter_overflow",
+		    "counter '%s/%s' is at its maximum", kind, name);
 		goto out;
 	}
 	v++;
@@ -1401,6 +1446,13 @@ out:
 	free(dirpath);
 }
 
+/* Counter records (hkms_store_counter_next): the CRL numbers. */
+static int
+is_counter(const char *kind, const char *name)
+{
+	return strncmp(kind, "crl/", 4) == 0 && strcmp(name, "number") == 0;
+}
+
 static void
 check_dir(struct hkms_store *st, const char *kind, json_t *errors,
     json_t *warnings, json_int_t *records)
@@ -1409,6 +1461,7 @@ check_dir(struct hkms_store *st, const char *kind, json_t *errors,
 	struct hkms_err e;
 	struct dirent *de;
 	size_t i, n = 0;
+	json_int_t cv;
 	json_t *m;
 	DIR *d;
 
@@ -1455,6 +1508,9 @@ check_dir(struct hkms_store *st, const char *kind, json_t *errors,
 			continue;
 		}
 		(*records)++;
+		if (is_counter(kind, names[i]) &&
+		    counter_value(m, kind, names[i], &cv, &e) != HKMS_OK)
+			note(errors, "%s", e.detail);
 		if (json_object_get(m, "renamed_from") != NULL &&
 		    hkms_store_exists(st, kind, json_string_value(
 		    json_object_get(m, "renamed_from"))))

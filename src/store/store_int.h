@@ -20,7 +20,8 @@ struct hkms_store {
 	int check_only;		/* opened read-only: no writes */
 };
 
-/** _exit(137) if HKMS_STORE_CRASH_AT names step (and its count is due). */
+/** _exit(137) if HKMS_STORE_CRASH_AT names step (and its count is due);
+ *  a no-op unless built with HKMS_TEST_HOOKS. */
 void hkms_store_crash_point(const char *step);
 
 /** Write all of len bytes, retrying on EINTR and short writes; 0 or errno. */

@@ -332,12 +332,24 @@ load_legacy(void)
 }
 
 /*
- * Key-derivation cost: the iteration counts come from the file, so a
- * hostile PKCS#12 or encrypted key could ask for 2^31 rounds and stall the
- * caller for minutes (found by fuzz_pkcs12). Common tools use 2048 to
- * 600,000; more than CERTIO_MAX_ITER is refused before any derivation.
+ * Key-derivation cost: the parameters come from the file, so a hostile
+ * PKCS#12 or encrypted key could ask for 2^31 PBKDF2 rounds or a scrypt
+ * with a huge p and stall the caller for minutes (found by fuzz_pkcs12).
+ * Every derivation is checked before it runs (docs/hsm.md, "Key import"):
+ *  - PBKDF2, PKCS#12/PKCS#5 v1 PBEs, the PKCS#12 MAC: at most
+ *    CERTIO_MAX_ITER iterations (common tools use 2048 to 600,000);
+ *  - scrypt: N a power of two, 2..2^20; r 1..32; p 1..16; and the memory
+ *    128*N*r at most 32 MiB, OpenSSL's own default limit (openssl pkcs8
+ *    -scrypt makes N=16384 r=8 p=1: 16 MiB, about 0.1 s). The worst
+ *    accepted, 32 MiB with p=16, takes about 2 s.
+ * A PBES2 whose KDF is neither, or whose parameters do not parse, is
+ * refused too (OpenSSL would fail on it anyway).
  */
 #define CERTIO_MAX_ITER 1000000L
+#define CERTIO_SCRYPT_MAX_N (1ULL << 20)
+#define CERTIO_SCRYPT_MAX_R 32ULL
+#define CERTIO_SCRYPT_MAX_P 16ULL
+#define CERTIO_SCRYPT_MAX_MEM (32ULL * 1024 * 1024)
 
 static enum hkms_rc
 iter_check(long iter, const char *what, struct hkms_err *err)
@@ -349,8 +361,81 @@ iter_check(long iter, const char *what, struct hkms_err *err)
 	return HKMS_OK;
 }
 
-/* The iteration count of a password-based encryption algorithm: PBES2
- * with PBKDF2, or a PKCS#12/PKCS#5 v1 PBE. Other algorithms pass. */
+static enum hkms_rc
+scrypt_check(const ASN1_STRING *seq, const char *what, struct hkms_err *err)
+{
+	const unsigned char *p = ASN1_STRING_get0_data(seq);
+	SCRYPT_PARAMS *sp = d2i_SCRYPT_PARAMS(NULL, &p,
+	    ASN1_STRING_length(seq));
+	uint64_t n = 0, r = 0, par = 0;
+	enum hkms_rc rc = HKMS_OK;
+
+	if (sp == NULL || !ASN1_INTEGER_get_uint64(&n, sp->costParameter) ||
+	    !ASN1_INTEGER_get_uint64(&r, sp->blockSize) ||
+	    !ASN1_INTEGER_get_uint64(&par, sp->parallelizationParameter)) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "too_costly",
+		    "the %s has scrypt parameters out of range or malformed",
+		    what);
+	} else if (n < 2 || (n & (n - 1)) != 0 || n > CERTIO_SCRYPT_MAX_N ||
+	    r < 1 || r > CERTIO_SCRYPT_MAX_R || par < 1 ||
+	    par > CERTIO_SCRYPT_MAX_P ||
+	    128 * n * r > CERTIO_SCRYPT_MAX_MEM) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "too_costly",
+		    "the %s asks for scrypt N=%llu r=%llu p=%llu (at most "
+		    "N=%llu, r=%llu, p=%llu and %llu MiB are accepted)", what,
+		    (unsigned long long)n, (unsigned long long)r,
+		    (unsigned long long)par,
+		    (unsigned long long)CERTIO_SCRYPT_MAX_N,
+		    (unsigned long long)CERTIO_SCRYPT_MAX_R,
+		    (unsigned long long)CERTIO_SCRYPT_MAX_P,
+		    (unsigned long long)(CERTIO_SCRYPT_MAX_MEM >> 20));
+	}
+	SCRYPT_PARAMS_free(sp);
+	return rc;
+}
+
+/* The KDF of a PBES2: PBKDF2 or scrypt, parameters within the limits. */
+static enum hkms_rc
+pbes2_check(const ASN1_STRING *seq, const char *what, struct hkms_err *err)
+{
+	const unsigned char *p = ASN1_STRING_get0_data(seq);
+	PBE2PARAM *pbe2 = d2i_PBE2PARAM(NULL, &p, ASN1_STRING_length(seq));
+	PBKDF2PARAM *kdf = NULL;
+	const ASN1_STRING *ks;
+	enum hkms_rc rc;
+	int knid;
+
+	if (pbe2 == NULL || pbe2->keyfunc == NULL ||
+	    pbe2->keyfunc->parameter == NULL ||
+	    pbe2->keyfunc->parameter->type != V_ASN1_SEQUENCE) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "too_costly",
+		    "the %s has malformed PBES2 parameters", what);
+		goto out;
+	}
+	ks = pbe2->keyfunc->parameter->value.sequence;
+	knid = OBJ_obj2nid(pbe2->keyfunc->algorithm);
+	if (knid == NID_id_scrypt) {
+		rc = scrypt_check(ks, what, err);
+	} else if (knid == NID_id_pbkdf2) {
+		p = ASN1_STRING_get0_data(ks);
+		if ((kdf = d2i_PBKDF2PARAM(NULL, &p, ASN1_STRING_length(ks))) ==
+		    NULL)
+			rc = hkms_err_setc(err, HKMS_E_INVALID, "too_costly",
+			    "the %s has malformed PBKDF2 parameters", what);
+		else
+			rc = iter_check(ASN1_INTEGER_get(kdf->iter), what, err);
+	} else {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "too_costly",
+		    "the %s uses an unknown key-derivation function", what);
+	}
+out:
+	PBKDF2PARAM_free(kdf);
+	PBE2PARAM_free(pbe2);
+	return rc;
+}
+
+/* The cost of a password-based encryption algorithm: PBES2 (PBKDF2 or
+ * scrypt), or a PKCS#12/PKCS#5 v1 PBE. Other algorithms pass. */
 static enum hkms_rc
 alg_iter_check(const X509_ALGOR *alg, const char *what, struct hkms_err *err)
 {
@@ -362,34 +447,22 @@ alg_iter_check(const X509_ALGOR *alg, const char *what, struct hkms_err *err)
 	enum hkms_rc rc = HKMS_OK;
 
 	X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+	nid = OBJ_obj2nid(obj);
+	if (nid == NID_pbes2 && (ptype != V_ASN1_SEQUENCE || pval == NULL)) {
+		ERR_clear_error();
+		return hkms_err_setc(err, HKMS_E_INVALID, "too_costly",
+		    "the %s has malformed PBES2 parameters", what);
+	}
 	if (ptype != V_ASN1_SEQUENCE || pval == NULL)
 		return HKMS_OK;
 	seq = pval;
-	nid = OBJ_obj2nid(obj);
-	p = ASN1_STRING_get0_data(seq);
 	if (nid == NID_pbes2) {
-		PBE2PARAM *pbe2 = d2i_PBE2PARAM(NULL, &p,
-		    ASN1_STRING_length(seq));
-		PBKDF2PARAM *kdf = NULL;
-
-		if (pbe2 != NULL && pbe2->keyfunc != NULL &&
-		    OBJ_obj2nid(pbe2->keyfunc->algorithm) == NID_id_pbkdf2 &&
-		    pbe2->keyfunc->parameter != NULL &&
-		    pbe2->keyfunc->parameter->type == V_ASN1_SEQUENCE) {
-			const ASN1_STRING *ks =
-			    pbe2->keyfunc->parameter->value.sequence;
-			const unsigned char *kp = ASN1_STRING_get0_data(ks);
-
-			if ((kdf = d2i_PBKDF2PARAM(NULL, &kp,
-			    ASN1_STRING_length(ks))) != NULL)
-				rc = iter_check(ASN1_INTEGER_get(kdf->iter),
-				    what, err);
-		}
-		PBKDF2PARAM_free(kdf);
-		PBE2PARAM_free(pbe2);
+		rc = pbes2_check(seq, what, err);
 	} else {
-		PBEPARAM *pbe = d2i_PBEPARAM(NULL, &p, ASN1_STRING_length(seq));
+		PBEPARAM *pbe;
 
+		p = ASN1_STRING_get0_data(seq);
+		pbe = d2i_PBEPARAM(NULL, &p, ASN1_STRING_length(seq));
 		if (pbe != NULL && pbe->iter != NULL)
 			rc = iter_check(ASN1_INTEGER_get(pbe->iter), what, err);
 		PBEPARAM_free(pbe);
@@ -398,21 +471,54 @@ alg_iter_check(const X509_ALGOR *alg, const char *what, struct hkms_err *err)
 	return rc;
 }
 
-/* Check the MAC and every encryption's iteration count before deriving
- * any key: the MAC, encrypted authenticated safes, and shrouded key bags
- * in the plain safes (bags inside an encrypted safe are reached only after
- * that safe's own, checked, derivation). */
+/* Every shrouded key bag in bags, and in nested safe-contents bags. */
 static enum hkms_rc
-p12_cost_check(PKCS12 *p12, struct hkms_err *err)
+bags_cost_check(const STACK_OF(PKCS12_SAFEBAG) *bags, int depth,
+    struct hkms_err *err)
+{
+	const X509_ALGOR *alg = NULL;
+	enum hkms_rc rc = HKMS_OK;
+	int j;
+
+	if (depth > 16)
+		return hkms_err_setc(err, HKMS_E_INVALID, BAD_CERT, "the "
+		    "PKCS#12 file nests safe contents too deeply");
+	for (j = 0; j < sk_PKCS12_SAFEBAG_num(bags) && rc == HKMS_OK; j++) {
+		const PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, j);
+		const X509_SIG *sig;
+
+		if (PKCS12_SAFEBAG_get_nid(bag) == NID_safeContentsBag) {
+			rc = bags_cost_check(PKCS12_SAFEBAG_get0_safes(bag),
+			    depth + 1, err);
+			continue;
+		}
+		if (PKCS12_SAFEBAG_get_nid(bag) != NID_pkcs8ShroudedKeyBag ||
+		    (sig = PKCS12_SAFEBAG_get0_pkcs8(bag)) == NULL)
+			continue;
+		X509_SIG_get0(sig, &alg, NULL);
+		rc = alg_iter_check(alg, "PKCS#12 key", err);
+	}
+	return rc;
+}
+
+/*
+ * Check every derivation of a PKCS#12 before it runs. Without decrypt:
+ * the MAC, each encrypted safe's own algorithm, and the key bags of the
+ * plain safes. With decrypt (after the MAC and those checks passed): each
+ * encrypted safe is opened with pass, as PKCS12_parse will, and the key
+ * bags inside it are checked before PKCS12_parse derives their keys.
+ */
+static enum hkms_rc
+p12_cost_check(PKCS12 *p12, int decrypt, const char *pass,
+    struct hkms_err *err)
 {
 	STACK_OF(PKCS7) *safes = NULL;
 	STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
 	const ASN1_INTEGER *iter = NULL;
-	const X509_ALGOR *alg = NULL;
 	enum hkms_rc rc = HKMS_OK;
-	int i, j;
+	int i;
 
-	if (PKCS12_mac_present(p12)) {
+	if (!decrypt && PKCS12_mac_present(p12)) {
 		PKCS12_get0_mac(NULL, NULL, NULL, &iter, p12);
 		if ((rc = iter_check(iter ? ASN1_INTEGER_get(iter) : 1,
 		    "PKCS#12 MAC", err)) != HKMS_OK)
@@ -425,32 +531,31 @@ p12_cost_check(PKCS12 *p12, struct hkms_err *err)
 	for (i = 0; i < sk_PKCS7_num(safes) && rc == HKMS_OK; i++) {
 		PKCS7 *p7 = sk_PKCS7_value(safes, i);
 
-		if (OBJ_obj2nid(p7->type) == NID_pkcs7_encrypted) {
-			if (p7->d.encrypted != NULL &&
-			    p7->d.encrypted->enc_data != NULL)
-				rc = alg_iter_check(
-				    p7->d.encrypted->enc_data->algorithm,
-				    "PKCS#12 encryption", err);
-			continue;
-		}
-		if (OBJ_obj2nid(p7->type) != NID_pkcs7_data ||
-		    (bags = PKCS12_unpack_p7data(p7)) == NULL)
-			continue;
-		for (j = 0; j < sk_PKCS12_SAFEBAG_num(bags) && rc == HKMS_OK;
-		    j++) {
-			const PKCS12_SAFEBAG *bag =
-			    sk_PKCS12_SAFEBAG_value(bags, j);
-			const X509_SIG *sig;
-
-			if (PKCS12_SAFEBAG_get_nid(bag) !=
-			    NID_pkcs8ShroudedKeyBag ||
-			    (sig = PKCS12_SAFEBAG_get0_pkcs8(bag)) == NULL)
-				continue;
-			X509_SIG_get0(sig, &alg, NULL);
-			rc = alg_iter_check(alg, "PKCS#12 key", err);
-		}
-		sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
 		bags = NULL;
+		if (OBJ_obj2nid(p7->type) == NID_pkcs7_encrypted) {
+			if (!decrypt) {
+				if (p7->d.encrypted != NULL &&
+				    p7->d.encrypted->enc_data != NULL)
+					rc = alg_iter_check(p7->d.encrypted->
+					    enc_data->algorithm,
+					    "PKCS#12 encryption", err);
+				continue;
+			}
+			bags = PKCS12_unpack_p7encdata(p7, pass, -1);
+			if (bags == NULL) {
+				/* RC2 and friends: PKCS12_parse retries with
+				 * the legacy provider, so check with it too */
+				ERR_clear_error();
+				load_legacy();
+				bags = PKCS12_unpack_p7encdata(p7, pass, -1);
+			}
+		} else if (!decrypt &&
+		    OBJ_obj2nid(p7->type) == NID_pkcs7_data) {
+			bags = PKCS12_unpack_p7data(p7);
+		}
+		if (bags != NULL)
+			rc = bags_cost_check(bags, 0, err);
+		sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
 	}
 	sk_PKCS7_pop_free(safes, PKCS7_free);
 	ERR_clear_error();
@@ -459,7 +564,9 @@ p12_cost_check(PKCS12 *p12, struct hkms_err *err)
 
 /*
  * Open a PKCS#12: check the MAC with password (NULL and "" are both tried
- * when none is given, as different tools use either), then PKCS12_parse.
+ * when none is given, as different tools use either; NULL first, as
+ * PKCS12_parse does), then PKCS12_parse. Every key derivation's cost is
+ * checked before it runs.
  */
 static enum hkms_rc
 p12_open(PKCS12 *p12, const char *password, EVP_PKEY **pkey, X509 **cert,
@@ -469,14 +576,14 @@ p12_open(PKCS12 *p12, const char *password, EVP_PKEY **pkey, X509 **cert,
 	enum hkms_rc rc;
 	int tries;
 
-	if ((rc = p12_cost_check(p12, err)) != HKMS_OK)
+	if ((rc = p12_cost_check(p12, 0, NULL, err)) != HKMS_OK)
 		return rc;
 	if (PKCS12_mac_present(p12)) {
 		if (password == NULL || password[0] == '\0') {
-			if (PKCS12_verify_mac(p12, "", 0))
-				pass = "";
-			else if (PKCS12_verify_mac(p12, NULL, 0))
+			if (PKCS12_verify_mac(p12, NULL, 0))
 				pass = NULL;
+			else if (PKCS12_verify_mac(p12, "", 0))
+				pass = "";
 			else
 				return hkms_err_setc(err, HKMS_E_INVALID,
 				    "password_required", "the PKCS#12 file "
@@ -487,7 +594,12 @@ p12_open(PKCS12 *p12, const char *password, EVP_PKEY **pkey, X509 **cert,
 			    "bad_password", "wrong password for the PKCS#12 "
 			    "file");
 		}
+	} else if (password == NULL || password[0] == '\0') {
+		pass = NULL;	/* what PKCS12_parse decrypts with */
 	}
+	ERR_clear_error();
+	if ((rc = p12_cost_check(p12, 1, pass, err)) != HKMS_OK)
+		return rc;
 	for (tries = 0; tries < 2; tries++) {
 		if (PKCS12_parse(p12, pass, pkey, cert, ca))
 			break;
@@ -673,7 +785,8 @@ hkms_certio_parse_file(const char *path, const char *password,
 	rc = hkms_read_file(path, HKMS_CERTIO_MAX_INPUT, &buf, &len, err);
 	if (rc == HKMS_OK)
 		rc = hkms_certio_parse(buf, len, password, out, info, err);
-	free(buf);
+	if (buf != NULL)	/* a PKCS#12 may hold a private key */
+		OPENSSL_clear_free(buf, len + 1);
 	return rc;
 }
 
@@ -729,7 +842,9 @@ pem_key(const char *name, const char *header, const unsigned char *der,
 	BIO *bio = BIO_new(BIO_s_mem());
 	EVP_PKEY *k = NULL;
 
-	if (strcmp(name, "ENCRYPTED PRIVATE KEY") == 0) {
+	/* any block that decodes as an EncryptedPrivateKeyInfo, whatever
+	 * its label: OpenSSL's decoders may not go by the label */
+	{
 		const unsigned char *p = der;
 		const X509_ALGOR *alg = NULL;
 		X509_SIG *sig = d2i_X509_SIG(NULL, &p, derlen);

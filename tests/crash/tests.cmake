@@ -8,6 +8,7 @@ foreach(t store_crash store_faults store_enospc)
 		${CMAKE_CURRENT_SOURCE_DIR}/crash/${t}.sh
 		$<TARGET_FILE:store_crash_driver>)
 	set_tests_properties(crash_${t} PROPERTIES LABELS "crash"
+		ENVIRONMENT "${HKMS_TEST_ENV}"
 		SKIP_RETURN_CODE 77 TIMEOUT 1200)
 endforeach()
 

@@ -13,8 +13,8 @@ openssl req -in "$T/c1.csr" -noout 2>/dev/null || fail "file holds no CSR"
 ls "$T" | grep -q '\.tmp\.' && fail "temp file left beside the output"
 
 mkfifo "$T/fifo"
-timeout 20 cat "$T/fifo" > "$T/from-fifo" &
-reader=$!
+hkms_bg timeout 20 cat "$T/fifo" > "$T/from-fifo"
+reader=$BG_PID
 hkms csr create c2 --key k --subject /CN=out.example --out-file "$T/fifo" >/dev/null ||
 	fail "csr to a FIFO"
 wait $reader

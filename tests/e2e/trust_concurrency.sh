@@ -10,7 +10,7 @@ need openssl python3 xargs
 
 N=${TRUST_N:-500}
 T=$(mktemp -d /tmp/hkms-trust.XXXXXX)
-trap 'kill $WATCH 2>/dev/null; hkms_cleanup' EXIT
+trap 'hkms_cleanup' EXIT
 unset HKMS_CONFIG HKMS_DATA_DIR
 printf '[store]\ndata_dir = %s/data\n' "$T" > "$T/hkms.conf"
 # no token needed, so no `hkms init`: only init creates a data dir, make it
@@ -28,8 +28,8 @@ for p in a b; do for i in $(seq 1 "$N"); do echo "$p-$i"; done; done |
 pass "made $((2 * N)) certificates with openssl"
 
 ht trust list >/dev/null || fail "list"
-ht trust watch > watch.out 2> watch.err &
-WATCH=$!
+hkms_bg ht trust watch > watch.out 2> watch.err
+WATCH=$BG_PID
 sleep 0.5
 
 # writer P: import P-1..P-N, deleting each even one right after its import
@@ -46,15 +46,15 @@ writer() {
 	return $rc
 }
 start=$(date +%s.%N)
-writer a & WA=$!
-writer b & WB=$!
+hkms_bg writer a; WA=$BG_PID
+hkms_bg writer b; WB=$BG_PID
 wait $WA || fail "writer a: $(head -3 err.a)"
 wait $WB || fail "writer b: $(head -3 err.b)"
 end=$(date +%s.%N)
 EXPECTED=$((2 * (N + N / 2)))
 # give the watcher its second, then stop it
 sleep 1.5
-kill $WATCH 2>/dev/null; wait $WATCH 2>/dev/null; WATCH=
+hkms_bg_stop $WATCH
 
 python3 - "$N" "$T/data/trust" watch.out "$start" "$end" <<'PY' || fail "consistency check failed"
 import json, os, sys, hashlib

@@ -8,7 +8,7 @@
 need openssl python3
 
 T=$(mktemp -d /tmp/hkms-trust.XXXXXX)
-trap 'kill $WATCH 2>/dev/null; hkms_cleanup' EXIT
+trap 'hkms_cleanup' EXIT
 unset HKMS_CONFIG HKMS_DATA_DIR
 printf '[store]\ndata_dir = %s/data\n' "$T" > "$T/hkms.conf"
 # no token needed, so no `hkms init`: only init creates a data dir, make it
@@ -26,8 +26,8 @@ selfsigned first
 selfsigned second
 
 ht trust list >/dev/null || fail "list on an empty store"
-ht trust watch > watch.out 2>watch.err &
-WATCH=$!
+hkms_bg ht trust watch > watch.out 2>watch.err
+WATCH=$BG_PID
 sleep 0.3
 
 expect_fail self_signed_certificate ht trust verify --chain first.crt --host nas.example.net --purpose server
@@ -93,7 +93,7 @@ pass "the issuing CA of a CA-issued certificate is pinned"
 
 # the watcher saw every change, in order, each within a second
 sleep 1.5
-kill $WATCH 2>/dev/null; wait $WATCH 2>/dev/null; WATCH=
+hkms_bg_stop $WATCH
 python3 - watch.out <<'PY' || fail "watch output: $(cat watch.out)"
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1])]

@@ -303,6 +303,9 @@ def cli_material():
     ossl("pkcs8", "-topk8", "-in", "leaf.key", "-v2", "aes-128-cbc",
          "-iter", "1", "-passout", "pass:test", "-outform", "DER",
          "-out", "leaf.enc.key.der")
+    # scrypt with openssl's defaults (N=16384 r=8 p=1): accepted by the cap
+    ossl("pkcs8", "-topk8", "-in", "leaf.key", "-scrypt", "-passout",
+         "pass:test", "-out", "leaf.scrypt.key")
     ossl("pkey", "-in", "rsa.key", "-traditional", "-out", "rsa.trad.key")
     ossl("rsa", "-in", "rsa.key", "-traditional", "-aes128", "-passout",
          "pass:test", "-out", "rsa.trad.enc.key")
@@ -471,6 +474,7 @@ def main():
     put(t, "leaf.key.der", rd("leaf.key.der"))
     put(t, "leaf.enc.key", rd("leaf.enc.key"))
     put(t, "leaf.enc.key.der", rd("leaf.enc.key.der"))
+    put(t, "leaf.scrypt.key", rd("leaf.scrypt.key"))
     put(t, "rsa.trad.key", rd("rsa.trad.key"))
     put(t, "rsa.trad.enc.key", rd("rsa.trad.enc.key"))
     put(t, "ec.trad.key", rd("ec.trad.key"))
