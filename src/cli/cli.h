@@ -25,6 +25,8 @@ struct hkms_cli {
 	struct hkms_hsm *hsm;		/* opened on first use */
 	struct hkms_store *store;	/* opened on first use */
 	const char *actor;		/* audit actor, "cli:<user>" */
+	int hsm_failed;			/* the token open failed: never again */
+	struct hkms_err hsm_err;	/* why */
 };
 
 /* exit codes */
