@@ -206,6 +206,14 @@ enum hkms_rc hkms_store_kind_path(struct hkms_store *st, const char *kind,
 enum hkms_rc hkms_store_check(struct hkms_store *st, json_t **report,
     struct hkms_err *err);
 
+/** hkms_audit_verify plus the record cross-check of hkms_store_check:
+ *  every record's "audit_seq"/"audit_hash" names a line the head covers
+ *  and that line is its own. The report is the audit report with
+ *  "record_errors":[...]; HKMS_E_VERIFY (code "audit_chain") on any
+ *  problem, err naming the first. */
+enum hkms_rc hkms_store_audit_check(struct hkms_store *st, json_t **report,
+    struct hkms_err *err);
+
 /* ------------------------------------------------------------------ */
 /* Audit log: <data>/audit.log (JSON lines, hash chain) + audit.head    */
 /* ------------------------------------------------------------------ */

@@ -1288,6 +1288,75 @@ check_stamps(json_t *stamps, const struct hkms_audit_lines *t,
 	}
 }
 
+/* Every record directory: base kinds and their sub-kinds. */
+static void
+check_all(struct hkms_store *st, json_t *errors, json_t *warnings,
+    json_t *stamps, json_int_t *records)
+{
+	char sub[NAME_MAX + 64], *p;
+	struct dirent *de;
+	size_t i;
+	DIR *d;
+
+	for (i = 0; i < NBASE; i++) {
+		check_dir(st, base_kinds[i], errors, warnings, stamps,
+		    records);
+		if ((p = hkms_store_join(st->dir, base_kinds[i], NULL)) ==
+		    NULL)
+			continue;
+		d = opendir(p);
+		free(p);
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			if (!subkind_dir(st, base_kinds[i], de))
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%s", base_kinds[i],
+			    de->d_name);
+			check_dir(st, sub, errors, warnings, stamps, records);
+		}
+		closedir(d);
+	}
+}
+
+enum hkms_rc
+hkms_store_audit_check(struct hkms_store *st, json_t **report,
+    struct hkms_err *err)
+{
+	struct hkms_audit_lines lines = { 0 };
+	json_t *errors, *warnings, *stamps, *rep = NULL;
+	json_int_t records = 0;
+	enum hkms_rc rc;
+
+	if (st == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	errors = json_array();
+	warnings = json_array();
+	stamps = json_array();
+	/* records first: see hkms_store_check */
+	check_all(st, errors, warnings, stamps, &records);
+	rc = hkms_audit_verify_lines(st, &rep, &lines, err);
+	json_array_clear(errors);
+	check_stamps(stamps, &lines, errors);
+	if (rep != NULL)
+		json_object_set(rep, "record_errors", errors);
+	if (rc == HKMS_OK && json_array_size(errors) > 0) {
+		json_object_set_new(rep, "ok", json_false());
+		rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain", "%s",
+		    json_string_value(json_array_get(errors, 0)));
+	}
+	if (report != NULL) {
+		*report = rep;
+		rep = NULL;	/* transferred */
+	}
+	hkms_audit_lines_free(&lines);
+	json_decref(rep);
+	json_decref(errors);
+	json_decref(warnings);
+	json_decref(stamps);
+	return rc;
+}
+
 enum hkms_rc
 hkms_store_check(struct hkms_store *st, json_t **report,
     struct hkms_err *err)
@@ -1299,8 +1368,6 @@ hkms_store_check(struct hkms_store *st, json_t **report,
 	json_int_t records = 0;
 	struct hkms_err ae;
 	struct dirent *de;
-	char sub[NAME_MAX + 64], *p;
-	size_t i;
 	DIR *d;
 
 	if (st == NULL)
@@ -1319,26 +1386,7 @@ hkms_store_check(struct hkms_store *st, json_t **report,
 				    "(ignored)", de->d_name);
 		closedir(d);
 	}
-	for (i = 0; i < NBASE; i++) {
-		check_dir(st, base_kinds[i], errors, warnings, stamps,
-		    &records);
-		if ((p = hkms_store_join(st->dir, base_kinds[i], NULL)) ==
-		    NULL)
-			continue;
-		d = opendir(p);
-		free(p);
-		if (d == NULL)
-			continue;
-		while ((de = readdir(d)) != NULL) {
-			if (!subkind_dir(st, base_kinds[i], de))
-				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", base_kinds[i],
-			    de->d_name);
-			check_dir(st, sub, errors, warnings, stamps,
-			    &records);
-		}
-		closedir(d);
-	}
+	check_all(st, errors, warnings, stamps, &records);
 	/* after the records: every line a record read above names was
 	 * written (and sealed) before that record, so it is in this
 	 * snapshot */
