@@ -40,7 +40,8 @@ add_audit_failure(struct hkms_err *err, const struct hkms_err *aerr)
 {
 	size_t n;
 
-	if (err == NULL)
+	/* the same failure twice (the write-ahead line failed) */
+	if (err == NULL || strstr(err->detail, aerr->detail) != NULL)
 		return;
 	n = strlen(err->detail);
 	snprintf(err->detail + n, sizeof(err->detail) - n, " (audit: %s)",

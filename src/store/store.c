@@ -1234,7 +1234,7 @@ check_dir(struct hkms_store *st, const char *kind, json_t *errors,
 		}
 		(*records)++;
 		if (json_object_get(m, "audit_seq") != NULL)
-			json_array_append_new(stamps, json_pack("[s+++,O,O]",
+			json_array_append_new(stamps, json_pack("[s++,O,O]",
 			    kind, "/", names[i], json_object_get(m,
 			    "audit_seq"), json_object_get(m, "audit_hash")));
 		if (json_object_get(m, "renamed_from") != NULL &&
