@@ -409,7 +409,8 @@ head_trusted(struct hkms_store *st, const struct head *h, int state,
 		}
 		return 1;
 	}
-	*why = "audit.head is signed but the audit key is not available to "
+	*why = state == AKEY_ERROR ? st->akey_err.detail :
+	    "audit.head is signed but the audit key is not available to "
 	    "check it (open the token or set [audit] key_sha256)";
 	return 0;
 }
