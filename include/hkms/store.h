@@ -245,11 +245,11 @@ enum hkms_rc hkms_audit_append_ahead(struct hkms_store *st,
     const char *actor, const char *op, const char *object, json_t *detail,
     long long *seq, struct hkms_err *err);
 
-/** Append a line that may be written without the audit key, for events
- *  that happen when the token cannot sign (a failed login): if the head is
- *  sealed and no signer is set, the line is marked "unsealed":true and the
- *  head is left as it is (the next sealed append covers it). Otherwise
- *  like hkms_audit_append. */
+/** Append a line that needs no audit key signature, for failures (a
+ *  failed login, an operation the token could not sign): when the head is
+ *  signed (or an audit key is set) the line is marked "unsealed":true and
+ *  the head is left as it is; the next sealed append covers it. In a store
+ *  without an audit key, like hkms_audit_append. */
 enum hkms_rc hkms_audit_append_unsealed(struct hkms_store *st,
     const char *actor, const char *op, const char *object, const char *result,
     json_t *detail, struct hkms_err *err);

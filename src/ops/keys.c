@@ -89,8 +89,16 @@ hkms_ops_audit(struct hkms_ops_ctx *c, const char *op, const char *object,
 	 * did not complete */
 	if (ahead > 0)
 		json_object_set_new(d, "aborts", json_integer(ahead));
-	arc = hkms_audit_append(c->store, c->actor ? c->actor : "unknown", op,
-	    object ? object : "", rc == HKMS_OK ? "ok" : "error", d, &aerr);
+	/* a failure with nothing to cancel is written unsealed: it needs no
+	 * token signature (the token may be what failed); the next sealed
+	 * line covers it */
+	if (rc != HKMS_OK && ahead == 0)
+		arc = hkms_audit_append_unsealed(c->store, c->actor ? c->actor :
+		    "unknown", op, object ? object : "", "error", d, &aerr);
+	else
+		arc = hkms_audit_append(c->store, c->actor ? c->actor :
+		    "unknown", op, object ? object : "", rc == HKMS_OK ? "ok" :
+		    "error", d, &aerr);
 	json_decref(d);
 	if (arc == HKMS_OK)
 		return rc;

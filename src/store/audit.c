@@ -930,7 +930,9 @@ audit_write(struct hkms_store *st, const char *actor, const char *op,
 			    "%s; refusing to append", why);
 			goto out;
 		}
-		seal = sign;
+		/* an unsealed line needs no signature (a failure is audited
+		 * even when the token cannot sign) */
+		seal = sign && mode != M_UNSEALED;
 	} else if (h.is_signed || mode == M_SEAL) {
 		seal = 0;
 		if (mode != M_UNSEALED) {
