@@ -558,9 +558,7 @@ hkms_ops_key_list(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 		return rc;
 	arr = json_array();
 	for (i = 0; i < n; i++)
-		/* the audit key is hkms's own, not one to manage */
-		if (strcmp(keys[i].name, HKMS_AUDIT_KEY_LABEL) != 0)
-			json_array_append_new(arr, key_json(&keys[i]));
+		json_array_append_new(arr, key_json(&keys[i]));
 	free(keys);
 	*out = arr;
 	return HKMS_OK;
