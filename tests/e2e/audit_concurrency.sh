@@ -34,10 +34,12 @@ running() { [ "$(date +%s)" -lt "$END" ]; }
 run() {
 	local name=$1 me=$BASHPID; shift
 	# (a redirection is expanded in the forked child: no $BASHPID there)
-	if "$HKMS_BIN" "$@" > "$T/out.$me" 2> "$T/err.$me"; then
+	local rc=0
+	"$HKMS_BIN" "$@" > "$T/out.$me" 2> "$T/err.$me" || rc=$?
+	if [ $rc -eq 0 ]; then
 		echo "$name" >> "$T/acked.$me"
 	else
-		{ echo "$name: $*"; cat "$T/err.$me"; } >> "$T/failed.$me"
+		{ echo "$name (exit $rc): $*"; tr '\n' ' ' < "$T/err.$me"; echo; } >> "$T/failed.$me"
 	fi
 }
 
