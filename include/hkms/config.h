@@ -27,6 +27,8 @@ struct hkms_config {
 	char *listen;
 	int threads;
 	char *admin_thumbprints;
+	/* [audit] */
+	char *audit_key_sha256;	/* pinned audit key fingerprint (hex) */
 	/* [limits] */
 	long max_body;
 	int max_connections;

@@ -20,11 +20,17 @@ struct hkms_store;
 
 /** What an operation runs against. Borrowed pointers; hsm may be NULL for
  *  operations that need no token (truststore, listing metadata). */
+/** Token label of the audit key (EC P-256, made by hkms init); no key
+ *  operation accepts this name. */
+#define HKMS_AUDIT_KEY_LABEL "hkms-audit"
+
 struct hkms_ops_ctx {
 	const struct hkms_config *cfg;
 	struct hkms_hsm *hsm;
 	struct hkms_store *store;
 	const char *actor;	/* audit actor: "cli:root", "client:<sha256>" */
+	long long audit_seq;	/* write-ahead line of the running operation
+				 * (hkms_ops_audit_ahead), 0 = none */
 };
 
 /* ---- keys ---- */
@@ -70,9 +76,22 @@ enum hkms_rc hkms_ops_key_import(struct hkms_ops_ctx *c, const char *name,
 enum hkms_rc hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out,
     struct hkms_err *err);
 
-/** Write an audit record for op on object with the result of rc/err. */
-void hkms_ops_audit(struct hkms_ops_ctx *c, const char *op,
-    const char *object, enum hkms_rc rc, const struct hkms_err *err,
+/** The write-ahead audit line of op (result "ok"), written before the
+ *  operation commits, while the caller holds the data lock: the records
+ *  put until that lock is released carry its seq ("audit_seq"). When this
+ *  fails nothing may be committed: undo any token object made for the
+ *  operation and return the error. Pair with hkms_ops_audit(). */
+enum hkms_rc hkms_ops_audit_ahead(struct hkms_ops_ctx *c, const char *op,
+    const char *object, json_t *detail, struct hkms_err *err);
+
+/** Close the audit of op: after a write-ahead line, nothing when rc is OK,
+ *  else a line with result "error" and detail "aborts": <its seq>; without
+ *  one, a line with rc's result (and err's code and message). Returns rc,
+ *  or, when rc was OK and the line could not be written, that failure in
+ *  err: the caller must then undo the operation's effect and fail. A
+ *  failed line for a failed operation is added to err's message. */
+enum hkms_rc hkms_ops_audit(struct hkms_ops_ctx *c, const char *op,
+    const char *object, enum hkms_rc rc, struct hkms_err *err,
     json_t *detail);
 
 /* ---- truststore ---- */

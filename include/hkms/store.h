@@ -249,6 +249,14 @@ enum hkms_rc hkms_store_check_dir(struct hkms_store *st, const char *path,
 enum hkms_rc hkms_store_check(struct hkms_store *st, json_t **report,
     struct hkms_err *err);
 
+/** hkms_audit_verify plus the record cross-check of hkms_store_check:
+ *  every record's "audit_seq"/"audit_hash" names a line the head covers
+ *  and that line is its own. The report is the audit report with
+ *  "record_errors":[...]; HKMS_E_VERIFY (code "audit_chain") on any
+ *  problem, err naming the first. */
+enum hkms_rc hkms_store_audit_check(struct hkms_store *st, json_t **report,
+    struct hkms_err *err);
+
 /* ------------------------------------------------------------------ */
 /* Audit log: <data>/audit.log (JSON lines, hash chain) + audit.head    */
 /* ------------------------------------------------------------------ */
@@ -268,6 +276,64 @@ enum hkms_rc hkms_store_check(struct hkms_store *st, json_t **report,
 enum hkms_rc hkms_audit_append(struct hkms_store *st, const char *actor,
     const char *op, const char *object, const char *result, json_t *detail,
     struct hkms_err *err);
+
+/** Like hkms_audit_append, for the write-ahead line of an operation:
+ *  result "ok", written before the operation commits. Takes the data lock
+ *  for the call; while the caller holds the data lock (hkms_store_begin),
+ *  every record put until its outermost hkms_store_end() gets
+ *  "audit_seq" and "audit_hash" of this line. *seq (may be NULL) gets the
+ *  line's seq. Fails (nothing written) when the line cannot be made
+ *  durable and sealed: then the operation must not commit. */
+enum hkms_rc hkms_audit_append_ahead(struct hkms_store *st,
+    const char *actor, const char *op, const char *object, json_t *detail,
+    long long *seq, struct hkms_err *err);
+
+/** Append a line that needs no audit key signature, for failures (a
+ *  failed login, an operation the token could not sign): when the head is
+ *  signed (or an audit key is set) the line is marked "unsealed":true and
+ *  the head is left as it is; the next sealed append covers it. In a store
+ *  without an audit key, like hkms_audit_append. */
+enum hkms_rc hkms_audit_append_unsealed(struct hkms_store *st,
+    const char *actor, const char *op, const char *object, const char *result,
+    json_t *detail, struct hkms_err *err);
+
+/** The audit key: the layer that has the token gives the store its public
+ *  key and a signer; the store never talks to the token itself.
+ *  get_public: called once per store object, lazily, before the first
+ *  append or verify (never under the audit lock): set *spki to a malloc'd
+ *  DER SubjectPublicKeyInfo, or return HKMS_E_NOT_FOUND when the token has
+ *  no audit key. sign: sign a SHA-256 digest (ECDSA as DER, or RSA
+ *  PKCS#1 v1.5) into sig (*siglen bytes in, used bytes out); NULL = verify
+ *  only. */
+struct hkms_audit_key {
+	enum hkms_rc (*get_public)(void *arg, unsigned char **spki,
+	    size_t *len, struct hkms_err *err);
+	enum hkms_rc (*sign)(void *arg, const unsigned char dgst[32],
+	    unsigned char *sig, size_t *siglen, struct hkms_err *err);
+	void *arg;
+};
+
+/** Set (key copied) or clear (NULL) the audit key provider of st. With a
+ *  key, every head written is signed, an unsigned or badly signed head is
+ *  an error, and a missing log is an error. Thread-safe. */
+void hkms_store_set_audit_key(struct hkms_store *st,
+    const struct hkms_audit_key *key);
+
+/** Pin the audit key by the hex SHA-256 of its SubjectPublicKeyInfo
+ *  (config [audit] key_sha256): without a provider, verify checks the
+ *  head with the public key the head carries, once it matches the pin;
+ *  with one, the token's key must match the pin. */
+enum hkms_rc hkms_store_pin_audit_key(struct hkms_store *st,
+    const char *sha256_hex, struct hkms_err *err);
+
+/** Append an "audit.seal" line and sign the head with the audit key,
+ *  accepting an unsigned head: run once when the audit key is made
+ *  (hkms init). HKMS_E_VERIFY (code "audit_sealed") without a key. */
+enum hkms_rc hkms_audit_seal(struct hkms_store *st, const char *actor,
+    struct hkms_err *err);
+
+/** 1 if audit.head is signed (the log is sealed by an audit key). */
+int hkms_audit_sealed(struct hkms_store *st);
 
 /** Verify the whole audit log: each line's hash, the prev chain, seq
  *  continuity from 1, and audit.head (seq and hash; the log may be one

@@ -4,10 +4,13 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/x509.h>
 
 #include "cli.h"
 #include "hkms/hsm.h"
@@ -196,6 +199,43 @@ read_pin(const struct hkms_config *cfg, struct hkms_secret **pin,
 	return hkms_secret_from_file(cfg->pin_file, "PIN", pin, err);
 }
 
+/*
+ * A failed login (wrong PIN, locked PIN) is audited: op "token.login",
+ * result "error", the token and the error code, never the PIN. It is
+ * written unsealed when the log is sealed (the audit key needs the login
+ * that just failed); the next sealed append covers it. Only into a data
+ * dir that exists: a failed command never creates one.
+ */
+static void
+audit_login_failure(struct hkms_cli *cli, const struct hkms_config *cfg,
+    struct hkms_err *err)
+{
+	struct hkms_err ae = { 0 };
+	struct hkms_store *st;
+	struct stat sb;
+	json_t *d;
+	size_t n;
+
+	if (cli->store == NULL && (cfg->data_dir == NULL ||
+	    stat(cfg->data_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+		return;
+	if (hkms_cli_store(cli, &st, &ae) == HKMS_OK) {
+		d = json_pack("{s:s,s:s}", "error", hkms_err_code(err),
+		    "message", err->detail);
+		if (hkms_audit_append_unsealed(st, cli->actor ? cli->actor :
+		    "unknown", "token.login", cfg->label ? cfg->label :
+		    (cfg->serial ? cfg->serial : ""), "error", d, &ae) ==
+		    HKMS_OK) {
+			json_decref(d);
+			return;
+		}
+		json_decref(d);
+	}
+	n = strlen(err->detail);
+	snprintf(err->detail + n, sizeof(err->detail) - n, " (audit: %s)",
+	    ae.detail);
+}
+
 enum hkms_rc
 hkms_cli_hsm(struct hkms_cli *cli, struct hkms_hsm **hsm,
     struct hkms_err *err)
@@ -209,6 +249,12 @@ hkms_cli_hsm(struct hkms_cli *cli, struct hkms_hsm **hsm,
 		*hsm = cli->hsm;
 		return HKMS_OK;
 	}
+	/* one try per run: a second would burn another PIN attempt */
+	if (cli->hsm_failed) {
+		if (err != NULL)
+			*err = cli->hsm_err;
+		return cli->hsm_err.rc;
+	}
 	if ((rc = hkms_cli_config(cli, &cfg, err)) != HKMS_OK)
 		return rc;
 	/* the module is dlopen'ed: refuse one others could have changed */
@@ -220,11 +266,64 @@ hkms_cli_hsm(struct hkms_cli *cli, struct hkms_hsm **hsm,
 	o.label = cfg->label;
 	o.serial = cfg->serial;
 	o.softhsm2_conf = cfg->softhsm2_conf;
-	rc = hkms_hsm_open(&o, pin, &cli->hsm, err);
+	rc = hkms_hsm_open(&o, pin, &cli->hsm, &cli->hsm_err);
 	hkms_secret_free(pin);
-	if (rc == HKMS_OK)
+	if (rc == HKMS_OK) {
 		*hsm = cli->hsm;
+		return HKMS_OK;
+	}
+	cli->hsm_err.rc = rc;
+	cli->hsm_failed = 1;
+	if (rc == HKMS_E_PIN)
+		audit_login_failure(cli, cfg, &cli->hsm_err);
+	if (err != NULL)
+		*err = cli->hsm_err;
 	return rc;
+}
+
+/* The store's audit key: the token's HKMS_AUDIT_KEY_LABEL key, found when
+ * the store first needs it (so a read-only command never opens the
+ * token). */
+static enum hkms_rc
+audit_get_public(void *arg, unsigned char **spki, size_t *len,
+    struct hkms_err *err)
+{
+	struct hkms_cli *cli = arg;
+	struct hkms_hsm *h;
+	EVP_PKEY *pub = NULL;
+	unsigned char *der = NULL;
+	enum hkms_rc rc;
+	int n;
+
+	if ((rc = hkms_cli_hsm(cli, &h, err)) != HKMS_OK)
+		return rc;
+	if ((rc = hkms_hsm_key_public(h, HKMS_AUDIT_KEY_LABEL, &pub, err)) !=
+	    HKMS_OK)
+		return rc;
+	n = i2d_PUBKEY(pub, &der);
+	EVP_PKEY_free(pub);
+	if (n <= 0)
+		return hkms_err_crypto(err, "cannot encode the audit key");
+	if ((*spki = malloc((size_t)n)) == NULL) {
+		OPENSSL_free(der);
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	}
+	memcpy(*spki, der, (size_t)n);
+	*len = (size_t)n;
+	OPENSSL_free(der);
+	return HKMS_OK;
+}
+
+static enum hkms_rc
+audit_sign(void *arg, const unsigned char dgst[32], unsigned char *sig,
+    size_t *siglen, struct hkms_err *err)
+{
+	struct hkms_cli *cli = arg;
+
+	if (cli->hsm == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no token open");
+	return hkms_hsm_sign_digest(cli->hsm, HKMS_AUDIT_KEY_LABEL,
+	    EVP_sha256(), dgst, 32, sig, siglen, err);
 }
 
 enum hkms_rc
@@ -237,10 +336,18 @@ hkms_cli_store(struct hkms_cli *cli, struct hkms_store **st,
 	if (cli->store == NULL) {
 		if ((rc = hkms_cli_config(cli, &cfg, err)) != HKMS_OK)
 			return rc;
+		struct hkms_audit_key ak = { audit_get_public, audit_sign,
+			cli };
+
 		rc = cli->store_check ? hkms_store_open_readonly(
 		    cfg->data_dir, &cli->store, err) : hkms_store_open(
 		    cfg->data_dir, &cli->store, err);
 		if (rc != HKMS_OK)
+			return rc;
+		hkms_store_set_audit_key(cli->store, &ak);
+		if (cfg->audit_key_sha256 != NULL &&
+		    (rc = hkms_store_pin_audit_key(cli->store,
+		    cfg->audit_key_sha256, err)) != HKMS_OK)
 			return rc;
 	}
 	*st = cli->store;

@@ -26,6 +26,8 @@ struct hkms_cli {
 	struct hkms_store *store;	/* opened on first use */
 	int store_check;		/* open it read-only (store check) */
 	const char *actor;		/* audit actor, "cli:<user>" */
+	int hsm_failed;			/* the token open failed: never again */
+	struct hkms_err hsm_err;	/* why */
 };
 
 /* exit codes */

@@ -36,7 +36,7 @@ audit_verify(struct hkms_cli *cli, int argc, char **argv)
 	if (optind != argc)
 		return hkms_cli_usage(cli, "usage: hkms audit verify");
 	if (hkms_cli_store(cli, &st, &err) != HKMS_OK ||
-	    hkms_audit_verify(st, &report, &err) != HKMS_OK) {
+	    hkms_store_audit_check(st, &report, &err) != HKMS_OK) {
 		json_decref(report);
 		return hkms_cli_fail(cli, &err);
 	}

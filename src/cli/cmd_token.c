@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "hkms/hsm.h"
+#include "hkms/ops.h"
 #include "hkms/secret.h"
 #include "hkms/store.h"
 #include "hkms/util.h"
@@ -239,6 +240,56 @@ make_pin(const char *path, struct hkms_err *err)
 	return rc;
 }
 
+/*
+ * The audit key: a non-extractable EC P-256 key HKMS_AUDIT_KEY_LABEL in
+ * the token signs audit.head (docs/store.md). Made once; the log is sealed
+ * when the key is new, or when the key exists but the log is still empty
+ * (an init interrupted between the two). An existing key with an
+ * unsigned, non-empty log is left for 'audit verify' to report.
+ */
+static enum hkms_rc
+make_audit_key(struct hkms_cli *cli, const char *cfgpath, char fpr[65],
+    struct hkms_err *err)
+{
+	struct hkms_key_info ki;
+	struct hkms_store *st;
+	struct hkms_hsm *h;
+	json_t *rep = NULL;
+	enum hkms_rc rc;
+	int made = 0;
+
+	cli->config_path = cfgpath;
+	if ((rc = hkms_cli_hsm(cli, &h, err)) != HKMS_OK)
+		return rc;
+	rc = hkms_hsm_key_find(h, HKMS_AUDIT_KEY_LABEL, &ki, err);
+	if (rc == HKMS_E_NOT_FOUND) {
+		if ((rc = hkms_hsm_key_generate(h, HKMS_AUDIT_KEY_LABEL,
+		    HKMS_KEY_EC_P256, &ki, err)) != HKMS_OK)
+			return rc;
+		made = 1;
+	} else if (rc != HKMS_OK) {
+		return rc;
+	}
+	if ((rc = hkms_cli_store(cli, &st, err)) != HKMS_OK)
+		return rc;
+	if (!hkms_audit_sealed(st) && (made || (hkms_audit_verify(st, &rep,
+	    NULL) != HKMS_OK && json_integer_value(json_object_get(rep,
+	    "records")) == 0 && json_integer_value(json_object_get(rep,
+	    "head_seq")) <= 0)) && (rc = hkms_audit_seal(st, cli->actor ?
+	    cli->actor : "unknown", err)) != HKMS_OK) {
+		json_decref(rep);
+		return rc;
+	}
+	json_decref(rep);
+	rep = NULL;
+	if ((rc = hkms_audit_verify(st, &rep, err)) == HKMS_OK)
+		snprintf(fpr, 65, "%s", json_string_value(json_object_get(rep,
+		    "key_sha256")) ? json_string_value(json_object_get(rep,
+		    "key_sha256")) : "");
+	json_decref(rep);
+	return rc;
+}
+
 int
 hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv)
 {
@@ -258,6 +309,7 @@ hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv)
 	struct hkms_hsm_opts o;
 	size_t n = 0, i;
 	int ch, rc = HKMS_EXIT_FAIL, exists = 0;
+	char fpr[65] = "";
 
 	while ((ch = getopt_long(argc, argv, "d:l:h", lo, NULL)) != -1) {
 		if (ch == 'd')
@@ -361,9 +413,14 @@ hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv)
 	/* create the store layout now so the data dir is complete */
 	if (hkms_store_open(dir, &st, &err) != HKMS_OK)
 		goto fail;
-	rc = hkms_cli_output(cli, json_pack("{s:s,s:s,s:s,s:s,s:b}",
+	hkms_store_close(st);
+	st = NULL;
+	if (make_audit_key(cli, cfgpath, fpr, &err) != HKMS_OK)
+		goto fail;
+	rc = hkms_cli_output(cli, json_pack("{s:s,s:s,s:s,s:s,s:b,s:s}",
 	    "data_dir", dir, "config", cfgpath, "module", HKMS_DEFAULT_MODULE,
-	    "token", label, "created", !exists), NULL);
+	    "token", label, "created", !exists, "audit_key_sha256", fpr),
+	    NULL);
 	goto out;
 fail:
 	rc = hkms_cli_fail(cli, &err);

@@ -60,6 +60,19 @@ set_int(int *dst, const char *v, long min, long max)
 	return 1;
 }
 
+/* 64 lower-case hex digits (a SHA-256 fingerprint) */
+static int
+hex64(const char *v)
+{
+	size_t i;
+
+	for (i = 0; v[i] != '\0'; i++)
+		if (!((v[i] >= '0' && v[i] <= '9') ||
+		    (v[i] >= 'a' && v[i] <= 'f')))
+			return 0;
+	return i == 64;
+}
+
 static int
 on_entry(void *user, const char *section, const char *name, const char *value)
 {
@@ -84,6 +97,10 @@ on_entry(void *user, const char *section, const char *name, const char *value)
 		if (strcmp(name, "listen") == 0) ok = set_str(&c->listen, value);
 		else if (strcmp(name, "threads") == 0) ok = set_int(&c->threads, value, 0, 256);
 		else if (strcmp(name, "admin_thumbprints") == 0) ok = set_str(&c->admin_thumbprints, value);
+	} else if (strcmp(section, "audit") == 0) {
+		if (strcmp(name, "key_sha256") == 0)
+			ok = hex64(value) && set_str(&c->audit_key_sha256,
+			    value);
 	} else if (strcmp(section, "limits") == 0) {
 		if (strcmp(name, "max_body") == 0) ok = set_long(&c->max_body, value, 1024, 64L * 1024 * 1024);
 		else if (strcmp(name, "max_connections") == 0) ok = set_int(&c->max_connections, value, 1, 65536);
@@ -422,6 +439,7 @@ hkms_config_free(struct hkms_config *c)
 	free(c->crl_dir);
 	free(c->listen);
 	free(c->admin_thumbprints);
+	free(c->audit_key_sha256);
 	free(c->path);
 	free(c);
 }

@@ -52,6 +52,11 @@ struct ca_issue_req {
 	int is_leaf;			/* NC check of the CN too */
 	json_t *extra;			/* more meta for the record (borrowed,
 					 * may be NULL) */
+	/* the write-ahead audit line written just before the record (op
+	 * NULL: none); detail (borrowed, may be NULL) gets the serial,
+	 * subject, san and not_after */
+	const char *audit_op, *audit_object;
+	json_t *audit_detail;
 };
 
 /* Issue one certificate under the data lock: pick a serial unused in the
@@ -109,10 +114,12 @@ enum hkms_rc ca_serial_norm(const char *in, char out[HKMS_X509_SERIAL_HEX_MAX],
  * revocation record first (the commit point, append-only), then the
  * issued record's status. HKMS_E_NOT_FOUND for an unknown serial,
  * HKMS_E_EXISTS "already_revoked" (nothing written). *out (may be NULL):
- * {ca, serial, reason, revoked_at}. Not audited here. */
+ * {ca, serial, reason, revoked_at}. With audit (borrowed, may be NULL)
+ * the write-ahead "ca.revoke" line with that detail is written just
+ * before the commit; without, it is not audited here. */
 enum hkms_rc ca_revoke_one(struct hkms_ops_ctx *c, struct ca *ca,
-    const char *hex, enum hkms_x509_crl_reason reason, json_t **out,
-    struct hkms_err *err);
+    const char *hex, enum hkms_x509_crl_reason reason, json_t *audit,
+    json_t **out, struct hkms_err *err);
 
 /* Sign cert with the token key of ca (idempotent callback). */
 enum hkms_rc ca_sign_cert(struct hkms_ops_ctx *c, struct ca *ca, X509 *cert,

@@ -112,6 +112,29 @@ policy_days(struct ca *ca, struct ca_issue_req *r)
 		r->opts.days = max;
 }
 
+/* The write-ahead line of an issuance, under the data lock: it names the
+ * serial about to be recorded. */
+static enum hkms_rc
+issue_ahead(struct hkms_ops_ctx *c, const struct ca_issue_req *r, json_t *m,
+    int tries, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	json_t *d;
+
+	d = r->audit_detail ? json_deep_copy(r->audit_detail) : json_object();
+	if (d == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	json_object_set(d, "serial", json_object_get(m, "serial"));
+	json_object_set(d, "subject", json_object_get(m, "subject"));
+	json_object_set(d, "san", json_object_get(m, "san"));
+	json_object_set(d, "not_after", json_object_get(m, "not_after"));
+	if (tries > 0)
+		json_object_set_new(d, "serial_retries", json_integer(tries));
+	rc = hkms_ops_audit_ahead(c, r->audit_op, r->audit_object, d, err);
+	json_decref(d);
+	return rc;
+}
+
 enum hkms_rc
 ca_issue(struct hkms_ops_ctx *c, struct ca *ca, struct ca_issue_req *r,
     X509 **cert, json_t **rec, int *retries, struct hkms_err *err)
@@ -167,6 +190,9 @@ ca_issue(struct hkms_ops_ctx *c, struct ca *ca, struct ca_issue_req *r,
 	/* the PEM lives in the record itself: one atomic file per
 	 * issuance instead of a JSON + PEM pair (fewer fsyncs) */
 	json_object_set_new(m, "pem", json_string(pem));
+	if (r->audit_op != NULL && (rc = issue_ahead(c, r, m, tries, err)) !=
+	    HKMS_OK)
+		goto out;
 	if ((rc = hkms_store_put(c->store, ca->issued_kind, hex, m, NULL,
 	    err)) != HKMS_OK)
 		goto out;
@@ -354,11 +380,15 @@ hkms_ops_ca_sign(struct hkms_ops_ctx *c,
 		ir.source = "sign";
 		ir.check_policy = 1;
 		ir.is_leaf = 1;
+		ir.audit_op = "ca.sign";
+		ir.audit_object = ca->name;
+		ir.audit_detail = d = sign_detail(req, NULL, 0);
 		X509_free(x);
 		x = NULL;
 		json_decref(rec);
 		rec = NULL;
 		rc = ca_issue(c, ca, &ir, &x, &rec, &retries, err);
+		json_decref(d);
 		d = sign_detail(req, rec, retries);
 		hkms_ops_audit(c, "ca.sign", ca->name, rc, err, d);
 		json_decref(d);
@@ -680,7 +710,13 @@ hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
 	ir.source = "issue-client";
 	ir.check_policy = 1;
 	ir.is_leaf = 1;
-	if ((rc = ca_issue(c, ca, &ir, &x, &rec, NULL, err)) != HKMS_OK)
+	ir.audit_op = "ca.issue_client";
+	ir.audit_object = ca->name;
+	ir.audit_detail = d = json_pack("{s:s,s:s}", "key_type",
+	    hkms_hsm_key_type_name(kt), "file", req->out_file);
+	rc = ca_issue(c, ca, &ir, &x, &rec, NULL, err);
+	json_decref(d);
+	if (rc != HKMS_OK)
 		goto out;
 	X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
 	    cn, sizeof(cn));
@@ -700,7 +736,7 @@ hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
 		    "serial"));
 
 		if (s != NULL && err != NULL && ca_revoke_one(c, ca, s,
-		    HKMS_X509_REASON_CESSATION_OF_OPERATION, NULL, &e2) ==
+		    HKMS_X509_REASON_CESSATION_OF_OPERATION, NULL, NULL, &e2) ==
 		    HKMS_OK)
 			snprintf(err->detail + strlen(err->detail),
 			    sizeof(err->detail) - strlen(err->detail),

@@ -33,7 +33,8 @@
 
 enum hkms_rc
 ca_revoke_one(struct hkms_ops_ctx *c, struct ca *ca, const char *hex,
-    enum hkms_x509_crl_reason reason, json_t **out, struct hkms_err *err)
+    enum hkms_x509_crl_reason reason, json_t *audit, json_t **out,
+    struct hkms_err *err)
 {
 	enum hkms_rc rc;
 	json_t *meta = NULL, *old = NULL, *rv = NULL;
@@ -73,8 +74,10 @@ ca_revoke_one(struct hkms_ops_ctx *c, struct ca *ca, const char *hex,
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	/* the commit point of the revocation */
-	if ((rc = hkms_store_put(c->store, ca->revoked_kind, hex, rv, NULL,
+	/* the write-ahead line, then the commit point of the revocation */
+	if ((audit != NULL && (rc = hkms_ops_audit_ahead(c, "ca.revoke",
+	    ca->name, audit, err)) != HKMS_OK) ||
+	    (rc = hkms_store_put(c->store, ca->revoked_kind, hex, rv, NULL,
 	    err)) != HKMS_OK)
 		goto out;
 	json_object_set_new(meta, "status", json_string("revoked"));
@@ -117,7 +120,10 @@ hkms_ops_ca_revoke(struct hkms_ops_ctx *c, const char *ca_name,
 	    (rc = ca_serial_norm(serial, hex, err)) != HKMS_OK ||
 	    (rc = ca_load(c, ca_name, 1, &ca, err)) != HKMS_OK)
 		goto out;
-	rc = ca_revoke_one(c, ca, hex, r, out, err);
+	d = json_pack("{s:s,s:s}", "serial", hex, "reason", reason ? reason :
+	    "unspecified");
+	rc = ca_revoke_one(c, ca, hex, r, d, out, err);
+	json_decref(d);
 out:
 	d = json_pack("{s:s,s:s}", "serial", hex[0] ? hex : serial ? serial :
 	    "", "reason", reason ? reason : "unspecified");
@@ -347,7 +353,14 @@ hkms_ops_ca_crl(struct hkms_ops_ctx *c, const char *ca_name, int days,
 	    X509_get0_pubkey(ca->cert)), err)) != HKMS_OK ||
 	    (rc = crl_encode(crl, &der, &derlen, &pem, err)) != HKMS_OK)
 		goto out;
-	/* publish: each file replaced atomically, under the data lock */
+	/* write-ahead (after the counter: a skipped number is harmless),
+	 * then publish: each file replaced atomically, under the data lock */
+	d = json_pack("{s:I,s:I,s:i}", "number", (json_int_t)number,
+	    "entries", (json_int_t)n, "days", days ? days : 7);
+	rc = hkms_ops_audit_ahead(c, "ca.crl", ca->name, d, err);
+	json_decref(d);
+	if (rc != HKMS_OK)
+		goto out;
 	if ((rc = hkms_store_check_dir(c->store, crl_dir, err)) != HKMS_OK ||
 	    (rc = hkms_mkdir_p(crl_dir, 0755, err)) != HKMS_OK ||
 	    (rc = hkms_store_check_dir(c->store, crl_dir, err)) != HKMS_OK ||

@@ -305,16 +305,21 @@ key_ref_of(const struct hkms_key_info *ki, char *ref, size_t size)
 		snprintf(ref, size, "%s", ki->name);
 }
 
-/* Destroy a key made for a request that failed; err stays as it is. */
+/* Destroy a key made for a request that failed; err (the request's error)
+ * says so if it cannot be removed. */
 static void
-unmake_key(struct hkms_ops_ctx *c, const struct hkms_key_info *ki)
+unmake_key(struct hkms_ops_ctx *c, const struct hkms_key_info *ki,
+    struct hkms_err *err)
 {
 	struct hkms_err e = { 0 };
+	size_t n;
 
-	if (ops_key_remove(c, ki, &e) != HKMS_OK)
-		fprintf(stderr, "{\"warning\":{\"code\":\"key_left\",\"message\":"
-		    "\"cannot remove key '%s' made for a failed request: %s\"}}"
-		    "\n", ki->name, e.detail);
+	if (ops_key_remove(c, ki, &e) == HKMS_OK || err == NULL)
+		return;
+	n = strlen(err->detail);
+	snprintf(err->detail + n, sizeof(err->detail) - n, "; key '%s' made "
+	    "for it is left in the token: %s", ki->name,
+	    e.detail);
 }
 
 static json_t *
@@ -592,6 +597,8 @@ out:
 }
 
 /* An intermediate signed by parent's token key, recorded in its index. */
+static json_t *create_detail(const struct hkms_ops_ca_create_req *req);
+
 static enum hkms_rc
 make_intermediate(struct hkms_ops_ctx *c,
     const struct hkms_ops_ca_create_req *req, struct ca *parent,
@@ -612,7 +619,13 @@ make_intermediate(struct hkms_ops_ctx *c,
 	fill_opts(req, &ir.opts);
 	ir.source = "ca-create";
 	ir.extra = extra;
+	/* write-ahead before the parent's index entry, the first commit;
+	 * the CA record put later under the same lock carries it too */
+	ir.audit_op = "ca.create";
+	ir.audit_object = req->name;
+	ir.audit_detail = create_detail(req);
 	rc = ca_issue(c, parent, &ir, out, &rec, NULL, err);
+	json_decref(ir.audit_detail);
 	if (rc == HKMS_OK)
 		*serial = json_incref(json_object_get(rec, "serial"));
 	json_decref(rec);
@@ -715,6 +728,17 @@ hkms_ops_ca_create(struct hkms_ops_ctx *c,
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
+	if (c->audit_seq == 0) {
+		d = create_detail(req);
+		json_object_set_new(d, "key_id", json_string(ki.id_hex));
+		if (x != NULL)
+			json_object_set(d, "serial", json_object_get(meta,
+			    "serial"));
+		rc = hkms_ops_audit_ahead(c, "ca.create", req->name, d, err);
+		json_decref(d);
+		if (rc != HKMS_OK)
+			goto out;
+	}
 	if ((rc = hkms_store_put(c->store, CA_KIND, req->name, meta, pem,
 	    err)) != HKMS_OK)
 		goto out;
@@ -725,7 +749,7 @@ hkms_ops_ca_create(struct hkms_ops_ctx *c,
 	rc = HKMS_OK;
 out:
 	if (rc != HKMS_OK && made)
-		unmake_key(c, &ki);
+		unmake_key(c, &ki, err);
 	if (locked)
 		hkms_store_end(c->store);
 	d = create_detail(req);
@@ -953,8 +977,13 @@ hkms_ops_ca_apply(struct hkms_ops_ctx *c, const char *name,
 	if (json_object_get(ca->meta, "policy") != NULL)
 		json_object_set(meta, "policy", json_object_get(ca->meta,
 		    "policy"));
-	if ((rc = hkms_store_put(c->store, CA_KIND, name, meta, pem, err)) !=
-	    HKMS_OK)
+	d = json_pack("{s:O?,s:O?}", "serial", json_object_get(meta, "serial"),
+	    "issuer", json_object_get(meta, "issuer"));
+	rc = hkms_ops_audit_ahead(c, "ca.apply", name, d, err);
+	json_decref(d);
+	d = NULL;
+	if (rc != HKMS_OK || (rc = hkms_store_put(c->store, CA_KIND, name,
+	    meta, pem, err)) != HKMS_OK)
 		goto out;
 	rc = hkms_ops_ca_show(c, name, out, err);
 out:
@@ -1095,8 +1124,11 @@ hkms_ops_ca_policy(struct hkms_ops_ctx *c, const char *name,
 			json_object_set(meta, "policy", pol);
 		else
 			json_object_del(meta, "policy");
-		if ((rc = hkms_store_put(c->store, CA_KIND, name, meta, pem,
-		    err)) != HKMS_OK)
+		d = json_pack("{s:O}", "policy", pol ? pol : json_null());
+		rc = hkms_ops_audit_ahead(c, "ca.policy", name, d, err);
+		json_decref(d);
+		if (rc != HKMS_OK || (rc = hkms_store_put(c->store, CA_KIND,
+		    name, meta, pem, err)) != HKMS_OK)
 			goto out;
 	}
 	*out = json_pack("{s:s,s:O}", "ca", name, "policy",

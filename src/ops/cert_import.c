@@ -429,7 +429,7 @@ import_key(struct hkms_ops_ctx *c, struct import *im, int *made,
 
 static enum hkms_rc
 store_cert(struct hkms_ops_ctx *c, const struct hkms_ops_cert_import_req
-    *req, struct import *im, struct hkms_err *err)
+    *req, struct import *im, json_t *d, struct hkms_err *err)
 {
 	enum hkms_rc rc;
 	json_t *meta;
@@ -445,21 +445,29 @@ store_cert(struct hkms_ops_ctx *c, const struct hkms_ops_cert_import_req
 	json_object_set_new(meta, "source", json_string("imported"));
 	json_object_set_new(meta, "profile", json_string(req->profile ?
 	    req->profile : "tls-server"));
-	rc = cert_put(c, req->name, meta, pem, 1, err);
+	/* write-ahead: the line first, then the record it names */
+	rc = hkms_ops_audit_ahead(c, "cert.import", req->name, d, err);
+	if (rc == HKMS_OK)
+		rc = cert_put(c, req->name, meta, pem, 1, err);
 	json_decref(meta);
 	free(pem);
 	return rc;
 }
 
+/* Remove the key imported for a request that failed; err (the request's
+ * error) says so if it cannot be removed. */
 static void
-undo_key(struct hkms_ops_ctx *c, struct import *im)
+undo_key(struct hkms_ops_ctx *c, struct import *im, struct hkms_err *err)
 {
 	struct hkms_err e = { 0 };
+	size_t n;
 
-	if (ops_key_remove(c, &im->ki, &e) != HKMS_OK)
-		fprintf(stderr, "{\"warning\":{\"code\":\"key_left\",\"message\":"
-		    "\"cannot remove imported key '%s' after a failure: %s\"}}"
-		    "\n", im->ki.name, e.detail);
+	if (ops_key_remove(c, &im->ki, &e) == HKMS_OK || err == NULL)
+		return;
+	n = strlen(err->detail);
+	snprintf(err->detail + n, sizeof(err->detail) - n, "; imported key "
+	    "'%s' is left in the token: %s", im->ki.name,
+	    e.detail);
 }
 
 /* Name free, or a CSR record this certificate may replace. */
@@ -528,9 +536,15 @@ hkms_ops_cert_import(struct hkms_ops_ctx *c,
 		goto out;
 	if ((rc = import_key(c, &im, &made, err)) != HKMS_OK)
 		goto out;
-	if ((rc = store_cert(c, req, &im, err)) != HKMS_OK) {
+	d = json_pack("{s:s,s:b}", "thumbprint", thumb, "key_imported",
+	    made);
+	if (im.have_key)
+		json_object_set_new(d, "key", json_string(im.ki.name));
+	rc = store_cert(c, req, &im, d, err);
+	json_decref(d);
+	if (rc != HKMS_OK) {
 		if (made)
-			undo_key(c, &im);
+			undo_key(c, &im, err);
 		goto out;
 	}
 	json_object_set_new(res, "key_imported", json_boolean(made));

@@ -307,16 +307,20 @@ key_ref(const struct hkms_key_info *ki, char *ref, size_t size)
 }
 
 /* Destroy a key made for a request that failed; the request's error in
- * err stays as it is. */
+ * err stays as it is, and says so if the key cannot be removed. */
 static void
-unmake_key(struct hkms_ops_ctx *c, const struct hkms_key_info *ki)
+unmake_key(struct hkms_ops_ctx *c, const struct hkms_key_info *ki,
+    struct hkms_err *err)
 {
 	struct hkms_err e = { 0 };
+	size_t n;
 
-	if (ops_key_remove(c, ki, &e) != HKMS_OK)
-		fprintf(stderr, "{\"warning\":{\"code\":\"key_left\",\"message\":"
-		    "\"cannot remove key '%s' made for a failed request: %s\"}}"
-		    "\n", ki->name, e.detail);
+	if (ops_key_remove(c, ki, &e) == HKMS_OK || err == NULL)
+		return;
+	n = strlen(err->detail);
+	snprintf(err->detail + n, sizeof(err->detail) - n, "; key '%s' made "
+	    "for it is left in the token: %s", ki->name,
+	    e.detail);
 }
 
 /* ---- CSR ---------------------------------------------------------- */
@@ -431,7 +435,14 @@ hkms_ops_csr_create(struct hkms_ops_ctx *c,
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = cert_put(c, req->name, meta, pem, 0, err)) != HKMS_OK)
+	/* write-ahead: the line first, then the record it names */
+	d = req_audit_detail(req, &ki, 1);
+	json_object_set_new(d, "digest", json_string(
+	    hkms_x509_digest_name(used)));
+	rc = hkms_ops_audit_ahead(c, "csr.create", req->name, d, err);
+	json_decref(d);
+	if (rc != HKMS_OK ||
+	    (rc = cert_put(c, req->name, meta, pem, 0, err)) != HKMS_OK)
 		goto out;
 	json_object_set_new(meta, "name", json_string(req->name));
 	json_object_set_new(meta, "pem", json_string(pem));
@@ -440,7 +451,7 @@ hkms_ops_csr_create(struct hkms_ops_ctx *c,
 	rc = HKMS_OK;
 out:
 	if (rc != HKMS_OK && made)
-		unmake_key(c, &ki);
+		unmake_key(c, &ki, err);
 	if (locked)
 		hkms_store_end(c->store);
 	d = req_audit_detail(req, &ki, rc == HKMS_OK || made);
@@ -605,12 +616,18 @@ hkms_ops_cert_self_sign(struct hkms_ops_ctx *c,
 	json_object_set_new(meta, "source", json_string("self-signed"));
 	json_object_set_new(meta, "profile",
 	    json_string(hkms_x509_profile_name(prof)));
-	if ((rc = cert_put(c, req->name, meta, pem, 0, err)) != HKMS_OK)
+	d = req_audit_detail(req, &ki, 1);
+	json_object_set_new(d, "serial",
+	    json_incref(json_object_get(meta, "serial")));
+	rc = hkms_ops_audit_ahead(c, "cert.self_sign", req->name, d, err);
+	json_decref(d);
+	if (rc != HKMS_OK ||
+	    (rc = cert_put(c, req->name, meta, pem, 0, err)) != HKMS_OK)
 		goto out;
 	rc = hkms_ops_cert_show(c, req->name, out, err);
 out:
 	if (rc != HKMS_OK && made)
-		unmake_key(c, &ki);
+		unmake_key(c, &ki, err);
 	if (locked)
 		hkms_store_end(c->store);
 	d = req_audit_detail(req, &ki, rc == HKMS_OK || made);
@@ -1117,7 +1134,11 @@ hkms_ops_cert_rename(struct hkms_ops_ctx *c, const char *from,
 		rc = refuse_in_use(from, meta, "release it first", err);
 		goto out;
 	}
-	rc = hkms_store_rename(c->store, CERT_KIND, from, to, err);
+	d = json_pack("{s:s}", "to", to ? to : "");
+	rc = hkms_ops_audit_ahead(c, "cert.rename", from, d, err);
+	json_decref(d);
+	if (rc == HKMS_OK)
+		rc = hkms_store_rename(c->store, CERT_KIND, from, to, err);
 out:
 	if (locked)
 		hkms_store_end(c->store);
@@ -1158,7 +1179,14 @@ hkms_ops_cert_delete(struct hkms_ops_ctx *c, const char *name, int force,
 		    "anyway", err);
 		goto out;
 	}
-	rc = hkms_store_delete(c->store, CERT_KIND, name, err);
+	d = json_pack("{s:b}", "force", force);
+	if (in_use(meta))
+		json_object_set(d, "used_by", json_object_get(meta,
+		    "used_by"));
+	rc = hkms_ops_audit_ahead(c, "cert.delete", name, d, err);
+	json_decref(d);
+	if (rc == HKMS_OK)
+		rc = hkms_store_delete(c->store, CERT_KIND, name, err);
 out:
 	if (locked)
 		hkms_store_end(c->store);
@@ -1307,13 +1335,20 @@ hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
 	if (rekey)
 		json_object_set_new(nmeta, "previous_key",
 		    json_string(ki.name));
-	if ((rc = hkms_store_put(c->store, CERT_KIND, name, nmeta, npem,
-	    err)) != HKMS_OK)
+	d = json_pack("{s:b,s:i,s:s}", "rekey", rekey, "days", days, "key",
+	    ki.name);
+	if (made)
+		json_object_set_new(d, "new_key", json_string(nki.name));
+	json_object_set(d, "serial", json_object_get(nmeta, "serial"));
+	rc = hkms_ops_audit_ahead(c, "cert.renew", name, d, err);
+	json_decref(d);
+	if (rc != HKMS_OK || (rc = hkms_store_put(c->store, CERT_KIND, name,
+	    nmeta, npem, err)) != HKMS_OK)
 		goto out;
 	rc = hkms_ops_cert_show(c, name, out, err);
 out:
 	if (rc != HKMS_OK && made)
-		unmake_key(c, &nki);
+		unmake_key(c, &nki, err);
 	if (locked)
 		hkms_store_end(c->store);
 	d = json_pack("{s:b,s:i}", "rekey", rekey, "days", days);

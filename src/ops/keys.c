@@ -23,30 +23,94 @@
 #include "hkms/util.h"
 #include "ops_int.h"
 
-void
+/* Add rc's error to detail d (a JSON object). */
+static void
+add_error(json_t *d, enum hkms_rc rc, const struct hkms_err *err)
+{
+	if (rc == HKMS_OK || err == NULL || d == NULL)
+		return;
+	json_object_set_new(d, "error", json_string(hkms_err_code(err)));
+	json_object_set_new(d, "message", json_string(err->detail[0] ?
+	    err->detail : hkms_strerror(rc)));
+}
+
+/* Say in err (the operation's error) that its audit line failed too. */
+static void
+add_audit_failure(struct hkms_err *err, const struct hkms_err *aerr)
+{
+	size_t n;
+
+	/* the same failure twice (the write-ahead line failed) */
+	if (err == NULL || strstr(err->detail, aerr->detail) != NULL)
+		return;
+	n = strlen(err->detail);
+	snprintf(err->detail + n, sizeof(err->detail) - n, " (audit: %s)",
+	    aerr->detail);
+}
+
+enum hkms_rc
+hkms_ops_audit_ahead(struct hkms_ops_ctx *c, const char *op,
+    const char *object, json_t *detail, struct hkms_err *err)
+{
+	long long seq = 0;
+	enum hkms_rc rc;
+
+	if (c == NULL || c->store == NULL)
+		return HKMS_OK;
+	c->audit_seq = 0;
+	rc = hkms_audit_append_ahead(c->store, c->actor ? c->actor :
+	    "unknown", op, object ? object : "", detail, &seq, err);
+	if (rc == HKMS_OK)
+		c->audit_seq = seq;
+	return rc;
+}
+
+enum hkms_rc
 hkms_ops_audit(struct hkms_ops_ctx *c, const char *op, const char *object,
-    enum hkms_rc rc, const struct hkms_err *err, json_t *detail)
+    enum hkms_rc rc, struct hkms_err *err, json_t *detail)
 {
 	struct hkms_err aerr = { 0 };
-	json_t *d = detail ? json_incref(detail) : json_object();
+	long long ahead;
+	enum hkms_rc arc;
+	json_t *d;
 
-	if (c->store == NULL) {
-		json_decref(d);
-		return;
-	}
-	if (rc != HKMS_OK && err != NULL && d != NULL) {
-		json_object_set_new(d, "error", json_string(hkms_err_code(err)));
-		json_object_set_new(d, "message", json_string(err->detail));
-	}
-	/* An audit failure is reported on stderr by the faces through the
-	 * operation's own result when it matters; here it must not mask the
-	 * operation's error. */
-	if (hkms_audit_append(c->store, c->actor ? c->actor : "unknown", op,
-	    object ? object : "", rc == HKMS_OK ? "ok" : "error", d,
-	    &aerr) != HKMS_OK)
-		fprintf(stderr, "{\"warning\":{\"code\":\"audit_failed\","
-		    "\"message\":\"%s\"}}\n", aerr.detail);
+	if (c == NULL || c->store == NULL)
+		return rc;
+	ahead = c->audit_seq;
+	c->audit_seq = 0;
+	/* the write-ahead line already says "ok" */
+	if (ahead > 0 && rc == HKMS_OK)
+		return HKMS_OK;
+	d = detail ? json_deep_copy(detail) : json_object();
+	if (d == NULL)
+		d = json_object();
+	add_error(d, rc, err);
+	/* a failure after the write-ahead line: say that line's operation
+	 * did not complete */
+	if (ahead > 0)
+		json_object_set_new(d, "aborts", json_integer(ahead));
+	/* a failure with nothing to cancel is written unsealed: it needs no
+	 * token signature (the token may be what failed); the next sealed
+	 * line covers it */
+	if (rc != HKMS_OK && ahead == 0)
+		arc = hkms_audit_append_unsealed(c->store, c->actor ? c->actor :
+		    "unknown", op, object ? object : "", "error", d, &aerr);
+	else
+		arc = hkms_audit_append(c->store, c->actor ? c->actor :
+		    "unknown", op, object ? object : "", rc == HKMS_OK ? "ok" :
+		    "error", d, &aerr);
 	json_decref(d);
+	if (arc == HKMS_OK)
+		return rc;
+	if (rc != HKMS_OK) {
+		/* the operation failed anyway; never hide its error */
+		add_audit_failure(err, &aerr);
+		return rc;
+	}
+	/* not acknowledged: the caller undoes the effect and fails */
+	if (err != NULL)
+		*err = aerr;
+	return arc;
 }
 
 static int
@@ -352,6 +416,36 @@ ops_key_remove(struct hkms_ops_ctx *c, const struct hkms_key_info *ki,
 	return HKMS_OK;
 }
 
+/* The audit key's label belongs to hkms (made by init). */
+static enum hkms_rc
+reserved(const char *name, struct hkms_err *err)
+{
+	if (name != NULL && strcmp(name, HKMS_AUDIT_KEY_LABEL) == 0)
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_name",
+		    "key name '%s' is reserved for the audit key", name);
+	return HKMS_OK;
+}
+
+/* A key made for a request that is not acknowledged (its audit line
+ * failed): destroy it, drop the result, and say so in err. */
+static void
+undo_key(struct hkms_ops_ctx *c, const struct hkms_key_info *ki,
+    json_t **out, struct hkms_err *err)
+{
+	struct hkms_err e = { 0 };
+	size_t n;
+
+	if (out != NULL) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	if (ops_key_remove(c, ki, &e) == HKMS_OK || err == NULL)
+		return;
+	n = strlen(err->detail);
+	snprintf(err->detail + n, sizeof(err->detail) - n, "; key '%s' is "
+	    "left in the token: %s", ki->name, e.detail);
+}
+
 static enum hkms_rc
 need_hsm(struct hkms_ops_ctx *c, struct hkms_err *err)
 {
@@ -428,17 +522,25 @@ hkms_ops_key_generate(struct hkms_ops_ctx *c, const char *name,
 	enum hkms_key_type t;
 	enum hkms_rc rc;
 	json_t *d;
+	int made = 0;
 
 	if ((rc = need_hsm(c, err)) != HKMS_OK)
 		return rc;
-	if ((rc = hkms_hsm_key_type_parse(type, &t, err)) == HKMS_OK &&
-	    (rc = ops_key_create(c, name, t, NULL, &ki, err)) == HKMS_OK)
+	if ((rc = reserved(name, err)) == HKMS_OK &&
+	    (rc = hkms_hsm_key_type_parse(type, &t, err)) == HKMS_OK &&
+	    (rc = ops_key_create(c, name, t, NULL, &ki, err)) == HKMS_OK) {
+		made = 1;
 		rc = show(c, &ki, out, err);
+	}
 	d = json_pack("{s:s}", "type", type ? type : "");
 	if (rc == HKMS_OK)
 		json_object_set_new(d, "id", json_string(ki.id_hex));
-	hkms_ops_audit(c, "key.generate", name, rc, err, d);
+	/* audited after the token commit: a key whose line cannot be
+	 * written is destroyed again (not acknowledged) */
+	rc = hkms_ops_audit(c, "key.generate", name, rc, err, d);
 	json_decref(d);
+	if (rc != HKMS_OK && made)
+		undo_key(c, &ki, out, err);
 	return rc;
 }
 
@@ -505,6 +607,8 @@ hkms_ops_key_delete(struct hkms_ops_ctx *c, const char *ref, int force,
 		}
 		goto out;
 	}
+	if ((rc = reserved(ki.name, err)) != HKMS_OK)
+		goto out;
 	users = used_by(c, ki.name);
 	if (json_array_size(users) > 0 && !force) {
 		char *list = json_dumps(users, JSON_COMPACT);
@@ -515,12 +619,20 @@ hkms_ops_key_delete(struct hkms_ops_ctx *c, const char *ref, int force,
 		free(list);
 		goto out;
 	}
+	/* write-ahead: no audit line, no deletion */
+	d = json_pack("{s:b}", "force", force);
+	rc = hkms_ops_audit_ahead(c, "key.delete", ref, d, err);
+	json_decref(d);
+	d = NULL;
+	if (rc != HKMS_OK)
+		goto done;
 	rc = ops_key_remove(c, &ki, err);
 out:
 	d = json_pack("{s:b}", "force", force);
 	if (record_only)
 		json_object_set_new(d, "record_only", json_true());
-	hkms_ops_audit(c, "key.delete", ref, rc, err, d);
+	rc = hkms_ops_audit(c, "key.delete", ref, rc, err, d);
+done:
 	json_decref(d);
 	json_decref(users);
 	json_decref(m);
@@ -536,20 +648,26 @@ hkms_ops_key_import(struct hkms_ops_ctx *c, const char *name,
 	STACK_OF(X509) *certs = NULL;
 	EVP_PKEY *key = NULL;
 	enum hkms_rc rc;
+	int made = 0;
 
 	if ((rc = need_hsm(c, err)) != HKMS_OK)
 		return rc;
-	if ((rc = hkms_certio_parse_key(data, len, passphrase, &key, &certs,
+	if ((rc = reserved(name, err)) != HKMS_OK ||
+	    (rc = hkms_certio_parse_key(data, len, passphrase, &key, &certs,
 	    err)) != HKMS_OK)
 		goto out;
 	rc = ops_key_create(c, name, HKMS_KEY_NONE, key, &ki, err);
 	/* the software copy is gone as soon as the token has it */
 	EVP_PKEY_free(key);
 	key = NULL;
-	if (rc == HKMS_OK)
+	if (rc == HKMS_OK) {
+		made = 1;
 		rc = show(c, &ki, out, err);
+	}
 out:
-	hkms_ops_audit(c, "key.import", name, rc, err, NULL);
+	rc = hkms_ops_audit(c, "key.import", name, rc, err, NULL);
+	if (rc != HKMS_OK && made)
+		undo_key(c, &ki, out, err);
 	hkms_certio_chain_free(certs);
 	return rc;
 }

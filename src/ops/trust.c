@@ -67,6 +67,23 @@ parse_input(const unsigned char *data, size_t len, const char *password,
 	return hkms_certio_parse(data, len, password, certs, info, err);
 }
 
+/* Take the data lock and write the write-ahead line of a truststore
+ * change; on success the caller makes the change and then calls
+ * hkms_store_end(). A change that then fails is closed by an "aborts"
+ * line (hkms_ops_audit). */
+static enum hkms_rc
+trust_ahead(struct hkms_ops_ctx *c, const char *op, const char *alias,
+    json_t *detail, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
+		return rc;
+	if ((rc = hkms_ops_audit_ahead(c, op, alias, detail, err)) != HKMS_OK)
+		hkms_store_end(c->store);
+	return rc;
+}
+
 enum hkms_rc
 hkms_ops_trust_import(struct hkms_ops_ctx *c,
     const struct hkms_ops_trust_import_req *req, json_t **out,
@@ -99,8 +116,13 @@ hkms_ops_trust_import(struct hkms_ops_ctx *c,
 	json_object_set_new(detail, "certificates",
 	    json_integer(sk_X509_num(certs)));
 	if ((rc = hkms_ops_trust_handle(c, &tr, err)) != HKMS_OK ||
-	    (rc = hkms_trust_import(tr, alias, certs,
-	    hkms_certio_format_name(info.format), &res, err)) != HKMS_OK)
+	    (rc = trust_ahead(c, "trust.import", alias, detail, err)) !=
+	    HKMS_OK)
+		goto out;
+	rc = hkms_trust_import(tr, alias, certs,
+	    hkms_certio_format_name(info.format), &res, err);
+	hkms_store_end(c->store);
+	if (rc != HKMS_OK)
 		goto out;
 	json_object_set_new(res, "format",
 	    json_string(hkms_certio_format_name(info.format)));
@@ -111,7 +133,7 @@ hkms_ops_trust_import(struct hkms_ops_ctx *c,
 	res = NULL;	/* transferred */
 out:
 	if (c != NULL)
-		hkms_ops_audit(c, "trust.import", alias, rc, err, detail);
+		rc = hkms_ops_audit(c, "trust.import", alias, rc, err, detail);
 	json_decref(detail);
 	json_decref(res);
 	hkms_certio_chain_free(certs);
@@ -189,10 +211,14 @@ hkms_ops_trust_delete(struct hkms_ops_ctx *c, const char *alias,
 	enum hkms_rc rc;
 	struct hkms_trust *tr = NULL;
 
-	if ((rc = hkms_ops_trust_handle(c, &tr, err)) == HKMS_OK)
+	if ((rc = hkms_ops_trust_handle(c, &tr, err)) == HKMS_OK &&
+	    (rc = trust_ahead(c, "trust.delete", alias, NULL, err)) ==
+	    HKMS_OK) {
 		rc = hkms_trust_delete(tr, alias, err);
+		hkms_store_end(c->store);
+	}
 	if (c != NULL)
-		hkms_ops_audit(c, "trust.delete", alias, rc, err, NULL);
+		rc = hkms_ops_audit(c, "trust.delete", alias, rc, err, NULL);
 	return rc;
 }
 
@@ -204,7 +230,7 @@ hkms_ops_trust_pin(struct hkms_ops_ctx *c,
 	enum hkms_rc rc;
 	struct hkms_trust *tr = NULL;
 	STACK_OF(X509) *certs = NULL;
-	json_t *res = NULL;
+	json_t *res = NULL, *d;
 	const char *alias = req ? req->alias : NULL;
 
 	if (req == NULL || out == NULL) {
@@ -218,14 +244,21 @@ hkms_ops_trust_pin(struct hkms_ops_ctx *c,
 	}
 	if ((rc = parse_input(req->data, req->len, NULL, &certs, NULL, err)) !=
 	    HKMS_OK ||
-	    (rc = hkms_ops_trust_handle(c, &tr, err)) != HKMS_OK ||
-	    (rc = hkms_trust_pin(tr, alias, certs, req->force, &res, err)) !=
-	    HKMS_OK)
+	    (rc = hkms_ops_trust_handle(c, &tr, err)) != HKMS_OK)
+		goto out;
+	d = json_pack("{s:b}", "force", req->force);
+	rc = trust_ahead(c, "trust.pin", alias, d, err);
+	json_decref(d);
+	if (rc != HKMS_OK)
+		goto out;
+	rc = hkms_trust_pin(tr, alias, certs, req->force, &res, err);
+	hkms_store_end(c->store);
+	if (rc != HKMS_OK)
 		goto out;
 	*out = json_incref(res);
 out:
 	if (c != NULL)
-		hkms_ops_audit(c, "trust.pin", alias, rc, err, res);
+		rc = hkms_ops_audit(c, "trust.pin", alias, rc, err, res);
 	json_decref(res);
 	hkms_certio_chain_free(certs);
 	return rc;
@@ -261,7 +294,7 @@ hkms_ops_trust_verify(struct hkms_ops_ctx *c,
 		goto out;
 	/* a pinned peer that changed its certificate is a security event */
 	if (json_object_get(res, "pin") != NULL)
-		hkms_ops_audit(c, "trust.verify", json_string_value(
+		rc = hkms_ops_audit(c, "trust.verify", json_string_value(
 		    json_object_get(json_object_get(res, "pin"), "alias")), rc,
 		    err, json_object_get(res, "pin"));
 	*out = res;

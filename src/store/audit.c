@@ -28,7 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "hkms/store.h"
 #include "hkms/util.h"
@@ -145,23 +147,187 @@ audit_path(struct hkms_store *st, const char *file, char **out,
 	return HKMS_OK;
 }
 
-/* Read audit.head: *seq = -1 when it does not exist. */
-static enum hkms_rc
-read_head(struct hkms_store *st, long long *seq, char hash[HASH_HEX + 1],
+/* ---------------------------------------------------------------- */
+/* the audit key (set by the layer that has the token)               */
+/* ---------------------------------------------------------------- */
+
+void
+hkms_store_set_audit_key(struct hkms_store *st,
+    const struct hkms_audit_key *key)
+{
+	if (st == NULL)
+		return;
+	pthread_mutex_lock(&st->mu);
+	free(st->akey_spki);
+	st->akey_spki = NULL;
+	st->akey_len = 0;
+	st->akey_state = AKEY_UNKNOWN;
+	st->akey_set = key != NULL;
+	if (key != NULL)
+		st->akey = *key;
+	pthread_mutex_unlock(&st->mu);
+}
+
+enum hkms_rc
+hkms_store_pin_audit_key(struct hkms_store *st, const char *sha256_hex,
     struct hkms_err *err)
+{
+	if (st == NULL || sha256_hex == NULL || strlen(sha256_hex) != HASH_HEX ||
+	    !is_hex64(sha256_hex))
+		return hkms_err_set(err, HKMS_E_INVALID, "audit key pin must be "
+		    "64 lower-case hex digits (SHA-256 of the public key)");
+	pthread_mutex_lock(&st->mu);
+	memcpy(st->akey_pin, sha256_hex, HASH_HEX + 1);
+	pthread_mutex_unlock(&st->mu);
+	return HKMS_OK;
+}
+
+static void
+sha256_hex(const void *data, size_t len, char out[HASH_HEX + 1])
+{
+	unsigned char md[32];
+	unsigned mdlen = 0;
+
+	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
+		memset(md, 0, sizeof(md));
+	hkms_hex(md, 32, 0, out);
+}
+
+/*
+ * Ask the provider for the audit public key once per store object: the
+ * state is AKEY_HAVE (st->akey_spki), AKEY_NONE (no provider, or the token
+ * has no audit key) or AKEY_ERROR (the provider failed; st->akey_err).
+ * Called without the audit lock: the provider may open the token, and a
+ * failed login is audited (an append of its own).
+ */
+static int
+akey_resolve(struct hkms_store *st)
+{
+	struct hkms_audit_key k;
+	struct hkms_err e = { 0 };
+	unsigned char *spki = NULL;
+	size_t len = 0;
+	enum hkms_rc rc;
+	int state;
+
+	pthread_mutex_lock(&st->mu);
+	if (st->akey_state != AKEY_UNKNOWN || !st->akey_set) {
+		state = st->akey_set ? st->akey_state : AKEY_NONE;
+		pthread_mutex_unlock(&st->mu);
+		return state;
+	}
+	k = st->akey;
+	rc = k.get_public(k.arg, &spki, &len, &e);
+	if (rc == HKMS_OK && spki != NULL && len > 0) {
+		st->akey_spki = spki;
+		st->akey_len = len;
+		sha256_hex(spki, len, st->akey_fpr);
+		st->akey_state = AKEY_HAVE;
+		if (st->akey_pin[0] != '\0' &&
+		    strcmp(st->akey_pin, st->akey_fpr) != 0) {
+			hkms_err_setc(&st->akey_err, HKMS_E_VERIFY,
+			    "audit_chain", "the token's audit key (sha256 %s) "
+			    "is not the one pinned in the configuration",
+			    st->akey_fpr);
+			st->akey_state = AKEY_ERROR;
+		}
+		spki = NULL;	/* transferred */
+	} else if (rc == HKMS_E_NOT_FOUND) {
+		st->akey_state = AKEY_NONE;
+	} else {
+		st->akey_err = e;
+		st->akey_state = AKEY_ERROR;
+	}
+	state = st->akey_state;
+	pthread_mutex_unlock(&st->mu);
+	free(spki);
+	return state;
+}
+
+/* ---------------------------------------------------------------- */
+/* audit.head                                                        */
+/* ---------------------------------------------------------------- */
+
+struct head {
+	long long seq;			/* -1: no audit.head */
+	char hash[HASH_HEX + 1];
+	long long off;			/* log bytes up to seq; -1: old head */
+	int is_signed;
+	char fpr[HASH_HEX + 1];		/* key_sha256 */
+	unsigned char pub[1024];	/* SubjectPublicKeyInfo DER */
+	size_t publen;
+	unsigned char sig[1024];
+	size_t siglen;
+};
+
+#define HEAD_TBS_MAX 256
+
+static int
+head_tbs(long long seq, const char *hash, long long off, const char *fpr,
+    unsigned char dgst[32])
+{
+	char tbs[HEAD_TBS_MAX];
+	unsigned mdlen = 0;
+	int n;
+
+	n = snprintf(tbs, sizeof(tbs), "hkms-audit-head-v1\nseq=%lld\n"
+	    "hash=%s\noff=%lld\nkey=%s\n", seq, hash, off, fpr);
+	return n > 0 && (size_t)n < sizeof(tbs) &&
+	    EVP_Digest(tbs, (size_t)n, dgst, &mdlen, EVP_sha256(), NULL);
+}
+
+/* 1 if sig verifies over the head with the key spki. */
+static int
+head_sig_ok(const struct head *h, const unsigned char *spki, size_t len)
+{
+	const unsigned char *p = spki;
+	unsigned char dgst[32];
+	EVP_PKEY *pk = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	int ok = 0;
+
+	if (!head_tbs(h->seq, h->hash, h->off, h->fpr, dgst) ||
+	    (pk = d2i_PUBKEY(NULL, &p, (long)len)) == NULL ||
+	    (ctx = EVP_PKEY_CTX_new(pk, NULL)) == NULL ||
+	    EVP_PKEY_verify_init(ctx) <= 0 ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) <= 0)
+		goto out;
+	ok = EVP_PKEY_verify(ctx, h->sig, h->siglen, dgst, sizeof(dgst)) == 1;
+out:
+	ERR_clear_error();
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(pk);
+	return ok;
+}
+
+static int
+get_hexbin(json_t *j, const char *k, unsigned char *out, size_t cap,
+    size_t *len)
+{
+	const char *s = json_string_value(json_object_get(j, k));
+
+	return s != NULL && strlen(s) <= 2 * cap &&
+	    hkms_unhex(s, out, cap, len, NULL) == HKMS_OK;
+}
+
+/* Read audit.head: h->seq = -1 when it does not exist. */
+static enum hkms_rc
+read_head(struct hkms_store *st, struct head *h, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	unsigned char *buf = NULL;
 	char *path = NULL;
-	json_t *j = NULL;
-	const char *h;
+	json_t *j = NULL, *o;
+	const char *hs, *f;
 	size_t len;
 
-	*seq = -1;
-	memcpy(hash, zero_hash, HASH_HEX + 1);	/* defined when missing too */
+	memset(h, 0, sizeof(*h));
+	h->seq = -1;
+	h->off = -1;
+	memcpy(h->hash, zero_hash, HASH_HEX + 1);
 	if ((rc = audit_path(st, "audit.head", &path, err)) != HKMS_OK)
 		goto out;
-	rc = hkms_store_read_file(path, 4096, &buf, &len, err);
+	rc = hkms_store_read_file(path, 8192, &buf, &len, err);
 	if (rc == HKMS_E_NOT_FOUND) {
 		rc = HKMS_OK;
 		goto out;
@@ -169,16 +335,31 @@ read_head(struct hkms_store *st, long long *seq, char hash[HASH_HEX + 1],
 	if (rc != HKMS_OK)
 		goto out;
 	j = json_loadb((const char *)buf, len, 0, NULL);
-	h = json_string_value(json_object_get(j, "hash"));
-	if (!json_is_integer(json_object_get(j, "seq")) || h == NULL ||
-	    strlen(h) != HASH_HEX) {
-		rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
-		    "audit.head is damaged");
-		goto out;
+	hs = json_string_value(json_object_get(j, "hash"));
+	o = json_object_get(j, "off");
+	if (!json_is_integer(json_object_get(j, "seq")) || hs == NULL ||
+	    strlen(hs) != HASH_HEX || !is_hex64(hs) ||
+	    json_integer_value(json_object_get(j, "seq")) < 0 ||
+	    json_integer_value(json_object_get(j, "seq")) > LLONG_MAX / 2 ||
+	    (o != NULL && (!json_is_integer(o) || json_integer_value(o) < 0)))
+		goto damaged;
+	h->seq = json_integer_value(json_object_get(j, "seq"));
+	memcpy(h->hash, hs, HASH_HEX + 1);
+	h->off = o != NULL ? json_integer_value(o) : -1;
+	if (json_object_get(j, "sig") != NULL) {
+		f = json_string_value(json_object_get(j, "key_sha256"));
+		if (h->off < 0 || f == NULL || strlen(f) != HASH_HEX ||
+		    !get_hexbin(j, "sig", h->sig, sizeof(h->sig), &h->siglen) ||
+		    !get_hexbin(j, "pub", h->pub, sizeof(h->pub), &h->publen))
+			goto damaged;
+		memcpy(h->fpr, f, HASH_HEX + 1);
+		h->is_signed = 1;
 	}
-	*seq = json_integer_value(json_object_get(j, "seq"));
-	memcpy(hash, h, HASH_HEX + 1);
 	rc = HKMS_OK;
+	goto out;
+damaged:
+	rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
+	    "audit.head is damaged");
 out:
 	json_decref(j);
 	free(buf);
@@ -186,38 +367,126 @@ out:
 	return rc;
 }
 
+/*
+ * Check a signed head against the key we trust: the token's (st->akey_*),
+ * else a configured pin of its fingerprint (then the head's own copy of
+ * the public key is used once its fingerprint matches the pin). 1 = good;
+ * 0 with why set.
+ */
+static int
+head_trusted(struct hkms_store *st, const struct head *h, int state,
+    const char **why)
+{
+	char fpr[HASH_HEX + 1];
+
+	if (state == AKEY_HAVE) {
+		if (strcmp(h->fpr, st->akey_fpr) != 0) {
+			*why = "audit.head is signed by another key than the "
+			    "token's audit key (head forged)";
+			return 0;
+		}
+		if (!head_sig_ok(h, st->akey_spki, st->akey_len)) {
+			*why = "audit.head signature does not verify (log cut "
+			    "or rewritten and the head re-sealed without the "
+			    "token)";
+			return 0;
+		}
+		return 1;
+	}
+	if (st->akey_pin[0] != '\0') {
+		sha256_hex(h->pub, h->publen, fpr);
+		if (strcmp(fpr, st->akey_pin) != 0 ||
+		    strcmp(h->fpr, st->akey_pin) != 0) {
+			*why = "audit.head is signed by another key than the "
+			    "pinned audit key (head forged)";
+			return 0;
+		}
+		if (!head_sig_ok(h, h->pub, h->publen)) {
+			*why = "audit.head signature does not verify (log cut "
+			    "or rewritten and the head re-sealed without the "
+			    "token)";
+			return 0;
+		}
+		return 1;
+	}
+	*why = state == AKEY_ERROR ? st->akey_err.detail :
+	    "audit.head is signed but the audit key is not available to "
+	    "check it (open the token or set [audit] key_sha256)";
+	return 0;
+}
+
+/* Replace audit.head; signed with the audit key when sign is set. */
 static enum hkms_rc
 write_head(struct hkms_store *st, long long seq, const char *hash,
-    struct hkms_err *err)
+    long long off, int sign, struct hkms_err *err)
 {
 	enum hkms_rc rc;
-	char *path = NULL, buf[160];
+	unsigned char dgst[32], sig[1024];
+	char *path = NULL, *buf = NULL, *sighex = NULL, *pubhex = NULL;
+	size_t siglen = sizeof(sig);
 	int n;
 
 	if ((rc = audit_path(st, "audit.head", &path, err)) != HKMS_OK)
 		return rc;
-	n = snprintf(buf, sizeof(buf), "{\"seq\":%lld,\"hash\":\"%s\"}\n", seq,
-	    hash);
+	if (sign) {
+		if (!head_tbs(seq, hash, off, st->akey_fpr, dgst)) {
+			rc = hkms_err_set(err, HKMS_E_CRYPTO, "cannot hash "
+			    "audit head");
+			goto out;
+		}
+		if ((rc = st->akey.sign(st->akey.arg, dgst, sig, &siglen,
+		    err)) != HKMS_OK)
+			goto out;
+		if ((sighex = malloc(2 * siglen + 1)) == NULL ||
+		    (pubhex = malloc(2 * st->akey_len + 1)) == NULL) {
+			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+			goto out;
+		}
+		hkms_hex(sig, siglen, 0, sighex);
+		hkms_hex(st->akey_spki, st->akey_len, 0, pubhex);
+		n = asprintf(&buf, "{\"seq\":%lld,\"hash\":\"%s\",\"off\":%lld,"
+		    "\"key_sha256\":\"%s\",\"pub\":\"%s\",\"sig\":\"%s\"}\n",
+		    seq, hash, off, st->akey_fpr, pubhex, sighex);
+	} else {
+		n = asprintf(&buf, "{\"seq\":%lld,\"hash\":\"%s\",\"off\":%lld}"
+		    "\n", seq, hash, off);
+	}
+	if (n < 0) {
+		buf = NULL;
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
 	rc = hkms_store_write_atomic(path, buf, (size_t)n, 0600, err);
+out:
+	free(buf);
+	free(sighex);
+	free(pubhex);
 	free(path);
 	return rc;
 }
 
+/* Take .audit.lock: exclusive for appends, shared for verify. A shared
+ * lock on a store we cannot write is skipped (-2: no lock, go on). */
 static int
-open_audit_lock(struct hkms_store *st, struct hkms_err *err)
+open_audit_lock(struct hkms_store *st, int exclusive, struct hkms_err *err)
 {
+	enum hkms_rc rc;
 	char *path = NULL;
 	int fd;
 
 	if (audit_path(st, ".audit.lock", &path, err) != HKMS_OK)
 		return -1;
-	if (hkms_store_open_file(path, O_RDWR | O_CREAT, 0600, &fd, err) !=
-	    HKMS_OK) {
+	rc = hkms_store_open_file(path, O_RDWR | O_CREAT, 0600, &fd, err);
+	if (rc != HKMS_OK && rc != HKMS_E_DENIED && !exclusive)
+		rc = hkms_store_open_file(path, O_RDONLY, 0, &fd, err);
+	if (rc != HKMS_OK) {
 		free(path);
-		return -1;
+		/* a shared lock that cannot be had (read-only dir) is no
+		 * lock; a link is refused either way */
+		return !exclusive && rc != HKMS_E_DENIED ? -2 : -1;
 	}
 	/* a new open file description per call: excludes threads too */
-	while (flock(fd, LOCK_EX) != 0) {
+	while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
 		if (errno == EINTR)
 			continue;
 		hkms_err_set(err, HKMS_E_IO, "cannot lock '%s': %s", path,
@@ -230,54 +499,84 @@ open_audit_lock(struct hkms_store *st, struct hkms_err *err)
 	return fd;
 }
 
+int
+hkms_audit_lock(struct hkms_store *st)
+{
+	return open_audit_lock(st, 1, NULL);
+}
+
 enum hkms_rc
 hkms_audit_init(struct hkms_store *st, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
-	char *logp = NULL, hash[HASH_HEX + 1];
-	long long seq;
+	char *logp = NULL;
+	struct head h;
 	struct stat sb;
 	int lk;
 
-	if ((lk = open_audit_lock(st, err)) < 0)
+	if ((lk = open_audit_lock(st, 1, err)) < 0)
 		return HKMS_E_IO;
-	if ((rc = read_head(st, &seq, hash, err)) != HKMS_OK)
+	if ((rc = read_head(st, &h, err)) != HKMS_OK)
 		goto out;
-	if (seq >= 0) {
+	if (h.seq >= 0) {
 		rc = HKMS_OK;
 		goto out;
 	}
 	if ((rc = audit_path(st, "audit.log", &logp, err)) != HKMS_OK)
 		goto out;
 	/* a log without a head is left for verify to report */
-	if (stat(logp, &sb) == 0 && sb.st_size > 0) {
+	if (lstat(logp, &sb) == 0) {
 		rc = HKMS_OK;
 		goto out;
 	}
-	rc = write_head(st, 0, zero_hash, err);
+	rc = write_head(st, 0, zero_hash, 0, 0, err);
 out:
 	free(logp);
 	close(lk);
 	return rc;
 }
 
+/* ---------------------------------------------------------------- */
+/* reading the log                                                   */
+/* ---------------------------------------------------------------- */
+
+static enum hkms_rc
+pread_all(int fd, char *buf, size_t n, off_t off, struct hkms_err *err)
+{
+	size_t i;
+	ssize_t r;
+
+	for (i = 0; i < n; i += (size_t)r) {
+		r = pread(fd, buf + i, n - i, off + (off_t)i);
+		if (r < 0 && errno == EINTR) {
+			r = 0;
+			continue;
+		}
+		if (r <= 0)
+			return hkms_err_set(err, HKMS_E_IO, "cannot read audit "
+			    "log: %s", r < 0 ? strerror(errno) : "short read");
+	}
+	return HKMS_OK;
+}
+
 /*
- * Inspect the end of the log (fd, size): *keep = offset just after the
- * last '\n' (the torn bytes beyond it are to be cut), and the last
- * complete line's seq, hash and prev (0 and zeros for an empty log).
+ * The last complete line of the log's first size bytes: *keep = offset
+ * just after it (torn bytes beyond it are to be cut), *start = its first
+ * byte, and its seq, hash and prev (0, zeros and *start = 0 when there is
+ * none).
  */
 static enum hkms_rc
-read_tail(int fd, off_t size, off_t *keep, long long *seq,
+read_tail(int fd, off_t size, off_t *keep, off_t *lstart, long long *seq,
     char hash[HASH_HEX + 1], char lastprev[HASH_HEX + 1], struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
-	size_t win = 2 * MAX_LINE + 2, n, i, end, start;
+	size_t win = 2 * MAX_LINE + 2, n, end, start;
 	char *buf = NULL, *body = NULL;
 	json_t *j = NULL;
 	off_t off;
-	ssize_t r;
 
 	*keep = 0;
+	*lstart = 0;
 	*seq = 0;
 	memcpy(hash, zero_hash, HASH_HEX + 1);
 	memcpy(lastprev, zero_hash, HASH_HEX + 1);
@@ -289,18 +588,8 @@ read_tail(int fd, off_t size, off_t *keep, long long *seq,
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < n; i += (size_t)r) {
-		r = pread(fd, buf + i, n - i, off + (off_t)i);
-		if (r < 0 && errno == EINTR) {
-			r = 0;
-			continue;
-		}
-		if (r <= 0) {
-			rc = hkms_err_set(err, HKMS_E_IO, "cannot read audit "
-			    "log: %s", r < 0 ? strerror(errno) : "short read");
-			goto out;
-		}
-	}
+	if ((rc = pread_all(fd, buf, n, off, err)) != HKMS_OK)
+		goto out;
 	buf[n] = '\0';
 	for (end = n; end > 0 && buf[end - 1] != '\n'; end--)
 		;
@@ -321,6 +610,7 @@ read_tail(int fd, off_t size, off_t *keep, long long *seq,
 		    "audit.log: last line too long (damaged)");
 		goto out;
 	}
+	*lstart = off + (off_t)start;
 	buf[end - 1] = '\0';
 	if (!split_line(buf + start, end - 1 - start, body, hash) ||
 	    (j = json_loads(body, 0, NULL)) == NULL ||
@@ -349,11 +639,88 @@ out:
 	return rc;
 }
 
+/* Largest log segment after the head an append reads (unsealed lines). */
+#define MAX_UNSEALED (16 * 1024 * 1024)
+
+/*
+ * The lines of [off, size) must continue the chain from (*seq, hash):
+ * advance both over every complete line, count lines marked "unsealed"
+ * and the others (*plain), and set *keep after the last complete line.
+ */
+static enum hkms_rc
+scan_after(int fd, off_t off, off_t size, long long *seq,
+    char hash[HASH_HEX + 1], off_t *keep, int *plain, struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	char *buf = NULL, *body = NULL, calc[HASH_HEX + 1], lh[HASH_HEX + 1];
+	size_t n, pos = 0, e;
+	json_t *j = NULL;
+	const char *p;
+
+	*keep = off;
+	*plain = 0;
+	if (size <= off)
+		return HKMS_OK;
+	if (size - off > MAX_UNSEALED)
+		return hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
+		    "audit.log has more than %d bytes after audit.head; "
+		    "refusing to append", MAX_UNSEALED);
+	n = (size_t)(size - off);
+	if ((buf = malloc(n + 1)) == NULL || (body = malloc(n + 2)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = pread_all(fd, buf, n, off, err)) != HKMS_OK)
+		goto out;
+	buf[n] = '\0';
+	while (pos < n) {
+		for (e = pos; e < n && buf[e] != '\n'; e++)
+			;
+		if (e == n)
+			break;		/* torn tail */
+		buf[e] = '\0';
+		json_decref(j);
+		j = NULL;
+		if (strlen(buf + pos) != e - pos ||
+		    !split_line(buf + pos, e - pos, body, lh) ||
+		    (j = json_loads(body, 0, NULL)) == NULL ||
+		    json_integer_value(json_object_get(j, "seq")) != *seq + 1 ||
+		    (p = json_string_value(json_object_get(j, "prev"))) ==
+		    NULL || strcmp(p, hash) != 0) {
+			rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
+			    "audit.log: the records after audit.head (seq "
+			    "%lld) do not continue its chain; refusing to "
+			    "append", *seq);
+			goto out;
+		}
+		chain_hash(hash, body, strlen(body), calc);
+		if (strcmp(calc, lh) != 0) {
+			rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
+			    "audit.log: record %lld after audit.head is "
+			    "altered; refusing to append", *seq + 1);
+			goto out;
+		}
+		if (!json_is_true(json_object_get(j, "unsealed")))
+			(*plain)++;
+		(*seq)++;
+		memcpy(hash, lh, HASH_HEX + 1);
+		pos = e + 1;
+		*keep = off + (off_t)pos;
+	}
+	rc = HKMS_OK;
+out:
+	json_decref(j);
+	free(buf);
+	free(body);
+	return rc;
+}
+
 /* Build the line for one record; *line is malloc'd and ends in '\n'. */
 static enum hkms_rc
 make_line(long long seq, const char *prev, const char *actor, const char *op,
-    const char *object, const char *result, json_t *detail, char **line,
-    size_t *linelen, char hash[HASH_HEX + 1], struct hkms_err *err)
+    const char *object, const char *result, json_t *detail, int unsealed,
+    char **line, size_t *linelen, char hash[HASH_HEX + 1],
+    struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	char now[32], *dump = NULL, *l = NULL;
@@ -365,6 +732,8 @@ make_line(long long seq, const char *prev, const char *actor, const char *op,
 	    "time", hkms_time_str((int64_t)time(NULL), now),
 	    "actor", actor, "op", op, "object", object, "result", result,
 	    "detail", detail, "prev", prev);
+	if (rec != NULL && unsealed)
+		json_object_set_new(rec, "unsealed", json_true());
 	if (rec == NULL || (dump = json_dumps(rec, JSON_COMPACT |
 	    JSON_SORT_KEYS)) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_INVALID, "cannot encode audit "
@@ -434,21 +803,90 @@ append_line(struct hkms_store *st, int fd, off_t size, const char *line,
 	return HKMS_OK;
 }
 
-enum hkms_rc
-hkms_audit_append(struct hkms_store *st, const char *actor, const char *op,
-    const char *object, const char *result, json_t *detail,
-    struct hkms_err *err)
+/* ---------------------------------------------------------------- */
+/* append                                                            */
+/* ---------------------------------------------------------------- */
+
+enum mode { M_NORMAL, M_UNSEALED, M_SEAL };
+
+/*
+ * Where the log stands, under the audit lock: the head h and the lines
+ * after it. Fills *seq/prev with the last complete line, *keep after it,
+ * *hoff the log offset the head covers, *plain the number of lines after
+ * the head not marked "unsealed".
+ */
+static enum hkms_rc
+locate(int fd, off_t size, struct head *h, long long *seq,
+    char prev[HASH_HEX + 1], off_t *keep, int *plain, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	char lhash[HASH_HEX + 1], lastprev[HASH_HEX + 1];
+	long long lseq;
+	off_t lkeep, lstart;
+
+	if (h->seq < 0 && size > 0)
+		return hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
+		    "audit.head is missing but audit.log has records (head "
+		    "removed); refusing to append");
+	if (h->seq < 0) {
+		h->seq = 0;
+		h->off = 0;
+	}
+	if (h->off < 0) {
+		/* a head written before heads had "off": it is at the last
+		 * line or one before it (a crash before the head update) */
+		if ((rc = read_tail(fd, size, &lkeep, &lstart, &lseq, lhash,
+		    lastprev, err)) != HKMS_OK)
+			return rc;
+		if (h->seq == lseq && strcmp(h->hash, lhash) == 0)
+			h->off = lkeep;
+		else if (h->seq == lseq - 1 && strcmp(h->hash, lastprev) == 0)
+			h->off = lstart;
+		else
+			goto behind;
+	}
+	if (h->off > size)
+		goto behind;
+	/* the line that ends at off is the head's */
+	if ((rc = read_tail(fd, h->off, &lkeep, &lstart, &lseq, lhash,
+	    lastprev, err)) != HKMS_OK)
+		return rc;
+	if (lkeep != h->off || lseq != h->seq || strcmp(lhash, h->hash) != 0)
+		goto behind;
+	*seq = h->seq;
+	memcpy(prev, h->hash, HASH_HEX + 1);
+	if ((rc = scan_after(fd, h->off, size, seq, prev, keep, plain, err)) !=
+	    HKMS_OK)
+		return rc;
+	/* a crash can leave one record after the head, never more */
+	if (*plain > 1)
+		return hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
+		    "audit.log has %d records after audit.head (seq %lld): "
+		    "head rolled back or records added; refusing to append",
+		    *plain, h->seq);
+	return HKMS_OK;
+behind:
+	return hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
+	    "audit.log does not reach audit.head (seq %lld): tail truncated "
+	    "or altered; refusing to append", h->seq);
+}
+
+static enum hkms_rc
+audit_write(struct hkms_store *st, const char *actor, const char *op,
+    const char *object, const char *result, json_t *detail, enum mode mode,
+    long long *out_seq, char out_hash[HASH_HEX + 1], struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
-	char prev[HASH_HEX + 1], hash[HASH_HEX + 1], hhash[HASH_HEX + 1];
-	char lastprev[HASH_HEX + 1];
+	char prev[HASH_HEX + 1], hash[HASH_HEX + 1];
 	char *logp = NULL, *line = NULL;
 	json_t *clean = NULL, *rdetail = NULL;
-	long long seq, hseq;
+	const char *why = NULL;
+	long long seq = 0;
+	struct head h;
 	size_t len;
 	struct stat sb;
-	off_t keep;
-	int lk = -1, fd = -1;
+	off_t keep = 0;
+	int lk = -1, fd = -1, state, seal, sign, plain = 0;
 
 	if (st == NULL || op == NULL || *op == '\0' || result == NULL ||
 	    (strcmp(result, "ok") != 0 && strcmp(result, "error") != 0))
@@ -459,7 +897,9 @@ hkms_audit_append(struct hkms_store *st, const char *actor, const char *op,
 			return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		redact(clean);
 	}
-	if ((lk = open_audit_lock(st, err)) < 0) {
+	/* before the lock: the provider may open the token */
+	state = akey_resolve(st);
+	if ((lk = open_audit_lock(st, 1, err)) < 0) {
 		rc = HKMS_E_IO;
 		goto out;
 	}
@@ -473,22 +913,51 @@ hkms_audit_append(struct hkms_store *st, const char *actor, const char *op,
 		    strerror(errno));
 		goto out;
 	}
-	if ((rc = read_tail(fd, sb.st_size, &keep, &seq, prev, lastprev,
-	    err)) != HKMS_OK)
+	if ((rc = read_head(st, &h, err)) != HKMS_OK)
 		goto out;
-	if ((rc = read_head(st, &hseq, hhash, err)) != HKMS_OK)
-		goto out;
-	/* a crash can leave the head one record behind, never more */
-	if (hseq > seq || hseq < seq - 1 || (hseq == seq && hseq > 0 &&
-	    strcmp(hhash, prev) != 0) || (hseq == seq - 1 &&
-	    strcmp(hhash, lastprev) != 0)) {
-		rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
-		    "audit.log ends at seq %lld but audit.head says %lld: "
-		    "tail truncated or altered; refusing to append", seq, hseq);
+	/* who may write the head: see docs/store.md, "Sealed head" */
+	sign = state == AKEY_HAVE && st->akey.sign != NULL;
+	if (state == AKEY_HAVE) {
+		if (h.seq >= 0 && !h.is_signed && mode != M_SEAL) {
+			rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
+			    "audit.head is not signed but the token holds the "
+			    "audit key (head replaced or audit files deleted);"
+			    " refusing to append");
+			goto out;
+		}
+		if (h.is_signed && !head_trusted(st, &h, state, &why)) {
+			rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
+			    "%s; refusing to append", why);
+			goto out;
+		}
+		/* an unsealed line needs no signature (a failure is audited
+		 * even when the token cannot sign) */
+		seal = sign && mode != M_UNSEALED;
+	} else if (h.is_signed || mode == M_SEAL) {
+		seal = 0;
+		if (mode != M_UNSEALED) {
+			rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_sealed",
+			    "the audit log is sealed by the token's audit key; "
+			    "cannot write without it%s%s", state == AKEY_ERROR ?
+			    ": " : "", state == AKEY_ERROR ?
+			    st->akey_err.detail : "");
+			goto out;
+		}
+	} else {
+		seal = 1;	/* no audit key anywhere: an unsigned head */
+	}
+	if (!seal && mode != M_UNSEALED) {
+		rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_sealed",
+		    "the audit key cannot sign; refusing to append");
 		goto out;
 	}
-	/* catch the head up first, so a crash below leaves it one behind */
-	if (hseq == seq - 1 && (rc = write_head(st, seq, prev, err)) !=
+	if ((rc = locate(fd, sb.st_size, &h, &seq, prev, &keep, &plain,
+	    err)) != HKMS_OK)
+		goto out;
+	/* catch the head up first, so a crash below leaves one record after
+	 * it, never two */
+	if (seal && plain == 1 && keep >= (off_t)sb.st_size &&
+	    (rc = write_head(st, seq, prev, (long long)keep, sign, err)) !=
 	    HKMS_OK)
 		goto out;
 	if (keep < sb.st_size) {
@@ -502,33 +971,39 @@ hkms_audit_append(struct hkms_store *st, const char *actor, const char *op,
 		}
 		rdetail = json_pack("{s:I}", "torn_bytes", (json_int_t)torn);
 		if ((rc = make_line(seq + 1, prev, "hkms", "audit.recover",
-		    "audit.log", "ok", rdetail, &line, &len, hash, err)) !=
-		    HKMS_OK ||
+		    "audit.log", "ok", rdetail, !seal, &line, &len, hash,
+		    err)) != HKMS_OK ||
 		    (rc = append_line(st, fd, keep, line, len, err)) != HKMS_OK)
 			goto out;
-		/* head now too, so a crash below leaves it one behind, not two */
-		if ((rc = write_head(st, seq + 1, hash, err)) != HKMS_OK)
+		keep += (off_t)len;
+		/* head now too, so a crash below leaves it one behind */
+		if (seal && (rc = write_head(st, seq + 1, hash,
+		    (long long)keep, sign, err)) != HKMS_OK)
 			goto out;
 		free(line);
 		line = NULL;
 		seq++;
 		memcpy(prev, hash, sizeof(prev));
-		keep += (off_t)len;
 	}
 	if ((rc = make_line(seq + 1, prev, actor ? actor : "", op,
-	    object ? object : "", result, clean, &line, &len, hash, err)) !=
-	    HKMS_OK)
+	    object ? object : "", result, clean, !seal, &line, &len, hash,
+	    err)) != HKMS_OK)
 		goto out;
 	if ((rc = append_line(st, fd, keep, line, len, err)) != HKMS_OK)
 		goto out;
 	/* the record is durable; the head makes a truncation detectable */
-	if ((rc = write_head(st, seq + 1, hash, err)) != HKMS_OK) {
+	if (seal && (rc = write_head(st, seq + 1, hash,
+	    (long long)keep + (long long)len, sign, err)) != HKMS_OK) {
 		/* not acknowledged: take the line out so the head never lags
 		 * by more than the one record a crash can leave */
 		if (ftruncate(fd, keep) == 0)
 			(void)fdatasync(fd);
 		goto out;
 	}
+	if (out_seq != NULL)
+		*out_seq = seq + 1;
+	if (out_hash != NULL)
+		memcpy(out_hash, hash, HASH_HEX + 1);
 	rc = HKMS_OK;
 out:
 	if (fd >= 0)
@@ -541,6 +1016,82 @@ out:
 	free(logp);
 	return rc;
 }
+
+enum hkms_rc
+hkms_audit_append(struct hkms_store *st, const char *actor, const char *op,
+    const char *object, const char *result, json_t *detail,
+    struct hkms_err *err)
+{
+	return audit_write(st, actor, op, object, result, detail, M_NORMAL,
+	    NULL, NULL, err);
+}
+
+enum hkms_rc
+hkms_audit_append_unsealed(struct hkms_store *st, const char *actor,
+    const char *op, const char *object, const char *result, json_t *detail,
+    struct hkms_err *err)
+{
+	return audit_write(st, actor, op, object, result, detail, M_UNSEALED,
+	    NULL, NULL, err);
+}
+
+enum hkms_rc
+hkms_audit_append_ahead(struct hkms_store *st, const char *actor,
+    const char *op, const char *object, json_t *detail, long long *seq,
+    struct hkms_err *err)
+{
+	char hash[HASH_HEX + 1];
+	long long s = 0;
+	enum hkms_rc rc;
+
+	if (st == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	if ((rc = hkms_store_begin(st, err)) != HKMS_OK)
+		return rc;
+	rc = audit_write(st, actor, op, object, "ok", detail, M_NORMAL, &s,
+	    hash, err);
+	if (rc == HKMS_OK) {
+		/* stamped into every record put until the outermost end */
+		st->stamp_seq = s;
+		memcpy(st->stamp_hash, hash, sizeof(st->stamp_hash));
+		if (seq != NULL)
+			*seq = s;
+	}
+	hkms_store_end(st);
+	return rc;
+}
+
+enum hkms_rc
+hkms_audit_seal(struct hkms_store *st, const char *actor,
+    struct hkms_err *err)
+{
+	json_t *d;
+	enum hkms_rc rc;
+
+	if (st == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	if (akey_resolve(st) != AKEY_HAVE || st->akey.sign == NULL)
+		return hkms_err_setc(err, HKMS_E_VERIFY, "audit_sealed",
+		    "no audit key to seal the audit log with");
+	d = json_pack("{s:s}", "key_sha256", st->akey_fpr);
+	rc = audit_write(st, actor, "audit.seal", "audit.log", "ok", d, M_SEAL,
+	    NULL, NULL, err);
+	json_decref(d);
+	return rc;
+}
+
+int
+hkms_audit_sealed(struct hkms_store *st)
+{
+	struct head h;
+
+	return st != NULL && read_head(st, &h, NULL) == HKMS_OK &&
+	    h.is_signed;
+}
+
+/* ---------------------------------------------------------------- */
+/* verify                                                            */
+/* ---------------------------------------------------------------- */
 
 static enum hkms_rc
 bad(struct hkms_err *err, json_t *rep, long long lineno, const char *fmt,
@@ -563,22 +1114,57 @@ bad(struct hkms_err *err, json_t *rep, long long lineno, const char *fmt,
 	    "audit.log line %lld: %s", lineno, reason);
 }
 
+static int
+push_hash(struct hkms_audit_lines *t, const char *hex)
+{
+	unsigned char (*nh)[32];
+	size_t len;
+
+	if (t == NULL)
+		return 1;
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 256;
+		if ((nh = realloc(t->hash, t->cap * sizeof(*nh))) == NULL)
+			return 0;
+		t->hash = nh;
+	}
+	if (hkms_unhex(hex, t->hash[t->n], 32, &len, NULL) != HKMS_OK)
+		memset(t->hash[t->n], 0, 32);
+	t->n++;
+	return 1;
+}
+
+void
+hkms_audit_lines_free(struct hkms_audit_lines *t)
+{
+	if (t == NULL)
+		return;
+	free(t->hash);
+	memset(t, 0, sizeof(*t));
+}
+
+/*
+ * Verify everything: the chain, the head (and its signature), what may
+ * follow the head. t (may be NULL) gets each line's hash by seq - 1 and
+ * the head's seq, for the store check's record cross-check.
+ */
 enum hkms_rc
-hkms_audit_verify(struct hkms_store *st, json_t **report,
-    struct hkms_err *err)
+hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
+    struct hkms_audit_lines *t, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	char prev[HASH_HEX + 1], hash[HASH_HEX + 1], calc[HASH_HEX + 1];
-	char hhash[HASH_HEX + 1], before[HASH_HEX + 1];
 	char *logp = NULL, *line = NULL, *body = NULL;
-	long long hseq, lineno = 0, expect = 1, seq;
+	long long lineno = 0, expect = 1, seq, head_end = -1;
+	long long after = 0, after_plain = 0, pos = 0;
 	size_t cap = 0;
 	ssize_t n;
 	json_t *rep = NULL, *j = NULL;
-	const char *p;
+	const char *p, *why = NULL;
+	struct head h;
 	FILE *f = NULL;
 	long long torn = 0;
-	int fd = -1;
+	int state, lk = -1, wfd, fd = -1;
 
 	if (st == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "no store");
@@ -586,9 +1172,17 @@ hkms_audit_verify(struct hkms_store *st, json_t **report,
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 	json_object_set_new(rep, "ok", json_true());
 	memcpy(prev, zero_hash, sizeof(prev));
-	memcpy(before, zero_hash, sizeof(before));
-	/* the head first: an append between the two reads only adds lines */
-	if ((rc = read_head(st, &hseq, hhash, err)) != HKMS_OK) {
+	state = akey_resolve(st);
+	/* a snapshot no append is half-way through */
+	if ((lk = open_audit_lock(st, 0, err)) == -1) {
+		rc = HKMS_E_IO;
+		goto out;
+	}
+	if (state == AKEY_ERROR && st->akey_err.rc == HKMS_E_VERIFY) {
+		rc = bad(err, rep, 0, "%s", st->akey_err.detail);
+		goto out;
+	}
+	if ((rc = read_head(st, &h, err)) != HKMS_OK) {
 		if (rc == HKMS_E_DENIED)
 			goto out;	/* a link: refused, named in err */
 		rc = bad(err, rep, 0, "audit.head is damaged");
@@ -656,7 +1250,23 @@ hkms_audit_verify(struct hkms_store *st, json_t **report,
 			    "altered)");
 			goto out;
 		}
-		memcpy(before, prev, sizeof(before));
+		pos += n + 1;
+		if (seq == h.seq) {
+			if (strcmp(hash, h.hash) != 0) {
+				rc = bad(err, rep, seq, "hash differs from "
+				    "audit.head (record altered or replaced)");
+				goto out;
+			}
+			head_end = pos;
+		} else if (h.seq >= 0 && seq > h.seq) {
+			after++;
+			if (!json_is_true(json_object_get(j, "unsealed")))
+				after_plain++;
+		}
+		if (!push_hash(t, hash)) {
+			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+			goto out;
+		}
 		memcpy(prev, hash, sizeof(prev));
 		expect++;
 	}
@@ -664,30 +1274,68 @@ hkms_audit_verify(struct hkms_store *st, json_t **report,
 	json_object_set_new(rep, "records", json_integer(seq));
 	json_object_set_new(rep, "last_seq", json_integer(seq));
 	json_object_set_new(rep, "last_hash", json_string(prev));
-	json_object_set_new(rep, "head_seq", json_integer(hseq));
+	json_object_set_new(rep, "head_seq", json_integer(h.seq));
 	json_object_set_new(rep, "torn_tail_bytes", json_integer(torn));
-	if (hseq < 0) {
-		if (seq > 0) {
-			rc = bad(err, rep, 0, "audit.head is missing");
+	json_object_set_new(rep, "signed", json_boolean(h.is_signed));
+	json_object_set_new(rep, "unsealed_tail", json_integer(after));
+	if (h.is_signed)
+		json_object_set_new(rep, "key_sha256", json_string(h.fpr));
+	if (t != NULL)
+		t->head_seq = h.seq;
+	if (state == AKEY_HAVE && seq == 0) {
+		rc = bad(err, rep, 0, "audit.log is missing or empty but the "
+		    "token holds the audit key (log and head deleted)");
+		goto out;
+	}
+	if (h.seq < 0) {
+		if (seq > 0 || state == AKEY_HAVE) {
+			rc = bad(err, rep, 0, "audit.head is missing (head "
+			    "removed)");
 			goto out;
 		}
-	} else if (hseq > seq) {
+		rc = HKMS_OK;
+		goto out;
+	}
+	if (state == AKEY_HAVE && !h.is_signed) {
+		rc = bad(err, rep, 0, "audit.head is not signed but the token "
+		    "holds the audit key (head replaced)");
+		goto out;
+	}
+	if (h.is_signed && !head_trusted(st, &h, state, &why)) {
+		rc = bad(err, rep, h.seq, "%s", why);
+		goto out;
+	}
+	if (h.seq > seq) {
 		rc = bad(err, rep, seq + 1, "log ends at seq %lld but "
-		    "audit.head says %lld (tail truncated)", seq, hseq);
+		    "audit.head says %lld (tail truncated)", seq, h.seq);
 		goto out;
-	} else if (hseq == seq && strcmp(hhash, prev) != 0) {
-		rc = bad(err, rep, seq, "hash differs from audit.head "
-		    "(record altered or replaced)");
+	}
+	if (h.seq == 0)
+		head_end = 0;
+	if (h.off >= 0 && h.off != head_end) {
+		rc = bad(err, rep, h.seq, "audit.head covers %lld bytes but "
+		    "record %lld ends at byte %lld (log rewritten)", h.off,
+		    h.seq, head_end);
 		goto out;
-	} else if (hseq == seq - 1 && strcmp(hhash, before) != 0) {
-		rc = bad(err, rep, seq - 1, "hash differs from audit.head "
-		    "(record altered or replaced)");
+	}
+	/* after the head: lines written without the token (failed logins,
+	 * marked "unsealed") and at most one a crash left before its head */
+	if (after_plain > 1) {
+		rc = bad(err, rep, h.seq + 1, "audit.head is %lld records "
+		    "behind the log (head rolled back or records appended)",
+		    after_plain);
 		goto out;
-	} else if (hseq < seq - 1) {
-		rc = bad(err, rep, hseq + 1, "audit.head is %lld records "
-		    "behind the log (head replaced or records appended)",
-		    seq - hseq);
+	}
+	/* an append must be possible: an immutable or read-only log makes
+	 * every write fail (the open changes nothing) */
+	if (f != NULL && (wfd = open(logp, O_WRONLY | O_APPEND | O_CLOEXEC |
+	    O_NOFOLLOW)) < 0) {
+		rc = bad(err, rep, 0, "audit.log cannot be opened for "
+		    "appending: %s (immutable or read-only; every write "
+		    "will fail)", strerror(errno));
 		goto out;
+	} else if (f != NULL) {
+		close(wfd);
 	}
 	rc = HKMS_OK;
 out:
@@ -697,10 +1345,19 @@ out:
 	}
 	if (f != NULL)
 		fclose(f);
+	if (lk >= 0)
+		close(lk);
 	json_decref(rep);
 	json_decref(j);
 	free(body);
 	free(line);
 	free(logp);
 	return rc;
+}
+
+enum hkms_rc
+hkms_audit_verify(struct hkms_store *st, json_t **report,
+    struct hkms_err *err)
+{
+	return hkms_audit_verify_lines(st, report, NULL, err);
 }

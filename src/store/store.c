@@ -237,8 +237,17 @@ recover_dir(struct hkms_store *st, const char *kind, json_t *would,
 	json_t *meta = NULL;
 	struct dirent *de;
 	DIR *d = NULL;
-	int changed = 0;
+	int changed = 0, alk = -1;
 
+	/* audit.head is replaced through a temp file in the root under the
+	 * audit lock only: sweep the root's temp files holding it, so a live
+	 * one is never taken for a crashed writer's (lock order data ->
+	 * audit) */
+	if (kind == NULL && (alk = hkms_audit_lock(st)) < 0) {
+		rc = hkms_err_set(err, HKMS_E_IO, "cannot take the audit lock "
+		    "of '%s'", st->dir);
+		goto out;
+	}
 	if ((dirpath = hkms_store_join(st->dir, kind, NULL)) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
@@ -336,6 +345,8 @@ nomem:
 out:
 	if (d != NULL)
 		closedir(d);
+	if (alk >= 0)
+		close(alk);
 	json_decref(meta);
 	free(buf);
 	free(p);
@@ -540,6 +551,7 @@ hkms_store_close(struct hkms_store *st)
 	if (st->daemon_fd >= 0)
 		close(st->daemon_fd);
 	pthread_mutex_destroy(&st->mu);
+	free(st->akey_spki);
 	free(st->dir);
 	free(st);
 }
@@ -622,6 +634,7 @@ hkms_store_end(struct hkms_store *st)
 	if (--st->depth == 0) {
 		hkms_store_unlock(st->lock);
 		st->lock = NULL;
+		st->stamp_seq = 0;	/* the operation is over */
 	}
 	pthread_mutex_unlock(&st->mu);
 }
@@ -685,6 +698,15 @@ put_locked(struct hkms_store *st, const char *kind, const char *name,
 	json_object_set_new(rec, "name", json_string(name));
 	json_object_set_new(rec, "updated",
 	    json_string(hkms_time_str((int64_t)time(NULL), now)));
+	/* the write-ahead audit line of the operation making this change
+	 * (hkms_audit_append_ahead); a put outside one keeps the stamp the
+	 * caller's copy of the record has */
+	if (st->stamp_seq > 0) {
+		json_object_set_new(rec, "audit_seq",
+		    json_integer(st->stamp_seq));
+		json_object_set_new(rec, "audit_hash",
+		    json_string(st->stamp_hash));
+	}
 	if (renamed_from != NULL)
 		json_object_set_new(rec, "renamed_from",
 		    json_string(renamed_from));
@@ -1455,7 +1477,7 @@ is_counter(const char *kind, const char *name)
 
 static void
 check_dir(struct hkms_store *st, const char *kind, json_t *errors,
-    json_t *warnings, json_int_t *records)
+    json_t *warnings, json_t *stamps, json_int_t *records)
 {
 	char *dirpath = NULL, **names = NULL, *pem = NULL;
 	struct hkms_err e;
@@ -1511,6 +1533,10 @@ check_dir(struct hkms_store *st, const char *kind, json_t *errors,
 		if (is_counter(kind, names[i]) &&
 		    counter_value(m, kind, names[i], &cv, &e) != HKMS_OK)
 			note(errors, "%s", e.detail);
+		if (json_object_get(m, "audit_seq") != NULL)
+			json_array_append_new(stamps, json_pack("[s++,O,O]",
+			    kind, "/", names[i], json_object_get(m,
+			    "audit_seq"), json_object_get(m, "audit_hash")));
 		if (json_object_get(m, "renamed_from") != NULL &&
 		    hkms_store_exists(st, kind, json_string_value(
 		    json_object_get(m, "renamed_from"))))
@@ -1524,27 +1550,153 @@ out:
 	free(dirpath);
 }
 
+/*
+ * Each record's audit_seq must name a line the head covers, and that line
+ * must be the one the record was written under (audit_hash). A line with
+ * no record is fine (an operation that failed or was killed after its
+ * write-ahead line); a record with no line is not.
+ */
+static void
+check_stamps(json_t *stamps, const struct hkms_audit_lines *t,
+    json_t *errors)
+{
+	unsigned char want[32];
+	const char *what, *hash;
+	json_int_t seq;
+	size_t i, len;
+	json_t *s;
+
+	json_array_foreach(stamps, i, s) {
+		what = json_string_value(json_array_get(s, 0));
+		seq = json_integer_value(json_array_get(s, 1));
+		hash = json_string_value(json_array_get(s, 2));
+		if (!json_is_integer(json_array_get(s, 1)) || seq < 1 ||
+		    hash == NULL) {
+			note(errors, "record %s: damaged audit_seq/audit_hash",
+			    what);
+		} else if (seq > t->head_seq || (size_t)seq > t->n) {
+			note(errors, "record %s names audit seq %lld beyond "
+			    "the audit head (seq %lld): head rolled back or "
+			    "log cut", what, (long long)seq, t->head_seq);
+		} else if (hkms_unhex(hash, want, sizeof(want), &len, NULL) !=
+		    HKMS_OK || len != 32 ||
+		    memcmp(want, t->hash[seq - 1], 32) != 0) {
+			note(errors, "record %s names audit line %lld, which "
+			    "is not its line (log re-chained or record "
+			    "altered)", what, (long long)seq);
+		}
+	}
+}
+
+/* Every record directory: base kinds and their sub-kinds. */
+static void
+check_all(struct hkms_store *st, json_t *errors, json_t *warnings,
+    json_t *stamps, json_t *would, json_int_t *records)
+{
+	char sub[NAME_MAX + 64], *p;
+	struct hkms_err ae;
+	struct dirent *de;
+	struct stat sb;
+	size_t i;
+	DIR *d;
+
+	for (i = 0; i < NBASE; i++) {
+		if (would != NULL) {
+			/* what hkms_store_open() would change, without
+			 * changing it */
+			if ((p = hkms_store_join(st->dir, base_kinds[i],
+			    NULL)) == NULL)
+				continue;
+			if (lstat(p, &sb) != 0 && errno == ENOENT)
+				note(would, "%s: missing kind directory would "
+				    "be created", base_kinds[i]);
+			free(p);
+			if (recover_kind(st, base_kinds[i], would, &ae) !=
+			    HKMS_OK)
+				note(errors, "%s", ae.detail);
+		}
+		check_entries(st, base_kinds[i], errors);
+		check_dir(st, base_kinds[i], errors, warnings, stamps,
+		    records);
+		if ((p = hkms_store_join(st->dir, base_kinds[i], NULL)) ==
+		    NULL)
+			continue;
+		d = hkms_store_real_dir(p, NULL) == HKMS_OK ? opendir(p) :
+		    NULL;
+		free(p);
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			if (!subkind_dir(st, base_kinds[i], de))
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%s", base_kinds[i],
+			    de->d_name);
+			check_entries(st, sub, errors);
+			check_dir(st, sub, errors, warnings, stamps, records);
+		}
+		closedir(d);
+	}
+}
+
+enum hkms_rc
+hkms_store_audit_check(struct hkms_store *st, json_t **report,
+    struct hkms_err *err)
+{
+	struct hkms_audit_lines lines = { 0 };
+	json_t *errors, *warnings, *stamps, *rep = NULL;
+	json_int_t records = 0;
+	enum hkms_rc rc;
+
+	if (st == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	errors = json_array();
+	warnings = json_array();
+	stamps = json_array();
+	/* records first: see hkms_store_check */
+	check_all(st, errors, warnings, stamps, NULL, &records);
+	rc = hkms_audit_verify_lines(st, &rep, &lines, err);
+	json_array_clear(errors);
+	check_stamps(stamps, &lines, errors);
+	if (rep != NULL)
+		json_object_set(rep, "record_errors", errors);
+	if (rc == HKMS_OK && json_array_size(errors) > 0) {
+		json_object_set_new(rep, "ok", json_false());
+		rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain", "%s",
+		    json_string_value(json_array_get(errors, 0)));
+	}
+	if (report != NULL) {
+		*report = rep;
+		rep = NULL;	/* transferred */
+	}
+	hkms_audit_lines_free(&lines);
+	json_decref(rep);
+	json_decref(errors);
+	json_decref(warnings);
+	json_decref(stamps);
+	return rc;
+}
+
 enum hkms_rc
 hkms_store_check(struct hkms_store *st, json_t **report,
     struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	json_t *errors = NULL, *warnings = NULL, *audit = NULL, *rep = NULL;
-	json_t *would = NULL;
+	json_t *stamps = NULL, *would = NULL;
+	struct hkms_audit_lines lines = { 0 };
 	json_int_t records = 0;
 	struct hkms_err ae;
 	struct dirent *de;
-	char sub[NAME_MAX + 64], *p;
-	struct stat sb;
-	size_t i;
 	DIR *d;
 
 	if (st == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "no store");
 	errors = json_array();
 	warnings = json_array();
+	stamps = json_array();
 	would = json_array();
-	if (errors == NULL || warnings == NULL || would == NULL) {
+	if (errors == NULL || warnings == NULL || stamps == NULL ||
+	    would == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -1563,38 +1715,13 @@ hkms_store_check(struct hkms_store *st, json_t **report,
 	/* what hkms_store_open() would change, without changing it */
 	if (recover_dir(st, NULL, would, &ae) != HKMS_OK)
 		note(errors, "%s", ae.detail);
-	for (i = 0; i < NBASE; i++) {
-		if ((p = hkms_store_join(st->dir, base_kinds[i], NULL)) ==
-		    NULL)
-			continue;
-		if (lstat(p, &sb) != 0 && errno == ENOENT)
-			note(would, "%s: missing kind directory would be "
-			    "created", base_kinds[i]);
-		free(p);
-		if (recover_kind(st, base_kinds[i], would, &ae) != HKMS_OK)
-			note(errors, "%s", ae.detail);
-		check_entries(st, base_kinds[i], errors);
-		check_dir(st, base_kinds[i], errors, warnings, &records);
-		if ((p = hkms_store_join(st->dir, base_kinds[i], NULL)) ==
-		    NULL)
-			continue;
-		d = hkms_store_real_dir(p, NULL) == HKMS_OK ? opendir(p) :
-		    NULL;
-		free(p);
-		if (d == NULL)
-			continue;
-		while ((de = readdir(d)) != NULL) {
-			if (!subkind_dir(st, base_kinds[i], de))
-				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", base_kinds[i],
-			    de->d_name);
-			check_entries(st, sub, errors);
-			check_dir(st, sub, errors, warnings, &records);
-		}
-		closedir(d);
-	}
-	if (hkms_audit_verify(st, &audit, &ae) != HKMS_OK)
+	check_all(st, errors, warnings, stamps, would, &records);
+	/* after the records: every line a record read above names was
+	 * written (and sealed) before that record, so it is in this
+	 * snapshot */
+	if (hkms_audit_verify_lines(st, &audit, &lines, &ae) != HKMS_OK)
 		note(errors, "%s", ae.detail);
+	check_stamps(stamps, &lines, errors);
 	rep = json_pack("{s:b, s:I, s:O, s:O, s:O, s:o*}",
 	    "ok", json_array_size(errors) == 0, "records", records,
 	    "errors", errors, "warnings", warnings, "would_recover", would,
@@ -1611,6 +1738,8 @@ hkms_store_check(struct hkms_store *st, json_t **report,
 		rep = NULL;	/* transferred */
 	}
 out:
+	hkms_audit_lines_free(&lines);
+	json_decref(stamps);
 	json_decref(rep);
 	json_decref(audit);
 	json_decref(errors);

@@ -18,7 +18,39 @@ struct hkms_store {
 	int daemon_fd;		/* <dir>/.daemon.lock or -1 */
 	int read_only;		/* set after an fsync failure */
 	int check_only;		/* opened read-only: no writes */
+	/* the audit key (audit.c); all but the stamp under mu */
+	struct hkms_audit_key akey;	/* provider, when akey_set */
+	int akey_set;
+	int akey_state;		/* AKEY_* */
+	unsigned char *akey_spki;	/* the token's audit public key */
+	size_t akey_len;
+	char akey_fpr[65];	/* hex SHA-256 of akey_spki */
+	char akey_pin[65];	/* configured fingerprint, or "" */
+	struct hkms_err akey_err;	/* why AKEY_ERROR */
+	/* the write-ahead audit line of the running operation: stamped into
+	 * every record put until the outermost hkms_store_end() */
+	long long stamp_seq;	/* 0 = none */
+	char stamp_hash[65];
 };
+
+enum { AKEY_UNKNOWN = 0, AKEY_NONE, AKEY_HAVE, AKEY_ERROR };
+
+/** Each audit line's hash by seq - 1, and the head's seq. */
+struct hkms_audit_lines {
+	unsigned char (*hash)[32];
+	size_t n, cap;
+	long long head_seq;
+};
+
+/** hkms_audit_verify, also filling t (may be NULL; free it with
+ *  hkms_audit_lines_free) for the record cross-check. */
+enum hkms_rc hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
+    struct hkms_audit_lines *t, struct hkms_err *err);
+void hkms_audit_lines_free(struct hkms_audit_lines *t);
+
+/** Take .audit.lock exclusively (blocking); the fd to close, or -1. For
+ *  recovery of the data-dir root, where audit.head's temp files live. */
+int hkms_audit_lock(struct hkms_store *st);
 
 /** _exit(137) if HKMS_STORE_CRASH_AT names step (and its count is due);
  *  a no-op unless built with HKMS_TEST_HOOKS. */

@@ -64,10 +64,11 @@ for spec in rsa:2048:krsa ec:p256:kec ec:p384:kec384; do
 	pass "$type key $name is sensitive, never extractable, public key matches"
 done
 
-# list shows them all, show finds by id too
+# list shows them all (and init's audit key), show finds by id too
 hkms --json key list > "$T/list.json" || fail "list"
-[ "$(python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' < "$T/list.json")" = 3 ] ||
+[ "$(python3 -c 'import json,sys; print(len([k for k in json.load(sys.stdin) if k["name"] != "hkms-audit"]))' < "$T/list.json")" = 3 ] ||
 	fail "list has not 3 keys"
+grep -q '"name": "hkms-audit"' "$T/list.json" || fail "list does not show the audit key"
 hkms --json key show "id:$(jget id < "$T/kec.json")" | grep -q '"name": "kec"' ||
 	fail "show by id"
 hkms key list | grep -q '^krsa ' || fail "human table"
