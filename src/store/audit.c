@@ -476,8 +476,15 @@ open_audit_lock(struct hkms_store *st, int exclusive, struct hkms_err *err)
 
 	if (audit_path(st, ".audit.lock", &path, err) != HKMS_OK)
 		return -1;
-	rc = hkms_store_open_file(path, O_RDWR | O_CREAT, 0600, &fd, err);
-	if (rc != HKMS_OK && rc != HKMS_E_DENIED && !exclusive)
+	/* a read-only store (store check) creates nothing: no lock file, no
+	 * lock */
+	if (st->check_only && !exclusive)
+		rc = hkms_store_open_file(path, O_RDONLY, 0, &fd, err);
+	else
+		rc = hkms_store_open_file(path, O_RDWR | O_CREAT, 0600, &fd,
+		    err);
+	if (rc != HKMS_OK && rc != HKMS_E_DENIED && !exclusive &&
+	    !st->check_only)
 		rc = hkms_store_open_file(path, O_RDONLY, 0, &fd, err);
 	if (rc != HKMS_OK) {
 		free(path);
@@ -500,9 +507,9 @@ open_audit_lock(struct hkms_store *st, int exclusive, struct hkms_err *err)
 }
 
 int
-hkms_audit_lock(struct hkms_store *st)
+hkms_audit_lock(struct hkms_store *st, struct hkms_err *err)
 {
-	return open_audit_lock(st, 1, NULL);
+	return open_audit_lock(st, 1, err);
 }
 
 enum hkms_rc
@@ -809,6 +816,27 @@ append_line(struct hkms_store *st, int fd, off_t size, const char *line,
 
 enum mode { M_NORMAL, M_UNSEALED, M_SEAL };
 
+/* 1 if the first size bytes of fd hold a '\n' (or cannot be read) */
+static int
+has_newline(int fd, off_t size)
+{
+	char buf[4096];
+	off_t off = 0;
+	ssize_t n;
+
+	while (off < size) {
+		n = pread(fd, buf, sizeof(buf), off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 1;
+		if (memchr(buf, '\n', (size_t)n) != NULL)
+			return 1;
+		off += n;
+	}
+	return 0;
+}
+
 /*
  * Where the log stands, under the audit lock: the head h and the lines
  * after it. Fills *seq/prev with the last complete line, *keep after it,
@@ -824,7 +852,9 @@ locate(int fd, off_t size, struct head *h, long long *seq,
 	long long lseq;
 	off_t lkeep, lstart;
 
-	if (h->seq < 0 && size > 0)
+	/* only a torn first line (a crash in the very first append) is no
+	 * record: it is cut like any torn tail */
+	if (h->seq < 0 && size > 0 && has_newline(fd, size))
 		return hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
 		    "audit.head is missing but audit.log has records (head "
 		    "removed); refusing to append");

@@ -243,9 +243,9 @@ recover_dir(struct hkms_store *st, const char *kind, json_t *would,
 	 * audit lock only: sweep the root's temp files holding it, so a live
 	 * one is never taken for a crashed writer's (lock order data ->
 	 * audit) */
-	if (kind == NULL && (alk = hkms_audit_lock(st)) < 0) {
-		rc = hkms_err_set(err, HKMS_E_IO, "cannot take the audit lock "
-		    "of '%s'", st->dir);
+	if (kind == NULL && would == NULL &&
+	    (alk = hkms_audit_lock(st, err)) < 0) {
+		rc = err != NULL && err->rc != HKMS_OK ? err->rc : HKMS_E_IO;
 		goto out;
 	}
 	if ((dirpath = hkms_store_join(st->dir, kind, NULL)) == NULL) {
