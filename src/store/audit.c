@@ -933,7 +933,7 @@ audit_write(struct hkms_store *st, const char *actor, const char *op,
 		/* an unsealed line needs no signature (a failure is audited
 		 * even when the token cannot sign) */
 		seal = sign && mode != M_UNSEALED;
-	} else if (h.is_signed || mode == M_SEAL) {
+	} else if (h.is_signed || mode == M_SEAL || st->akey_pin[0] != '\0') {
 		seal = 0;
 		if (mode != M_UNSEALED) {
 			rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_sealed",
@@ -1163,8 +1163,8 @@ hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
 	const char *p, *why = NULL;
 	struct head h;
 	FILE *f = NULL;
-	long long torn = 0;
-	int state, lk = -1, wfd, fd = -1;
+	long long torn = 0, sealed_at = 0;
+	int state, lk = -1, wfd, fd = -1, keyed;
 
 	if (st == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "no store");
@@ -1251,6 +1251,9 @@ hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
 			goto out;
 		}
 		pos += n + 1;
+		p = json_string_value(json_object_get(j, "op"));
+		if (sealed_at == 0 && p != NULL && strcmp(p, "audit.seal") == 0)
+			sealed_at = seq;
 		if (seq == h.seq) {
 			if (strcmp(hash, h.hash) != 0) {
 				rc = bad(err, rep, seq, "hash differs from "
@@ -1282,13 +1285,18 @@ hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
 		json_object_set_new(rep, "key_sha256", json_string(h.fpr));
 	if (t != NULL)
 		t->head_seq = h.seq;
-	if (state == AKEY_HAVE && seq == 0) {
-		rc = bad(err, rep, 0, "audit.log is missing or empty but the "
-		    "token holds the audit key (log and head deleted)");
+	/* an audit key exists: the token has it, the config pins it or the
+	 * log says it was sealed (then a head without a signature is a
+	 * stripped one, also when the token is not at hand) */
+	keyed = state == AKEY_HAVE || st->akey_pin[0] != '\0';
+	if (keyed && seq == 0) {
+		rc = bad(err, rep, 0, "audit.log is missing or empty but %s "
+		    "(log and head deleted)", state == AKEY_HAVE ? "the token "
+		    "holds the audit key" : "an audit key is pinned");
 		goto out;
 	}
 	if (h.seq < 0) {
-		if (seq > 0 || state == AKEY_HAVE) {
+		if (seq > 0 || keyed) {
 			rc = bad(err, rep, 0, "audit.head is missing (head "
 			    "removed)");
 			goto out;
@@ -1296,9 +1304,14 @@ hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
 		rc = HKMS_OK;
 		goto out;
 	}
-	if (state == AKEY_HAVE && !h.is_signed) {
-		rc = bad(err, rep, 0, "audit.head is not signed but the token "
-		    "holds the audit key (head replaced)");
+	if (!h.is_signed && (keyed || sealed_at > 0)) {
+		rc = bad(err, rep, 0, "audit.head is not signed but %s (head "
+		    "replaced)", state == AKEY_HAVE ? "the token holds the "
+		    "audit key" : sealed_at > 0 ? "the log was sealed" :
+		    "an audit key is pinned");
+		if (sealed_at > 0 && state != AKEY_HAVE)
+			json_object_set_new(rep, "sealed_at", json_integer(
+			    sealed_at));
 		goto out;
 	}
 	if (h.is_signed && !head_trusted(st, &h, state, &why)) {
