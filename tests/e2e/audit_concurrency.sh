@@ -93,7 +93,7 @@ print("acknowledged %d, failed %d %s" % (acked, sum(codes.values()), dict(codes)
 false_alarms = [lines[i + 1] for i in range(0, len(lines), 2)
                 if lines[i].startswith("read ") and
                 json.loads(lines[i + 1])["error"]["code"] in
-                ("store_inconsistent", "audit_chain", "verify_failed")]
+                ("store_inconsistent", "audit_chain", "verification_failed")]
 if false_alarms:
     print("false alarms of store check / audit verify:", false_alarms)
     sys.exit(1)
