@@ -1296,7 +1296,9 @@ hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
 		goto out;
 	}
 	if (h.seq < 0) {
-		if (seq > 0 || keyed) {
+		/* a torn line alone too: the open writes a head before the
+		 * first append, and an append refuses a log with no head */
+		if (seq > 0 || torn > 0 || keyed) {
 			rc = bad(err, rep, 0, "audit.head is missing (head "
 			    "removed)");
 			goto out;
