@@ -476,7 +476,10 @@ open_audit_lock(struct hkms_store *st, int exclusive, struct hkms_err *err)
 
 	if (audit_path(st, ".audit.lock", &path, err) != HKMS_OK)
 		return -1;
-	rc = hkms_store_open_file(path, O_RDWR | O_CREAT, 0600, &fd, err);
+	/* store check creates nothing: the lock file if it is there */
+	rc = st->check_only && !exclusive ?
+	    hkms_store_open_file(path, O_RDONLY, 0, &fd, err) :
+	    hkms_store_open_file(path, O_RDWR | O_CREAT, 0600, &fd, err);
 	if (rc != HKMS_OK && rc != HKMS_E_DENIED && !exclusive)
 		rc = hkms_store_open_file(path, O_RDONLY, 0, &fd, err);
 	if (rc != HKMS_OK) {
@@ -500,9 +503,9 @@ open_audit_lock(struct hkms_store *st, int exclusive, struct hkms_err *err)
 }
 
 int
-hkms_audit_lock(struct hkms_store *st)
+hkms_audit_lock(struct hkms_store *st, struct hkms_err *err)
 {
-	return open_audit_lock(st, 1, NULL);
+	return open_audit_lock(st, 1, err);
 }
 
 enum hkms_rc

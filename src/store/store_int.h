@@ -50,7 +50,7 @@ void hkms_audit_lines_free(struct hkms_audit_lines *t);
 
 /** Take .audit.lock exclusively (blocking); the fd to close, or -1. For
  *  recovery of the data-dir root, where audit.head's temp files live. */
-int hkms_audit_lock(struct hkms_store *st);
+int hkms_audit_lock(struct hkms_store *st, struct hkms_err *err);
 
 /** _exit(137) if HKMS_STORE_CRASH_AT names step (and its count is due);
  *  a no-op unless built with HKMS_TEST_HOOKS. */
