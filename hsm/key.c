@@ -626,6 +626,26 @@ add_restrictions(CK_ATTRIBUTE *t, CK_ULONG n, int st)
 	return n;
 }
 
+/*
+ * Read back a key just made under name and id. Under SoftHSM2's file store
+ * a process rewriting token.object can make the attributes of a new object
+ * read as absent (CKR_ATTRIBUTE_TYPE_INVALID, taken for "no label, no id"):
+ * a key that does not read back as the one asked for is an error, never a
+ * key with an empty id in its record.
+ */
+static CK_RV
+read_back(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+    const char *name, const unsigned char *id, size_t id_len,
+    struct hkms_key_info *ki)
+{
+	CK_RV rv = read_key_info(h, s, o, ki);
+
+	if (rv == CKR_OK && (ki->truncated || strcmp(ki->name, name) != 0 ||
+	    ki->id_len != id_len || memcmp(ki->id, id, id_len) != 0))
+		rv = CKR_GENERAL_ERROR;
+	return rv;
+}
+
 static enum hkms_rc
 gen_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 {
@@ -717,7 +737,8 @@ gen_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 		    h->tok_label, hsm_ckr_name(*rv));
 		goto out;
 	}
-	if ((*rv = read_key_info(h, s, priv, a->info)) != CKR_OK) {
+	if ((*rv = read_back(h, s, priv, a->name, a->id, a->id_len,
+	    a->info)) != CKR_OK) {
 		/* a key we cannot describe must not stay behind */
 		destroy_exact(h, s, a->name, a->id, a->id_len);
 		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_read",
@@ -1510,7 +1531,8 @@ import_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 		    h->tok_label, hsm_ckr_name(*rv));
 		goto out;
 	}
-	if ((*rv = read_key_info(h, s, ko, a->info)) != CKR_OK) {
+	if ((*rv = read_back(h, s, ko, a->name, a->id, a->id_len,
+	    a->info)) != CKR_OK) {
 		destroy_exact(h, s, a->name, a->id, a->id_len);
 		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_read",
 		    "cannot read back key '%s' (destroyed it): %s", a->name,

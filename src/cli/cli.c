@@ -295,8 +295,13 @@ audit_get_public(void *arg, unsigned char **spki, size_t *len,
 	enum hkms_rc rc;
 	int n;
 
-	if ((rc = hkms_cli_hsm(cli, &h, err)) != HKMS_OK)
-		return rc;
+	/* NOT_FOUND means "the token has no audit key": a PIN file or a
+	 * token that cannot be found is a failure, not that */
+	if ((rc = hkms_cli_hsm(cli, &h, err)) != HKMS_OK) {
+		if (rc == HKMS_E_NOT_FOUND && err != NULL)
+			err->rc = HKMS_E_TOKEN;
+		return rc == HKMS_E_NOT_FOUND ? HKMS_E_TOKEN : rc;
+	}
 	if ((rc = hkms_hsm_key_public(h, HKMS_AUDIT_KEY_LABEL, &pub, err)) !=
 	    HKMS_OK)
 		return rc;

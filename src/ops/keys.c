@@ -674,6 +674,35 @@ out:
 
 /* ---- store check: token keys against key records ---- */
 
+/*
+ * 1 if the record of name still is m (same id, state and holder). The
+ * check reads the records, then the token, without a lock: a process that
+ * finished or deleted the key in between, and then exited, must not look
+ * like an interrupted one.
+ */
+static int
+rec_unchanged(struct hkms_ops_ctx *c, const char *name, json_t *m)
+{
+	static const char *const k[] = { "id", "state", "pid", "pid_start" };
+	json_t *now = NULL;
+	size_t i;
+	int same = 1;
+
+	if (hkms_store_get(c->store, "keys", name, &now, NULL, NULL) !=
+	    HKMS_OK)
+		return 0;
+	for (i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+		json_t *a = json_object_get(m, k[i]);
+		json_t *b = json_object_get(now, k[i]);
+
+		if ((a == NULL) != (b == NULL) || (a != NULL &&
+		    !json_equal(a, b)))
+			same = 0;
+	}
+	json_decref(now);
+	return same;
+}
+
 static void
 push(json_t *arr, const char *fmt, ...)
 {
@@ -730,7 +759,7 @@ hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 			if (holder_alive(it, &pid))
 				push(warnings, "keys/%s: being created by "
 				    "process %ld", name, pid);
-			else
+			else if (rec_unchanged(c, name, it))
 				push(errors, "keys/%s: stale reservation: the "
 				    "creation of key '%s' (id %s) was "
 				    "interrupted, process %ld is gone; %s; "
@@ -740,9 +769,11 @@ hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 				    "the token holds no key of it", name);
 			continue;
 		}
-		if (!found)
+		if (!found && rec_unchanged(c, name, it))
 			push(errors, "keys/%s: no key '%s' with id %s in the "
 			    "token", name, name, id);
+		else if (!found)
+			continue;	/* deleted while we looked */
 		else
 			managed++;
 	}

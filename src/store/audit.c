@@ -476,15 +476,11 @@ open_audit_lock(struct hkms_store *st, int exclusive, struct hkms_err *err)
 
 	if (audit_path(st, ".audit.lock", &path, err) != HKMS_OK)
 		return -1;
-	/* a read-only store (store check) creates nothing: no lock file, no
-	 * lock */
-	if (st->check_only && !exclusive)
-		rc = hkms_store_open_file(path, O_RDONLY, 0, &fd, err);
-	else
-		rc = hkms_store_open_file(path, O_RDWR | O_CREAT, 0600, &fd,
-		    err);
-	if (rc != HKMS_OK && rc != HKMS_E_DENIED && !exclusive &&
-	    !st->check_only)
+	/* store check creates nothing: the lock file if it is there */
+	rc = st->check_only && !exclusive ?
+	    hkms_store_open_file(path, O_RDONLY, 0, &fd, err) :
+	    hkms_store_open_file(path, O_RDWR | O_CREAT, 0600, &fd, err);
+	if (rc != HKMS_OK && rc != HKMS_E_DENIED && !exclusive)
 		rc = hkms_store_open_file(path, O_RDONLY, 0, &fd, err);
 	if (rc != HKMS_OK) {
 		free(path);
@@ -816,27 +812,6 @@ append_line(struct hkms_store *st, int fd, off_t size, const char *line,
 
 enum mode { M_NORMAL, M_UNSEALED, M_SEAL };
 
-/* 1 if the first size bytes of fd hold a '\n' (or cannot be read) */
-static int
-has_newline(int fd, off_t size)
-{
-	char buf[4096];
-	off_t off = 0;
-	ssize_t n;
-
-	while (off < size) {
-		n = pread(fd, buf, sizeof(buf), off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return 1;
-		if (memchr(buf, '\n', (size_t)n) != NULL)
-			return 1;
-		off += n;
-	}
-	return 0;
-}
-
 /*
  * Where the log stands, under the audit lock: the head h and the lines
  * after it. Fills *seq/prev with the last complete line, *keep after it,
@@ -852,9 +827,7 @@ locate(int fd, off_t size, struct head *h, long long *seq,
 	long long lseq;
 	off_t lkeep, lstart;
 
-	/* only a torn first line (a crash in the very first append) is no
-	 * record: it is cut like any torn tail */
-	if (h->seq < 0 && size > 0 && has_newline(fd, size))
+	if (h->seq < 0 && size > 0)
 		return hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
 		    "audit.head is missing but audit.log has records (head "
 		    "removed); refusing to append");
@@ -963,7 +936,7 @@ audit_write(struct hkms_store *st, const char *actor, const char *op,
 		/* an unsealed line needs no signature (a failure is audited
 		 * even when the token cannot sign) */
 		seal = sign && mode != M_UNSEALED;
-	} else if (h.is_signed || mode == M_SEAL) {
+	} else if (h.is_signed || mode == M_SEAL || st->akey_pin[0] != '\0') {
 		seal = 0;
 		if (mode != M_UNSEALED) {
 			rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_sealed",
@@ -1193,8 +1166,8 @@ hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
 	const char *p, *why = NULL;
 	struct head h;
 	FILE *f = NULL;
-	long long torn = 0;
-	int state, lk = -1, wfd, fd = -1;
+	long long torn = 0, sealed_at = 0;
+	int state, lk = -1, wfd, fd = -1, keyed;
 
 	if (st == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "no store");
@@ -1281,6 +1254,9 @@ hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
 			goto out;
 		}
 		pos += n + 1;
+		p = json_string_value(json_object_get(j, "op"));
+		if (sealed_at == 0 && p != NULL && strcmp(p, "audit.seal") == 0)
+			sealed_at = seq;
 		if (seq == h.seq) {
 			if (strcmp(hash, h.hash) != 0) {
 				rc = bad(err, rep, seq, "hash differs from "
@@ -1312,13 +1288,20 @@ hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
 		json_object_set_new(rep, "key_sha256", json_string(h.fpr));
 	if (t != NULL)
 		t->head_seq = h.seq;
-	if (state == AKEY_HAVE && seq == 0) {
-		rc = bad(err, rep, 0, "audit.log is missing or empty but the "
-		    "token holds the audit key (log and head deleted)");
+	/* an audit key exists: the token has it, the config pins it or the
+	 * log says it was sealed (then a head without a signature is a
+	 * stripped one, also when the token is not at hand) */
+	keyed = state == AKEY_HAVE || st->akey_pin[0] != '\0';
+	if (keyed && seq == 0) {
+		rc = bad(err, rep, 0, "audit.log is missing or empty but %s "
+		    "(log and head deleted)", state == AKEY_HAVE ? "the token "
+		    "holds the audit key" : "an audit key is pinned");
 		goto out;
 	}
 	if (h.seq < 0) {
-		if (seq > 0 || state == AKEY_HAVE) {
+		/* a torn line alone too: the open writes a head before the
+		 * first append, and an append refuses a log with no head */
+		if (seq > 0 || torn > 0 || keyed) {
 			rc = bad(err, rep, 0, "audit.head is missing (head "
 			    "removed)");
 			goto out;
@@ -1326,9 +1309,14 @@ hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
 		rc = HKMS_OK;
 		goto out;
 	}
-	if (state == AKEY_HAVE && !h.is_signed) {
-		rc = bad(err, rep, 0, "audit.head is not signed but the token "
-		    "holds the audit key (head replaced)");
+	if (!h.is_signed && (keyed || sealed_at > 0)) {
+		rc = bad(err, rep, 0, "audit.head is not signed but %s (head "
+		    "replaced)", state == AKEY_HAVE ? "the token holds the "
+		    "audit key" : sealed_at > 0 ? "the log was sealed" :
+		    "an audit key is pinned");
+		if (sealed_at > 0 && state != AKEY_HAVE)
+			json_object_set_new(rep, "sealed_at", json_integer(
+			    sealed_at));
 		goto out;
 	}
 	if (h.is_signed && !head_trusted(st, &h, state, &why)) {

@@ -242,10 +242,12 @@ recover_dir(struct hkms_store *st, const char *kind, json_t *would,
 	/* audit.head is replaced through a temp file in the root under the
 	 * audit lock only: sweep the root's temp files holding it, so a live
 	 * one is never taken for a crashed writer's (lock order data ->
-	 * audit) */
+	 * audit). A dry run (store check) takes no lock and creates no
+	 * lock file. */
 	if (kind == NULL && would == NULL &&
 	    (alk = hkms_audit_lock(st, err)) < 0) {
-		rc = err != NULL && err->rc != HKMS_OK ? err->rc : HKMS_E_IO;
+		/* err names why (a link is unsafe_path) */
+		rc = err != NULL ? err->rc : HKMS_E_IO;
 		goto out;
 	}
 	if ((dirpath = hkms_store_join(st->dir, kind, NULL)) == NULL) {

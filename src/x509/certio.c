@@ -350,6 +350,10 @@ load_legacy(void)
 #define CERTIO_SCRYPT_MAX_R 32ULL
 #define CERTIO_SCRYPT_MAX_P 16ULL
 #define CERTIO_SCRYPT_MAX_MEM (32ULL * 1024 * 1024)
+/* Each encrypted safe of a PKCS#12 is one derivation (two: the check
+ * opens it, then PKCS12_parse): a file of many, each within the cap, took
+ * 0.7 s per safe (20 safes: 15 s, in 8 KB). Tools write one or two. */
+#define CERTIO_P12_MAX_ENC_SAFES 4
 
 static enum hkms_rc
 iter_check(long iter, const char *what, struct hkms_err *err)
@@ -516,7 +520,7 @@ p12_cost_check(PKCS12 *p12, int decrypt, const char *pass,
 	STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
 	const ASN1_INTEGER *iter = NULL;
 	enum hkms_rc rc = HKMS_OK;
-	int i;
+	int i, nenc = 0;
 
 	if (!decrypt && PKCS12_mac_present(p12)) {
 		PKCS12_get0_mac(NULL, NULL, NULL, &iter, p12);
@@ -533,6 +537,13 @@ p12_cost_check(PKCS12 *p12, int decrypt, const char *pass,
 
 		bags = NULL;
 		if (OBJ_obj2nid(p7->type) == NID_pkcs7_encrypted) {
+			if (++nenc > CERTIO_P12_MAX_ENC_SAFES) {
+				rc = hkms_err_setc(err, HKMS_E_INVALID,
+				    "too_costly", "the PKCS#12 file has more "
+				    "than %d encrypted safes (each is a key "
+				    "derivation)", CERTIO_P12_MAX_ENC_SAFES);
+				continue;
+			}
 			if (!decrypt) {
 				if (p7->d.encrypted != NULL &&
 				    p7->d.encrypted->enc_data != NULL)

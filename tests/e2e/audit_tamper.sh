@@ -177,6 +177,49 @@ hkms --json audit verify > "$T/v.json" || fail "verify after the next write"
 [ "$(jget unsealed_tail < "$T/v.json")" = 0 ] || fail "login line not sealed by the next write"
 pass "failed login audited without the PIN, sealed by the next write"
 
+# 9. the same attacks judged by an auditor without the token (no PIN):
+#    an unsigned head is caught from the log's audit.seal line alone, and
+#    with the key pinned ([audit] key_sha256) also when both files are
+#    deleted; with the pin a write on an unsigned head is refused. Before:
+#    verify and check said ok ("signed": false).
+restore
+fpr=$(jget key_sha256 < "$D/audit.head")
+sed -e "s#^pin_file.*#pin_file = $T/no-such-pin#" "$D/hkms.conf" > "$T/nopin.conf"
+cp "$T/nopin.conf" "$T/pinned.conf"
+printf '\n[audit]\nkey_sha256 = %s\n' "$fpr" >> "$T/pinned.conf"
+chmod 600 "$T/nopin.conf" "$T/pinned.conf"
+HKMS_CONFIG=$T/pinned.conf hkms audit verify >/dev/null || fail "pinned verify of a good store"
+pylines "$D/audit.head" <<'EOF'
+import json, sys
+p, hp = sys.argv[1], sys.argv[2]
+v = open(p).read().splitlines(True)[:-1]
+open(p, "w").write("".join(v))
+last = json.loads(v[-1])
+open(hp, "w").write(json.dumps({"seq": last["seq"], "hash": last["hash"],
+    "off": sum(len(l.encode()) for l in v)}) + "\n")
+EOF
+for c in nopin pinned; do
+	out=$(HKMS_CONFIG=$T/$c.conf hkms audit verify 2>&1 >/dev/null) &&
+		fail "tail cut, unsigned head: verify ($c) passed"
+	echo "$out" | grep -q "audit.head is not signed but the log was sealed" ||
+		fail "tail cut, unsigned head ($c): $out"
+	HKMS_CONFIG=$T/$c.conf hkms store check >/dev/null 2>&1 &&
+		fail "tail cut, unsigned head: store check ($c) passed"
+done
+out=$(HKMS_CONFIG=$T/pinned.conf hkms trust import t9 --file "$T/leaf1.pem" 2>&1 >/dev/null) &&
+	fail "pinned: a write on an unsigned head acknowledged"
+[ ! -e "$D/trust/t9.json" ] || fail "pinned: trust record written on an unsigned head"
+pass "tail cut, unsigned head: caught without the token"
+restore
+rm "$D/audit.log" "$D/audit.head"
+out=$(HKMS_CONFIG=$T/pinned.conf hkms audit verify 2>&1 >/dev/null) &&
+	fail "log and head deleted: pinned verify passed"
+echo "$out" | grep -q "an audit key is pinned (log and head deleted)" ||
+	fail "log and head deleted (pinned): $out"
+HKMS_CONFIG=$T/pinned.conf hkms store check >/dev/null 2>&1 &&
+	fail "log and head deleted: pinned store check passed"
+pass "log and head deleted: caught with the key pinned, without the token"
+
 # a clean store still passes
 restore
 hkms audit verify >/dev/null && hkms store check >/dev/null || fail "restored store"

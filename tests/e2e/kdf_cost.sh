@@ -20,6 +20,12 @@ expect_fail too_costly hkms trust import hi --file "$T/mac-hi.p12" --password-fi
 expect_fail too_costly hkms key import hi --file "$T/enc-hi.pem" --passphrase-file "$T/pw"
 expect_fail too_costly hkms trust import huge \
 	--file "$HKMS_SRC/tests/fuzz/corpus/pkcs12/crash-p12-mac-iter-2g" --password-file "$T/pw"
+# 20 encrypted safes of 10^6 iterations each (8 KB): each within the
+# cap, together 15 s of derivations (two per safe); more than 4 refused
+expect_fail too_costly hkms trust import many \
+	--file "$HKMS_SRC/tests/fuzz/corpus/pkcs12/slow-p12-20-encrypted-safes" --password-file "$T/pw"
+expect_fail too_costly hkms key import many \
+	--file "$HKMS_SRC/tests/fuzz/corpus/pkcs12/slow-p12-20-encrypted-safes" --passphrase-file "$T/pw"
 [ $(( $(date +%s) - start )) -lt 5 ] || fail "refusals were not immediate"
 pass "costly key derivations refused before they run"
 

@@ -12,4 +12,8 @@ if(HKMS_ENABLE_E2E)
 	set_tests_properties(faults_sign PROPERTIES LABELS "faults" TIMEOUT 300
 		SKIP_RETURN_CODE 77
 		ENVIRONMENT "${HKMS_TEST_ENV};P11SHIM_LIB=$<TARGET_FILE:p11shim>")
+	add_test(NAME faults_keygen_readback COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/faults/keygen_readback.sh)
+	set_tests_properties(faults_keygen_readback PROPERTIES LABELS "faults" TIMEOUT 120
+		SKIP_RETURN_CODE 77
+		ENVIRONMENT "${HKMS_TEST_ENV};P11SHIM_LIB=$<TARGET_FILE:p11shim>")
 endif()
