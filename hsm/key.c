@@ -242,6 +242,49 @@ get_attr_cut(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 	return rv;
 }
 
+/* Replace every byte of s that is not part of a valid UTF-8 sequence
+ * (a Latin-1 label, a multi-byte character cut by the 127-byte bound)
+ * with '?': a label is shown in JSON, which holds UTF-8 only. */
+static void
+utf8_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t n, i;
+	unsigned lo, hi;
+
+	while (*p != '\0') {
+		lo = 0x80;
+		hi = 0xbf;
+		if (*p < 0x80)
+			n = 1;
+		else if (*p >= 0xc2 && *p <= 0xdf)
+			n = 2;
+		else if (*p >= 0xe0 && *p <= 0xef) {
+			n = 3;
+			if (*p == 0xe0)
+				lo = 0xa0;	/* overlong */
+			else if (*p == 0xed)
+				hi = 0x9f;	/* surrogates */
+		} else if (*p >= 0xf0 && *p <= 0xf4) {
+			n = 4;
+			if (*p == 0xf0)
+				lo = 0x90;
+			else if (*p == 0xf4)
+				hi = 0x8f;	/* above U+10FFFF */
+		} else
+			n = 0;
+		for (i = 1; n > 1 && i < n; i++)
+			if (p[i] < (i == 1 ? lo : 0x80) ||
+			    p[i] > (i == 1 ? hi : 0xbf))
+				n = 0;
+		if (n == 0) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
 /* Fill ki from the private key object o. */
 static CK_RV
 read_key_info(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
@@ -265,6 +308,7 @@ read_key_info(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 	for (i = 0; ki->name[i] != '\0'; i++)
 		if ((unsigned char)ki->name[i] < 0x20 || ki->name[i] == 0x7f)
 			ki->name[i] = '?';
+	utf8_clean(ki->name);
 	if (rv == CKR_OK && memchr(ki->name, '\0', len) != NULL)
 		ki->truncated = 1;
 	rv = get_attr_cut(h, s, o, CKA_ID, ki->id, sizeof(ki->id), &len,

@@ -226,6 +226,28 @@ rec_id(json_t *m, unsigned char *id, size_t cap, size_t *len,
 	return hkms_unhex(hex, id, cap, len, err);
 }
 
+/* 1 if the id of record m has the hkms prefix and length. */
+static int
+rec_ours(json_t *m)
+{
+	unsigned char id[64];
+	size_t len = 0;
+
+	return rec_id(m, id, sizeof(id), &len, NULL) == HKMS_OK &&
+	    hkms_hsm_key_id_ours(id, len);
+}
+
+/* 1 if record m names exactly the token key ki (its CKA_ID). */
+static int
+rec_is(json_t *m, const struct hkms_key_info *ki)
+{
+	unsigned char id[64];
+	size_t len = 0;
+
+	return rec_id(m, id, sizeof(id), &len, NULL) == HKMS_OK &&
+	    len == ki->id_len && memcmp(id, ki->id, len) == 0;
+}
+
 /* Reserve name for a new key with a fresh CKA_ID in id. what: the key
  * type asked for, or "imported". */
 static enum hkms_rc
@@ -257,11 +279,16 @@ key_reserve(struct hkms_ops_ctx *c, const char *name, const char *what,
 			goto out;
 		}
 		/* stale: a generation that died before its commit; its
-		 * orphan (exactly this name and id) goes */
+		 * orphan (exactly this name and id) goes. Only an id hkms
+		 * makes: a record naming another application's object (a
+		 * hand-edited or foreign record) never destroys it; such a
+		 * key is found by name below and blocks the name. */
 		if ((rc = rec_id(m, oid, sizeof(oid), &olen, err)) !=
 		    HKMS_OK)
 			goto out;
-		rc = hkms_hsm_key_destroy_exact(c->hsm, name, oid, olen, &e);
+		rc = hkms_hsm_key_id_ours(oid, olen) ?
+		    hkms_hsm_key_destroy_exact(c->hsm, name, oid, olen, &e) :
+		    HKMS_E_NOT_FOUND;
 		if (rc != HKMS_OK && rc != HKMS_E_NOT_FOUND) {
 			rc = hkms_err_setc(err, rc, hkms_err_code(&e),
 			    "cannot remove the key left by an interrupted "
@@ -607,6 +634,19 @@ hkms_ops_key_delete(struct hkms_ops_ctx *c, const char *ref, int force,
 		}
 		goto out;
 	}
+	/* the name names the key its record holds: a token key with that
+	 * label but another id (another application's, made after ours was
+	 * deleted) is not ours to destroy */
+	if (m != NULL && !rec_is(m, &ki)) {
+		const char *rid = json_string_value(json_object_get(m, "id"));
+
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "key_mismatch",
+		    "the token key named '%s' has id %s, but the store records "
+		    "id %s for that name; nothing was deleted (id:HEX names a "
+		    "token key exactly)", ki.name, ki.id_hex,
+		    rid ? rid : "(none)");
+		goto out;
+	}
 	if ((rc = reserved(ki.name, err)) != HKMS_OK)
 		goto out;
 	users = used_by(c, ki.name);
@@ -759,7 +799,14 @@ hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 			if (holder_alive(it, &pid))
 				push(warnings, "keys/%s: being created by "
 				    "process %ld", name, pid);
-			else if (rec_unchanged(c, name, it))
+			else if (!rec_unchanged(c, name, it))
+				continue;	/* finished or deleted meanwhile */
+			else if (!rec_ours(it))
+				push(errors, "keys/%s: stale reservation for "
+				    "id %s, which hkms does not make: no retry "
+				    "destroys a token key with it; remove the "
+				    "record by hand", name, id);
+			else
 				push(errors, "keys/%s: stale reservation: the "
 				    "creation of key '%s' (id %s) was "
 				    "interrupted, process %ld is gone; %s; "
