@@ -422,6 +422,35 @@ ops_key_create(struct hkms_ops_ctx *c, const char *name,
 }
 
 enum hkms_rc
+ops_key_find(struct hkms_ops_ctx *c, const char *ref, struct hkms_key_info *ki,
+    struct hkms_err *err)
+{
+	const char *id;
+	json_t *m = NULL;
+	enum hkms_rc rc;
+	char idref[140];
+
+	if (c->store == NULL || !hkms_name_valid(ref) ||
+	    hkms_store_get(c->store, "keys", ref, &m, NULL, NULL) != HKMS_OK ||
+	    rec_reserved(m) || (id = json_string_value(json_object_get(m,
+	    "id"))) == NULL || strlen(id) > 128) {
+		json_decref(m);
+		return hkms_hsm_key_find(c->hsm, ref, ki, err);
+	}
+	snprintf(idref, sizeof(idref), "id:%s", id);
+	rc = hkms_hsm_key_find(c->hsm, idref, ki, err);
+	if (rc == HKMS_E_NOT_FOUND)
+		rc = hkms_err_setc(err, rc, "key_not_found", "key '%s' (id %s, "
+		    "from its record) not found in the token", ref, id);
+	else if (rc == HKMS_OK && strcmp(ki->name, ref) != 0)
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "key_mismatch",
+		    "the token key with the id recorded for '%s' (%s) is "
+		    "labelled '%s'", ref, id, ki->name);
+	json_decref(m);
+	return rc;
+}
+
+enum hkms_rc
 ops_key_remove(struct hkms_ops_ctx *c, const struct hkms_key_info *ki,
     struct hkms_err *err)
 {
@@ -600,7 +629,7 @@ hkms_ops_key_show(struct hkms_ops_ctx *c, const char *ref, json_t **out,
 
 	if ((rc = need_hsm(c, err)) != HKMS_OK)
 		return rc;
-	if ((rc = hkms_hsm_key_find(c->hsm, ref, &ki, err)) != HKMS_OK)
+	if ((rc = ops_key_find(c, ref, &ki, err)) != HKMS_OK)
 		return rc;
 	return show(c, &ki, out, err);
 }

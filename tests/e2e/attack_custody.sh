@@ -5,7 +5,7 @@
 # stale-reservation clean-up nor through `key delete NAME`; labels that are
 # not UTF-8 or hold JSON-breaking characters are listed, not dropped.
 . "$(dirname "$0")/lib.sh"
-need pkcs11-tool python3
+need pkcs11-tool python3 openssl
 hkms_setup
 : "${HKMS_P11ATTR:?}"
 p11() { with_pin pkcs11-tool --module "$SOFTHSM_MODULE" --token-label hkms \
@@ -78,4 +78,20 @@ f = {k["id"] for k in json.load(open(sys.argv[1]))["keys"]["foreign"]}
 assert {"0a0b", "0a0c", "0a0d", "02"} <= f, f
 PY
 pass "labels with Latin-1 bytes, quotes, newlines and a cut UTF-8 character: listed, valid JSON"
+# ---- 4. a co-tenant takes our label: our key stays usable by name ----
+hkms --json key generate shared --type ec:p256 > "$T/shared.json" || fail "generate shared"
+sid=$(jget id < "$T/shared.json")
+p11 --keypairgen --key-type EC:prime256v1 --id 03 --label shared >/dev/null 2>&1 ||
+	fail "pkcs11-tool keypairgen"
+hkms --json key show shared > "$T/show.json" || fail "key show shared with a foreign twin"
+[ "$(jget id < "$T/show.json")" = "$sid" ] || fail "key show shared shows $(jget id < "$T/show.json")"
+hkms csr create cs --key shared --subject /CN=shared.example > "$T/cs.csr" ||
+	fail "csr create with a foreign twin of the key's label"
+openssl req -in "$T/cs.csr" -noout -pubkey | openssl pkey -pubin -outform DER |
+	cmp -s - <(jget public_key_pem < "$T/shared.json" | openssl pkey -pubin -outform DER) ||
+	fail "the CSR was not made with our key"
+hkms cert self-sign ss --key shared --subject /CN=ss.example --san DNS:ss.example >/dev/null ||
+	fail "self-sign with a foreign twin of the key's label"
+[ "$(ids shared)" = "03 $sid " ] || fail "objects labelled shared: $(ids shared)"
+pass "a foreign key with our label: key show, csr create and self-sign still use ours (by its recorded id)"
 exit 0
