@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -854,6 +855,19 @@ cache_forget(struct hkms_hsm *h, const char *label, const unsigned char *id,
 	pthread_mutex_unlock(&h->mu);
 }
 
+#ifdef HKMS_TEST_HOOKS
+/* Test builds only: HKMS_TEST_CRASH_AT=<point> ends the process there
+ * like a crash (tests/e2e/attack_custody.sh). */
+static void
+test_crash(const char *point)
+{
+	const char *v = getenv("HKMS_TEST_CRASH_AT");
+
+	if (v != NULL && strcmp(v, point) == 0)
+		_exit(137);
+}
+#endif
+
 /* Count the objects of class cls with this id and label (up to cap). */
 static CK_RV
 count_exact(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
@@ -916,6 +930,26 @@ delete_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 		    (unsigned long)ncert);
 		goto out;
 	}
+	/* The private key goes last: it is what finds the pair by name, so
+	 * a delete interrupted half-way (kill -9) leaves a key that a retry
+	 * of `key delete` finds and finishes, never a public key or
+	 * certificate object that nothing names any more. */
+	for (i = 0; i < ncert; i++)
+		if ((*rv = h->p11->C_DestroyObject(s, certs[i])) != CKR_OK)
+			break;
+	for (i = 0; *rv == CKR_OK && i < npub; i++) {
+		*rv = h->p11->C_DestroyObject(s, pubs[i]);
+#ifdef HKMS_TEST_HOOKS
+		test_crash("key_delete_partial");
+#endif
+	}
+	if (*rv != CKR_OK) {
+		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_delete",
+		    "cannot delete the public key or certificate object of "
+		    "'%s' (the private key is kept; run the delete again): %s",
+		    a->info->name, hsm_ckr_name(*rv));
+		goto out;
+	}
 	if ((*rv = h->p11->C_DestroyObject(s, o)) != CKR_OK) {
 		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_delete",
 		    "cannot delete key '%s': %s", a->info->name,
@@ -923,19 +957,6 @@ delete_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 		goto out;
 	}
 	cache_forget(h, a->info->name, a->info->id, a->info->id_len);
-	for (i = 0; i < npub; i++)
-		if ((*rv = h->p11->C_DestroyObject(s, pubs[i])) != CKR_OK)
-			break;
-	for (i = 0; *rv == CKR_OK && i < ncert; i++)
-		*rv = h->p11->C_DestroyObject(s, certs[i]);
-	if (*rv != CKR_OK) {
-		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_delete",
-		    "deleted the private key '%s' but not its public key or "
-		    "certificate object: %s", a->info->name,
-		    hsm_ckr_name(*rv));
-		*rv = CKR_OK;	/* never retried: the private key is gone */
-		goto out;
-	}
 	rc = HKMS_OK;
 out:
 	h->p11->C_CloseSession(s);
