@@ -484,9 +484,9 @@ list_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 	struct list_arg *a = arg;
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) } };
-	CK_OBJECT_HANDLE objs[1024];
+	CK_OBJECT_HANDLE *objs = NULL, *no;
 	CK_SESSION_HANDLE s;
-	CK_ULONG n = 0, i;
+	CK_ULONG n = 0, got, cap = 0, i;
 	enum hkms_rc rc;
 
 	free(a->out);
@@ -494,12 +494,31 @@ list_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 	a->n = 0;
 	if ((rc = hsm_session(h, &s, rv, err)) != HKMS_OK)
 		return rc;
-	if ((*rv = find_objects(h, s, t, 1, objs, 1024, &n)) != CKR_OK) {
+	/* every private key, however many: C_FindObjects in chunks until
+	 * it returns none (a shared token may hold thousands) */
+	*rv = h->p11->C_FindObjectsInit(s, t, 1);
+	for (got = 1; *rv == CKR_OK && got > 0; n += got) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			if (cap > 1048576 || (no = realloc(objs,
+			    cap * sizeof(*objs))) == NULL) {
+				h->p11->C_FindObjectsFinal(s);
+				rc = hkms_err_set(err, HKMS_E_NOMEM,
+				    "out of memory");
+				goto out;
+			}
+			objs = no;
+		}
+		got = 0;
+		*rv = h->p11->C_FindObjects(s, objs + n, cap - n, &got);
+	}
+	if (*rv != CKR_OK) {
 		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_find",
 		    "cannot list keys of token '%s': %s", h->tok_label,
 		    hsm_ckr_name(*rv));
 		goto out;
 	}
+	h->p11->C_FindObjectsFinal(s);
 	if ((a->out = calloc(n + 1, sizeof(*a->out))) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
@@ -522,6 +541,7 @@ list_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 	}
 	rc = HKMS_OK;
 out:
+	free(objs);
 	h->p11->C_CloseSession(s);
 	return rc;
 }
