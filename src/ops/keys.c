@@ -366,6 +366,19 @@ test_crash(const char *point)
 	if (v != NULL && strcmp(v, point) == 0)
 		_exit(137);
 }
+
+/* Test builds only: HKMS_TEST_PAUSE_AT=<point> sleeps there for
+ * HKMS_TEST_PAUSE_SECS (2) seconds, to line processes up for a race
+ * (tests/e2e/attack_custody.sh). */
+static void
+test_pause(const char *point)
+{
+	const char *v = getenv("HKMS_TEST_PAUSE_AT");
+	const char *secs = getenv("HKMS_TEST_PAUSE_SECS");
+
+	if (v != NULL && strcmp(v, point) == 0)
+		sleep(secs != NULL ? (unsigned)atoi(secs) : 2);
+}
 #endif
 
 enum hkms_rc
@@ -403,6 +416,7 @@ ops_key_create(struct hkms_ops_ctx *c, const char *name,
 	}
 #ifdef HKMS_TEST_HOOKS
 	test_crash("key_before_commit");
+	test_pause("key_before_commit");
 #endif
 	r = json_pack("{s:s, s:s, s:s, s:s}", "state", "ready", "id",
 	    ki->id_hex, "type", hkms_hsm_key_type_name(ki->type), "origin",
@@ -646,6 +660,15 @@ hkms_ops_key_delete(struct hkms_ops_ctx *c, const char *ref, int force,
 
 	if ((rc = need_hsm(c, err)) != HKMS_OK)
 		return rc;
+#ifdef HKMS_TEST_HOOKS
+	test_pause("key_delete_before_find");
+#endif
+	rc = hkms_hsm_key_find(c->hsm, ref, &ki, err);
+	/* The record is read after the token key is found: a creation
+	 * reserves the name before its key exists, so a key found here that
+	 * is still being made is seen as such (read before, a creation
+	 * starting in between would lose its new key and its reservation,
+	 * and then report success). */
 	if (c->store != NULL && strncmp(ref ? ref : "", "id:", 3) != 0 &&
 	    hkms_store_get(c->store, "keys", ref ? ref : "", &m, NULL,
 	    NULL) == HKMS_OK && rec_reserved(m) && holder_alive(m, &pid)) {
@@ -653,7 +676,7 @@ hkms_ops_key_delete(struct hkms_ops_ctx *c, const char *ref, int force,
 		    "key '%s' is being created by process %ld", ref, pid);
 		goto out;
 	}
-	if ((rc = hkms_hsm_key_find(c->hsm, ref, &ki, err)) != HKMS_OK) {
+	if (rc != HKMS_OK) {
 		/* a record whose key is gone (an interrupted delete, or a
 		 * stale reservation): deleting the name removes the record */
 		if (rc == HKMS_E_NOT_FOUND && m != NULL &&

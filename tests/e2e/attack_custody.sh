@@ -114,4 +114,26 @@ if [ $rc = 137 ]; then
 else
 	echo "SKIP part: binary built without HKMS_TEST_HOOKS (exit $rc)"
 fi
+# ---- 6. delete racing a generate of the same name ----
+# the delete looks the name up first (no record, no key yet) and is held
+# before its token search; a generate then reserves the name, makes the
+# key and is held before its commit; the delete must see the live
+# reservation, not destroy the new key under the creator's feet
+HKMS_TEST_PAUSE_AT=key_delete_before_find HKMS_TEST_PAUSE_SECS=3 \
+	"$HKMS_BIN" key delete racy > "$T/d.out" 2> "$T/d.err" & dp=$!
+sleep 0.5
+HKMS_TEST_PAUSE_AT=key_before_commit HKMS_TEST_PAUSE_SECS=4 \
+	"$HKMS_BIN" --json key generate racy --type ec:p256 > "$T/g.out" 2> "$T/g.err" & gp=$!
+drc=0; wait $dp || drc=$?
+grc=0; wait $gp || grc=$?
+# (without test hooks nothing waits: the delete finds nothing, still valid)
+[ $grc = 0 ] || fail "generate racy: $(cat "$T/g.err")"
+rid=$(jget id < "$T/g.out")
+[ "$(ids racy)" = "$rid " ] ||
+	fail "generate acknowledged $rid but the token holds '$(ids racy)' (delete: rc $drc $(cat "$T/d.err"))"
+if [ $drc != 0 ]; then
+	grep -q '"code":"key_\(in_use\|not_found\)"' "$T/d.err" || fail "delete: $(cat "$T/d.err")"
+fi
+hkms --json store check 2>&1 | grep -q "racy" && fail "store check: $(hkms --json store check 2>&1)"
+pass "key delete racing a generate of the name: the acknowledged key exists and is recorded"
 exit 0
