@@ -177,7 +177,7 @@ hkms_store_open_file(const char *path, int flags, unsigned mode, int *out,
 		close(fd);
 		return rc;
 	}
-	/* a file written in place (a log, a lock, the audit head) with a
+	/* a file written in place (a log, a lock file) with a
 	 * second name is written through that name too: a pre-existing hard
 	 * link to a file outside the data dir (O_NOFOLLOW does not see it) */
 	if ((flags & O_ACCMODE) != O_RDONLY && sb.st_nlink > 1) {
