@@ -46,6 +46,8 @@ struct hkms_hsm {
 
 	int up;			/* context usable */
 	int sealed;		/* the PIN was refused: no more logins */
+	int logins;		/* C_Login calls made */
+	int opened;		/* a login succeeded once */
 	unsigned long epoch;	/* bumped on every rebuild */
 	unsigned long rebuilds;
 	time_t next_try;	/* token down: no reconnect before this */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -242,6 +243,49 @@ get_attr_cut(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 	return rv;
 }
 
+/* Replace every byte of s that is not part of a valid UTF-8 sequence
+ * (a Latin-1 label, a multi-byte character cut by the 127-byte bound)
+ * with '?': a label is shown in JSON, which holds UTF-8 only. */
+static void
+utf8_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t n, i;
+	unsigned lo, hi;
+
+	while (*p != '\0') {
+		lo = 0x80;
+		hi = 0xbf;
+		if (*p < 0x80)
+			n = 1;
+		else if (*p >= 0xc2 && *p <= 0xdf)
+			n = 2;
+		else if (*p >= 0xe0 && *p <= 0xef) {
+			n = 3;
+			if (*p == 0xe0)
+				lo = 0xa0;	/* overlong */
+			else if (*p == 0xed)
+				hi = 0x9f;	/* surrogates */
+		} else if (*p >= 0xf0 && *p <= 0xf4) {
+			n = 4;
+			if (*p == 0xf0)
+				lo = 0x90;
+			else if (*p == 0xf4)
+				hi = 0x8f;	/* above U+10FFFF */
+		} else
+			n = 0;
+		for (i = 1; n > 1 && i < n; i++)
+			if (p[i] < (i == 1 ? lo : 0x80) ||
+			    p[i] > (i == 1 ? hi : 0xbf))
+				n = 0;
+		if (n == 0) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
 /* Fill ki from the private key object o. */
 static CK_RV
 read_key_info(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
@@ -265,6 +309,7 @@ read_key_info(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 	for (i = 0; ki->name[i] != '\0'; i++)
 		if ((unsigned char)ki->name[i] < 0x20 || ki->name[i] == 0x7f)
 			ki->name[i] = '?';
+	utf8_clean(ki->name);
 	if (rv == CKR_OK && memchr(ki->name, '\0', len) != NULL)
 		ki->truncated = 1;
 	rv = get_attr_cut(h, s, o, CKA_ID, ki->id, sizeof(ki->id), &len,
@@ -439,9 +484,9 @@ list_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 	struct list_arg *a = arg;
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) } };
-	CK_OBJECT_HANDLE objs[1024];
+	CK_OBJECT_HANDLE *objs = NULL, *no;
 	CK_SESSION_HANDLE s;
-	CK_ULONG n = 0, i;
+	CK_ULONG n = 0, got, cap = 0, i;
 	enum hkms_rc rc;
 
 	free(a->out);
@@ -449,12 +494,31 @@ list_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 	a->n = 0;
 	if ((rc = hsm_session(h, &s, rv, err)) != HKMS_OK)
 		return rc;
-	if ((*rv = find_objects(h, s, t, 1, objs, 1024, &n)) != CKR_OK) {
+	/* every private key, however many: C_FindObjects in chunks until
+	 * it returns none (a shared token may hold thousands) */
+	*rv = h->p11->C_FindObjectsInit(s, t, 1);
+	for (got = 1; *rv == CKR_OK && got > 0; n += got) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			if (cap > 1048576 || (no = realloc(objs,
+			    cap * sizeof(*objs))) == NULL) {
+				h->p11->C_FindObjectsFinal(s);
+				rc = hkms_err_set(err, HKMS_E_NOMEM,
+				    "out of memory");
+				goto out;
+			}
+			objs = no;
+		}
+		got = 0;
+		*rv = h->p11->C_FindObjects(s, objs + n, cap - n, &got);
+	}
+	if (*rv != CKR_OK) {
 		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_find",
 		    "cannot list keys of token '%s': %s", h->tok_label,
 		    hsm_ckr_name(*rv));
 		goto out;
 	}
+	h->p11->C_FindObjectsFinal(s);
 	if ((a->out = calloc(n + 1, sizeof(*a->out))) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
@@ -477,6 +541,7 @@ list_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 	}
 	rc = HKMS_OK;
 out:
+	free(objs);
 	h->p11->C_CloseSession(s);
 	return rc;
 }
@@ -810,6 +875,19 @@ cache_forget(struct hkms_hsm *h, const char *label, const unsigned char *id,
 	pthread_mutex_unlock(&h->mu);
 }
 
+#ifdef HKMS_TEST_HOOKS
+/* Test builds only: HKMS_TEST_CRASH_AT=<point> ends the process there
+ * like a crash (tests/e2e/attack_custody.sh). */
+static void
+test_crash(const char *point)
+{
+	const char *v = getenv("HKMS_TEST_CRASH_AT");
+
+	if (v != NULL && strcmp(v, point) == 0)
+		_exit(137);
+}
+#endif
+
 /* Count the objects of class cls with this id and label (up to cap). */
 static CK_RV
 count_exact(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
@@ -872,6 +950,26 @@ delete_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 		    (unsigned long)ncert);
 		goto out;
 	}
+	/* The private key goes last: it is what finds the pair by name, so
+	 * a delete interrupted half-way (kill -9) leaves a key that a retry
+	 * of `key delete` finds and finishes, never a public key or
+	 * certificate object that nothing names any more. */
+	for (i = 0; i < ncert; i++)
+		if ((*rv = h->p11->C_DestroyObject(s, certs[i])) != CKR_OK)
+			break;
+	for (i = 0; *rv == CKR_OK && i < npub; i++) {
+		*rv = h->p11->C_DestroyObject(s, pubs[i]);
+#ifdef HKMS_TEST_HOOKS
+		test_crash("key_delete_partial");
+#endif
+	}
+	if (*rv != CKR_OK) {
+		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_delete",
+		    "cannot delete the public key or certificate object of "
+		    "'%s' (the private key is kept; run the delete again): %s",
+		    a->info->name, hsm_ckr_name(*rv));
+		goto out;
+	}
 	if ((*rv = h->p11->C_DestroyObject(s, o)) != CKR_OK) {
 		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_delete",
 		    "cannot delete key '%s': %s", a->info->name,
@@ -879,19 +977,6 @@ delete_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 		goto out;
 	}
 	cache_forget(h, a->info->name, a->info->id, a->info->id_len);
-	for (i = 0; i < npub; i++)
-		if ((*rv = h->p11->C_DestroyObject(s, pubs[i])) != CKR_OK)
-			break;
-	for (i = 0; *rv == CKR_OK && i < ncert; i++)
-		*rv = h->p11->C_DestroyObject(s, certs[i]);
-	if (*rv != CKR_OK) {
-		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_delete",
-		    "deleted the private key '%s' but not its public key or "
-		    "certificate object: %s", a->info->name,
-		    hsm_ckr_name(*rv));
-		*rv = CKR_OK;	/* never retried: the private key is gone */
-		goto out;
-	}
 	rc = HKMS_OK;
 out:
 	h->p11->C_CloseSession(s);

@@ -286,6 +286,17 @@ ctx_build(struct hkms_hsm *h, struct hkms_err *err)
 		    "in (set HKMS_ALLOW_FINAL_TRY=1 to use it)", h->tok_label);
 		goto fail;
 	}
+	/* A login that failed with a device error (SoftHSM2 reading a torn
+	 * token file says CKR_GENERAL_ERROR) is tried again while opening,
+	 * but not once the token says it counted a failed attempt: that
+	 * error came after the PIN check, and the PIN is not tried twice. */
+	if (!h->opened && h->logins > 0 && tok->userPinCountLow) {
+		h->sealed = 1;
+		rc = hkms_err_setc(err, HKMS_E_PIN, "pin_refused",
+		    "token '%s' counted the failed login as a wrong PIN "
+		    "attempt; not trying the PIN again", h->tok_label);
+		goto fail;
+	}
 	/* A read-write session first: libp11 fixes the pool's mode with the
 	 * first session it opens. */
 	if (PKCS11_open_session(h->slot, 1) != 0) {
@@ -295,6 +306,7 @@ ctx_build(struct hkms_hsm *h, struct hkms_err *err)
 		    hsm_ckr_name(rv));
 		goto fail;
 	}
+	h->logins++;
 	if (PKCS11_login(h->slot, 0, hkms_secret_str(h->pin)) != 0) {
 		rv = hsm_ckr_from_queue();
 		if (rv != CKR_USER_ALREADY_LOGGED_IN) {
@@ -313,6 +325,7 @@ ctx_build(struct hkms_hsm *h, struct hkms_err *err)
 	}
 	ERR_clear_error();
 	h->up = 1;
+	h->opened = 1;
 	return HKMS_OK;
 fail:
 	ctx_teardown(h);
@@ -454,7 +467,8 @@ hkms_hsm_open(const struct hkms_hsm_opts *opts, const struct hkms_secret *pin,
 	 * store writes token.object in place) can look absent, uninitialised
 	 * or failing for a moment: a few short retries of the whole build
 	 * (20..160 ms apart) before it counts as down. Never after a PIN
-	 * refusal (sealed), so no PIN attempt is spent twice. */
+	 * refusal (sealed), and no login again once the token counted a
+	 * failed one (ctx_build), so no PIN attempt is spent twice. */
 	for (i = 0; (rc = ctx_build(h, err)) == HKMS_E_TOKEN_DOWN &&
 	    !h->sealed && i < 4; i++) {
 		struct timespec ts = { 0, 20000000L << i };

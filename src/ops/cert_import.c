@@ -238,7 +238,7 @@ resolve_key(struct hkms_ops_ctx *c, const struct hkms_ops_cert_import_req
 			ref = json_string_value(json_object_get(meta, "key"));
 	}
 	if (ref != NULL) {
-		rc = hkms_hsm_key_find(c->hsm, ref, &im->ki, err);
+		rc = ops_key_find(c, ref, &im->ki, err);
 		json_decref(meta);
 		if (rc != HKMS_OK)
 			return rc;

@@ -286,7 +286,7 @@ request_key(struct hkms_ops_ctx *c, const struct hkms_ops_cert_req *req,
 		if (req->key == NULL)
 			return hkms_err_setc(err, HKMS_E_INVALID, "usage",
 			    "--key or --new-key is required");
-		return hkms_hsm_key_find(c->hsm, req->key, ki, err);
+		return ops_key_find(c, req->key, ki, err);
 	}
 	if ((rc = hkms_hsm_key_type_parse(req->new_key, &t, err)) != HKMS_OK)
 		return rc;
@@ -808,7 +808,7 @@ key_uri(struct hkms_ops_ctx *c, json_t *meta, json_t **present)
 	if (c->hsm == NULL)
 		return json_incref(json_object_get(meta, "key_uri") ?
 		    json_object_get(meta, "key_uri") : json_null());
-	if (hkms_hsm_key_find(c->hsm, key, &ki, &e) != HKMS_OK) {
+	if (ops_key_find(c, key, &ki, &e) != HKMS_OK) {
 		*present = json_false();
 		return json_null();
 	}
@@ -1302,7 +1302,7 @@ hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
 	if ((rc = leaf_profile(c, prof_name, &prof, err)) != HKMS_OK ||
 	    (dg != NULL && (rc = hkms_x509_digest_parse(dg, &digest,
 	    err)) != HKMS_OK) ||
-	    (rc = hkms_hsm_key_find(c->hsm, key, &ki, err)) != HKMS_OK)
+	    (rc = ops_key_find(c, key, &ki, err)) != HKMS_OK)
 		goto out;
 	if (rekey) {
 		rekey_name(ki.name, newkey, sizeof(newkey));

@@ -226,6 +226,28 @@ rec_id(json_t *m, unsigned char *id, size_t cap, size_t *len,
 	return hkms_unhex(hex, id, cap, len, err);
 }
 
+/* 1 if the id of record m has the hkms prefix and length. */
+static int
+rec_ours(json_t *m)
+{
+	unsigned char id[64];
+	size_t len = 0;
+
+	return rec_id(m, id, sizeof(id), &len, NULL) == HKMS_OK &&
+	    hkms_hsm_key_id_ours(id, len);
+}
+
+/* 1 if record m names exactly the token key ki (its CKA_ID). */
+static int
+rec_is(json_t *m, const struct hkms_key_info *ki)
+{
+	unsigned char id[64];
+	size_t len = 0;
+
+	return rec_id(m, id, sizeof(id), &len, NULL) == HKMS_OK &&
+	    len == ki->id_len && memcmp(id, ki->id, len) == 0;
+}
+
 /* Reserve name for a new key with a fresh CKA_ID in id. what: the key
  * type asked for, or "imported". */
 static enum hkms_rc
@@ -257,11 +279,16 @@ key_reserve(struct hkms_ops_ctx *c, const char *name, const char *what,
 			goto out;
 		}
 		/* stale: a generation that died before its commit; its
-		 * orphan (exactly this name and id) goes */
+		 * orphan (exactly this name and id) goes. Only an id hkms
+		 * makes: a record naming another application's object (a
+		 * hand-edited or foreign record) never destroys it; such a
+		 * key is found by name below and blocks the name. */
 		if ((rc = rec_id(m, oid, sizeof(oid), &olen, err)) !=
 		    HKMS_OK)
 			goto out;
-		rc = hkms_hsm_key_destroy_exact(c->hsm, name, oid, olen, &e);
+		rc = hkms_hsm_key_id_ours(oid, olen) ?
+		    hkms_hsm_key_destroy_exact(c->hsm, name, oid, olen, &e) :
+		    HKMS_E_NOT_FOUND;
 		if (rc != HKMS_OK && rc != HKMS_E_NOT_FOUND) {
 			rc = hkms_err_setc(err, rc, hkms_err_code(&e),
 			    "cannot remove the key left by an interrupted "
@@ -339,6 +366,19 @@ test_crash(const char *point)
 	if (v != NULL && strcmp(v, point) == 0)
 		_exit(137);
 }
+
+/* Test builds only: HKMS_TEST_PAUSE_AT=<point> sleeps there for
+ * HKMS_TEST_PAUSE_SECS (2) seconds, to line processes up for a race
+ * (tests/e2e/attack_custody.sh). */
+static void
+test_pause(const char *point)
+{
+	const char *v = getenv("HKMS_TEST_PAUSE_AT");
+	const char *secs = getenv("HKMS_TEST_PAUSE_SECS");
+
+	if (v != NULL && strcmp(v, point) == 0)
+		sleep(secs != NULL ? (unsigned)atoi(secs) : 2);
+}
 #endif
 
 enum hkms_rc
@@ -376,6 +416,7 @@ ops_key_create(struct hkms_ops_ctx *c, const char *name,
 	}
 #ifdef HKMS_TEST_HOOKS
 	test_crash("key_before_commit");
+	test_pause("key_before_commit");
 #endif
 	r = json_pack("{s:s, s:s, s:s, s:s}", "state", "ready", "id",
 	    ki->id_hex, "type", hkms_hsm_key_type_name(ki->type), "origin",
@@ -391,6 +432,35 @@ ops_key_create(struct hkms_ops_ctx *c, const char *name,
 		    &e) == HKMS_OK)
 			key_unrecord(c, name, id, sizeof(id), 1);
 	}
+	return rc;
+}
+
+enum hkms_rc
+ops_key_find(struct hkms_ops_ctx *c, const char *ref, struct hkms_key_info *ki,
+    struct hkms_err *err)
+{
+	const char *id;
+	json_t *m = NULL;
+	enum hkms_rc rc;
+	char idref[140];
+
+	if (c->store == NULL || !hkms_name_valid(ref) ||
+	    hkms_store_get(c->store, "keys", ref, &m, NULL, NULL) != HKMS_OK ||
+	    rec_reserved(m) || (id = json_string_value(json_object_get(m,
+	    "id"))) == NULL || strlen(id) > 128) {
+		json_decref(m);
+		return hkms_hsm_key_find(c->hsm, ref, ki, err);
+	}
+	snprintf(idref, sizeof(idref), "id:%s", id);
+	rc = hkms_hsm_key_find(c->hsm, idref, ki, err);
+	if (rc == HKMS_E_NOT_FOUND)
+		rc = hkms_err_setc(err, rc, "key_not_found", "key '%s' (id %s, "
+		    "from its record) not found in the token", ref, id);
+	else if (rc == HKMS_OK && strcmp(ki->name, ref) != 0)
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "key_mismatch",
+		    "the token key with the id recorded for '%s' (%s) is "
+		    "labelled '%s'", ref, id, ki->name);
+	json_decref(m);
 	return rc;
 }
 
@@ -573,7 +643,7 @@ hkms_ops_key_show(struct hkms_ops_ctx *c, const char *ref, json_t **out,
 
 	if ((rc = need_hsm(c, err)) != HKMS_OK)
 		return rc;
-	if ((rc = hkms_hsm_key_find(c->hsm, ref, &ki, err)) != HKMS_OK)
+	if ((rc = ops_key_find(c, ref, &ki, err)) != HKMS_OK)
 		return rc;
 	return show(c, &ki, out, err);
 }
@@ -590,6 +660,15 @@ hkms_ops_key_delete(struct hkms_ops_ctx *c, const char *ref, int force,
 
 	if ((rc = need_hsm(c, err)) != HKMS_OK)
 		return rc;
+#ifdef HKMS_TEST_HOOKS
+	test_pause("key_delete_before_find");
+#endif
+	rc = hkms_hsm_key_find(c->hsm, ref, &ki, err);
+	/* The record is read after the token key is found: a creation
+	 * reserves the name before its key exists, so a key found here that
+	 * is still being made is seen as such (read before, a creation
+	 * starting in between would lose its new key and its reservation,
+	 * and then report success). */
 	if (c->store != NULL && strncmp(ref ? ref : "", "id:", 3) != 0 &&
 	    hkms_store_get(c->store, "keys", ref ? ref : "", &m, NULL,
 	    NULL) == HKMS_OK && rec_reserved(m) && holder_alive(m, &pid)) {
@@ -597,7 +676,7 @@ hkms_ops_key_delete(struct hkms_ops_ctx *c, const char *ref, int force,
 		    "key '%s' is being created by process %ld", ref, pid);
 		goto out;
 	}
-	if ((rc = hkms_hsm_key_find(c->hsm, ref, &ki, err)) != HKMS_OK) {
+	if (rc != HKMS_OK) {
 		/* a record whose key is gone (an interrupted delete, or a
 		 * stale reservation): deleting the name removes the record */
 		if (rc == HKMS_E_NOT_FOUND && m != NULL &&
@@ -605,6 +684,19 @@ hkms_ops_key_delete(struct hkms_ops_ctx *c, const char *ref, int force,
 			record_only = 1;
 			rc = HKMS_OK;
 		}
+		goto out;
+	}
+	/* the name names the key its record holds: a token key with that
+	 * label but another id (another application's, made after ours was
+	 * deleted) is not ours to destroy */
+	if (m != NULL && !rec_is(m, &ki)) {
+		const char *rid = json_string_value(json_object_get(m, "id"));
+
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "key_mismatch",
+		    "the token key named '%s' has id %s, but the store records "
+		    "id %s for that name; nothing was deleted (id:HEX names a "
+		    "token key exactly)", ki.name, ki.id_hex,
+		    rid ? rid : "(none)");
 		goto out;
 	}
 	if ((rc = reserved(ki.name, err)) != HKMS_OK)
@@ -759,7 +851,14 @@ hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 			if (holder_alive(it, &pid))
 				push(warnings, "keys/%s: being created by "
 				    "process %ld", name, pid);
-			else if (rec_unchanged(c, name, it))
+			else if (!rec_unchanged(c, name, it))
+				continue;	/* finished or deleted meanwhile */
+			else if (!rec_ours(it))
+				push(errors, "keys/%s: stale reservation for "
+				    "id %s, which hkms does not make: no retry "
+				    "destroys a token key with it; remove the "
+				    "record by hand", name, id);
+			else
 				push(errors, "keys/%s: stale reservation: the "
 				    "creation of key '%s' (id %s) was "
 				    "interrupted, process %ld is gone; %s; "

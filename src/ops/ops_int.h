@@ -23,6 +23,12 @@ enum hkms_rc ops_key_create(struct hkms_ops_ctx *c, const char *name,
     enum hkms_key_type type, EVP_PKEY *import, struct hkms_key_info *ki,
     struct hkms_err *err);
 
+/* Find the token key ref (a name or "id:<hex>") into ki. A name with a
+ * key record is the key of the recorded CKA_ID (and that label): another
+ * application's key taking the same label does not make ours ambiguous. */
+enum hkms_rc ops_key_find(struct hkms_ops_ctx *c, const char *ref,
+    struct hkms_key_info *ki, struct hkms_err *err);
+
 /* Destroy the key pair ki describes (exact id and label) and its record. */
 enum hkms_rc ops_key_remove(struct hkms_ops_ctx *c,
     const struct hkms_key_info *ki, struct hkms_err *err);

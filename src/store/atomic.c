@@ -12,8 +12,10 @@
  *
  * Every file under the data dir is opened through hkms_store_open_file():
  * O_NOFOLLOW (a symlink is refused, never followed), O_NONBLOCK for the
- * open itself (a FIFO cannot block us) and a regular file only; and every
- * directory is checked with hkms_store_real_dir() (lstat) before use.
+ * open itself (a FIFO cannot block us), a regular file only, owned by us
+ * (or root) and not group/world-writable, and no second hard link when it
+ * is written in place; and every directory is checked with
+ * hkms_store_real_dir() (lstat, the same owner and mode rule) before use.
  * A refusal is HKMS_E_DENIED with code "unsafe_path" naming the path.
  *
  * For crash-point tests (test builds only, -DHKMS_TEST_HOOKS=ON),
@@ -122,6 +124,24 @@ link_refused(struct hkms_err *err, const char *path)
 	    "dir)", path);
 }
 
+/* Files and directories under the data dir are ours (the effective user,
+ * or root) and not writable by group or others, as the data dir itself
+ * (hkms_path_check_safe): one left by another user, or opened up by a
+ * chmod, is refused rather than trusted. */
+static enum hkms_rc
+owned_ok(const char *path, const struct stat *sb, struct hkms_err *err)
+{
+	if (sb->st_uid != 0 && sb->st_uid != geteuid())
+		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing '%s': not owned by root or the service user "
+		    "(uid %u)", path, (unsigned)sb->st_uid);
+	if ((sb->st_mode & 022) != 0)
+		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing '%s': writable by group or others (mode %04o)",
+		    path, (unsigned)(sb->st_mode & 07777));
+	return HKMS_OK;
+}
+
 enum hkms_rc
 hkms_store_open_file(const char *path, int flags, unsigned mode, int *out,
     struct hkms_err *err)
@@ -152,6 +172,20 @@ hkms_store_open_file(const char *path, int flags, unsigned mode, int *out,
 		close(fd);
 		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
 		    "refusing '%s': not a regular file", path);
+	}
+	if ((rc = owned_ok(path, &sb, err)) != HKMS_OK) {
+		close(fd);
+		return rc;
+	}
+	/* a file written in place (a log, a lock file) with a
+	 * second name is written through that name too: a pre-existing hard
+	 * link to a file outside the data dir (O_NOFOLLOW does not see it) */
+	if ((flags & O_ACCMODE) != O_RDONLY && sb.st_nlink > 1) {
+		close(fd);
+		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing '%s': it has %lu hard links (one file in the "
+		    "data dir must not be written through another name)",
+		    path, (unsigned long)sb.st_nlink);
 	}
 	/* O_NONBLOCK was for the open only */
 	if ((e = fcntl(fd, F_GETFL)) >= 0)
@@ -235,7 +269,7 @@ hkms_store_real_dir(const char *path, struct hkms_err *err)
 	if (!S_ISDIR(sb.st_mode))
 		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
 		    "refusing '%s': not a directory", path);
-	return HKMS_OK;
+	return owned_ok(path, &sb, err);
 }
 
 enum hkms_rc

@@ -421,6 +421,46 @@ check_data_dir(const char *dir, struct hkms_err *err)
 	return hkms_path_check_safe(dir, "data dir", 1, err);
 }
 
+/* Before init makes a directory: the deepest one that exists on the way
+ * to data_dir must be one we may create in (ours or root's, not writable
+ * by group or others unless sticky, as /tmp), so nothing is made inside
+ * another user's directory before the data dir is refused. */
+static enum hkms_rc
+init_parent_ok(const char *data_dir, struct hkms_err *err)
+{
+	char buf[PATH_MAX], *slash;
+	struct stat sb;
+
+	if (snprintf(buf, sizeof(buf), "%s", data_dir) >= (int)sizeof(buf))
+		return hkms_err_set(err, HKMS_E_INVALID, "path too long");
+	if (stat(buf, &sb) == 0)
+		return HKMS_OK;	/* there: check_data_dir decides */
+	for (;;) {
+		if ((slash = strrchr(buf, '/')) == NULL)
+			snprintf(buf, sizeof(buf), ".");
+		else if (slash == buf)
+			buf[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(buf, &sb) == 0)
+			break;
+		if (slash == NULL || strcmp(buf, "/") == 0)
+			return hkms_err_set(err, HKMS_E_IO, "cannot stat '%s': "
+			    "%s", buf, strerror(errno));
+	}
+	if (sb.st_uid != 0 && sb.st_uid != geteuid())
+		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing data dir '%s': directory '%s' is not owned by "
+		    "root or the service user (uid %u, mode %04o)", data_dir,
+		    buf, (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 07777));
+	if ((sb.st_mode & 022) != 0 && (sb.st_mode & S_ISVTX) == 0)
+		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing data dir '%s': directory '%s' is writable by "
+		    "group or others (uid %u, mode %04o)", data_dir, buf,
+		    (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 07777));
+	return HKMS_OK;
+}
+
 enum hkms_rc
 hkms_store_init_dir(const char *data_dir, struct hkms_err *err)
 {
@@ -428,6 +468,8 @@ hkms_store_init_dir(const char *data_dir, struct hkms_err *err)
 
 	if (data_dir == NULL || *data_dir == '\0')
 		return hkms_err_set(err, HKMS_E_INVALID, "store: no data dir");
+	if ((rc = init_parent_ok(data_dir, err)) != HKMS_OK)
+		return rc;
 	/* missing parents too, all 0700 (the umask cannot widen that); an
 	 * existing dir is checked afterwards, so one made by someone else
 	 * in the meantime is refused as well */
@@ -458,6 +500,14 @@ store_new(const char *data_dir, struct hkms_store **out,
 		    HKMS_E_NOMEM, "out of memory") : hkms_err_set(err,
 		    HKMS_E_IO, "cannot resolve data dir '%s': %s", data_dir,
 		    strerror(errno));
+		free(st);
+		return rc;
+	}
+	/* the path used is the path checked: a symlink on the way (in a
+	 * directory someone else may write) swapped between the check and
+	 * realpath() would otherwise pick an unchecked dir */
+	if ((rc = check_data_dir(st->dir, err)) != HKMS_OK) {
+		free(st->dir);
 		free(st);
 		return rc;
 	}

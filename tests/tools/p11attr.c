@@ -7,6 +7,8 @@
  *   p11attr MODULE TOKEN_LABEL --mkkey ID_HEX LABEL
  *       makes an EC P-256 key pair with that CKA_ID and CKA_LABEL, of any
  *       length (pkcs11-tool refuses ids over 100 bytes): a foreign object.
+ *   p11attr MODULE TOKEN_LABEL --mkkeys COUNT PREFIX
+ *       makes COUNT such pairs, labelled PREFIX0.., ids f0<8 hex digits>.
  *
  * Prints one line per attribute: NAME=value or NAME=rv:0x.. (the CK_RV of
  * C_GetAttributeValue), then the result of C_WrapKey on the key, and the
@@ -222,7 +224,8 @@ main(int argc, char **argv)
 	    { CKA_WRAP, &yes, sizeof(yes) } };
 	unsigned char wrapped[8192];
 
-	if ((argc != 4 && (argc != 6 || strcmp(argv[3], "--mkkey") != 0)) ||
+	if ((argc != 4 && (argc != 6 || (strcmp(argv[3], "--mkkey") != 0 &&
+	    strcmp(argv[3], "--mkkeys") != 0))) ||
 	    pin == NULL) {
 		fprintf(stderr, "usage: HKMS_PIN=… p11attr MODULE TOKEN KEY\n");
 		return 2;
@@ -251,6 +254,22 @@ main(int argc, char **argv)
 	    CKR_OK) {
 		fprintf(stderr, "cannot open token '%s'\n", argv[2]);
 		return 1;
+	}
+	if (argc == 6 && strcmp(argv[3], "--mkkeys") == 0) {
+		/* COUNT foreign key pairs PREFIX<i>, ids 0xf0 <i> */
+		long k, cnt = strtol(argv[4], NULL, 10);
+		char hex[32], l[64];
+		int r = 0;
+
+		for (k = 0; k < cnt && r == 0; k++) {
+			snprintf(hex, sizeof(hex), "f0%08lx", (unsigned long)k);
+			snprintf(l, sizeof(l), "%s%ld", argv[5], k);
+			r = mkkey(s, hex, l);
+		}
+		p->C_Logout(s);
+		p->C_CloseSession(s);
+		p->C_Finalize(NULL);
+		return r;
 	}
 	if (argc == 6) {
 		int r = mkkey(s, argv[4], argv[5]);
