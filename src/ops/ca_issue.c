@@ -168,7 +168,7 @@ ca_issue(struct hkms_ops_ctx *c, struct ca *ca, struct ca_issue_req *r,
 	    "policy"), pname, x, X509_get0_pubkey(x), reqdays, err)) !=
 	    HKMS_OK)
 		goto out;
-	if ((rc = ca_nc_check(ca->chain, x, r->is_leaf, err)) != HKMS_OK ||
+	if ((rc = hkms_x509_nc_check(ca->chain, x, r->is_leaf, err)) != HKMS_OK ||
 	    (rc = ca_sign_cert(c, ca, x, r->prof, err)) != HKMS_OK)
 		goto out;
 	if ((m = ca_cert_meta(x)) == NULL || (one = sk_X509_new_null()) ==
