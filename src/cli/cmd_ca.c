@@ -19,9 +19,9 @@
 
 #define INPUT_MAX (2 * 1024 * 1024)
 
-static const char *const ca_cols[] = { "name", "type", "cn", "parent",
+static const char *const ca_cols[] = { "name", "type", "common_name", "parent",
     "path_len", "not_after", "key", NULL };
-static const char *const issued_cols[] = { "serial", "status", "cn",
+static const char *const issued_cols[] = { "serial", "status", "common_name",
     "profile", "not_after", "days_left", "requester", NULL };
 
 /* An integer in lo..hi. */

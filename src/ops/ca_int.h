@@ -93,8 +93,10 @@ int ca_policy_max_days(json_t *policy, const char *profile);
 enum hkms_rc ca_policy_parse(const char *text, size_t len, json_t **out,
     struct hkms_err *err);
 
-/* Meta for a certificate: serial, subject, cn, san, not_before,
- * not_after, thumbprint, key_type. NULL if out of memory. */
+/* Meta for a certificate: the facts a record keeps (ops_cert_record:
+ * common_name, subject, san, issuer, serial, not_before, not_after,
+ * digest_algorithm, key_type, key_bits, curve, thumbprint, self_signed,
+ * is_ca). NULL if out of memory. */
 json_t *ca_cert_meta(X509 *x);
 
 /* RFC 3339 of an ASN1_TIME; json null if it cannot be read. */

@@ -32,6 +32,7 @@
 #include "hkms/x509.h"
 
 #include "ca_int.h"
+#include "ops_int.h"
 
 /* PBKDF2 iterations of the client PKCS#12 (key and certificate bags) and
  * of its MAC. */
@@ -255,20 +256,24 @@ add_p7b(STACK_OF(X509) *chain, json_t *o, struct hkms_err *err)
 	return HKMS_OK;
 }
 
-/* The result of one issuance: the record plus the chain. */
+/* The result of one issuance: the certificate object plus the chain. */
 static enum hkms_rc
 issue_result(struct ca *ca, X509 *x, json_t *rec, int p7b, json_t **out,
     struct hkms_err *err)
 {
 	STACK_OF(X509) *chain = ca_leaf_chain(ca, x);
 	enum hkms_rc rc;
-	json_t *o = json_deep_copy(rec);
+	json_t *o = NULL;
 	char *pem = NULL;
 
-	if (chain == NULL || o == NULL) {
+	if (chain == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
+	/* the certificate in the one JSON shape, with the record's context */
+	if ((rc = ops_cert_object(x, NULL, rec, NULL, "certificate", 0, &o,
+	    err)) != HKMS_OK)
+		goto out;
 	if ((rc = hkms_certio_pem_string(chain, &pem, err)) != HKMS_OK)
 		goto out;
 	json_object_set_new(o, "chain_length", json_integer(sk_X509_num(
@@ -447,19 +452,45 @@ derived_status(json_t *rec, json_t *revoked, int64_t now)
 	return "valid";
 }
 
+/* An issued certificate in the one JSON shape, from its record (the PEM
+ * is in it) and its revocation record rv (may be NULL); status is the
+ * derived one. The record's own name ("serial") is not a name. */
+static enum hkms_rc
+issued_object(json_t *rec, json_t *rv, const char *status, int64_t now,
+    json_t **out, struct hkms_err *err)
+{
+	json_t *ctx = json_copy(rec);
+	enum hkms_rc rc;
+
+	if (ctx == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	json_object_del(ctx, "name");
+	if (rv != NULL) {
+		json_object_set(ctx, "revoked_at", json_object_get(rv,
+		    "revoked_at"));
+		json_object_set(ctx, "reason", json_object_get(rv, "reason"));
+	}
+	rc = ops_cert_object_pem(json_string_value(json_object_get(rec,
+	    "pem")), ctx, NULL, "certificate", now, out, err);
+	json_decref(ctx);
+	if (rc != HKMS_OK)
+		return rc;
+	json_object_set_new(*out, "status", json_string(status));
+	json_object_del(*out, "chain_length");
+	return HKMS_OK;
+}
+
 enum hkms_rc
 hkms_ops_ca_issued(struct hkms_ops_ctx *c, const char *ca_name,
     int expiring_within, const char *status_filter, json_t **out,
     struct hkms_err *err)
 {
-	static const char *const drop[] = { "schema", "updated", "name",
-	    "pem", NULL };
 	enum hkms_rc rc;
 	struct ca *ca = NULL;
 	json_t *list = NULL, *rlist = NULL, *revoked = NULL, *rows = NULL,
 	    *it;
 	int64_t now = (int64_t)time(NULL), na;
-	size_t i, k;
+	size_t i;
 
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
@@ -483,7 +514,7 @@ hkms_ops_ca_issued(struct hkms_ops_ctx *c, const char *ca_name,
 	rows = json_array();
 	json_array_foreach(list, i, it) {
 		const char *st = derived_status(it, revoked, now);
-		json_t *row, *rv;
+		json_t *row = NULL;
 
 		if (status_filter != NULL && strcmp(st, status_filter) != 0)
 			continue;
@@ -492,20 +523,11 @@ hkms_ops_ca_issued(struct hkms_ops_ctx *c, const char *ca_name,
 		if (expiring_within >= 0 && (na < now || na - now >
 		    (int64_t)expiring_within * CA_DAY))
 			continue;
-		row = json_copy(it);
-		for (k = 0; drop[k] != NULL; k++)
-			json_object_del(row, drop[k]);
-		json_object_set_new(row, "status", json_string(st));
-		json_object_set_new(row, "days_left", na < 0 ? json_null() :
-		    json_integer((na - now) / CA_DAY));
-		rv = json_object_get(revoked, json_string_value(
-		    json_object_get(it, "serial")));
-		if (rv != NULL) {
-			json_object_set(row, "revoked_at", json_object_get(rv,
-			    "revoked_at"));
-			json_object_set(row, "reason", json_object_get(rv,
-			    "reason"));
-		}
+		if ((rc = issued_object(it, json_object_get(revoked,
+		    json_string_value(json_object_get(it, "serial"))), st,
+		    now, &row, err)) != HKMS_OK)
+			goto out;
+		json_object_del(row, "pem");
 		json_array_append_new(rows, row);
 	}
 	*out = rows;
@@ -547,16 +569,12 @@ hkms_ops_ca_issued_show(struct hkms_ops_ctx *c, const char *ca_name,
 	if (pem != NULL && json_object_get(meta, "pem") == NULL)
 		json_object_set_new(meta, "pem", json_string(pem));
 	if (hkms_store_get(c->store, ca->revoked_kind, hex, &rv, NULL,
-	    err) == HKMS_OK) {
-		json_object_set_new(meta, "status", json_string("revoked"));
-		json_object_set(meta, "revoked_at", json_object_get(rv,
-		    "revoked_at"));
-		json_object_set(meta, "reason", json_object_get(rv, "reason"));
-	}
-	json_object_del(meta, "schema");
-	*out = meta;
-	meta = NULL;	/* transferred */
-	rc = HKMS_OK;
+	    NULL) != HKMS_OK)
+		rv = NULL;
+	rc = issued_object(meta, rv, derived_status(meta, NULL,
+	    (int64_t)time(NULL)), 0, out, err);
+	if (rc == HKMS_OK && rv != NULL)
+		json_object_set_new(*out, "status", json_string("revoked"));
 out:
 	json_decref(meta);
 	json_decref(rv);

@@ -166,64 +166,11 @@ ca_now_json(void)
 	return json_string(hkms_time_str((int64_t)time(NULL), buf));
 }
 
-static json_t *
-cn_json(const X509_NAME *n)
-{
-	int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
-	X509_NAME_ENTRY *e;
-	unsigned char *u = NULL;
-	json_t *v;
-	int len;
-
-	if (i < 0 || (e = X509_NAME_get_entry(n, i)) == NULL ||
-	    (len = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(e))) < 0)
-		return json_null();
-	v = json_stringn((const char *)u, (size_t)len);
-	OPENSSL_free(u);
-	return v ? v : json_null();
-}
-
 json_t *
 ca_cert_meta(X509 *x)
 {
-	char thumb[HKMS_CERTIO_THUMB_SIZE], serial[HKMS_X509_SERIAL_HEX_MAX];
-	struct hkms_x509_key_info ki;
-	struct hkms_err e;
-	GENERAL_NAMES *gens;
-	char *s = NULL;
-	json_t *m = json_object();
-
-	if (m == NULL)
-		return NULL;
-	json_object_set_new(m, "serial", hkms_x509_serial_to_hex(
-	    X509_get0_serialNumber(x), serial, &e) == HKMS_OK ?
-	    json_string(serial) : json_null());
-	json_object_set_new(m, "cn", cn_json(X509_get_subject_name(x)));
-	if (hkms_x509_name_format(X509_get_subject_name(x), &s, &e) ==
-	    HKMS_OK) {
-		json_object_set_new(m, "subject", json_string(s));
-		free(s);
-		s = NULL;
-	} else
-		json_object_set_new(m, "subject", json_null());
-	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	if (gens != NULL && hkms_x509_san_format(gens, &s, &e) == HKMS_OK) {
-		json_object_set_new(m, "san", json_string(s));
-		free(s);
-	} else
-		json_object_set_new(m, "san", json_null());
-	GENERAL_NAMES_free(gens);
-	json_object_set_new(m, "not_before", ca_time_json(
-	    X509_get0_notBefore(x)));
-	json_object_set_new(m, "not_after", ca_time_json(
-	    X509_get0_notAfter(x)));
-	json_object_set_new(m, "thumbprint", hkms_certio_thumbprint(x, thumb,
-	    &e) == HKMS_OK ? json_string(thumb) : json_null());
-	if (hkms_x509_key_describe(X509_get0_pubkey(x), &ki, &e) == HKMS_OK)
-		json_object_set_new(m, "subject_key", ki.curve[0] ?
-		    json_sprintf("%s %s", ki.type, ki.curve) :
-		    json_sprintf("%s %d", ki.type, ki.bits));
-	return m;
+	/* the facts under the names of the one JSON shape */
+	return ops_cert_record(x, NULL);
 }
 
 STACK_OF(X509) *

@@ -224,7 +224,6 @@ ca_meta(X509 *x, const char *type, const struct hkms_key_info *ki,
     const char *parent)
 {
 	json_t *m = x ? ca_cert_meta(x) : json_object();
-	char *dn;
 	long pl;
 
 	if (m == NULL)
@@ -233,7 +232,8 @@ ca_meta(X509 *x, const char *type, const struct hkms_key_info *ki,
 	json_object_set_new(m, "key", json_string(ki->name));
 	json_object_set_new(m, "key_id", json_string(ki->id_hex));
 	json_object_set_new(m, "key_uri", json_string(ki->uri));
-	json_object_set_new(m, "key_type", json_string(
+	/* the token key's type ("ec:p256"); key_type is the certificate's */
+	json_object_set_new(m, "token_key_type", json_string(
 	    hkms_hsm_key_type_name(ki->type)));
 	json_object_set_new(m, "parent", parent ? json_string(parent) :
 	    json_null());
@@ -241,11 +241,6 @@ ca_meta(X509 *x, const char *type, const struct hkms_key_info *ki,
 	json_object_set_new(m, "used_by", json_array());
 	if (x == NULL)
 		return m;
-	dn = hkms_certio_name_str(X509_get_issuer_name(x));
-	json_object_set_new(m, "issuer", dn ? json_string(dn) : json_null());
-	free(dn);
-	json_object_set_new(m, "self_signed",
-	    json_boolean(X509_self_signed(x, 0) == 1));
 	pl = X509_get_pathlen(x);
 	json_object_set_new(m, "path_len", pl >= 0 ? json_integer(pl) :
 	    json_null());
@@ -706,8 +701,10 @@ hkms_ops_ca_apply(struct hkms_ops_ctx *c, const char *name,
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	json_object_set(meta, "key_type", json_object_get(ca->meta,
-	    "key_type"));
+	/* records before the one JSON shape kept it as "key_type" */
+	json_object_set(meta, "token_key_type", json_object_get(ca->meta,
+	    "token_key_type") ? json_object_get(ca->meta, "token_key_type") :
+	    json_object_get(ca->meta, "key_type"));
 	json_object_set(meta, "created", json_object_get(ca->meta,
 	    "created"));
 	json_object_set_new(meta, "applied", ca_now_json());
@@ -745,14 +742,36 @@ out:
 
 /* ---- list, show ---------------------------------------------------- */
 
+/* What a CA object carries beside the certificate's facts. */
+static void
+ca_context(json_t *meta, json_t *o)
+{
+	static const char *const keys[] = { "parent", "key_id",
+	    "token_key_type", "permit_dns", "exclude_dns", "permit_ip",
+	    "exclude_ip", NULL };
+	json_t *v;
+	size_t i;
+
+	for (i = 0; keys[i] != NULL; i++) {
+		v = json_object_get(meta, keys[i]);
+		json_object_set(o, keys[i], v ? v : json_null());
+	}
+	/* records before the one JSON shape: the token key's type */
+	if (json_is_null(json_object_get(o, "token_key_type")) &&
+	    json_object_get(meta, "subject_key") != NULL &&
+	    (v = json_object_get(meta, "key_type")) != NULL)
+		json_object_set(o, "token_key_type", v);
+}
+
 enum hkms_rc
 hkms_ops_ca_list(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 {
-	static const char *const cols[] = { "name", "type", "cn", "parent",
-	    "path_len", "not_after", "key", NULL };
 	enum hkms_rc rc;
-	json_t *list = NULL, *rows, *it;
-	size_t i, k;
+	json_t *list = NULL, *rows, *it, *row;
+	struct hkms_err e;
+	const char *name;
+	char *pem;
+	size_t i;
 
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
@@ -761,14 +780,19 @@ hkms_ops_ca_list(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 		return rc;
 	rows = json_array();
 	json_array_foreach(list, i, it) {
-		json_t *row = json_object();
-
-		for (k = 0; cols[k] != NULL; k++) {
-			json_t *v = json_object_get(it, cols[k]);
-
-			json_object_set(row, cols[k], v ? v : json_null());
+		name = json_string_value(json_object_get(it, "name"));
+		pem = NULL;
+		if (name != NULL)
+			(void)hkms_store_get(c->store, CA_KIND, name, NULL,
+			    &pem, &e);
+		row = NULL;
+		if (ops_cert_object_pem(pem, it, name, NULL, 0, &row, &e) ==
+		    HKMS_OK) {
+			ca_context(it, row);
+			json_object_del(row, "pem");
+			json_array_append_new(rows, row);
 		}
-		json_array_append_new(rows, row);
+		free(pem);
 	}
 	json_decref(list);
 	*out = rows;
@@ -781,41 +805,31 @@ hkms_ops_ca_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 {
 	enum hkms_rc rc;
 	struct ca *ca = NULL;
-	json_t *o = NULL, *desc = NULL;
+	json_t *o = NULL;
 	char *pem = NULL;
 
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = ca_need_store(c, err)) != HKMS_OK ||
-	    (rc = ca_load(c, name, 0, &ca, err)) != HKMS_OK)
+	    (rc = ca_load(c, name, 0, &ca, err)) != HKMS_OK ||
+	    (rc = hkms_store_get(c->store, CA_KIND, name, NULL, &pem,
+	    err)) != HKMS_OK)
 		goto out;
-	o = json_deep_copy(ca->meta);
-	json_object_del(o, "schema");
-	if (json_object_get(o, "policy") == NULL)
-		json_object_set_new(o, "policy", json_null());
-	if (ca->cert != NULL) {
-		if ((rc = hkms_certio_describe(ca->cert, 0, &desc, err)) !=
-		    HKMS_OK)
-			goto out;
-		json_object_del(desc, "pem");
-		json_object_set_new(o, "certificate", desc);
-		desc = NULL;	/* transferred */
-		json_object_set_new(o, "chain_length",
-		    json_integer(sk_X509_num(ca->chain)));
-		if ((rc = hkms_certio_pem_string(ca->chain, &pem, err)) != HKMS_OK)
-			goto out;
-		json_object_set_new(o, "pem", json_string(pem));
-	} else if ((rc = hkms_store_get(c->store, CA_KIND, name, NULL, &pem,
-	    err)) == HKMS_OK && pem != NULL)
-		json_object_set_new(o, "csr_pem", json_string(pem));
-	else if (rc != HKMS_OK)
+	if ((rc = ops_cert_object_pem(pem, ca->meta, name, NULL, 0, &o,
+	    err)) != HKMS_OK)
 		goto out;
+	ca_context(ca->meta, o);
+	json_object_set(o, "policy", json_object_get(ca->meta, "policy") ?
+	    json_object_get(ca->meta, "policy") : json_null());
+	/* pem: the whole record (the CA certificate and its chain, or the
+	 * CSR of a pending CA), last */
+	json_object_del(o, "pem");
+	json_object_set_new(o, "pem", pem ? json_string(pem) : json_null());
 	*out = o;
 	o = NULL;	/* transferred */
 	rc = HKMS_OK;
 out:
 	json_decref(o);
-	json_decref(desc);
 	free(pem);
 	ca_free(ca);
 	return rc;
