@@ -12,11 +12,9 @@
  * signature) and recorded. A failure before the record leaves nothing
  * behind but the audit line the caller writes.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -26,6 +24,7 @@
 
 #include "hkms/certio.h"
 #include "hkms/hsm.h"
+#include "hkms/secret.h"
 #include "hkms/ops.h"
 #include "hkms/store.h"
 #include "hkms/util.h"
@@ -358,11 +357,9 @@ hkms_ops_ca_sign(struct hkms_ops_ctx *c,
 		}
 		p7b = 1;
 	}
-	if (req->days < 0 || req->days > 36500) {
-		rc = hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--days must be 1..36500");
+	if ((rc = ops_days_check(req->days, HKMS_OPS_DAYS_MAX, err)) !=
+	    HKMS_OK)
 		goto out;
-	}
 	if (req->csr == NULL) {
 		rc = hkms_err_setc(err, HKMS_E_INVALID, "usage",
 		    "--csr is required");
@@ -665,37 +662,33 @@ static enum hkms_rc
 client_precheck(const struct hkms_ops_ca_client_req *req,
     enum hkms_key_type *kt, struct hkms_err *err)
 {
-	struct stat sb;
+	const char *pass = req->passphrase ? hkms_secret_str(req->passphrase) :
+	    NULL;
 	enum hkms_rc rc;
 
 	if (req->subject == NULL || req->subject[0] == '\0')
 		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
 		    "--subject is required (e.g. /CN=alice)");
-	if (req->out_file == NULL || req->out_file[0] == '\0')
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--out-file is required: the key is handed out once");
-	if (req->passphrase == NULL || strlen(req->passphrase) <
-	    PASSPHRASE_MIN)
+	if (pass != NULL && strlen(pass) != hkms_secret_len(req->passphrase))
+		return hkms_err_setc(err, HKMS_E_INVALID, "weak_passphrase",
+		    "the PKCS#12 passphrase must not contain a NUL byte");
+	if (pass == NULL || strlen(pass) < PASSPHRASE_MIN)
 		return hkms_err_setc(err, HKMS_E_POLICY, "weak_passphrase",
 		    "the PKCS#12 passphrase must have at least %d characters",
 		    PASSPHRASE_MIN);
-	if (req->days < 0 || req->days > 36500)
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--days must be 1..36500");
+	if ((rc = ops_days_check(req->days, HKMS_OPS_DAYS_MAX, err)) !=
+	    HKMS_OK)
+		return rc;
 	if ((rc = hkms_hsm_key_type_parse(req->key_type ? req->key_type :
 	    "ec:p256", kt, err)) != HKMS_OK)
 		return rc;
-	if (lstat(req->out_file, &sb) == 0 || errno != ENOENT)
-		return hkms_err_setc(err, HKMS_E_EXISTS, "file_exists",
-		    "'%s' exists; the PKCS#12 is written once, to a new file",
-		    req->out_file);
 	return HKMS_OK;
 }
 
 enum hkms_rc
 hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
     const struct hkms_ops_ca_client_req *req, json_t **out,
-    struct hkms_err *err)
+    struct hkms_secret **p12out, struct hkms_err *err)
 {
 	enum hkms_rc rc;
 	enum hkms_key_type kt = HKMS_KEY_NONE;
@@ -709,8 +702,9 @@ hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
 	size_t p12len = 0;
 	char cn[128] = "client";
 
-	if (req == NULL || out == NULL)
+	if (req == NULL || out == NULL || p12out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	*p12out = NULL;
 	if ((rc = ca_need_hsm(c, err)) != HKMS_OK ||
 	    (rc = ca_need_store(c, err)) != HKMS_OK)
 		return rc;
@@ -730,22 +724,24 @@ hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
 	ir.is_leaf = 1;
 	ir.audit_op = "ca.issue_client";
 	ir.audit_object = ca->name;
-	ir.audit_detail = d = json_pack("{s:s,s:s}", "key_type",
-	    hkms_hsm_key_type_name(kt), "file", req->out_file);
+	ir.audit_detail = d = json_pack("{s:s}", "key_type",
+	    hkms_hsm_key_type_name(kt));
+	if (req->destination != NULL)
+		json_object_set_new(d, "file", json_string(req->destination));
 	rc = ca_issue(c, ca, &ir, &x, &rec, NULL, err);
 	json_decref(d);
 	if (rc != HKMS_OK)
 		goto out;
 	X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
 	    cn, sizeof(cn));
-	rc = client_p12(key, x, ca->chain, req->passphrase, cn, &p12, &p12len,
-	    err);
-	/* the only copy of the key is in the (encrypted) PKCS#12 now */
+	rc = client_p12(key, x, ca->chain, hkms_secret_str(req->passphrase), cn,
+	    &p12, &p12len, err);
+	/* the only copy of the key is in the (encrypted) PKCS#12 now; it
+	 * goes to the caller in a secret buffer, and nowhere else */
 	EVP_PKEY_free(key);
 	key = NULL;
 	if (rc == HKMS_OK)
-		rc = hkms_store_write_atomic(req->out_file, p12, p12len, 0600,
-		    err);
+		rc = hkms_secret_new(p12, p12len, p12out, err);
 	if (rc != HKMS_OK) {
 		/* issued and recorded, but its key is lost: revoke it so the
 		 * certificate can never be used */
@@ -763,9 +759,11 @@ hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
 	}
 	if ((rc = issue_result(ca, x, rec, 0, out, err)) != HKMS_OK)
 		goto out;
-	json_object_set_new(*out, "file", json_string(req->out_file));
-	json_object_set_new(*out, "key_type", json_string(
+	/* key_type is the certificate's ("EC"); this is the request's */
+	json_object_set_new(*out, "client_key_type", json_string(
 	    hkms_hsm_key_type_name(kt)));
+	json_object_set_new(*out, "pkcs12_bytes", json_integer(
+	    (json_int_t)p12len));
 	rc = HKMS_OK;
 out:
 	d = json_pack("{s:s,s:s}", "subject", req->subject ? req->subject :
@@ -773,14 +771,18 @@ out:
 	    (req->key_type ? req->key_type : ""));
 	if (rec != NULL)
 		json_object_set(d, "serial", json_object_get(rec, "serial"));
-	if (req->out_file != NULL)
-		json_object_set_new(d, "file", json_string(req->out_file));
+	if (req->destination != NULL)
+		json_object_set_new(d, "file", json_string(req->destination));
 	hkms_ops_audit(c, "ca.issue_client", req->ca ? req->ca : "", rc, err,
 	    d);
 	json_decref(d);
 	if (p12 != NULL) {
 		OPENSSL_cleanse(p12, p12len);
 		free(p12);
+	}
+	if (rc != HKMS_OK) {
+		hkms_secret_free(*p12out);
+		*p12out = NULL;
 	}
 	EVP_PKEY_free(key);
 	json_decref(rec);

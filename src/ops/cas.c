@@ -109,9 +109,9 @@ create_precheck(struct hkms_ops_ctx *c,
 	if ((rc = hkms_x509_name_parse(req->subject, &n, err)) != HKMS_OK)
 		return rc;
 	X509_NAME_free(n);
-	if (req->days < 0 || req->days > 36500)
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--days must be 1..36500");
+	if ((rc = ops_days_check(req->days, HKMS_OPS_DAYS_MAX, err)) !=
+	    HKMS_OK)
+		return rc;
 	if (req->has_path_len && (req->path_len < 0 || req->path_len > 32))
 		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
 		    "--path-len must be 0..32");

@@ -475,11 +475,9 @@ hkms_ops_cert_self_sign(struct hkms_ops_ctx *c,
 	    (rc = precheck_names(req, &digest, err)) != HKMS_OK ||
 	    (rc = leaf_profile(c, req->profile, &prof, err)) != HKMS_OK)
 		goto out;
-	if (req->days < 0) {
-		rc = hkms_err_set(err, HKMS_E_INVALID, "--days must be "
-		    "positive");
+	if ((rc = ops_days_check(req->days, HKMS_OPS_DAYS_MAX, err)) !=
+	    HKMS_OK)
 		goto out;
-	}
 	if ((rc = request_key(c, req, &ki, &made, err)) != HKMS_OK)
 		goto out;
 	memset(&opts, 0, sizeof(opts));
@@ -1072,11 +1070,8 @@ hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
 		    "certificate '%s' has no token key", name);
 		goto out;
 	}
-	if (days < 0) {
-		rc = hkms_err_set(err, HKMS_E_INVALID, "--days must be "
-		    "positive");
+	if ((rc = ops_days_check(days, HKMS_OPS_DAYS_MAX, err)) != HKMS_OK)
 		goto out;
-	}
 	prof_name = json_string_value(json_object_get(meta, "profile"));
 	/* records before the one JSON shape said "digest" */
 	dg = json_string_value(json_object_get(meta, "digest_algorithm"));

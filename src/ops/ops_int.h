@@ -41,6 +41,11 @@ enum hkms_rc ops_sign_crl(struct hkms_hsm *h, const char *keyref,
     X509_CRL *crl, const X509 *ca, enum hkms_x509_digest digest,
     struct hkms_err *err);
 
+/* days is 0 (default) or 1..max (HKMS_OPS_DAYS_MAX, HKMS_OPS_CRL_DAYS_MAX):
+ * else HKMS_E_INVALID "days must be 1..max". Every operation that takes a
+ * lifetime checks it here (bounds.c). */
+enum hkms_rc ops_days_check(int days, int max, struct hkms_err *err);
+
 /* The one JSON shape of a certificate (cert_json.c, docs/certificates.md
  * "JSON shape"): the facts of x (or of the CSR req; both NULL: facts null)
  * from hkms_certio_describe plus the context of record meta (borrowed,
