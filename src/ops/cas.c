@@ -756,10 +756,11 @@ ca_context(json_t *meta, json_t *o)
 		v = json_object_get(meta, keys[i]);
 		json_object_set(o, keys[i], v ? v : json_null());
 	}
-	/* records before the one JSON shape: the token key's type */
+	/* records before the one JSON shape kept the token key's type
+	 * ("ec:p256") as key_type */
 	if (json_is_null(json_object_get(o, "token_key_type")) &&
-	    json_object_get(meta, "subject_key") != NULL &&
-	    (v = json_object_get(meta, "key_type")) != NULL)
+	    (v = json_object_get(meta, "key_type")) != NULL &&
+	    json_is_string(v) && strchr(json_string_value(v), ':') != NULL)
 		json_object_set(o, "token_key_type", v);
 }
 
