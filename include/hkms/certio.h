@@ -133,25 +133,36 @@ enum hkms_rc hkms_certio_encode_p12(STACK_OF(X509) *certs,
 /**
  * Describe a certificate as a JSON object (what a certificate screen
  * shows). now: the time "status" is relative to (0 = time(NULL)).
- * Keys (absent values are JSON null):
- *   common_name, san ["DNS:x","IP:y","email:z","URI:u",...], dn (subject,
- *   RFC 4514/2253 string, UTF-8, most specific RDN first, e.g.
- *   "CN=a,O=b,C=US"), country, state, city, organization,
- *   organizational_unit, email, issuer (same form as dn), serial (upper-case
- *   hex, no separators), version, digest_algorithm ("SHA256"),
+ * This is the one JSON shape of a certificate (docs/certificates.md
+ * "JSON shape"); the operations add the record's context to it. Every key
+ * is always present (absent values are JSON null, lists []):
+ *   common_name, subject (RFC 4514/2253 string, UTF-8, most specific RDN
+ *   first, e.g. "CN=a,O=b,C=US"), san ["DNS:x","IP:y","email:z","URI:u",
+ *   ...], country, state, city, organization, organizational_unit, email,
+ *   issuer (same form as subject), serial (upper-case hex, no separators,
+ *   as hkms_x509_serial_to_hex), version, digest_algorithm ("SHA256"),
  *   signature_algorithm ("sha256WithRSAEncryption"), key_type ("RSA",
- *   "EC", "ED25519", ...), key_length (bits), curve ("P-256", else OpenSSL's
- *   group name), not_before, not_after (RFC 3339 UTC), lifetime_days,
- *   fingerprint_sha1, fingerprint_sha256 (upper-case hex with ':', as
- *   `openssl x509 -fingerprint`), thumbprint ("sha256:<lower-case hex>"),
- *   subject_key_id, authority_key_id (lower-case hex), self_signed, is_ca,
- *   path_len (null if unlimited or not a CA), key_usage [names like
- *   "digitalSignature", "keyCertSign"], extended_key_usage ["serverAuth",
- *   "clientAuth", ... or dotted OIDs], status ("valid", "expired",
- *   "not-yet-valid"), pem.
+ *   "EC", "ED25519", ...), key_bits, curve ("P-256", else OpenSSL's group
+ *   name), not_before, not_after (RFC 3339 UTC), lifetime_days, days_left
+ *   (whole days to not_after from now, rounded down, negative once
+ *   expired), fingerprint_sha1, fingerprint_sha256 (upper-case hex with
+ *   ':', as `openssl x509 -fingerprint`), thumbprint ("sha256:<lower-case
+ *   hex>"), subject_key_id, authority_key_id (lower-case hex),
+ *   self_signed, is_ca, path_len (null if unlimited or not a CA),
+ *   key_usage [names like "digitalSignature", "keyCertSign"],
+ *   extended_key_usage ["serverAuth", "clientAuth", ... or dotted OIDs],
+ *   status ("valid", "expired", "not-yet-valid"), pem.
  * On success the caller owns *out (json_decref).
  */
 enum hkms_rc hkms_certio_describe(X509 *cert, int64_t now, json_t **out,
+    struct hkms_err *err);
+
+/** The same shape for a PKCS#10 request: the subject and SAN keys, version,
+ *  digest_algorithm, signature_algorithm, key_type, key_bits, curve and pem
+ *  from the request; the certificate-only keys (issuer, serial, times,
+ *  fingerprints, thumbprint, key ids, self_signed, is_ca, path_len) null,
+ *  key_usage and extended_key_usage [], status "csr". */
+enum hkms_rc hkms_certio_describe_req(X509_REQ *req, json_t **out,
     struct hkms_err *err);
 
 /** The "sha256:<64 lower-case hex>" thumbprint of the DER certificate

@@ -17,6 +17,15 @@
 
 struct hkms_hsm;
 struct hkms_store;
+struct hkms_secret;
+
+/** The lifetime, in days, every operation that takes one accepts: 0 (the
+ *  default of the profile or the operation) or 1..HKMS_OPS_DAYS_MAX; a CRL's
+ *  next update 0 or 1..HKMS_OPS_CRL_DAYS_MAX. Anything else is refused
+ *  with "days must be 1..N" (the CA's not-after and policy may clamp or
+ *  refuse more). */
+#define HKMS_OPS_DAYS_MAX	36500
+#define HKMS_OPS_CRL_DAYS_MAX	3650
 
 /** What an operation runs against. Borrowed pointers; hsm may be NULL for
  *  operations that need no token (truststore, listing metadata). */
@@ -457,8 +466,11 @@ struct hkms_ops_ca_client_req {
 	const char *san;		/* optional */
 	const char *key_type;		/* NULL = "ec:p256" */
 	int days;			/* 0 = 5 years, clamped to the CA */
-	const char *passphrase;		/* >= 8 characters; never stored */
-	const char *out_file;		/* must not exist; written 0600 */
+	const struct hkms_secret *passphrase; /* >= 8 bytes, no NUL; never
+					 * stored (borrowed) */
+	const char *destination;	/* for the audit line only: where the
+					 * caller delivers the PKCS#12 (the
+					 * CLI: its file); may be NULL */
 };
 
 /** A client certificate with a software key (the only key hkms hands
@@ -466,12 +478,17 @@ struct hkms_ops_ca_client_req {
  *  (profile tls-client) is signed by the CA's token key and recorded in
  *  the issued index (no key), and key + certificate + CA chain go into a
  *  passphrase-protected PKCS#12 (PBES2/PBKDF2/AES-256-CBC, SHA-256 MAC)
- *  written once to out_file with mode 0600; the key is freed at once and
- *  stored nowhere else. *out as hkms_ops_ca_sign() without "pem" of a key,
- *  plus "file". Audited ("ca.issue_client"). */
+ *  returned in *p12 (a secret buffer; hkms_secret_free) — the key is freed
+ *  at once and stored nowhere. The operation writes no file: the face
+ *  delivers the bytes (the CLI writes a new 0600 file; a server answers
+ *  with them). A caller that cannot deliver them revokes the certificate
+ *  (hkms_ops_ca_revoke, reason cessationOfOperation): its key is lost.
+ *  *out: the certificate object (docs/certificates.md "JSON shape") with
+ *  the chain's pem, plus client_key_type ("ec:p256") and pkcs12_bytes.
+ *  Audited ("ca.issue_client"). */
 enum hkms_rc hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
     const struct hkms_ops_ca_client_req *req, json_t **out,
-    struct hkms_err *err);
+    struct hkms_secret **p12, struct hkms_err *err);
 
 /* ---- end certificate authorities ---- */
 

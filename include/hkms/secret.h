@@ -40,7 +40,8 @@ void hkms_secret_process_init(void);
 /** Wipe and free what hkms_secret_take_env() kept (at exit). */
 void hkms_secret_env_release(void);
 
-/** Copy len bytes into a new secret. */
+/** Copy len (at most 1 MiB: PINs, passphrases, a client PKCS#12) bytes
+ *  into a new secret. */
 enum hkms_rc hkms_secret_new(const void *data, size_t len,
     struct hkms_secret **out, struct hkms_err *err);
 

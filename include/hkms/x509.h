@@ -133,6 +133,60 @@ enum hkms_rc hkms_x509_san_format(const GENERAL_NAMES *gens, char **out,
     struct hkms_err *err);
 
 /* ------------------------------------------------------------------ */
+/* Host names, CIDR ranges, name constraints (nameconst.c, name.c)     */
+/* ------------------------------------------------------------------ */
+
+/** The one DNS name validator of hkms: LDH labels of 1..63 ASCII letters,
+ *  digits and '-' (not first or last in a label) separated by single dots,
+ *  1..253 characters in all, no trailing dot. Punycode ("xn--…") labels
+ *  are LDH and pass; raw UTF-8 does not. wildcard_ok: "*." may lead, with
+ *  at least two labels after it. s need not be NUL-terminated (len).
+ *  HKMS_E_INVALID "invalid_san" (err may be NULL). */
+enum hkms_rc hkms_x509_dns_check(const char *s, size_t len, int wildcard_ok,
+    struct hkms_err *err);
+
+/** An address range: family AF_INET (len 4) or AF_INET6 (len 16). An
+ *  IPv4-mapped IPv6 address ("::ffff:10.0.0.0/104") stays IPv6 (len 16),
+ *  as in a certificate's iPAddress, and never covers a 4-octet address. */
+struct hkms_x509_cidr {
+	int family;
+	unsigned char addr[16];
+	int len;		/* address octets: 4 or 16 */
+	int bits;		/* prefix length, 0..8*len */
+};
+
+/** hkms_x509_cidr_parse flags. */
+#define HKMS_X509_CIDR_STRICT	0x1	/* host bits must be zero */
+#define HKMS_X509_CIDR_PREFIX	0x2	/* the "/bits" is required (else a
+					 * bare address is /32 or /128) */
+
+/** Parse "10.0.0.0/8", "fd00::/8", "192.0.2.1" (flags as above). The one
+ *  CIDR parser of hkms. HKMS_E_INVALID "invalid_cidr" (err may be NULL). */
+enum hkms_rc hkms_x509_cidr_parse(const char *s, int flags,
+    struct hkms_x509_cidr *out, struct hkms_err *err);
+
+/** 1 if the address ip (len octets: 4 or 16) is inside c. */
+int hkms_x509_cidr_contains(const struct hkms_x509_cidr *c,
+    const unsigned char *ip, size_t len);
+
+/** RFC 5280 dNSName constraint matching as OpenSSL does it
+ *  (case-insensitive): base "example.com" covers itself and every name
+ *  below it, ".example.com" only the names below it, "" every name. */
+int hkms_x509_nc_dns_match(const char *name, const char *base);
+
+/** The CN of name if verifiers treat it as a host name (a dot and only
+ *  LDH labels, optionally "*." first), copied to buf; 0 if there is none. */
+int hkms_x509_cn_hostname(const X509_NAME *name, char *buf, size_t size);
+
+/** Check x against the name constraints of every CA in chain (issuer
+ *  first, up to the root) like a verifier would: DNS and IP SANs (and,
+ *  is_leaf, a host-name CN) by the rules above, every other name type by
+ *  OpenSSL's NAME_CONSTRAINTS_check. HKMS_E_POLICY "policy_violation"
+ *  naming the name and the CA. */
+enum hkms_rc hkms_x509_nc_check(STACK_OF(X509) *chain, X509 *x, int is_leaf,
+    struct hkms_err *err);
+
+/* ------------------------------------------------------------------ */
 /* Profiles                                                            */
 /* ------------------------------------------------------------------ */
 

@@ -3,6 +3,7 @@
  * as JSON on stderr, and lazily opened config, token and store.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -386,6 +387,89 @@ hkms_cli_write_out(const char *path, const void *data, size_t len,
 	if (f != stdout && fclose(f) != 0)
 		return hkms_err_set(err, HKMS_E_IO, "cannot write to %s", path);
 	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_cli_write_new(const char *path, const void *data, size_t len,
+    mode_t mode, struct hkms_err *err)
+{
+	const unsigned char *p = data;
+	char *tmp = NULL, *dir = NULL, *slash;
+	enum hkms_rc rc = HKMS_E_IO;
+	size_t off = 0;
+	ssize_t n;
+	int fd = -1, dfd = -1, linked = 0;
+
+	if (path == NULL || path[0] == '\0')
+		return hkms_err_set(err, HKMS_E_INVALID, "no file given");
+	if (asprintf(&tmp, "%s.tmp-%ld", path, (long)getpid()) < 0) {
+		tmp = NULL;
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	/* O_EXCL: never through a symlink, never over a file */
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, mode)) < 0) {
+		rc = hkms_err_set(err, HKMS_E_IO, "cannot create '%s': %s", tmp,
+		    strerror(errno));
+		goto out;
+	}
+	if (fchmod(fd, mode) != 0)	/* whatever the umask */
+		goto fail_io;
+	while (off < len) {
+		if ((n = write(fd, p + off, len - off)) < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail_io;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		fd = -1;
+		goto fail_io;
+	}
+	fd = -1;
+	/* link() refuses an existing path, symlinks included */
+	if (link(tmp, path) != 0) {
+		if (errno == EEXIST)
+			rc = hkms_err_setc(err, HKMS_E_EXISTS, "file_exists",
+			    "'%s' exists; it is written once, to a new file",
+			    path);
+		else
+			rc = hkms_err_set(err, HKMS_E_IO, "cannot write '%s': "
+			    "%s", path, strerror(errno));
+		goto out;
+	}
+	linked = 1;
+	if ((dir = strdup(path)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	if ((dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) >= 0 && unlink(tmp) == 0 && fsync(dfd) == 0) {
+		rc = HKMS_OK;
+		goto out;
+	}
+fail_io:
+	rc = hkms_err_set(err, HKMS_E_IO, "cannot write '%s': %s", path,
+	    strerror(errno));
+	if (linked)
+		(void)unlink(path);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	if (tmp != NULL)
+		(void)unlink(tmp);
+	free(tmp);
+	free(dir);
+	return rc;
 }
 
 int

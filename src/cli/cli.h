@@ -7,6 +7,7 @@
 #ifndef HKMS_CLI_H
 #define HKMS_CLI_H
 
+#include <sys/types.h>
 #include <getopt.h>
 #include <stdio.h>
 
@@ -104,6 +105,13 @@ enum hkms_rc hkms_cli_ops_ctx(struct hkms_cli *cli, int need_hsm,
 /** Write data to path atomically (mode 0644), or to stdout if path NULL. */
 enum hkms_rc hkms_cli_write_out(const char *path, const void *data,
     size_t len, struct hkms_err *err);
+
+/** Write data to a new file path with mode (0600 for a secret), once:
+ *  written to a temporary file beside it, synced, then linked to path,
+ *  which never follows a symlink and never replaces anything (an existing
+ *  path: HKMS_E_EXISTS "file_exists"); the directory is synced too. */
+enum hkms_rc hkms_cli_write_new(const char *path, const void *data,
+    size_t len, mode_t mode, struct hkms_err *err);
 
 /* Subcommands (one file each) */
 int hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv);

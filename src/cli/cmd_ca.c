@@ -5,6 +5,7 @@
  * nothing here decides policy. Design: docs/ca.md.
  */
 #include <errno.h>
+#include <sys/stat.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,9 @@
 
 #define INPUT_MAX (2 * 1024 * 1024)
 
-static const char *const ca_cols[] = { "name", "type", "cn", "parent",
+static const char *const ca_cols[] = { "name", "type", "common_name", "parent",
     "path_len", "not_after", "key", NULL };
-static const char *const issued_cols[] = { "serial", "status", "cn",
+static const char *const issued_cols[] = { "serial", "status", "common_name",
     "profile", "not_after", "days_left", "requester", NULL };
 
 /* An integer in lo..hi. */
@@ -659,11 +660,12 @@ ca_issue_client(struct hkms_cli *cli, int argc, char **argv)
 		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_ca_client_req req;
-	struct hkms_secret *pass = NULL;
-	struct hkms_err err = { 0 };
+	struct hkms_secret *pass = NULL, *p12 = NULL;
+	struct hkms_err err = { 0 }, e2 = { 0 };
 	struct hkms_ops_ctx c;
-	const char *pfile = NULL;
-	json_t *out = NULL;
+	const char *pfile = NULL, *file = NULL, *serial;
+	struct stat sb;
+	json_t *out = NULL, *rv = NULL;
 	int ch, rc;
 
 	memset(&req, 0, sizeof(req));
@@ -679,13 +681,13 @@ ca_issue_client(struct hkms_cli *cli, int argc, char **argv)
 			req.san = optarg;
 			break;
 		case 'o':
-			req.out_file = optarg;
+			file = optarg;
 			break;
 		case 'P':
 			pfile = optarg;
 			break;
 		case 'n':
-			if (!parse_int(optarg, 1, 36500, &req.days))
+			if (!parse_int(optarg, 1, HKMS_OPS_DAYS_MAX, &req.days))
 				return hkms_cli_usage(cli, "--days must be "
 				    "1..36500");
 			break;
@@ -711,7 +713,7 @@ ca_issue_client(struct hkms_cli *cli, int argc, char **argv)
 		}
 	}
 	if (optind != argc || req.ca == NULL || req.subject == NULL ||
-	    req.out_file == NULL || pfile == NULL)
+	    file == NULL || pfile == NULL)
 		return hkms_cli_usage(cli, "usage: hkms ca issue-client --ca "
 		    "NAME --subject S --out-file F.p12 --passphrase-file P");
 	if (hkms_secret_from_file(pfile, "passphrase", &pass, &err) !=
@@ -719,13 +721,40 @@ ca_issue_client(struct hkms_cli *cli, int argc, char **argv)
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}
-	req.passphrase = hkms_secret_str(pass);
-	if (hkms_ops_ca_issue_client(&c, &req, &out, &err) != HKMS_OK) {
+	/* the key is handed out once: refuse a taken path before issuing
+	 * (hkms_cli_write_new refuses it again, atomically) */
+	if (lstat(file, &sb) == 0 || errno != ENOENT) {
+		hkms_err_setc(&err, HKMS_E_EXISTS, "file_exists", "'%s' "
+		    "exists; the PKCS#12 is written once, to a new file", file);
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}
+	req.passphrase = pass;
+	req.destination = file;
+	if (hkms_ops_ca_issue_client(&c, &req, &out, &p12, &err) != HKMS_OK) {
+		rc = hkms_cli_fail(cli, &err);
+		goto out;
+	}
+	if (hkms_cli_write_new(file, hkms_secret_str(p12), hkms_secret_len(p12),
+	    0600, &err) != HKMS_OK) {
+		/* issued and recorded, but its key is lost: revoke it so the
+		 * certificate can never be used */
+		serial = json_string_value(json_object_get(out, "serial"));
+		if (serial != NULL && hkms_ops_ca_revoke(&c, req.ca, serial,
+		    "cessationOfOperation", &rv, &e2) == HKMS_OK)
+			snprintf(err.detail + strlen(err.detail),
+			    sizeof(err.detail) - strlen(err.detail),
+			    "; certificate %.40s revoked", serial);
+		json_decref(rv);
+		rc = hkms_cli_fail(cli, &err);
+		goto out;
+	}
+	json_object_set_new(out, "file", json_string(file));
 	rc = hkms_cli_output(cli, out, print_summary);
+	out = NULL;	/* hkms_cli_output took it */
 out:
+	json_decref(out);
+	hkms_secret_free(p12);
 	hkms_secret_free(pass);
 	return rc;
 }

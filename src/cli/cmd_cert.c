@@ -18,7 +18,7 @@
 #include "hkms/secret.h"
 #include "hkms/util.h"
 
-static const char *const list_cols[] = { "name", "type", "cn", "not_after",
+static const char *const list_cols[] = { "name", "type", "common_name", "not_after",
     "days_left", "key", NULL };
 static const char *const check_cols[] = { "name", "pass", "reason", NULL };
 

@@ -1,6 +1,6 @@
 /*
  * hkms trust import|list|show|export|delete|pin|verify|watch: the
- * truststore verbs. Each parses its options, calls src/ops/trust.c and
+ * truststore verbs. Each parses its options, calls src/ops/truststore.c and
  * prints the result; none needs the token.
  */
 #include <errno.h>

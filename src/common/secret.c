@@ -26,6 +26,8 @@
 #include "hkms/secret.h"
 
 #define SECRET_MAX 4096
+/* hkms_secret_new: also key material such as a client PKCS#12 */
+#define SECRET_NEW_MAX (1024 * 1024)
 
 struct hkms_secret {
 	size_t len;
@@ -68,7 +70,7 @@ hkms_secret_new(const void *data, size_t len, struct hkms_secret **out,
 {
 	enum hkms_rc rc;
 
-	if (out == NULL || (data == NULL && len > 0) || len > SECRET_MAX)
+	if (out == NULL || (data == NULL && len > 0) || len > SECRET_NEW_MAX)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid secret");
 	if ((rc = secret_alloc(len, out, err)) != HKMS_OK)
 		return rc;

@@ -1,6 +1,10 @@
 /*
- * Internals shared by the CA operations (src/ops/cas.c, ca_*.c). Not
- * installed, not public. Design: docs/ca.md.
+ * Internals shared by the CA operations (src/ops/cas.c, ca_issue.c,
+ * ca_revoke.c). The helpers (ca_need_*, ca_load, ca_key_ref, the time and
+ * chain helpers, ca_sign_cert) live in ca_util.c, which calls no
+ * operation; ca_issue() (ca_issue.c), ca_revoke_one() (ca_revoke.c) and
+ * the policy (ca_policy.c) are the shared steps. Not installed, not
+ * public. Design: docs/ca.md.
  */
 #ifndef HKMS_OPS_CA_INT_H
 #define HKMS_OPS_CA_INT_H
@@ -32,6 +36,12 @@ struct ca {
 /* HKMS_E_INVALID unless a token / a store is open. */
 enum hkms_rc ca_need_hsm(struct hkms_ops_ctx *c, struct hkms_err *err);
 enum hkms_rc ca_need_store(struct hkms_ops_ctx *c, struct hkms_err *err);
+
+/* HKMS_E_INVALID "bad_name" unless name is a valid CA name. */
+enum hkms_rc ca_name_check(const char *name, struct hkms_err *err);
+
+/* Now in RFC 3339 (UTC), a new JSON string. */
+json_t *ca_now_json(void);
 
 /* Load CA name. active: it must have its certificate (not "ca-pending":
  * HKMS_E_INVALID "ca_pending"). Missing: HKMS_E_NOT_FOUND "ca_not_found".
@@ -83,19 +93,10 @@ int ca_policy_max_days(json_t *policy, const char *profile);
 enum hkms_rc ca_policy_parse(const char *text, size_t len, json_t **out,
     struct hkms_err *err);
 
-/* Check x against the name constraints of every CA in chain (issuer first,
- * up to the root), like a verifier would: HKMS_E_POLICY
- * "policy_violation" naming the name and the CA. is_leaf: check a
- * host-name CN too (as OpenSSL does for end-entity certificates). */
-enum hkms_rc ca_nc_check(STACK_OF(X509) *chain, X509 *x, int is_leaf,
-    struct hkms_err *err);
-
-/* The CN of name if it is a host name (what verifiers treat as one), in
- * buf; 0 if there is none. */
-int ca_cn_hostname(const X509_NAME *name, char *buf, size_t size);
-
-/* Meta for a certificate: serial, subject, cn, san, not_before,
- * not_after, thumbprint, key_type. NULL if out of memory. */
+/* Meta for a certificate: the facts a record keeps (ops_cert_record:
+ * common_name, subject, san, issuer, serial, not_before, not_after,
+ * digest_algorithm, key_type, key_bits, curve, thumbprint, self_signed,
+ * is_ca). NULL if out of memory. */
 json_t *ca_cert_meta(X509 *x);
 
 /* RFC 3339 of an ASN1_TIME; json null if it cannot be read. */

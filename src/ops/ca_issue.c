@@ -12,11 +12,9 @@
  * signature) and recorded. A failure before the record leaves nothing
  * behind but the audit line the caller writes.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -26,12 +24,14 @@
 
 #include "hkms/certio.h"
 #include "hkms/hsm.h"
+#include "hkms/secret.h"
 #include "hkms/ops.h"
 #include "hkms/store.h"
 #include "hkms/util.h"
 #include "hkms/x509.h"
 
 #include "ca_int.h"
+#include "ops_int.h"
 
 /* PBKDF2 iterations of the client PKCS#12 (key and certificate bags) and
  * of its MAC. */
@@ -168,7 +168,7 @@ ca_issue(struct hkms_ops_ctx *c, struct ca *ca, struct ca_issue_req *r,
 	    "policy"), pname, x, X509_get0_pubkey(x), reqdays, err)) !=
 	    HKMS_OK)
 		goto out;
-	if ((rc = ca_nc_check(ca->chain, x, r->is_leaf, err)) != HKMS_OK ||
+	if ((rc = hkms_x509_nc_check(ca->chain, x, r->is_leaf, err)) != HKMS_OK ||
 	    (rc = ca_sign_cert(c, ca, x, r->prof, err)) != HKMS_OK)
 		goto out;
 	if ((m = ca_cert_meta(x)) == NULL || (one = sk_X509_new_null()) ==
@@ -255,20 +255,24 @@ add_p7b(STACK_OF(X509) *chain, json_t *o, struct hkms_err *err)
 	return HKMS_OK;
 }
 
-/* The result of one issuance: the record plus the chain. */
+/* The result of one issuance: the certificate object plus the chain. */
 static enum hkms_rc
 issue_result(struct ca *ca, X509 *x, json_t *rec, int p7b, json_t **out,
     struct hkms_err *err)
 {
 	STACK_OF(X509) *chain = ca_leaf_chain(ca, x);
 	enum hkms_rc rc;
-	json_t *o = json_deep_copy(rec);
+	json_t *o = NULL;
 	char *pem = NULL;
 
-	if (chain == NULL || o == NULL) {
+	if (chain == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
+	/* the certificate in the one JSON shape, with the record's context */
+	if ((rc = ops_cert_object(x, NULL, rec, NULL, "certificate", 0, &o,
+	    err)) != HKMS_OK)
+		goto out;
 	if ((rc = hkms_certio_pem_string(chain, &pem, err)) != HKMS_OK)
 		goto out;
 	json_object_set_new(o, "chain_length", json_integer(sk_X509_num(
@@ -353,11 +357,9 @@ hkms_ops_ca_sign(struct hkms_ops_ctx *c,
 		}
 		p7b = 1;
 	}
-	if (req->days < 0 || req->days > 36500) {
-		rc = hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--days must be 1..36500");
+	if ((rc = ops_days_check(req->days, HKMS_OPS_DAYS_MAX, err)) !=
+	    HKMS_OK)
 		goto out;
-	}
 	if (req->csr == NULL) {
 		rc = hkms_err_setc(err, HKMS_E_INVALID, "usage",
 		    "--csr is required");
@@ -447,19 +449,45 @@ derived_status(json_t *rec, json_t *revoked, int64_t now)
 	return "valid";
 }
 
+/* An issued certificate in the one JSON shape, from its record (the PEM
+ * is in it) and its revocation record rv (may be NULL); status is the
+ * derived one. The record's own name ("serial") is not a name. */
+static enum hkms_rc
+issued_object(json_t *rec, json_t *rv, const char *status, int64_t now,
+    json_t **out, struct hkms_err *err)
+{
+	json_t *ctx = json_copy(rec);
+	enum hkms_rc rc;
+
+	if (ctx == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	json_object_del(ctx, "name");
+	if (rv != NULL) {
+		json_object_set(ctx, "revoked_at", json_object_get(rv,
+		    "revoked_at"));
+		json_object_set(ctx, "reason", json_object_get(rv, "reason"));
+	}
+	rc = ops_cert_object_pem(json_string_value(json_object_get(rec,
+	    "pem")), ctx, NULL, "certificate", now, out, err);
+	json_decref(ctx);
+	if (rc != HKMS_OK)
+		return rc;
+	json_object_set_new(*out, "status", json_string(status));
+	json_object_del(*out, "chain_length");
+	return HKMS_OK;
+}
+
 enum hkms_rc
 hkms_ops_ca_issued(struct hkms_ops_ctx *c, const char *ca_name,
     int expiring_within, const char *status_filter, json_t **out,
     struct hkms_err *err)
 {
-	static const char *const drop[] = { "schema", "updated", "name",
-	    "pem", NULL };
 	enum hkms_rc rc;
 	struct ca *ca = NULL;
 	json_t *list = NULL, *rlist = NULL, *revoked = NULL, *rows = NULL,
 	    *it;
 	int64_t now = (int64_t)time(NULL), na;
-	size_t i, k;
+	size_t i;
 
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
@@ -483,7 +511,7 @@ hkms_ops_ca_issued(struct hkms_ops_ctx *c, const char *ca_name,
 	rows = json_array();
 	json_array_foreach(list, i, it) {
 		const char *st = derived_status(it, revoked, now);
-		json_t *row, *rv;
+		json_t *row = NULL;
 
 		if (status_filter != NULL && strcmp(st, status_filter) != 0)
 			continue;
@@ -492,20 +520,11 @@ hkms_ops_ca_issued(struct hkms_ops_ctx *c, const char *ca_name,
 		if (expiring_within >= 0 && (na < now || na - now >
 		    (int64_t)expiring_within * CA_DAY))
 			continue;
-		row = json_copy(it);
-		for (k = 0; drop[k] != NULL; k++)
-			json_object_del(row, drop[k]);
-		json_object_set_new(row, "status", json_string(st));
-		json_object_set_new(row, "days_left", na < 0 ? json_null() :
-		    json_integer((na - now) / CA_DAY));
-		rv = json_object_get(revoked, json_string_value(
-		    json_object_get(it, "serial")));
-		if (rv != NULL) {
-			json_object_set(row, "revoked_at", json_object_get(rv,
-			    "revoked_at"));
-			json_object_set(row, "reason", json_object_get(rv,
-			    "reason"));
-		}
+		if ((rc = issued_object(it, json_object_get(revoked,
+		    json_string_value(json_object_get(it, "serial"))), st,
+		    now, &row, err)) != HKMS_OK)
+			goto out;
+		json_object_del(row, "pem");
 		json_array_append_new(rows, row);
 	}
 	*out = rows;
@@ -547,16 +566,12 @@ hkms_ops_ca_issued_show(struct hkms_ops_ctx *c, const char *ca_name,
 	if (pem != NULL && json_object_get(meta, "pem") == NULL)
 		json_object_set_new(meta, "pem", json_string(pem));
 	if (hkms_store_get(c->store, ca->revoked_kind, hex, &rv, NULL,
-	    err) == HKMS_OK) {
-		json_object_set_new(meta, "status", json_string("revoked"));
-		json_object_set(meta, "revoked_at", json_object_get(rv,
-		    "revoked_at"));
-		json_object_set(meta, "reason", json_object_get(rv, "reason"));
-	}
-	json_object_del(meta, "schema");
-	*out = meta;
-	meta = NULL;	/* transferred */
-	rc = HKMS_OK;
+	    NULL) != HKMS_OK)
+		rv = NULL;
+	rc = issued_object(meta, rv, derived_status(meta, NULL,
+	    (int64_t)time(NULL)), 0, out, err);
+	if (rc == HKMS_OK && rv != NULL)
+		json_object_set_new(*out, "status", json_string("revoked"));
 out:
 	json_decref(meta);
 	json_decref(rv);
@@ -647,37 +662,33 @@ static enum hkms_rc
 client_precheck(const struct hkms_ops_ca_client_req *req,
     enum hkms_key_type *kt, struct hkms_err *err)
 {
-	struct stat sb;
+	const char *pass = req->passphrase ? hkms_secret_str(req->passphrase) :
+	    NULL;
 	enum hkms_rc rc;
 
 	if (req->subject == NULL || req->subject[0] == '\0')
 		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
 		    "--subject is required (e.g. /CN=alice)");
-	if (req->out_file == NULL || req->out_file[0] == '\0')
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--out-file is required: the key is handed out once");
-	if (req->passphrase == NULL || strlen(req->passphrase) <
-	    PASSPHRASE_MIN)
+	if (pass != NULL && strlen(pass) != hkms_secret_len(req->passphrase))
+		return hkms_err_setc(err, HKMS_E_INVALID, "weak_passphrase",
+		    "the PKCS#12 passphrase must not contain a NUL byte");
+	if (pass == NULL || strlen(pass) < PASSPHRASE_MIN)
 		return hkms_err_setc(err, HKMS_E_POLICY, "weak_passphrase",
 		    "the PKCS#12 passphrase must have at least %d characters",
 		    PASSPHRASE_MIN);
-	if (req->days < 0 || req->days > 36500)
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--days must be 1..36500");
+	if ((rc = ops_days_check(req->days, HKMS_OPS_DAYS_MAX, err)) !=
+	    HKMS_OK)
+		return rc;
 	if ((rc = hkms_hsm_key_type_parse(req->key_type ? req->key_type :
 	    "ec:p256", kt, err)) != HKMS_OK)
 		return rc;
-	if (lstat(req->out_file, &sb) == 0 || errno != ENOENT)
-		return hkms_err_setc(err, HKMS_E_EXISTS, "file_exists",
-		    "'%s' exists; the PKCS#12 is written once, to a new file",
-		    req->out_file);
 	return HKMS_OK;
 }
 
 enum hkms_rc
 hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
     const struct hkms_ops_ca_client_req *req, json_t **out,
-    struct hkms_err *err)
+    struct hkms_secret **p12out, struct hkms_err *err)
 {
 	enum hkms_rc rc;
 	enum hkms_key_type kt = HKMS_KEY_NONE;
@@ -691,8 +702,9 @@ hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
 	size_t p12len = 0;
 	char cn[128] = "client";
 
-	if (req == NULL || out == NULL)
+	if (req == NULL || out == NULL || p12out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	*p12out = NULL;
 	if ((rc = ca_need_hsm(c, err)) != HKMS_OK ||
 	    (rc = ca_need_store(c, err)) != HKMS_OK)
 		return rc;
@@ -712,22 +724,24 @@ hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
 	ir.is_leaf = 1;
 	ir.audit_op = "ca.issue_client";
 	ir.audit_object = ca->name;
-	ir.audit_detail = d = json_pack("{s:s,s:s}", "key_type",
-	    hkms_hsm_key_type_name(kt), "file", req->out_file);
+	ir.audit_detail = d = json_pack("{s:s}", "key_type",
+	    hkms_hsm_key_type_name(kt));
+	if (req->destination != NULL)
+		json_object_set_new(d, "file", json_string(req->destination));
 	rc = ca_issue(c, ca, &ir, &x, &rec, NULL, err);
 	json_decref(d);
 	if (rc != HKMS_OK)
 		goto out;
 	X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
 	    cn, sizeof(cn));
-	rc = client_p12(key, x, ca->chain, req->passphrase, cn, &p12, &p12len,
-	    err);
-	/* the only copy of the key is in the (encrypted) PKCS#12 now */
+	rc = client_p12(key, x, ca->chain, hkms_secret_str(req->passphrase), cn,
+	    &p12, &p12len, err);
+	/* the only copy of the key is in the (encrypted) PKCS#12 now; it
+	 * goes to the caller in a secret buffer, and nowhere else */
 	EVP_PKEY_free(key);
 	key = NULL;
 	if (rc == HKMS_OK)
-		rc = hkms_store_write_atomic(req->out_file, p12, p12len, 0600,
-		    err);
+		rc = hkms_secret_new(p12, p12len, p12out, err);
 	if (rc != HKMS_OK) {
 		/* issued and recorded, but its key is lost: revoke it so the
 		 * certificate can never be used */
@@ -745,9 +759,11 @@ hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
 	}
 	if ((rc = issue_result(ca, x, rec, 0, out, err)) != HKMS_OK)
 		goto out;
-	json_object_set_new(*out, "file", json_string(req->out_file));
-	json_object_set_new(*out, "key_type", json_string(
+	/* key_type is the certificate's ("EC"); this is the request's */
+	json_object_set_new(*out, "client_key_type", json_string(
 	    hkms_hsm_key_type_name(kt)));
+	json_object_set_new(*out, "pkcs12_bytes", json_integer(
+	    (json_int_t)p12len));
 	rc = HKMS_OK;
 out:
 	d = json_pack("{s:s,s:s}", "subject", req->subject ? req->subject :
@@ -755,14 +771,18 @@ out:
 	    (req->key_type ? req->key_type : ""));
 	if (rec != NULL)
 		json_object_set(d, "serial", json_object_get(rec, "serial"));
-	if (req->out_file != NULL)
-		json_object_set_new(d, "file", json_string(req->out_file));
+	if (req->destination != NULL)
+		json_object_set_new(d, "file", json_string(req->destination));
 	hkms_ops_audit(c, "ca.issue_client", req->ca ? req->ca : "", rc, err,
 	    d);
 	json_decref(d);
 	if (p12 != NULL) {
 		OPENSSL_cleanse(p12, p12len);
 		free(p12);
+	}
+	if (rc != HKMS_OK) {
+		hkms_secret_free(*p12out);
+		*p12out = NULL;
 	}
 	EVP_PKEY_free(key);
 	json_decref(rec);

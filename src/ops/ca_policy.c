@@ -1,5 +1,5 @@
 /*
- * The signing policy of a CA and the name-constraint check at issue time.
+ * The signing policy of a CA.
  *
  * A policy is a JSON object stored in the CA's record (schema in
  * docs/ca.md): top-level rules apply to every profile, "profiles": {P:
@@ -11,12 +11,10 @@
  * Every refusal is HKMS_E_POLICY "policy_violation" naming the rule, e.g.
  * "dns name 'evil.com' not allowed by rule allow_dns=[.example.com]".
  *
- * The CA's own name constraints (and those of every CA above it) are
- * checked here too, so a request outside them is refused instead of
- * producing a certificate that fails verification later.
+ * The name constraints of the CA's chain are checked by x509
+ * (hkms_x509_nc_check, src/x509/nameconst.c).
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,54 +35,12 @@
 
 /* ---- names --------------------------------------------------------- */
 
-/* LDH labels separated by dots: "a.example.com" (no leading '.'). */
+/* DNS names and CIDR ranges are parsed by x509 (hkms_x509_dns_check,
+ * hkms_x509_cidr_parse): one validator for the whole code base. */
 static int
 dns_valid(const char *s)
 {
-	size_t n = strlen(s), lab = 0, i;
-
-	if (n == 0 || n > 253)
-		return 0;
-	for (i = 0; i <= n; i++) {
-		char ch = s[i];
-
-		if (ch == '.' || ch == '\0') {
-			if (lab == 0 || s[i - 1] == '-')
-				return 0;
-			lab = 0;
-			continue;
-		}
-		if (!(isalnum((unsigned char)ch) || ch == '-') ||
-		    (lab == 0 && ch == '-') || ++lab > 63)
-			return 0;
-	}
-	return 1;
-}
-
-int
-ca_cn_hostname(const X509_NAME *name, char *buf, size_t size)
-{
-	int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-	unsigned char *u = NULL;
-	const char *p;
-	int len, ok;
-
-	if (i < 0)
-		return 0;
-	len = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(
-	    X509_NAME_get_entry(name, i)));
-	if (len <= 0 || (size_t)len >= size || memchr(u, '\0', (size_t)len)) {
-		OPENSSL_free(u);
-		return 0;
-	}
-	memcpy(buf, u, (size_t)len);
-	buf[len] = '\0';
-	OPENSSL_free(u);
-	/* as verifiers do: a CN with a dot and only LDH labels (optionally
-	 * "*." first) is a host name */
-	p = strncmp(buf, "*.", 2) == 0 ? buf + 2 : buf;
-	ok = strchr(p, '.') != NULL && dns_valid(p);
-	return ok;
+	return hkms_x509_dns_check(s, strlen(s), 0, NULL) == HKMS_OK;
 }
 
 /* name ends with suffix (case-insensitive) and is longer. */
@@ -94,63 +50,6 @@ ends_with_ci(const char *name, const char *suffix)
 	size_t n = strlen(name), s = strlen(suffix);
 
 	return n > s && strcasecmp(name + n - s, suffix) == 0;
-}
-
-/* ---- CIDR ---------------------------------------------------------- */
-
-struct cidr {
-	int family;
-	unsigned char addr[16];
-	int len;	/* address bytes: 4 or 16 */
-	int bits;
-};
-
-static int
-cidr_parse(const char *s, struct cidr *c, int strict)
-{
-	char buf[64], *slash, *end;
-	long bits;
-	int i;
-
-	if (strlen(s) >= sizeof(buf))
-		return 0;
-	snprintf(buf, sizeof(buf), "%s", s);
-	memset(c, 0, sizeof(*c));
-	if ((slash = strchr(buf, '/')) != NULL)
-		*slash = '\0';
-	if (inet_pton(AF_INET, buf, c->addr) == 1) {
-		c->family = AF_INET;
-		c->len = 4;
-	} else if (inet_pton(AF_INET6, buf, c->addr) == 1) {
-		c->family = AF_INET6;
-		c->len = 16;
-	} else
-		return 0;
-	c->bits = c->len * 8;
-	if (slash != NULL) {
-		bits = strtol(slash + 1, &end, 10);
-		if (end == slash + 1 || *end != '\0' || bits < 0 ||
-		    bits > c->len * 8)
-			return 0;
-		c->bits = (int)bits;
-	}
-	for (i = 0; strict && i < c->len * 8; i++)
-		if (i >= c->bits && (c->addr[i / 8] & (0x80 >> (i % 8))))
-			return 0;	/* host bits set */
-	return 1;
-}
-
-static int
-cidr_contains(const struct cidr *c, const unsigned char *ip, int len)
-{
-	int i;
-
-	if (len != c->len)
-		return 0;
-	for (i = 0; i < c->bits; i++)
-		if ((c->addr[i / 8] ^ ip[i / 8]) & (0x80 >> (i % 8)))
-			return 0;
-	return 1;
 }
 
 /* ---- parsing ------------------------------------------------------- */
@@ -206,9 +105,10 @@ ok_dns_rule(const char *s)
 static int
 ok_cidr(const char *s)
 {
-	struct cidr c;
+	struct hkms_x509_cidr c;
 
-	return cidr_parse(s, &c, 1);
+	return hkms_x509_cidr_parse(s, HKMS_X509_CIDR_STRICT, &c, NULL) ==
+	    HKMS_OK;
 }
 
 static int
@@ -489,7 +389,7 @@ check_ip(json_t *policy, const char *profile, const ASN1_OCTET_STRING *ip,
     struct hkms_err *err)
 {
 	char scope[96], what[128], txt[INET6_ADDRSTRLEN];
-	struct cidr c;
+	struct hkms_x509_cidr c;
 	size_t i;
 	json_t *v, *it;
 
@@ -497,8 +397,9 @@ check_ip(json_t *policy, const char *profile, const ASN1_OCTET_STRING *ip,
 	if (v == NULL)
 		return HKMS_OK;
 	json_array_foreach(v, i, it)
-		if (cidr_parse(json_string_value(it), &c, 0) &&
-		    cidr_contains(&c, ip->data, ip->length))
+		if (hkms_x509_cidr_parse(json_string_value(it), 0, &c,
+		    NULL) == HKMS_OK && hkms_x509_cidr_contains(&c, ip->data,
+		    (size_t)ip->length))
 			return HKMS_OK;
 	if (inet_ntop(ip->length == 4 ? AF_INET : AF_INET6, ip->data, txt,
 	    sizeof(txt)) == NULL)
@@ -633,7 +534,7 @@ ca_policy_check(json_t *policy, const char *profile, X509 *x,
 	}
 	if ((rc = check_key(policy, profile, subject_key, err)) != HKMS_OK)
 		return rc;
-	if (ca_cn_hostname(X509_get_subject_name(x), cn, sizeof(cn)) &&
+	if (hkms_x509_cn_hostname(X509_get_subject_name(x), cn, sizeof(cn)) &&
 	    (rc = check_dns(policy, profile, cn, " (common name)", err)) !=
 	    HKMS_OK)
 		return rc;
@@ -674,163 +575,5 @@ ca_policy_check(json_t *policy, const char *profile, X509 *x,
 		}
 	}
 	GENERAL_NAMES_free(gens);
-	return rc;
-}
-
-/* ---- name constraints ---------------------------------------------- */
-
-/* RFC 5280 / OpenSSL dNSName matching: "example.com" covers itself and
- * its subdomains, ".example.com" only the subdomains. */
-static int
-nc_dns_match(const char *name, const ASN1_IA5STRING *base)
-{
-	char b[256];
-	size_t n = strlen(name), bl;
-
-	if (base->length <= 0)
-		return 1;
-	if ((size_t)base->length >= sizeof(b))
-		return 0;
-	memcpy(b, base->data, (size_t)base->length);
-	b[base->length] = '\0';
-	bl = strlen(b);
-	if (n > bl) {
-		if (b[0] != '.' && name[n - bl - 1] != '.')
-			return 0;
-		return strcasecmp(name + n - bl, b) == 0;
-	}
-	return strcasecmp(name, b) == 0;
-}
-
-static int
-nc_ip_match(const ASN1_OCTET_STRING *ip, const ASN1_OCTET_STRING *base)
-{
-	int i, l = ip->length;
-
-	if (base->length != 2 * l)
-		return 0;
-	for (i = 0; i < l; i++)
-		if ((ip->data[i] & base->data[l + i]) !=
-		    (base->data[i] & base->data[l + i]))
-			return 0;
-	return 1;
-}
-
-/* 1 if there is a subtree of type in st; *match: one of them matches. */
-static int
-nc_scan(STACK_OF(GENERAL_SUBTREE) *st, int type, const char *dns,
-    const ASN1_OCTET_STRING *ip, int *match)
-{
-	int i, any = 0;
-
-	*match = 0;
-	for (i = 0; i < sk_GENERAL_SUBTREE_num(st); i++) {
-		GENERAL_NAME *b = sk_GENERAL_SUBTREE_value(st, i)->base;
-
-		if (b->type != type)
-			continue;
-		any = 1;
-		if (type == GEN_DNS && nc_dns_match(dns, b->d.dNSName))
-			*match = 1;
-		if (type == GEN_IPADD && nc_ip_match(ip, b->d.iPAddress))
-			*match = 1;
-	}
-	return any;
-}
-
-static enum hkms_rc
-nc_refuse(struct hkms_err *err, const char *what, X509 *ca, const char *why)
-{
-	char cn[128] = "?";
-
-	X509_NAME_get_text_by_NID(X509_get_subject_name(ca), NID_commonName,
-	    cn, sizeof(cn));
-	return hkms_err_setc(err, HKMS_E_POLICY, "policy_violation",
-	    "%s is outside the name constraints of CA '%s' (%s)", what, cn,
-	    why);
-}
-
-static enum hkms_rc
-nc_name(NAME_CONSTRAINTS *nc, X509 *ca, int type, const char *dns,
-    const ASN1_OCTET_STRING *ip, struct hkms_err *err)
-{
-	char what[320], txt[INET6_ADDRSTRLEN];
-	int m;
-
-	if (type == GEN_DNS)
-		snprintf(what, sizeof(what), "dns name '%s'", dns);
-	else {
-		if (inet_ntop(ip->length == 4 ? AF_INET : AF_INET6, ip->data,
-		    txt, sizeof(txt)) == NULL)
-			snprintf(txt, sizeof(txt), "?");
-		snprintf(what, sizeof(what), "ip address '%s'", txt);
-	}
-	if (nc_scan(nc->permittedSubtrees, type, dns, ip, &m) && !m)
-		return nc_refuse(err, what, ca, "not in a permitted subtree");
-	if (nc_scan(nc->excludedSubtrees, type, dns, ip, &m) && m)
-		return nc_refuse(err, what, ca, "in an excluded subtree");
-	return HKMS_OK;
-}
-
-static enum hkms_rc
-nc_one(NAME_CONSTRAINTS *nc, X509 *ca, X509 *x, int is_leaf,
-    struct hkms_err *err)
-{
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL,
-	    NULL);
-	enum hkms_rc rc = HKMS_OK;
-	char buf[256];
-	int i, v;
-
-	if (is_leaf && ca_cn_hostname(X509_get_subject_name(x), buf,
-	    sizeof(buf)))
-		rc = nc_name(nc, ca, GEN_DNS, buf, NULL, err);
-	for (i = 0; rc == HKMS_OK && i < sk_GENERAL_NAME_num(gens); i++) {
-		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		int len;
-
-		if (g->type == GEN_DNS) {
-			len = ASN1_STRING_length(g->d.dNSName);
-			if (len <= 0 || (size_t)len >= sizeof(buf))
-				continue;
-			memcpy(buf, ASN1_STRING_get0_data(g->d.dNSName),
-			    (size_t)len);
-			buf[len] = '\0';
-			rc = nc_name(nc, ca, GEN_DNS, buf, NULL, err);
-		} else if (g->type == GEN_IPADD)
-			rc = nc_name(nc, ca, GEN_IPADD, NULL, g->d.iPAddress,
-			    err);
-	}
-	GENERAL_NAMES_free(gens);
-	if (rc != HKMS_OK)
-		return rc;
-	/* and OpenSSL's own verdict, for every other name type (email,
-	 * directory names) exactly as a verifier will judge it */
-	v = NAME_CONSTRAINTS_check(x, nc);
-	if (v == X509_V_OK && is_leaf)
-		v = NAME_CONSTRAINTS_check_CN(x, nc);
-	if (v != X509_V_OK)
-		return nc_refuse(err, "the certificate", ca,
-		    X509_verify_cert_error_string(v));
-	return HKMS_OK;
-}
-
-enum hkms_rc
-ca_nc_check(STACK_OF(X509) *chain, X509 *x, int is_leaf,
-    struct hkms_err *err)
-{
-	enum hkms_rc rc = HKMS_OK;
-	int i;
-
-	for (i = 0; rc == HKMS_OK && i < sk_X509_num(chain); i++) {
-		X509 *ca = sk_X509_value(chain, i);
-		NAME_CONSTRAINTS *nc = X509_get_ext_d2i(ca,
-		    NID_name_constraints, NULL, NULL);
-
-		if (nc == NULL)
-			continue;
-		rc = nc_one(nc, ca, x, is_leaf, err);
-		NAME_CONSTRAINTS_free(nc);
-	}
 	return rc;
 }

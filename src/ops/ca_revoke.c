@@ -318,11 +318,9 @@ hkms_ops_ca_crl(struct hkms_ops_ctx *c, const char *ca_name, int days,
 	if ((rc = ca_need_hsm(c, err)) != HKMS_OK ||
 	    (rc = ca_need_store(c, err)) != HKMS_OK)
 		return rc;
-	if (days < 0 || days > 3650) {
-		rc = hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--days must be 1..3650");
+	if ((rc = ops_days_check(days, HKMS_OPS_CRL_DAYS_MAX, err)) !=
+	    HKMS_OK)
 		goto out;
-	}
 	if ((rc = ca_load(c, ca_name, 1, &ca, err)) != HKMS_OK)
 		goto out;
 	if (c->cfg != NULL && c->cfg->crl_dir != NULL)

@@ -31,269 +31,6 @@
 #include "ca_int.h"
 #include "ops_int.h"
 
-/* ---- shared helpers ---------------------------------------------- */
-
-enum hkms_rc
-ca_need_hsm(struct hkms_ops_ctx *c, struct hkms_err *err)
-{
-	if (c == NULL || c->hsm == NULL)
-		return hkms_err_set(err, HKMS_E_INVALID, "no token open");
-	return HKMS_OK;
-}
-
-enum hkms_rc
-ca_need_store(struct hkms_ops_ctx *c, struct hkms_err *err)
-{
-	if (c == NULL || c->store == NULL)
-		return hkms_err_set(err, HKMS_E_INVALID, "no store open");
-	return HKMS_OK;
-}
-
-static enum hkms_rc
-ca_name_check(const char *name, struct hkms_err *err)
-{
-	if (name == NULL || !hkms_name_valid(name))
-		return hkms_err_setc(err, HKMS_E_INVALID, "bad_name",
-		    "invalid CA name '%s' (1..64 of A-Z a-z 0-9 . _ -, not "
-		    "starting with '.' or '-')", name ? name : "");
-	return HKMS_OK;
-}
-
-void
-ca_free(struct ca *ca)
-{
-	if (ca == NULL)
-		return;
-	json_decref(ca->meta);
-	hkms_certio_chain_free(ca->chain);
-	free(ca);
-}
-
-enum hkms_rc
-ca_load(struct hkms_ops_ctx *c, const char *name, int active,
-    struct ca **out, struct hkms_err *err)
-{
-	enum hkms_rc rc;
-	struct ca *ca = NULL;
-	const char *type;
-	char *pem = NULL;
-
-	if ((rc = ca_name_check(name, err)) != HKMS_OK)
-		return rc;
-	if (!hkms_store_exists(c->store, CA_KIND, name))
-		return hkms_err_setc(err, HKMS_E_NOT_FOUND, "ca_not_found",
-		    "no CA '%s'", name);
-	if ((ca = calloc(1, sizeof(*ca))) == NULL)
-		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
-	snprintf(ca->name, sizeof(ca->name), "%s", name);
-	snprintf(ca->issued_kind, sizeof(ca->issued_kind), "issued/%s", name);
-	snprintf(ca->revoked_kind, sizeof(ca->revoked_kind), "revoked/%s",
-	    name);
-	snprintf(ca->crl_kind, sizeof(ca->crl_kind), "crl/%s", name);
-	if ((rc = hkms_store_get(c->store, CA_KIND, name, &ca->meta, &pem,
-	    err)) != HKMS_OK)
-		goto out;
-	type = json_string_value(json_object_get(ca->meta, "type"));
-	ca->key = json_string_value(json_object_get(ca->meta, "key"));
-	if (type == NULL || ca->key == NULL) {
-		rc = hkms_err_setc(err, HKMS_E_INVALID, "bad_record",
-		    "CA record '%s' has no type or key", name);
-		goto out;
-	}
-	if (strcmp(type, "ca-pending") == 0) {
-		if (active) {
-			rc = hkms_err_setc(err, HKMS_E_INVALID, "ca_pending",
-			    "CA '%s' has no certificate yet; give it one "
-			    "with 'hkms ca apply %s --file CERT --ca-file "
-			    "CHAIN'", name, name);
-			goto out;
-		}
-	} else if (strcmp(type, "ca") != 0) {
-		rc = hkms_err_setc(err, HKMS_E_INVALID, "bad_record",
-		    "CA record '%s' has type '%s'", name, type);
-		goto out;
-	} else {
-		if (pem == NULL) {
-			rc = hkms_err_setc(err, HKMS_E_INVALID, "bad_record",
-			    "CA record '%s' has no certificate", name);
-			goto out;
-		}
-		if ((rc = hkms_certio_parse((const unsigned char *)pem,
-		    strlen(pem), NULL, &ca->chain, NULL, err)) != HKMS_OK)
-			goto out;
-		ca->cert = sk_X509_value(ca->chain, 0);
-	}
-	*out = ca;
-	ca = NULL;	/* transferred */
-	rc = HKMS_OK;
-out:
-	free(pem);
-	ca_free(ca);
-	return rc;
-}
-
-void
-ca_key_ref(struct ca *ca, char *buf, size_t size)
-{
-	const char *id = json_string_value(json_object_get(ca->meta,
-	    "key_id"));
-
-	if (id != NULL && id[0] != '\0')
-		snprintf(buf, size, "id:%s", id);
-	else
-		snprintf(buf, size, "%s", ca->key);
-}
-
-json_t *
-ca_time_json(const ASN1_TIME *t)
-{
-	struct hkms_err e;
-	int64_t v;
-	char buf[32];
-
-	if (t == NULL || hkms_certio_time(t, &v, &e) != HKMS_OK)
-		return json_null();
-	return json_string(hkms_time_str(v, buf));
-}
-
-int64_t
-ca_parse_time(const char *s)
-{
-	struct tm tm;
-	char *end;
-
-	memset(&tm, 0, sizeof(tm));
-	if (s == NULL || (end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) ==
-	    NULL || *end != '\0')
-		return -1;
-	return (int64_t)timegm(&tm);
-}
-
-static json_t *
-now_json(void)
-{
-	char buf[32];
-
-	return json_string(hkms_time_str((int64_t)time(NULL), buf));
-}
-
-static json_t *
-cn_json(const X509_NAME *n)
-{
-	int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
-	X509_NAME_ENTRY *e;
-	unsigned char *u = NULL;
-	json_t *v;
-	int len;
-
-	if (i < 0 || (e = X509_NAME_get_entry(n, i)) == NULL ||
-	    (len = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(e))) < 0)
-		return json_null();
-	v = json_stringn((const char *)u, (size_t)len);
-	OPENSSL_free(u);
-	return v ? v : json_null();
-}
-
-json_t *
-ca_cert_meta(X509 *x)
-{
-	char thumb[HKMS_CERTIO_THUMB_SIZE], serial[HKMS_X509_SERIAL_HEX_MAX];
-	struct hkms_x509_key_info ki;
-	struct hkms_err e;
-	GENERAL_NAMES *gens;
-	char *s = NULL;
-	json_t *m = json_object();
-
-	if (m == NULL)
-		return NULL;
-	json_object_set_new(m, "serial", hkms_x509_serial_to_hex(
-	    X509_get0_serialNumber(x), serial, &e) == HKMS_OK ?
-	    json_string(serial) : json_null());
-	json_object_set_new(m, "cn", cn_json(X509_get_subject_name(x)));
-	if (hkms_x509_name_format(X509_get_subject_name(x), &s, &e) ==
-	    HKMS_OK) {
-		json_object_set_new(m, "subject", json_string(s));
-		free(s);
-		s = NULL;
-	} else
-		json_object_set_new(m, "subject", json_null());
-	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	if (gens != NULL && hkms_x509_san_format(gens, &s, &e) == HKMS_OK) {
-		json_object_set_new(m, "san", json_string(s));
-		free(s);
-	} else
-		json_object_set_new(m, "san", json_null());
-	GENERAL_NAMES_free(gens);
-	json_object_set_new(m, "not_before", ca_time_json(
-	    X509_get0_notBefore(x)));
-	json_object_set_new(m, "not_after", ca_time_json(
-	    X509_get0_notAfter(x)));
-	json_object_set_new(m, "thumbprint", hkms_certio_thumbprint(x, thumb,
-	    &e) == HKMS_OK ? json_string(thumb) : json_null());
-	if (hkms_x509_key_describe(X509_get0_pubkey(x), &ki, &e) == HKMS_OK)
-		json_object_set_new(m, "subject_key", ki.curve[0] ?
-		    json_sprintf("%s %s", ki.type, ki.curve) :
-		    json_sprintf("%s %d", ki.type, ki.bits));
-	return m;
-}
-
-STACK_OF(X509) *
-ca_leaf_chain(struct ca *ca, X509 *leaf)
-{
-	STACK_OF(X509) *sk = sk_X509_new_null();
-	int i;
-
-	if (sk == NULL || !X509_up_ref(leaf))
-		goto fail;
-	if (!sk_X509_push(sk, leaf)) {
-		X509_free(leaf);
-		goto fail;
-	}
-	for (i = 0; ca != NULL && i < sk_X509_num(ca->chain); i++) {
-		X509 *x = sk_X509_value(ca->chain, i);
-
-		if (!X509_up_ref(x))
-			goto fail;
-		if (!sk_X509_push(sk, x)) {
-			X509_free(x);
-			goto fail;
-		}
-	}
-	return sk;
-fail:
-	hkms_certio_chain_free(sk);
-	return NULL;
-}
-
-enum hkms_rc
-ca_serial_norm(const char *in, char out[HKMS_X509_SERIAL_HEX_MAX],
-    struct hkms_err *err)
-{
-	ASN1_INTEGER *a = NULL;
-	enum hkms_rc rc;
-
-	if (in == NULL || in[0] == '\0')
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--serial is required");
-	if ((rc = hkms_x509_serial_from_hex(in, &a, err)) != HKMS_OK)
-		return rc;
-	rc = hkms_x509_serial_to_hex(a, out, err);
-	ASN1_INTEGER_free(a);
-	return rc;
-}
-
-enum hkms_rc
-ca_sign_cert(struct hkms_ops_ctx *c, struct ca *ca, X509 *cert,
-    const struct hkms_x509_profile *prof, struct hkms_err *err)
-{
-	char ref[160];
-
-	ca_key_ref(ca, ref, sizeof(ref));
-	return ops_sign_cert(c->hsm, ref, cert, ca->cert,
-	    hkms_x509_digest_resolve(hkms_x509_profile_digest(prof),
-	    X509_get0_pubkey(ca->cert)), err);
-}
-
 /* ---- create -------------------------------------------------------- */
 
 static void
@@ -372,9 +109,9 @@ create_precheck(struct hkms_ops_ctx *c,
 	if ((rc = hkms_x509_name_parse(req->subject, &n, err)) != HKMS_OK)
 		return rc;
 	X509_NAME_free(n);
-	if (req->days < 0 || req->days > 36500)
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--days must be 1..36500");
+	if ((rc = ops_days_check(req->days, HKMS_OPS_DAYS_MAX, err)) !=
+	    HKMS_OK)
+		return rc;
 	if (req->has_path_len && (req->path_len < 0 || req->path_len > 32))
 		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
 		    "--path-len must be 0..32");
@@ -487,7 +224,6 @@ ca_meta(X509 *x, const char *type, const struct hkms_key_info *ki,
     const char *parent)
 {
 	json_t *m = x ? ca_cert_meta(x) : json_object();
-	char *dn;
 	long pl;
 
 	if (m == NULL)
@@ -496,19 +232,15 @@ ca_meta(X509 *x, const char *type, const struct hkms_key_info *ki,
 	json_object_set_new(m, "key", json_string(ki->name));
 	json_object_set_new(m, "key_id", json_string(ki->id_hex));
 	json_object_set_new(m, "key_uri", json_string(ki->uri));
-	json_object_set_new(m, "key_type", json_string(
+	/* the token key's type ("ec:p256"); key_type is the certificate's */
+	json_object_set_new(m, "token_key_type", json_string(
 	    hkms_hsm_key_type_name(ki->type)));
 	json_object_set_new(m, "parent", parent ? json_string(parent) :
 	    json_null());
-	json_object_set_new(m, "created", now_json());
+	json_object_set_new(m, "created", ca_now_json());
 	json_object_set_new(m, "used_by", json_array());
 	if (x == NULL)
 		return m;
-	dn = hkms_certio_name_str(X509_get_issuer_name(x));
-	json_object_set_new(m, "issuer", dn ? json_string(dn) : json_null());
-	free(dn);
-	json_object_set_new(m, "self_signed",
-	    json_boolean(X509_self_signed(x, 0) == 1));
 	pl = X509_get_pathlen(x);
 	json_object_set_new(m, "path_len", pl >= 0 ? json_integer(pl) :
 	    json_null());
@@ -969,11 +701,13 @@ hkms_ops_ca_apply(struct hkms_ops_ctx *c, const char *name,
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	json_object_set(meta, "key_type", json_object_get(ca->meta,
-	    "key_type"));
+	/* records before the one JSON shape kept it as "key_type" */
+	json_object_set(meta, "token_key_type", json_object_get(ca->meta,
+	    "token_key_type") ? json_object_get(ca->meta, "token_key_type") :
+	    json_object_get(ca->meta, "key_type"));
 	json_object_set(meta, "created", json_object_get(ca->meta,
 	    "created"));
-	json_object_set_new(meta, "applied", now_json());
+	json_object_set_new(meta, "applied", ca_now_json());
 	if (json_object_get(ca->meta, "policy") != NULL)
 		json_object_set(meta, "policy", json_object_get(ca->meta,
 		    "policy"));
@@ -1008,14 +742,37 @@ out:
 
 /* ---- list, show ---------------------------------------------------- */
 
+/* What a CA object carries beside the certificate's facts. */
+static void
+ca_context(json_t *meta, json_t *o)
+{
+	static const char *const keys[] = { "parent", "key_id",
+	    "token_key_type", "permit_dns", "exclude_dns", "permit_ip",
+	    "exclude_ip", NULL };
+	json_t *v;
+	size_t i;
+
+	for (i = 0; keys[i] != NULL; i++) {
+		v = json_object_get(meta, keys[i]);
+		json_object_set(o, keys[i], v ? v : json_null());
+	}
+	/* records before the one JSON shape kept the token key's type
+	 * ("ec:p256") as key_type */
+	if (json_is_null(json_object_get(o, "token_key_type")) &&
+	    (v = json_object_get(meta, "key_type")) != NULL &&
+	    json_is_string(v) && strchr(json_string_value(v), ':') != NULL)
+		json_object_set(o, "token_key_type", v);
+}
+
 enum hkms_rc
 hkms_ops_ca_list(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 {
-	static const char *const cols[] = { "name", "type", "cn", "parent",
-	    "path_len", "not_after", "key", NULL };
 	enum hkms_rc rc;
-	json_t *list = NULL, *rows, *it;
-	size_t i, k;
+	json_t *list = NULL, *rows, *it, *row;
+	struct hkms_err e;
+	const char *name;
+	char *pem;
+	size_t i;
 
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
@@ -1024,14 +781,19 @@ hkms_ops_ca_list(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 		return rc;
 	rows = json_array();
 	json_array_foreach(list, i, it) {
-		json_t *row = json_object();
-
-		for (k = 0; cols[k] != NULL; k++) {
-			json_t *v = json_object_get(it, cols[k]);
-
-			json_object_set(row, cols[k], v ? v : json_null());
+		name = json_string_value(json_object_get(it, "name"));
+		pem = NULL;
+		if (name != NULL)
+			(void)hkms_store_get(c->store, CA_KIND, name, NULL,
+			    &pem, &e);
+		row = NULL;
+		if (ops_cert_object_pem(pem, it, name, NULL, 0, &row, &e) ==
+		    HKMS_OK) {
+			ca_context(it, row);
+			json_object_del(row, "pem");
+			json_array_append_new(rows, row);
 		}
-		json_array_append_new(rows, row);
+		free(pem);
 	}
 	json_decref(list);
 	*out = rows;
@@ -1044,41 +806,31 @@ hkms_ops_ca_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 {
 	enum hkms_rc rc;
 	struct ca *ca = NULL;
-	json_t *o = NULL, *desc = NULL;
+	json_t *o = NULL;
 	char *pem = NULL;
 
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = ca_need_store(c, err)) != HKMS_OK ||
-	    (rc = ca_load(c, name, 0, &ca, err)) != HKMS_OK)
+	    (rc = ca_load(c, name, 0, &ca, err)) != HKMS_OK ||
+	    (rc = hkms_store_get(c->store, CA_KIND, name, NULL, &pem,
+	    err)) != HKMS_OK)
 		goto out;
-	o = json_deep_copy(ca->meta);
-	json_object_del(o, "schema");
-	if (json_object_get(o, "policy") == NULL)
-		json_object_set_new(o, "policy", json_null());
-	if (ca->cert != NULL) {
-		if ((rc = hkms_certio_describe(ca->cert, 0, &desc, err)) !=
-		    HKMS_OK)
-			goto out;
-		json_object_del(desc, "pem");
-		json_object_set_new(o, "certificate", desc);
-		desc = NULL;	/* transferred */
-		json_object_set_new(o, "chain_length",
-		    json_integer(sk_X509_num(ca->chain)));
-		if ((rc = hkms_certio_pem_string(ca->chain, &pem, err)) != HKMS_OK)
-			goto out;
-		json_object_set_new(o, "pem", json_string(pem));
-	} else if ((rc = hkms_store_get(c->store, CA_KIND, name, NULL, &pem,
-	    err)) == HKMS_OK && pem != NULL)
-		json_object_set_new(o, "csr_pem", json_string(pem));
-	else if (rc != HKMS_OK)
+	if ((rc = ops_cert_object_pem(pem, ca->meta, name, NULL, 0, &o,
+	    err)) != HKMS_OK)
 		goto out;
+	ca_context(ca->meta, o);
+	json_object_set(o, "policy", json_object_get(ca->meta, "policy") ?
+	    json_object_get(ca->meta, "policy") : json_null());
+	/* pem: the whole record (the CA certificate and its chain, or the
+	 * CSR of a pending CA), last */
+	json_object_del(o, "pem");
+	json_object_set_new(o, "pem", pem ? json_string(pem) : json_null());
 	*out = o;
 	o = NULL;	/* transferred */
 	rc = HKMS_OK;
 out:
 	json_decref(o);
-	json_decref(desc);
 	free(pem);
 	ca_free(ca);
 	return rc;

@@ -23,9 +23,9 @@ enum hkms_rc cert_name_free(struct hkms_ops_ctx *c, const char *name,
     struct hkms_err *err);
 
 /* A new meta object for a certificate record describing x (borrowed):
- * type, key/key_uri (ki may be NULL), cn, subject, san, serial, digest,
- * not_before, not_after, thumbprint, self_signed, created, used_by [].
- * NULL if out of memory. */
+ * type, key/key_uri (ki may be NULL), the facts of ops_cert_record() under
+ * the names of the one JSON shape, created, used_by []. NULL if out of
+ * memory. */
 json_t *cert_meta(X509 *x, const char *type,
     const struct hkms_key_info *ki);
 

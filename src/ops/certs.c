@@ -82,87 +82,6 @@ cert_name_free(struct hkms_ops_ctx *c, const char *name,
 	return HKMS_OK;
 }
 
-/* "sha256" for the digest of x's signature algorithm, or NULL. */
-static const char *
-sig_digest(const X509 *x)
-{
-	int md = NID_undef, pk = NID_undef;
-
-	if (!OBJ_find_sigid_algs(X509_get_signature_nid(x), &md, &pk))
-		return NULL;
-	switch (md) {
-	case NID_sha256:
-		return "sha256";
-	case NID_sha384:
-		return "sha384";
-	case NID_sha512:
-		return "sha512";
-	case NID_sha1:
-		return "sha1";
-	default:
-		return md == NID_undef ? NULL : OBJ_nid2sn(md);
-	}
-}
-
-static json_t *
-time_json(const ASN1_TIME *t)
-{
-	struct hkms_err e;
-	int64_t v;
-	char buf[32];
-
-	if (t == NULL || hkms_certio_time(t, &v, &e) != HKMS_OK)
-		return json_null();
-	return json_string(hkms_time_str(v, buf));
-}
-
-static json_t *
-cn_json(const X509_NAME *n)
-{
-	int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
-	X509_NAME_ENTRY *e;
-	unsigned char *u = NULL;
-	json_t *v;
-	int len;
-
-	if (i < 0 || (e = X509_NAME_get_entry(n, i)) == NULL ||
-	    (len = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(e))) < 0)
-		return json_null();
-	v = json_stringn((const char *)u, (size_t)len);
-	OPENSSL_free(u);
-	return v ? v : json_null();
-}
-
-static json_t *
-subject_json(const X509_NAME *n)
-{
-	struct hkms_err e;
-	char *s = NULL;
-	json_t *v;
-
-	if (hkms_x509_name_format(n, &s, &e) != HKMS_OK)
-		return json_null();
-	v = json_string(s);
-	free(s);
-	return v ? v : json_null();
-}
-
-static json_t *
-san_json(const GENERAL_NAMES *gens)
-{
-	struct hkms_err e;
-	char *s = NULL;
-	json_t *v;
-
-	if (gens == NULL)
-		return json_null();
-	if (hkms_x509_san_format(gens, &s, &e) != HKMS_OK)
-		return json_null();
-	v = json_string(s);
-	free(s);
-	return v ? v : json_null();
-}
-
 static json_t *
 now_json(void)
 {
@@ -183,32 +102,17 @@ set_key(json_t *m, const struct hkms_key_info *ki)
 json_t *
 cert_meta(X509 *x, const char *type, const struct hkms_key_info *ki)
 {
-	char thumb[HKMS_CERTIO_THUMB_SIZE], serial[HKMS_X509_SERIAL_HEX_MAX];
-	struct hkms_err e;
-	GENERAL_NAMES *gens;
-	const char *dg = sig_digest(x);
-	json_t *m = json_object();
+	json_t *m = json_object(), *f = ops_cert_record(x, NULL);
 
-	if (m == NULL)
+	if (m == NULL || f == NULL) {
+		json_decref(m);
+		json_decref(f);
 		return NULL;
+	}
 	json_object_set_new(m, "type", json_string(type));
 	set_key(m, ki);
-	json_object_set_new(m, "cn", cn_json(X509_get_subject_name(x)));
-	json_object_set_new(m, "subject",
-	    subject_json(X509_get_subject_name(x)));
-	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	json_object_set_new(m, "san", san_json(gens));
-	GENERAL_NAMES_free(gens);
-	json_object_set_new(m, "serial", hkms_x509_serial_to_hex(
-	    X509_get0_serialNumber(x), serial, &e) == HKMS_OK ?
-	    json_string(serial) : json_null());
-	json_object_set_new(m, "digest", dg ? json_string(dg) : json_null());
-	json_object_set_new(m, "not_before", time_json(X509_get0_notBefore(x)));
-	json_object_set_new(m, "not_after", time_json(X509_get0_notAfter(x)));
-	json_object_set_new(m, "thumbprint", hkms_certio_thumbprint(x, thumb,
-	    &e) == HKMS_OK ? json_string(thumb) : json_null());
-	json_object_set_new(m, "self_signed",
-	    json_boolean(X509_self_signed(x, 0) == 1));
+	json_object_update(m, f);
+	json_decref(f);
 	json_object_set_new(m, "created", now_json());
 	json_object_set_new(m, "used_by", json_array());
 	return m;
@@ -355,24 +259,19 @@ precheck_names(const struct hkms_ops_cert_req *req,
 }
 
 static json_t *
-csr_meta(X509_REQ *req, const struct hkms_key_info *ki,
-    enum hkms_x509_digest digest)
+csr_meta(X509_REQ *req, const struct hkms_key_info *ki)
 {
-	struct hkms_err e;
-	GENERAL_NAMES *gens = NULL;
-	json_t *m = json_object();
+	json_t *m = json_object(), *f = ops_cert_record(NULL, req);
 
+	if (m == NULL || f == NULL) {
+		json_decref(m);
+		json_decref(f);
+		return NULL;
+	}
 	json_object_set_new(m, "type", json_string("csr"));
 	set_key(m, ki);
-	json_object_set_new(m, "cn", cn_json(X509_REQ_get_subject_name(req)));
-	json_object_set_new(m, "subject",
-	    subject_json(X509_REQ_get_subject_name(req)));
-	if (hkms_x509_csr_get_san(req, &gens, &e) != HKMS_OK)
-		gens = NULL;
-	json_object_set_new(m, "san", san_json(gens));
-	GENERAL_NAMES_free(gens);
-	json_object_set_new(m, "digest",
-	    json_string(hkms_x509_digest_name(digest)));
+	json_object_update(m, f);
+	json_decref(f);
 	json_object_set_new(m, "created", now_json());
 	json_object_set_new(m, "used_by", json_array());
 	return m;
@@ -431,7 +330,7 @@ hkms_ops_csr_create(struct hkms_ops_ctx *c,
 	if ((rc = ops_sign_req(c->hsm, ref, csr, used, err)) != HKMS_OK ||
 	    (rc = hkms_x509_csr_pem(csr, &pem, err)) != HKMS_OK)
 		goto out;
-	if ((meta = csr_meta(csr, &ki, used)) == NULL) {
+	if ((meta = csr_meta(csr, &ki)) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -444,11 +343,7 @@ hkms_ops_csr_create(struct hkms_ops_ctx *c,
 	if (rc != HKMS_OK ||
 	    (rc = cert_put(c, req->name, meta, pem, 0, err)) != HKMS_OK)
 		goto out;
-	json_object_set_new(meta, "name", json_string(req->name));
-	json_object_set_new(meta, "pem", json_string(pem));
-	*out = meta;
-	meta = NULL;	/* transferred */
-	rc = HKMS_OK;
+	rc = ops_cert_object(NULL, csr, meta, req->name, "csr", 0, out, err);
 out:
 	if (rc != HKMS_OK && made)
 		unmake_key(c, &ki, err);
@@ -472,12 +367,9 @@ hkms_ops_csr_verify(struct hkms_ops_ctx *c, const unsigned char *data,
     size_t len, json_t **out, struct hkms_err *err)
 {
 	enum hkms_rc rc;
-	struct hkms_x509_key_info ki;
 	X509_REQ *req = NULL;
 	GENERAL_NAMES *gens = NULL;
-	const char *dg = NULL;
-	int md = NID_undef, pk = NID_undef;
-	json_t *o = NULL;
+	json_t *o = NULL, *d;
 
 	(void)c;
 	if (data == NULL || out == NULL)
@@ -490,24 +382,12 @@ hkms_ops_csr_verify(struct hkms_ops_ctx *c, const unsigned char *data,
 		goto out;
 	if (gens != NULL && (rc = hkms_x509_san_check(gens, err)) != HKMS_OK)
 		goto out;
-	if ((rc = hkms_x509_key_describe(X509_REQ_get0_pubkey(req), &ki,
-	    err)) != HKMS_OK)
+	/* the facts in the shape of a certificate; "ok" first */
+	if ((rc = hkms_certio_describe_req(req, &d, err)) != HKMS_OK)
 		goto out;
-	if (OBJ_find_sigid_algs(X509_REQ_get_signature_nid(req), &md, &pk) &&
-	    md != NID_undef)
-		dg = OBJ_nid2sn(md);
-	o = json_object();
-	json_object_set_new(o, "ok", json_true());
-	json_object_set_new(o, "cn", cn_json(X509_REQ_get_subject_name(req)));
-	json_object_set_new(o, "subject",
-	    subject_json(X509_REQ_get_subject_name(req)));
-	json_object_set_new(o, "san", san_json(gens));
-	json_object_set_new(o, "key_type", json_string(ki.type));
-	json_object_set_new(o, "key_length", json_integer(ki.bits));
-	json_object_set_new(o, "curve", ki.curve[0] ? json_string(ki.curve) :
-	    json_null());
-	json_object_set_new(o, "digest_algorithm", dg ? json_string(dg) :
-	    json_null());
+	o = json_pack("{s:b}", "ok", 1);
+	json_object_update(o, d);
+	json_decref(d);
 	*out = o;
 	rc = HKMS_OK;
 out:
@@ -595,11 +475,9 @@ hkms_ops_cert_self_sign(struct hkms_ops_ctx *c,
 	    (rc = precheck_names(req, &digest, err)) != HKMS_OK ||
 	    (rc = leaf_profile(c, req->profile, &prof, err)) != HKMS_OK)
 		goto out;
-	if (req->days < 0) {
-		rc = hkms_err_set(err, HKMS_E_INVALID, "--days must be "
-		    "positive");
+	if ((rc = ops_days_check(req->days, HKMS_OPS_DAYS_MAX, err)) !=
+	    HKMS_OK)
 		goto out;
-	}
 	if ((rc = request_key(c, req, &ki, &made, err)) != HKMS_OK)
 		goto out;
 	memset(&opts, 0, sizeof(opts));
@@ -725,74 +603,6 @@ pem_path(struct hkms_ops_ctx *c, const char *kind, const char *name)
 	return v ? v : json_null();
 }
 
-/* SANs as ["DNS:a","IP:10.0.0.1"], like certio describe. */
-static json_t *
-san_array(const GENERAL_NAMES *gens)
-{
-	GENERAL_NAMES *one = sk_GENERAL_NAME_new_null();
-	json_t *a = json_array();
-	struct hkms_err e;
-	char *s;
-	int i;
-
-	for (i = 0; one != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
-		if (!sk_GENERAL_NAME_push(one, sk_GENERAL_NAME_value(gens, i)))
-			break;
-		if (hkms_x509_san_format(one, &s, &e) == HKMS_OK) {
-			json_array_append_new(a, json_string(s));
-			free(s);
-		}
-		(void)sk_GENERAL_NAME_pop(one);	/* borrowed */
-	}
-	sk_GENERAL_NAME_free(one);
-	return a;
-}
-
-/* The CSR's own fields, shaped like certio describe where they exist. */
-static enum hkms_rc
-describe_req(X509_REQ *req, json_t **out, struct hkms_err *err)
-{
-	struct hkms_x509_key_info ki;
-	GENERAL_NAMES *gens = NULL;
-	enum hkms_rc rc;
-	X509_NAME *subj = X509_REQ_get_subject_name(req);
-	const char *dg = NULL;
-	int md = NID_undef, pk = NID_undef;
-	json_t *o;
-	char *dn, *pem = NULL;
-
-	if ((rc = hkms_x509_key_describe(X509_REQ_get0_pubkey(req), &ki,
-	    err)) != HKMS_OK)
-		return rc;
-	if (hkms_x509_csr_get_san(req, &gens, err) != HKMS_OK)
-		gens = NULL;
-	if (OBJ_find_sigid_algs(X509_REQ_get_signature_nid(req), &md, &pk) &&
-	    md != NID_undef)
-		dg = OBJ_nid2sn(md);
-	o = json_object();
-	json_object_set_new(o, "common_name", cn_json(subj));
-	json_object_set_new(o, "san", san_array(gens));
-	dn = hkms_certio_name_str(subj);
-	json_object_set_new(o, "dn", dn ? json_string(dn) : json_null());
-	free(dn);
-	json_object_set_new(o, "subject", subject_json(subj));
-	json_object_set_new(o, "digest_algorithm", dg ? json_string(dg) :
-	    json_null());
-	json_object_set_new(o, "key_type", json_string(ki.type));
-	json_object_set_new(o, "key_length", json_integer(ki.bits));
-	json_object_set_new(o, "curve", ki.curve[0] ? json_string(ki.curve) :
-	    json_null());
-	GENERAL_NAMES_free(gens);
-	if ((rc = hkms_x509_csr_pem(req, &pem, err)) != HKMS_OK) {
-		json_decref(o);
-		return rc;
-	}
-	json_object_set_new(o, "pem", json_string(pem));
-	free(pem);
-	*out = o;
-	return HKMS_OK;
-}
-
 /* The key's pkcs11: URI when the key is in the token now; null if it is
  * gone, the recorded URI when no token is open. */
 static json_t *
@@ -826,10 +636,6 @@ hkms_ops_cert_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 	const char *kind = CERT_KIND;
 	json_t *meta = NULL, *o = NULL, *present = NULL, *v;
 	char *pem = NULL;
-	static const char *const copy[] = { "profile", "source", "created",
-	    "csr_created", "renewed", "previous_thumbprint", "previous_key",
-	    NULL };
-	size_t i;
 
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
@@ -838,29 +644,20 @@ hkms_ops_cert_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 		goto out;
 	if (is_csr(meta)) {
 		if ((rc = record_req(name, pem, &req, err)) != HKMS_OK ||
-		    (rc = describe_req(req, &o, err)) != HKMS_OK)
+		    (rc = ops_cert_object(NULL, req, meta, name,
+		    record_type(meta, kind), 0, &o, err)) != HKMS_OK)
 			goto out;
 	} else {
 		if ((rc = record_certs(name, pem, &certs, err)) != HKMS_OK ||
-		    (rc = hkms_certio_describe(sk_X509_value(certs, 0), 0, &o,
-		    err)) != HKMS_OK)
+		    (rc = ops_cert_object(sk_X509_value(certs, 0), NULL, meta,
+		    name, record_type(meta, kind), 0, &o, err)) != HKMS_OK)
 			goto out;
 		json_object_set_new(o, "chain_length",
 		    json_integer(sk_X509_num(certs)));
 	}
-	json_object_set_new(o, "name", json_string(name));
-	json_object_set_new(o, "type", json_string(record_type(meta, kind)));
 	json_object_set_new(o, "path", pem_path(c, kind, name));
-	json_object_set(o, "key", json_object_get(meta, "key") ?
-	    json_object_get(meta, "key") : json_null());
 	json_object_set_new(o, "key_uri", key_uri(c, meta, &present));
 	json_object_set_new(o, "key_in_token", present);
-	v = json_object_get(meta, "used_by");
-	json_object_set_new(o, "used_by", json_is_array(v) ? json_copy(v) :
-	    json_array());
-	for (i = 0; copy[i] != NULL; i++)
-		if ((v = json_object_get(meta, copy[i])) != NULL)
-			json_object_set(o, copy[i], v);
 	/* pem last, so the human listing ends with it */
 	if ((v = json_object_get(o, "pem")) != NULL) {
 		json_incref(v);
@@ -894,43 +691,24 @@ parse_time(const char *s)
 	return (int64_t)timegm(&tm);
 }
 
-/* One row; for records without our meta (CAs) the PEM is read. */
+/* One row: the certificate object of the record (its PEM is read, so old
+ * records show the same names), without the PEM. */
 static json_t *
 list_row(struct hkms_ops_ctx *c, const char *kind, json_t *meta,
     int64_t now)
 {
 	const char *name = json_string_value(json_object_get(meta, "name"));
-	json_t *row = json_object(), *cn, *na;
-	STACK_OF(X509) *certs = NULL;
+	json_t *row = NULL;
 	struct hkms_err e;
 	char *pem = NULL;
-	int64_t t = -1;
 
-	cn = json_object_get(meta, "cn");
-	na = json_object_get(meta, "not_after");
-	json_object_set_new(row, "name", json_string(name ? name : ""));
-	json_object_set_new(row, "type", json_string(record_type(meta, kind)));
-	if (!is_csr(meta) && (cn == NULL || na == NULL) && name != NULL &&
-	    hkms_store_get(c->store, kind, name, NULL, &pem, &e) == HKMS_OK &&
-	    record_certs(name, pem, &certs, &e) == HKMS_OK) {
-		X509 *x = sk_X509_value(certs, 0);
-
-		json_object_set_new(row, "cn",
-		    cn_json(X509_get_subject_name(x)));
-		json_object_set_new(row, "not_after",
-		    time_json(X509_get0_notAfter(x)));
-	} else {
-		json_object_set(row, "cn", cn ? cn : json_null());
-		json_object_set(row, "not_after", na ? na : json_null());
-	}
-	t = parse_time(json_string_value(json_object_get(row, "not_after")));
-	/* whole days left, rounded down; negative once expired */
-	json_object_set_new(row, "days_left", t < 0 ? json_null() :
-	    json_integer(t >= now ? (t - now) / DAY_SECONDS :
-	    -((now - t + DAY_SECONDS - 1) / DAY_SECONDS)));
-	json_object_set(row, "key", json_object_get(meta, "key") ?
-	    json_object_get(meta, "key") : json_null());
-	hkms_certio_chain_free(certs);
+	if (name != NULL)
+		(void)hkms_store_get(c->store, kind, name, NULL, &pem, &e);
+	if (ops_cert_object_pem(pem, meta, name ? name : "",
+	    record_type(meta, kind), now, &row, &e) != HKMS_OK)
+		row = json_pack("{s:s,s:s}", "name", name ? name : "", "type",
+		    record_type(meta, kind));
+	json_object_del(row, "pem");
 	free(pem);
 	return row;
 }
@@ -1292,13 +1070,13 @@ hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
 		    "certificate '%s' has no token key", name);
 		goto out;
 	}
-	if (days < 0) {
-		rc = hkms_err_set(err, HKMS_E_INVALID, "--days must be "
-		    "positive");
+	if ((rc = ops_days_check(days, HKMS_OPS_DAYS_MAX, err)) != HKMS_OK)
 		goto out;
-	}
 	prof_name = json_string_value(json_object_get(meta, "profile"));
-	dg = json_string_value(json_object_get(meta, "digest"));
+	/* records before the one JSON shape said "digest" */
+	dg = json_string_value(json_object_get(meta, "digest_algorithm"));
+	if (dg == NULL)
+		dg = json_string_value(json_object_get(meta, "digest"));
 	if ((rc = leaf_profile(c, prof_name, &prof, err)) != HKMS_OK ||
 	    (dg != NULL && (rc = hkms_x509_digest_parse(dg, &digest,
 	    err)) != HKMS_OK) ||

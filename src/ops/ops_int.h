@@ -4,6 +4,9 @@
 #ifndef HKMS_OPS_INT_H
 #define HKMS_OPS_INT_H
 
+#include <stdint.h>
+
+#include <jansson.h>
 #include <openssl/x509.h>
 
 #include "hkms/error.h"
@@ -43,5 +46,33 @@ enum hkms_rc ops_sign_cert(struct hkms_hsm *h, const char *keyref, X509 *cert,
 enum hkms_rc ops_sign_crl(struct hkms_hsm *h, const char *keyref,
     X509_CRL *crl, const X509 *ca, enum hkms_x509_digest digest,
     struct hkms_err *err);
+
+/* days is 0 (default) or 1..max (HKMS_OPS_DAYS_MAX, HKMS_OPS_CRL_DAYS_MAX):
+ * else HKMS_E_INVALID "days must be 1..max". Every operation that takes a
+ * lifetime checks it here (bounds.c). */
+enum hkms_rc ops_days_check(int days, int max, struct hkms_err *err);
+
+/* The one JSON shape of a certificate (cert_json.c, docs/certificates.md
+ * "JSON shape"): the facts of x (or of the CSR req; both NULL: facts null)
+ * from hkms_certio_describe plus the context of record meta (borrowed,
+ * may be NULL): name, type (NULL: meta's, else "certificate"/"csr"),
+ * status ("revoked" if meta says so), source, profile, key, key_uri,
+ * created, used_by, and the CA context keys meta has. pem is x's (or
+ * req's) PEM, last. now 0: time(NULL). */
+enum hkms_rc ops_cert_object(X509 *x, X509_REQ *req, json_t *meta,
+    const char *name, const char *type, int64_t now, json_t **out,
+    struct hkms_err *err);
+
+/* The same from a record's PEM (certificate + chain, or a CSR), with
+ * chain_length for certificates; an unreadable PEM gives null facts. */
+enum hkms_rc ops_cert_object_pem(const char *pem, json_t *meta,
+    const char *name, const char *type, int64_t now, json_t **out,
+    struct hkms_err *err);
+
+/* The facts a record keeps beside its PEM, under the same names:
+ * common_name, subject, san, issuer, serial, not_before, not_after,
+ * digest_algorithm, key_type, key_bits, curve, thumbprint, self_signed,
+ * is_ca. NULL if out of memory. */
+json_t *ops_cert_record(X509 *x, X509_REQ *req);
 
 #endif

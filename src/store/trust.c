@@ -493,10 +493,10 @@ hkms_trust_snap_show(const struct hkms_trust_snap *s, const char *alias,
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	const struct trust_entry *e = alias ? trust_snap_entry(s, alias) :
 	    NULL;
-	static const char *const keep[] = { "dn", "issuer", "serial",
+	static const char *const keep[] = { "subject", "issuer", "serial",
 	    "not_before", "not_after", "fingerprint_sha1",
 	    "fingerprint_sha256", "thumbprint", "is_ca", "self_signed",
-	    "common_name", "san", "key_type", "key_length", "path_len",
+	    "common_name", "san", "key_type", "key_bits", "path_len",
 	    "extended_key_usage" };
 	json_t *o = NULL, *arr, *d = NULL, *c;
 	size_t k;
@@ -524,7 +524,7 @@ hkms_trust_snap_show(const struct hkms_trust_snap *s, const char *alias,
 		if ((rc = hkms_certio_describe(x, now, &d, err)) != HKMS_OK)
 			goto out;
 		c = json_object();
-		json_object_set(c, "subject", json_object_get(d, "dn"));
+		json_object_set(c, "subject", json_object_get(d, "subject"));
 		for (k = 1; k < sizeof(keep) / sizeof(keep[0]); k++)
 			json_object_set(c, keep[k], json_object_get(d,
 			    keep[k]));
@@ -560,7 +560,7 @@ cert_meta(X509 *x, struct hkms_err *err)
 		return NULL;
 	m = json_object();
 	json_object_set_new(m, "thumbprint", json_string(thumb));
-	json_object_set(m, "subject", json_object_get(d, "dn"));
+	json_object_set(m, "subject", json_object_get(d, "subject"));
 	json_object_set(m, "issuer", json_object_get(d, "issuer"));
 	json_object_set(m, "serial", json_object_get(d, "serial"));
 	json_object_set(m, "not_before", json_object_get(d, "not_before"));

@@ -237,11 +237,8 @@ nc_subtree(const char *s, int ip, GENERAL_SUBTREE **out,
 	GENERAL_SUBTREE *st = NULL;
 	ASN1_OCTET_STRING *os = NULL;
 	ASN1_IA5STRING *ia5 = NULL;
+	struct hkms_x509_cidr cidr;
 	unsigned char buf[32];
-	char addr[64];
-	const char *slash;
-	char *end;
-	long plen;
 	int alen, i;
 
 	if ((st = GENERAL_SUBTREE_new()) == NULL)
@@ -249,7 +246,7 @@ nc_subtree(const char *s, int ip, GENERAL_SUBTREE **out,
 	if (!ip) {
 		const char *d = s[0] == '.' ? s + 1 : s;
 
-		if (x509_dns_check(d, strlen(d), 0, NULL) != HKMS_OK) {
+		if (hkms_x509_dns_check(d, strlen(d), 0, NULL) != HKMS_OK) {
 			rc = hkms_err_setc(err, HKMS_E_INVALID,
 			    "invalid_name_constraint", "invalid DNS name "
 			    "constraint '%.64s'", s);
@@ -262,29 +259,19 @@ nc_subtree(const char *s, int ip, GENERAL_SUBTREE **out,
 		ia5 = NULL; /* transferred */
 		goto done;
 	}
-	if ((slash = strchr(s, '/')) == NULL ||
-	    (size_t)(slash - s) >= sizeof(addr))
+	/* the one CIDR parser; a name constraint needs the prefix and no
+	 * host bits (RFC 5280 4.2.1.10: address + mask) */
+	if (hkms_x509_cidr_parse(s, HKMS_X509_CIDR_STRICT |
+	    HKMS_X509_CIDR_PREFIX, &cidr, NULL) != HKMS_OK)
 		goto badip;
-	memcpy(addr, s, (size_t)(slash - s));
-	addr[slash - s] = '\0';
+	alen = cidr.len;
 	memset(buf, 0, sizeof(buf));
-	if (inet_pton(AF_INET, addr, buf) == 1)
-		alen = 4;
-	else if (inet_pton(AF_INET6, addr, buf) == 1)
-		alen = 16;
-	else
-		goto badip;
-	plen = strtol(slash + 1, &end, 10);
-	if (slash[1] == '\0' || *end != '\0' || plen < 0 || plen > alen * 8)
-		goto badip;
+	memcpy(buf, cidr.addr, (size_t)alen);
 	for (i = 0; i < alen; i++) {
-		int bits = (int)plen - i * 8;
-		unsigned char m = bits >= 8 ? 0xff : bits <= 0 ? 0 :
-		    (unsigned char)(0xff << (8 - bits));
+		int bits = cidr.bits - i * 8;
 
-		if (buf[i] & (unsigned char)~m)
-			goto badip;	/* host bits set */
-		buf[alen + i] = m;
+		buf[alen + i] = bits >= 8 ? 0xff : bits <= 0 ? 0 :
+		    (unsigned char)(0xff << (8 - bits));
 	}
 	if ((os = ASN1_OCTET_STRING_new()) == NULL ||
 	    !ASN1_OCTET_STRING_set(os, buf, alen * 2))

@@ -158,10 +158,8 @@ ip_json(const ASN1_OCTET_STRING *ip)
 }
 
 static json_t *
-sans_json(X509 *cert, json_t **first_email)
+sans_json(const GENERAL_NAMES *gens, json_t **first_email)
 {
-	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name,
-	    NULL, NULL);
 	json_t *arr = json_array();
 	char *dn;
 	int i;
@@ -213,7 +211,6 @@ sans_json(X509 *cert, json_t **first_email)
 		if (j != NULL)
 			json_array_append_new(arr, j);
 	}
-	GENERAL_NAMES_free(gens);
 	ERR_clear_error();
 	return arr;
 }
@@ -288,12 +285,24 @@ octets_json(const ASN1_OCTET_STRING *s)
 	return j;
 }
 
+/* The serial as hkms_x509_serial_to_hex writes it (the key of the
+ * issued index); OpenSSL's hex for what that refuses (negative, > 20
+ * octets). */
 static json_t *
 serial_json(X509 *cert)
 {
-	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
-	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
-	json_t *j = jstr_or_null(hex);
+	char buf[HKMS_X509_SERIAL_HEX_MAX];
+	BIGNUM *bn;
+	char *hex;
+	json_t *j;
+
+	if (hkms_x509_serial_to_hex(X509_get0_serialNumber(cert), buf, NULL) ==
+	    HKMS_OK)
+		return json_string(buf);
+	ERR_clear_error();
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+	j = jstr_or_null(hex);
 
 	OPENSSL_free(hex);
 	BN_free(bn);
@@ -301,16 +310,15 @@ serial_json(X509 *cert)
 }
 
 static void
-describe_key(X509 *cert, json_t *o)
+describe_key(EVP_PKEY *pub, json_t *o)
 {
-	EVP_PKEY *pub = X509_get0_pubkey(cert);
 	struct hkms_x509_key_info ki;
 	char type[32];
 	size_t i;
 
 	if (pub == NULL || hkms_x509_key_describe(pub, &ki, NULL) != HKMS_OK) {
 		json_object_set_new(o, "key_type", json_null());
-		json_object_set_new(o, "key_length", json_null());
+		json_object_set_new(o, "key_bits", json_null());
 		json_object_set_new(o, "curve", json_null());
 		ERR_clear_error();
 		return;
@@ -325,23 +333,28 @@ describe_key(X509 *cert, json_t *o)
 				type[i] = (char)(type[i] - 'a' + 'A');
 	}
 	json_object_set_new(o, "key_type", json_string(type));
-	json_object_set_new(o, "key_length", json_integer(ki.bits));
+	json_object_set_new(o, "key_bits", json_integer(ki.bits));
 	json_object_set_new(o, "curve",
 	    ki.curve[0] ? json_string(ki.curve) : json_null());
 }
 
+/* signature_algorithm and digest_algorithm of signature nid signid; cert
+ * (may be NULL) refines the digest for RSA-PSS. */
 static void
-describe_sig(X509 *cert, json_t *o)
+describe_sig(X509 *cert, int signid, json_t *o)
 {
 	int mdnid = NID_undef, pknid = NID_undef;
-	int signid = X509_get_signature_nid(cert);
 	char md[32];
 	size_t i;
 
 	json_object_set_new(o, "signature_algorithm", signid != NID_undef ?
 	    json_string(OBJ_nid2ln(signid)) : json_null());
-	if (!X509_get_signature_info(cert, &mdnid, &pknid, NULL, NULL) ||
-	    mdnid == NID_undef) {
+	if (cert != NULL) {
+		if (!X509_get_signature_info(cert, &mdnid, &pknid, NULL, NULL))
+			mdnid = NID_undef;
+	} else if (!OBJ_find_sigid_algs(signid, &mdnid, &pknid))
+		mdnid = NID_undef;
+	if (mdnid == NID_undef) {
 		ERR_clear_error();
 		json_object_set_new(o, "digest_algorithm", json_null());
 		return;
@@ -379,12 +392,94 @@ pem_json(X509 *cert)
 	return j != NULL ? j : json_null();
 }
 
+/* common_name, san, subject and its parts, in the order of the shape. */
+static void
+describe_subject(const X509_NAME *subj, const GENERAL_NAMES *gens,
+    json_t *o)
+{
+	json_t *email = NULL;
+
+	json_object_set_new(o, "common_name", name_entry(subj,
+	    NID_commonName));
+	json_object_set_new(o, "subject", name_json(subj));
+	json_object_set_new(o, "san", sans_json(gens, &email));
+	json_object_set_new(o, "country", name_entry(subj, NID_countryName));
+	json_object_set_new(o, "state", name_entry(subj,
+	    NID_stateOrProvinceName));
+	json_object_set_new(o, "city", name_entry(subj, NID_localityName));
+	json_object_set_new(o, "organization", name_entry(subj,
+	    NID_organizationName));
+	json_object_set_new(o, "organizational_unit", name_entry(subj,
+	    NID_organizationalUnitName));
+	if (X509_NAME_get_index_by_NID(subj, NID_pkcs9_emailAddress, -1) >= 0) {
+		json_decref(email);
+		email = name_entry(subj, NID_pkcs9_emailAddress);
+	}
+	json_object_set_new(o, "email", email != NULL ? email : json_null());
+}
+
+/* Whole days from now to t, rounded down; negative once past. */
+static json_int_t
+days_left(int64_t t, int64_t now)
+{
+	return t >= now ? (t - now) / 86400 : -((now - t + 86399) / 86400);
+}
+
+enum hkms_rc
+hkms_certio_describe_req(X509_REQ *req, json_t **out, struct hkms_err *err)
+{
+	static const char *const none[] = { "issuer", "serial", "not_before",
+	    "not_after", "lifetime_days", "days_left", "fingerprint_sha1",
+	    "fingerprint_sha256", "thumbprint", "subject_key_id",
+	    "authority_key_id", "self_signed", "is_ca", "path_len", NULL };
+	STACK_OF(X509_EXTENSION) *exts;
+	GENERAL_NAMES *gens = NULL;
+	BIO *bio = NULL;
+	char *p = NULL;
+	json_t *o;
+	size_t i;
+	long n;
+	int k;
+
+	if (req == NULL || out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no CSR given");
+	if ((o = json_object()) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	exts = X509_REQ_get_extensions(req);
+	k = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1);
+	if (k >= 0)
+		gens = X509V3_EXT_d2i(X509v3_get_ext(exts, k));
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	describe_subject(X509_REQ_get_subject_name(req), gens, o);
+	GENERAL_NAMES_free(gens);
+	json_object_set_new(o, "version", json_integer(
+	    X509_REQ_get_version(req) + 1));
+	describe_sig(NULL, X509_REQ_get_signature_nid(req), o);
+	describe_key(X509_REQ_get0_pubkey(req), o);
+	for (i = 0; none[i] != NULL; i++)
+		json_object_set_new(o, none[i], json_null());
+	json_object_set_new(o, "key_usage", json_array());
+	json_object_set_new(o, "extended_key_usage", json_array());
+	json_object_set_new(o, "status", json_string("csr"));
+	if ((bio = BIO_new(BIO_s_mem())) != NULL &&
+	    PEM_write_bio_X509_REQ(bio, req) &&
+	    (n = BIO_get_mem_data(bio, &p)) > 0)
+		json_object_set_new(o, "pem", json_stringn(p, (size_t)n));
+	else
+		json_object_set_new(o, "pem", json_null());
+	BIO_free(bio);
+	ERR_clear_error();
+	*out = o;
+	return HKMS_OK;
+}
+
 enum hkms_rc
 hkms_certio_describe(X509 *cert, int64_t now, json_t **out,
     struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
-	json_t *o = NULL, *email = NULL;
+	json_t *o = NULL;
+	GENERAL_NAMES *gens;
 	const X509_NAME *subj;
 	char thumb[HKMS_CERTIO_THUMB_SIZE];
 	int64_t nb = 0, na = 0;
@@ -410,35 +505,21 @@ hkms_certio_describe(X509 *cert, int64_t now, json_t **out,
 	/* computes and caches the extension flags (thread-safe in 3.0) */
 	xflags = X509_get_extension_flags(cert);
 
-	json_object_set_new(o, "common_name", name_entry(subj,
-	    NID_commonName));
-	json_object_set_new(o, "san", sans_json(cert, &email));
-	json_object_set_new(o, "dn", name_json(subj));
-	json_object_set_new(o, "country", name_entry(subj, NID_countryName));
-	json_object_set_new(o, "state", name_entry(subj,
-	    NID_stateOrProvinceName));
-	json_object_set_new(o, "city", name_entry(subj, NID_localityName));
-	json_object_set_new(o, "organization", name_entry(subj,
-	    NID_organizationName));
-	json_object_set_new(o, "organizational_unit", name_entry(subj,
-	    NID_organizationalUnitName));
-	if (X509_NAME_get_index_by_NID(subj, NID_pkcs9_emailAddress, -1) >= 0) {
-		json_decref(email);
-		email = name_entry(subj, NID_pkcs9_emailAddress);
-	}
-	json_object_set_new(o, "email", email != NULL ? email : json_null());
-	email = NULL;	/* transferred */
+	gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	describe_subject(subj, gens, o);
+	GENERAL_NAMES_free(gens);
 	json_object_set_new(o, "issuer", name_json(
 	    X509_get_issuer_name(cert)));
 	json_object_set_new(o, "serial", serial_json(cert));
 	json_object_set_new(o, "version", json_integer(
 	    X509_get_version(cert) + 1));
-	describe_sig(cert, o);
-	describe_key(cert, o);
+	describe_sig(cert, X509_get_signature_nid(cert), o);
+	describe_key(X509_get0_pubkey(cert), o);
 	json_object_set_new(o, "not_before", time_json(nb));
 	json_object_set_new(o, "not_after", time_json(na));
 	json_object_set_new(o, "lifetime_days", json_integer(
 	    (na - nb + 43200) / 86400));
+	json_object_set_new(o, "days_left", json_integer(days_left(na, now)));
 	json_object_set_new(o, "fingerprint_sha1", fingerprint(cert,
 	    EVP_sha1()));
 	json_object_set_new(o, "fingerprint_sha256", fingerprint(cert,
@@ -465,7 +546,6 @@ hkms_certio_describe(X509 *cert, int64_t now, json_t **out,
 	o = NULL;	/* transferred */
 	rc = HKMS_OK;
 out:
-	json_decref(email);
 	json_decref(o);
 	return rc;
 }

@@ -162,12 +162,15 @@ utf8_chars(const unsigned char *s, size_t len)
 }
 
 enum hkms_rc
-x509_dns_check(const char *s, size_t len, int wildcard_ok,
+hkms_x509_dns_check(const char *s, size_t len, int wildcard_ok,
     struct hkms_err *err)
 {
 	size_t i, label = 0, labels = 0;
 	size_t start = 0;
 
+	if (s == NULL)
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_san",
+		    "no DNS name given");
 	if (len == 0 || len > 253)
 		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_san",
 		    "DNS name '%.*s' must have 1 to 253 characters",
@@ -231,7 +234,7 @@ email_check(const char *s, size_t len, size_t max, const char *code,
 	if (at == NULL || at == s || (size_t)(at - s) > 64 ||
 	    at + 1 == s + len)
 		goto bad;
-	if (x509_dns_check(at + 1, (size_t)(s + len - at - 1), 0, NULL) !=
+	if (hkms_x509_dns_check(at + 1, (size_t)(s + len - at - 1), 0, NULL) !=
 	    HKMS_OK)
 		goto bad;
 	return HKMS_OK;
@@ -553,7 +556,7 @@ san_entry(char *s, GENERAL_NAME **out, struct hkms_err *err)
 	vlen = strlen(v);
 	if (strcasecmp(s, "DNS") == 0) {
 		type = GEN_DNS;
-		if ((rc = x509_dns_check(v, vlen, 1, err)) != HKMS_OK)
+		if ((rc = hkms_x509_dns_check(v, vlen, 1, err)) != HKMS_OK)
 			goto out;
 		for (i = 0; i < vlen; i++)
 			v[i] = (char)tolower((unsigned char)v[i]);
@@ -751,7 +754,7 @@ hkms_x509_san_check(const GENERAL_NAMES *gens, struct hkms_err *err)
 			return hkms_err_setc(err, HKMS_E_INVALID,
 			    "invalid_san", "empty SAN or embedded NUL in SAN");
 		if (type == GEN_DNS)
-			rc = x509_dns_check(d, (size_t)len, 1, err);
+			rc = hkms_x509_dns_check(d, (size_t)len, 1, err);
 		else if (type == GEN_EMAIL)
 			rc = email_check(d, (size_t)len, 254, "invalid_san",
 			    err);

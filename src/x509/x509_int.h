@@ -53,9 +53,7 @@ struct hkms_x509_profile {
 const EVP_MD *x509_digest_md(enum hkms_x509_digest d);
 int x509_key_is_rsa(EVP_PKEY *key);
 
-/* name.c */
-enum hkms_rc x509_dns_check(const char *s, size_t len, int wildcard_ok,
-    struct hkms_err *err);
+/* name.c (the DNS validator is public: hkms_x509_dns_check) */
 /* Enforce a profile's SAN types and wildcard rule on gens. */
 enum hkms_rc x509_san_policy(const struct hkms_x509_profile *p,
     const GENERAL_NAMES *gens, struct hkms_err *err);

@@ -108,3 +108,39 @@ expect_fail invalid_subject hkms ca issue-client --ca inter --subject "CN=carol"
 openssl pkcs12 -in alice.p12 -passin file:pass -noout 2>/dev/null || fail "existing p12 damaged"
 hkms audit verify >/dev/null || fail "audit chain"
 pass "refusals (existing file, weak passphrase, lifetime, weak key, bad subject) write nothing"
+
+# the operation returns the PKCS#12; the CLI writes it: never through a
+# symlink (even a dangling one), and a file it cannot write means the
+# certificate is revoked (its key is lost)
+python3 - alice.json <<'PY' || fail "result shape"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["common_name"] == "alice" and r["type"] == "certificate", r
+assert r["key_type"] == "EC" and r["key_bits"] == 256 and r["client_key_type"] == "ec:p256", r
+assert r["source"] == "issue-client" and r["file"] == "alice.p12", r
+assert r["pkcs12_bytes"] == __import__("os").path.getsize("alice.p12"), r
+assert "cn" not in r and "subject_key" not in r, r
+PY
+n0=$(hkms --json ca issued --ca inter | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+echo keep > target.txt
+ln -s target.txt link.p12
+ln -s nowhere.p12 dangling.p12
+expect_fail file_exists hkms ca issue-client --ca inter --subject /CN=dave --out-file link.p12 \
+	--passphrase-file pass
+expect_fail file_exists hkms ca issue-client --ca inter --subject /CN=dave --out-file dangling.p12 \
+	--passphrase-file pass
+[ "$(cat target.txt)" = keep ] && [ ! -e nowhere.p12 ] || fail "written through a symlink"
+[ "$(hkms --json ca issued --ca inter | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = "$n0" ] ||
+	fail "a refused destination issued a certificate"
+hkms --json ca issue-client --ca inter --subject /CN=erin --out-file nodir/erin.p12 \
+	--passphrase-file pass > erin.json 2> erin.err && fail "unwritable destination accepted"
+grep -q "revoked" erin.err || fail "undeliverable PKCS#12 not revoked: $(cat erin.err)"
+hkms --json ca issued --ca inter > after-erin.json || fail "issued"
+python3 - after-erin.json <<'PY' || fail "undeliverable certificate not revoked in the index"
+import json, sys
+erin = [r for r in json.load(open(sys.argv[1])) if r["common_name"] == "erin"]
+assert len(erin) == 1 and erin[0]["status"] == "revoked" and erin[0]["reason"] == "cessationOfOperation", erin
+PY
+ls nodir 2>/dev/null && fail "left a file behind"
+ls | grep -q '\.tmp-' && fail "left a temporary file"
+pass "PKCS#12 bytes from the op; CLI writes a new file, never via a symlink; undeliverable -> revoked"

@@ -48,19 +48,24 @@ hkms --json cert show ss-kp256 > "$T/show.json" || fail "show"
 python3 - "$T/show.json" "$T/data/certs/ss-kp256.pem" <<'EOF' || fail "show fields"
 import json, sys
 s = json.load(open(sys.argv[1]))
-need = ["name", "common_name", "san", "dn", "country", "state", "city",
+need = ["name", "common_name", "san", "subject", "country", "state", "city",
         "organization", "organizational_unit", "email", "type", "path",
-        "digest_algorithm", "key_type", "key_length", "not_before",
-        "not_after", "lifetime_days", "fingerprint_sha1",
-        "fingerprint_sha256", "issuer", "self_signed", "key", "key_uri",
-        "used_by", "pem"]
+        "digest_algorithm", "key_type", "key_bits", "not_before",
+        "not_after", "lifetime_days", "days_left", "fingerprint_sha1",
+        "fingerprint_sha256", "issuer", "serial", "self_signed", "status",
+        "key", "key_uri", "used_by", "pem"]
 missing = [k for k in need if k not in s]
 assert not missing, missing
+# the old names of the three shapes are gone
+old = [k for k in ("cn", "dn", "digest", "key_length", "subject_key") if k in s]
+assert not old, old
 assert s["name"] == "ss-kp256" and s["type"] == "certificate", s
 assert s["common_name"] == "ss-kp256.example" and s["organization"] == "Acme"
 assert s["san"] == ["DNS:ss-kp256.example", "IP:192.0.2.1"], s["san"]
-assert s["dn"] == "CN=ss-kp256.example,O=Acme" or s["dn"] == "O=Acme,CN=ss-kp256.example", s["dn"]
-assert s["key_type"] == "EC" and s["key_length"] == 256
+assert s["subject"] == "CN=ss-kp256.example,O=Acme" or s["subject"] == "O=Acme,CN=ss-kp256.example", s["subject"]
+assert s["issuer"] == s["subject"], s["issuer"]
+assert s["key_type"] == "EC" and s["key_bits"] == 256
+assert s["status"] == "valid" and s["days_left"] in (396, 397), s["days_left"]
 assert s["digest_algorithm"] == "SHA256" and s["self_signed"] is True
 assert s["lifetime_days"] == 397, s["lifetime_days"]
 assert s["path"] == sys.argv[2], s["path"]
@@ -98,7 +103,8 @@ import json, sys
 rows = {r["name"]: r for r in json.load(open(sys.argv[1]))}
 assert set(rows) == {"ss-krsa", "ss-kp256", "ss-kp384", "cl", "nk", "short"}, rows
 r = rows["short"]
-assert r["type"] == "certificate" and r["cn"] == "short" and r["key"] == "kp384", r
+assert r["type"] == "certificate" and r["common_name"] == "short" and r["key"] == "kp384", r
+assert "pem" not in r and "cn" not in r and r["subject"] == "CN=short", r
 assert r["days_left"] in (4, 5) and r["not_after"].endswith("Z"), r
 assert rows["cl"]["days_left"] in (29, 30)
 EOF

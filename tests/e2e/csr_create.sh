@@ -54,9 +54,12 @@ meta=$T/data/certs/kp256-sha384.json
 python3 - "$meta" <<'EOF' || fail "record meta"
 import json, sys
 m = json.load(open(sys.argv[1]))
-assert m["type"] == "csr" and m["key"] == "kp256" and m["digest"] == "sha384", m
-assert m["subject"].startswith("/CN=kp256-sha384.example/O=Acme"), m
-assert m["san"].startswith("DNS:kp256-sha384.example"), m
+assert m["type"] == "csr" and m["key"] == "kp256" and m["digest_algorithm"] == "SHA384", m
+assert m["common_name"] == "kp256-sha384.example", m
+rdns = m["subject"].split(",")
+assert {"CN=kp256-sha384.example", "O=Acme", "OU=Ops", "C=DE", "ST=Bayern", "L=Munich"} <= set(rdns), m
+assert m["san"][0] == "DNS:kp256-sha384.example", m
+assert m["key_type"] == "EC" and m["key_bits"] == 256, m
 assert m["created"], m
 EOF
 hkms cert list | grep -q '^kp384-sha512 *csr' || fail "list shows CSRs"

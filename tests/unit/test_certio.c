@@ -487,8 +487,9 @@ test_certio_describe_fields(void **state)
 	assert_int_equal(hkms_certio_describe(pki.leaf, 0, &d, &err), HKMS_OK);
 	assert_string_equal(json_string_value(json_object_get(d,
 	    "common_name")), "www.example.com");
-	assert_string_equal(json_string_value(json_object_get(d, "dn")),
+	assert_string_equal(json_string_value(json_object_get(d, "subject")),
 	    "CN=www.example.com,O=hkms test");
+	assert_null(json_object_get(d, "dn"));
 	assert_string_equal(json_string_value(json_object_get(d,
 	    "organization")), "hkms test");
 	assert_true(json_is_null(json_object_get(d, "country")));
@@ -498,8 +499,9 @@ test_certio_describe_fields(void **state)
 	    json_object_get(d, "san"), 1)), "IP:192.0.2.1");
 	assert_string_equal(json_string_value(json_object_get(d, "key_type")),
 	    "EC");
-	assert_int_equal(json_integer_value(json_object_get(d, "key_length")),
+	assert_int_equal(json_integer_value(json_object_get(d, "key_bits")),
 	    256);
+	assert_null(json_object_get(d, "key_length"));
 	assert_string_equal(json_string_value(json_object_get(d, "curve")),
 	    "P-256");
 	assert_string_equal(json_string_value(json_object_get(d,
@@ -519,6 +521,9 @@ test_certio_describe_fields(void **state)
 	    "thumbprint")), "sha256:", 7), 0);
 	assert_int_equal(json_integer_value(json_object_get(d,
 	    "lifetime_days")), 366);
+	/* issued from now for a year and a day: 365 whole days left */
+	assert_true(json_integer_value(json_object_get(d, "days_left")) >= 364 &&
+	    json_integer_value(json_object_get(d, "days_left")) <= 366);
 	assert_non_null(strstr(json_string_value(json_object_get(d, "pem")),
 	    "BEGIN CERTIFICATE"));
 	json_decref(d);
@@ -538,6 +543,7 @@ test_certio_describe_fields(void **state)
 	    400 * 86400, &d, &err), HKMS_OK);
 	assert_string_equal(json_string_value(json_object_get(d, "status")),
 	    "expired");
+	assert_true(json_integer_value(json_object_get(d, "days_left")) < 0);
 	json_decref(d);
 	assert_int_equal(hkms_certio_describe(pki.leaf, (int64_t)time(NULL) -
 	    2 * 86400, &d, &err), HKMS_OK);

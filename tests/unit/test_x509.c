@@ -5,6 +5,7 @@
  * issued objects are also checked with `openssl verify` / `x509 -text` /
  * `crl -text`.
  */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1051,6 +1052,229 @@ test_intermediate_path_len_and_name_constraints(void **state)
 	X509_free(root);
 }
 
+/* --- host names, CIDR, name constraints (nameconst.c) -------------- */
+
+static void
+test_dns_check_edges(void **state)
+{
+	struct hkms_err err = { 0 };
+	char l63[64], l64[65], total[300];
+	size_t i;
+	static const char *const good[] = { "example.com", "a", "a-b.c",
+	    "xn--bcher-kva.example", "xn--80ak6aa92e.com", "1.2.3.4",
+	    "EXAMPLE.COM", NULL };
+	static const char *const bad[] = { "", "example.com.", ".example.com",
+	    "a..b", "-a.com", "a-.com", "a_b.com", "b\xc3\xbc" "cher.example",
+	    "a b.com", "*", "*.", "a.*.com", "**.a.com", NULL };
+	static const char *const wild_bad[] = { "*.com", "*.", "*.a.com.",
+	    "a*.b.com", NULL };
+
+	(void)state;
+	for (i = 0; good[i] != NULL; i++)
+		if (hkms_x509_dns_check(good[i], strlen(good[i]), 0, &err) !=
+		    HKMS_OK)
+			fail_msg("'%s' refused: %s", good[i], err.detail);
+	for (i = 0; bad[i] != NULL; i++)
+		if (hkms_x509_dns_check(bad[i], strlen(bad[i]), 1, &err) !=
+		    HKMS_E_INVALID)
+			fail_msg("'%s' accepted", bad[i]);
+	assert_code(&err, "invalid_san");
+	/* wildcard: only with wildcard_ok, and only over two labels */
+	assert_int_equal(hkms_x509_dns_check("*.example.com", 13, 1, &err),
+	    HKMS_OK);
+	assert_int_equal(hkms_x509_dns_check("*.example.com", 13, 0, &err),
+	    HKMS_E_INVALID);
+	for (i = 0; wild_bad[i] != NULL; i++)
+		if (hkms_x509_dns_check(wild_bad[i], strlen(wild_bad[i]), 1,
+		    &err) != HKMS_E_INVALID)
+			fail_msg("'%s' accepted", wild_bad[i]);
+	/* label length 63 passes, 64 does not */
+	memset(l63, 'a', 63);
+	l63[63] = '\0';
+	memset(l64, 'a', 64);
+	l64[64] = '\0';
+	snprintf(total, sizeof(total), "%s.com", l63);
+	assert_int_equal(hkms_x509_dns_check(total, strlen(total), 0, &err),
+	    HKMS_OK);
+	snprintf(total, sizeof(total), "%s.com", l64);
+	assert_int_equal(hkms_x509_dns_check(total, strlen(total), 0, &err),
+	    HKMS_E_INVALID);
+	/* 253 characters in all pass, 254 do not: 4 x 63 + 3 dots = 255,
+	 * so 3 labels of 63 + one of 61 = 253 */
+	snprintf(total, sizeof(total), "%s.%s.%s.%.61s", l63, l63, l63, l63);
+	assert_int_equal(strlen(total), 253);
+	assert_int_equal(hkms_x509_dns_check(total, strlen(total), 0, &err),
+	    HKMS_OK);
+	snprintf(total, sizeof(total), "%s.%s.%s.%.62s", l63, l63, l63, l63);
+	assert_int_equal(strlen(total), 254);
+	assert_int_equal(hkms_x509_dns_check(total, strlen(total), 0, &err),
+	    HKMS_E_INVALID);
+	/* not NUL-terminated: len counts */
+	assert_int_equal(hkms_x509_dns_check("a.com.evil", 5, 0, &err),
+	    HKMS_OK);
+	assert_int_equal(hkms_x509_dns_check("a.c\0m", 5, 0, &err),
+	    HKMS_E_INVALID);
+	assert_int_equal(hkms_x509_dns_check(NULL, 3, 0, &err),
+	    HKMS_E_INVALID);
+}
+
+static void
+test_cidr_parse_edges(void **state)
+{
+	struct hkms_err err = { 0 };
+	struct hkms_x509_cidr c;
+	const int strict = HKMS_X509_CIDR_STRICT, pfx = HKMS_X509_CIDR_PREFIX;
+	unsigned char v4[4] = { 10, 1, 2, 3 }, v4b[4] = { 11, 0, 0, 1 };
+	unsigned char mapped[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+	    10, 1, 2, 3 };
+	unsigned char v6[16] = { 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 1 };
+	static const char *const bad[] = { "", "10.0.0.0/", "10.0.0.0/33",
+	    "10.0.0.0/-1", "10.0.0.0/+8", "10.0.0.0/ 8", "10.0.0.0/8x",
+	    "10.0.0/8", "10.0.0.256/32", "fd00::/129", "fd00:::/8",
+	    "host.example/8", "10.0.0.0/8/8", "0x0a000000/8", NULL };
+	size_t i;
+
+	(void)state;
+	assert_int_equal(hkms_x509_cidr_parse("10.0.0.0/8", strict | pfx, &c,
+	    &err), HKMS_OK);
+	assert_int_equal(c.len, 4);
+	assert_int_equal(c.bits, 8);
+	assert_true(hkms_x509_cidr_contains(&c, v4, 4));
+	assert_false(hkms_x509_cidr_contains(&c, v4b, 4));
+	/* host bits set: refused when strict, accepted (and masked by the
+	 * prefix) otherwise */
+	assert_int_equal(hkms_x509_cidr_parse("10.0.0.1/8", strict, &c, &err),
+	    HKMS_E_INVALID);
+	assert_code(&err, "invalid_cidr");
+	assert_int_equal(hkms_x509_cidr_parse("10.9.9.9/8", 0, &c, &err),
+	    HKMS_OK);
+	assert_true(hkms_x509_cidr_contains(&c, v4, 4));
+	assert_int_equal(hkms_x509_cidr_parse("fd00::1/8", strict, &c, &err),
+	    HKMS_E_INVALID);
+	/* /0 covers every address of its family only */
+	assert_int_equal(hkms_x509_cidr_parse("0.0.0.0/0", strict | pfx, &c,
+	    &err), HKMS_OK);
+	assert_true(hkms_x509_cidr_contains(&c, v4b, 4));
+	assert_false(hkms_x509_cidr_contains(&c, v6, 16));
+	assert_int_equal(hkms_x509_cidr_parse("::/0", strict | pfx, &c, &err),
+	    HKMS_OK);
+	assert_true(hkms_x509_cidr_contains(&c, v6, 16));
+	assert_false(hkms_x509_cidr_contains(&c, v4, 4));
+	/* /32 and /128: one address; a bare address is the same, unless
+	 * the prefix is required */
+	assert_int_equal(hkms_x509_cidr_parse("10.1.2.3/32", strict | pfx, &c,
+	    &err), HKMS_OK);
+	assert_true(hkms_x509_cidr_contains(&c, v4, 4));
+	assert_int_equal(hkms_x509_cidr_parse("10.1.2.3", strict, &c, &err),
+	    HKMS_OK);
+	assert_int_equal(c.bits, 32);
+	assert_int_equal(hkms_x509_cidr_parse("10.1.2.3", pfx, &c, &err),
+	    HKMS_E_INVALID);
+	assert_int_equal(hkms_x509_cidr_parse("fd00::1/128", strict | pfx, &c,
+	    &err), HKMS_OK);
+	assert_int_equal(c.len, 16);
+	assert_true(hkms_x509_cidr_contains(&c, v6, 16));
+	assert_int_equal(hkms_x509_cidr_parse("fd00::1", 0, &c, &err),
+	    HKMS_OK);
+	assert_int_equal(c.bits, 128);
+	/* IPv4-mapped IPv6 stays IPv6: it covers the 16-octet form only */
+	assert_int_equal(hkms_x509_cidr_parse("::ffff:10.0.0.0/104",
+	    strict | pfx, &c, &err), HKMS_OK);
+	assert_int_equal(c.family, AF_INET6);
+	assert_true(hkms_x509_cidr_contains(&c, mapped, 16));
+	assert_false(hkms_x509_cidr_contains(&c, v4, 4));
+	for (i = 0; bad[i] != NULL; i++)
+		if (hkms_x509_cidr_parse(bad[i], 0, &c, &err) !=
+		    HKMS_E_INVALID)
+			fail_msg("'%s' accepted", bad[i]);
+	assert_int_equal(hkms_x509_cidr_parse(NULL, 0, &c, &err),
+	    HKMS_E_INVALID);
+	assert_false(hkms_x509_cidr_contains(NULL, v4, 4));
+}
+
+static void
+test_nc_dns_match(void **state)
+{
+	(void)state;
+	assert_true(hkms_x509_nc_dns_match("example.com", "example.com"));
+	assert_true(hkms_x509_nc_dns_match("WWW.Example.COM", "example.com"));
+	assert_true(hkms_x509_nc_dns_match("a.b.example.com", "example.com"));
+	assert_false(hkms_x509_nc_dns_match("badexample.com", "example.com"));
+	assert_false(hkms_x509_nc_dns_match("example.com", ".example.com"));
+	assert_true(hkms_x509_nc_dns_match("www.example.com",
+	    ".example.com"));
+	assert_false(hkms_x509_nc_dns_match("example.org", "example.com"));
+	assert_true(hkms_x509_nc_dns_match("anything.at.all", ""));
+	assert_false(hkms_x509_nc_dns_match("com", "example.com"));
+	assert_false(hkms_x509_nc_dns_match(NULL, "example.com"));
+}
+
+/* hkms_x509_nc_check refuses exactly what a verifier refuses. */
+static void
+test_nc_check_matches_verifier(void **state)
+{
+	struct hkms_err err = { 0 };
+	static const char *const permit_dns[] = { "example.com", NULL };
+	static const char *const exclude_dns[] = { "bad.example.com", NULL };
+	static const char *const permit_ip[] = { "10.0.0.0/8", NULL };
+	struct hkms_x509_cert_opts o = { .permit_dns = permit_dns,
+	    .exclude_dns = exclude_dns, .permit_ip = permit_ip };
+	static const struct {
+		const char *subject, *san;
+		int ok;
+	} cases[] = {
+		{ "/CN=www.example.com", "DNS:www.example.com,IP:10.1.2.3", 1 },
+		{ "/CN=Some Person", "DNS:example.com", 1 },
+		{ "/CN=www.example.com", "DNS:www.bad.example.com", 0 },
+		{ "/CN=www.example.com", "DNS:www.example.org", 0 },
+		{ "/CN=www.example.com", "IP:192.0.2.1", 0 },
+		{ "/CN=www.example.com", "IP:fd00::1", 0 },
+		{ "/CN=host.example.org", NULL, 0 },
+	};
+	X509 *root = self_signed(k_p384, "ca", "/CN=Root", NULL, 0);
+	X509 *sub = NULL, *leaf;
+	X509_REQ *csr = make_csr(k_p256, "/CN=Issuing CA", NULL, NULL), *lcsr;
+	X509_STORE *st = X509_STORE_new();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	size_t i;
+	int verified;
+
+	(void)state;
+	assert_int_equal(issue(csr, root, k_p384, "intermediate-ca", &o, &sub,
+	    &err), HKMS_OK);
+	X509_STORE_add_cert(st, root);
+	sk_X509_push(chain, sub);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		lcsr = make_csr(k_rsa, cases[i].subject, cases[i].san, NULL);
+		assert_int_equal(issue(lcsr, sub, k_p256, "tls-server", NULL,
+		    &leaf, &err), HKMS_OK);
+		X509_STORE_CTX_init(ctx, st, leaf, chain);
+		verified = X509_verify_cert(ctx) == 1;
+		X509_STORE_CTX_cleanup(ctx);
+		if (verified != cases[i].ok)
+			fail_msg("case %zu: verifier says %d", i, verified);
+		if ((hkms_x509_nc_check(chain, leaf, 1, &err) == HKMS_OK) !=
+		    cases[i].ok)
+			fail_msg("case %zu (%s %s): nc_check disagrees: %s", i,
+			    cases[i].subject, cases[i].san ? cases[i].san :
+			    "", err.detail);
+		if (!cases[i].ok)
+			assert_code(&err, "policy_violation");
+		X509_free(leaf);
+		X509_REQ_free(lcsr);
+	}
+	assert_int_equal(hkms_x509_nc_check(chain, NULL, 1, &err),
+	    HKMS_E_INVALID);
+	sk_X509_free(chain);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(st);
+	X509_REQ_free(csr);
+	X509_free(sub);
+	X509_free(root);
+}
+
 static int
 cmp_hex(const void *a, const void *b)
 {
@@ -1556,6 +1780,10 @@ main(void)
 		cmocka_unit_test(test_chain_verifies),
 		cmocka_unit_test(
 		    test_intermediate_path_len_and_name_constraints),
+		cmocka_unit_test(test_dns_check_edges),
+		cmocka_unit_test(test_cidr_parse_edges),
+		cmocka_unit_test(test_nc_dns_match),
+		cmocka_unit_test(test_nc_check_matches_verifier),
 		cmocka_unit_test(test_serial_properties),
 		cmocka_unit_test(test_lifetime_clamp_and_error),
 		cmocka_unit_test(test_crl_two_entries),
