@@ -301,7 +301,7 @@ ctx_build(struct hkms_hsm *h, struct hkms_err *err)
 	 * first session it opens. */
 	if (PKCS11_open_session(h->slot, 1) != 0) {
 		rv = hsm_ckr_from_queue();
-		rc = hkms_err_setc(err, HKMS_E_TOKEN_DOWN, "token_session",
+		rc = hkms_err_setc(err, HKMS_E_TOKEN_DOWN, "token_unavailable",
 		    "cannot open a session on token '%s': %s", h->tok_label,
 		    hsm_ckr_name(rv));
 		goto fail;
@@ -415,10 +415,12 @@ hsm_session(struct hkms_hsm *h, CK_SESSION_HANDLE *s, CK_RV *rv,
 	*rv = h->p11->C_OpenSession(h->slot_id,
 	    CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, s);
 	if (*rv != CKR_OK)
-		return hkms_err_setc(err, hsm_ckr_recoverable(*rv) ?
-		    HKMS_E_TOKEN_DOWN : HKMS_E_TOKEN, "token_session",
+		return hsm_ckr_recoverable(*rv) ?
+		    hkms_err_setc(err, HKMS_E_TOKEN_DOWN, "token_unavailable",
 		    "cannot open a session on token '%s': %s", h->tok_label,
-		    hsm_ckr_name(*rv));
+		    hsm_ckr_name(*rv)) : hkms_err_setc(err, HKMS_E_TOKEN,
+		    "token_session", "cannot open a session on token '%s': %s",
+		    h->tok_label, hsm_ckr_name(*rv));
 	return HKMS_OK;
 }
 

@@ -20,21 +20,32 @@
 #include "hkms/store.h"
 
 int
-hkms_cli_fail(struct hkms_cli *cli, const struct hkms_err *err)
+hkms_cli_fail_checks(struct hkms_cli *cli, const struct hkms_err *err,
+    json_t *checks)
 {
+	struct hkms_err e = *err;
 	json_t *o;
 	char *s;
 
 	(void)cli;
-	o = json_pack("{s:{s:s,s:s}}", "error", "code", hkms_err_code(err),
-	    "message", err->detail[0] ? err->detail : hkms_strerror(err->rc));
-	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	/* a request field the operation refused is a flag here: the CLI's
+	 * usage error */
+	if (strcmp(hkms_err_code(&e), "invalid_field") == 0)
+		snprintf(e.code, sizeof(e.code), "usage");
+	o = hkms_err_json(&e, checks);
+	s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	fprintf(stderr, "%s\n", s ? s : "{\"error\":{\"code\":\"internal_error\","
 	    "\"message\":\"out of memory\"}}");
 	free(s);
 	json_decref(o);
-	return err->rc == HKMS_E_INVALID && strcmp(hkms_err_code(err),
+	return e.rc == HKMS_E_INVALID && strcmp(hkms_err_code(&e),
 	    "usage") == 0 ? HKMS_EXIT_USAGE : HKMS_EXIT_FAIL;
+}
+
+int
+hkms_cli_fail(struct hkms_cli *cli, const struct hkms_err *err)
+{
+	return hkms_cli_fail_checks(cli, err, NULL);
 }
 
 int

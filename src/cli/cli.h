@@ -51,6 +51,11 @@ int hkms_cli_dispatch(struct hkms_cli *cli, const char *group,
  *  code (HKMS_EXIT_USAGE for invalid arguments, else HKMS_EXIT_FAIL). */
 int hkms_cli_fail(struct hkms_cli *cli, const struct hkms_err *err);
 
+/** hkms_cli_fail() with the checks of a verify or import result (borrowed,
+ *  may be NULL) in the envelope (hkms_err_json). */
+int hkms_cli_fail_checks(struct hkms_cli *cli, const struct hkms_err *err,
+    json_t *checks);
+
 /** Usage error: code "usage", exit HKMS_EXIT_USAGE. */
 int hkms_cli_usage(struct hkms_cli *cli, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -706,7 +706,7 @@ hkms_ops_key_delete(struct hkms_ops_ctx *c, const char *ref, int force,
 		char *list = json_dumps(users, JSON_COMPACT);
 
 		rc = hkms_err_setc(err, HKMS_E_IN_USE, "key_in_use",
-		    "key '%s' is used by %s; use --force to delete it anyway",
+		    "key '%s' is used by %s; force deletes it anyway",
 		    ki.name, list ? list : "certificates");
 		free(list);
 		goto out;
