@@ -152,7 +152,7 @@ hkms_log_event(struct hkms_log *log, enum hkms_log_level level,
 {
 	struct timespec ts;
 	struct tm tm;
-	char when[40];
+	char when[80];
 	json_t *line, *copy;
 	char *s;
 
@@ -160,9 +160,9 @@ hkms_log_event(struct hkms_log *log, enum hkms_log_level level,
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
+	    tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000L) % 1000);
 	line = json_pack("{s:s,s:s,s:s}", "time", when, "level",
 	    level_names[level], "event", event ? event : "");
 	if (line == NULL)
