@@ -19,6 +19,7 @@
 #include "hkms/certio.h"
 #include "hkms/hsm.h"
 #include "hkms/ops.h"
+#include "hkms/service.h"
 #include "hkms/store.h"
 #include "hkms/util.h"
 #include "ops_int.h"
@@ -76,6 +77,7 @@ hkms_ops_audit(struct hkms_ops_ctx *c, const char *op, const char *object,
 
 	if (c == NULL || c->store == NULL)
 		return rc;
+	hkms_service_count(c->service, op, rc);
 	ahead = c->audit_seq;
 	c->audit_seq = 0;
 	/* the write-ahead line already says "ok" */
