@@ -89,12 +89,16 @@ struct hkms_service_opts {
 	int store_read_only;	/* open the store read-only (store check):
 				 * no recovery, no lock, nothing created */
 	int log_fd;		/* log lines go here; 0 = stderr */
+	int log_quiet;		/* no log lines unless [log] level is set:
+				 * a one-shot face (the CLI) whose errors
+				 * reach the user as the error envelope */
 };
 
 /** Open the service for cfg (borrowed: it must outlive the service).
  *  Sets SOFTHSM2_CONF from cfg->softhsm2_conf (hkms_hsm_env_init):
  *  HKMS_E_INVALID ("conflicting_environment") when this process already
- *  set a different value. Opens the log sink at cfg->log_level; token,
+ *  set a different value. Opens the log sink at cfg->log_level (unset:
+ *  warn, or off with opts->log_quiet); token,
  *  store and truststore are opened on first use. opts may be NULL. Call
  *  before starting threads. *out is freed with hkms_service_close(). */
 enum hkms_rc hkms_service_open(const struct hkms_config *cfg,

@@ -210,6 +210,7 @@ hkms_cli_service(struct hkms_cli *cli, struct hkms_service **svc,
 			return rc;
 		o.actor = cli->actor;
 		o.store_read_only = cli->store_check;
+		o.log_quiet = 1;	/* errors are the envelope on stderr */
 		if ((rc = hkms_service_open(cfg, &o, &cli->svc, err)) !=
 		    HKMS_OK)
 			return rc;

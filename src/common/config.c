@@ -138,7 +138,7 @@ config_new(void)
 	if (c == NULL)
 		return NULL;
 	c->threads = 0;
-	c->log_level = HKMS_LOG_WARN;
+	c->log_level = -1;	/* not set */
 	c->max_body = 1048576;
 	c->max_connections = 512;
 	c->per_ip = 64;

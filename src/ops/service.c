@@ -101,8 +101,9 @@ hkms_service_open(const struct hkms_config *cfg,
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto fail;
 	}
-	if ((rc = hkms_log_open(fd, (enum hkms_log_level)cfg->log_level,
-	    &svc->log, err)) != HKMS_OK)
+	if ((rc = hkms_log_open(fd, cfg->log_level >= 0 ?
+	    (enum hkms_log_level)cfg->log_level : opts && opts->log_quiet ?
+	    HKMS_LOG_OFF : HKMS_LOG_WARN, &svc->log, err)) != HKMS_OK)
 		goto fail;
 	*out = svc;
 	return HKMS_OK;

@@ -8,6 +8,7 @@
  * audit log verify and every certificate is in place. The memcheck
  * variant (unit_service_memcheck) runs the same binary under valgrind.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -80,7 +81,7 @@ group_teardown(void **state)
 static void
 test_service_open_close_lazy(void **state)
 {
-	struct hkms_service_opts o = { "unit:test", 0, 0 };
+	struct hkms_service_opts o = { "unit:test", 0, 0, 0 };
 	struct hkms_service *svc = NULL;
 	struct hkms_err err = { 0 };
 	json_t *m;
@@ -171,6 +172,72 @@ test_service_pin_tried_once(void **state)
 	json_decref(m);
 	hkms_service_close(svc);
 	unsetenv("HKMS_PIN");
+}
+
+/* the log: one JSON line per event, level filter, secrets redacted, and
+ * the service logs the token's opening at info */
+static void
+test_log_lines(void **state)
+{
+	char path[300], buf[4096];
+	struct hkms_config lc;
+	struct hkms_service_opts o = { "unit:test", 0, 0, 0 };
+	struct hkms_service *svc = NULL;
+	struct hkms_log *log = NULL;
+	struct hkms_hsm *h = NULL;
+	struct hkms_err err = { 0 };
+	json_t *f, *line;
+	FILE *fp;
+	int fd, n = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/log.jsonl", tmpdir);
+	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >=
+	    0);
+	assert_int_equal(hkms_log_open(fd, HKMS_LOG_WARN, &log, &err),
+	    HKMS_OK);
+	f = json_pack("{s:s,s:s,s:{s:s}}", "pin", "12345678", "what",
+	    "visible", "inner", "so_passphrase", "hidden");
+	hkms_log_event(log, HKMS_LOG_INFO, "filtered.out", f);	/* below */
+	hkms_log_event(log, HKMS_LOG_WARN, "unit.event", f);
+	json_decref(f);
+	hkms_log_close(log);
+	/* a service at info logs the token's opening */
+	memcpy(&lc, cfg, sizeof(lc));
+	lc.log_level = HKMS_LOG_INFO;
+	o.log_fd = fd;
+	assert_int_equal(hkms_service_open(&lc, &o, &svc, &err), HKMS_OK);
+	assert_int_equal(hkms_service_hsm(svc, &h, &err), HKMS_OK);
+	hkms_service_close(svc);
+	close(fd);
+	assert_non_null(fp = fopen(path, "r"));
+	while (fgets(buf, sizeof(buf), fp) != NULL) {
+		json_error_t je;
+
+		assert_non_null(line = json_loads(buf, 0, &je));
+		assert_non_null(json_object_get(line, "time"));
+		assert_non_null(json_object_get(line, "level"));
+		if (n == 0) {
+			assert_string_equal(json_string_value(json_object_get(
+			    line, "event")), "unit.event");
+			assert_string_equal(json_string_value(json_object_get(
+			    line, "what")), "visible");
+			assert_string_equal(json_string_value(json_object_get(
+			    line, "pin")), "[redacted]");
+			assert_string_equal(json_string_value(json_object_get(
+			    json_object_get(line, "inner"), "so_passphrase")),
+			    "[redacted]");
+		} else {
+			assert_string_equal(json_string_value(json_object_get(
+			    line, "event")), "token.open");
+		}
+		assert_null(strstr(buf, "12345678"));
+		assert_null(strstr(buf, "hidden"));
+		json_decref(line);
+		n++;
+	}
+	fclose(fp);
+	assert_int_equal(n, 2);
 }
 
 struct worker {
@@ -270,7 +337,7 @@ worker_run(void *arg)
 static void
 test_service_concurrent_8_threads(void **state)
 {
-	struct hkms_service_opts o = { "unit:test", 0, 0 };
+	struct hkms_service_opts o = { "unit:test", 0, 0, 0 };
 	struct hkms_service *svc = NULL;
 	struct worker w[NTHREADS];
 	pthread_t th[NTHREADS];
@@ -351,6 +418,7 @@ main(void)
 		cmocka_unit_test(test_service_open_close_lazy),
 		cmocka_unit_test(test_service_ctx_no_token),
 		cmocka_unit_test(test_service_env_set_once),
+		cmocka_unit_test(test_log_lines),
 		cmocka_unit_test(test_service_concurrent_8_threads),
 		cmocka_unit_test(test_service_pin_tried_once),
 	};
