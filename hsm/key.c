@@ -794,12 +794,18 @@ gen_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 		/* Never retried blindly: remove whatever half of the pair
 		 * the token may have made under our fresh CKA_ID. */
 		destroy_exact(h, s, a->name, a->id, a->id_len);
-		rc = hkms_err_setc(err, *rv == CKR_KEY_SIZE_RANGE ||
+		if (*rv == CKR_KEY_SIZE_RANGE ||
 		    *rv == CKR_ATTRIBUTE_VALUE_INVALID ||
-		    *rv == CKR_MECHANISM_INVALID ? HKMS_E_UNSUPPORTED :
-		    HKMS_E_TOKEN, "keygen_failed", "cannot generate %s key "
-		    "'%s' in token '%s': %s", key_types[a->ti].name, a->name,
-		    h->tok_label, hsm_ckr_name(*rv));
+		    *rv == CKR_MECHANISM_INVALID)
+			rc = hkms_err_setc(err, HKMS_E_UNSUPPORTED,
+			    "token_limit", "cannot generate %s key '%s' in "
+			    "token '%s': %s", key_types[a->ti].name, a->name,
+			    h->tok_label, hsm_ckr_name(*rv));
+		else
+			rc = hkms_err_setc(err, HKMS_E_TOKEN, "keygen_failed",
+			    "cannot generate %s key '%s' in token '%s': %s",
+			    key_types[a->ti].name, a->name, h->tok_label,
+			    hsm_ckr_name(*rv));
 		goto out;
 	}
 	if ((*rv = read_back(h, s, priv, a->name, a->id, a->id_len,
@@ -1319,7 +1325,8 @@ public_raw(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 		    OSSL_PKEY_PARAM_PUB_KEY, pt, ptlen))
 			goto crypto;
 	} else {
-		rc = hkms_err_setc(err, HKMS_E_UNSUPPORTED, "unknown_key_type",
+		rc = hkms_err_setc(err, HKMS_E_UNSUPPORTED,
+		    "unsupported_key_type",
 		    "key is neither RSA nor EC");
 		goto out;
 	}
@@ -1331,9 +1338,12 @@ public_raw(struct hkms_hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 	rc = HKMS_OK;
 	goto out;
 bad:
-	rc = hkms_err_setc(err, hsm_ckr_recoverable(*rv) ? HKMS_E_TOKEN_DOWN :
-	    HKMS_E_TOKEN, "token_read", "cannot read the public key: %s",
-	    hsm_ckr_name(*rv));
+	if (hsm_ckr_recoverable(*rv))
+		rc = hkms_err_setc(err, HKMS_E_TOKEN_DOWN, "token_unavailable",
+		    "cannot read the public key: %s", hsm_ckr_name(*rv));
+	else
+		rc = hkms_err_setc(err, HKMS_E_TOKEN, "token_read",
+		    "cannot read the public key: %s", hsm_ckr_name(*rv));
 	goto out;
 crypto:
 	rc = hkms_err_crypto(err, "cannot build the public key");
@@ -1662,7 +1672,7 @@ hkms_hsm_key_import_id(struct hkms_hsm *h, const char *name, EVP_PKEY *priv,
 		    "has %d)", EVP_PKEY_get_bits(priv));
 	if (kid != EVP_PKEY_RSA && kid != EVP_PKEY_EC)
 		return hkms_err_setc(err, HKMS_E_UNSUPPORTED,
-		    "unknown_key_type", "only RSA and EC keys can be "
+		    "unsupported_key_type", "only RSA and EC keys can be "
 		    "imported");
 	pthread_mutex_lock(&h->obj_mu);
 	rc = hsm_run(h, import_op, &a, 0, err);

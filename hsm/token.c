@@ -301,7 +301,7 @@ ctx_build(struct hkms_hsm *h, struct hkms_err *err)
 	 * first session it opens. */
 	if (PKCS11_open_session(h->slot, 1) != 0) {
 		rv = hsm_ckr_from_queue();
-		rc = hkms_err_setc(err, HKMS_E_TOKEN_DOWN, "token_session",
+		rc = hkms_err_setc(err, HKMS_E_TOKEN_DOWN, "token_unavailable",
 		    "cannot open a session on token '%s': %s", h->tok_label,
 		    hsm_ckr_name(rv));
 		goto fail;
@@ -415,11 +415,62 @@ hsm_session(struct hkms_hsm *h, CK_SESSION_HANDLE *s, CK_RV *rv,
 	*rv = h->p11->C_OpenSession(h->slot_id,
 	    CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, s);
 	if (*rv != CKR_OK)
-		return hkms_err_setc(err, hsm_ckr_recoverable(*rv) ?
-		    HKMS_E_TOKEN_DOWN : HKMS_E_TOKEN, "token_session",
+		return hsm_ckr_recoverable(*rv) ?
+		    hkms_err_setc(err, HKMS_E_TOKEN_DOWN, "token_unavailable",
 		    "cannot open a session on token '%s': %s", h->tok_label,
-		    hsm_ckr_name(*rv));
+		    hsm_ckr_name(*rv)) : hkms_err_setc(err, HKMS_E_TOKEN,
+		    "token_session", "cannot open a session on token '%s': %s",
+		    h->tok_label, hsm_ckr_name(*rv));
 	return HKMS_OK;
+}
+
+/*
+ * SOFTHSM2_CONF is read by SoftHSM2 from the environment, only in
+ * C_Initialize, and setenv() is not safe while other threads may read the
+ * environment. So it is set once per process, by the first caller
+ * (hkms_service_open, before any thread starts), and never changed: a
+ * later different value is refused instead of a second setenv().
+ */
+static pthread_mutex_t env_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *env_softhsm2_conf;	/* the value set; guarded by env_mu */
+
+enum hkms_rc
+hkms_hsm_env_init(const char *softhsm2_conf, struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_OK;
+
+	if (softhsm2_conf == NULL)
+		return HKMS_OK;
+	pthread_mutex_lock(&env_mu);
+	if (env_softhsm2_conf != NULL) {
+		if (strcmp(env_softhsm2_conf, softhsm2_conf) != 0)
+			rc = hkms_err_setc(err, HKMS_E_INVALID,
+			    "conflicting_environment", "softhsm2_conf '%s' "
+			    "differs from '%s', already set for this process",
+			    softhsm2_conf, env_softhsm2_conf);
+	} else if ((env_softhsm2_conf = strdup(softhsm2_conf)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	} else if (setenv("SOFTHSM2_CONF", softhsm2_conf, 1) != 0) {
+		free(env_softhsm2_conf);
+		env_softhsm2_conf = NULL;
+		rc = hkms_err_set(err, HKMS_E_INTERNAL,
+		    "cannot set SOFTHSM2_CONF");
+	}
+	pthread_mutex_unlock(&env_mu);
+	return rc;
+}
+
+unsigned long
+hkms_hsm_rebuilds(struct hkms_hsm *h)
+{
+	unsigned long n;
+
+	if (h == NULL)
+		return 0;
+	pthread_rwlock_rdlock(&h->ctx_lock);	/* written under the write lock */
+	n = h->rebuilds;
+	pthread_rwlock_unlock(&h->ctx_lock);
+	return n;
 }
 
 static enum hkms_rc
@@ -428,11 +479,9 @@ opts_check(const struct hkms_hsm_opts *opts, struct hkms_err *err)
 	if (opts == NULL || opts->module == NULL || *opts->module == '\0')
 		return hkms_err_set(err, HKMS_E_INVALID, "no PKCS#11 module "
 		    "given");
-	if (opts->softhsm2_conf != NULL &&
-	    setenv("SOFTHSM2_CONF", opts->softhsm2_conf, 1) != 0)
-		return hkms_err_set(err, HKMS_E_INTERNAL,
-		    "cannot set SOFTHSM2_CONF");
-	return HKMS_OK;
+	/* a no-op when the service set it at open; the first setting
+	 * otherwise (a single-threaded tool) */
+	return hkms_hsm_env_init(opts->softhsm2_conf, err);
 }
 
 enum hkms_rc

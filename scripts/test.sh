@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 if grep -rlE '#include *[<"](libp11\.h|p11-kit/pkcs11\.h|pkcs11\.h)' src include; then
 	echo "test.sh: PKCS#11 headers included outside hsm/ (files above)"; exit 1
 fi
+# the CLI reaches the token and the store only through the service and ops
+if grep -rlE '#include *"hkms/(hsm|store)\.h"' src/cli; then
+	echo "test.sh: the CLI includes hsm.h or store.h (files above)"; exit 1
+fi
 # the suite needs the test hooks (crash points, forced serials); the
 # shipped binary (scripts/run.sh, a plain cmake build) has none
 ./scripts/build.sh -DHKMS_TEST_HOOKS=ON

@@ -29,6 +29,10 @@ struct hkms_config {
 	char *admin_thumbprints;
 	/* [audit] */
 	char *audit_key_sha256;	/* pinned audit key fingerprint (hex) */
+	/* [log] */
+	int log_level;		/* enum hkms_log_level; -1 = not set (the
+				 * service's default: warn, or off for a
+				 * quiet face) */
 	/* [limits] */
 	long max_body;
 	int max_connections;

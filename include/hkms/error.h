@@ -55,4 +55,36 @@ const char *hkms_err_code(const struct hkms_err *err);
 
 void hkms_err_clear(struct hkms_err *err);
 
+/* ---- the error registry (include/hkms/errors.def) ---- */
+
+/** One row of the registry: a machine code, the rc it is raised with, the
+ *  HTTP status the server answers with, and one line of meaning. */
+struct hkms_err_entry {
+	const char *code;
+	enum hkms_rc rc;
+	int http_status;
+	const char *what;
+};
+
+/** The row of code ("code" or "code:<detail>"), or NULL when the code is
+ *  not registered (a bug). Thread-safe (a constant table). */
+const struct hkms_err_entry *hkms_err_lookup(const char *code);
+
+/** All rows; *n is set to their number. */
+const struct hkms_err_entry *hkms_err_registry(size_t *n);
+
+/** The HTTP status for err: its code's row, else its rc's generic row
+ *  (500 for an unregistered code). */
+int hkms_err_http_status(const struct hkms_err *err);
+
+struct json_t;
+
+/** The error envelope both faces print or send:
+ *  {"error":{"code","message"[,"checks"]}}. checks (borrowed, may be
+ *  NULL): the checks of a verify or import result, added as "checks" when
+ *  it is an array. A new reference (json_decref()); NULL only when out of
+ *  memory. */
+struct json_t *hkms_err_json(const struct hkms_err *err,
+    struct json_t *checks);
+
 #endif

@@ -32,8 +32,22 @@ struct hkms_hsm_opts {
 	const char *module;	/* PKCS#11 module path */
 	const char *label;	/* token label, or NULL */
 	const char *serial;	/* token serial, or NULL (label wins) */
-	const char *softhsm2_conf; /* exported as SOFTHSM2_CONF if not NULL */
+	const char *softhsm2_conf; /* SOFTHSM2_CONF (hkms_hsm_env_init) */
 };
+
+/** Set the process environment the module reads at load (SOFTHSM2_CONF;
+ *  NULL: nothing), once per process, before any thread starts and before
+ *  the first module load: hkms_service_open() calls it. The same value
+ *  again is a no-op; a different one is refused (HKMS_E_INVALID, code
+ *  "conflicting_environment") and setenv() is never called twice. The
+ *  open, list and init functions below call it with opts->softhsm2_conf.
+ *  Thread-safe, but setenv() itself is not while other threads read the
+ *  environment: hence "before any thread". */
+enum hkms_rc hkms_hsm_env_init(const char *softhsm2_conf,
+    struct hkms_err *err);
+
+/** Contexts rebuilt since open (a lost token found again). */
+unsigned long hkms_hsm_rebuilds(struct hkms_hsm *h);
 
 /** Load the module, find the token, check its PIN flags and log in once.
  *  pin is borrowed; a copy is kept in a locked, wiped buffer so the layer

@@ -17,6 +17,8 @@
 
 struct hkms_hsm;
 struct hkms_store;
+struct hkms_service;
+struct hkms_principal;
 struct hkms_secret;
 
 /** The lifetime, in days, every operation that takes one accepts: 0 (the
@@ -27,13 +29,20 @@ struct hkms_secret;
 #define HKMS_OPS_DAYS_MAX	36500
 #define HKMS_OPS_CRL_DAYS_MAX	3650
 
-/** What an operation runs against. Borrowed pointers; hsm may be NULL for
- *  operations that need no token (truststore, listing metadata). */
 /** Token label of the audit key (EC P-256, made by hkms init); no key
  *  operation accepts this name. */
 #define HKMS_AUDIT_KEY_LABEL "hkms-audit"
 
+/** The request context: what an operation runs against and who asks.
+ *  Made by hkms_service_ctx() (include/hkms/service.h); every pointer is
+ *  borrowed for the request. cfg, hsm and store are the service's (hsm
+ *  may be NULL for operations that need no token: truststore, listing
+ *  metadata; store NULL only for token list and token init). One context
+ *  per request and thread (audit_seq is the running operation's). */
 struct hkms_ops_ctx {
+	struct hkms_service *service;	/* owner of token, store, trust */
+	const struct hkms_principal *principal;	/* who asks; the clients
+					 * issue checks clearance with it */
 	const struct hkms_config *cfg;
 	struct hkms_hsm *hsm;
 	struct hkms_store *store;
@@ -194,15 +203,12 @@ enum hkms_rc hkms_ops_trust_verify(struct hkms_ops_ctx *c,
 enum hkms_rc hkms_ops_trust_watch(struct hkms_ops_ctx *c, int timeout_ms,
     int (*emit)(json_t *event, void *arg), void *arg, struct hkms_err *err);
 
-/** The process' truststore handle for c->store, opened on first use and
- *  kept (snapshots are then shared and only reloaded on change). Borrowed;
- *  valid until hkms_ops_trust_release(c->store). Thread-safe. */
+/** The service's truststore handle (hkms_service_trust), opened on first
+ *  use and shared by every request (snapshots are only reloaded on
+ *  change). Borrowed; valid until the service closes. Thread-safe.
+ *  HKMS_E_INVALID without c->service. */
 enum hkms_rc hkms_ops_trust_handle(struct hkms_ops_ctx *c,
     struct hkms_trust **out, struct hkms_err *err);
-
-/** Close the cached handle of st (call before hkms_store_close(st) in a
- *  long-running process; harmless if none). */
-void hkms_ops_trust_release(struct hkms_store *st);
 
 /* ---- end truststore ---- */
 
@@ -491,5 +497,56 @@ enum hkms_rc hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
     struct hkms_secret **p12, struct hkms_err *err);
 
 /* ---- end certificate authorities ---- */
+
+/* ---- token, audit and store administration ---- */
+
+/** The tokens of the configured module, without logging in (c->cfg
+ *  only): an array of {slot, label, serial, manufacturer, model,
+ *  initialized, pin_count_low, pin_final_try, pin_locked}. */
+enum hkms_rc hkms_ops_token_list(struct hkms_ops_ctx *c, json_t **out,
+    struct hkms_err *err);
+
+/** What hkms_ops_token_init() takes; the PINs are borrowed. */
+struct hkms_ops_token_init_req {
+	const char *label;
+	const struct hkms_secret *so_pin;
+	const struct hkms_secret *pin;
+};
+
+/** Initialise a free slot of the configured module with label and PINs.
+ *  *out: {label, module, initialized}. Audited ("token.init", unsealed:
+ *  the new token holds no audit key) into the data dir when one exists. */
+enum hkms_rc hkms_ops_token_init(struct hkms_ops_ctx *c,
+    const struct hkms_ops_token_init_req *req, json_t **out,
+    struct hkms_err *err);
+
+/** Verify the audit log (hkms_store_audit_check): *out is the report,
+ *  also on HKMS_E_VERIFY (err names the first problem). Read-only. */
+enum hkms_rc hkms_ops_audit_verify(struct hkms_ops_ctx *c, json_t **out,
+    struct hkms_err *err);
+
+/** Check the data dir without changing it (c->store opened read-only):
+ *  hkms_store_check, then the token's keys against the key records
+ *  (hkms_ops_key_check; its errors fail the check; a token that cannot be
+ *  opened is a warning: the files were still checked). *out is the
+ *  report, also on HKMS_E_VERIFY (err names the first problem). */
+enum hkms_rc hkms_ops_store_check(struct hkms_ops_ctx *c, json_t **out,
+    struct hkms_err *err);
+
+/** What hkms_ops_init() takes. */
+struct hkms_ops_init_req {
+	const char *data_dir;	/* NULL = hkms_config_default_data_dir() */
+	const char *label;	/* NULL = HKMS_DEFAULT_LABEL */
+	const char *actor;	/* audit actor of the seal */
+};
+
+/** The embedded default set-up: data_dir (0700) with a private SoftHSM2
+ *  token (random PINs in 0600 files), data_dir/hkms.conf, the store
+ *  layout and the audit key (a sealed audit log: the seal is init's
+ *  audit line). Idempotent: what exists is kept. It opens its own service
+ *  on the config it writes (call before any thread starts). *out:
+ *  {data_dir, config, module, token, created, audit_key_sha256}. */
+enum hkms_rc hkms_ops_init(const struct hkms_ops_init_req *req, json_t **out,
+    struct hkms_err *err);
 
 #endif

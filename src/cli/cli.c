@@ -1,6 +1,7 @@
 /*
  * Helpers shared by the CLI subcommands: output (tables or JSON), errors
- * as JSON on stderr, and lazily opened config, token and store.
+ * as JSON on stderr (hkms_err_json, the envelope the server sends too),
+ * and the lazily opened config and service (which owns token and store).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,27 +15,36 @@
 #include <openssl/x509.h>
 
 #include "cli.h"
-#include "hkms/hsm.h"
 #include "hkms/ops.h"
-#include "hkms/secret.h"
-#include "hkms/store.h"
+#include "hkms/service.h"
 
 int
-hkms_cli_fail(struct hkms_cli *cli, const struct hkms_err *err)
+hkms_cli_fail_checks(struct hkms_cli *cli, const struct hkms_err *err,
+    json_t *checks)
 {
+	struct hkms_err e = *err;
 	json_t *o;
 	char *s;
 
 	(void)cli;
-	o = json_pack("{s:{s:s,s:s}}", "error", "code", hkms_err_code(err),
-	    "message", err->detail[0] ? err->detail : hkms_strerror(err->rc));
-	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	/* a request field the operation refused is a flag here: the CLI's
+	 * usage error */
+	if (strcmp(hkms_err_code(&e), "invalid_field") == 0)
+		snprintf(e.code, sizeof(e.code), "usage");
+	o = hkms_err_json(&e, checks);
+	s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	fprintf(stderr, "%s\n", s ? s : "{\"error\":{\"code\":\"internal_error\","
 	    "\"message\":\"out of memory\"}}");
 	free(s);
 	json_decref(o);
-	return err->rc == HKMS_E_INVALID && strcmp(hkms_err_code(err),
+	return e.rc == HKMS_E_INVALID && strcmp(hkms_err_code(&e),
 	    "usage") == 0 ? HKMS_EXIT_USAGE : HKMS_EXIT_FAIL;
+}
+
+int
+hkms_cli_fail(struct hkms_cli *cli, const struct hkms_err *err)
+{
+	return hkms_cli_fail_checks(cli, err, NULL);
 }
 
 int
@@ -187,176 +197,25 @@ hkms_cli_config(struct hkms_cli *cli, struct hkms_config **cfg,
 	return HKMS_OK;
 }
 
-/* The user PIN: HKMS_PIN, else the config's pin_file (mode 0600). */
-static enum hkms_rc
-read_pin(const struct hkms_config *cfg, struct hkms_secret **pin,
-    struct hkms_err *err)
-{
-	enum hkms_rc rc;
-
-	rc = hkms_secret_from_env("HKMS_PIN", pin, err);
-	if (rc != HKMS_E_NOT_FOUND)
-		return rc;
-	return hkms_secret_from_file(cfg->pin_file, "PIN", pin, err);
-}
-
-/*
- * A failed login (wrong PIN, locked PIN) is audited: op "token.login",
- * result "error", the token and the error code, never the PIN. It is
- * written unsealed when the log is sealed (the audit key needs the login
- * that just failed); the next sealed append covers it. Only into a data
- * dir that exists: a failed command never creates one.
- */
-static void
-audit_login_failure(struct hkms_cli *cli, const struct hkms_config *cfg,
-    struct hkms_err *err)
-{
-	struct hkms_err ae = { 0 };
-	struct hkms_store *st;
-	struct stat sb;
-	json_t *d;
-	size_t n;
-
-	if (cli->store == NULL && (cfg->data_dir == NULL ||
-	    stat(cfg->data_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)))
-		return;
-	if (hkms_cli_store(cli, &st, &ae) == HKMS_OK) {
-		d = json_pack("{s:s,s:s}", "error", hkms_err_code(err),
-		    "message", err->detail);
-		if (hkms_audit_append_unsealed(st, cli->actor ? cli->actor :
-		    "unknown", "token.login", cfg->label ? cfg->label :
-		    (cfg->serial ? cfg->serial : ""), "error", d, &ae) ==
-		    HKMS_OK) {
-			json_decref(d);
-			return;
-		}
-		json_decref(d);
-	}
-	n = strlen(err->detail);
-	snprintf(err->detail + n, sizeof(err->detail) - n, " (audit: %s)",
-	    ae.detail);
-}
-
 enum hkms_rc
-hkms_cli_hsm(struct hkms_cli *cli, struct hkms_hsm **hsm,
+hkms_cli_service(struct hkms_cli *cli, struct hkms_service **svc,
     struct hkms_err *err)
 {
-	struct hkms_config *cfg;
-	struct hkms_secret *pin = NULL;
-	struct hkms_hsm_opts o;
-	enum hkms_rc rc;
-
-	if (cli->hsm != NULL) {
-		*hsm = cli->hsm;
-		return HKMS_OK;
-	}
-	/* one try per run: a second would burn another PIN attempt */
-	if (cli->hsm_failed) {
-		if (err != NULL)
-			*err = cli->hsm_err;
-		return cli->hsm_err.rc;
-	}
-	if ((rc = hkms_cli_config(cli, &cfg, err)) != HKMS_OK)
-		return rc;
-	/* the module is dlopen'ed: refuse one others could have changed */
-	if ((rc = hkms_config_check_token(cfg, err)) != HKMS_OK)
-		return rc;
-	if ((rc = read_pin(cfg, &pin, err)) != HKMS_OK)
-		return rc;
-	o.module = cfg->module;
-	o.label = cfg->label;
-	o.serial = cfg->serial;
-	o.softhsm2_conf = cfg->softhsm2_conf;
-	rc = hkms_hsm_open(&o, pin, &cli->hsm, &cli->hsm_err);
-	hkms_secret_free(pin);
-	if (rc == HKMS_OK) {
-		*hsm = cli->hsm;
-		return HKMS_OK;
-	}
-	cli->hsm_err.rc = rc;
-	cli->hsm_failed = 1;
-	if (rc == HKMS_E_PIN)
-		audit_login_failure(cli, cfg, &cli->hsm_err);
-	if (err != NULL)
-		*err = cli->hsm_err;
-	return rc;
-}
-
-/* The store's audit key: the token's HKMS_AUDIT_KEY_LABEL key, found when
- * the store first needs it (so a read-only command never opens the
- * token). */
-static enum hkms_rc
-audit_get_public(void *arg, unsigned char **spki, size_t *len,
-    struct hkms_err *err)
-{
-	struct hkms_cli *cli = arg;
-	struct hkms_hsm *h;
-	EVP_PKEY *pub = NULL;
-	unsigned char *der = NULL;
-	enum hkms_rc rc;
-	int n;
-
-	/* NOT_FOUND means "the token has no audit key": a PIN file or a
-	 * token that cannot be found is a failure, not that */
-	if ((rc = hkms_cli_hsm(cli, &h, err)) != HKMS_OK) {
-		if (rc == HKMS_E_NOT_FOUND && err != NULL)
-			err->rc = HKMS_E_TOKEN;
-		return rc == HKMS_E_NOT_FOUND ? HKMS_E_TOKEN : rc;
-	}
-	if ((rc = hkms_hsm_key_public(h, HKMS_AUDIT_KEY_LABEL, &pub, err)) !=
-	    HKMS_OK)
-		return rc;
-	n = i2d_PUBKEY(pub, &der);
-	EVP_PKEY_free(pub);
-	if (n <= 0)
-		return hkms_err_crypto(err, "cannot encode the audit key");
-	if ((*spki = malloc((size_t)n)) == NULL) {
-		OPENSSL_free(der);
-		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
-	}
-	memcpy(*spki, der, (size_t)n);
-	*len = (size_t)n;
-	OPENSSL_free(der);
-	return HKMS_OK;
-}
-
-static enum hkms_rc
-audit_sign(void *arg, const unsigned char dgst[32], unsigned char *sig,
-    size_t *siglen, struct hkms_err *err)
-{
-	struct hkms_cli *cli = arg;
-
-	if (cli->hsm == NULL)
-		return hkms_err_set(err, HKMS_E_INVALID, "no token open");
-	return hkms_hsm_sign_digest(cli->hsm, HKMS_AUDIT_KEY_LABEL,
-	    EVP_sha256(), dgst, 32, sig, siglen, err);
-}
-
-enum hkms_rc
-hkms_cli_store(struct hkms_cli *cli, struct hkms_store **st,
-    struct hkms_err *err)
-{
+	struct hkms_service_opts o = { 0 };
 	struct hkms_config *cfg;
 	enum hkms_rc rc;
 
-	if (cli->store == NULL) {
+	if (cli->svc == NULL) {
 		if ((rc = hkms_cli_config(cli, &cfg, err)) != HKMS_OK)
 			return rc;
-		struct hkms_audit_key ak = { audit_get_public, audit_sign,
-			cli };
-
-		rc = cli->store_check ? hkms_store_open_readonly(
-		    cfg->data_dir, &cli->store, err) : hkms_store_open(
-		    cfg->data_dir, &cli->store, err);
-		if (rc != HKMS_OK)
-			return rc;
-		hkms_store_set_audit_key(cli->store, &ak);
-		if (cfg->audit_key_sha256 != NULL &&
-		    (rc = hkms_store_pin_audit_key(cli->store,
-		    cfg->audit_key_sha256, err)) != HKMS_OK)
+		o.actor = cli->actor;
+		o.store_read_only = cli->store_check;
+		o.log_quiet = 1;	/* errors are the envelope on stderr */
+		if ((rc = hkms_service_open(cfg, &o, &cli->svc, err)) !=
+		    HKMS_OK)
 			return rc;
 	}
-	*st = cli->store;
+	*svc = cli->svc;
 	return HKMS_OK;
 }
 
@@ -364,29 +223,7 @@ enum hkms_rc
 hkms_cli_write_out(const char *path, const void *data, size_t len,
     struct hkms_err *err)
 {
-	struct stat st;
-	FILE *f;
-
-	/* A regular file (or a new one) is replaced atomically; anything
-	 * else (/dev/null, a FIFO, /dev/stdout, a symlink the user named)
-	 * is written in place like a shell redirection, never renamed over
-	 * (hkms_store_write_atomic refuses a symlink as its target). */
-	if (path != NULL && (lstat(path, &st) != 0 || S_ISREG(st.st_mode)))
-		return hkms_store_write_atomic(path, data, len, 0644, err);
-	if (path == NULL)
-		f = stdout;
-	else if ((f = fopen(path, "w")) == NULL)
-		return hkms_err_set(err, HKMS_E_IO, "cannot open '%s': %s",
-		    path, strerror(errno));
-	if (fwrite(data, 1, len, f) != len || fflush(f) != 0) {
-		if (f != stdout)
-			fclose(f);
-		return hkms_err_set(err, HKMS_E_IO, "cannot write to %s",
-		    path ? path : "stdout");
-	}
-	if (f != stdout && fclose(f) != 0)
-		return hkms_err_set(err, HKMS_E_IO, "cannot write to %s", path);
-	return HKMS_OK;
+	return hkms_service_write_output(path, data, len, 0644, err);
 }
 
 enum hkms_rc
@@ -487,23 +324,15 @@ enum hkms_rc
 hkms_cli_ops_ctx(struct hkms_cli *cli, int need_hsm, struct hkms_ops_ctx *c,
     struct hkms_err *err)
 {
-	struct hkms_config *cfg;
-	struct hkms_err e = { 0 };
+	struct hkms_service *svc;
 	enum hkms_rc rc;
 
 	memset(c, 0, sizeof(*c));
 	c->actor = cli->actor;
-	if ((rc = hkms_cli_config(cli, &cfg, err)) != HKMS_OK ||
-	    (rc = hkms_cli_store(cli, &c->store, err)) != HKMS_OK)
+	if ((rc = hkms_cli_service(cli, &svc, err)) != HKMS_OK)
 		return rc;
-	c->cfg = cfg;
-	if (need_hsm == HKMS_CLI_TOKEN &&
-	    (rc = hkms_cli_hsm(cli, &c->hsm, err)) != HKMS_OK)
-		return rc;
-	if (need_hsm == HKMS_CLI_TOKEN_IF_ANY &&
-	    hkms_cli_hsm(cli, &c->hsm, &e) != HKMS_OK)
-		c->hsm = NULL;
-	return HKMS_OK;
+	return hkms_service_ctx(svc, &cli->principal, cli->actor,
+	    (unsigned)need_hsm, c, err);
 }
 
 int

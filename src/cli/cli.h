@@ -16,19 +16,17 @@
 #include "hkms/config.h"
 #include "hkms/error.h"
 
-struct hkms_hsm;
-struct hkms_store;
+#include "hkms/service.h"
 
 struct hkms_cli {
 	int json;			/* --json */
 	const char *config_path;	/* --config, may be NULL */
 	struct hkms_config *cfg;	/* loaded on first use */
-	struct hkms_hsm *hsm;		/* opened on first use */
-	struct hkms_store *store;	/* opened on first use */
-	int store_check;		/* open it read-only (store check) */
+	struct hkms_service *svc;	/* opened on first use; owns the
+					 * token and the store */
+	int store_check;		/* open the store read-only */
 	const char *actor;		/* audit actor, "cli:<user>" */
-	int hsm_failed;			/* the token open failed: never again */
-	struct hkms_err hsm_err;	/* why */
+	struct hkms_principal principal;	/* the local operator */
 };
 
 /* exit codes */
@@ -51,6 +49,11 @@ int hkms_cli_dispatch(struct hkms_cli *cli, const char *group,
  *  code (HKMS_EXIT_USAGE for invalid arguments, else HKMS_EXIT_FAIL). */
 int hkms_cli_fail(struct hkms_cli *cli, const struct hkms_err *err);
 
+/** hkms_cli_fail() with the checks of a verify or import result (borrowed,
+ *  may be NULL) in the envelope (hkms_err_json). */
+int hkms_cli_fail_checks(struct hkms_cli *cli, const struct hkms_err *err,
+    json_t *checks);
+
 /** Usage error: code "usage", exit HKMS_EXIT_USAGE. */
 int hkms_cli_usage(struct hkms_cli *cli, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -72,13 +75,9 @@ void hkms_cli_kv(FILE *out, json_t *obj);
 enum hkms_rc hkms_cli_config(struct hkms_cli *cli, struct hkms_config **cfg,
     struct hkms_err *err);
 
-/** Lazily open and log in to the configured token. */
-enum hkms_rc hkms_cli_hsm(struct hkms_cli *cli, struct hkms_hsm **hsm,
-    struct hkms_err *err);
-
-/** Lazily open the store on the configured data dir. */
-enum hkms_rc hkms_cli_store(struct hkms_cli *cli, struct hkms_store **st,
-    struct hkms_err *err);
+/** Lazily open the service on the config (hkms_service_open). */
+enum hkms_rc hkms_cli_service(struct hkms_cli *cli,
+    struct hkms_service **svc, struct hkms_err *err);
 
 /** The options every verb takes, for its struct option table. */
 #define HKMS_CLI_COMMON_OPTS { "json", no_argument, NULL, 'J' }, \
@@ -92,13 +91,17 @@ int hkms_cli_getopt(struct hkms_cli *cli, int argc, char **argv,
 
 struct hkms_ops_ctx;
 
-#define HKMS_CLI_NO_TOKEN 0
-#define HKMS_CLI_TOKEN 1	/* open the token, fail without it */
-#define HKMS_CLI_TOKEN_IF_ANY 2	/* open it if it can be (show: the key's
-				 * URI is a bonus, not a need) */
+#define HKMS_CLI_CONFIG_ONLY 0	/* config, no store (token list, init) */
+#define HKMS_CLI_NO_TOKEN HKMS_SERVICE_NEED_STORE
+#define HKMS_CLI_TOKEN (HKMS_SERVICE_NEED_STORE | HKMS_SERVICE_NEED_TOKEN)
+				/* open the token, fail without it */
+#define HKMS_CLI_TOKEN_IF_ANY (HKMS_SERVICE_NEED_STORE | \
+	HKMS_SERVICE_WANT_TOKEN)	/* open it if it can be (show: the
+				 * key's URI is a bonus, not a need) */
 
-/** Fill an operation context: config, store and actor always, the token
- *  as need_hsm says (HKMS_CLI_NO_TOKEN, _TOKEN, _TOKEN_IF_ANY). */
+/** Fill an operation context through the service (hkms_service_ctx): the
+ *  local operator, the actor, config, and store and token as need says
+ *  (HKMS_CLI_CONFIG_ONLY, _NO_TOKEN, _TOKEN, _TOKEN_IF_ANY). */
 enum hkms_rc hkms_cli_ops_ctx(struct hkms_cli *cli, int need_hsm,
     struct hkms_ops_ctx *c, struct hkms_err *err);
 

@@ -8,7 +8,6 @@
 
 #include "cli.h"
 #include "hkms/ops.h"
-#include "hkms/store.h"
 
 static int
 audit_verify(struct hkms_cli *cli, int argc, char **argv)
@@ -18,7 +17,7 @@ audit_verify(struct hkms_cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_err err = { 0 };
-	struct hkms_store *st;
+	struct hkms_ops_ctx c;
 	json_t *report = NULL;
 	int ch;
 
@@ -35,49 +34,12 @@ audit_verify(struct hkms_cli *cli, int argc, char **argv)
 	}
 	if (optind != argc)
 		return hkms_cli_usage(cli, "usage: hkms audit verify");
-	if (hkms_cli_store(cli, &st, &err) != HKMS_OK ||
-	    hkms_store_audit_check(st, &report, &err) != HKMS_OK) {
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
+	    hkms_ops_audit_verify(&c, &report, &err) != HKMS_OK) {
 		json_decref(report);
 		return hkms_cli_fail(cli, &err);
 	}
 	return hkms_cli_output(cli, report, NULL);
-}
-
-/* The token's keys against the key records (hkms_ops_key_check), merged
- * into the store's report: its errors fail the check. A token that cannot
- * be opened is a warning: the files were still checked. */
-static enum hkms_rc
-key_check(struct hkms_cli *cli, enum hkms_rc rc, json_t **reportp,
-    struct hkms_err *err)
-{
-	json_t *report = *reportp;
-	struct hkms_err e = { 0 };
-	struct hkms_ops_ctx c;
-	json_t *keys = NULL, *errs, *warns, *v;
-	size_t i;
-
-	if (report == NULL)
-		return rc;
-	errs = json_object_get(report, "errors");
-	warns = json_object_get(report, "warnings");
-	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &e) != HKMS_OK ||
-	    hkms_ops_key_check(&c, &keys, &e) != HKMS_OK) {
-		json_array_append_new(warns, json_sprintf("token keys not "
-		    "checked: %s", e.detail));
-		return rc;
-	}
-	json_array_foreach(json_object_get(keys, "errors"), i, v)
-		json_array_append(errs, v);
-	json_array_foreach(json_object_get(keys, "warnings"), i, v)
-		json_array_append(warns, v);
-	json_object_set_new(report, "keys", keys);
-	json_object_set_new(report, "ok", json_boolean(json_array_size(errs) ==
-	    0));
-	if (rc == HKMS_OK && json_array_size(errs) > 0)
-		rc = hkms_err_setc(err, HKMS_E_VERIFY, "store_inconsistent",
-		    "store check failed: %s",
-		    json_string_value(json_array_get(errs, 0)));
-	return rc;
 }
 
 static int
@@ -88,7 +50,7 @@ store_check(struct hkms_cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_err err = { 0 };
-	struct hkms_store *st;
+	struct hkms_ops_ctx c;
 	json_t *report = NULL;
 	int ch;
 
@@ -111,9 +73,8 @@ store_check(struct hkms_cli *cli, int argc, char **argv)
 		return hkms_cli_usage(cli, "usage: hkms store check");
 	/* read-only: no recovery, no lock file, nothing created */
 	cli->store_check = 1;
-	if (hkms_cli_store(cli, &st, &err) != HKMS_OK ||
-	    key_check(cli, hkms_store_check(st, &report, &err), &report,
-	    &err) != HKMS_OK) {
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
+	    hkms_ops_store_check(&c, &report, &err) != HKMS_OK) {
 		/* the report names every problem; the error the first */
 		if (report != NULL) {
 			char *s = json_dumps(report, JSON_COMPACT);

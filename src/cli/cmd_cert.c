@@ -145,24 +145,14 @@ print_import(FILE *out, json_t *res)
 static int
 fail_checks(struct hkms_cli *cli, const struct hkms_err *err, json_t *res)
 {
-	json_t *o;
-	char *s;
+	int rc;
 
 	if (res == NULL)
 		return hkms_cli_fail(cli, err);
-	o = json_pack("{s:{s:s,s:s,s:O}}", "error", "code", hkms_err_code(err),
-	    "message", err->detail, "checks", json_object_get(res, "checks"));
-	s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	if (s == NULL) {
-		json_decref(o);
-		return hkms_cli_fail(cli, err);
-	}
-	fprintf(stderr, "%s\n", s);
+	rc = hkms_cli_fail_checks(cli, err, json_object_get(res, "checks"));
 	if (!cli->json)
 		print_import(stdout, res);
-	free(s);
-	json_decref(o);
-	return HKMS_EXIT_FAIL;
+	return rc;
 }
 
 static void

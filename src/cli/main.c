@@ -10,9 +10,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "hkms/hsm.h"
 #include "hkms/secret.h"
-#include "hkms/store.h"
+#include "hkms/service.h"
 
 static const struct hkms_cli_cmd commands[] = {
 	{ "init", hkms_cmd_init, "create the embedded default: data dir, SoftHSM2 token, config" },
@@ -58,7 +57,7 @@ main(int argc, char **argv)
 	};
 	struct hkms_cli cli;
 	struct passwd *pw;
-	char actor[96];
+	char actor[96], user[64];
 	int ch, rc;
 	size_t i;
 
@@ -66,8 +65,10 @@ main(int argc, char **argv)
 	hkms_secret_process_init();
 	memset(&cli, 0, sizeof(cli));
 	pw = getpwuid(getuid());
-	snprintf(actor, sizeof(actor), "cli:%s", pw ? pw->pw_name : "unknown");
+	snprintf(user, sizeof(user), "%s", pw ? pw->pw_name : "unknown");
+	snprintf(actor, sizeof(actor), "cli:%s", user);
 	cli.actor = actor;
+	hkms_principal_local(&cli.principal, user);
 	/* '+': stop at the first non-option, the subcommand */
 	while ((ch = getopt_long(argc, argv, "+c:jh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -111,8 +112,7 @@ main(int argc, char **argv)
 	if (commands[i].name == NULL)
 		rc = hkms_cli_usage(&cli, "unknown command '%s'; see "
 		    "'hkms --help'", argv[0]);
-	hkms_hsm_close(cli.hsm);
-	hkms_store_close(cli.store);
+	hkms_service_close(cli.svc);
 	hkms_config_free(cli.cfg);
 	hkms_secret_env_release();
 	return rc;

@@ -13,6 +13,7 @@
 #include <ini.h>
 
 #include "hkms/config.h"
+#include "hkms/log.h"
 #include "hkms/util.h"
 
 #define CONFIG_MAX (256 * 1024)
@@ -101,6 +102,12 @@ on_entry(void *user, const char *section, const char *name, const char *value)
 		if (strcmp(name, "key_sha256") == 0)
 			ok = hex64(value) && set_str(&c->audit_key_sha256,
 			    value);
+	} else if (strcmp(section, "log") == 0) {
+		enum hkms_log_level lv;
+
+		if (strcmp(name, "level") == 0 &&
+		    (ok = hkms_log_level_parse(value, &lv, NULL) == HKMS_OK))
+			c->log_level = (int)lv;
 	} else if (strcmp(section, "limits") == 0) {
 		if (strcmp(name, "max_body") == 0) ok = set_long(&c->max_body, value, 1024, 64L * 1024 * 1024);
 		else if (strcmp(name, "max_connections") == 0) ok = set_int(&c->max_connections, value, 1, 65536);
@@ -131,6 +138,7 @@ config_new(void)
 	if (c == NULL)
 		return NULL;
 	c->threads = 0;
+	c->log_level = -1;	/* not set */
 	c->max_body = 1048576;
 	c->max_connections = 512;
 	c->per_ip = 64;

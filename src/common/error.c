@@ -4,11 +4,72 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/err.h>
 
 #include "hkms/error.h"
+
+/* The registry, from include/hkms/errors.def (one line per code). */
+static const struct hkms_err_entry registry[] = {
+#define HKMS_ERROR(code, rc, status, what) { code, rc, status, what },
+#include "hkms/errors.def"
+#undef HKMS_ERROR
+};
+#define NREGISTRY (sizeof(registry) / sizeof(registry[0]))
+
+const struct hkms_err_entry *
+hkms_err_registry(size_t *n)
+{
+	if (n != NULL)
+		*n = NREGISTRY;
+	return registry;
+}
+
+const struct hkms_err_entry *
+hkms_err_lookup(const char *code)
+{
+	size_t i, len;
+
+	if (code == NULL)
+		return NULL;
+	/* "check_failed:<check>" is the row "check_failed" */
+	len = strcspn(code, ":");
+	for (i = 0; i < NREGISTRY; i++)
+		if (strlen(registry[i].code) == len &&
+		    strncmp(registry[i].code, code, len) == 0)
+			return &registry[i];
+	return NULL;
+}
+
+int
+hkms_err_http_status(const struct hkms_err *err)
+{
+	const struct hkms_err_entry *e;
+
+	if (err == NULL || err->rc == HKMS_OK)
+		return 200;
+	if ((e = hkms_err_lookup(hkms_err_code(err))) == NULL)
+		return 500;
+	return e->http_status;
+}
+
+json_t *
+hkms_err_json(const struct hkms_err *err, json_t *checks)
+{
+	json_t *o, *inner;
+
+	if (err == NULL)
+		return NULL;
+	inner = json_pack("{s:s,s:s}", "code", hkms_err_code(err), "message",
+	    err->detail[0] ? err->detail : hkms_strerror(err->rc));
+	if (inner != NULL && json_is_array(checks))
+		json_object_set(inner, "checks", checks);
+	o = inner ? json_pack("{s:o}", "error", inner) : NULL;
+	return o;
+}
 
 const char *
 hkms_strerror(enum hkms_rc rc)
@@ -43,6 +104,21 @@ static enum hkms_rc
 err_vset(struct hkms_err *err, enum hkms_rc rc, const char *code,
     const char *fmt, va_list ap)
 {
+#ifdef HKMS_TEST_HOOKS
+	/* a code outside the registry, or raised with another rc than its
+	 * row's, is a bug: test builds stop on it */
+	if (code != NULL && code[0] != '\0') {
+		const struct hkms_err_entry *e = hkms_err_lookup(code);
+
+		if (e == NULL || e->rc != rc) {
+			fprintf(stderr, "hkms: BUG: error code '%s' with rc %d "
+			    "%s\n", code, (int)rc, e == NULL ? "is not in "
+			    "include/hkms/errors.def" : "does not match the "
+			    "registry");
+			abort();
+		}
+	}
+#endif
 	if (err == NULL)
 		return rc;
 	err->rc = rc;

@@ -10,7 +10,7 @@ enum hkms_rc
 ops_days_check(int days, int max, struct hkms_err *err)
 {
 	if (days < 0 || days > max)
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
 		    "days must be 1..%d", max);
 	return HKMS_OK;
 }

@@ -225,17 +225,17 @@ leaf_profile(struct hkms_ops_ctx *c, const char *name,
 	enum hkms_rc rc;
 
 	if (name == NULL || name[0] == '\0')
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--profile is required (e.g. tls-server)");
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "profile is required (e.g. tls-server)");
 	if ((rc = hkms_x509_profile_get(name, c->cfg ? c->cfg->profiles_dir :
 	    NULL, out, err)) != HKMS_OK)
 		return rc;
 	if (hkms_x509_profile_is_ca(*out)) {
 		hkms_x509_profile_free(*out);
 		*out = NULL;
-		return hkms_err_setc(err, HKMS_E_POLICY, "invalid_profile",
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_profile",
 		    "profile '%s' makes CA certificates; a sub-CA is made "
-		    "with 'hkms ca create NAME --parent CA'", name);
+		    "by creating a CA with a parent", name);
 	}
 	return HKMS_OK;
 }
@@ -361,8 +361,8 @@ hkms_ops_ca_sign(struct hkms_ops_ctx *c,
 	    HKMS_OK)
 		goto out;
 	if (req->csr == NULL) {
-		rc = hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--csr is required");
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "csr is required");
 		goto out;
 	}
 	if ((rc = ca_load(c, req->ca, 1, &ca, err)) != HKMS_OK ||
@@ -496,8 +496,8 @@ hkms_ops_ca_issued(struct hkms_ops_ctx *c, const char *ca_name,
 	if (status_filter != NULL && strcmp(status_filter, "valid") != 0 &&
 	    strcmp(status_filter, "revoked") != 0 &&
 	    strcmp(status_filter, "expired") != 0)
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--status must be valid, revoked or expired");
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "status must be valid, revoked or expired");
 	if ((rc = ca_load(c, ca_name, 0, &ca, err)) != HKMS_OK ||
 	    (rc = hkms_store_list(c->store, ca->issued_kind, &list, err)) !=
 	    HKMS_OK || (rc = hkms_store_list(c->store, ca->revoked_kind,
@@ -667,10 +667,10 @@ client_precheck(const struct hkms_ops_ca_client_req *req,
 	enum hkms_rc rc;
 
 	if (req->subject == NULL || req->subject[0] == '\0')
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--subject is required (e.g. /CN=alice)");
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "subject is required (e.g. /CN=alice)");
 	if (pass != NULL && strlen(pass) != hkms_secret_len(req->passphrase))
-		return hkms_err_setc(err, HKMS_E_INVALID, "weak_passphrase",
+		return hkms_err_setc(err, HKMS_E_POLICY, "weak_passphrase",
 		    "the PKCS#12 passphrase must not contain a NUL byte");
 	if (pass == NULL || strlen(pass) < PASSPHRASE_MIN)
 		return hkms_err_setc(err, HKMS_E_POLICY, "weak_passphrase",

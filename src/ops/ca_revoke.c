@@ -279,7 +279,7 @@ published_max(struct hkms_ops_ctx *c, const struct ca *ca,
 	json_decref(meta);
 	free(pem);
 	if (max >= (uint64_t)INT64_MAX)
-		return hkms_err_setc(err, HKMS_E_VERIFY, "counter_overflow",
+		return hkms_err_setc(err, HKMS_E_INVALID, "counter_overflow",
 		    "a published CRL of CA '%s' has a number too large to "
 		    "count past", ca->name);
 	*out = max;

@@ -92,9 +92,8 @@ ca_load(struct hkms_ops_ctx *c, const char *name, int active,
 	if (strcmp(type, "ca-pending") == 0) {
 		if (active) {
 			rc = hkms_err_setc(err, HKMS_E_INVALID, "ca_pending",
-			    "CA '%s' has no certificate yet; give it one "
-			    "with 'hkms ca apply %s --file CERT --ca-file "
-			    "CHAIN'", name, name);
+			    "CA '%s' has no certificate yet: apply the "
+			    "certificate its external CA signed first", name);
 			goto out;
 		}
 	} else if (strcmp(type, "ca") != 0) {
@@ -209,8 +208,8 @@ ca_serial_norm(const char *in, char out[HKMS_X509_SERIAL_HEX_MAX],
 	enum hkms_rc rc;
 
 	if (in == NULL || in[0] == '\0')
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--serial is required");
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "serial is required");
 	if ((rc = hkms_x509_serial_from_hex(in, &a, err)) != HKMS_OK)
 		return rc;
 	rc = hkms_x509_serial_to_hex(a, out, err);

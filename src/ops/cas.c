@@ -98,14 +98,14 @@ create_precheck(struct hkms_ops_ctx *c,
 		    "a certificate named '%s' exists; a CA needs a name of "
 		    "its own", req->name);
 	if (req->key_type == NULL)
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--key-type is required (e.g. ec:p384)");
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "key_type is required (e.g. ec:p384)");
 	if ((rc = hkms_hsm_key_type_parse(req->key_type, kt, err)) !=
 	    HKMS_OK)
 		return rc;
 	if (req->subject == NULL || req->subject[0] == '\0')
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--subject is required (e.g. '/CN=Example Root CA')");
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "subject is required (e.g. '/CN=Example Root CA')");
 	if ((rc = hkms_x509_name_parse(req->subject, &n, err)) != HKMS_OK)
 		return rc;
 	X509_NAME_free(n);
@@ -113,16 +113,16 @@ create_precheck(struct hkms_ops_ctx *c,
 	    HKMS_OK)
 		return rc;
 	if (req->has_path_len && (req->path_len < 0 || req->path_len > 32))
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--path-len must be 0..32");
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "path_len must be 0..32");
 	if (req->external && req->parent != NULL)
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--external and --parent exclude each other (an external "
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "external and parent exclude each other (an external "
 		    "CA signs the CSR)");
 	if (req->external && (strv_len(req->permit_dns) ||
 	    strv_len(req->exclude_dns) || strv_len(req->permit_ip) ||
 	    strv_len(req->exclude_ip)))
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
 		    "name constraints of an externally signed CA are set by "
 		    "the external CA");
 	return HKMS_OK;
@@ -572,7 +572,7 @@ apply_checks(struct hkms_ops_ctx *c, struct ca *ca, X509 *x,
 	if ((rc = hkms_hsm_key_public(c->hsm, ref, &pub, err)) != HKMS_OK)
 		goto out;
 	if (EVP_PKEY_eq(X509_get0_pubkey(x), pub) != 1) {
-		rc = hkms_err_setc(err, HKMS_E_VERIFY, "key_mismatch",
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "key_mismatch",
 		    "the certificate is not for the key of CA '%s' (token "
 		    "key '%s')", ca->name, ca->key);
 		goto out;
@@ -580,7 +580,7 @@ apply_checks(struct hkms_ops_ctx *c, struct ca *ca, X509 *x,
 	bc = X509_get_ext_d2i(x, NID_basic_constraints, NULL, NULL);
 	if (bc == NULL || !bc->ca || ((X509_get_extension_flags(x) &
 	    EXFLAG_KUSAGE) && !(X509_get_key_usage(x) & KU_KEY_CERT_SIGN))) {
-		rc = hkms_err_setc(err, HKMS_E_VERIFY, "not_a_ca",
+		rc = hkms_err_setc(err, HKMS_E_POLICY, "not_a_ca",
 		    "the certificate for CA '%s' is not a CA certificate "
 		    "(needs basicConstraints CA:TRUE and keyCertSign)",
 		    ca->name);
@@ -853,8 +853,8 @@ hkms_ops_ca_policy(struct hkms_ops_ctx *c, const char *name,
 	if ((rc = ca_need_store(c, err)) != HKMS_OK)
 		return rc;
 	if (policy != NULL && clear)
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--file and --clear exclude each other");
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "policy and clear exclude each other");
 	if ((rc = ca_name_check(name, err)) != HKMS_OK)
 		goto out;
 	if (policy != NULL && (rc = ca_policy_parse(policy, len, &pol,

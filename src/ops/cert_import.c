@@ -224,7 +224,7 @@ resolve_key(struct hkms_ops_ctx *c, const struct hkms_ops_cert_import_req
 		    HKMS_OK)
 			return hkms_err_setc(err, HKMS_E_EXISTS, "key_exists",
 			    "a different key named '%s' is already in the "
-			    "token; name the imported one with --key",
+			    "token; give the imported key another name (key)",
 			    im->keyname);
 		hkms_err_clear(err);
 		return HKMS_OK;

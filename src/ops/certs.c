@@ -188,8 +188,8 @@ request_key(struct hkms_ops_ctx *c, const struct hkms_ops_cert_req *req,
 	*made = 0;
 	if (req->new_key == NULL) {
 		if (req->key == NULL)
-			return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-			    "--key or --new-key is required");
+			return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+			    "key or new_key is required");
 		return ops_key_find(c, req->key, ki, err);
 	}
 	if ((rc = hkms_hsm_key_type_parse(req->new_key, &t, err)) != HKMS_OK)
@@ -240,8 +240,8 @@ precheck_names(const struct hkms_ops_cert_req *req,
 	enum hkms_rc rc;
 
 	if (req->subject == NULL || req->subject[0] == '\0')
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--subject is required (e.g. /CN=host.example)");
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "subject is required (e.g. /CN=host.example)");
 	if ((rc = hkms_x509_digest_parse(req->digest, digest, err)) != HKMS_OK)
 		return rc;
 	if ((rc = hkms_x509_name_parse(req->subject, &n, err)) != HKMS_OK)
@@ -253,8 +253,8 @@ precheck_names(const struct hkms_ops_cert_req *req,
 		GENERAL_NAMES_free(g);
 	}
 	if (req->key == NULL && req->new_key == NULL)
-		return hkms_err_setc(err, HKMS_E_INVALID, "usage",
-		    "--key or --new-key is required");
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "key or new_key is required");
 	return HKMS_OK;
 }
 
@@ -441,9 +441,9 @@ leaf_profile(struct hkms_ops_ctx *c, const char *name,
 	if (hkms_x509_profile_is_ca(*out)) {
 		hkms_x509_profile_free(*out);
 		*out = NULL;
-		return hkms_err_setc(err, HKMS_E_POLICY, "invalid_profile",
-		    "profile '%s' makes CA certificates; use 'hkms ca "
-		    "create' for a CA", name);
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_profile",
+		    "profile '%s' makes CA certificates; a CA is made by "
+		    "creating a CA", name);
 	}
 	return HKMS_OK;
 }
@@ -946,15 +946,15 @@ hkms_ops_cert_delete(struct hkms_ops_ctx *c, const char *name, int force,
 		rc = hkms_err_setc(err, HKMS_E_NOT_FOUND, "cert_not_found",
 		    "no certificate '%s'%s", name,
 		    hkms_store_exists(c->store, "cas", name) ?
-		    " (a CA; CAs are managed with 'hkms ca')" : "");
+		    " (a CA: it is managed as a CA)" : "");
 		goto out;
 	}
 	if ((rc = hkms_store_get(c->store, CERT_KIND, name, &meta, NULL,
 	    err)) != HKMS_OK)
 		goto out;
 	if (in_use(meta) && !force) {
-		rc = refuse_in_use(name, meta, "use --force to delete it "
-		    "anyway", err);
+		rc = refuse_in_use(name, meta, "force deletes it anyway",
+		    err);
 		goto out;
 	}
 	d = json_pack("{s:b}", "force", force);
@@ -1061,8 +1061,9 @@ hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
 	old = sk_X509_value(certs, 0);
 	if (X509_self_signed(old, 1) != 1) {
 		rc = hkms_err_setc(err, HKMS_E_INVALID, "not_self_signed",
-		    "certificate '%s' was issued by a CA; renew it with 'hkms "
-		    "csr create' and 'hkms cert import'", name);
+		    "certificate '%s' was issued by a CA: renewing it means "
+		    "a new CSR signed by that CA, then importing the result",
+		    name);
 		goto out;
 	}
 	if ((key = json_string_value(json_object_get(meta, "key"))) == NULL) {

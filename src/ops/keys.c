@@ -19,6 +19,7 @@
 #include "hkms/certio.h"
 #include "hkms/hsm.h"
 #include "hkms/ops.h"
+#include "hkms/service.h"
 #include "hkms/store.h"
 #include "hkms/util.h"
 #include "ops_int.h"
@@ -76,6 +77,7 @@ hkms_ops_audit(struct hkms_ops_ctx *c, const char *op, const char *object,
 
 	if (c == NULL || c->store == NULL)
 		return rc;
+	hkms_service_count(c->service, op, rc);
 	ahead = c->audit_seq;
 	c->audit_seq = 0;
 	/* the write-ahead line already says "ok" */
@@ -706,7 +708,7 @@ hkms_ops_key_delete(struct hkms_ops_ctx *c, const char *ref, int force,
 		char *list = json_dumps(users, JSON_COMPACT);
 
 		rc = hkms_err_setc(err, HKMS_E_IN_USE, "key_in_use",
-		    "key '%s' is used by %s; use --force to delete it anyway",
+		    "key '%s' is used by %s; force deletes it anyway",
 		    ki.name, list ? list : "certificates");
 		free(list);
 		goto out;

@@ -4,9 +4,9 @@
  * are parsed here (certio), the truststore library does the records,
  * journal and verification, and every change is audited here.
  *
- * The truststore handle is cached per store for the life of the process,
- * so a long-running server shares snapshots between requests and only
- * reloads them when another process (or the CLI) changed something.
+ * The truststore handle belongs to the service (hkms_service_trust), so a
+ * long-running server shares snapshots between requests and only reloads
+ * them when another process (or the CLI) changed something.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -15,45 +15,18 @@
 
 #include "hkms/certio.h"
 #include "hkms/ops.h"
+#include "hkms/service.h"
 #include "hkms/store.h"
 #include "hkms/trust.h"
-
-static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct hkms_store *cache_store;	/* guarded by cache_mu */
-static struct hkms_trust *cache_trust;
 
 enum hkms_rc
 hkms_ops_trust_handle(struct hkms_ops_ctx *c, struct hkms_trust **out,
     struct hkms_err *err)
 {
-	enum hkms_rc rc = HKMS_OK;
-
-	if (c == NULL || c->store == NULL || out == NULL)
-		return hkms_err_set(err, HKMS_E_INVALID, "truststore: no store");
-	pthread_mutex_lock(&cache_mu);
-	if (cache_store != c->store) {
-		hkms_trust_close(cache_trust);
-		cache_trust = NULL;
-		cache_store = NULL;
-		if ((rc = hkms_trust_open(c->store, &cache_trust, err)) ==
-		    HKMS_OK)
-			cache_store = c->store;
-	}
-	*out = cache_trust;
-	pthread_mutex_unlock(&cache_mu);
-	return rc;
-}
-
-void
-hkms_ops_trust_release(struct hkms_store *st)
-{
-	pthread_mutex_lock(&cache_mu);
-	if (st != NULL && st == cache_store) {
-		hkms_trust_close(cache_trust);
-		cache_trust = NULL;
-		cache_store = NULL;
-	}
-	pthread_mutex_unlock(&cache_mu);
+	if (c == NULL || c->service == NULL || out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "truststore: no "
+		    "service");
+	return hkms_service_trust(c->service, out, err);
 }
 
 /* Parse what a client sent as certificates. */

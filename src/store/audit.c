@@ -32,6 +32,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "hkms/log.h"
 #include "hkms/store.h"
 #include "hkms/util.h"
 #include "store_int.h"
@@ -96,46 +97,13 @@ split_line(const char *line, size_t len, char *body, char hash[HASH_HEX + 1])
 	return 1;
 }
 
-static int
-secret_key(const char *k)
-{
-	static const char *const exact[] = {
-		"pin", "so_pin", "user_pin", "private_key", "key_pem",
-	};
-	static const char *const part[] = {
-		"passphrase", "password", "secret",
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
-		if (strcasecmp(k, exact[i]) == 0)
-			return 1;
-	for (i = 0; i < sizeof(part) / sizeof(part[0]); i++)
-		if (strcasestr(k, part[i]) != NULL)
-			return 1;
-	return 0;
-}
-
-/* Replace values under secret-looking keys, recursively (in a copy). */
+/* Replace values under secret-looking keys, recursively (in a copy):
+ * the log module's redaction, shared so log lines and audit lines hide
+ * the same fields. */
 static void
 redact(json_t *j)
 {
-	const char *k;
-	json_t *v;
-	size_t i;
-
-	if (json_is_object(j)) {
-		json_object_foreach(j, k, v) {
-			if (secret_key(k))
-				json_object_set_new(j, k,
-				    json_string("[redacted]"));
-			else
-				redact(v);
-		}
-	} else if (json_is_array(j)) {
-		json_array_foreach(j, i, v)
-			redact(v);
-	}
+	hkms_log_redact(j);
 }
 
 static enum hkms_rc

@@ -736,7 +736,7 @@ hkms_x509_cert_build_from_csr(X509_REQ *csr, const X509 *issuer,
 		goto out;
 	if (subject == NULL) {
 		if (!profile->allow_subject_from_csr) {
-			rc = hkms_err_setc(err, HKMS_E_POLICY,
+			rc = hkms_err_setc(err, HKMS_E_INVALID,
 			    "invalid_subject", "profile '%s' needs an "
 			    "explicit subject", profile->name);
 			goto out;

@@ -113,7 +113,7 @@ x509_check_ca(const X509 *ca, int for_crl, int64_t now, struct hkms_err *err)
 	}
 	if (!x509_time_to_unix(X509_get0_notBefore(ca), &nb) ||
 	    !x509_time_to_unix(X509_get0_notAfter(ca), &na)) {
-		rc = hkms_err_setc(err, HKMS_E_INVALID, "not_a_ca",
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "bad_certificate",
 		    "issuer certificate has an unreadable validity period");
 		goto out;
 	}

@@ -53,8 +53,8 @@ static const struct {
 	{ X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY, "bad_signature" },
 	{ X509_V_ERR_INVALID_CA, "invalid_ca" },
 	{ X509_V_ERR_KEYUSAGE_NO_CERTSIGN, "invalid_ca" },
-	{ X509_V_ERR_EE_KEY_TOO_SMALL, "weak_key" },
-	{ X509_V_ERR_CA_KEY_TOO_SMALL, "weak_key" },
+	{ X509_V_ERR_EE_KEY_TOO_SMALL, "weak_chain_key" },
+	{ X509_V_ERR_CA_KEY_TOO_SMALL, "weak_chain_key" },
 	{ X509_V_ERR_CA_MD_TOO_WEAK, "weak_signature" },
 	{ X509_V_ERR_CERT_REVOKED, "certificate_revoked" },
 	{ X509_V_ERR_CERT_REJECTED, "certificate_rejected" },
@@ -63,8 +63,8 @@ static const struct {
 	    "unhandled_critical_extension" },
 	{ X509_V_ERR_INVALID_EXTENSION, "invalid_extension" },
 	{ X509_V_ERR_INVALID_NON_CA, "invalid_non_ca" },
-	{ X509_V_ERR_INVALID_POLICY_EXTENSION, "invalid_policy" },
-	{ X509_V_ERR_NO_EXPLICIT_POLICY, "invalid_policy" },
+	{ X509_V_ERR_INVALID_POLICY_EXTENSION, "certificate_policy_invalid" },
+	{ X509_V_ERR_NO_EXPLICIT_POLICY, "certificate_policy_invalid" },
 };
 
 static const char *

@@ -181,7 +181,7 @@ check "name constraints, inside" ncok.pem ok 0 --purpose server
 check "name constraints violated" ncbad.pem name_constraints_violation 47 --purpose server
 check "missing intermediate" leaf.crt unable_to_get_issuer 20 --purpose server
 check "SHA-1 signature" sha1.pem weak_signature 68 --purpose server
-check "RSA-1024 leaf" rsa1k.pem weak_key 66 --purpose server
+check "RSA-1024 leaf" rsa1k.pem weak_chain_key 66 --purpose server
 
 # human output names the failed check too
 ht trust verify --chain good.pem --host evil.example.org >"$T/h.out" 2>"$T/h.err" &&

@@ -1,0 +1,427 @@
+/*
+ * Unit tests of the service object (src/ops/service.c): open and close,
+ * lazy opening (no token for a command that needs none), the request
+ * context, one try per service for a refused PIN, the environment set
+ * once, and 8 threads sharing one service on a real SoftHSM2 token:
+ * self-signing certificates (token signatures, store commits, audit
+ * lines), listing, and truststore imports, after which the store and the
+ * audit log verify and every certificate is in place. The memcheck
+ * variant (unit_service_memcheck) runs the same binary under valgrind.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hkms/ops.h"
+#include "hkms/secret.h"
+#include "hkms/service.h"
+
+#define NTHREADS 8
+#define PER_THREAD 3
+
+static char tmpdir[256];
+static char cfgpath[320];
+static struct hkms_config *cfg;
+
+static int
+group_setup(void **state)
+{
+	struct hkms_ops_init_req req = { NULL, "unit-svc", "unit:test" };
+	struct hkms_err err = { 0 };
+	char dir[300];
+	json_t *out = NULL;
+
+	(void)state;
+	hkms_secret_process_init();
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/hkms-unit-svc.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	snprintf(dir, sizeof(dir), "%s/data", tmpdir);
+	req.data_dir = dir;
+	/* the embedded default set-up: a SoftHSM2 token, PIN files, config,
+	 * store and sealed audit log, all through the init operation */
+	if (hkms_ops_init(&req, &out, &err) != HKMS_OK) {
+		fprintf(stderr, "init: %s: %s\n", hkms_err_code(&err),
+		    err.detail);
+		return -1;
+	}
+	snprintf(cfgpath, sizeof(cfgpath), "%s",
+	    json_string_value(json_object_get(out, "config")));
+	json_decref(out);
+	if (hkms_config_load(cfgpath, &cfg, &err) != HKMS_OK) {
+		fprintf(stderr, "config: %s\n", err.detail);
+		return -1;
+	}
+	setenv("HKMS_TOKEN_BACKOFF_MAX", "0", 1);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	char cmd[400];
+
+	(void)state;
+	hkms_config_free(cfg);
+	hkms_secret_env_release();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* open, nothing used, close: no token, no store opened */
+static void
+test_service_open_close_lazy(void **state)
+{
+	struct hkms_service_opts o = { "unit:test", 0, 0, 0 };
+	struct hkms_service *svc = NULL;
+	struct hkms_err err = { 0 };
+	json_t *m;
+
+	(void)state;
+	assert_int_equal(hkms_service_open(cfg, &o, &svc, &err), HKMS_OK);
+	assert_ptr_equal(hkms_service_config(svc), cfg);
+	assert_non_null(hkms_service_log(svc));
+	assert_false(hkms_service_hsm_open(svc));
+	m = hkms_service_metrics(svc);
+	assert_false(json_is_true(json_object_get(m, "token_open")));
+	json_decref(m);
+	hkms_service_close(svc);
+	hkms_service_close(NULL);
+	assert_int_equal(hkms_service_open(NULL, &o, &svc, &err),
+	    HKMS_E_INVALID);
+}
+
+/* a context for listing certificates opens the store, not the token */
+static void
+test_service_ctx_no_token(void **state)
+{
+	struct hkms_service *svc = NULL;
+	struct hkms_principal p;
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+
+	(void)state;
+	hkms_principal_local(&p, "tester");
+	assert_int_equal(p.clearance, HKMS_CLEARANCE_ADMIN);
+	assert_int_equal(hkms_service_open(cfg, NULL, &svc, &err), HKMS_OK);
+	assert_int_equal(hkms_service_ctx(svc, &p, "unit:list",
+	    HKMS_SERVICE_NEED_STORE, &c, &err), HKMS_OK);
+	assert_ptr_equal(c.service, svc);
+	assert_ptr_equal(c.principal, &p);
+	assert_string_equal(c.actor, "unit:list");
+	assert_non_null(c.store);
+	assert_null(c.hsm);
+	assert_int_equal(hkms_ops_cert_list(&c, -1, &out, &err), HKMS_OK);
+	assert_true(json_is_array(out));
+	json_decref(out);
+	assert_false(hkms_service_hsm_open(svc));
+	hkms_service_close(svc);
+}
+
+/* the environment is set once: a different SOFTHSM2_CONF is refused */
+static void
+test_service_env_set_once(void **state)
+{
+	struct hkms_config other;
+	struct hkms_service *svc = NULL;
+	struct hkms_err err = { 0 };
+
+	(void)state;
+	memcpy(&other, cfg, sizeof(other));
+	other.softhsm2_conf = "/nonexistent/softhsm2.conf";
+	assert_int_equal(hkms_service_open(&other, NULL, &svc, &err),
+	    HKMS_E_INVALID);
+	assert_string_equal(hkms_err_code(&err), "conflicting_environment");
+	assert_null(svc);
+	assert_string_equal(getenv("SOFTHSM2_CONF"), cfg->softhsm2_conf);
+	/* the same value again is fine */
+	assert_int_equal(hkms_service_open(cfg, NULL, &svc, &err), HKMS_OK);
+	hkms_service_close(svc);
+}
+
+/* a refused PIN is tried once per service, and audited */
+static void
+test_service_pin_tried_once(void **state)
+{
+	struct hkms_service *svc = NULL;
+	struct hkms_hsm *h = NULL;
+	struct hkms_err err = { 0 }, err2 = { 0 };
+	json_t *m;
+
+	(void)state;
+	setenv("HKMS_PIN", "00000000", 1);
+	assert_int_equal(hkms_service_open(cfg, NULL, &svc, &err), HKMS_OK);
+	assert_int_equal(hkms_service_hsm(svc, &h, &err), HKMS_E_PIN);
+	assert_string_equal(hkms_err_code(&err), "pin_incorrect");
+	/* the same error again, without a second login */
+	assert_int_equal(hkms_service_hsm(svc, &h, &err2), HKMS_E_PIN);
+	assert_string_equal(hkms_err_code(&err2), "pin_incorrect");
+	m = hkms_service_metrics(svc);
+	assert_int_equal(json_integer_value(json_object_get(m,
+	    "token_errors")), 1);
+	json_decref(m);
+	hkms_service_close(svc);
+	unsetenv("HKMS_PIN");
+}
+
+/* the log: one JSON line per event, level filter, secrets redacted, and
+ * the service logs the token's opening at info */
+static void
+test_log_lines(void **state)
+{
+	char path[300], buf[4096];
+	struct hkms_config lc;
+	struct hkms_service_opts o = { "unit:test", 0, 0, 0 };
+	struct hkms_service *svc = NULL;
+	struct hkms_log *log = NULL;
+	struct hkms_hsm *h = NULL;
+	struct hkms_err err = { 0 };
+	json_t *f, *line;
+	FILE *fp;
+	int fd, n = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/log.jsonl", tmpdir);
+	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >=
+	    0);
+	assert_int_equal(hkms_log_open(fd, HKMS_LOG_WARN, &log, &err),
+	    HKMS_OK);
+	f = json_pack("{s:s,s:s,s:{s:s}}", "pin", "12345678", "what",
+	    "visible", "inner", "so_passphrase", "hidden");
+	hkms_log_event(log, HKMS_LOG_INFO, "filtered.out", f);	/* below */
+	hkms_log_event(log, HKMS_LOG_WARN, "unit.event", f);
+	json_decref(f);
+	hkms_log_close(log);
+	/* a service at info logs the token's opening */
+	memcpy(&lc, cfg, sizeof(lc));
+	lc.log_level = HKMS_LOG_INFO;
+	o.log_fd = fd;
+	assert_int_equal(hkms_service_open(&lc, &o, &svc, &err), HKMS_OK);
+	assert_int_equal(hkms_service_hsm(svc, &h, &err), HKMS_OK);
+	hkms_service_close(svc);
+	close(fd);
+	assert_non_null(fp = fopen(path, "r"));
+	while (fgets(buf, sizeof(buf), fp) != NULL) {
+		json_error_t je;
+
+		assert_non_null(line = json_loads(buf, 0, &je));
+		assert_non_null(json_object_get(line, "time"));
+		assert_non_null(json_object_get(line, "level"));
+		if (n == 0) {
+			assert_string_equal(json_string_value(json_object_get(
+			    line, "event")), "unit.event");
+			assert_string_equal(json_string_value(json_object_get(
+			    line, "what")), "visible");
+			assert_string_equal(json_string_value(json_object_get(
+			    line, "pin")), "[redacted]");
+			assert_string_equal(json_string_value(json_object_get(
+			    json_object_get(line, "inner"), "so_passphrase")),
+			    "[redacted]");
+		} else {
+			assert_string_equal(json_string_value(json_object_get(
+			    line, "event")), "token.open");
+		}
+		assert_null(strstr(buf, "12345678"));
+		assert_null(strstr(buf, "hidden"));
+		json_decref(line);
+		n++;
+	}
+	fclose(fp);
+	assert_int_equal(n, 2);
+}
+
+struct worker {
+	struct hkms_service *svc;
+	int id;
+	int signed_ok, listed_ok, imported_ok;
+	char fail[300];
+};
+
+static void
+fail_at(struct worker *w, const char *what, const struct hkms_err *err)
+{
+	if (w->fail[0] == '\0')
+		snprintf(w->fail, sizeof(w->fail), "thread %d: %s: %s: %.200s",
+		    w->id, what, hkms_err_code(err), err->detail);
+}
+
+static void *
+worker_run(void *arg)
+{
+	struct worker *w = arg;
+	struct hkms_principal p;
+	struct hkms_ops_ctx c;
+	struct hkms_err err;
+	char name[64], actor[64], subject[80];
+	json_t *out;
+	int i;
+
+	hkms_principal_local(&p, "tester");
+	snprintf(actor, sizeof(actor), "unit:thread%d", w->id);
+	for (i = 0; i < PER_THREAD; i++) {
+		struct hkms_ops_cert_req req = { 0 };
+		struct hkms_ops_trust_import_req treq = { 0 };
+		const char *pem;
+
+		/* sign: a new key and a self-signed certificate */
+		memset(&err, 0, sizeof(err));
+		snprintf(name, sizeof(name), "t%d-c%d", w->id, i);
+		snprintf(subject, sizeof(subject), "/CN=%s", name);
+		req.name = name;
+		req.new_key = "ec:p256";
+		req.subject = subject;
+		out = NULL;
+		if (hkms_service_ctx(w->svc, &p, actor, HKMS_SERVICE_NEED_STORE |
+		    HKMS_SERVICE_NEED_TOKEN, &c, &err) != HKMS_OK ||
+		    hkms_ops_cert_self_sign(&c, &req, &out, &err) != HKMS_OK) {
+			fail_at(w, "self-sign", &err);
+			json_decref(out);
+			continue;
+		}
+		w->signed_ok++;
+		/* import: the certificate just made into the truststore */
+		pem = json_string_value(json_object_get(out, "pem"));
+		if (pem == NULL) {
+			json_decref(out);
+			out = NULL;
+			if (hkms_ops_cert_export(&c, name, "pem", NULL,
+			    (unsigned char **)&treq.data, &treq.len, &err) !=
+			    HKMS_OK) {
+				fail_at(w, "export", &err);
+				continue;
+			}
+		} else {
+			treq.data = (const unsigned char *)strdup(pem);
+			treq.len = strlen(pem);
+			json_decref(out);
+		}
+		treq.alias = name;
+		out = NULL;
+		if (hkms_service_ctx(w->svc, &p, actor, HKMS_SERVICE_NEED_STORE,
+		    &c, &err) != HKMS_OK ||
+		    hkms_ops_trust_import(&c, &treq, &out, &err) != HKMS_OK)
+			fail_at(w, "trust import", &err);
+		else
+			w->imported_ok++;
+		json_decref(out);
+		free((void *)treq.data);
+		/* list: certificates and truststore, while others write */
+		out = NULL;
+		if (hkms_service_ctx(w->svc, &p, actor, HKMS_SERVICE_NEED_STORE,
+		    &c, &err) != HKMS_OK ||
+		    hkms_ops_cert_list(&c, -1, &out, &err) != HKMS_OK) {
+			fail_at(w, "cert list", &err);
+		} else {
+			json_decref(out);
+			out = NULL;
+			if (hkms_ops_trust_list(&c, &out, &err) != HKMS_OK)
+				fail_at(w, "trust list", &err);
+			else
+				w->listed_ok++;
+		}
+		json_decref(out);
+	}
+	return NULL;
+}
+
+static void
+test_service_concurrent_8_threads(void **state)
+{
+	struct hkms_service_opts o = { "unit:test", 0, 0, 0 };
+	struct hkms_service *svc = NULL;
+	struct worker w[NTHREADS];
+	pthread_t th[NTHREADS];
+	struct hkms_principal p;
+	struct hkms_ops_ctx c;
+	struct hkms_err err = { 0 };
+	json_t *out = NULL, *m, *v;
+	size_t i, k, n_ok = 0;
+	int t;
+
+	(void)state;
+	/* opened before any thread starts (service.h) */
+	assert_int_equal(hkms_service_open(cfg, &o, &svc, &err), HKMS_OK);
+	memset(w, 0, sizeof(w));
+	for (t = 0; t < NTHREADS; t++) {
+		w[t].svc = svc;
+		w[t].id = t;
+		assert_int_equal(pthread_create(&th[t], NULL, worker_run,
+		    &w[t]), 0);
+	}
+	for (t = 0; t < NTHREADS; t++)
+		pthread_join(th[t], NULL);
+	for (t = 0; t < NTHREADS; t++) {
+		if (w[t].fail[0] != '\0')
+			fail_msg("%s", w[t].fail);
+		assert_int_equal(w[t].signed_ok, PER_THREAD);
+		assert_int_equal(w[t].imported_ok, PER_THREAD);
+		assert_int_equal(w[t].listed_ok, PER_THREAD);
+	}
+	/* every certificate is there, with its key, and the store and the
+	 * audit log (token-signed head) verify */
+	hkms_principal_local(&p, "tester");
+	assert_int_equal(hkms_service_ctx(svc, &p, NULL,
+	    HKMS_SERVICE_NEED_STORE | HKMS_SERVICE_NEED_TOKEN, &c, &err),
+	    HKMS_OK);
+	assert_int_equal(hkms_ops_cert_list(&c, -1, &out, &err), HKMS_OK);
+	assert_int_equal(json_array_size(out), NTHREADS * PER_THREAD);
+	json_decref(out);
+	out = NULL;
+	assert_int_equal(hkms_ops_key_list(&c, &out, &err), HKMS_OK);
+	/* the audit key and one key per certificate */
+	assert_int_equal(json_array_size(out), NTHREADS * PER_THREAD + 1);
+	json_decref(out);
+	out = NULL;
+	assert_int_equal(hkms_ops_trust_list(&c, &out, &err), HKMS_OK);
+	assert_int_equal(json_array_size(out), NTHREADS * PER_THREAD);
+	json_decref(out);
+	out = NULL;
+	if (hkms_ops_audit_verify(&c, &out, &err) != HKMS_OK)
+		fail_msg("audit verify: %s", err.detail);
+	json_decref(out);
+	/* the metrics counted every audited operation */
+	m = hkms_service_metrics(svc);
+	json_array_foreach(json_object_get(m, "operations"), i, v) {
+		const char *op = json_string_value(json_object_get(v, "op"));
+		const char *res = json_string_value(json_object_get(v,
+		    "result"));
+
+		k = (size_t)json_integer_value(json_object_get(v, "count"));
+		if (strcmp(res, "ok") == 0 && (strcmp(op, "cert.self_sign") ==
+		    0 || strcmp(op, "cert.self-sign") == 0))
+			n_ok += k;
+		if (strcmp(res, "error") == 0)
+			assert_int_equal(k, 0);
+	}
+	assert_true(json_is_true(json_object_get(m, "token_open")));
+	assert_int_equal(json_integer_value(json_object_get(m,
+	    "token_errors")), 0);
+	json_decref(m);
+	assert_int_equal(n_ok, NTHREADS * PER_THREAD);
+	hkms_service_close(svc);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_service_open_close_lazy),
+		cmocka_unit_test(test_service_ctx_no_token),
+		cmocka_unit_test(test_service_env_set_once),
+		cmocka_unit_test(test_log_lines),
+		cmocka_unit_test(test_service_concurrent_8_threads),
+		cmocka_unit_test(test_service_pin_tried_once),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
