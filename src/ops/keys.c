@@ -816,6 +816,7 @@ hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 	size_t n = 0, i, j;
 	json_t *recs = NULL, *errors, *warnings, *foreign, *it;
 	json_int_t managed = 0, reserved = 0;
+	const char *audit_id = NULL;	/* points into keys */
 	enum hkms_rc rc;
 	long pid;
 
@@ -895,6 +896,12 @@ hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 		}
 		if (has)
 			continue;
+		if (keys[j].ours && audit_id == NULL && !keys[j].truncated &&
+		    strcmp(keys[j].name, HKMS_AUDIT_KEY_LABEL) == 0) {
+			/* the audit key (made at init, not a key record) */
+			audit_id = keys[j].id_hex;
+			continue;
+		}
 		if (keys[j].ours)
 			/* an hkms key with no record here: an interrupted
 			 * hkms, or another hkms data dir sharing the token */
@@ -905,10 +912,10 @@ hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 			json_array_append_new(foreign, json_pack("{s:s, s:s}",
 			    "name", keys[j].name, "id", keys[j].id_hex));
 	}
-	*out = json_pack("{s:I, s:I, s:I, s:o, s:o, s:o}",
+	*out = json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:s?}",
 	    "token_keys", (json_int_t)n, "recorded", managed,
 	    "reservations", reserved, "foreign", foreign, "errors", errors,
-	    "warnings", warnings);
+	    "warnings", warnings, "audit_key_id", audit_id);
 	free(keys);
 	json_decref(recs);
 	if (*out == NULL)

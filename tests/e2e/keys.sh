@@ -85,3 +85,14 @@ hkms audit verify >/dev/null 2>&1 || true
 grep -q '"op":"key.generate"' "$T/data/audit.log" || fail "no audit record"
 grep -q "$(cat "$T/data/token/user.pin")" "$T/data/audit.log" && fail "PIN in audit log"
 pass "audited"
+
+# the audit key made by init is known to store check: no "no record" warning
+hkms --json store check > "$T/check.json" 2>&1 || fail "store check: $(head -c 400 "$T/check.json")"
+python3 - "$T/check.json" <<'PY' || fail "store check keys: $(head -c 600 "$T/check.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+k = r["keys"]
+assert k["audit_key_id"], k
+assert not [w for w in k["warnings"] + r["warnings"] if "hkms-audit" in w], r
+PY
+pass "store check knows the audit key"
