@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -148,6 +149,8 @@ raw_work(void *arg)
 	CK_ULONG nf = 0, siglen;
 	unsigned char data[51], sig[1024];
 	size_t dlen = is_rsa ? 51 : 32;
+	char msg[64];
+	CK_RV rv;
 
 	memcpy(data, prefix, 19);
 	RAND_bytes(data + 19, 32);
@@ -160,9 +163,11 @@ raw_work(void *arg)
 	p11->C_FindObjectsFinal(s);
 	while (now() < until) {
 		siglen = sizeof(sig);
-		if (p11->C_SignInit(s, &m, key) != CKR_OK ||
-		    p11->C_Sign(s, data, dlen, sig, &siglen) != CKR_OK)
-			die("raw: C_Sign failed", NULL);
+		if ((rv = p11->C_SignInit(s, &m, key)) != CKR_OK ||
+		    (rv = p11->C_Sign(s, data, dlen, sig, &siglen)) != CKR_OK) {
+			snprintf(msg, sizeof(msg), "CK_RV 0x%lx", (unsigned long)rv);
+			die("raw: C_Sign failed", msg);
+		}
 		(*done)++;
 	}
 	p11->C_CloseSession(s);
@@ -438,8 +443,12 @@ main(int argc, char **argv)
 	hkms_store_set_audit_key(st, &ak);
 	if (hkms_store_get(st, "cas", ca_name, &camet, NULL, &err) != HKMS_OK)
 		die("CA", err.detail);
-	kt = json_string_value(json_object_get(camet, "key_type"));
-	is_rsa = kt != NULL && strncmp(kt, "rsa", 3) == 0;
+	/* "token_key_type" ("ec:p256", "rsa:2048"); older records had it
+	 * as "key_type" */
+	kt = json_string_value(json_object_get(camet, "token_key_type"));
+	if (kt == NULL)
+		kt = json_string_value(json_object_get(camet, "key_type"));
+	is_rsa = kt != NULL && strncasecmp(kt, "rsa", 3) == 0;
 	if (strcmp(mode, "raw") == 0)
 		raw_init();
 	else if (strcmp(mode, "naive") == 0)
