@@ -46,12 +46,14 @@
 #include "hkms/hsm.h"
 #include "hkms/ops.h"
 #include "hkms/secret.h"
+#include "hkms/service.h"
 #include "hkms/store.h"
 #include "hkms/util.h"
 
 static struct hkms_config *cfg;
 static struct hkms_secret *pin;
-static struct hkms_hsm *hsm;
+static struct hkms_service *svc;
+static struct hkms_principal me;
 static struct hkms_store *st;
 static json_t *camet;
 static const char *ca_name;
@@ -289,38 +291,6 @@ out:
 
 /* ---- hkms library --------------------------------------------------- */
 
-static enum hkms_rc
-akey_public(void *arg, unsigned char **spki, size_t *len,
-    struct hkms_err *err)
-{
-	EVP_PKEY *pub = NULL;
-	unsigned char *der = NULL;
-	enum hkms_rc rc;
-	int n;
-
-	(void)arg;
-	if ((rc = hkms_hsm_key_public(hsm, HKMS_AUDIT_KEY_LABEL, &pub, err)) !=
-	    HKMS_OK)
-		return rc;
-	n = i2d_PUBKEY(pub, &der);
-	EVP_PKEY_free(pub);
-	if (n <= 0 || (*spki = malloc((size_t)n)) == NULL)
-		return hkms_err_set(err, HKMS_E_NOMEM, "cannot encode key");
-	memcpy(*spki, der, (size_t)n);
-	*len = (size_t)n;
-	OPENSSL_free(der);
-	return HKMS_OK;
-}
-
-static enum hkms_rc
-akey_sign(void *arg, const unsigned char dgst[32], unsigned char *sig,
-    size_t *siglen, struct hkms_err *err)
-{
-	(void)arg;
-	return hkms_hsm_sign_digest(hsm, HKMS_AUDIT_KEY_LABEL, EVP_sha256(),
-	    dgst, 32, sig, siglen, err);
-}
-
 static int
 hkms_one(struct hkms_ops_ctx *c)
 {
@@ -381,10 +351,18 @@ static void *
 work(void *arg)
 {
 	struct worker *w = arg;
-	struct hkms_ops_ctx c = { cfg, hsm, st, "cli:bench", 0 };
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
 
 	if (strcmp(w->mode, "raw") == 0)
 		return raw_work(&w->n);
+	if (svc != NULL && hkms_service_ctx(svc, &me, "cli:bench",
+	    HKMS_SERVICE_NEED_STORE | HKMS_SERVICE_NEED_TOKEN, &c, &err) !=
+	    HKMS_OK) {
+		fprintf(stderr, "issue_bench: %s\n", err.detail);
+		w->failed++;
+		return NULL;
+	}
 	for (;;) {
 		if (strcmp(w->mode, "count") == 0 ? !take_one() :
 		    now() >= until)
@@ -401,8 +379,6 @@ work(void *arg)
 int
 main(int argc, char **argv)
 {
-	struct hkms_audit_key ak = { akey_public, akey_sign, NULL };
-	struct hkms_hsm_opts o;
 	struct hkms_err err = { 0 };
 	struct worker w[16];
 	pthread_t th[16];
@@ -428,19 +404,20 @@ main(int argc, char **argv)
 	    hkms_secret_from_file(cfg->pin_file, "PIN", &pin, &err) !=
 	    HKMS_OK)
 		die("setup", err.detail);
-	o.module = cfg->module;
-	o.label = cfg->label;
-	o.serial = cfg->serial;
-	o.softhsm2_conf = cfg->softhsm2_conf;
-	if (cfg->softhsm2_conf != NULL)
-		setenv("SOFTHSM2_CONF", cfg->softhsm2_conf, 1);
-	/* raw and naive talk to the module themselves */
-	if ((strcmp(mode, "hkms") == 0 || strcmp(mode, "count") == 0) &&
-	    hkms_hsm_open(&o, pin, &hsm, &err) != HKMS_OK)
-		die("open", err.detail);
-	if (hkms_store_open(cfg->data_dir, &st, &err) != HKMS_OK)
-		die("open", err.detail);
-	hkms_store_set_audit_key(st, &ak);
+	if (strcmp(mode, "hkms") == 0 || strcmp(mode, "count") == 0) {
+		/* the library as a face uses it: one service, a context per
+		 * thread (token, store with its audit key, group commit) */
+		hkms_principal_local(&me, "bench");
+		if (hkms_service_open(cfg, NULL, &svc, &err) != HKMS_OK ||
+		    hkms_service_store(svc, &st, &err) != HKMS_OK)
+			die("open", err.detail);
+	} else {
+		/* raw and naive talk to the module themselves */
+		if (cfg->softhsm2_conf != NULL)
+			setenv("SOFTHSM2_CONF", cfg->softhsm2_conf, 1);
+		if (hkms_store_open(cfg->data_dir, &st, &err) != HKMS_OK)
+			die("open", err.detail);
+	}
 	if (hkms_store_get(st, "cas", ca_name, &camet, NULL, &err) != HKMS_OK)
 		die("CA", err.detail);
 	/* "token_key_type" ("ec:p256", "rsa:2048"); older records had it
@@ -489,8 +466,10 @@ main(int argc, char **argv)
 	printf("}\n");
 	json_decref(serials);
 	json_decref(camet);
-	hkms_store_close(st);
-	hkms_hsm_close(hsm);
+	if (svc != NULL)
+		hkms_service_close(svc);	/* closes its store */
+	else
+		hkms_store_close(st);
 	hkms_secret_free(pin);
 	hkms_config_free(cfg);
 	free(csr);
