@@ -416,20 +416,21 @@ struct hkms_ops_ca_sign_req {
 	const char *san;		/* override the CSR's SANs ("" =
 					 * none) */
 	const char *format;		/* "pem" (default) or "p7b" */
-	unsigned count;			/* bench: issue this many (0 = 1);
-					 * each one is a full issuance */
 };
 
 /** Sign a CSR: proof of possession and key strength, then subject and
  *  SANs (the CSR's or the overrides), the profile's extensions only (never
  *  the CSR's), the CA's policy and name constraints (every CA up to the
  *  root), a fresh 159-bit serial unique in the CA's issued index (drawn
- *  again on a collision), not-after within the CA's; recorded in the
- *  issued index under the data lock. *out: {ca, serial, subject, san,
- *  profile, not_before, not_after, requester, pem (leaf then the CA
- *  chain to the root), and "p7b" (PEM-armoured PKCS#7) for format p7b}.
- *  With count > 1 also {count, seconds, per_second, serials_unique}.
- *  Audited per certificate ("ca.sign"). */
+ *  again on a collision) reserved in the issued index, not-after within
+ *  the CA's; signed in the token with no store lock held, then recorded
+ *  with its audit line ("ca.sign") through the store's group committer:
+ *  concurrent calls on one store share their fsyncs and audit head, and
+ *  each returns only once its record and line are durable. Thread-safe
+ *  (one ctx per thread; hsm and store shared). *out: {ca, serial,
+ *  subject, san, profile, not_before, not_after, requester, pem (leaf
+ *  then the CA chain to the root), and "p7b" (PEM-armoured PKCS#7) for
+ *  format p7b}. Load tests call this from tests/bench. */
 enum hkms_rc hkms_ops_ca_sign(struct hkms_ops_ctx *c,
     const struct hkms_ops_ca_sign_req *req, json_t **out,
     struct hkms_err *err);

@@ -57,6 +57,9 @@ struct hkms_store;
 /** Current (and highest understood) metadata schema version. */
 #define HKMS_STORE_SCHEMA 1
 
+/** Most operations one group commit writes (audit lines of one batch). */
+#define HKMS_STORE_GROUP_MAX 64
+
 /** Largest record JSON / PEM / file the store reads back (bytes). */
 #define HKMS_STORE_MAX_FILE (4u * 1024 * 1024)
 
@@ -229,6 +232,60 @@ enum hkms_rc hkms_store_kind_path(struct hkms_store *st, const char *kind,
  *  and paths outside the data dir pass. */
 enum hkms_rc hkms_store_check_dir(struct hkms_store *st, const char *path,
     struct hkms_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Reservations and group commit: token work outside the data lock     */
+/* ------------------------------------------------------------------ */
+
+struct hkms_store_rsv;
+
+/** Reserve record name of kind (a new record: an issued serial) for an
+ *  operation that signs in the token before it commits. Creates
+ *  <kind>/<name>.rsv holding {"pid","pid_start"}, whole or not at all
+ *  (an O_TMPFILE linked to the name; O_CREAT|O_EXCL where O_TMPFILE is
+ *  missing), not fsynced (a reservation only matters while its process
+ *  lives), then checks that no record of that name exists.
+ *  HKMS_E_EXISTS if the record or another reservation exists. Takes no
+ *  lock: the exclusive create excludes threads and processes. Recovery
+ *  (hkms_store_open) removes reservations whose process is gone;
+ *  hkms_store_check reports them under "would_recover". Test hook:
+ *  crash point "gc_reserved" right after the file is made. */
+enum hkms_rc hkms_store_reserve(struct hkms_store *st, const char *kind,
+    const char *name, struct hkms_store_rsv **out, struct hkms_err *err);
+
+/** Drop a reservation that was not committed (removes its file) and free
+ *  it; after a successful commit only frees. Accepts NULL. */
+void hkms_store_release(struct hkms_store_rsv *r);
+
+/** Commit the reserved record with its audit line, through the group
+ *  committer: concurrent commits of this process are gathered into one
+ *  batch (at most HKMS_STORE_GROUP_MAX). One leader takes the data lock
+ *  once, writes each record into its reservation file (no fsync yet),
+ *  appends the batch's audit lines (actor, op, object, result "ok",
+ *  detail) with one write and one fdatasync and signs one head, fsyncs
+ *  the record files, renames each to <name>.json (the commit point) and
+ *  fsyncs each directory once; then every operation of the batch gets
+ *  its own result. Returns only when this record and its line are
+ *  durable (HKMS_OK) or failed; *seq (may be NULL) gets the line's seq
+ *  also on a failure after the line (0 when no line was written), so
+ *  the caller can write its "aborts" line. The record gets "audit_seq"
+ *  and "audit_hash". meta is borrowed. */
+enum hkms_rc hkms_store_commit(struct hkms_store *st,
+    struct hkms_store_rsv *r, json_t *meta, const char *actor,
+    const char *op, const char *object, json_t *detail, long long *seq,
+    struct hkms_err *err);
+
+/** An operation that will call hkms_store_commit() starts (delta +1) or
+ *  ends (-1): while more are running than are queued, a leader waits a
+ *  little (at most as long as the last batch took, never over 2 ms) so
+ *  that one batch carries them all. Only a hint: a missing call costs
+ *  batching, never correctness. */
+void hkms_store_commit_intent(struct hkms_store *st, int delta);
+
+/** Counters of the group committer (batches written, operations in
+ *  them) since the store was opened: for tests and benchmarks. */
+void hkms_store_commit_stats(struct hkms_store *st,
+    unsigned long long *batches, unsigned long long *ops);
 
 /* ------------------------------------------------------------------ */
 /* Consistency check                                                   */

@@ -327,6 +327,10 @@ struct hkms_x509_cert_opts {
 	 * HKMS_E_POLICY "lifetime_exceeds_ca", past the profile's max_days
 	 * "lifetime_exceeds_profile". */
 	int days;
+	/* _build_from_csr: the caller has checked this CSR with
+	 * hkms_x509_csr_verify() already (one verification per issuance);
+	 * 0: the build verifies it. */
+	int csr_verified;
 	/* CA profiles only. path_len: -1 (or 0 with has_path_len 0) = the
 	 * profile's default; set has_path_len to give one explicitly. */
 	int has_path_len;

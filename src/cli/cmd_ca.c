@@ -384,7 +384,6 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 		{ "san", required_argument, NULL, 'a' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "out-file", required_argument, NULL, 'o' },
-		{ "count", required_argument, NULL, 'N' },
 		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_ca_sign_req req;
@@ -394,10 +393,10 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 	unsigned char *csr = NULL;
 	size_t len = 0;
 	json_t *out = NULL;
-	int ch, rc, count = 1;
+	int ch, rc;
 
 	memset(&req, 0, sizeof(req));
-	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:p:r:n:s:a:f:o:N:h", lo)) !=
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:p:r:n:s:a:f:o:h", lo)) !=
 	    -1) {
 		switch (ch) {
 		case 'c':
@@ -426,26 +425,18 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 		case 'o':
 			outfile = optarg;
 			break;
-		case 'N':
-			if (!parse_int(optarg, 1, 1000000, &count))
-				return hkms_cli_usage(cli, "--count must be "
-				    "1..1000000");
-			break;
 		case 'h':
 			printf("usage: hkms ca sign --ca NAME --profile P "
 			    "--csr FILE [--days N] [--subject S]\n"
 			    "         [--san LIST] [--format pem|p7b] "
-			    "[--out-file F] [--count N]\n"
+			    "[--out-file F]\n"
 			    "Sign a CSR under a leaf profile: the CSR's "
 			    "signature and key are checked,\nits subject and "
 			    "SANs (or the overrides) must pass the CA's "
 			    "policy and name\nconstraints, and the profile "
 			    "alone decides the extensions. The result is\n"
 			    "the certificate followed by the CA chain to the "
-			    "root (PEM) or a PKCS#7.\n--count N issues N "
-			    "certificates from the same CSR (a benchmark; each "
-			    "one\nis a full issuance: serial, index record, "
-			    "audit) and prints the rate.\n");
+			    "root (PEM) or a PKCS#7.\n");
 			return HKMS_EXIT_OK;
 		default:
 			return hkms_cli_usage(cli, "bad option for 'ca sign'");
@@ -455,7 +446,6 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 	    csrfile == NULL)
 		return hkms_cli_usage(cli, "usage: hkms ca sign --ca NAME "
 		    "--profile P --csr FILE");
-	req.count = (unsigned)count;
 	if (hkms_read_file(csrfile, INPUT_MAX, &csr, &len, &err) != HKMS_OK ||
 	    hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK) {
 		free(csr);
@@ -467,7 +457,7 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 	free(csr);
 	if (rc != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
-	if (outfile != NULL || (!cli->json && count == 1)) {
+	if (outfile != NULL || !cli->json) {
 		rc = write_text(cli, outfile, out, json_object_get(out,
 		    "p7b") ? "p7b" : "pem");
 		if (rc != HKMS_EXIT_OK || outfile == NULL) {

@@ -67,10 +67,17 @@ struct ca_issue_req {
 	 * subject, san and not_after */
 	const char *audit_op, *audit_object;
 	json_t *audit_detail;
+	/* 1: token work outside the data lock: the serial is reserved
+	 * (hkms_store_reserve), the certificate signed with no store lock
+	 * held, and the record committed with its audit line through the
+	 * group committer (hkms_store_commit; needs audit_op). 0: the whole
+	 * issuance under the data lock (ca create, whose CA record joins
+	 * the same transaction). */
+	int group;
 };
 
-/* Issue one certificate under the data lock: pick a serial unused in the
- * CA's issued index, build, check policy and the name constraints of the
+/* Issue one certificate (under the data lock, or with a reserved serial
+ * when req->group): pick a serial unused in the CA's issued index, build, check policy and the name constraints of the
  * chain, sign with the CA's token key, record it in issued/<ca>. *cert
  * (X509_free) and *rec (the record's meta, json_decref) on success;
  * *retries: serials drawn again (may be NULL). Not audited here. */

@@ -4,13 +4,17 @@
  * with a software key handed out once in a PKCS#12 (ca issue-client), and
  * the issued index (ca issued).
  *
- * ca_issue holds the data lock from "pick a serial" to "record it": the
- * serial is drawn (159 random bits), looked up in issued/<ca> and drawn
- * again if taken, the certificate is built unsigned, checked against the
- * CA's policy and the name constraints of its chain, signed in the token
- * (hkms_hsm_with_key may run the sign twice; it only replaces the
- * signature) and recorded. A failure before the record leaves nothing
- * behind but the audit line the caller writes.
+ * ca_issue draws a serial (159 random bits), reserves it in issued/<ca>
+ * (hkms_store_reserve: an O_EXCL file; drawn again if taken), builds the
+ * certificate unsigned, checks it against the CA's policy and the name
+ * constraints of its chain and signs it in the token (hkms_hsm_with_key
+ * may run the sign twice; it only replaces the signature) holding no
+ * store lock, then commits the record and its audit line through the
+ * store's group committer (hkms_store_commit), which makes them durable
+ * together with those of concurrent issuances. ca create, whose CA
+ * record joins the same transaction, still does all of it under the
+ * data lock (req->group = 0). A failure before the commit leaves
+ * nothing behind but the audit line the caller writes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +51,8 @@
  * see the retry. */
 static enum hkms_rc
 pick_serial(struct hkms_ops_ctx *c, struct ca *ca, ASN1_INTEGER **out,
-    char hex[HKMS_X509_SERIAL_HEX_MAX], int *retries, struct hkms_err *err)
+    char hex[HKMS_X509_SERIAL_HEX_MAX], int *retries,
+    struct hkms_store_rsv **rsv, struct hkms_err *err)
 {
 #ifdef HKMS_TEST_HOOKS
 	const char *hook = getenv("HKMS_CA_TEST_SERIAL");
@@ -57,7 +62,7 @@ pick_serial(struct hkms_ops_ctx *c, struct ca *ca, ASN1_INTEGER **out,
 	const char *own = json_string_value(json_object_get(ca->meta,
 	    "serial"));
 	ASN1_INTEGER *s = NULL;
-	enum hkms_rc rc;
+	enum hkms_rc rc = HKMS_OK;
 	int tries;
 
 	for (tries = 0; tries < SERIAL_DRAWS; tries++) {
@@ -71,11 +76,17 @@ pick_serial(struct hkms_ops_ctx *c, struct ca *ca, ASN1_INTEGER **out,
 			ASN1_INTEGER_free(s);
 			return rc;
 		}
-		if (!hkms_store_exists(c->store, ca->issued_kind, hex) &&
-		    (own == NULL || strcmp(own, hex) != 0)) {
+		if ((own == NULL || strcmp(own, hex) != 0) && (rsv != NULL ?
+		    (rc = hkms_store_reserve(c->store, ca->issued_kind, hex,
+		    rsv, err)) == HKMS_OK : !hkms_store_exists(c->store,
+		    ca->issued_kind, hex))) {
 			*out = s;
 			*retries = tries;
 			return HKMS_OK;
+		}
+		if (rsv != NULL && rc != HKMS_E_EXISTS) {
+			ASN1_INTEGER_free(s);
+			return rc;
 		}
 		ASN1_INTEGER_free(s);
 		s = NULL;
@@ -112,8 +123,26 @@ policy_days(struct ca *ca, struct ca_issue_req *r)
 		r->opts.days = max;
 }
 
-/* The write-ahead line of an issuance, under the data lock: it names the
- * serial about to be recorded. */
+/* The detail of an issuance's write-ahead line: it names the serial
+ * about to be recorded. */
+static json_t *
+issue_detail(const struct ca_issue_req *r, json_t *m, int tries)
+{
+	json_t *d;
+
+	d = r->audit_detail ? json_deep_copy(r->audit_detail) : json_object();
+	if (d == NULL)
+		return NULL;
+	json_object_set(d, "serial", json_object_get(m, "serial"));
+	json_object_set(d, "subject", json_object_get(m, "subject"));
+	json_object_set(d, "san", json_object_get(m, "san"));
+	json_object_set(d, "not_after", json_object_get(m, "not_after"));
+	if (tries > 0)
+		json_object_set_new(d, "serial_retries", json_integer(tries));
+	return d;
+}
+
+/* The write-ahead line, under the data lock (ca create). */
 static enum hkms_rc
 issue_ahead(struct hkms_ops_ctx *c, const struct ca_issue_req *r, json_t *m,
     int tries, struct hkms_err *err)
@@ -121,16 +150,30 @@ issue_ahead(struct hkms_ops_ctx *c, const struct ca_issue_req *r, json_t *m,
 	enum hkms_rc rc;
 	json_t *d;
 
-	d = r->audit_detail ? json_deep_copy(r->audit_detail) : json_object();
-	if (d == NULL)
+	if ((d = issue_detail(r, m, tries)) == NULL)
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
-	json_object_set(d, "serial", json_object_get(m, "serial"));
-	json_object_set(d, "subject", json_object_get(m, "subject"));
-	json_object_set(d, "san", json_object_get(m, "san"));
-	json_object_set(d, "not_after", json_object_get(m, "not_after"));
-	if (tries > 0)
-		json_object_set_new(d, "serial_retries", json_integer(tries));
 	rc = hkms_ops_audit_ahead(c, r->audit_op, r->audit_object, d, err);
+	json_decref(d);
+	return rc;
+}
+
+/* Record and audit line through the group committer; c->audit_seq gets
+ * the line (also when the record failed after it: the caller's
+ * hkms_ops_audit then writes the "aborts" line). */
+static enum hkms_rc
+issue_commit(struct hkms_ops_ctx *c, struct hkms_store_rsv *rsv,
+    const struct ca_issue_req *r, json_t *m, int tries, struct hkms_err *err)
+{
+	long long seq = 0;
+	enum hkms_rc rc;
+	json_t *d;
+
+	if ((d = issue_detail(r, m, tries)) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	rc = hkms_store_commit(c->store, rsv, m, c->actor ? c->actor :
+	    "unknown", r->audit_op, r->audit_object ? r->audit_object : "", d,
+	    &seq, err);
+	c->audit_seq = seq;
 	json_decref(d);
 	return rc;
 }
@@ -141,18 +184,25 @@ ca_issue(struct hkms_ops_ctx *c, struct ca *ca, struct ca_issue_req *r,
 {
 	enum hkms_rc rc;
 	ASN1_INTEGER *serial = NULL;
+	struct hkms_store_rsv *rsv = NULL;
 	X509 *x = NULL;
 	STACK_OF(X509) *one = NULL;
 	json_t *m = NULL;
 	char *pem = NULL, hex[HKMS_X509_SERIAL_HEX_MAX];
 	const char *pname = hkms_x509_profile_name(r->prof);
 	int locked = 0, tries = 0, reqdays = r->opts.days;
+	int group = r->group && r->audit_op != NULL;
 
 	policy_days(ca, r);
-	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
-		goto out;
-	locked = 1;
-	if ((rc = pick_serial(c, ca, &serial, hex, &tries, err)) != HKMS_OK)
+	if (!group) {
+		if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
+			goto out;
+		locked = 1;
+	}
+	/* group: the serial is reserved, and nothing below holds a store
+	 * lock until the commit */
+	if ((rc = pick_serial(c, ca, &serial, hex, &tries, group ? &rsv :
+	    NULL, err)) != HKMS_OK)
 		goto out;
 	r->opts.serial = serial;
 	if (r->csr != NULL)
@@ -190,12 +240,17 @@ ca_issue(struct hkms_ops_ctx *c, struct ca *ca, struct ca_issue_req *r,
 	/* the PEM lives in the record itself: one atomic file per
 	 * issuance instead of a JSON + PEM pair (fewer fsyncs) */
 	json_object_set_new(m, "pem", json_string(pem));
-	if (r->audit_op != NULL && (rc = issue_ahead(c, r, m, tries, err)) !=
-	    HKMS_OK)
-		goto out;
-	if ((rc = hkms_store_put(c->store, ca->issued_kind, hex, m, NULL,
-	    err)) != HKMS_OK)
-		goto out;
+	if (group) {
+		if ((rc = issue_commit(c, rsv, r, m, tries, err)) != HKMS_OK)
+			goto out;
+	} else {
+		if (r->audit_op != NULL && (rc = issue_ahead(c, r, m, tries,
+		    err)) != HKMS_OK)
+			goto out;
+		if ((rc = hkms_store_put(c->store, ca->issued_kind, hex, m,
+		    NULL, err)) != HKMS_OK)
+			goto out;
+	}
 	*cert = x;
 	x = NULL;	/* transferred */
 	*rec = m;
@@ -206,6 +261,7 @@ ca_issue(struct hkms_ops_ctx *c, struct ca *ca, struct ca_issue_req *r,
 out:
 	if (locked)
 		hkms_store_end(c->store);
+	hkms_store_release(rsv);	/* after a commit: only freed */
 	sk_X509_free(one);	/* x borrowed */
 	ASN1_INTEGER_free(serial);
 	X509_free(x);
@@ -318,15 +374,6 @@ sign_detail(const struct hkms_ops_ca_sign_req *req, json_t *rec,
 	return d;
 }
 
-static double
-mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 enum hkms_rc
 hkms_ops_ca_sign(struct hkms_ops_ctx *c,
     const struct hkms_ops_ca_sign_req *req, json_t **out,
@@ -338,17 +385,16 @@ hkms_ops_ca_sign(struct hkms_ops_ctx *c,
 	struct ca *ca = NULL;
 	X509_REQ *csr = NULL;
 	X509 *x = NULL;
-	json_t *rec = NULL, *seen = NULL, *d;
-	unsigned i, count;
+	json_t *rec = NULL, *d;
 	int p7b = 0, retries = 0, audited = 0;
-	double t0;
 
 	if (req == NULL || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = ca_need_hsm(c, err)) != HKMS_OK ||
 	    (rc = ca_need_store(c, err)) != HKMS_OK)
 		return rc;
-	count = req->count ? req->count : 1;
+	/* concurrent signings batch their commits (hkms_store_commit) */
+	hkms_store_commit_intent(c->store, 1);
 	if (req->format != NULL && strcmp(req->format, "pem") != 0) {
 		if (strcmp(req->format, "p7b") != 0) {
 			rc = hkms_err_setc(err, HKMS_E_INVALID, "bad_format",
@@ -360,58 +406,42 @@ hkms_ops_ca_sign(struct hkms_ops_ctx *c,
 	if ((rc = ops_days_check(req->days, HKMS_OPS_DAYS_MAX, err)) !=
 	    HKMS_OK)
 		goto out;
-	if (req->csr == NULL) {
+	if (req->csr == NULL || req->csr_len == 0) {
 		rc = hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
 		    "csr is required");
 		goto out;
 	}
+	/* the CSR is verified once, here (proof of possession, key and
+	 * digest strength); the build below trusts that */
 	if ((rc = ca_load(c, req->ca, 1, &ca, err)) != HKMS_OK ||
 	    (rc = leaf_profile(c, req->profile, &prof, err)) != HKMS_OK ||
 	    (rc = hkms_x509_csr_parse(req->csr, req->csr_len, &csr, err)) !=
 	    HKMS_OK || (rc = hkms_x509_csr_verify(csr, err)) != HKMS_OK)
 		goto out;
-	seen = json_object();
-	t0 = mono();
-	for (i = 0; i < count; i++) {
-		memset(&ir, 0, sizeof(ir));
-		ir.prof = prof;
-		ir.csr = csr;
-		ir.opts.subject = req->subject;
-		ir.opts.san = req->san;
-		ir.opts.days = req->days;
-		ir.source = "sign";
-		ir.check_policy = 1;
-		ir.is_leaf = 1;
-		ir.audit_op = "ca.sign";
-		ir.audit_object = ca->name;
-		ir.audit_detail = d = sign_detail(req, NULL, 0);
-		X509_free(x);
-		x = NULL;
-		json_decref(rec);
-		rec = NULL;
-		rc = ca_issue(c, ca, &ir, &x, &rec, &retries, err);
-		json_decref(d);
-		d = sign_detail(req, rec, retries);
-		hkms_ops_audit(c, "ca.sign", ca->name, rc, err, d);
-		json_decref(d);
-		audited = 1;
-		if (rc != HKMS_OK)
-			goto out;
-		json_object_set_new(seen, json_string_value(json_object_get(
-		    rec, "serial")), json_true());
-	}
+	memset(&ir, 0, sizeof(ir));
+	ir.prof = prof;
+	ir.csr = csr;
+	ir.opts.subject = req->subject;
+	ir.opts.san = req->san;
+	ir.opts.days = req->days;
+	ir.opts.csr_verified = 1;
+	ir.source = "sign";
+	ir.check_policy = 1;
+	ir.is_leaf = 1;
+	ir.audit_op = "ca.sign";
+	ir.audit_object = ca->name;
+	ir.audit_detail = d = sign_detail(req, NULL, 0);
+	ir.group = 1;
+	rc = ca_issue(c, ca, &ir, &x, &rec, &retries, err);
+	json_decref(d);
+	d = sign_detail(req, rec, retries);
+	hkms_ops_audit(c, "ca.sign", ca->name, rc, err, d);
+	json_decref(d);
+	audited = 1;
+	if (rc != HKMS_OK)
+		goto out;
 	if ((rc = issue_result(ca, x, rec, p7b, out, err)) != HKMS_OK)
 		goto out;
-	if (count > 1) {
-		double dt = mono() - t0;
-
-		json_object_set_new(*out, "count", json_integer(count));
-		json_object_set_new(*out, "seconds", json_real(dt));
-		json_object_set_new(*out, "per_second", json_real(dt > 0 ?
-		    count / dt : 0));
-		json_object_set_new(*out, "serials_unique",
-		    json_integer((json_int_t)json_object_size(seen)));
-	}
 	rc = HKMS_OK;
 out:
 	if (!audited) {
@@ -419,7 +449,7 @@ out:
 		hkms_ops_audit(c, "ca.sign", req->ca ? req->ca : "", rc, err, d);
 		json_decref(d);
 	}
-	json_decref(seen);
+	hkms_store_commit_intent(c->store, -1);
 	json_decref(rec);
 	X509_free(x);
 	X509_REQ_free(csr);
@@ -724,6 +754,7 @@ hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
 	ir.is_leaf = 1;
 	ir.audit_op = "ca.issue_client";
 	ir.audit_object = ca->name;
+	ir.group = 1;
 	ir.audit_detail = d = json_pack("{s:s}", "key_type",
 	    hkms_hsm_key_type_name(kt));
 	if (req->destination != NULL)

@@ -468,6 +468,10 @@ hkms_ops_cert_self_sign(struct hkms_ops_ctx *c,
 	if ((rc = cert_need_hsm(c, err)) != HKMS_OK ||
 	    (rc = need_store(c, err)) != HKMS_OK)
 		return rc;
+	/* the data lock is held from the name check to the record, and
+	 * the key is made under it: a key generation outside it races the
+	 * key lookups other processes make under it (SoftHSM2's file store
+	 * hands them CKR_OBJECT_HANDLE_INVALID, e2e audit_concurrency) */
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
 		goto out;
 	locked = 1;

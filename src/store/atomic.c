@@ -45,6 +45,8 @@ struct hkms_lock {
 static const char *const crash_steps[] = {
 	"after_write", "after_fsync", "after_rename",
 	"audit_partial", "audit_after_write", "audit_after_sync",
+	"gc_reserved", "gc_records_written", "gc_after_head",
+	"gc_mid_records",
 };
 static unsigned crash_counts[sizeof(crash_steps) / sizeof(crash_steps[0])];
 #endif
@@ -331,76 +333,121 @@ temp_path(const char *path, char *out, size_t cap)
 }
 
 enum hkms_rc
-hkms_store_write_atomic(const char *path, const void *data, size_t len,
-    unsigned mode, struct hkms_err *err)
+hkms_store_atomic_begin(const char *path, const void *data, size_t len,
+    unsigned mode, struct hkms_atomic *a, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
-	char tmp[PATH_MAX];
-	int fd = -1, tries, e, made = 0;
+	int tries, e;
 
+	a->fd = -1;
+	a->tmp[0] = '\0';
 	if (path == NULL || *path == '\0' || (data == NULL && len > 0))
 		return hkms_err_set(err, HKMS_E_INVALID,
 		    "write_atomic: no path or data");
+	if (snprintf(a->path, sizeof(a->path), "%s", path) >=
+	    (int)sizeof(a->path))
+		return hkms_err_set(err, HKMS_E_INVALID, "path too long: '%s'",
+		    path);
 	for (tries = 0; tries < 8; tries++) {
-		if (!temp_path(path, tmp, sizeof(tmp)))
+		if (!temp_path(path, a->tmp, sizeof(a->tmp)))
 			return hkms_err_set(err, HKMS_E_INVALID,
 			    "path too long: '%s'", path);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 		    O_CLOEXEC, (mode_t)mode);
-		if (fd >= 0 || errno != EEXIST)
+		if (a->fd >= 0 || errno != EEXIST)
 			break;
 	}
-	if (fd < 0) {
+	if (a->fd < 0) {
 		rc = io_error(err, errno, "create temp file for", path);
+		a->tmp[0] = '\0';
 		goto out;
 	}
-	made = 1;
 	/* the umask must not weaken or widen what the caller asked for */
-	if (fchmod(fd, (mode_t)mode) != 0) {
-		rc = io_error(err, errno, "set mode of", tmp);
+	if (fchmod(a->fd, (mode_t)mode) != 0) {
+		rc = io_error(err, errno, "set mode of", a->tmp);
 		goto out;
 	}
-	if ((e = hkms_store_write_all(fd, data, len)) != 0) {
-		rc = io_error(err, e, "write", tmp);
+	if ((e = hkms_store_write_all(a->fd, data, len)) != 0) {
+		rc = io_error(err, e, "write", a->tmp);
 		goto out;
 	}
+	/* start the writeback: a later fsync of another file (the audit
+	 * log) then commits this one's allocation in the same journal
+	 * transaction, and this file's own fsync has little left to do */
+	(void)sync_file_range(a->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	hkms_store_crash_point("after_write");
-	if (fsync(fd) != 0) {
+	return HKMS_OK;
+out:
+	hkms_store_atomic_abort(a);
+	return rc;
+}
+
+void
+hkms_store_atomic_abort(struct hkms_atomic *a)
+{
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+	if (a->tmp[0] != '\0')
+		unlink(a->tmp);
+	a->tmp[0] = '\0';
+}
+
+enum hkms_rc
+hkms_store_atomic_finish(struct hkms_atomic *a, int flags,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	int e;
+
+	if (((flags & HKMS_ATOMIC_DATASYNC) ? fdatasync(a->fd) :
+	    fsync(a->fd)) != 0) {
 		e = errno;
 		if (hkms_store_errno_nospace(e))
-			rc = io_error(err, e, "fsync", tmp);
+			rc = io_error(err, e, "fsync", a->tmp);
 		else
 			rc = hkms_err_setc(err, HKMS_E_IO, "fsync_failed",
-			    "cannot fsync '%s': %s (write abandoned)", tmp,
+			    "cannot fsync '%s': %s (write abandoned)", a->tmp,
 			    strerror(e));
 		goto out;
 	}
 	hkms_store_crash_point("after_fsync");
-	e = close(fd);
-	fd = -1;
+	e = close(a->fd);
+	a->fd = -1;
 	if (e != 0) {
-		rc = io_error(err, errno, "close", tmp);
+		rc = io_error(err, errno, "close", a->tmp);
 		goto out;
 	}
 	/* rename() would replace a symlink, not write through it; still,
 	 * a link where a file should be is refused, not silently dropped */
-	if ((rc = hkms_store_not_link(path, err)) != HKMS_OK)
+	if ((rc = hkms_store_not_link(a->path, err)) != HKMS_OK)
 		goto out;
-	if (rename(tmp, path) != 0) {
-		rc = io_error(err, errno, "rename temp file to", path);
+	if (rename(a->tmp, a->path) != 0) {
+		rc = io_error(err, errno, "rename temp file to", a->path);
 		goto out;
 	}
-	made = 0;
+	a->tmp[0] = '\0';
 	hkms_store_crash_point("after_rename");
-	if ((rc = hkms_store_fsync_dir(path, 0, err)) != HKMS_OK)
+	if (!(flags & HKMS_ATOMIC_NO_DIRSYNC) &&
+	    (rc = hkms_store_fsync_dir(a->path, 0, err)) != HKMS_OK)
 		goto out;
 	rc = HKMS_OK;
 out:
-	if (fd >= 0)
-		close(fd);
-	if (made)
-		unlink(tmp);
+	hkms_store_atomic_abort(a);
 	return rc;
+}
+
+enum hkms_rc
+hkms_store_write_atomic(const char *path, const void *data, size_t len,
+    unsigned mode, struct hkms_err *err)
+{
+	struct hkms_atomic a;
+	enum hkms_rc rc;
+
+	if ((rc = hkms_store_atomic_begin(path, data, len, mode, &a, err)) !=
+	    HKMS_OK)
+		return rc;
+	return hkms_store_atomic_finish(&a, 0, err);
 }
 
 enum hkms_rc

@@ -383,10 +383,37 @@ head_trusted(struct hkms_store *st, const struct head *h, int state,
 	return 0;
 }
 
-/* Replace audit.head; signed with the audit key when sign is set. */
+/* The last signed head this process wrote or verified with the token's
+ * key (under the audit lock): an append that finds exactly that head
+ * (same seq, hash, off, key and signature bytes) needs no second
+ * signature check. Any other head is checked in full. */
+static int
+head_cached(struct hkms_store *st, const struct head *h)
+{
+	const struct head *c = st->trusted_head;
+
+	return c != NULL && h->is_signed && c->seq == h->seq &&
+	    c->off == h->off && strcmp(c->hash, h->hash) == 0 &&
+	    strcmp(c->fpr, h->fpr) == 0 && c->siglen == h->siglen &&
+	    memcmp(c->sig, h->sig, h->siglen) == 0 &&
+	    strcmp(h->fpr, st->akey_fpr) == 0;
+}
+
+static void
+head_remember(struct hkms_store *st, const struct head *h)
+{
+	if (st->trusted_head == NULL &&
+	    (st->trusted_head = malloc(sizeof(struct head))) == NULL)
+		return;
+	memcpy(st->trusted_head, h, sizeof(struct head));
+}
+
+/* Write the new audit.head to a temp file (signed with the audit key when
+ * sign is set); head_finish() puts it in place. */
 static enum hkms_rc
-write_head(struct hkms_store *st, long long seq, const char *hash,
-    long long off, int sign, struct hkms_err *err)
+head_begin(struct hkms_store *st, long long seq, const char *hash,
+    long long off, int sign, struct hkms_atomic *a, struct head *w,
+    struct hkms_err *err)
 {
 	enum hkms_rc rc;
 	unsigned char dgst[32], sig[1024];
@@ -394,6 +421,7 @@ write_head(struct hkms_store *st, long long seq, const char *hash,
 	size_t siglen = sizeof(sig);
 	int n;
 
+	memset(w, 0, sizeof(*w));
 	if ((rc = audit_path(st, "audit.head", &path, err)) != HKMS_OK)
 		return rc;
 	if (sign) {
@@ -415,6 +443,15 @@ write_head(struct hkms_store *st, long long seq, const char *hash,
 		n = asprintf(&buf, "{\"seq\":%lld,\"hash\":\"%s\",\"off\":%lld,"
 		    "\"key_sha256\":\"%s\",\"pub\":\"%s\",\"sig\":\"%s\"}\n",
 		    seq, hash, off, st->akey_fpr, pubhex, sighex);
+		if (siglen <= sizeof(w->sig)) {
+			w->seq = seq;
+			w->off = off;
+			w->is_signed = 1;
+			snprintf(w->hash, sizeof(w->hash), "%s", hash);
+			memcpy(w->fpr, st->akey_fpr, sizeof(w->fpr));
+			memcpy(w->sig, sig, siglen);
+			w->siglen = siglen;
+		}
 	} else {
 		n = asprintf(&buf, "{\"seq\":%lld,\"hash\":\"%s\",\"off\":%lld}"
 		    "\n", seq, hash, off);
@@ -424,13 +461,39 @@ write_head(struct hkms_store *st, long long seq, const char *hash,
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	rc = hkms_store_write_atomic(path, buf, (size_t)n, 0600, err);
+	rc = hkms_store_atomic_begin(path, buf, (size_t)n, 0600, a, err);
 out:
 	free(buf);
 	free(sighex);
 	free(pubhex);
 	free(path);
 	return rc;
+}
+
+static enum hkms_rc
+head_finish(struct hkms_store *st, struct hkms_atomic *a,
+    const struct head *w, int flags, struct hkms_err *err)
+{
+	enum hkms_rc rc = hkms_store_atomic_finish(a, flags, err);
+
+	if (rc == HKMS_OK && w->is_signed)
+		head_remember(st, w);
+	return rc;
+}
+
+/* Replace audit.head; signed with the audit key when sign is set. */
+static enum hkms_rc
+write_head(struct hkms_store *st, long long seq, const char *hash,
+    long long off, int sign, struct hkms_err *err)
+{
+	struct hkms_atomic a;
+	struct head w;
+	enum hkms_rc rc;
+
+	if ((rc = head_begin(st, seq, hash, off, sign, &a, &w, err)) !=
+	    HKMS_OK)
+		return rc;
+	return head_finish(st, &a, &w, 0, err);
 }
 
 /* Take .audit.lock: exclusive for appends, shared for verify. A shared
@@ -536,12 +599,39 @@ pread_all(int fd, char *buf, size_t n, off_t off, struct hkms_err *err)
  * byte, and its seq, hash and prev (0, zeros and *start = 0 when there is
  * none).
  */
+/* read_tail_win: the window held no complete line; try a larger one */
+#define TAIL_AGAIN ((enum hkms_rc)1)
+
+static enum hkms_rc read_tail_win(int fd, off_t size, size_t win,
+    off_t *keep, off_t *lstart, long long *seq, char hash[HASH_HEX + 1],
+    char lastprev[HASH_HEX + 1], struct hkms_err *err);
+
+/* Most lines are short: look at the last 8 KiB first, and at the whole
+ * window two lines can take only when that holds no complete line. */
 static enum hkms_rc
 read_tail(int fd, off_t size, off_t *keep, off_t *lstart, long long *seq,
     char hash[HASH_HEX + 1], char lastprev[HASH_HEX + 1], struct hkms_err *err)
 {
+	enum hkms_rc rc;
+
+	rc = read_tail_win(fd, size, 8192, keep, lstart, seq, hash, lastprev,
+	    err);
+	if (rc != TAIL_AGAIN)
+		return rc;
+	if (err != NULL)
+		hkms_err_clear(err);
+	return read_tail_win(fd, size, 2 * MAX_LINE + 2, keep, lstart, seq,
+	    hash, lastprev, err);
+}
+
+static enum hkms_rc
+read_tail_win(int fd, off_t size, size_t win, off_t *keep, off_t *lstart,
+    long long *seq, char hash[HASH_HEX + 1], char lastprev[HASH_HEX + 1],
+    struct hkms_err *err)
+{
 	enum hkms_rc rc = HKMS_E_INTERNAL;
-	size_t win = 2 * MAX_LINE + 2, n, end, start;
+	size_t n, end, start;
+	int small = win < 2 * MAX_LINE + 2;
 	char *buf = NULL, *body = NULL;
 	json_t *j = NULL;
 	off_t off;
@@ -569,6 +659,10 @@ read_tail(int fd, off_t size, off_t *keep, off_t *lstart, long long *seq,
 			rc = HKMS_OK;
 			goto out;
 		}
+		if (small) {
+			rc = TAIL_AGAIN;
+			goto out;
+		}
 		rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
 		    "audit.log: last line too long (damaged)");
 		goto out;
@@ -577,6 +671,10 @@ read_tail(int fd, off_t size, off_t *keep, off_t *lstart, long long *seq,
 	for (start = end - 1; start > 0 && buf[start - 1] != '\n'; start--)
 		;
 	if (start == 0 && off > 0) {
+		if (small) {
+			rc = TAIL_AGAIN;
+			goto out;
+		}
 		rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
 		    "audit.log: last line too long (damaged)");
 		goto out;
@@ -618,9 +716,53 @@ out:
  * advance both over every complete line, count lines marked "unsealed"
  * and the others (*plain), and set *keep after the last complete line.
  */
+/*
+ * The lines of one group commit carry "group":[first seq, n]. After the
+ * head, a crash may leave one plain line, or up to n plain lines of one
+ * group (written with one write() and one fdatasync() before their
+ * head): *grouped tracks whether the plain lines seen so far are that.
+ */
+struct group_state {
+	int plain;		/* plain (not unsealed) lines */
+	long long first, n;	/* the group of the first plain line */
+	int ok;			/* all plain lines are of that group */
+};
+
+static void
+group_note(struct group_state *g, json_t *j, long long seq)
+{
+	json_t *gr = json_object_get(j, "group");
+	long long f = -1, n = -1;
+
+	if (json_is_true(json_object_get(j, "unsealed")))
+		return;
+	if (json_is_array(gr) && json_array_size(gr) == 2 &&
+	    json_is_integer(json_array_get(gr, 0)) &&
+	    json_is_integer(json_array_get(gr, 1))) {
+		f = json_integer_value(json_array_get(gr, 0));
+		n = json_integer_value(json_array_get(gr, 1));
+	}
+	if (g->plain++ == 0) {
+		g->first = f;
+		g->n = n;
+		g->ok = f == seq && n >= 1 && n <= HKMS_STORE_GROUP_MAX;
+		return;
+	}
+	if (!g->ok || f != g->first || n != g->n || g->plain > n)
+		g->ok = 0;
+}
+
+/* 1 if the plain lines after the head are what a crash can leave. */
+static int
+group_fine(const struct group_state *g)
+{
+	return g->plain <= 1 || g->ok;
+}
+
 static enum hkms_rc
 scan_after(int fd, off_t off, off_t size, long long *seq,
-    char hash[HASH_HEX + 1], off_t *keep, int *plain, struct hkms_err *err)
+    char hash[HASH_HEX + 1], off_t *keep, struct group_state *g,
+    struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	char *buf = NULL, *body = NULL, calc[HASH_HEX + 1], lh[HASH_HEX + 1];
@@ -629,7 +771,7 @@ scan_after(int fd, off_t off, off_t size, long long *seq,
 	const char *p;
 
 	*keep = off;
-	*plain = 0;
+	memset(g, 0, sizeof(*g));
 	if (size <= off)
 		return HKMS_OK;
 	if (size - off > MAX_UNSEALED)
@@ -671,8 +813,7 @@ scan_after(int fd, off_t off, off_t size, long long *seq,
 			    "altered; refusing to append", *seq + 1);
 			goto out;
 		}
-		if (!json_is_true(json_object_get(j, "unsealed")))
-			(*plain)++;
+		group_note(g, j, *seq + 1);
 		(*seq)++;
 		memcpy(hash, lh, HASH_HEX + 1);
 		pos = e + 1;
@@ -690,8 +831,8 @@ out:
 static enum hkms_rc
 make_line(long long seq, const char *prev, const char *actor, const char *op,
     const char *object, const char *result, json_t *detail, int unsealed,
-    char **line, size_t *linelen, char hash[HASH_HEX + 1],
-    struct hkms_err *err)
+    long long gfirst, size_t gn, char **line, size_t *linelen,
+    char hash[HASH_HEX + 1], struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	char now[32], *dump = NULL, *l = NULL;
@@ -705,6 +846,9 @@ make_line(long long seq, const char *prev, const char *actor, const char *op,
 	    "detail", detail, "prev", prev);
 	if (rec != NULL && unsealed)
 		json_object_set_new(rec, "unsealed", json_true());
+	if (rec != NULL && gn > 1)
+		json_object_set_new(rec, "group", json_pack("[I,I]",
+		    (json_int_t)gfirst, (json_int_t)gn));
 	if (rec == NULL || (dump = json_dumps(rec, JSON_COMPACT |
 	    JSON_SORT_KEYS)) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_INVALID, "cannot encode audit "
@@ -736,9 +880,26 @@ out:
 }
 
 /* Append one line at size (O_APPEND, lock held); undo a partial write. */
+static enum hkms_rc sync_log(struct hkms_store *st, int fd, off_t size,
+    struct hkms_err *err);
+static enum hkms_rc write_lines(int fd, off_t size, const char *line,
+    size_t len, struct hkms_err *err);
+
 static enum hkms_rc
 append_line(struct hkms_store *st, int fd, off_t size, const char *line,
     size_t len, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	if ((rc = write_lines(fd, size, line, len, err)) != HKMS_OK)
+		return rc;
+	return sync_log(st, fd, size, err);
+}
+
+/* The lines, with one write(); not yet durable. */
+static enum hkms_rc
+write_lines(int fd, off_t size, const char *line, size_t len,
+    struct hkms_err *err)
 {
 	int e;
 
@@ -760,6 +921,15 @@ append_line(struct hkms_store *st, int fd, off_t size, const char *line,
 		    "audit.log: %s", strerror(e));
 	}
 	hkms_store_crash_point("audit_after_write");
+	return HKMS_OK;
+}
+
+/* fdatasync the lines written after size (failure: cut them off again). */
+static enum hkms_rc
+sync_log(struct hkms_store *st, int fd, off_t size, struct hkms_err *err)
+{
+	int e;
+
 	if (fdatasync(fd) != 0) {
 		e = errno;
 		/* not acknowledged: take it out again, best effort */
@@ -792,6 +962,7 @@ locate(int fd, off_t size, struct head *h, long long *seq,
 {
 	enum hkms_rc rc;
 	char lhash[HASH_HEX + 1], lastprev[HASH_HEX + 1];
+	struct group_state g;
 	long long lseq;
 	off_t lkeep, lstart;
 
@@ -826,11 +997,13 @@ locate(int fd, off_t size, struct head *h, long long *seq,
 		goto behind;
 	*seq = h->seq;
 	memcpy(prev, h->hash, HASH_HEX + 1);
-	if ((rc = scan_after(fd, h->off, size, seq, prev, keep, plain, err)) !=
+	if ((rc = scan_after(fd, h->off, size, seq, prev, keep, &g, err)) !=
 	    HKMS_OK)
 		return rc;
-	/* a crash can leave one record after the head, never more */
-	if (*plain > 1)
+	*plain = g.plain;
+	/* a crash can leave one record after the head, or the lines of one
+	 * group commit, never more */
+	if (!group_fine(&g))
 		return hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
 		    "audit.log has %d records after audit.head (seq %lld): "
 		    "head rolled back or records added; refusing to append",
@@ -842,31 +1015,50 @@ behind:
 	    "or altered; refusing to append", h->seq);
 }
 
+/*
+ * Append the n records of recs (n > 1: one group commit, each line marked
+ * "group":[first seq, n]) with one write() and one fdatasync(), then one
+ * head. before (may be NULL) runs under the audit lock once each record's
+ * seq and hash are known (recs[i].seq/.hash), before the lines are
+ * written: the group committer writes its record files there.
+ */
 static enum hkms_rc
-audit_write(struct hkms_store *st, const char *actor, const char *op,
-    const char *object, const char *result, json_t *detail, enum mode mode,
-    long long *out_seq, char out_hash[HASH_HEX + 1], struct hkms_err *err)
+audit_write_n(struct hkms_store *st, struct hkms_audit_rec *recs, size_t n,
+    enum mode mode, hkms_audit_before_fn before, void *barg,
+    struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	char prev[HASH_HEX + 1], hash[HASH_HEX + 1];
-	char *logp = NULL, *line = NULL;
-	json_t *clean = NULL, *rdetail = NULL;
+	char *logp = NULL, *line = NULL, *all = NULL, *na;
+	json_t **clean = NULL, *rdetail = NULL;
 	const char *why = NULL;
 	long long seq = 0;
 	struct head h;
-	size_t len;
+	size_t len, total = 0, i;
 	struct stat sb;
 	off_t keep = 0;
 	int lk = -1, fd = -1, state, seal, sign, plain = 0;
 
-	if (st == NULL || op == NULL || *op == '\0' || result == NULL ||
-	    (strcmp(result, "ok") != 0 && strcmp(result, "error") != 0))
-		return hkms_err_set(err, HKMS_E_INVALID, "audit: need op and "
-		    "result \"ok\" or \"error\"");
-	if (detail != NULL) {
-		if ((clean = json_deep_copy(detail)) == NULL)
-			return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
-		redact(clean);
+	if (st == NULL || n == 0 || n > HKMS_STORE_GROUP_MAX)
+		return hkms_err_set(err, HKMS_E_INVALID, "audit: bad record "
+		    "count");
+	for (i = 0; i < n; i++)
+		if (recs[i].op == NULL || *recs[i].op == '\0' ||
+		    recs[i].result == NULL ||
+		    (strcmp(recs[i].result, "ok") != 0 &&
+		    strcmp(recs[i].result, "error") != 0))
+			return hkms_err_set(err, HKMS_E_INVALID, "audit: need "
+			    "op and result \"ok\" or \"error\"");
+	if ((clean = calloc(n, sizeof(*clean))) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		if (recs[i].detail == NULL)
+			continue;
+		if ((clean[i] = json_deep_copy(recs[i].detail)) == NULL) {
+			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+			goto out;
+		}
+		redact(clean[i]);
 	}
 	/* before the lock: the provider may open the token */
 	state = akey_resolve(st);
@@ -896,10 +1088,14 @@ audit_write(struct hkms_store *st, const char *actor, const char *op,
 			    " refusing to append");
 			goto out;
 		}
-		if (h.is_signed && !head_trusted(st, &h, state, &why)) {
-			rc = hkms_err_setc(err, HKMS_E_VERIFY, "audit_chain",
-			    "%s; refusing to append", why);
-			goto out;
+		if (h.is_signed && !head_cached(st, &h)) {
+			if (!head_trusted(st, &h, state, &why)) {
+				rc = hkms_err_setc(err, HKMS_E_VERIFY,
+				    "audit_chain", "%s; refusing to append",
+				    why);
+				goto out;
+			}
+			head_remember(st, &h);
 		}
 		/* an unsealed line needs no signature (a failure is audited
 		 * even when the token cannot sign) */
@@ -925,9 +1121,9 @@ audit_write(struct hkms_store *st, const char *actor, const char *op,
 	if ((rc = locate(fd, sb.st_size, &h, &seq, prev, &keep, &plain,
 	    err)) != HKMS_OK)
 		goto out;
-	/* catch the head up first, so a crash below leaves one record after
-	 * it, never two */
-	if (seal && plain == 1 && keep >= (off_t)sb.st_size &&
+	/* catch the head up first (over the one line or the group a crash
+	 * left), so a crash below leaves one line or group after it */
+	if (seal && plain >= 1 &&
 	    (rc = write_head(st, seq, prev, (long long)keep, sign, err)) !=
 	    HKMS_OK)
 		goto out;
@@ -942,7 +1138,7 @@ audit_write(struct hkms_store *st, const char *actor, const char *op,
 		}
 		rdetail = json_pack("{s:I}", "torn_bytes", (json_int_t)torn);
 		if ((rc = make_line(seq + 1, prev, "hkms", "audit.recover",
-		    "audit.log", "ok", rdetail, !seal, &line, &len, hash,
+		    "audit.log", "ok", rdetail, !seal, 0, 0, &line, &len, hash,
 		    err)) != HKMS_OK ||
 		    (rc = append_line(st, fd, keep, line, len, err)) != HKMS_OK)
 			goto out;
@@ -956,36 +1152,119 @@ audit_write(struct hkms_store *st, const char *actor, const char *op,
 		seq++;
 		memcpy(prev, hash, sizeof(prev));
 	}
-	if ((rc = make_line(seq + 1, prev, actor ? actor : "", op,
-	    object ? object : "", result, clean, !seal, &line, &len, hash,
-	    err)) != HKMS_OK)
+	for (i = 0; i < n; i++) {
+		if ((rc = make_line(seq + 1 + (long long)i, prev,
+		    recs[i].actor ? recs[i].actor : "", recs[i].op,
+		    recs[i].object ? recs[i].object : "", recs[i].result,
+		    clean[i], !seal, seq + 1, n, &line, &len, hash, err)) !=
+		    HKMS_OK)
+			goto out;
+		if ((na = realloc(all, total + len + 1)) == NULL) {
+			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+			goto out;
+		}
+		all = na;
+		memcpy(all + total, line, len);
+		total += len;
+		free(line);
+		line = NULL;
+		recs[i].seq = seq + 1 + (long long)i;
+		memcpy(recs[i].hash, hash, HASH_HEX + 1);
+		memcpy(prev, hash, HASH_HEX + 1);
+	}
+	if (before != NULL && (rc = before(barg, recs, n, err)) != HKMS_OK)
 		goto out;
-	if ((rc = append_line(st, fd, keep, line, len, err)) != HKMS_OK)
+	if (before != NULL && seal) {
+		/*
+		 * A group commit: lines written, the new head written to its
+		 * temp file, then one fdatasync of the log commits the lines,
+		 * the head's and the batch's record files' data in one
+		 * journal transaction; the head's own fsync and rename
+		 * follow (the order lines -> head -> records still holds).
+		 */
+		struct hkms_atomic ha;
+		struct head hw;
+
+		if ((rc = write_lines(fd, keep, all, total, err)) != HKMS_OK)
+			goto out;
+		if ((rc = head_begin(st, seq + (long long)n, hash,
+		    (long long)keep + (long long)total, sign, &ha, &hw,
+		    err)) != HKMS_OK) {
+			if (ftruncate(fd, keep) == 0)
+				(void)fdatasync(fd);
+			goto out;
+		}
+		/* the head's data written out (its size is then part of
+		 * the journal transaction the log's fdatasync commits) */
+		(void)sync_file_range(ha.fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE |
+		    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+		if ((rc = sync_log(st, fd, keep, err)) != HKMS_OK) {
+			hkms_store_atomic_abort(&ha);
+			goto out;
+		}
+		/* the data dir's fsync (the head's rename) is the group
+		 * committer's, together with its records' renames: one
+		 * journal commit for all of them (commit.c) */
+		if ((rc = head_finish(st, &ha, &hw, HKMS_ATOMIC_DATASYNC |
+		    HKMS_ATOMIC_NO_DIRSYNC, err)) != HKMS_OK) {
+			if (ftruncate(fd, keep) == 0)
+				(void)fdatasync(fd);
+			goto out;
+		}
+		rc = HKMS_OK;
 		goto out;
-	/* the record is durable; the head makes a truncation detectable */
-	if (seal && (rc = write_head(st, seq + 1, hash,
-	    (long long)keep + (long long)len, sign, err)) != HKMS_OK) {
-		/* not acknowledged: take the line out so the head never lags
-		 * by more than the one record a crash can leave */
+	}
+	if ((rc = append_line(st, fd, keep, all, total, err)) != HKMS_OK)
+		goto out;
+	/* the lines are durable; the head makes a truncation detectable */
+	if (seal && (rc = write_head(st, seq + (long long)n, hash,
+	    (long long)keep + (long long)total, sign, err)) != HKMS_OK) {
+		/* not acknowledged: take the lines out so the head never lags
+		 * by more than the one line or group a crash can leave */
 		if (ftruncate(fd, keep) == 0)
 			(void)fdatasync(fd);
 		goto out;
 	}
-	if (out_seq != NULL)
-		*out_seq = seq + 1;
-	if (out_hash != NULL)
-		memcpy(out_hash, hash, HASH_HEX + 1);
 	rc = HKMS_OK;
 out:
 	if (fd >= 0)
 		close(fd);
 	if (lk >= 0)
 		close(lk);
-	json_decref(clean);
+	for (i = 0; clean != NULL && i < n; i++)
+		json_decref(clean[i]);
+	free(clean);
 	json_decref(rdetail);
 	free(line);
+	free(all);
 	free(logp);
 	return rc;
+}
+
+static enum hkms_rc
+audit_write(struct hkms_store *st, const char *actor, const char *op,
+    const char *object, const char *result, json_t *detail, enum mode mode,
+    long long *out_seq, char out_hash[HASH_HEX + 1], struct hkms_err *err)
+{
+	struct hkms_audit_rec r = { actor, op, object, result, detail, 0,
+	    "" };
+	enum hkms_rc rc;
+
+	if (st == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	rc = audit_write_n(st, &r, 1, mode, NULL, NULL, err);
+	if (rc == HKMS_OK && out_seq != NULL)
+		*out_seq = r.seq;
+	if (rc == HKMS_OK && out_hash != NULL)
+		memcpy(out_hash, r.hash, HASH_HEX + 1);
+	return rc;
+}
+
+enum hkms_rc
+hkms_audit_append_group(struct hkms_store *st, struct hkms_audit_rec *recs,
+    size_t n, hkms_audit_before_fn before, void *barg, struct hkms_err *err)
+{
+	return audit_write_n(st, recs, n, M_NORMAL, before, barg, err);
 }
 
 enum hkms_rc
@@ -1127,7 +1406,8 @@ hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
 	char prev[HASH_HEX + 1], hash[HASH_HEX + 1], calc[HASH_HEX + 1];
 	char *logp = NULL, *line = NULL, *body = NULL;
 	long long lineno = 0, expect = 1, seq, head_end = -1;
-	long long after = 0, after_plain = 0, pos = 0;
+	long long after = 0, pos = 0;
+	struct group_state grp = { 0 };
 	size_t cap = 0;
 	ssize_t n;
 	json_t *rep = NULL, *j = NULL;
@@ -1234,8 +1514,7 @@ hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
 			head_end = pos;
 		} else if (h.seq >= 0 && seq > h.seq) {
 			after++;
-			if (!json_is_true(json_object_get(j, "unsealed")))
-				after_plain++;
+			group_note(&grp, j, seq);
 		}
 		if (!push_hash(t, hash)) {
 			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
@@ -1255,7 +1534,7 @@ hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
 	if (h.is_signed)
 		json_object_set_new(rep, "key_sha256", json_string(h.fpr));
 	if (t != NULL)
-		t->head_seq = h.seq;
+		t->head_seq = t->group_end = h.seq;
 	/* an audit key exists: the token has it, the config pins it or the
 	 * log says it was sealed (then a head without a signature is a
 	 * stripped one, also when the token is not at hand) */
@@ -1305,13 +1584,16 @@ hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
 		goto out;
 	}
 	/* after the head: lines written without the token (failed logins,
-	 * marked "unsealed") and at most one a crash left before its head */
-	if (after_plain > 1) {
-		rc = bad(err, rep, h.seq + 1, "audit.head is %lld records "
+	 * marked "unsealed") and at most one line or one group commit's
+	 * lines a crash left before its head */
+	if (!group_fine(&grp)) {
+		rc = bad(err, rep, h.seq + 1, "audit.head is %d records "
 		    "behind the log (head rolled back or records appended)",
-		    after_plain);
+		    grp.plain);
 		goto out;
 	}
+	if (t != NULL)
+		t->group_end = seq;
 	/* an append must be possible: an immutable or read-only log makes
 	 * every write fail (the open changes nothing) */
 	if (f != NULL && (wfd = open(logp, O_WRONLY | O_APPEND | O_CLOEXEC |

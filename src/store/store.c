@@ -287,6 +287,12 @@ recover_dir(struct hkms_store *st, const char *kind, json_t *would,
 			p = NULL;
 			continue;
 		}
+		if (kind != NULL && ends_with(n, ".rsv")) {
+			/* a serial reserved by an issuer (commit.c) */
+			hkms_store_recover_rsv(dirpath, kind, n, would, NULL,
+			    &changed);
+			continue;
+		}
 		if (kind == NULL || !ends_with(n, ".pem.next"))
 			continue;
 		/* a staged PEM: promote it if its JSON names it, else drop */
@@ -516,6 +522,7 @@ store_new(const char *data_dir, struct hkms_store **out,
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&st->mu, &ma);
 	pthread_mutexattr_destroy(&ma);
+	hkms_store_gc_init(st);
 	*out = st;
 	return HKMS_OK;
 }
@@ -603,6 +610,8 @@ hkms_store_close(struct hkms_store *st)
 	if (st->daemon_fd >= 0)
 		close(st->daemon_fd);
 	pthread_mutex_destroy(&st->mu);
+	hkms_store_gc_fini(st);
+	free(st->trusted_head);
 	free(st->akey_spki);
 	free(st->dir);
 	free(st);
@@ -823,6 +832,43 @@ out:
 	free(pp);
 	free(np);
 	return rc;
+}
+
+enum hkms_rc
+hkms_store_record_dump(const char *name, json_t *meta, long long seq,
+    const char *hash, char **out, struct hkms_err *err)
+{
+	char now[32], *dump = NULL, *d2;
+	json_t *rec;
+	size_t dl;
+
+	if (meta != NULL && !json_is_object(meta))
+		return hkms_err_set(err, HKMS_E_INVALID, "metadata for '%s' "
+		    "is not a JSON object", name);
+	if ((rec = meta ? json_deep_copy(meta) : json_object()) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	json_object_set_new(rec, "schema", json_integer(HKMS_STORE_SCHEMA));
+	json_object_set_new(rec, "name", json_string(name));
+	json_object_set_new(rec, "updated",
+	    json_string(hkms_time_str((int64_t)time(NULL), now)));
+	if (seq > 0) {
+		json_object_set_new(rec, "audit_seq", json_integer(seq));
+		json_object_set_new(rec, "audit_hash", json_string(hash));
+	}
+	json_object_del(rec, "renamed_from");
+	json_object_del(rec, "pem_sha256");
+	dump = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(rec);
+	if (dump == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	dl = strlen(dump);
+	if ((d2 = realloc(dump, dl + 2)) == NULL) {
+		free(dump);
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	}
+	memcpy(d2 + dl, "\n", 2);
+	*out = d2;
+	return HKMS_OK;
 }
 
 enum hkms_rc
@@ -1316,7 +1362,8 @@ file_path(struct hkms_store *st, const char *kind, const char *file,
 	if (st == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "no store");
 	if (file != NULL && (ends_with(file, ".json") ||
-	    ends_with(file, ".pem") || ends_with(file, ".next")))
+	    ends_with(file, ".pem") || ends_with(file, ".next") ||
+	    ends_with(file, ".rsv")))
 		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_name",
 		    "file name '%s' is reserved for records", file);
 	return rec_path(st, kind, file, "", out, err);
@@ -1551,6 +1598,9 @@ check_dir(struct hkms_store *st, const char *kind, json_t *errors,
 			if (strstr(f, ".tmp.") != NULL) {
 				note(warnings, "%s/%s: stray temp file "
 				    "(ignored)", kind, f);
+			} else if (ends_with(f, ".rsv")) {
+				hkms_store_recover_rsv(dirpath, kind, f, NULL,
+				    warnings, NULL);
 			} else if (ends_with(f, ".pem.next")) {
 				note(warnings, "%s/%s: staged PEM (finished "
 				    "or dropped on open)", kind, f);
@@ -1626,7 +1676,11 @@ check_stamps(json_t *stamps, const struct hkms_audit_lines *t,
 		    hash == NULL) {
 			note(errors, "record %s: damaged audit_seq/audit_hash",
 			    what);
-		} else if (seq > t->head_seq || (size_t)seq > t->n) {
+		} else if ((size_t)seq > t->n || (seq > t->head_seq &&
+		    seq > t->group_end)) {
+			/* a record may name a line of the one line or group a
+			 * crash can leave after the head (its rename durable,
+			 * the head's not), never one beyond it */
 			note(errors, "record %s names audit seq %lld beyond "
 			    "the audit head (seq %lld): head rolled back or "
 			    "log cut", what, (long long)seq, t->head_seq);
@@ -1798,4 +1852,29 @@ out:
 	json_decref(warnings);
 	json_decref(would);
 	return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* for the group committer (commit.c)                                */
+/* ---------------------------------------------------------------- */
+
+enum hkms_rc
+hkms_store_rec_path(struct hkms_store *st, const char *kind,
+    const char *name, const char *ext, char **out, struct hkms_err *err)
+{
+	return rec_path(st, kind, name, ext, out, err);
+}
+
+enum hkms_rc
+hkms_store_writable(struct hkms_store *st, struct hkms_err *err)
+{
+	return check_writable(st, err);
+}
+
+enum hkms_rc
+hkms_store_ensure_kind(struct hkms_store *st, const char *kind,
+    struct hkms_err *err)
+{
+	return strchr(kind, '/') != NULL ? ensure_kind_dir(st, kind, err) :
+	    HKMS_OK;
 }

@@ -26,11 +26,23 @@ struct hkms_store {
 	size_t akey_len;
 	char akey_fpr[65];	/* hex SHA-256 of akey_spki */
 	char akey_pin[65];	/* configured fingerprint, or "" */
+	void *trusted_head;	/* audit.c: last head known good, under the
+				 * audit lock */
 	struct hkms_err akey_err;	/* why AKEY_ERROR */
 	/* the write-ahead audit line of the running operation: stamped into
 	 * every record put until the outermost hkms_store_end() */
 	long long stamp_seq;	/* 0 = none */
 	char stamp_hash[65];
+	/* group commit (commit.c): operations waiting to commit, and
+	 * whether a leader is writing a batch; all under gc_mu */
+	pthread_mutex_t gc_mu;
+	pthread_cond_t gc_cv;
+	struct gc_op *gc_head, *gc_tail;
+	int gc_busy;
+	int gc_inflight;	/* operations running that will commit
+				 * (hkms_store_commit_intent) */
+	long long gc_last_ns;	/* how long the last batch took */
+	unsigned long long gc_batches, gc_ops;	/* counters (tests) */
 };
 
 enum { AKEY_UNKNOWN = 0, AKEY_NONE, AKEY_HAVE, AKEY_ERROR };
@@ -40,6 +52,9 @@ struct hkms_audit_lines {
 	unsigned char (*hash)[32];
 	size_t n, cap;
 	long long head_seq;
+	long long group_end;	/* last line of the one line or group a crash
+				 * may leave after the head (= head_seq if
+				 * none, or if verify failed) */
 };
 
 /** hkms_audit_verify, also filling t (may be NULL; free it with
@@ -92,8 +107,73 @@ int hkms_store_errno_nospace(int e);
 void hkms_store_note_failure(struct hkms_store *st, enum hkms_rc rc,
     const struct hkms_err *err);
 
+/** hkms_store_write_atomic in two steps, so that several files can share
+ *  one journal commit: begin creates the temp file, writes it and starts
+ *  its writeback (crash point after_write); finish fsyncs (fdatasync
+ *  with HKMS_ATOMIC_DATASYNC: a new file's data and size, no timestamps),
+ *  renames and fsyncs the directory (unless HKMS_ATOMIC_NO_DIRSYNC) (after_fsync, after_rename); abort removes the
+ *  temp file. finish and abort release a; begin leaves nothing behind on
+ *  failure. */
+#include <limits.h>
+struct hkms_atomic {
+	char path[PATH_MAX], tmp[PATH_MAX];
+	int fd;
+};
+enum hkms_rc hkms_store_atomic_begin(const char *path, const void *data,
+    size_t len, unsigned mode, struct hkms_atomic *a, struct hkms_err *err);
+#define HKMS_ATOMIC_DATASYNC 1	/* fdatasync instead of fsync */
+#define HKMS_ATOMIC_NO_DIRSYNC 2	/* the caller fsyncs the directory */
+enum hkms_rc hkms_store_atomic_finish(struct hkms_atomic *a, int flags,
+    struct hkms_err *err);
+void hkms_store_atomic_abort(struct hkms_atomic *a);
+
 /** Join dir/kind/file (any part may be NULL to skip); malloc'd or NULL. */
 char *hkms_store_join(const char *a, const char *b, const char *c);
+
+/** One audit line of a group (hkms_audit_append_group): in actor, op,
+ *  object, result, detail (borrowed); out seq and hash. */
+struct hkms_audit_rec {
+	const char *actor, *op, *object, *result;
+	json_t *detail;
+	long long seq;
+	char hash[65];
+};
+
+/** Called under the audit lock once every line's seq and hash are known,
+ *  before the lines are written; an error abandons the whole append. */
+typedef enum hkms_rc (*hkms_audit_before_fn)(void *arg,
+    const struct hkms_audit_rec *recs, size_t n, struct hkms_err *err);
+
+/** Append n (1..HKMS_STORE_GROUP_MAX) sealed lines as one group: one
+ *  write(), one fdatasync(), one signed head. With n > 1 each line has
+ *  "group":[first seq, n], so that verify accepts the whole group after
+ *  the head (a crash between the lines and their head). */
+enum hkms_rc hkms_audit_append_group(struct hkms_store *st,
+    struct hkms_audit_rec *recs, size_t n, hkms_audit_before_fn before,
+    void *barg, struct hkms_err *err);
+
+/** The record file content put writes (schema, name, updated, the audit
+ *  stamp when seq > 0, pem_sha256 removed): malloc'd, ends in '\n'. */
+enum hkms_rc hkms_store_record_dump(const char *name, json_t *meta,
+    long long seq, const char *hash, char **out, struct hkms_err *err);
+
+/** Recovery of reservation files (<name>.rsv) in dirpath: with would
+ *  set, note what would be done; else remove stale ones. *changed = 1
+ *  when something was removed. */
+void hkms_store_recover_rsv(const char *dirpath, const char *kind,
+    const char *file, json_t *would, json_t *warnings, int *changed);
+
+/** store.c's record path ("<dir>/<kind>/<name><ext>", validated), the
+ *  writability check and the sub-kind mkdir, for commit.c. */
+enum hkms_rc hkms_store_rec_path(struct hkms_store *st, const char *kind,
+    const char *name, const char *ext, char **out, struct hkms_err *err);
+enum hkms_rc hkms_store_writable(struct hkms_store *st, struct hkms_err *err);
+enum hkms_rc hkms_store_ensure_kind(struct hkms_store *st, const char *kind,
+    struct hkms_err *err);
+
+/** Set up / tear down the group-commit state of st. */
+void hkms_store_gc_init(struct hkms_store *st);
+void hkms_store_gc_fini(struct hkms_store *st);
 
 /** The audit recovery step run by hkms_store_open (create audit.head). */
 enum hkms_rc hkms_audit_init(struct hkms_store *st, struct hkms_err *err);

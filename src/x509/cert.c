@@ -521,7 +521,10 @@ add_profile_exts(X509 *x, EVP_PKEY *pub, const X509 *issuer,
 			goto crypto;
 	}
 	if (p->ski || (p->aki && issuer == NULL)) {
-		if ((rc = x509_keyid(pub, &ski, err)) != HKMS_OK)
+		/* from the key bits the certificate already holds: encoding
+		 * pub again would cost as much as the whole build */
+		if ((rc = x509_keyid_bits(X509_get0_pubkey_bitstr(x), &ski,
+		    err)) != HKMS_OK)
 			goto out;
 	}
 	if (p->ski && X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0,
@@ -730,7 +733,8 @@ hkms_x509_cert_build_from_csr(X509_REQ *csr, const X509 *issuer,
 		goto out;
 	}
 	*out = NULL;
-	if ((rc = hkms_x509_csr_verify(csr, err)) != HKMS_OK)
+	if (!opts->csr_verified && (rc = hkms_x509_csr_verify(csr, err)) !=
+	    HKMS_OK)
 		goto out;
 	if ((rc = opts_names(opts, &subject, &gens, err)) != HKMS_OK)
 		goto out;

@@ -44,6 +44,26 @@ out:
 }
 
 enum hkms_rc
+x509_keyid_bits(const ASN1_BIT_STRING *bits, ASN1_OCTET_STRING **out,
+    struct hkms_err *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	ASN1_OCTET_STRING *id;
+
+	if (bits == NULL || EVP_Digest(bits->data, (size_t)bits->length, md,
+	    &mdlen, EVP_sha1(), NULL) != 1)
+		return hkms_err_crypto(err, "cannot compute key identifier");
+	if ((id = ASN1_OCTET_STRING_new()) == NULL ||
+	    !ASN1_OCTET_STRING_set(id, md, (int)mdlen)) {
+		ASN1_OCTET_STRING_free(id);
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	}
+	*out = id;
+	return HKMS_OK;
+}
+
+enum hkms_rc
 x509_ca_keyid(const X509 *ca, ASN1_OCTET_STRING **out, struct hkms_err *err)
 {
 	ASN1_OCTET_STRING *ski;

@@ -59,6 +59,10 @@ enum hkms_rc x509_san_policy(const struct hkms_x509_profile *p,
     const GENERAL_NAMES *gens, struct hkms_err *err);
 
 /* ext.c */
+/* SHA-1 of subjectPublicKey bits (method 1), from a certificate's own
+ * bit string (X509_get0_pubkey_bitstr): no re-encoding of the key. */
+enum hkms_rc x509_keyid_bits(const ASN1_BIT_STRING *bits,
+    ASN1_OCTET_STRING **out, struct hkms_err *err);
 enum hkms_rc x509_keyid(EVP_PKEY *pub, ASN1_OCTET_STRING **out,
     struct hkms_err *err);
 enum hkms_rc x509_ca_keyid(const X509 *ca, ASN1_OCTET_STRING **out,

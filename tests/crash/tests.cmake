@@ -17,4 +17,9 @@ if(HKMS_ENABLE_E2E)
 	add_test(NAME crash_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/crash/cli_crash.sh)
 	set_tests_properties(crash_cli PROPERTIES LABELS "crash"
 		ENVIRONMENT "${HKMS_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 1200)
+	# reservations and the group commit: a 4-thread issuer killed
+	add_test(NAME crash_gc COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/crash/gc_crash.sh)
+	set_tests_properties(crash_gc PROPERTIES LABELS "crash"
+		ENVIRONMENT "${HKMS_TEST_ENV};HKMS_ISSUE_BENCH=$<TARGET_FILE:issue_bench>"
+		SKIP_RETURN_CODE 77 TIMEOUT 1200)
 endif()

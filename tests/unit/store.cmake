@@ -1,4 +1,4 @@
 add_executable(test_store ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_store.c)
-target_link_libraries(test_store hkms_store PkgConfig::CMOCKA)
+target_link_libraries(test_store hkms_store PkgConfig::CMOCKA Threads::Threads)
 add_test(NAME unit_store COMMAND test_store)
 set_tests_properties(unit_store PROPERTIES LABELS "unit" TIMEOUT 120)

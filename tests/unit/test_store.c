@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "hkms/store.h"
 
@@ -996,6 +997,207 @@ test_store_lock_files_no_follow(void **state)
 	assert_int_equal(lstat(lp, &sb), -1);	/* nothing written through */
 }
 
+/* Reservations: exclusive, released, refused over a record; a stale one
+ * (dead pid) is named by the check and dropped by the next open. */
+static void
+test_store_reserve(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	struct hkms_store_rsv *r1 = NULL, *r2 = NULL;
+	struct hkms_store *ro = NULL, *st2 = NULL;
+	json_t *rep = NULL, *m;
+	struct stat sb;
+	char *dump;
+
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "AB", &r1,
+	    &err), HKMS_OK);
+	assert_int_equal(stat(path_of(f, "issued/ca1/AB.rsv"), &sb), 0);
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "AB", &r2,
+	    &err), HKMS_E_EXISTS);
+	hkms_store_release(r1);
+	assert_int_equal(stat(path_of(f, "issued/ca1/AB.rsv"), &sb), -1);
+	/* a record of that name: refused */
+	assert_int_equal(hkms_store_put(f->st, "issued/ca1", "CD", NULL, NULL,
+	    &err), HKMS_OK);
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "CD", &r2,
+	    &err), HKMS_E_EXISTS);
+	assert_int_equal(stat(path_of(f, "issued/ca1/CD.rsv"), &sb), -1);
+	/* commit: the record with its line */
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "EF", &r1,
+	    &err), HKMS_OK);
+	m = json_pack("{s:s}", "serial", "EF");
+	assert_int_equal(hkms_store_commit(f->st, r1, m, "t", "ca.sign",
+	    "ca1", NULL, NULL, &err), HKMS_OK);
+	json_decref(m);
+	hkms_store_release(r1);
+	assert_int_equal(stat(path_of(f, "issued/ca1/EF.rsv"), &sb), -1);
+	assert_int_equal(hkms_store_get(f->st, "issued/ca1", "EF", &m, NULL,
+	    &err), HKMS_OK);
+	assert_true(json_is_integer(json_object_get(m, "audit_seq")));
+	json_decref(m);
+	/* a dead process's reservation, and one holding a half-written
+	 * record: the read-only check says what open would do */
+	spit(path_of(f, "issued/ca1/11.rsv"),
+	    "{\"pid\":999999999,\"pid_start\":1}\n");
+	spit(path_of(f, "issued/ca1/22.rsv"), "{\"schema\":1,\"na");
+	assert_int_equal(hkms_store_open_readonly(f->dir, &ro, &err), HKMS_OK);
+	assert_int_equal(hkms_store_check(ro, &rep, &err), HKMS_OK);
+	dump = json_dumps(json_object_get(rep, "would_recover"), 0);
+	assert_non_null(strstr(dump, "issued/ca1/11.rsv: stale reservation"));
+	assert_non_null(strstr(dump, "issued/ca1/22.rsv: stale reservation"));
+	free(dump);
+	json_decref(rep);
+	hkms_store_close(ro);
+	assert_int_equal(stat(path_of(f, "issued/ca1/11.rsv"), &sb), 0);
+	assert_int_equal(hkms_store_open(f->dir, &st2, &err), HKMS_OK);
+	assert_int_equal(stat(path_of(f, "issued/ca1/11.rsv"), &sb), -1);
+	assert_int_equal(stat(path_of(f, "issued/ca1/22.rsv"), &sb), -1);
+	/* a live one (ours) stays */
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "33", &r1,
+	    &err), HKMS_OK);
+	hkms_store_close(st2);
+	st2 = NULL;
+	assert_int_equal(hkms_store_open(f->dir, &st2, &err), HKMS_OK);
+	assert_int_equal(stat(path_of(f, "issued/ca1/33.rsv"), &sb), 0);
+	hkms_store_release(r1);
+	hkms_store_close(st2);
+	assert_int_equal(hkms_store_check(f->st, NULL, &err), HKMS_OK);
+}
+
+struct gc_worker {
+	struct hkms_store *st;
+	int id, n, failed;
+};
+
+static void *
+gc_work(void *arg)
+{
+	struct gc_worker *w = arg;
+	struct hkms_err err = { 0 };
+	struct hkms_store_rsv *r;
+	char name[32];
+	json_t *m;
+	int i;
+
+	for (i = 0; i < w->n; i++) {
+		snprintf(name, sizeof(name), "S%02dX%04d", w->id, i);
+		m = json_pack("{s:s}", "serial", name);
+		hkms_store_commit_intent(w->st, 1);
+		if (hkms_store_reserve(w->st, "issued/ca", name, &r, &err) !=
+		    HKMS_OK || hkms_store_commit(w->st, r, m, "t", "ca.sign",
+		    "ca", m, NULL, &err) != HKMS_OK)
+			w->failed++;
+		hkms_store_commit_intent(w->st, -1);
+		hkms_store_release(r);
+		json_decref(m);
+	}
+	return NULL;
+}
+
+/* 8 threads commit through the group committer: every record is there
+ * with its own line, batches were shared, the log verifies. */
+static void
+test_store_group_commit_threads(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	struct gc_worker w[8];
+	pthread_t th[8];
+	unsigned long long batches = 0, ops = 0;
+	json_t *rep = NULL, *list = NULL, *it, *m;
+	size_t i;
+
+	for (i = 0; i < 8; i++) {
+		w[i] = (struct gc_worker){ f->st, (int)i, 50, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, gc_work, &w[i]),
+		    0);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].failed, 0);
+	}
+	hkms_store_commit_stats(f->st, &batches, &ops);
+	assert_int_equal(ops, 400);
+	assert_true(batches < ops);	/* some were shared */
+	assert_int_equal(hkms_store_list(f->st, "issued/ca", &list, &err),
+	    HKMS_OK);
+	assert_int_equal(json_array_size(list), 400);
+	json_array_foreach(list, i, it) {
+		m = json_object_get(it, "audit_seq");
+		assert_true(json_is_integer(m));
+	}
+	json_decref(list);
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep, "records")),
+	    400);
+	json_decref(rep);
+	assert_int_equal(hkms_store_check(f->st, &rep, &err), HKMS_OK);
+	json_decref(rep);
+}
+
+/* After the head, the lines of one group are accepted (a crash between a
+ * batch's lines and its head), two loose lines are not. */
+static void
+test_audit_group_after_head(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	struct gc_worker w[3];
+	pthread_t th[3];
+	char *head, cmd[1024];
+	json_t *rep = NULL;
+	FILE *fp;
+	int i;
+
+	append_n(f->st, 1);
+	head = slurp(path_of(f, "audit.head"));
+	assert_non_null(head);
+	/* a batch of two, for certain: while we hold the data lock, the
+	 * first committer leads a batch of itself and waits for the lock;
+	 * the other two queue and then go in one batch */
+	assert_int_equal(hkms_store_begin(f->st, &err), HKMS_OK);
+	for (i = 0; i < 3; i++) {
+		w[i] = (struct gc_worker){ f->st, 90 + i, 1, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, gc_work, &w[i]),
+		    0);
+		usleep(100000);
+	}
+	hkms_store_end(f->st);
+	for (i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].failed, 0);
+	}
+	/* rewind the head to just before that last batch */
+	snprintf(cmd, sizeof(cmd), "python3 - '%s' <<'PY'\n"
+	    "import json,sys\n"
+	    "d=sys.argv[1]; ls=open(d+'/audit.log','rb').read()"
+	    ".split(b'\\n')[:-1]\n"
+	    "g=json.loads(ls[-1]).get('group')\n"
+	    "assert g and g[1]==2 and g[0]==len(ls)-1, g\n"
+	    "prev=json.loads(ls[g[0]-2])\n"
+	    "off=sum(len(l)+1 for l in ls[:g[0]-1])\n"
+	    "open(d+'/audit.head','w').write(json.dumps({'seq':"
+	    "g[0]-1,'hash':prev['hash'],'off':off})+'\\n')\n"
+	    "PY", f->dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	json_decref(rep);
+	/* the next append catches the head up over the group */
+	append_n(f->st, 1);
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	json_decref(rep);
+	/* the head from before those 4 lines: 2 loose ones after it */
+	fp = fopen(path_of(f, "audit.head"), "w");
+	assert_non_null(fp);
+	fputs(head, fp);
+	fclose(fp);
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_E_VERIFY);
+	assert_non_null(strstr(err.detail, "behind the log"));
+	json_decref(rep);
+	free(head);
+}
+
 int
 main(void)
 {
@@ -1020,6 +1222,9 @@ main(void)
 		T(test_audit_tamper_truncate_tail),
 		T(test_audit_torn_tail_recovery),
 		T(test_audit_concurrent_processes),
+		T(test_store_reserve),
+		T(test_store_group_commit_threads),
+		T(test_audit_group_after_head),
 #undef T
 	};
 

@@ -1,0 +1,678 @@
+/*
+ * Reservations and group commit: token work outside the data lock, and
+ * concurrent operations of one process sharing their fsyncs and their
+ * signed audit head. docs/store.md, "Group commit".
+ *
+ * An issuer reserves its record name (a serial) with an O_EXCL file
+ * <kind>/<name>.rsv, signs in the token holding no store lock, then hands
+ * the record and its audit line to hkms_store_commit(). The first waiter
+ * becomes the leader: it takes up to HKMS_STORE_GROUP_MAX queued
+ * operations, takes the data lock once and, for the whole batch:
+ *
+ *   1. writes each record into its reservation file (no fsync; the file
+ *      is not a record until it is renamed) and starts its writeback;
+ *   2. appends the batch's audit lines with one write() and one
+ *      fdatasync(), and writes one signed head (audit.c);
+ *   3. fsyncs each record file, renames it to <name>.json (the commit
+ *      point of that record) and fsyncs each directory once;
+ *
+ * then wakes every operation of the batch with its own result. A crash at
+ * any instant leaves each record absent (its reservation file is dropped
+ * by recovery; a line without a record is an unacknowledged operation)
+ * or whole; the audit lines of a batch cut before its head are one group
+ * that verify and the next append accept (audit.c, "group").
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hkms/store.h"
+#include "store_int.h"
+
+struct hkms_store_rsv {
+	struct hkms_store *st;
+	char *kind, *name;
+	char *path;		/* <dir>/<kind>/<name>.rsv */
+	int committed;		/* renamed into place: nothing to remove */
+};
+
+struct gc_op {
+	struct hkms_store_rsv *r;
+	json_t *meta, *detail;
+	const char *actor, *op, *object;
+	/* results */
+	enum hkms_rc rc;
+	struct hkms_err err;
+	long long seq;
+	int done;
+	/* the leader's scratch */
+	char *jpath;
+	int fd;
+	struct gc_op *next;
+};
+
+void
+hkms_store_gc_init(struct hkms_store *st)
+{
+	pthread_mutex_init(&st->gc_mu, NULL);
+	pthread_cond_init(&st->gc_cv, NULL);
+}
+
+void
+hkms_store_gc_fini(struct hkms_store *st)
+{
+	pthread_cond_destroy(&st->gc_cv);
+	pthread_mutex_destroy(&st->gc_mu);
+}
+
+void
+hkms_store_commit_intent(struct hkms_store *st, int delta)
+{
+	if (st == NULL)
+		return;
+	pthread_mutex_lock(&st->gc_mu);
+	st->gc_inflight += delta;
+	if (st->gc_inflight < 0)
+		st->gc_inflight = 0;
+	pthread_cond_broadcast(&st->gc_cv);
+	pthread_mutex_unlock(&st->gc_mu);
+}
+
+void
+hkms_store_commit_stats(struct hkms_store *st, unsigned long long *batches,
+    unsigned long long *ops)
+{
+	if (st == NULL)
+		return;
+	pthread_mutex_lock(&st->gc_mu);
+	if (batches != NULL)
+		*batches = st->gc_batches;
+	if (ops != NULL)
+		*ops = st->gc_ops;
+	pthread_mutex_unlock(&st->gc_mu);
+}
+
+/* ---------------------------------------------------------------- */
+/* reservations                                                      */
+/* ---------------------------------------------------------------- */
+
+/* Start time of pid (clock ticks since boot, /proc/<pid>/stat field 22),
+ * or -1 when the process does not exist or cannot be read. */
+static long long
+pid_start(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	long long v = -1;
+	size_t n;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	for (i = 2; i < 22 && p != NULL; i++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		v = strtoll(p + 1, NULL, 10);
+	return v;
+}
+
+static long long
+own_start(void)
+{
+	static long long v;
+
+	if (v == 0)
+		v = pid_start(getpid());
+	return v;
+}
+
+static enum hkms_rc
+io_fail(struct hkms_err *err, int e, const char *what, const char *path)
+{
+	if (hkms_store_errno_nospace(e))
+		return hkms_err_setc(err, HKMS_E_NOSPACE, "no_space", "no space "
+		    "left on device: cannot %s '%s'", what, path);
+	return hkms_err_set(err, HKMS_E_IO, "cannot %s '%s': %s", what, path,
+	    strerror(e));
+}
+
+static unsigned
+rec_mode(const char *kind)
+{
+	return strncmp(kind, "secrets", 7) == 0 &&
+	    (kind[7] == '\0' || kind[7] == '/') ? 0600 : 0644;
+}
+
+/*
+ * Create path holding data, atomically and exclusively: the file appears
+ * with its whole content or not at all (a recovery running meanwhile, in
+ * another process, never sees it empty and takes it for a dead one's).
+ * An O_TMPFILE in the directory, written, then linked to its name
+ * (EEXIST when taken). Where O_TMPFILE is missing: O_EXCL and write.
+ */
+static enum hkms_rc
+make_rsv(const char *path, unsigned mode, const char *data, size_t len,
+    const char *kind, const char *name, struct hkms_err *err)
+{
+	char dir[PATH_MAX], proc[64];
+	const char *slash = strrchr(path, '/');
+	int fd, e, tmpfile = 1;
+
+	if (slash == NULL || (size_t)(slash - path) >= sizeof(dir))
+		return hkms_err_set(err, HKMS_E_INVALID, "bad path '%s'", path);
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, (mode_t)mode);
+	if (fd < 0) {
+		tmpfile = 0;
+		/* O_EXCL: atomic across threads and processes; never
+		 * through a link (O_EXCL fails on one) */
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, (mode_t)mode);
+		if (fd < 0) {
+			e = errno;
+			if (e == EEXIST)
+				return hkms_err_set(err, HKMS_E_EXISTS, "'%s/%s' "
+				    "is reserved by another operation", kind,
+				    name);
+			return io_fail(err, e, "reserve", path);
+		}
+	}
+	(void)fchmod(fd, (mode_t)mode);
+	if ((e = hkms_store_write_all(fd, data, len)) != 0) {
+		close(fd);
+		if (!tmpfile)
+			unlink(path);
+		return io_fail(err, e, "reserve", path);
+	}
+	if (tmpfile) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, path,
+		    AT_SYMLINK_FOLLOW) != 0) {
+			e = errno;
+			close(fd);
+			if (e == EEXIST)
+				return hkms_err_set(err, HKMS_E_EXISTS, "'%s/%s' "
+				    "is reserved by another operation", kind,
+				    name);
+			return io_fail(err, e, "reserve", path);
+		}
+	}
+	close(fd);
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_store_reserve(struct hkms_store *st, const char *kind,
+    const char *name, struct hkms_store_rsv **out, struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	struct hkms_store_rsv *r = NULL;
+	char *jp = NULL, buf[96];
+	struct stat sb;
+	int n;
+
+	if (st == NULL || out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "no store");
+	*out = NULL;
+	if ((rc = hkms_store_writable(st, err)) != HKMS_OK)
+		return rc;
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (r->kind = strdup(kind ? kind : "")) == NULL ||
+	    (r->name = strdup(name ? name : "")) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	r->st = st;
+	if ((rc = hkms_store_rec_path(st, kind, name, ".rsv", &r->path,
+	    err)) != HKMS_OK ||
+	    (rc = hkms_store_rec_path(st, kind, name, ".json", &jp, err)) !=
+	    HKMS_OK || (rc = hkms_store_ensure_kind(st, kind, err)) != HKMS_OK)
+		goto out;
+	n = snprintf(buf, sizeof(buf), "{\"pid\":%ld,\"pid_start\":%lld}\n",
+	    (long)getpid(), own_start());
+	if ((rc = make_rsv(r->path, rec_mode(kind), buf, (size_t)n, kind, name,
+	    err)) != HKMS_OK)
+		goto out;
+	hkms_store_crash_point("gc_reserved");
+	/* the name is ours now; a record made before we reserved it wins */
+	if (lstat(jp, &sb) == 0) {
+		unlink(r->path);
+		rc = hkms_err_set(err, HKMS_E_EXISTS, "record '%s/%s' "
+		    "exists", kind, name);
+		goto out;
+	}
+	*out = r;
+	r = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	if (r != NULL) {
+		free(r->path);
+		free(r->kind);
+		free(r->name);
+		free(r);
+	}
+	free(jp);
+	return rc;
+}
+
+void
+hkms_store_release(struct hkms_store_rsv *r)
+{
+	if (r == NULL)
+		return;
+	if (!r->committed && r->path != NULL)
+		(void)unlink(r->path);
+
+	free(r->path);
+	free(r->kind);
+	free(r->name);
+	free(r);
+}
+
+static void
+add_note(json_t *arr, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+add_note(json_t *arr, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	json_array_append_new(arr, json_string(buf));
+}
+
+/*
+ * A reservation file is live while the process named in it runs (pid and
+ * start time). Anything else — its process is gone, or it holds the
+ * record a leader was writing when it died (recovery runs under the data
+ * lock, so no live leader is mid-batch) — is stale and removed.
+ */
+void
+hkms_store_recover_rsv(const char *dirpath, const char *kind,
+    const char *file, json_t *would, json_t *warnings, int *changed)
+{
+	unsigned char *buf = NULL;
+	json_t *j = NULL;
+	json_int_t pid = 0, start = 0;
+	char *p;
+	size_t len;
+	int live = 0;
+
+	if ((p = hkms_store_join(dirpath, file, NULL)) == NULL)
+		return;
+	if (hkms_store_read_file(p, 4096, &buf, &len, NULL) == HKMS_OK &&
+	    (j = json_loadb((const char *)buf, len, 0, NULL)) != NULL &&
+	    json_is_integer(json_object_get(j, "pid")) &&
+	    json_object_size(j) == 2) {
+		pid = json_integer_value(json_object_get(j, "pid"));
+		start = json_integer_value(json_object_get(j, "pid_start"));
+		live = pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		    && (start <= 0 || pid_start((pid_t)pid) == start);
+	}
+	if (live) {
+		if (warnings != NULL)
+			add_note(warnings, "%s/%s: reservation of running "
+			    "process %lld (in progress)", kind, file,
+			    (long long)pid);
+	} else if (would != NULL) {
+		add_note(would, "%s/%s: stale reservation (its process is "
+		    "gone) would be dropped", kind, file);
+	} else if (warnings != NULL) {
+		add_note(warnings, "%s/%s: stale reservation (dropped on "
+		    "open)", kind, file);
+	} else if (unlink(p) == 0 && changed != NULL) {
+		*changed = 1;
+	}
+	json_decref(j);
+	free(buf);
+	free(p);
+}
+
+/* ---------------------------------------------------------------- */
+/* the batch                                                         */
+/* ---------------------------------------------------------------- */
+
+struct batch {
+	struct hkms_store *st;
+	struct gc_op **ops;
+	size_t n;
+};
+
+static void
+fail_op(struct gc_op *o, enum hkms_rc rc, const struct hkms_err *e)
+{
+	if (o->rc != HKMS_OK)
+		return;
+	o->rc = rc;
+	if (e != NULL)
+		o->err = *e;
+	else
+		hkms_err_set(&o->err, rc, "group commit failed");
+	if (o->err.rc == HKMS_OK)
+		o->err.rc = rc;
+}
+
+/* Under the audit lock, every line's seq and hash known: write each
+ * record into its reservation file and start its writeback. */
+static enum hkms_rc
+write_records(void *arg, const struct hkms_audit_rec *recs, size_t n,
+    struct hkms_err *err)
+{
+	struct batch *b = arg;
+	enum hkms_rc rc;
+	char *dump = NULL;
+	size_t i;
+	int e;
+
+	for (i = 0; i < n; i++) {
+		struct gc_op *o = b->ops[i];
+
+		if ((rc = hkms_store_record_dump(o->r->name, o->meta,
+		    recs[i].seq, recs[i].hash, &dump, err)) != HKMS_OK)
+			return rc;
+		rc = hkms_store_open_file(o->r->path, O_WRONLY | O_TRUNC, 0,
+		    &o->fd, err);
+		if (rc != HKMS_OK) {
+			free(dump);
+			return rc;
+		}
+		e = hkms_store_write_all(o->fd, dump, strlen(dump));
+		free(dump);
+		dump = NULL;
+		if (e != 0)
+			return io_fail(err, e, "write", o->r->path);
+		/* start the writeback now */
+		(void)sync_file_range(o->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	}
+	/* and wait for it: the files' data and sizes are then part of the
+	 * journal transaction the audit log's fdatasync commits, and their
+	 * own fdatasync below has nothing left to do */
+	for (i = 0; i < n; i++)
+		(void)sync_file_range(b->ops[i]->fd, 0, 0,
+		    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+		    SYNC_FILE_RANGE_WAIT_AFTER);
+	hkms_store_crash_point("gc_records_written");
+	return HKMS_OK;
+}
+
+static int
+same_dir(const char *a, const char *b)
+{
+	const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+
+	return sa != NULL && sb != NULL && sa - a == sb - b &&
+	    strncmp(a, b, (size_t)(sa - a)) == 0;
+}
+
+static void
+run_batch(struct hkms_store *st, struct gc_op **ops, size_t n)
+{
+	struct hkms_audit_rec recs[HKMS_STORE_GROUP_MAX];
+	struct batch b = { st, ops, n };
+	struct hkms_err e = { 0 };
+	enum hkms_rc rc;
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		ops[i]->rc = HKMS_OK;
+		ops[i]->fd = -1;
+		ops[i]->seq = 0;
+	}
+	if ((rc = hkms_store_begin(st, &e)) != HKMS_OK) {
+		for (i = 0; i < n; i++)
+			fail_op(ops[i], rc, &e);
+		return;
+	}
+	if ((rc = hkms_store_writable(st, &e)) != HKMS_OK)
+		goto fail_all;
+	for (i = 0; i < n; i++) {
+		struct gc_op *o = ops[i];
+
+		if (o->r == NULL || o->r->st != st || o->r->committed) {
+			rc = hkms_err_set(&e, HKMS_E_INVALID, "commit without a "
+			    "reservation");
+			goto fail_all;
+		}
+		if ((rc = hkms_store_rec_path(st, o->r->kind, o->r->name,
+		    ".json", &o->jpath, &e)) != HKMS_OK ||
+		    (rc = hkms_store_not_link(o->jpath, &e)) != HKMS_OK)
+			goto fail_all;
+		recs[i] = (struct hkms_audit_rec){ o->actor, o->op, o->object,
+		    "ok", o->detail, 0, "" };
+	}
+	if ((rc = hkms_audit_append_group(st, recs, n, write_records, &b,
+	    &e)) != HKMS_OK)
+		goto fail_all;
+	for (i = 0; i < n; i++)
+		ops[i]->seq = recs[i].seq;
+	hkms_store_crash_point("gc_after_head");
+	/* each record's content durable before its rename */
+	for (i = 0; i < n; i++) {
+		/* a new file: its data and size (fdatasync); most of it was
+		 * committed with the audit log's fdatasync already */
+		if (fdatasync(ops[i]->fd) != 0) {
+			rc = hkms_err_setc(&e, HKMS_E_IO, "fsync_failed",
+			    "cannot fdatasync '%s': %s", ops[i]->r->path,
+			    strerror(errno));
+			hkms_store_note_failure(st, rc, &e);
+			/* fatal for the batch: never retried */
+			for (k = i; k < n; k++)
+				fail_op(ops[k], rc, &e);
+			break;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		close(ops[i]->fd);
+		ops[i]->fd = -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (ops[i]->rc != HKMS_OK)
+			continue;
+		if (i == n / 2 && i > 0)
+			hkms_store_crash_point("gc_mid_records");
+		if (rename(ops[i]->r->path, ops[i]->jpath) != 0) {
+			rc = hkms_err_set(&e, HKMS_E_IO, "cannot rename '%s': %s",
+			    ops[i]->r->path, strerror(errno));
+			fail_op(ops[i], rc, &e);
+			continue;
+		}
+		ops[i]->r->committed = 1;
+	}
+	/* the data dir (the head's rename) first, then each directory of
+	 * the batch once: on a journalled file system the first fsync
+	 * commits every rename of the batch, the others find nothing left.
+	 * A crash that keeps a record's rename but loses the head's leaves
+	 * the record naming a line of the one group after the head: the
+	 * check accepts that (its line is in the log, with its hash). */
+	if ((rc = hkms_store_fsync_dir(st->dir, 1, &e)) != HKMS_OK) {
+		hkms_store_note_failure(st, rc, &e);
+		for (k = 0; k < n; k++)
+			fail_op(ops[k], rc, &e);
+	}
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < i; k++)
+			if (same_dir(ops[k]->jpath, ops[i]->jpath))
+				break;
+		if (k < i)
+			continue;
+		if ((rc = hkms_store_fsync_dir(ops[i]->jpath, 0, &e)) ==
+		    HKMS_OK)
+			continue;
+		hkms_store_note_failure(st, rc, &e);
+		for (k = i; k < n; k++)
+			if (same_dir(ops[k]->jpath, ops[i]->jpath))
+				fail_op(ops[k], rc, &e);
+	}
+	goto out;
+fail_all:
+	for (i = 0; i < n; i++)
+		fail_op(ops[i], rc, &e);
+out:
+	for (i = 0; i < n; i++) {
+		if (ops[i]->fd >= 0)
+			close(ops[i]->fd);
+		ops[i]->fd = -1;
+		free(ops[i]->jpath);
+		ops[i]->jpath = NULL;
+	}
+	hkms_store_end(st);
+}
+
+/* 1 if this thread holds the data lock of st (a batch led from here
+ * would wait for itself: commit inline). */
+static int
+holds_data_lock(struct hkms_store *st)
+{
+	int mine;
+
+	if (pthread_mutex_trylock(&st->mu) != 0)
+		return 0;	/* another thread has it */
+	mine = st->depth > 0;
+	pthread_mutex_unlock(&st->mu);
+	return mine;
+}
+
+static long long
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static size_t
+queued(const struct hkms_store *st)
+{
+	const struct gc_op *o;
+	size_t n = 0;
+
+	for (o = st->gc_head; o != NULL; o = o->next)
+		n++;
+	return n;
+}
+
+/*
+ * The leader (gc_mu held): while more operations of this process have
+ * announced a commit (hkms_store_commit_intent) than are queued — the
+ * others are still building or signing —
+ * wait for them, at most as long as the last batch took to write (and
+ * never more than 2 ms): one batch for all of them costs about what one
+ * batch for the leader alone would. gc_busy is set, so no one else leads.
+ */
+static void
+gather_wait(struct hkms_store *st)
+{
+	long long budget = st->gc_last_ns, end;
+	struct timespec ts;
+
+	if (budget > 2000000)
+		budget = 2000000;
+	if (budget <= 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	end = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec + budget;
+	ts.tv_sec = (time_t)(end / 1000000000LL);
+	ts.tv_nsec = (long)(end % 1000000000LL);
+	while ((size_t)st->gc_inflight > queued(st) &&
+	    queued(st) < HKMS_STORE_GROUP_MAX)
+		if (pthread_cond_timedwait(&st->gc_cv, &st->gc_mu, &ts) != 0)
+			break;
+}
+
+enum hkms_rc
+hkms_store_commit(struct hkms_store *st, struct hkms_store_rsv *r,
+    json_t *meta, const char *actor, const char *op, const char *object,
+    json_t *detail, long long *seq, struct hkms_err *err)
+{
+	struct gc_op me, *batch[HKMS_STORE_GROUP_MAX], *o;
+	long long t0;
+	size_t n;
+
+	if (seq != NULL)
+		*seq = 0;
+	if (st == NULL || r == NULL || op == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "commit: missing "
+		    "argument");
+	memset(&me, 0, sizeof(me));
+	me.r = r;
+	me.meta = meta;
+	me.detail = detail;
+	me.actor = actor;
+	me.op = op;
+	me.object = object;
+	me.fd = -1;
+	if (holds_data_lock(st)) {
+		batch[0] = &me;
+		run_batch(st, batch, 1);
+		me.done = 1;
+		pthread_mutex_lock(&st->gc_mu);
+		st->gc_batches++;
+		st->gc_ops++;
+		pthread_mutex_unlock(&st->gc_mu);
+	}
+	pthread_mutex_lock(&st->gc_mu);
+	if (!me.done) {
+		if (st->gc_tail != NULL)
+			st->gc_tail->next = &me;
+		else
+			st->gc_head = &me;
+		st->gc_tail = &me;
+	}
+	if (!me.done)
+		pthread_cond_broadcast(&st->gc_cv);	/* a waiting leader */
+	while (!me.done) {
+		if (st->gc_busy) {
+			pthread_cond_wait(&st->gc_cv, &st->gc_mu);
+			continue;
+		}
+		/* the leader: everything queued so far, up to the max */
+		st->gc_busy = 1;
+		gather_wait(st);
+		for (n = 0; n < HKMS_STORE_GROUP_MAX && st->gc_head != NULL;
+		    n++) {
+			o = st->gc_head;
+			st->gc_head = o->next;
+			o->next = NULL;
+			batch[n] = o;
+		}
+		if (st->gc_head == NULL)
+			st->gc_tail = NULL;
+		pthread_mutex_unlock(&st->gc_mu);
+		t0 = mono_ns();
+		run_batch(st, batch, n);
+		pthread_mutex_lock(&st->gc_mu);
+		st->gc_last_ns = mono_ns() - t0;
+		st->gc_batches++;
+		st->gc_ops += n;
+		for (size_t i = 0; i < n; i++)
+			batch[i]->done = 1;
+		st->gc_busy = 0;
+		pthread_cond_broadcast(&st->gc_cv);
+	}
+	pthread_mutex_unlock(&st->gc_mu);
+	if (seq != NULL)
+		*seq = me.seq;
+	if (me.rc != HKMS_OK && err != NULL)
+		*err = me.err;
+	return me.rc;
+}
