@@ -35,6 +35,14 @@ struct hkms_hsm {
 	pthread_mutex_t mu;
 	pthread_mutex_t obj_mu;	/* serializes create/delete of objects */
 
+	/* the token lock across processes (flock on lock_fd, -1: none):
+	 * tl_shared threads hold it shared, tl_excl one thread exclusively,
+	 * tl_wait writers wait (new readers queue behind them) */
+	int lock_fd;
+	pthread_mutex_t tl_mu;
+	pthread_cond_t tl_cv;
+	int tl_shared, tl_excl, tl_wait;
+
 	/* valid while up, protected by ctx_lock */
 	PKCS11_CTX *ctx;
 	PKCS11_SLOT *slots;
@@ -74,5 +82,11 @@ typedef enum hkms_rc (*hsm_op_fn)(struct hkms_hsm *h, void *arg, CK_RV *rv,
     struct hkms_err *err);
 enum hkms_rc hsm_run(struct hkms_hsm *h, hsm_op_fn fn, void *arg, int retry,
     struct hkms_err *err);
+/* hsm_run holding the token lock exclusively: for calls that create or
+ * destroy token objects */
+enum hkms_rc hsm_run_excl(struct hkms_hsm *h, hsm_op_fn fn, void *arg,
+    int retry, struct hkms_err *err);
+void hsm_token_lock(struct hkms_hsm *h, int excl);
+void hsm_token_unlock(struct hkms_hsm *h, int excl);
 
 #endif

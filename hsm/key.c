@@ -841,7 +841,7 @@ hkms_hsm_key_generate_id(struct hkms_hsm *h, const char *name,
 		    name ? name : "");
 	/* no retry: key generation is not idempotent */
 	pthread_mutex_lock(&h->obj_mu);
-	rc = hsm_run(h, gen_op, &a, 0, err);
+	rc = hsm_run_excl(h, gen_op, &a, 0, err);
 	pthread_mutex_unlock(&h->obj_mu);
 	return rc;
 }
@@ -1002,7 +1002,7 @@ hkms_hsm_key_delete(struct hkms_hsm *h, const char *ref, struct hkms_err *err)
 		return rc;
 	a.info = &info;
 	pthread_mutex_lock(&h->obj_mu);
-	rc = hsm_run(h, delete_op, &a, 1, err);
+	rc = hsm_run_excl(h, delete_op, &a, 1, err);
 	pthread_mutex_unlock(&h->obj_mu);
 	return rc;
 }
@@ -1043,7 +1043,7 @@ hkms_hsm_key_destroy_exact(struct hkms_hsm *h, const char *name,
 	if (h == NULL || name == NULL || id == NULL || id_len == 0)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	pthread_mutex_lock(&h->obj_mu);
-	rc = hsm_run(h, exact_op, &a, 1, err);
+	rc = hsm_run_excl(h, exact_op, &a, 1, err);
 	pthread_mutex_unlock(&h->obj_mu);
 	return rc;
 }
@@ -1675,7 +1675,7 @@ hkms_hsm_key_import_id(struct hkms_hsm *h, const char *name, EVP_PKEY *priv,
 		    "unsupported_key_type", "only RSA and EC keys can be "
 		    "imported");
 	pthread_mutex_lock(&h->obj_mu);
-	rc = hsm_run(h, import_op, &a, 0, err);
+	rc = hsm_run_excl(h, import_op, &a, 0, err);
 	pthread_mutex_unlock(&h->obj_mu);
 	return rc;
 }

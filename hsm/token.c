@@ -9,9 +9,14 @@
  * tried again: the layer stays sealed until it is reopened with a new PIN.
  */
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 
@@ -332,6 +337,19 @@ fail:
 	return rc;
 }
 
+/* C_Initialize reads every object file and C_Login may rewrite
+ * token.object: under the token lock, shared */
+static enum hkms_rc
+build_locked(struct hkms_hsm *h, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	hsm_token_lock(h, 0);
+	rc = ctx_build(h, err);
+	hsm_token_unlock(h, 0);
+	return rc;
+}
+
 enum hkms_rc
 hsm_rebuild(struct hkms_hsm *h, unsigned long seen_epoch,
     struct hkms_err *err)
@@ -353,7 +371,7 @@ hsm_rebuild(struct hkms_hsm *h, unsigned long seen_epoch,
 	pthread_mutex_lock(&h->mu);
 	ctx_teardown(h);
 	h->epoch++;
-	rc = ctx_build(h, err);
+	rc = build_locked(h, err);
 	pthread_mutex_unlock(&h->mu);
 	if (rc == HKMS_OK) {
 		h->rebuilds++;
@@ -372,8 +390,65 @@ out:
 	return rc;
 }
 
-enum hkms_rc
-hsm_run(struct hkms_hsm *h, hsm_op_fn fn, void *arg, int retry,
+/*
+ * The token lock. SoftHSM2's file store is not safe for several processes
+ * at once: a process that reads an object while another is still writing
+ * it (C_GenerateKeyPair and C_CreateObject write the new object file once
+ * per attribute) fills in the attributes it did not see with defaults and
+ * writes them back (C_GetAttributeValue, P11Attribute::init), and a writer
+ * flushes the file only after it dropped its fcntl lock. A new private key
+ * was overwritten that way with an object holding no label, no CKA_ID and
+ * CKA_TOKEN false: its record named a key the token no longer showed
+ * (tests/e2e/token_lock_race.sh). So every process using the token takes
+ * an flock on one lock file: exclusively around the calls that create or
+ * destroy objects, shared around every other token call. Threads of one
+ * process share its flock: readers count, a writer waits for them and
+ * new readers wait behind a waiting writer.
+ */
+void
+hsm_token_lock(struct hkms_hsm *h, int excl)
+{
+	int want = excl ? LOCK_EX : LOCK_SH;
+
+	if (h->lock_fd < 0)
+		return;
+	pthread_mutex_lock(&h->tl_mu);
+	if (excl) {
+		h->tl_wait++;
+		while (h->tl_excl || h->tl_shared > 0)
+			pthread_cond_wait(&h->tl_cv, &h->tl_mu);
+		h->tl_wait--;
+		h->tl_excl = 1;
+	} else {
+		while (h->tl_excl || h->tl_wait > 0)
+			pthread_cond_wait(&h->tl_cv, &h->tl_mu);
+		if (h->tl_shared++ > 0)
+			want = 0;	/* this process holds it shared */
+	}
+	/* blocking under tl_mu: the other threads wait for it anyway */
+	while (want != 0 && flock(h->lock_fd, want) != 0 && errno == EINTR)
+		;
+	pthread_mutex_unlock(&h->tl_mu);
+}
+
+void
+hsm_token_unlock(struct hkms_hsm *h, int excl)
+{
+	if (h->lock_fd < 0)
+		return;
+	pthread_mutex_lock(&h->tl_mu);
+	if (excl)
+		h->tl_excl = 0;
+	else
+		h->tl_shared--;
+	if (!h->tl_excl && h->tl_shared == 0)
+		(void)flock(h->lock_fd, LOCK_UN);
+	pthread_cond_broadcast(&h->tl_cv);
+	pthread_mutex_unlock(&h->tl_mu);
+}
+
+static enum hkms_rc
+run_locked(struct hkms_hsm *h, hsm_op_fn fn, void *arg, int retry, int excl,
     struct hkms_err *err)
 {
 	enum hkms_rc rc;
@@ -393,7 +468,9 @@ hsm_run(struct hkms_hsm *h, hsm_op_fn fn, void *arg, int retry,
 			continue;
 		}
 		rv = CKR_OK;
+		hsm_token_lock(h, excl);
 		rc = fn(h, arg, &rv, err);
+		hsm_token_unlock(h, excl);
 		pthread_rwlock_unlock(&h->ctx_lock);
 		if (rc == HKMS_OK || !retry || rebuilt ||
 		    !hsm_ckr_recoverable(rv))
@@ -404,6 +481,63 @@ hsm_run(struct hkms_hsm *h, hsm_op_fn fn, void *arg, int retry,
 	}
 	return hkms_err_setc(err, HKMS_E_TOKEN_DOWN, "token_unavailable",
 	    "token '%s' is unavailable", token_name(h));
+}
+
+enum hkms_rc
+hsm_run(struct hkms_hsm *h, hsm_op_fn fn, void *arg, int retry,
+    struct hkms_err *err)
+{
+	return run_locked(h, fn, arg, retry, 0, err);
+}
+
+enum hkms_rc
+hsm_run_excl(struct hkms_hsm *h, hsm_op_fn fn, void *arg, int retry,
+    struct hkms_err *err)
+{
+	return run_locked(h, fn, arg, retry, 1, err);
+}
+
+/* Open the token lock file: ours, a regular file with one link, never
+ * through a symbolic link. Missing and not to be created (store check on
+ * a read-only data dir), or in a directory that is not there: no lock. */
+static enum hkms_rc
+lock_open(struct hkms_hsm *h, const struct hkms_hsm_opts *opts,
+    struct hkms_err *err)
+{
+	const char *p = opts->lock_file;
+	struct stat sb;
+	int fd;
+
+	h->lock_fd = -1;
+	if (p == NULL)
+		return HKMS_OK;
+	fd = open(p, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && (errno == EACCES || errno == EROFS))
+		fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && opts->lock_create)
+		fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST)
+		fd = open(p, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == EACCES || errno == EROFS)
+			return HKMS_OK;
+		return hkms_err_setc(err, errno == ELOOP ? HKMS_E_DENIED :
+		    HKMS_E_IO, errno == ELOOP ? "unsafe_path" : "io_error",
+		    "cannot open the token lock '%s': %s", p,
+		    errno == ELOOP ? "it is a symbolic link" :
+		    strerror(errno));
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_nlink != 1 ||
+	    (sb.st_uid != geteuid() && sb.st_uid != 0) ||
+	    (sb.st_mode & 022) != 0) {
+		close(fd);
+		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing the token lock '%s': not a regular file of "
+		    "ours with one link, writable only by us", p);
+	}
+	h->lock_fd = fd;
+	return HKMS_OK;
 }
 
 /* A raw read-write session on the token; the caller closes it. Login is
@@ -502,6 +636,10 @@ hkms_hsm_open(const struct hkms_hsm_opts *opts, const struct hkms_secret *pin,
 	pthread_rwlock_init(&h->ctx_lock, NULL);
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_mutex_init(&h->obj_mu, NULL);
+	pthread_mutex_init(&h->tl_mu, NULL);
+	pthread_cond_init(&h->tl_cv, NULL);
+	if ((rc = lock_open(h, opts, err)) != HKMS_OK)
+		goto out;
 	if ((h->module = strdup(opts->module)) == NULL ||
 	    (opts->label && (h->label = strdup(opts->label)) == NULL) ||
 	    (!opts->label && opts->serial &&
@@ -518,7 +656,7 @@ hkms_hsm_open(const struct hkms_hsm_opts *opts, const struct hkms_secret *pin,
 	 * (20..160 ms apart) before it counts as down. Never after a PIN
 	 * refusal (sealed), and no login again once the token counted a
 	 * failed one (ctx_build), so no PIN attempt is spent twice. */
-	for (i = 0; (rc = ctx_build(h, err)) == HKMS_E_TOKEN_DOWN &&
+	for (i = 0; (rc = build_locked(h, err)) == HKMS_E_TOKEN_DOWN &&
 	    !h->sealed && i < 4; i++) {
 		struct timespec ts = { 0, 20000000L << i };
 
@@ -544,6 +682,10 @@ hkms_hsm_close(struct hkms_hsm *h)
 	pthread_rwlock_destroy(&h->ctx_lock);
 	pthread_mutex_destroy(&h->mu);
 	pthread_mutex_destroy(&h->obj_mu);
+	pthread_mutex_destroy(&h->tl_mu);
+	pthread_cond_destroy(&h->tl_cv);
+	if (h->lock_fd >= 0)
+		close(h->lock_fd);
 	free(h->module);
 	free(h->label);
 	free(h->serial);

@@ -33,6 +33,11 @@ struct hkms_hsm_opts {
 	const char *label;	/* token label, or NULL */
 	const char *serial;	/* token serial, or NULL (label wins) */
 	const char *softhsm2_conf; /* SOFTHSM2_CONF (hkms_hsm_env_init) */
+	/* token lock file (flock) shared by every process using the token,
+	 * or NULL: creating and destroying objects hold it exclusively,
+	 * every other token call shared (docs/hsm.md) */
+	const char *lock_file;
+	int lock_create;	/* create lock_file if it is missing */
 };
 
 /** Set the process environment the module reads at load (SOFTHSM2_CONF;

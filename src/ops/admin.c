@@ -29,6 +29,8 @@ opts_from(const struct hkms_config *cfg, struct hkms_hsm_opts *o)
 	o->label = cfg->label;
 	o->serial = cfg->serial;
 	o->softhsm2_conf = cfg->softhsm2_conf;
+	o->lock_file = NULL;
+	o->lock_create = 0;
 }
 
 static json_t *

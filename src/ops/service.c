@@ -200,6 +200,7 @@ hkms_service_hsm(struct hkms_service *svc, struct hkms_hsm **out,
 	struct hkms_secret *pin = NULL;
 	struct hkms_hsm_opts o;
 	struct hkms_err e = { 0 };
+	char *lock = NULL;
 	enum hkms_rc rc;
 	int audit = 0;
 
@@ -232,8 +233,16 @@ hkms_service_hsm(struct hkms_service *svc, struct hkms_hsm **out,
 	o.label = cfg->label;
 	o.serial = cfg->serial;
 	o.softhsm2_conf = cfg->softhsm2_conf;
+	/* every hkms process of this data dir serializes its token writes
+	 * on one lock (docs/hsm.md); a read-only store creates nothing */
+	if (cfg->data_dir == NULL || asprintf(&lock, "%s/.token.lock",
+	    cfg->data_dir) < 0)
+		lock = NULL;
+	o.lock_file = lock;
+	o.lock_create = !svc->store_read_only;
 	rc = hkms_hsm_open(&o, pin, &svc->hsm, &e);
 	hkms_secret_free(pin);
+	free(lock);
 	if (rc == HKMS_OK) {
 		*out = svc->hsm;
 		pthread_mutex_unlock(&svc->hsm_mu);
