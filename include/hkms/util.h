@@ -36,4 +36,14 @@ int hkms_name_valid(const char *name);
 /** RFC 3339 UTC time string (20 bytes + NUL). */
 char *hkms_time_str(int64_t t, char out[32]);
 
+/** The start time of process pid (field 22 of /proc/<pid>/stat, clock
+ *  ticks since boot), or -1. With the pid it names one process even when
+ *  the pid is reused. */
+long long hkms_pid_start(long pid);
+
+/** 1 if process pid runs and, when start > 0, is the one that started at
+ *  start (hkms_pid_start); 0 otherwise. For lock and reservation files
+ *  whose writer may be gone. */
+int hkms_pid_alive(long pid, long long start);
+
 #endif

@@ -3,6 +3,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -235,4 +236,40 @@ hkms_time_str(int64_t t, char out[32])
 	else
 		strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return out;
+}
+
+long long
+hkms_pid_start(long pid)
+{
+	char path[64], buf[1024], *p;
+	long long v = -1;
+	size_t n;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* the command name may hold spaces and parentheses: skip to the
+	 * last ')' (field 2 ends there), then fields 3..22 */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	for (i = 2; i < 22 && p != NULL; i++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		v = strtoll(p + 1, NULL, 10);
+	return v;
+}
+
+int
+hkms_pid_alive(long pid, long long start)
+{
+	if (pid <= 0)
+		return 0;
+	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return 0;
+	return start <= 0 || hkms_pid_start(pid) == start;
 }

@@ -168,32 +168,6 @@ key_json(const struct hkms_key_info *ki)
 
 /* Start time of pid (clock ticks since boot, /proc/<pid>/stat field 22),
  * or -1 when the process does not exist or cannot be read. */
-static long long
-pid_start(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	long long v = -1;
-	size_t n;
-	FILE *f;
-	int i;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* the command name may hold spaces and parentheses: skip to the
-	 * last ')' (field 2 ends there), then fields 3..22 */
-	if ((p = strrchr(buf, ')')) == NULL)
-		return -1;
-	for (i = 2; i < 22 && p != NULL; i++)
-		p = strchr(p + 1, ' ');
-	if (p != NULL)
-		v = strtoll(p + 1, NULL, 10);
-	return v;
-}
-
 /* 1 if the process that wrote reservation m still runs. */
 static int
 holder_alive(json_t *m, long *pid)
@@ -202,11 +176,7 @@ holder_alive(json_t *m, long *pid)
 	json_int_t st = json_integer_value(json_object_get(m, "pid_start"));
 
 	*pid = (long)p;
-	if (p <= 0)
-		return 0;
-	if (kill((pid_t)p, 0) != 0 && errno == ESRCH)
-		return 0;
-	return st <= 0 || pid_start((pid_t)p) == (long long)st;
+	return hkms_pid_alive((long)p, (long long)st);
 }
 
 static int
@@ -322,7 +292,7 @@ key_reserve(struct hkms_ops_ctx *c, const char *name, const char *what,
 	hkms_hex(id, HKMS_KEY_ID_LEN, 0, hex);
 	r = json_pack("{s:s, s:s, s:s, s:I, s:I}", "state", "reserved",
 	    "id", hex, "type", what, "pid", (json_int_t)getpid(),
-	    "pid_start", (json_int_t)pid_start(getpid()));
+	    "pid_start", (json_int_t)hkms_pid_start((long)getpid()));
 	if (r == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "hkms/store.h"
+#include "hkms/util.h"
 #include "store_int.h"
 
 struct hkms_store_rsv {
@@ -107,36 +108,12 @@ hkms_store_commit_stats(struct hkms_store *st, unsigned long long *batches,
 /* Start time of pid (clock ticks since boot, /proc/<pid>/stat field 22),
  * or -1 when the process does not exist or cannot be read. */
 static long long
-pid_start(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	long long v = -1;
-	size_t n;
-	FILE *f;
-	int i;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	if ((p = strrchr(buf, ')')) == NULL)
-		return -1;
-	for (i = 2; i < 22 && p != NULL; i++)
-		p = strchr(p + 1, ' ');
-	if (p != NULL)
-		v = strtoll(p + 1, NULL, 10);
-	return v;
-}
-
-static long long
 own_start(void)
 {
 	static long long v;
 
 	if (v == 0)
-		v = pid_start(getpid());
+		v = hkms_pid_start((long)getpid());
 	return v;
 }
 
@@ -325,8 +302,7 @@ hkms_store_recover_rsv(const char *dirpath, const char *kind,
 	    json_object_size(j) == 2) {
 		pid = json_integer_value(json_object_get(j, "pid"));
 		start = json_integer_value(json_object_get(j, "pid_start"));
-		live = pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-		    && (start <= 0 || pid_start((pid_t)pid) == start);
+		live = hkms_pid_alive((long)pid, start);
 	}
 	if (live) {
 		if (warnings != NULL)
