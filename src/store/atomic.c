@@ -301,6 +301,9 @@ hkms_store_fsync_dir(const char *path, int dir, struct hkms_err *err)
 		else
 			*slash = '\0';
 	}
+	/* only to fsync it: the directories of the data dir are checked
+	 * (hkms_store_real_dir) before use, and a configured crl_dir may
+	 * be reached through a link, which O_NOFOLLOW would refuse */
 	if ((fd = open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return io_error(err, errno, "open directory", buf);
 	if (fsync(fd) != 0) {

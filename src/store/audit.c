@@ -1596,8 +1596,8 @@ hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
 		t->group_end = seq;
 	/* an append must be possible: an immutable or read-only log makes
 	 * every write fail (the open changes nothing) */
-	if (f != NULL && (wfd = open(logp, O_WRONLY | O_APPEND | O_CLOEXEC |
-	    O_NOFOLLOW)) < 0) {
+	if (f != NULL && (wfd = open(logp, O_NOFOLLOW | O_WRONLY | O_APPEND |
+	    O_CLOEXEC)) < 0) {
 		rc = bad(err, rep, 0, "audit.log cannot be opened for "
 		    "appending: %s (immutable or read-only; every write "
 		    "will fail)", strerror(errno));

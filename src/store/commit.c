@@ -153,7 +153,8 @@ make_rsv(const char *path, unsigned mode, const char *data, size_t len,
 		return hkms_err_set(err, HKMS_E_INVALID, "bad path '%s'", path);
 	memcpy(dir, path, (size_t)(slash - path));
 	dir[slash - path] = '\0';
-	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, (mode_t)mode);
+	fd = open(dir, O_NOFOLLOW | O_TMPFILE | O_WRONLY | O_CLOEXEC,
+	    (mode_t)mode);
 	if (fd < 0) {
 		tmpfile = 0;
 		/* O_EXCL: atomic across threads and processes; never
