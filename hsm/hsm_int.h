@@ -37,8 +37,11 @@ struct hkms_hsm {
 
 	/* the token lock across processes (flock on lock_fd, -1: none):
 	 * tl_shared threads hold it shared, tl_excl one thread exclusively,
-	 * tl_wait writers wait (new readers queue behind them) */
+	 * tl_wait writers wait (new readers queue behind them); every process
+	 * passes gate_fd (exclusive, briefly) on its way to lock_fd, so a
+	 * waiting writer is not starved by overlapping readers */
 	int lock_fd;
+	int gate_fd;	/* <lock>.gate: taken to queue for lock_fd */
 	pthread_mutex_t tl_mu;
 	pthread_cond_t tl_cv;
 	int tl_shared, tl_excl, tl_wait;

@@ -425,9 +425,19 @@ hsm_token_lock(struct hkms_hsm *h, int excl)
 		if (h->tl_shared++ > 0)
 			want = 0;	/* this process holds it shared */
 	}
-	/* blocking under tl_mu: the other threads wait for it anyway */
-	while (want != 0 && flock(h->lock_fd, want) != 0 && errno == EINTR)
-		;
+	/* blocking under tl_mu: the other threads wait for it anyway. The
+	 * gate first: flock has no writer preference, so readers of other
+	 * processes that overlap would starve a writer; behind the gate a
+	 * waiting writer holds up new readers */
+	if (want != 0) {
+		while (h->gate_fd >= 0 && flock(h->gate_fd, LOCK_EX) != 0 &&
+		    errno == EINTR)
+			;
+		while (flock(h->lock_fd, want) != 0 && errno == EINTR)
+			;
+		if (h->gate_fd >= 0)
+			(void)flock(h->gate_fd, LOCK_UN);
+	}
 	pthread_mutex_unlock(&h->tl_mu);
 }
 
@@ -501,20 +511,16 @@ hsm_run_excl(struct hkms_hsm *h, hsm_op_fn fn, void *arg, int retry,
  * through a symbolic link. Missing and not to be created (store check on
  * a read-only data dir), or in a directory that is not there: no lock. */
 static enum hkms_rc
-lock_open(struct hkms_hsm *h, const struct hkms_hsm_opts *opts,
-    struct hkms_err *err)
+lock_file_open(const char *p, int create, int *out, struct hkms_err *err)
 {
-	const char *p = opts->lock_file;
 	struct stat sb;
 	int fd;
 
-	h->lock_fd = -1;
-	if (p == NULL)
-		return HKMS_OK;
+	*out = -1;
 	fd = open(p, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && (errno == EACCES || errno == EROFS))
 		fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT && opts->lock_create)
+	if (fd < 0 && errno == ENOENT && create)
 		fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
 		    O_CLOEXEC, 0600);
 	if (fd < 0 && errno == EEXIST)
@@ -536,8 +542,29 @@ lock_open(struct hkms_hsm *h, const struct hkms_hsm_opts *opts,
 		    "refusing the token lock '%s': not a regular file of "
 		    "ours with one link, writable only by us", p);
 	}
-	h->lock_fd = fd;
+	*out = fd;
 	return HKMS_OK;
+}
+
+/* The lock file and its gate (<lock>.gate) */
+static enum hkms_rc
+lock_open(struct hkms_hsm *h, const struct hkms_hsm_opts *opts,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	char *gate;
+
+	h->lock_fd = h->gate_fd = -1;
+	if (opts->lock_file == NULL)
+		return HKMS_OK;
+	if ((rc = lock_file_open(opts->lock_file, opts->lock_create,
+	    &h->lock_fd, err)) != HKMS_OK || h->lock_fd < 0)
+		return rc;
+	if (asprintf(&gate, "%s.gate", opts->lock_file) < 0)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	rc = lock_file_open(gate, opts->lock_create, &h->gate_fd, err);
+	free(gate);
+	return rc;
 }
 
 /* A raw read-write session on the token; the caller closes it. Login is
@@ -686,6 +713,8 @@ hkms_hsm_close(struct hkms_hsm *h)
 	pthread_cond_destroy(&h->tl_cv);
 	if (h->lock_fd >= 0)
 		close(h->lock_fd);
+	if (h->gate_fd >= 0)
+		close(h->gate_fd);
 	free(h->module);
 	free(h->label);
 	free(h->serial);
