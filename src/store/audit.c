@@ -1439,6 +1439,13 @@ hkms_audit_verify_lines(struct hkms_store *st, json_t **report,
 		rc = bad(err, rep, 0, "audit.head is damaged");
 		goto out;
 	}
+	/* seq 0 is the empty chain: its hash can only be the zero hash (the
+	 * append refuses anything else; found by fuzz_audit_verify) */
+	if (h.seq == 0 && strcmp(h.hash, zero_hash) != 0) {
+		rc = bad(err, rep, 0, "audit.head names seq 0 with a hash "
+		    "that is not the empty log's (altered)");
+		goto out;
+	}
 	if ((rc = audit_path(st, "audit.log", &logp, err)) != HKMS_OK)
 		goto out;
 	if ((rc = hkms_store_open_file(logp, O_RDONLY, 0, &fd, err)) !=
