@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "hkms/error.h"
 
 /** Lower-case hex of len bytes into out (2*len+1 bytes), with sep (0 = none)
@@ -40,6 +42,11 @@ char *hkms_time_str(int64_t t, char out[32]);
  *  ticks since boot), or -1. With the pid it names one process even when
  *  the pid is reused. */
 long long hkms_pid_start(long pid);
+
+/** Append the formatted message (cut at 511 bytes) to JSON array arr:
+ *  the errors and warnings lists of check reports. */
+void hkms_json_push(json_t *arr, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /** 1 if process pid runs and, when start > 0, is the one that started at
  *  start (hkms_pid_start); 0 otherwise. For lock and reservation files

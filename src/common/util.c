@@ -3,6 +3,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -272,4 +273,16 @@ hkms_pid_alive(long pid, long long start)
 	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
 		return 0;
 	return start <= 0 || hkms_pid_start(pid) == start;
+}
+
+void
+hkms_json_push(json_t *arr, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	json_array_append_new(arr, json_string(buf));
 }

@@ -767,18 +767,6 @@ rec_unchanged(struct hkms_ops_ctx *c, const char *name, json_t *m)
 	return same;
 }
 
-static void
-push(json_t *arr, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	json_array_append_new(arr, json_string(buf));
-}
-
 enum hkms_rc
 hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 {
@@ -810,7 +798,7 @@ hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 		int found = 0;
 
 		if (name == NULL || id == NULL) {
-			push(errors, "keys/%s: record without a name or id",
+			hkms_json_push(errors, "keys/%s: record without a name or id",
 			    name ? name : "?");
 			continue;
 		}
@@ -822,17 +810,17 @@ hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 		if (rec_reserved(it)) {
 			reserved++;
 			if (holder_alive(it, &pid))
-				push(warnings, "keys/%s: being created by "
+				hkms_json_push(warnings, "keys/%s: being created by "
 				    "process %ld", name, pid);
 			else if (!rec_unchanged(c, name, it))
 				continue;	/* finished or deleted meanwhile */
 			else if (!rec_ours(it))
-				push(errors, "keys/%s: stale reservation for "
+				hkms_json_push(errors, "keys/%s: stale reservation for "
 				    "id %s, which hkms does not make: no retry "
 				    "destroys a token key with it; remove the "
 				    "record by hand", name, id);
 			else
-				push(errors, "keys/%s: stale reservation: the "
+				hkms_json_push(errors, "keys/%s: stale reservation: the "
 				    "creation of key '%s' (id %s) was "
 				    "interrupted, process %ld is gone; %s; "
 				    "creating or deleting the key '%s' again "
@@ -842,7 +830,7 @@ hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 			continue;
 		}
 		if (!found && rec_unchanged(c, name, it))
-			push(errors, "keys/%s: no key '%s' with id %s in the "
+			hkms_json_push(errors, "keys/%s: no key '%s' with id %s in the "
 			    "token", name, name, id);
 		else if (!found)
 			continue;	/* deleted while we looked */
@@ -875,7 +863,7 @@ hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 		if (keys[j].ours)
 			/* an hkms key with no record here: an interrupted
 			 * hkms, or another hkms data dir sharing the token */
-			push(warnings, "token key '%s' (id %s) was made by "
+			hkms_json_push(warnings, "token key '%s' (id %s) was made by "
 			    "hkms but has no record in this store",
 			    keys[j].name, keys[j].id_hex);
 		else

@@ -262,22 +262,6 @@ hkms_store_release(struct hkms_store_rsv *r)
 	free(r);
 }
 
-static void
-add_note(json_t *arr, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-add_note(json_t *arr, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	json_array_append_new(arr, json_string(buf));
-}
-
 /*
  * A reservation file is live while the process named in it runs (pid and
  * start time). Anything else — its process is gone, or it holds the
@@ -307,14 +291,14 @@ hkms_store_recover_rsv(const char *dirpath, const char *kind,
 	}
 	if (live) {
 		if (warnings != NULL)
-			add_note(warnings, "%s/%s: reservation of running "
+			hkms_json_push(warnings, "%s/%s: reservation of running "
 			    "process %lld (in progress)", kind, file,
 			    (long long)pid);
 	} else if (would != NULL) {
-		add_note(would, "%s/%s: stale reservation (its process is "
+		hkms_json_push(would, "%s/%s: stale reservation (its process is "
 		    "gone) would be dropped", kind, file);
 	} else if (warnings != NULL) {
-		add_note(warnings, "%s/%s: stale reservation (dropped on "
+		hkms_json_push(warnings, "%s/%s: stale reservation (dropped on "
 		    "open)", kind, file);
 	} else if (unlink(p) == 0 && changed != NULL) {
 		*changed = 1;

@@ -118,8 +118,6 @@ sha256_hex(const void *data, size_t len, char out[SHA256_HEX])
 	hkms_hex(md, 32, 0, out);
 }
 
-static void note(json_t *arr, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 /* <dir>/<base> and, for a sub-kind, <dir>/<base>/<sub> are real
  * directories (or missing): never a symlink written or read through. */
@@ -273,7 +271,7 @@ recover_dir(struct hkms_store *st, const char *kind, json_t *would,
 
 		if (strstr(n, ".tmp.") != NULL) {
 			if (would != NULL) {
-				note(would, "%s%s%s: stray temp file would be "
+				hkms_json_push(would, "%s%s%s: stray temp file would be "
 				    "removed", kind ? kind : "", kind ? "/" : "",
 				    n);
 				continue;
@@ -326,7 +324,7 @@ recover_dir(struct hkms_store *st, const char *kind, json_t *would,
 			sha256_hex(buf, len, hex);
 			if (strcmp(hex, want) == 0) {
 				if (would != NULL) {
-					note(would, "%s/%s: staged PEM would "
+					hkms_json_push(would, "%s/%s: staged PEM would "
 					    "be finished (its record names "
 					    "it)", kind, n);
 					continue;
@@ -339,7 +337,7 @@ recover_dir(struct hkms_store *st, const char *kind, json_t *would,
 			}
 		}
 		if (would != NULL) {
-			note(would, "%s/%s: staged PEM would be dropped (its "
+			hkms_json_push(would, "%s/%s: staged PEM would be dropped (its "
 			    "record does not name it)", kind, n);
 			continue;
 		}
@@ -1512,18 +1510,6 @@ hkms_store_check_dir(struct hkms_store *st, const char *path,
 /* consistency check                                                 */
 /* ---------------------------------------------------------------- */
 
-static void
-note(json_t *arr, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	json_array_append_new(arr, json_string(buf));
-}
-
 /* Every entry of <dir>[/<kind>] that is a symlink or neither a regular
  * file nor a directory is an error: the store refuses to use it. */
 static void
@@ -1539,7 +1525,7 @@ check_entries(struct hkms_store *st, const char *kind, json_t *errors)
 		return;
 	if (hkms_store_real_dir(dirpath, &e) != HKMS_OK) {
 		if (e.rc != HKMS_E_NOT_FOUND)
-			note(errors, "%s", e.detail);
+			hkms_json_push(errors, "%s", e.detail);
 		goto out;
 	}
 	if ((d = opendir(dirpath)) == NULL)
@@ -1554,10 +1540,10 @@ check_entries(struct hkms_store *st, const char *kind, json_t *errors)
 		if (lstat(p, &sb) != 0)
 			continue;	/* removed meanwhile */
 		if (S_ISLNK(sb.st_mode))
-			note(errors, "%s: a symbolic link (refused, never "
+			hkms_json_push(errors, "%s: a symbolic link (refused, never "
 			    "followed)", p);
 		else if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
-			note(errors, "%s: not a regular file or directory "
+			hkms_json_push(errors, "%s: not a regular file or directory "
 			    "(refused)", p);
 	}
 out:
@@ -1596,13 +1582,13 @@ check_dir(struct hkms_store *st, const char *kind, json_t *errors,
 			struct stat sb;
 
 			if (strstr(f, ".tmp.") != NULL) {
-				note(warnings, "%s/%s: stray temp file "
+				hkms_json_push(warnings, "%s/%s: stray temp file "
 				    "(ignored)", kind, f);
 			} else if (ends_with(f, ".rsv")) {
 				hkms_store_recover_rsv(dirpath, kind, f, NULL,
 				    warnings, NULL);
 			} else if (ends_with(f, ".pem.next")) {
-				note(warnings, "%s/%s: staged PEM (finished "
+				hkms_json_push(warnings, "%s/%s: staged PEM (finished "
 				    "or dropped on open)", kind, f);
 			} else if (ends_with(f, ".pem")) {
 				snprintf(base, sizeof(base), "%.*s",
@@ -1612,7 +1598,7 @@ check_dir(struct hkms_store *st, const char *kind, json_t *errors,
 					continue;
 				sprintf(jp, "%s/%s.json", dirpath, base);
 				if (lstat(jp, &sb) != 0)
-					note(warnings, "%s/%s: PEM without a "
+					hkms_json_push(warnings, "%s/%s: PEM without a "
 					    "record (ignored)", kind, f);
 				free(jp);
 			}
@@ -1620,7 +1606,7 @@ check_dir(struct hkms_store *st, const char *kind, json_t *errors,
 		closedir(d);
 	}
 	if (list_names(dirpath, &names, &n, &e) != HKMS_OK) {
-		note(errors, "%s: %s", kind, e.detail);
+		hkms_json_push(errors, "%s: %s", kind, e.detail);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -1628,13 +1614,13 @@ check_dir(struct hkms_store *st, const char *kind, json_t *errors,
 		pem = NULL;
 		if (hkms_store_get(st, kind, names[i], &m, &pem, &e) !=
 		    HKMS_OK) {
-			note(errors, "%s: %s", kind, e.detail);
+			hkms_json_push(errors, "%s: %s", kind, e.detail);
 			continue;
 		}
 		(*records)++;
 		if (is_counter(kind, names[i]) &&
 		    counter_value(m, kind, names[i], &cv, &e) != HKMS_OK)
-			note(errors, "%s", e.detail);
+			hkms_json_push(errors, "%s", e.detail);
 		if (json_object_get(m, "audit_seq") != NULL)
 			json_array_append_new(stamps, json_pack("[s++,O,O]",
 			    kind, "/", names[i], json_object_get(m,
@@ -1642,7 +1628,7 @@ check_dir(struct hkms_store *st, const char *kind, json_t *errors,
 		if (json_object_get(m, "renamed_from") != NULL &&
 		    hkms_store_exists(st, kind, json_string_value(
 		    json_object_get(m, "renamed_from"))))
-			note(warnings, "%s/%s: interrupted rename, old name "
+			hkms_json_push(warnings, "%s/%s: interrupted rename, old name "
 			    "still present", kind, names[i]);
 		json_decref(m);
 		free(pem);
@@ -1674,20 +1660,20 @@ check_stamps(json_t *stamps, const struct hkms_audit_lines *t,
 		hash = json_string_value(json_array_get(s, 2));
 		if (!json_is_integer(json_array_get(s, 1)) || seq < 1 ||
 		    hash == NULL) {
-			note(errors, "record %s: damaged audit_seq/audit_hash",
+			hkms_json_push(errors, "record %s: damaged audit_seq/audit_hash",
 			    what);
 		} else if ((size_t)seq > t->n || (seq > t->head_seq &&
 		    seq > t->group_end)) {
 			/* a record may name a line of the one line or group a
 			 * crash can leave after the head (its rename durable,
 			 * the head's not), never one beyond it */
-			note(errors, "record %s names audit seq %lld beyond "
+			hkms_json_push(errors, "record %s names audit seq %lld beyond "
 			    "the audit head (seq %lld): head rolled back or "
 			    "log cut", what, (long long)seq, t->head_seq);
 		} else if (hkms_unhex(hash, want, sizeof(want), &len, NULL) !=
 		    HKMS_OK || len != 32 ||
 		    memcmp(want, t->hash[seq - 1], 32) != 0) {
-			note(errors, "record %s names audit line %lld, which "
+			hkms_json_push(errors, "record %s names audit line %lld, which "
 			    "is not its line (log re-chained or record "
 			    "altered)", what, (long long)seq);
 		}
@@ -1714,12 +1700,12 @@ check_all(struct hkms_store *st, json_t *errors, json_t *warnings,
 			    NULL)) == NULL)
 				continue;
 			if (lstat(p, &sb) != 0 && errno == ENOENT)
-				note(would, "%s: missing kind directory would "
+				hkms_json_push(would, "%s: missing kind directory would "
 				    "be created", base_kinds[i]);
 			free(p);
 			if (recover_kind(st, base_kinds[i], would, &ae) !=
 			    HKMS_OK)
-				note(errors, "%s", ae.detail);
+				hkms_json_push(errors, "%s", ae.detail);
 		}
 		check_entries(st, base_kinds[i], errors);
 		check_dir(st, base_kinds[i], errors, warnings, stamps,
@@ -1814,19 +1800,19 @@ hkms_store_check(struct hkms_store *st, json_t **report,
 	if ((d = opendir(st->dir)) != NULL) {
 		while ((de = readdir(d)) != NULL)
 			if (strstr(de->d_name, ".tmp.") != NULL)
-				note(warnings, "%s: stray temp file "
+				hkms_json_push(warnings, "%s: stray temp file "
 				    "(ignored)", de->d_name);
 		closedir(d);
 	}
 	/* what hkms_store_open() would change, without changing it */
 	if (recover_dir(st, NULL, would, &ae) != HKMS_OK)
-		note(errors, "%s", ae.detail);
+		hkms_json_push(errors, "%s", ae.detail);
 	check_all(st, errors, warnings, stamps, would, &records);
 	/* after the records: every line a record read above names was
 	 * written (and sealed) before that record, so it is in this
 	 * snapshot */
 	if (hkms_audit_verify_lines(st, &audit, &lines, &ae) != HKMS_OK)
-		note(errors, "%s", ae.detail);
+		hkms_json_push(errors, "%s", ae.detail);
 	check_stamps(stamps, &lines, errors);
 	rep = json_pack("{s:b, s:I, s:O, s:O, s:O, s:o*}",
 	    "ok", json_array_size(errors) == 0, "records", records,
