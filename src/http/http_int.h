@@ -1,0 +1,112 @@
+/*
+ * The HTTPS face (hkms serve): the contract between the server
+ * (server.c: libmicrohttpd + GnuTLS, the TLS key in the token, limits,
+ * signals, sealed start) and the routes (routes*.c: one handler per
+ * route of docs/api.yaml, JSON in and out over src/ops).
+ *
+ * A handler sees a parsed request (body complete and within max_body,
+ * the principal already authenticated for a non-public route) and fills a
+ * response; it never touches libmicrohttpd, so handlers are unit-tested
+ * and fuzzed without a socket. Like the CLI, this face includes neither
+ * hkms/hsm.h nor hkms/store.h (tests/lint/layering.sh).
+ */
+#ifndef HKMS_HTTP_INT_H
+#define HKMS_HTTP_INT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "hkms/error.h"
+#include "hkms/service.h"
+
+#define HKMS_HTTP_MAX_PARAMS 4		/* {name} segments in a pattern */
+
+struct hkms_http_query {
+	const char *key;
+	const char *value;		/* "" for a bare ?key */
+};
+
+struct hkms_http_req {
+	const char *method;		/* "GET", "POST", "PATCH", ... */
+	const char *path;		/* decoded path, no query string */
+	const struct hkms_http_query *query;
+	size_t nquery;
+	const char *accept;		/* Accept header, or NULL */
+	const char *content_type;	/* Content-Type header, or NULL */
+	const unsigned char *body;	/* complete body (NULL if none) */
+	size_t body_len;
+	struct hkms_service *svc;
+	const struct hkms_principal *principal;	/* never NULL: an anonymous
+					 * client (clearance none) on a
+					 * public route */
+	const char *actor;		/* audit actor: "client:<sha256>",
+					 * "anonymous" */
+	const char *params[HKMS_HTTP_MAX_PARAMS];	/* {name} values,
+					 * URL-decoded, in pattern order */
+	size_t nparams;
+};
+
+struct hkms_http_resp {
+	int status;			/* HTTP status */
+	char content_type[80];		/* "" = application/json */
+	unsigned char *body;		/* malloc'd, owned by the response */
+	size_t body_len;
+	char filename[128];		/* Content-Disposition attachment
+					 * name, "" = none */
+	char error_code[48];		/* the error's machine code, for the
+					 * request log and metrics; "" = ok */
+};
+
+/* route flags */
+#define HKMS_ROUTE_PUBLIC	0x1	/* no client certificate needed */
+#define HKMS_ROUTE_SEALED_OK	0x2	/* answers while sealed (health) */
+#define HKMS_ROUTE_TOKEN	0x4	/* needs the token (503 while down) */
+
+typedef void (*hkms_http_handler)(struct hkms_http_req *req,
+    struct hkms_http_resp *resp);
+
+struct hkms_http_route {
+	const char *method;
+	const char *pattern;		/* "/v1/cas/{name}/sign" */
+	unsigned flags;			/* HKMS_ROUTE_* */
+	const char *clearance;		/* least clearance, as documented in
+					 * docs/api.yaml (x-hkms-clearance):
+					 * "public", "user", "operator",
+					 * "admin" */
+	hkms_http_handler fn;
+};
+
+/** The route table, ended by a row with method NULL. */
+extern const struct hkms_http_route hkms_http_routes[];
+
+/** Find the route for method and path, filling req->params. NULL when
+ *  none; *path_known is set when the path matched under another method
+ *  (405 instead of 404). */
+const struct hkms_http_route *hkms_http_route_match(const char *method,
+    const char *path, struct hkms_http_req *req, int *path_known);
+
+/** Run a matched route's handler (the server calls this after
+ *  authentication); fills resp, always. */
+void hkms_http_dispatch(const struct hkms_http_route *route,
+    struct hkms_http_req *req, struct hkms_http_resp *resp);
+
+/** resp = obj as JSON with status (steals obj). */
+void hkms_http_resp_json(struct hkms_http_resp *resp, int status, json_t *obj);
+
+/** resp = the error envelope (hkms_err_json) with the registry's status
+ *  (hkms_err_http_status); checks borrowed, may be NULL. */
+void hkms_http_resp_error(struct hkms_http_resp *resp,
+    const struct hkms_err *err, json_t *checks);
+
+/** resp = bytes with a content type (copied). */
+void hkms_http_resp_bytes(struct hkms_http_resp *resp, int status,
+    const char *content_type, const void *data, size_t len);
+
+void hkms_http_resp_free(struct hkms_http_resp *resp);
+
+/** The value of query key, or NULL. */
+const char *hkms_http_query_get(const struct hkms_http_req *req,
+    const char *key);
+
+#endif
