@@ -77,7 +77,12 @@ struct hkms_http_route {
 	hkms_http_handler fn;
 };
 
-/** The route table, ended by a row with method NULL. */
+/** The route tables, each ended by a row with method NULL, matched in
+ *  this order: the server's own (routes_server.c: /v1/health, /metrics),
+ *  the clients' (routes_clients.c: /v1/clients...), and every other
+ *  route (routes.c). docs/api.yaml lists exactly their union. */
+extern const struct hkms_http_route hkms_http_routes_server[];
+extern const struct hkms_http_route hkms_http_routes_clients[];
 extern const struct hkms_http_route hkms_http_routes[];
 
 /** Find the route for method and path, filling req->params. NULL when
