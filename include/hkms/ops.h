@@ -466,6 +466,12 @@ enum hkms_rc hkms_ops_ca_revoke(struct hkms_ops_ctx *c, const char *ca,
 enum hkms_rc hkms_ops_ca_crl(struct hkms_ops_ctx *c, const char *ca,
     int days, json_t **out, struct hkms_err *err);
 
+/** The CA's last CRL, as hkms_ops_ca_crl() published it: PEM, or DER
+ *  with der. *data is malloc'd (free). HKMS_E_NOT_FOUND "not_found"
+ *  before the first CRL. Needs no token; read-only (GET /crl/<ca>.crl). */
+enum hkms_rc hkms_ops_ca_crl_get(struct hkms_ops_ctx *c, const char *ca,
+    int der, unsigned char **data, size_t *len, struct hkms_err *err);
+
 /** What hkms_ops_ca_issue_client() takes. */
 struct hkms_ops_ca_client_req {
 	const char *ca;
@@ -533,6 +539,28 @@ enum hkms_rc hkms_ops_audit_verify(struct hkms_ops_ctx *c, json_t **out,
  *  report, also on HKMS_E_VERIFY (err names the first problem). */
 enum hkms_rc hkms_ops_store_check(struct hkms_ops_ctx *c, json_t **out,
     struct hkms_err *err);
+
+/** The certificate profiles: built-in ones, then the custom files of
+ *  [x509] profiles_dir, as [{name, builtin, ca, default_days,
+ *  max_days}]. A custom file that does not parse fails the listing
+ *  (invalid_profile naming it). Read-only, no token. */
+enum hkms_rc hkms_ops_profile_list(struct hkms_ops_ctx *c, json_t **out,
+    struct hkms_err *err);
+
+/** One profile: its list row plus "profile", the profile in the custom
+ *  profile schema (docs/x509.md). HKMS_E_NOT_FOUND "unknown_profile". */
+enum hkms_rc hkms_ops_profile_show(struct hkms_ops_ctx *c, const char *name,
+    json_t **out, struct hkms_err *err);
+
+#define HKMS_OPS_AUDIT_PAGE_MAX 1000	/* lines per hkms_ops_audit_show */
+
+/** A page of the audit log: at most limit (1..HKMS_OPS_AUDIT_PAGE_MAX)
+ *  lines with seq >= since, oldest first, as {"lines":[...], "next": the
+ *  seq to ask for next, or null when the page reached the end}. A torn
+ *  last line is not shown. Read-only, no token; the chain is not
+ *  verified here (hkms_ops_audit_verify). */
+enum hkms_rc hkms_ops_audit_show(struct hkms_ops_ctx *c, long long since,
+    size_t limit, json_t **out, struct hkms_err *err);
 
 /** What hkms_ops_init() takes. */
 struct hkms_ops_init_req {

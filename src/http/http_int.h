@@ -21,6 +21,7 @@
 #include "hkms/service.h"
 
 #define HKMS_HTTP_MAX_PARAMS 4		/* {name} segments in a pattern */
+#define HKMS_HTTP_PARAM_BUF 512		/* decoded {name} values, together */
 
 struct hkms_http_query {
 	const char *key;
@@ -29,7 +30,8 @@ struct hkms_http_query {
 
 struct hkms_http_req {
 	const char *method;		/* "GET", "POST", "PATCH", ... */
-	const char *path;		/* decoded path, no query string */
+	const char *path;		/* path as sent (percent-encoded), no
+					 * query string */
 	const struct hkms_http_query *query;
 	size_t nquery;
 	const char *accept;		/* Accept header, or NULL */
@@ -45,6 +47,8 @@ struct hkms_http_req {
 	const char *params[HKMS_HTTP_MAX_PARAMS];	/* {name} values,
 					 * URL-decoded, in pattern order */
 	size_t nparams;
+	char param_buf[HKMS_HTTP_PARAM_BUF];	/* storage of params (filled
+					 * by hkms_http_route_match) */
 };
 
 struct hkms_http_resp {
@@ -85,9 +89,13 @@ extern const struct hkms_http_route hkms_http_routes_server[];
 extern const struct hkms_http_route hkms_http_routes_clients[];
 extern const struct hkms_http_route hkms_http_routes[];
 
-/** Find the route for method and path, filling req->params. NULL when
- *  none; *path_known is set when the path matched under another method
- *  (405 instead of 404). */
+/** Find the route for method and path, filling req->params (decoded
+ *  into req->param_buf). path is the request path as sent, without the
+ *  query (percent-encoding intact: each segment is decoded after the
+ *  split, so %2F stays inside a {name}); a {name} that decodes to
+ *  nothing, or to a '/' or NUL, matches no route. NULL when none;
+ *  *path_known is set when the path matched under another method (405
+ *  instead of 404). */
 const struct hkms_http_route *hkms_http_route_match(const char *method,
     const char *path, struct hkms_http_req *req, int *path_known);
 

@@ -401,3 +401,71 @@ out:
 	ca_free(ca);
 	return rc;
 }
+
+/*
+ * The CA's last CRL (crl/<ca>/current, what hkms_ops_ca_crl published):
+ * its PEM, or with der its DER. HKMS_E_NOT_FOUND "not_found" before the
+ * first CRL. Needs no token; changes nothing.
+ */
+enum hkms_rc
+hkms_ops_ca_crl_get(struct hkms_ops_ctx *c, const char *ca_name, int der,
+    unsigned char **data, size_t *len, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	struct ca *ca = NULL;
+	json_t *meta = NULL;
+	X509_CRL *crl = NULL;
+	unsigned char *buf = NULL;
+	char *pem = NULL;
+	BIO *bio = NULL;
+	int n;
+
+	if (data == NULL || len == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	*data = NULL;
+	*len = 0;
+	if ((rc = ca_need_store(c, err)) != HKMS_OK ||
+	    (rc = ca_load(c, ca_name, 0, &ca, err)) != HKMS_OK)
+		goto out;
+	if (!hkms_store_exists(c->store, ca->crl_kind, "current")) {
+		rc = hkms_err_setc(err, HKMS_E_NOT_FOUND, "not_found", "CA '%s' "
+		    "has no CRL yet", ca->name);
+		goto out;
+	}
+	if ((rc = hkms_store_get(c->store, ca->crl_kind, "current", &meta,
+	    &pem, err)) != HKMS_OK)
+		goto out;
+	if (pem == NULL) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "damaged_record", "the "
+		    "CRL record of CA '%s' has no PEM", ca->name);
+		goto out;
+	}
+	if (!der) {
+		*len = strlen(pem);
+		*data = (unsigned char *)pem;
+		pem = NULL;
+		goto out;
+	}
+	if ((bio = BIO_new_mem_buf(pem, -1)) == NULL ||
+	    (crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) == NULL ||
+	    (n = i2d_X509_CRL(crl, &buf)) <= 0) {
+		ERR_clear_error();
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "damaged_record", "the "
+		    "CRL record of CA '%s' does not parse", ca->name);
+		goto out;
+	}
+	if ((*data = malloc((size_t)n)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(*data, buf, (size_t)n);
+	*len = (size_t)n;
+out:
+	OPENSSL_free(buf);
+	BIO_free(bio);
+	X509_CRL_free(crl);
+	json_decref(meta);
+	free(pem);
+	ca_free(ca);
+	return rc;
+}
