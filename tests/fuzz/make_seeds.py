@@ -313,7 +313,73 @@ def cli_material():
     ossl("pkey", "-in", "leaf.key", "-pubout", "-out", "leaf.pub")
 
 
+# The body schemas of the HTTPS routes, in the order of
+# hkms_http_body_schemas (src/http/routes.c): the first input byte picks one.
+HTTP_BODIES = [
+    ("key.generate", {"name": "web", "type": "ec:p256"}),
+    ("key.import", {"name": "k", "key": "MIIBVQIBADANBgkqhkiG9w0BAQEFAASC",
+                    "passphrase": "secret pass"}),
+    ("csr.create", {"name": "web", "new_key": "ec:p256", "subject": "/CN=a",
+                    "san": ["DNS:a.example", "IP:10.0.0.1"],
+                    "digest": "sha256"}),
+    ("csr.verify", {"csr": "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n"
+                    "-----END CERTIFICATE REQUEST-----\n"}),
+    ("cert.self_sign", {"name": "s", "key": "web", "subject": "/CN=a",
+                        "san": "DNS:a", "profile": "tls-server",
+                        "days": 30}),
+    ("cert.import", {"name": "c", "certificate": "-----BEGIN CERTIFICATE"
+                     "-----\nMIIB\n-----END CERTIFICATE-----\n",
+                     "ca": "MIIBkTCB+wIJAK==", "what_if": True,
+                     "profile": "any", "key": "web", "passphrase": "x"}),
+    ("cert.export", {"format": "p12", "password": "pw"}),
+    ("cert.rename", {"name": "new-name"}),
+    ("cert.renew", {"rekey": False, "days": 0}),
+    ("ca.create", {"name": "root", "key_type": "ec:p384", "subject": "/CN=R",
+                   "parent": None, "external": False, "path_len": 2,
+                   "permit_dns": [".example.com"], "exclude_dns": [],
+                   "permit_ip": ["10.0.0.0/8"], "exclude_ip": ["10.1.0.0/16"],
+                   "days": 3650}),
+    ("ca.apply", {"certificate": "MIIB", "chain": "MIIC"}),
+    ("ca.sign", {"csr": "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n"
+                 "-----END CERTIFICATE REQUEST-----\n",
+                 "profile": "tls-server", "days": 90, "subject": "/CN=b",
+                 "san": [], "format": "p7b"}),
+    ("ca.revoke", {"serial": "0A:1B", "reason": "keyCompromise"}),
+    ("ca.crl", {"days": 7}),
+    ("ca.issue_client", {"subject": "/CN=robot", "san": "email:r@x",
+                         "key_type": "ec:p256", "days": 10,
+                         "passphrase": "long enough"}),
+    ("trust.import", {"alias": "root", "certificate": "MIIBkTCB+wIJAK==",
+                      "password": "pw"}),
+    ("trust.pin", {"certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n"
+                   "-----END CERTIFICATE-----\n", "force": True}),
+    ("trust.verify", {"chain": "MIIB", "purpose": "server",
+                      "host": "a.example", "at": 1700000000,
+                      "password": None}),
+]
+
+
+def http_body_seeds():
+    t = "http_body"
+    for i, (name, body) in enumerate(HTTP_BODIES):
+        put(t, name, bytes([i]) + json.dumps(body).encode())
+        put(t, name + ".empty", bytes([i]))
+    put(t, "bad-json", b"\x00{\"name\":")
+    put(t, "not-object", b"\x00[1,2]")
+    put(t, "duplicate", b'\x00{"name":"a","name":"b","type":"ec:p256"}')
+    put(t, "unknown-field", b'\x00{"name":"a","type":"x","colour":1}')
+    put(t, "wrong-type", b'\x08{"rekey":1,"days":"7"}')
+    put(t, "out-of-range", b'\x08{"days":99999999999}')
+    put(t, "bad-base64", b'\x0b{"csr":"not base64!","profile":"p"}')
+    put(t, "list-comma", b'\x02{"name":"a","subject":"/CN=a",'
+        b'"san":["DNS:a,DNS:b"]}')
+    put(t, "nul-string", b'\x00{"name":"a\\u0000b","type":"ec:p256"}')
+    put(t, "wrong-media", b'\x80{"name":"a","type":"ec:p256"}')
+    put(t, "deep", b"\x09{\"permit_dns\":" + b"[" * 300 + b"]" * 300 + b"}")
+
+
 def main():
+    http_body_seeds()
     cli_material()
     leaf_pem, int_pem, root_pem = rd("leaf.pem"), rd("int.pem"), rd("root.pem")
     chain = leaf_pem + int_pem + root_pem
