@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential cmake pkg-config git ca-certificates clang libclang-rt-14-dev
 libssl-dev openssl libp11-dev libengine-pkcs11-openssl libp11-kit-dev
 libmicrohttpd-dev libgnutls28-dev gnutls-bin libjansson-dev libinih-dev
-libcmocka-dev softhsm2 opensc curl procps psmisc util-linux jq python3
+libcmocka-dev softhsm2 opensc curl procps psmisc util-linux jq python3 python3-yaml
 swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd
 libtss2-tcti-tabrmd0 dbus fiu-utils libfiu-dev valgrind"
 
