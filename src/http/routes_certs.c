@@ -35,6 +35,9 @@ hkms_http_export_format(struct hkms_http_req *req)
 
 	if (f != NULL)
 		return f;
+	/* a client that takes JSON gets JSON */
+	if (hkms_http_accepts(req, "application/json"))
+		return NULL;
 	for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
 		if (hkms_http_accepts(req, formats[i].media))
 			return formats[i].format;

@@ -121,8 +121,9 @@ int hkms_http_accepts(const struct hkms_http_req *req, const char *mt);
 void hkms_http_bad_field(struct hkms_http_resp *resp, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/** The export format a GET asks for: ?format=, else the first of the
- *  Accept media types (docs/api.md, "Formats"), else NULL (JSON). */
+/** The export format a GET asks for: ?format=, else NULL (JSON) when
+ *  Accept names application/json, else the export media type Accept names
+ *  (docs/api.md, "Answers and formats"), else NULL. */
 const char *hkms_http_export_format(struct hkms_http_req *req);
 
 /** Answer an export (data malloc'd, taken) with the format's media type

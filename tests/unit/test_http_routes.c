@@ -555,6 +555,11 @@ test_ca_sign_export(void **state)
 	    NULL, "text/html, application/x-pem-file;q=0.9"), 200);
 	assert_string_equal(c.resp.content_type, "application/x-pem-file");
 	call_free(&c);
+	assert_int_equal(call_ex(&c, "GET", "/v1/certificates/root", NULL,
+	    NULL, "application/json, application/x-pem-file"), 200);
+	assert_string_equal(c.resp.content_type, "application/json");
+	assert_non_null(json_object_get(c.json, "pem"));
+	call_free(&c);
 	assert_int_equal(call(&c, "GET", "/v1/certificates/root?format=gif",
 	    NULL), 400);
 	assert_string_equal(err_code(&c), "bad_format");
