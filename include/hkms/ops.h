@@ -541,7 +541,7 @@ enum hkms_rc hkms_ops_store_check(struct hkms_ops_ctx *c, json_t **out,
     struct hkms_err *err);
 
 /** The certificate profiles: built-in ones, then the custom files of
- *  [x509] profiles_dir, as [{name, builtin, ca, default_days,
+ *  [store] profiles_dir, as [{name, builtin, ca, default_days,
  *  max_days}]. A custom file that does not parse fails the listing
  *  (invalid_profile naming it). Read-only, no token. */
 enum hkms_rc hkms_ops_profile_list(struct hkms_ops_ctx *c, json_t **out,

@@ -126,5 +126,6 @@ int hkms_cmd_csr(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_cert(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_trust(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_ca(struct hkms_cli *cli, int argc, char **argv);
+int hkms_cmd_profile(struct hkms_cli *cli, int argc, char **argv);
 
 #endif

@@ -1,5 +1,6 @@
 /*
  * hkms audit verify: check the hash chain of the audit log.
+ * hkms audit show [--since SEQ] [--limit N]: print audit lines.
  * hkms store check: check the whole data directory (records, PEMs, audit).
  */
 #include <getopt.h>
@@ -40,6 +41,83 @@ audit_verify(struct hkms_cli *cli, int argc, char **argv)
 		return hkms_cli_fail(cli, &err);
 	}
 	return hkms_cli_output(cli, report, NULL);
+}
+
+static void
+print_lines(FILE *out, json_t *page)
+{
+	json_t *line;
+	size_t i;
+	char *s;
+
+	json_array_foreach(json_object_get(page, "lines"), i, line) {
+		s = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		fprintf(out, "%s\n", s ? s : "{}");
+		free(s);
+	}
+	if (json_is_integer(json_object_get(page, "next")))
+		fprintf(out, "# more: --since %lld\n", (long long)
+		    json_integer_value(json_object_get(page, "next")));
+}
+
+static int
+parse_ll(const char *s, long long lo, long long hi, long long *out)
+{
+	char *end = NULL;
+	long long v;
+
+	if (*s < '0' || *s > '9')
+		return 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0' || v < lo || v > hi)
+		return 0;
+	*out = v;
+	return 1;
+}
+
+static int
+audit_show(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "since", required_argument, NULL, 's' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	long long since = 0, limit = 100;
+	json_t *out = NULL;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "s:l:h", lo, NULL)) != -1) {
+		if (ch == 'J')
+			cli->json = 1;
+		else if (ch == 's') {
+			if (!parse_ll(optarg, 0, 0x7fffffffffffffffLL, &since))
+				return hkms_cli_usage(cli, "--since must be a "
+				    "sequence number");
+		} else if (ch == 'l') {
+			if (!parse_ll(optarg, 1, HKMS_OPS_AUDIT_PAGE_MAX, &limit))
+				return hkms_cli_usage(cli, "--limit must be "
+				    "1..%d", HKMS_OPS_AUDIT_PAGE_MAX);
+		} else if (ch == 'h') {
+			printf("usage: hkms audit show [--since SEQ] [--limit N]"
+			    "\nPrint audit lines from sequence number SEQ on "
+			    "(default 0), at most N\n(default 100, at most "
+			    "%d); the last line says where to go on.\n",
+			    HKMS_OPS_AUDIT_PAGE_MAX);
+			return HKMS_EXIT_OK;
+		} else
+			return hkms_cli_usage(cli, "bad option for 'audit show'");
+	}
+	if (optind != argc)
+		return hkms_cli_usage(cli, "usage: hkms audit show [--since SEQ]");
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
+	    hkms_ops_audit_show(&c, since, (size_t)limit, &out, &err) !=
+	    HKMS_OK)
+		return hkms_cli_fail(cli, &err);
+	return hkms_cli_output(cli, out, print_lines);
 }
 
 static int
@@ -105,6 +183,7 @@ hkms_cmd_audit(struct hkms_cli *cli, int argc, char **argv)
 {
 	static const struct hkms_cli_cmd verbs[] = {
 		{ "verify", audit_verify, "verify the audit log's hash chain" },
+		{ "show", audit_show, "print audit lines from a sequence number on" },
 		{ NULL, NULL, NULL }
 	};
 

@@ -17,12 +17,13 @@ static const struct hkms_cli_cmd commands[] = {
 	{ "init", hkms_cmd_init, "create the embedded default: data dir, SoftHSM2 token, config" },
 	{ "token", hkms_cmd_token, "list or initialise tokens" },
 	{ "key", hkms_cmd_key, "generate, list, show, delete or import keys in the token" },
-	{ "audit", hkms_cmd_audit, "verify the audit log" },
+	{ "audit", hkms_cmd_audit, "verify or show the audit log" },
 	{ "store", hkms_cmd_store, "check the data directory" },
 	{ "csr", hkms_cmd_csr, "create CSRs signed in the token, verify CSRs" },
 	{ "cert", hkms_cmd_cert, "self-sign, import, list, show, export, rename, delete, renew certificates" },
 	{ "trust", hkms_cmd_trust, "import, list, pin, verify and watch the truststore" },
 	{ "ca", hkms_cmd_ca, "certificate authorities: create, sign, issued, revoke, crl, issue-client" },
+	{ "profile", hkms_cmd_profile, "list or show certificate profiles" },
 	{ NULL, NULL, NULL }
 };
 

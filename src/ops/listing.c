@@ -1,6 +1,6 @@
 /*
  * Read-only listings both faces serve: certificate profiles (built-in and
- * the custom files of [x509] profiles_dir) and the audit log by sequence
+ * the custom files of [store] profiles_dir) and the audit log by sequence
  * number, a bounded page at a time.
  */
 #include <errno.h>
