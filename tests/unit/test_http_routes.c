@@ -763,6 +763,124 @@ test_trust_verify_ok(void **state)
 	free(body);
 }
 
+/* imports: a software key, a certificate for a token key (what_if, a
+ * failed check with its checks, then for real), a CSR check, a pin */
+static void
+test_imports(void **state)
+{
+	struct call c;
+	EVP_PKEY *k = EVP_EC_gen("P-256"), *pub = NULL;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *pem, *body, *csr, *leaf;
+	const char *kp, *cp;
+	long n;
+	json_t *checks;
+
+	(void)state;
+	PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+	n = BIO_get_mem_data(b, &pem);
+	pem = strndup(pem, (size_t)n);
+	body = body_with("{\"name\":\"imported\"}", "key", pem);
+	assert_int_equal(call(&c, "POST", "/v1/keys/import", body), 201);
+	kp = json_string_value(json_object_get(c.json, "public_key_pem"));
+	assert_non_null(kp);
+	{
+		BIO *pb = BIO_new_mem_buf(kp, -1);
+
+		pub = PEM_read_bio_PUBKEY(pb, NULL, NULL, NULL);
+		BIO_free(pb);
+	}
+	assert_int_equal(EVP_PKEY_eq(pub, k), 1);
+	EVP_PKEY_free(pub);
+	call_free(&c);
+	free(body);
+	free(pem);
+	/* missing and unknown fields */
+	assert_int_equal(call(&c, "POST", "/v1/keys/import",
+	    "{\"name\":\"x\"}"), 400);
+	assert_string_equal(err_msg(&c), "key is required");
+	call_free(&c);
+
+	/* a CSR for a token key, signed by an hkms CA, imported back */
+	assert_int_equal(call(&c, "POST", "/v1/cas",
+	    "{\"name\":\"imp-ca\",\"key_type\":\"ec:p256\",\"subject\":"
+	    "\"/CN=Import CA\"}"), 201);
+	call_free(&c);
+	assert_int_equal(call(&c, "POST", "/v1/csrs",
+	    "{\"name\":\"app-csr\",\"new_key\":\"ec:p256\",\"key\":"
+	    "\"app\",\"subject\":\"/CN=app.example.com\",\"san\":"
+	    "\"DNS:app.example.com\"}"), 201);
+	csr = strdup(json_string_value(json_object_get(c.json, "pem")));
+	call_free(&c);
+	body = body_with("{}", "csr", csr);
+	assert_int_equal(call(&c, "POST", "/v1/csrs/verify", body), 200);
+	assert_true(json_is_true(json_object_get(c.json, "ok")));
+	call_free(&c);
+	free(body);
+	body = body_with("{\"profile\":\"tls-server\"}", "csr", csr);
+	assert_int_equal(call(&c, "POST", "/v1/cas/imp-ca/sign", body), 201);
+	leaf = strdup(json_string_value(json_object_get(c.json, "pem")));
+	call_free(&c);
+	free(body);
+	free(csr);
+	/* a serverAuth leaf asked for as tls-client: the EKU check fails, and
+	 * the error carries the checks */
+	body = body_with("{\"name\":\"app\",\"what_if\":true,"
+	    "\"profile\":\"tls-client\"}",
+	    "certificate", leaf);
+	assert_int_equal(call(&c, "POST", "/v1/certificates/import", body),
+	    422);
+	assert_string_equal(err_code(&c), "check_failed:extended_key_usage");
+	checks = json_object_get(json_object_get(c.json, "error"), "checks");
+	assert_true(json_array_size(checks) >= 1);
+	call_free(&c);
+	free(body);
+	/* with the CA: what_if passes and stores nothing; then for real */
+	assert_int_equal(call(&c, "GET", "/ca/imp-ca.pem", NULL), 200);
+	cp = strndup((const char *)c.resp.body, c.resp.body_len);
+	call_free(&c);
+	{
+		json_t *o = json_pack("{s:s,s:s,s:s,s:b}", "name", "app",
+		    "certificate", leaf, "ca", cp, "what_if", 1);
+		char *s2 = json_dumps(o, JSON_COMPACT);
+
+		assert_int_equal(call(&c, "POST", "/v1/certificates/import",
+		    s2), 200);
+		assert_true(json_is_true(json_object_get(c.json, "ok")));
+		call_free(&c);
+		assert_int_equal(call(&c, "GET", "/v1/certificates/app", NULL),
+		    404);
+		call_free(&c);
+		json_object_set_new(o, "what_if", json_false());
+		free(s2);
+		s2 = json_dumps(o, JSON_COMPACT);
+		assert_int_equal(call(&c, "POST", "/v1/certificates/import",
+		    s2), 201);
+		call_free(&c);
+		assert_int_equal(call(&c, "GET", "/v1/certificates/app", NULL),
+		    200);
+		assert_string_equal(json_string_value(json_object_get(c.json,
+		    "key")), "app");
+		call_free(&c);
+		free(s2);
+		json_decref(o);
+	}
+	/* pin the leaf as a peer, twice: the second is unchanged */
+	body = body_with("{}", "certificate", leaf);
+	assert_int_equal(call(&c, "POST", "/v1/truststore/peer-app/pin", body),
+	    200);
+	call_free(&c);
+	assert_int_equal(call(&c, "POST", "/v1/truststore/peer-app/pin", body),
+	    200);
+	assert_true(json_is_true(json_object_get(c.json, "unchanged")));
+	call_free(&c);
+	free(body);
+	free((char *)cp);
+	free(leaf);
+	BIO_free(b);
+	EVP_PKEY_free(k);
+}
+
 static void
 test_profiles_audit(void **state)
 {
@@ -808,6 +926,7 @@ main(void)
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_ca_sign_export),
 		cmocka_unit_test(test_trust_verify_ok),
+		cmocka_unit_test(test_imports),
 		cmocka_unit_test(test_profiles_audit),
 	};
 
