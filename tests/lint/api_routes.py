@@ -14,7 +14,12 @@ of the binary (the server's, the clients', the rest) as JSON. Checked:
 - every code of an error response's x-hkms-errors is in
   include/hkms/errors.def with that response's HTTP status;
 - operationIds are unique, every operation has x-hkms-op, a 2xx response
-  and its path parameters.
+  and its path parameters;
+- the request body of every operation whose x-hkms-op names a body schema
+  of the binary (src/http/body.c tables) has exactly that schema's fields,
+  each of the matching type (secrets: format password; binary inputs and
+  name lists as documented), the same required ones and the same integer
+  ranges, and additionalProperties: false; every schema is used.
 
 A table with no route at all is a placeholder (the part has not landed on
 this branch): its operations are skipped with a note, never silently.
@@ -27,6 +32,53 @@ import sys
 import yaml
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def yaml_type(p):
+    if "oneOf" in p:
+        kinds = sorted(x.get("type") for x in p["oneOf"])
+        return "list" if kinds == ["array", "string"] else "?"
+    t = p.get("type")
+    if t == "string" and p.get("format") == "password":
+        return "secret"
+    return t
+
+
+def check_body(where, o, fields):
+    errs = []
+    try:
+        sch = o["requestBody"]["content"]["application/json"]["schema"]
+    except (KeyError, TypeError):
+        return ["%s: takes a body (schema of the binary) but documents "
+                "none" % where]
+    props = sch.get("properties") or {}
+    if sch.get("additionalProperties") is not False:
+        errs.append("%s: request body needs additionalProperties: false" %
+                    where)
+    names = [f["name"] for f in fields]
+    if sorted(props) != sorted(names):
+        errs.append("%s: body fields %s, the binary takes %s" %
+                    (where, sorted(props), sorted(names)))
+    req = sorted(sch.get("required") or [])
+    if req != sorted(f["name"] for f in fields if f["required"]):
+        errs.append("%s: required %s, the binary requires %s" %
+                    (where, req, sorted(f["name"] for f in fields
+                                        if f["required"])))
+    for f in fields:
+        p = props.get(f["name"])
+        if p is None:
+            continue
+        want = {"bytes": "string", "secret": "secret"}.get(f["type"],
+                                                          f["type"])
+        if yaml_type(p) != want:
+            errs.append("%s: field %s is %s in the binary, %s here" %
+                        (where, f["name"], f["type"], yaml_type(p)))
+        if f["type"] == "integer" and (p.get("minimum") != f["min"] or
+                                       p.get("maximum") != f["max"]):
+            errs.append("%s: field %s range %s..%s, the binary %d..%d" %
+                        (where, f["name"], p.get("minimum"),
+                         p.get("maximum"), f["min"], f["max"]))
+    return errs
 
 
 def main():
@@ -42,8 +94,11 @@ def main():
                          r'(\d+),', line)
             if m:
                 reg[m.group(1)] = int(m.group(2))
-    routes = json.loads(subprocess.run([tool], check=True,
-                                       capture_output=True).stdout)
+    out = json.loads(subprocess.run([tool], check=True,
+                                    capture_output=True).stdout)
+    routes = out["routes"]
+    bodies = {b["name"]: b["fields"] for b in out["bodies"]}
+    used = set()
     tables = {r["table"] for r in routes}
     have = {}
     for r in routes:
@@ -89,6 +144,9 @@ def main():
                 if seg not in pnames:
                     errs.append("%s: path parameter %s not described" %
                                 (where, seg))
+            if o.get("x-hkms-op") in bodies:
+                used.add(o["x-hkms-op"])
+                errs += check_body(where, o, bodies[o["x-hkms-op"]])
             table = o.get("x-hkms-table")
             if table not in ("server", "clients", "routes"):
                 errs.append("%s: x-hkms-table must be server, clients or "
@@ -118,6 +176,10 @@ def main():
         if key not in documented:
             errs.append("%s %s: route of table %s missing from "
                         "docs/api.yaml" % (key[0], key[1], r["table"]))
+    for name in bodies:
+        if name not in used:
+            errs.append("body schema %s: no operation of docs/api.yaml "
+                        "has it (x-hkms-op)" % name)
     for e in errs:
         print("api_routes: " + e)
     print("api_routes: %d routes, %d operations, %d skipped, %d problems" %
