@@ -378,8 +378,24 @@ def http_body_seeds():
     put(t, "deep", b"\x09{\"permit_dns\":" + b"[" * 300 + b"]" * 300 + b"}")
 
 
+def http_route_seeds():
+    t = "http_route"
+    for i, (m, path) in enumerate([
+            ("GET", "/v1/keys/web"), ("POST", "/v1/keys/import"),
+            ("POST", "/v1/cas/root/sign"), ("GET", "/v1/cas/a/issued/0A:1B"),
+            ("PUT", "/v1/cas/x/policy"), ("DELETE", "/v1/truststore/x"),
+            ("GET", "/crl/root.crl"), ("GET", "/ca/root%2e.pem"),
+            ("GET", "/v1/keys/a%2Fb"), ("GET", "/v1/keys/%00"),
+            ("GET", "/v1/keys/"), ("GET", "//v1//keys"),
+            ("PATCH", "/v1/certificates/web%2"), ("GET", "/v1/health"),
+            ("GET", "/v1/clients/robot"), ("POST", "/v1/cas/" + "a/" * 40),
+            ("GET", "/v1/keys/" + "%41" * 300)]):
+        put(t, "route-%02d" % i, m.encode() + b"\x00" + path.encode())
+
+
 def main():
     http_body_seeds()
+    http_route_seeds()
     cli_material()
     leaf_pem, int_pem, root_pem = rd("leaf.pem"), rd("int.pem"), rd("root.pem")
     chain = leaf_pem + int_pem + root_pem
