@@ -172,7 +172,8 @@ pattern_match(const char *pattern, const char *path, struct hkms_http_req *req)
 		slen = se ? (size_t)(se - s) : strlen(s);
 		if (*p == '{') {
 			close = memchr(p, '}', plen);
-			if (close == NULL || req->nparams >= HKMS_HTTP_MAX_PARAMS)
+			if (close == NULL ||
+			    req->nparams >= HKMS_HTTP_MAX_PARAMS)
 				return 0;
 			suffix = close + 1;
 			suflen = plen - (size_t)(suffix - p);

@@ -22,8 +22,9 @@ enum hkms_body_type {
 	HKMS_BODY_BOOL,		/* int 0/1 */
 	HKMS_BODY_LIST,		/* char * (malloc'd): "a,b" given as that
 				 * string or as ["a","b"] */
-	HKMS_BODY_STRV,		/* const char ** NULL-terminated (malloc'd
-				 * vector of strings into the document) */
+	HKMS_BODY_STRV,		/* const char **, NULL-terminated (a
+				 * malloc'd vector of strings into the
+				 * document) */
 	HKMS_BODY_BYTES,	/* struct hkms_body_bytes: PEM text as is,
 				 * anything else base64 of the bytes */
 	HKMS_BODY_OBJECT,	/* json_t * (borrowed): any JSON object */
