@@ -3,6 +3,7 @@
  * same name (src/cli/cmd_trust.c) over the same operation; none needs the
  * token.
  */
+#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 
@@ -153,7 +154,7 @@ hkms_route_trust_pin(struct hkms_http_req *req, struct hkms_http_resp *resp)
 
 /* POST /v1/truststore/verify {chain, password, purpose, host, at} (hkms
  * trust verify): 200 with the verdict when the chain holds, else 422 with
- * the failed check as the error code */
+ * the failed check as the error code and the verdict as "verdict" */
 struct trust_verify_body {
 	struct hkms_body_head h;
 	struct hkms_body_bytes chain;
@@ -182,7 +183,7 @@ hkms_route_trust_verify(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	struct trust_verify_body b;
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
-	json_t *out = NULL;
+	json_t *out = NULL, *env;
 	enum hkms_rc rc;
 
 	if (hkms_http_body(req, resp, &hkms_body_trust_verify, &b) != 0)
@@ -194,9 +195,19 @@ hkms_route_trust_verify(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	r.purpose = b.purpose;
 	r.host = b.host;
 	r.at = b.at;
-	if (hkms_http_ctx(req, resp, NEED_STORE, &c) == 0) {
-		rc = hkms_ops_trust_verify(&c, &r, &out, &err);
-		hkms_http_reply(resp, rc, 200, out, &err);
+	if (hkms_http_ctx(req, resp, NEED_STORE, &c) != 0)
+		goto out;
+	rc = hkms_ops_trust_verify(&c, &r, &out, &err);
+	if (rc == HKMS_E_VERIFY && out != NULL &&
+	    (env = hkms_err_json(&err, NULL)) != NULL) {
+		/* the envelope, and the verdict beside it (depth, subject) */
+		json_object_set_new(env, "verdict", out);
+		hkms_http_resp_json(resp, hkms_err_http_status(&err), env);
+		snprintf(resp->error_code, sizeof(resp->error_code), "%s",
+		    hkms_err_code(&err));
+		goto out;
 	}
+	hkms_http_reply(resp, rc, 200, out, &err);
+out:
 	hkms_http_body_free(&hkms_body_trust_verify, &b);
 }

@@ -759,6 +759,9 @@ test_trust_verify_ok(void **state)
 	call_free(&c);
 	assert_int_equal(call(&c, "POST", "/v1/truststore/verify", body), 422);
 	assert_string_equal(err_code(&c), "hostname_mismatch");
+	assert_true(json_is_false(json_object_get(json_object_get(c.json,
+	    "verdict"), "ok")));
+	assert_string_equal(c.resp.error_code, "hostname_mismatch");
 	call_free(&c);
 	free(body);
 }
