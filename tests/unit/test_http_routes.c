@@ -31,6 +31,7 @@
 #include <openssl/x509.h>
 
 #include "http_int.h"
+#include "routes_int.h"
 #include "hkms/ops.h"
 #include "hkms/secret.h"
 #include "hkms/service.h"
@@ -390,6 +391,41 @@ test_bad_bodies(void **state)
 	    400);
 	assert_string_equal(err_msg(&c), "force must be true or false");
 	call_free(&c);
+}
+
+/* the fuzz seeds: one valid body per schema, named after it, whose first
+ * byte is its index (make_seeds.py writes them in the order of
+ * hkms_http_body_schemas; a reordered table must regenerate them) */
+static void
+test_body_seeds(void **state)
+{
+	const char *src = getenv("HKMS_SRC");
+	unsigned char buf[8192], out[1024];
+	struct hkms_err err = { 0 };
+	char path[512];
+	size_t i, n;
+	FILE *f;
+
+	(void)state;
+	if (src == NULL)
+		skip();
+	for (i = 0; hkms_http_body_schemas[i] != NULL; i++) {
+		const struct hkms_body_schema *s = hkms_http_body_schemas[i];
+
+		snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/http_body/%s",
+		    src, s->name);
+		f = fopen(path, "rb");
+		assert_non_null(f);
+		n = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		assert_true(n > 1);
+		assert_int_equal(buf[0], i);
+		assert_true(s->size <= sizeof(out));
+		if (hkms_http_body_parse(s, "application/json", buf + 1, n - 1,
+		    out, &err) != HKMS_OK)
+			fail_msg("seed %s: %s", s->name, err.detail);
+		hkms_http_body_free(s, out);
+	}
 }
 
 /* ---- the flows ---- */
@@ -926,6 +962,7 @@ main(void)
 		cmocka_unit_test(test_match),
 		cmocka_unit_test(test_dispatch_no_answer),
 		cmocka_unit_test(test_bad_bodies),
+		cmocka_unit_test(test_body_seeds),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_ca_sign_export),
 		cmocka_unit_test(test_trust_verify_ok),
