@@ -1223,6 +1223,80 @@ hkms_hsm_sign_digest(struct hkms_hsm *h, const char *ref, const EVP_MD *md,
 	return hkms_hsm_with_key(h, ref, sign_fn, &a, err);
 }
 
+/* ---- TLS handshake signatures ---- */
+
+struct tls_sign_arg {
+	enum hkms_sign_scheme scheme;
+	const EVP_MD *md;
+	const unsigned char *in;
+	size_t inlen;
+	unsigned char *sig;
+	size_t *siglen;
+};
+
+static enum hkms_rc
+tls_sign_fn(EVP_PKEY *pk, void *arg, struct hkms_err *err)
+{
+	struct tls_sign_arg *a = arg;
+	EVP_PKEY_CTX *pctx = NULL;
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	size_t len = *a->siglen;
+	int rsa = EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA;
+	int ok;
+
+	if (rsa != (a->scheme != HKMS_SIGN_ECDSA))
+		return hkms_err_set(err, HKMS_E_INVALID,
+		    "the signature scheme does not fit the key type");
+	if ((pctx = EVP_PKEY_CTX_new(pk, NULL)) == NULL ||
+	    EVP_PKEY_sign_init(pctx) <= 0) {
+		rc = hkms_err_crypto(err, "cannot sign in the token");
+		goto out;
+	}
+	switch (a->scheme) {
+	case HKMS_SIGN_ECDSA:
+		ok = EVP_PKEY_CTX_set_signature_md(pctx, a->md) > 0;
+		break;
+	case HKMS_SIGN_RSA_PKCS1:
+		/* the DigestInfo of md is added before the padding */
+		ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) > 0 &&
+		    EVP_PKEY_CTX_set_signature_md(pctx, a->md) > 0;
+		break;
+	case HKMS_SIGN_RSA_PSS:
+		ok = EVP_PKEY_CTX_set_rsa_padding(pctx,
+		    RSA_PKCS1_PSS_PADDING) > 0 &&
+		    EVP_PKEY_CTX_set_signature_md(pctx, a->md) > 0 &&
+		    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, a->md) > 0 &&
+		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx,
+		    RSA_PSS_SALTLEN_DIGEST) > 0;
+		break;
+	default:
+		ok = 0;
+	}
+	if (!ok || EVP_PKEY_sign(pctx, a->sig, &len, a->in, a->inlen) <= 0) {
+		rc = hkms_err_crypto(err, "cannot sign in the token");
+		goto out;
+	}
+	*a->siglen = len;
+	rc = HKMS_OK;
+out:
+	EVP_PKEY_CTX_free(pctx);
+	return rc;
+}
+
+enum hkms_rc
+hkms_hsm_sign(struct hkms_hsm *h, const char *ref,
+    enum hkms_sign_scheme scheme, const EVP_MD *md, const unsigned char *in,
+    size_t inlen, unsigned char *sig, size_t *siglen, struct hkms_err *err)
+{
+	struct tls_sign_arg a = { scheme, md, in, inlen, sig, siglen };
+
+	if (in == NULL || sig == NULL || siglen == NULL || md == NULL ||
+	    (int)inlen != EVP_MD_get_size(md))
+		return hkms_err_set(err, HKMS_E_INVALID,
+		    "digest length does not match the digest algorithm");
+	return hkms_hsm_with_key(h, ref, tls_sign_fn, &a, err);
+}
+
 /* ---- public key ---- */
 
 static enum hkms_rc

@@ -27,6 +27,11 @@ struct hkms_config {
 	char *listen;
 	int threads;
 	char *admin_thumbprints;
+	char *server_key_type;	/* key type of a new service key (key_type;
+				 * NULL = ec:p256) */
+	char *unseal_socket;	/* NULL = <data_dir>/run/unseal.sock */
+	char *server_hostname;	/* hostname: the service certificate's
+				 * FQDN; NULL = the system's */
 	/* [audit] */
 	char *audit_key_sha256;	/* pinned audit key fingerprint (hex) */
 	/* [log] */
@@ -38,6 +43,7 @@ struct hkms_config {
 	int max_connections;
 	int per_ip;
 	int timeout_s;
+	long connection_memory;	/* per-connection memory (bytes) */
 	/* where the config was read from, NULL if none */
 	char *path;
 };

@@ -177,6 +177,23 @@ enum hkms_rc hkms_hsm_sign_digest(struct hkms_hsm *h, const char *ref,
     const EVP_MD *md, const unsigned char *dgst, size_t dlen,
     unsigned char *sig, size_t *siglen, struct hkms_err *err);
 
+/** How hkms_hsm_sign() signs (the TLS handshake's schemes). */
+enum hkms_sign_scheme {
+	HKMS_SIGN_ECDSA = 1,		/* in: the digest; sig: DER (r,s) */
+	HKMS_SIGN_RSA_PKCS1 = 2,	/* in: the digest; PKCS#1 v1.5 with
+					 * md's DigestInfo (TLS 1.2) */
+	HKMS_SIGN_RSA_PSS = 3,		/* in: the digest; PSS with MGF1(md)
+					 * and a salt of the digest's length
+					 * (TLS 1.3 rsa_pss_rsae_*) */
+};
+
+/** Sign a handshake's digest with key ref in the token, as scheme says.
+ *  sig must hold *siglen bytes; set to the length used. Rebuilds and
+ *  retries like hkms_hsm_with_key(). */
+enum hkms_rc hkms_hsm_sign(struct hkms_hsm *h, const char *ref,
+    enum hkms_sign_scheme scheme, const EVP_MD *md, const unsigned char *in,
+    size_t inlen, unsigned char *sig, size_t *siglen, struct hkms_err *err);
+
 struct hkms_token_info {
 	char label[33], manufacturer[33], model[17], serial[17];
 	unsigned long slot_id;

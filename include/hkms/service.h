@@ -33,6 +33,7 @@ struct hkms_hsm;
 struct hkms_store;
 struct hkms_trust;
 struct hkms_ops_ctx;
+struct hkms_secret;
 
 /* ---- principals ---- */
 
@@ -92,6 +93,11 @@ struct hkms_service_opts {
 	int log_quiet;		/* no log lines unless [log] level is set:
 				 * a one-shot face (the CLI) whose errors
 				 * reach the user as the error envelope */
+	int token_retry;	/* a long-running face (the server): a token
+				 * open that failed because the token was
+				 * down or missing is tried again on a later
+				 * call, after a backoff (0.5 s doubling to
+				 * 30 s); a refused PIN never is */
 };
 
 /** Open the service for cfg (borrowed: it must outlive the service).
@@ -126,6 +132,38 @@ enum hkms_rc hkms_service_hsm(struct hkms_service *svc, struct hkms_hsm **out,
 
 /** Whether the token is open (without opening it). */
 int hkms_service_hsm_open(struct hkms_service *svc);
+
+/** Whether the service is sealed: the token is not open and there is no
+ *  PIN source (no HKMS_PIN, no pin_file or none on disk, no PIN from
+ *  hkms_service_unseal()). */
+int hkms_service_sealed(struct hkms_service *svc);
+
+/** Unseal: log in with pin (copied into a secret buffer, kept only in
+ *  memory so a lost context can log in again; never written). A refused
+ *  PIN (HKMS_E_PIN, one try counted like any login, audited) or a token
+ *  that does not open leaves the service sealed; HKMS_E_EXISTS
+ *  ("not_sealed") when the token is open already. */
+enum hkms_rc hkms_service_unseal(struct hkms_service *svc,
+    const struct hkms_secret *pin, struct hkms_err *err);
+
+/* signature schemes of hkms_service_tls_sign (= enum hkms_sign_scheme) */
+#define HKMS_TLS_SIGN_ECDSA 1		/* in: digest; out: DER (r,s) */
+#define HKMS_TLS_SIGN_RSA_PKCS1 2	/* in: digest; PKCS#1 v1.5 */
+#define HKMS_TLS_SIGN_RSA_PSS 3		/* in: digest; PSS, salt = digest
+					 * length, MGF1 with digest */
+
+/** Sign a TLS handshake's digest with the token key named key (the
+ *  server's GnuTLS callbacks; the token is opened on first use).
+ *  digest: "sha256", "sha384", "sha512". sig holds
+ *  *siglen bytes; set to the length used. Token errors are counted. */
+enum hkms_rc hkms_service_tls_sign(struct hkms_service *svc, const char *key,
+    int scheme, const char *digest, const unsigned char *in, size_t inlen,
+    unsigned char *sig, size_t *siglen, struct hkms_err *err);
+
+/** The health check's store probe: <data_dir>/run/health.probe written
+ *  atomically (the store opened on first use). */
+enum hkms_rc hkms_service_probe_store(struct hkms_service *svc,
+    struct hkms_err *err);
 
 /** The store on the config's data dir, opened on first use (read-only
  *  with opts->store_read_only), with the token's audit key provider and
@@ -163,7 +201,8 @@ void hkms_service_count(struct hkms_service *svc, const char *op,
     enum hkms_rc rc);
 
 /** The counters as a new object {"operations":[{"op","result":"ok"|
- *  "error","count"}], "token_errors", "token_rebuilds", "token_open"}:
+ *  "error","count"}], "token_errors", "token_rebuilds", "token_open",
+ *  "group_commit_batches", "group_commit_operations"}:
  *  what the server exports as Prometheus metrics. */
 json_t *hkms_service_metrics(struct hkms_service *svc);
 

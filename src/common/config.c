@@ -98,6 +98,9 @@ on_entry(void *user, const char *section, const char *name, const char *value)
 		if (strcmp(name, "listen") == 0) ok = set_str(&c->listen, value);
 		else if (strcmp(name, "threads") == 0) ok = set_int(&c->threads, value, 0, 256);
 		else if (strcmp(name, "admin_thumbprints") == 0) ok = set_str(&c->admin_thumbprints, value);
+		else if (strcmp(name, "key_type") == 0) ok = set_str(&c->server_key_type, value);
+		else if (strcmp(name, "unseal_socket") == 0) ok = set_str(&c->unseal_socket, value);
+		else if (strcmp(name, "hostname") == 0) ok = set_str(&c->server_hostname, value);
 	} else if (strcmp(section, "audit") == 0) {
 		if (strcmp(name, "key_sha256") == 0)
 			ok = hex64(value) && set_str(&c->audit_key_sha256,
@@ -113,6 +116,7 @@ on_entry(void *user, const char *section, const char *name, const char *value)
 		else if (strcmp(name, "max_connections") == 0) ok = set_int(&c->max_connections, value, 1, 65536);
 		else if (strcmp(name, "per_ip") == 0) ok = set_int(&c->per_ip, value, 1, 65536);
 		else if (strcmp(name, "timeout_s") == 0) ok = set_int(&c->timeout_s, value, 1, 3600);
+		else if (strcmp(name, "connection_memory") == 0) ok = set_long(&c->connection_memory, value, 8192, 16L * 1024 * 1024);
 	}
 	if (ok == -1) {
 		hkms_err_setc(ps->err, HKMS_E_INVALID, "config_unknown_key",
@@ -143,6 +147,7 @@ config_new(void)
 	c->max_connections = 512;
 	c->per_ip = 64;
 	c->timeout_s = 30;
+	c->connection_memory = 65536;
 	return c;
 }
 
@@ -447,6 +452,9 @@ hkms_config_free(struct hkms_config *c)
 	free(c->crl_dir);
 	free(c->listen);
 	free(c->admin_thumbprints);
+	free(c->server_key_type);
+	free(c->unseal_socket);
+	free(c->server_hostname);
 	free(c->audit_key_sha256);
 	free(c->path);
 	free(c);

@@ -264,7 +264,7 @@ static enum hkms_rc
 make_audit_key(const char *cfgpath, const char *actor, char fpr[65],
     struct hkms_err *err)
 {
-	struct hkms_service_opts so = { actor, 0, 0, 1 };
+	struct hkms_service_opts so = { actor, 0, 0, 1, 0 };
 	struct hkms_config *cfg = NULL;
 	struct hkms_service *svc = NULL;
 	struct hkms_key_info ki;

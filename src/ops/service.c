@@ -17,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "hkms/hsm.h"
@@ -46,6 +48,11 @@ struct hkms_service {
 	struct hkms_hsm *hsm;		/* under hsm_mu; then constant */
 	int hsm_failed;			/* one try per service */
 	struct hkms_err hsm_err;
+	int token_retry;		/* retry a token_down open (server) */
+	struct timespec hsm_retry_at;	/* not before (CLOCK_MONOTONIC) */
+	int hsm_backoff_ms;		/* next wait, doubled to 30 s */
+	struct hkms_secret *unseal_pin;	/* under hsm_mu: the PIN hkms
+					 * unseal gave (sealed start) */
 
 	pthread_mutex_t store_mu;
 	struct hkms_store *store;	/* under store_mu; then constant */
@@ -90,6 +97,7 @@ hkms_service_open(const struct hkms_config *cfg,
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 	svc->cfg = cfg;
 	svc->store_read_only = opts ? opts->store_read_only : 0;
+	svc->token_retry = opts ? opts->token_retry : 0;
 	pthread_mutex_init(&svc->hsm_mu, NULL);
 	pthread_mutex_init(&svc->store_mu, NULL);
 	pthread_mutex_init(&svc->trust_mu, NULL);
@@ -122,6 +130,7 @@ hkms_service_close(struct hkms_service *svc)
 	hkms_store_close(svc->store);
 	hkms_hsm_close(svc->hsm);
 	hkms_log_close(svc->log);
+	hkms_secret_free(svc->unseal_pin);
 	pthread_mutex_destroy(&svc->hsm_mu);
 	pthread_mutex_destroy(&svc->store_mu);
 	pthread_mutex_destroy(&svc->trust_mu);
@@ -142,13 +151,18 @@ hkms_service_log(struct hkms_service *svc)
 	return svc ? svc->log : NULL;
 }
 
-/* The user PIN: HKMS_PIN, else the config's pin_file (mode 0600). */
+/* The user PIN: the one hkms unseal gave, else HKMS_PIN, else the
+ * config's pin_file (mode 0600). Under hsm_mu. */
 static enum hkms_rc
-read_pin(const struct hkms_config *cfg, struct hkms_secret **pin,
+read_pin(struct hkms_service *svc, struct hkms_secret **pin,
     struct hkms_err *err)
 {
+	const struct hkms_config *cfg = svc->cfg;
 	enum hkms_rc rc;
 
+	if (svc->unseal_pin != NULL)
+		return hkms_secret_new(hkms_secret_str(svc->unseal_pin),
+		    hkms_secret_len(svc->unseal_pin), pin, err);
 	rc = hkms_secret_from_env("HKMS_PIN", pin, err);
 	if (rc != HKMS_E_NOT_FOUND)
 		return rc;
@@ -192,6 +206,106 @@ audit_login_failure(struct hkms_service *svc, struct hkms_err *err)
 	    ae.detail);
 }
 
+/* A failed open may be tried again (under hsm_mu): only by a service
+ * opened with token_retry, only for a token that was down or missing
+ * (HKMS_E_TOKEN_DOWN, HKMS_E_TOKEN), never after a refused PIN, and not
+ * before the backoff (0.5 s, doubled up to 30 s) has passed. */
+static int
+retry_due(struct hkms_service *svc)
+{
+	struct timespec now;
+
+	if (!svc->token_retry || (svc->hsm_err.rc != HKMS_E_TOKEN_DOWN &&
+	    svc->hsm_err.rc != HKMS_E_TOKEN))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > svc->hsm_retry_at.tv_sec ||
+	    (now.tv_sec == svc->hsm_retry_at.tv_sec &&
+	    now.tv_nsec >= svc->hsm_retry_at.tv_nsec);
+}
+
+static void
+retry_arm(struct hkms_service *svc, enum hkms_rc rc)
+{
+	long ms;
+
+	if (!svc->token_retry || (rc != HKMS_E_TOKEN_DOWN &&
+	    rc != HKMS_E_TOKEN))
+		return;
+	svc->hsm_backoff_ms = svc->hsm_backoff_ms == 0 ? 500 :
+	    svc->hsm_backoff_ms >= 15000 ? 30000 : svc->hsm_backoff_ms * 2;
+	clock_gettime(CLOCK_MONOTONIC, &svc->hsm_retry_at);
+	ms = svc->hsm_backoff_ms;
+	svc->hsm_retry_at.tv_sec += ms / 1000;
+	svc->hsm_retry_at.tv_nsec += (ms % 1000) * 1000000L;
+	if (svc->hsm_retry_at.tv_nsec >= 1000000000L) {
+		svc->hsm_retry_at.tv_sec++;
+		svc->hsm_retry_at.tv_nsec -= 1000000000L;
+	}
+}
+
+int
+hkms_service_sealed(struct hkms_service *svc)
+{
+	const struct hkms_config *cfg;
+	struct hkms_secret *pin = NULL;
+	struct hkms_err e = { 0 };
+	struct stat sb;
+	int sealed;
+
+	if (svc == NULL)
+		return 1;
+	cfg = svc->cfg;
+	pthread_mutex_lock(&svc->hsm_mu);
+	sealed = svc->hsm == NULL && svc->unseal_pin == NULL;
+	pthread_mutex_unlock(&svc->hsm_mu);
+	if (!sealed)
+		return 0;
+	if (hkms_secret_from_env("HKMS_PIN", &pin, &e) == HKMS_OK) {
+		hkms_secret_free(pin);
+		return 0;
+	}
+	return cfg->pin_file == NULL || stat(cfg->pin_file, &sb) != 0;
+}
+
+enum hkms_rc
+hkms_service_unseal(struct hkms_service *svc, const struct hkms_secret *pin,
+    struct hkms_err *err)
+{
+	struct hkms_secret *copy = NULL;
+	struct hkms_hsm *h;
+	enum hkms_rc rc;
+
+	if (svc == NULL || pin == NULL || hkms_secret_len(pin) == 0)
+		return hkms_err_set(err, HKMS_E_INVALID, "no PIN given");
+	if ((rc = hkms_secret_new(hkms_secret_str(pin), hkms_secret_len(pin),
+	    &copy, err)) != HKMS_OK)
+		return rc;
+	pthread_mutex_lock(&svc->hsm_mu);
+	if (svc->hsm != NULL) {
+		pthread_mutex_unlock(&svc->hsm_mu);
+		hkms_secret_free(copy);
+		return hkms_err_setc(err, HKMS_E_EXISTS, "not_sealed",
+		    "the service is not sealed");
+	}
+	hkms_secret_free(svc->unseal_pin);
+	svc->unseal_pin = copy;
+	svc->hsm_failed = 0;	/* a new PIN: one new try */
+	svc->hsm_backoff_ms = 0;
+	pthread_mutex_unlock(&svc->hsm_mu);
+	rc = hkms_service_hsm(svc, &h, err);
+	if (rc != HKMS_OK) {
+		/* stays sealed: the PIN is dropped again */
+		pthread_mutex_lock(&svc->hsm_mu);
+		if (svc->hsm == NULL) {
+			hkms_secret_free(svc->unseal_pin);
+			svc->unseal_pin = NULL;
+		}
+		pthread_mutex_unlock(&svc->hsm_mu);
+	}
+	return rc;
+}
+
 enum hkms_rc
 hkms_service_hsm(struct hkms_service *svc, struct hkms_hsm **out,
     struct hkms_err *err)
@@ -213,8 +327,10 @@ hkms_service_hsm(struct hkms_service *svc, struct hkms_hsm **out,
 		pthread_mutex_unlock(&svc->hsm_mu);
 		return HKMS_OK;
 	}
-	/* one try per service: a second would burn another PIN attempt */
-	if (svc->hsm_failed) {
+	/* one try per service: a second would burn another PIN attempt;
+	 * a server retries a token that was down (never a refused PIN),
+	 * not before the backoff has passed */
+	if (svc->hsm_failed && !retry_due(svc)) {
 		e = svc->hsm_err;
 		pthread_mutex_unlock(&svc->hsm_mu);
 		if (err != NULL)
@@ -223,7 +339,7 @@ hkms_service_hsm(struct hkms_service *svc, struct hkms_hsm **out,
 	}
 	/* the module is dlopen'ed: refuse one others could have changed */
 	if ((rc = hkms_config_check_token(cfg, &e)) != HKMS_OK ||
-	    (rc = read_pin(cfg, &pin, &e)) != HKMS_OK) {
+	    (rc = read_pin(svc, &pin, &e)) != HKMS_OK) {
 		pthread_mutex_unlock(&svc->hsm_mu);
 		if (err != NULL)
 			*err = e;
@@ -245,6 +361,8 @@ hkms_service_hsm(struct hkms_service *svc, struct hkms_hsm **out,
 	free(lock);
 	if (rc == HKMS_OK) {
 		*out = svc->hsm;
+		svc->hsm_failed = 0;
+		svc->hsm_backoff_ms = 0;
 		pthread_mutex_unlock(&svc->hsm_mu);
 		hkms_log_msg(svc->log, HKMS_LOG_INFO, "token.open",
 		    "token '%s' opened", cfg->label ? cfg->label :
@@ -254,6 +372,7 @@ hkms_service_hsm(struct hkms_service *svc, struct hkms_hsm **out,
 	e.rc = rc;
 	svc->hsm_failed = 1;
 	svc->hsm_err = e;
+	retry_arm(svc, rc);
 	audit = rc == HKMS_E_PIN;
 	pthread_mutex_unlock(&svc->hsm_mu);
 	atomic_fetch_add(&svc->token_errors, 1);
@@ -416,6 +535,52 @@ hkms_service_ctx(struct hkms_service *svc,
 	return HKMS_OK;
 }
 
+/* ---- the server's TLS key ---- */
+
+enum hkms_rc
+hkms_service_tls_sign(struct hkms_service *svc, const char *key,
+    int scheme, const char *digest, const unsigned char *in, size_t inlen,
+    unsigned char *sig, size_t *siglen, struct hkms_err *err)
+{
+	const EVP_MD *md = NULL;
+	struct hkms_hsm *h;
+	enum hkms_rc rc;
+
+	if (digest != NULL && (md = EVP_get_digestbyname(digest)) == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID,
+		    "unknown digest '%.40s'", digest);
+	if (scheme != HKMS_SIGN_ECDSA && scheme != HKMS_SIGN_RSA_PKCS1 &&
+	    scheme != HKMS_SIGN_RSA_PSS)
+		return hkms_err_set(err, HKMS_E_INVALID,
+		    "unknown signature scheme");
+	if ((rc = hkms_service_hsm(svc, &h, err)) != HKMS_OK)
+		return rc;
+	rc = hkms_hsm_sign(h, key, (enum hkms_sign_scheme)scheme, md, in,
+	    inlen, sig, siglen, err);
+	if (rc == HKMS_E_TOKEN || rc == HKMS_E_TOKEN_DOWN)
+		atomic_fetch_add(&svc->token_errors, 1);
+	return rc;
+}
+
+enum hkms_rc
+hkms_service_probe_store(struct hkms_service *svc, struct hkms_err *err)
+{
+	struct hkms_store *st;
+	char *path = NULL;
+	enum hkms_rc rc;
+	char buf[64];
+	int n;
+
+	if ((rc = hkms_service_store(svc, &st, err)) != HKMS_OK)
+		return rc;
+	if (asprintf(&path, "%s/run/health.probe", svc->cfg->data_dir) < 0)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)time(NULL));
+	rc = hkms_store_write_atomic(path, buf, (size_t)n, 0600, err);
+	free(path);
+	return rc;
+}
+
 /* ---- metrics ---- */
 
 static struct op_counter *
@@ -463,6 +628,8 @@ hkms_service_metrics(struct hkms_service *svc)
 	json_t *o, *ops;
 	size_t i, n;
 	struct hkms_hsm *h;
+	struct hkms_store *st;
+	unsigned long long batches = 0, gcops = 0;
 
 	if (svc == NULL)
 		return NULL;
@@ -476,12 +643,19 @@ hkms_service_metrics(struct hkms_service *svc)
 		    svc->ops[i].op, "result", "error", "count",
 		    (json_int_t)atomic_load(&svc->ops[i].error)));
 	}
+	pthread_mutex_lock(&svc->store_mu);
+	st = svc->store;
+	pthread_mutex_unlock(&svc->store_mu);
+	if (st != NULL)
+		hkms_store_commit_stats(st, &batches, &gcops);
 	pthread_mutex_lock(&svc->hsm_mu);
 	h = svc->hsm;
 	pthread_mutex_unlock(&svc->hsm_mu);
-	o = json_pack("{s:o,s:I,s:I,s:b}", "operations", ops, "token_errors",
-	    (json_int_t)atomic_load(&svc->token_errors), "token_rebuilds",
-	    (json_int_t)hkms_hsm_rebuilds(h), "token_open", h != NULL);
+	o = json_pack("{s:o,s:I,s:I,s:b,s:I,s:I}", "operations", ops,
+	    "token_errors", (json_int_t)atomic_load(&svc->token_errors),
+	    "token_rebuilds", (json_int_t)hkms_hsm_rebuilds(h), "token_open",
+	    h != NULL, "group_commit_batches", (json_int_t)batches,
+	    "group_commit_operations", (json_int_t)gcops);
 	return o;
 }
 

@@ -81,7 +81,7 @@ group_teardown(void **state)
 static void
 test_service_open_close_lazy(void **state)
 {
-	struct hkms_service_opts o = { "unit:test", 0, 0, 0 };
+	struct hkms_service_opts o = { "unit:test", 0, 0, 0, 0 };
 	struct hkms_service *svc = NULL;
 	struct hkms_err err = { 0 };
 	json_t *m;
@@ -181,7 +181,7 @@ test_log_lines(void **state)
 {
 	char path[300], buf[4096];
 	struct hkms_config lc;
-	struct hkms_service_opts o = { "unit:test", 0, 0, 0 };
+	struct hkms_service_opts o = { "unit:test", 0, 0, 0, 0 };
 	struct hkms_service *svc = NULL;
 	struct hkms_log *log = NULL;
 	struct hkms_hsm *h = NULL;
@@ -337,7 +337,7 @@ worker_run(void *arg)
 static void
 test_service_concurrent_8_threads(void **state)
 {
-	struct hkms_service_opts o = { "unit:test", 0, 0, 0 };
+	struct hkms_service_opts o = { "unit:test", 0, 0, 0, 0 };
 	struct hkms_service *svc = NULL;
 	struct worker w[NTHREADS];
 	pthread_t th[NTHREADS];
