@@ -24,6 +24,8 @@ static const struct hkms_cli_cmd commands[] = {
 	{ "trust", hkms_cmd_trust, "import, list, pin, verify and watch the truststore" },
 	{ "ca", hkms_cmd_ca, "certificate authorities: create, sign, issued, revoke, crl, issue-client" },
 	{ "profile", hkms_cmd_profile, "list or show certificate profiles" },
+	{ "serve", hkms_cmd_serve, "serve the HTTPS JSON API (the TLS key in the token)" },
+	{ "unseal", hkms_cmd_unseal, "give a sealed server the token PIN over its UNIX socket" },
 	{ NULL, NULL, NULL }
 };
 

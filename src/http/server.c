@@ -1,0 +1,805 @@
+/*
+ * hkms serve: libmicrohttpd with GnuTLS, the TLS key in the token (tls.c).
+ *
+ * A request: its body is collected up to [limits] max_body (413 beyond),
+ * its path and query (decoded by libmicrohttpd) matched against the route
+ * tables (404/405), refused while sealed (503) unless the route answers
+ * sealed, authenticated by its client certificate chain unless public
+ * (401/403), dispatched to its handler, answered with the security
+ * headers, logged as one JSON line and counted.
+ *
+ * Threads: libmicrohttpd's epoll thread pool ([server] threads, 0 = the
+ * cores) runs handshakes and handlers. The main thread blocks every
+ * signal (the pool inherits the mask) and serves a signalfd and the
+ * unseal socket: SIGTERM/SIGINT stop accepting, wait for in-flight
+ * requests, exit; SIGHUP reloads the config's limits, the client CA trust
+ * (a new listener on the same socket when it changed) and the service
+ * certificate. No work runs in a signal handler: there is none.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "hkms/clients.h"
+#include "hkms/ops.h"
+#include "hkms_server.h"
+#include "http_int.h"
+#include "server_int.h"
+
+#define MAX_QUERY 32
+#define OVERFLOW_SLOTS 32	/* connections past max_connections that
+				 * are answered 429 before MHD refuses */
+
+static struct hkms_server_state state;
+static struct hkms_server_state *running;
+
+/* what SIGHUP may change without a restart */
+static atomic_long max_body;
+
+struct hkms_server_state *
+hkms_server_current(void)
+{
+	return running;
+}
+
+struct conn_ctx {
+	int overflow;		/* opened past max_connections: 429 */
+};
+
+struct req_ctx {
+	struct timespec t0;
+	unsigned char *body;
+	size_t len, cap;
+	int too_large;
+	int counted;		/* in_flight raised */
+};
+
+static double
+elapsed(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) +
+	    (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* ---- responses ---- */
+
+static enum MHD_Result
+send_resp(struct MHD_Connection *conn, struct hkms_http_resp *r, int close)
+{
+	struct MHD_Response *mr;
+	enum MHD_Result ret;
+	char cd[200];
+
+	mr = MHD_create_response_from_buffer(r->body_len, r->body,
+	    MHD_RESPMEM_MUST_FREE);
+	if (mr == NULL)
+		return MHD_NO;
+	r->body = NULL;		/* MHD frees it */
+	r->body_len = 0;
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    r->content_type[0] ? r->content_type : "application/json");
+	if (r->filename[0] != '\0') {
+		snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"",
+		    r->filename);
+		MHD_add_response_header(mr, "Content-Disposition", cd);
+	}
+	MHD_add_response_header(mr, "Cache-Control", "no-store");
+	MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(mr, "Strict-Transport-Security",
+	    "max-age=31536000");
+	if (r->status == 429 || r->status == 503)
+		MHD_add_response_header(mr, "Retry-After", "1");
+	if (close)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION,
+		    "close");
+	ret = MHD_queue_response(conn, (unsigned)r->status, mr);
+	MHD_destroy_response(mr);
+	return ret;
+}
+
+#define error_resp(r, rc, code, ...) do {				\
+	struct hkms_err e_ = { 0 };					\
+									\
+	hkms_err_setc(&e_, rc, code, __VA_ARGS__);			\
+	hkms_http_resp_error(r, &e_, NULL);				\
+} while (0)
+
+/* ---- the request log ---- */
+
+static void
+log_request(struct hkms_service *svc, const char *method, const char *route,
+    const char *thumb, const struct hkms_http_resp *r, double secs)
+{
+	json_t *f;
+
+	srv_metrics_request(method, route, r->status, secs);
+	if (!hkms_log_enabled(hkms_service_log(svc), HKMS_LOG_INFO))
+		return;
+	f = json_pack("{s:s,s:s,s:i,s:f}", "method", method, "route", route,
+	    "status", r->status, "duration_ms", secs * 1000.0);
+	if (f == NULL)
+		return;
+	if (thumb != NULL && thumb[0] != '\0')
+		json_object_set_new(f, "client", json_string(thumb));
+	if (r->error_code[0] != '\0')
+		json_object_set_new(f, "error", json_string(r->error_code));
+	hkms_log_event(hkms_service_log(svc), HKMS_LOG_INFO, "http.request", f);
+	json_decref(f);
+}
+
+/* ---- one request ---- */
+
+struct query_acc {
+	struct hkms_http_query q[MAX_QUERY];
+	size_t n;
+	int overflow;
+};
+
+static enum MHD_Result
+query_it(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct query_acc *a = cls;
+
+	(void)kind;
+	if (a->n == MAX_QUERY) {
+		a->overflow = 1;
+		return MHD_NO;
+	}
+	a->q[a->n].key = key;
+	a->q[a->n].value = value ? value : "";
+	a->n++;
+	return MHD_YES;
+}
+
+/* The client certificate chain of the connection (DER, leaf first). */
+static enum hkms_rc
+authenticate(struct MHD_Connection *conn, struct hkms_client_principal *cp,
+    struct hkms_err *err)
+{
+	const union MHD_ConnectionInfo *ci;
+	const gnutls_datum_t *peers = NULL;
+	const unsigned char *der[16];
+	size_t len[16];
+	unsigned n = 0, i;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci != NULL && ci->tls_session != NULL)
+		peers = gnutls_certificate_get_peers(
+		    (gnutls_session_t)ci->tls_session, &n);
+	if (peers == NULL)
+		n = 0;
+	if (n > 16)
+		n = 16;
+	for (i = 0; i < n; i++) {
+		der[i] = peers[i].data;
+		len[i] = peers[i].size;
+	}
+	return hkms_client_authenticate(state.svc, der, len, n, cp, err);
+}
+
+static void
+handle(struct MHD_Connection *conn, const char *method, const char *url,
+    struct req_ctx *rq, int overflow, struct hkms_http_resp *resp,
+    const char **route_name, char *thumb, size_t thumb_len)
+{
+	struct hkms_http_req req;
+	struct query_acc qa;
+	const struct hkms_http_route *route;
+	struct hkms_client_principal cp;
+	struct hkms_principal anon;
+	struct hkms_err e = { 0 };
+	int path_known = 0, authed = 0;
+
+	memset(&req, 0, sizeof(req));
+	memset(&cp, 0, sizeof(cp));
+	*route_name = "unmatched";
+	if (overflow) {
+		error_resp(resp, HKMS_E_IN_USE, "too_many_requests",
+		    "the server is at its connection limit (%s); retry later",
+		    "max_connections");
+		return;
+	}
+	if (rq->too_large) {
+		error_resp(resp, HKMS_E_INVALID, "too_large",
+		    "the request body is larger than %s", "max_body");
+		return;
+	}
+	qa.n = 0;
+	qa.overflow = 0;
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_it, &qa);
+	if (qa.overflow) {
+		error_resp(resp, HKMS_E_INVALID, "invalid_field",
+		    "too many query parameters (at most %d)", MAX_QUERY);
+		return;
+	}
+	req.method = method;
+	req.path = url;
+	req.query = qa.q;
+	req.nquery = qa.n;
+	req.accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_ACCEPT);
+	req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	req.body = rq->len ? rq->body : NULL;
+	req.body_len = rq->len;
+	req.svc = state.svc;
+	route = hkms_http_route_match(method, url, &req, &path_known);
+	if (route == NULL) {
+		if (path_known)
+			error_resp(resp, HKMS_E_INVALID, "method_not_allowed",
+			    "the route does not take %s", method);
+		else
+			error_resp(resp, HKMS_E_NOT_FOUND, "route_not_found",
+			    "no route for this path");
+		return;
+	}
+	*route_name = route->pattern;
+	if (!(route->flags & HKMS_ROUTE_SEALED_OK) &&
+	    hkms_service_sealed(state.svc)) {
+		error_resp(resp, HKMS_E_PIN, "sealed", "the server is sealed: "
+		    "run %s on its host", "hkms unseal");
+		return;
+	}
+	if (route->flags & HKMS_ROUTE_PUBLIC) {
+		memset(&anon, 0, sizeof(anon));
+		anon.kind = HKMS_PRINCIPAL_CLIENT;
+		anon.name = "anonymous";
+		anon.clearance = HKMS_CLEARANCE_NONE;
+		req.principal = &anon;
+		req.actor = "anonymous";
+	} else {
+		if (authenticate(conn, &cp, &e) != HKMS_OK) {
+			snprintf(thumb, thumb_len, "%s", cp.p.thumbprint);
+			hkms_http_resp_error(resp, &e, NULL);
+			hkms_client_principal_free(&cp);
+			return;
+		}
+		authed = 1;
+		snprintf(thumb, thumb_len, "%s", cp.p.thumbprint);
+		req.principal = &cp.p;
+		req.actor = cp.actor;
+	}
+	if (route->flags & HKMS_ROUTE_TOKEN) {
+		struct hkms_ops_ctx c;
+
+		if (hkms_service_ctx(state.svc, req.principal, req.actor,
+		    HKMS_SERVICE_NEED_TOKEN, &c, &e) != HKMS_OK) {
+			hkms_http_resp_error(resp, &e, NULL);
+			goto out;
+		}
+	}
+	hkms_http_dispatch(route, &req, resp);
+out:
+	if (authed)
+		hkms_client_principal_free(&cp);
+}
+
+static enum MHD_Result
+access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct req_ctx *rq = *con_cls;
+	const union MHD_ConnectionInfo *ci;
+	struct conn_ctx *cc = NULL;
+	struct hkms_http_resp resp;
+	const char *route = "unmatched", *cl;
+	char thumb[65] = "";
+	long limit = atomic_load(&max_body);
+	enum MHD_Result ret;
+	int close = 0;
+
+	(void)cls;
+	(void)version;
+	if (rq == NULL) {
+		if ((rq = calloc(1, sizeof(*rq))) == NULL)
+			return MHD_NO;
+		clock_gettime(CLOCK_MONOTONIC, &rq->t0);
+		*con_cls = rq;
+		atomic_fetch_add(&state.in_flight, 1);
+		rq->counted = 1;
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl != NULL && strtoll(cl, NULL, 10) > limit)
+			rq->too_large = 1;
+		/* answer at once: no body is read (a client sending
+		 * Expect: 100-continue never sends it) */
+		if (!rq->too_large)
+			return MHD_YES;
+	}
+	if (*upload_data_size > 0 && !rq->too_large) {
+		if (rq->len + *upload_data_size > (size_t)limit) {
+			rq->too_large = 1;
+		} else {
+			if (rq->len + *upload_data_size > rq->cap) {
+				size_t nc = rq->cap ? rq->cap * 2 : 4096;
+				unsigned char *nb;
+
+				while (nc < rq->len + *upload_data_size)
+					nc *= 2;
+				if (nc > (size_t)limit)
+					nc = (size_t)limit;
+				if ((nb = realloc(rq->body, nc)) == NULL)
+					return MHD_NO;
+				rq->body = nb;
+				rq->cap = nc;
+			}
+			memcpy(rq->body + rq->len, upload_data,
+			    *upload_data_size);
+			rq->len += *upload_data_size;
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+	}
+	if (!rq->too_large && *upload_data_size > 0)
+		return MHD_YES;
+	ci = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci != NULL)
+		cc = ci->socket_context;
+	memset(&resp, 0, sizeof(resp));
+	handle(conn, method, url, rq, cc ? cc->overflow : 0, &resp, &route,
+	    thumb, sizeof(thumb));
+	if (resp.status == 0) {
+		struct hkms_err e = { 0 };
+
+		hkms_err_set(&e, HKMS_E_INTERNAL, "the handler gave no answer");
+		hkms_http_resp_error(&resp, &e, NULL);
+	}
+	/* a refused body is not read: the connection cannot be reused;
+	 * an overflow connection is closed to make room */
+	close = rq->too_large || (cc && cc->overflow) ||
+	    atomic_load(&state.stopping);
+	log_request(state.svc, method, route, thumb, &resp, elapsed(&rq->t0));
+	ret = send_resp(conn, &resp, close);
+	hkms_http_resp_free(&resp);
+	*upload_data_size = 0;
+	return ret;
+}
+
+static void
+completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct req_ctx *rq = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (rq == NULL)
+		return;
+	if (rq->counted)
+		atomic_fetch_sub(&state.in_flight, 1);
+	free(rq->body);
+	free(rq);
+	*con_cls = NULL;
+}
+
+static void
+conn_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct conn_ctx *cc;
+	int n;
+
+	(void)cls;
+	(void)conn;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		n = atomic_fetch_add(&state.open_connections, 1) + 1;
+		if ((cc = calloc(1, sizeof(*cc))) != NULL)
+			cc->overflow = n > state.cfg->max_connections;
+		*socket_context = cc;
+	} else {
+		atomic_fetch_sub(&state.open_connections, 1);
+		free(*socket_context);
+		*socket_context = NULL;
+	}
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	hkms_log_msg(hkms_service_log(state.svc), HKMS_LOG_DEBUG, "http.mhd",
+	    "%s", buf);
+}
+
+/* ---- the listener ---- */
+
+static enum hkms_rc
+parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sl,
+    int *v6, struct hkms_err *err)
+{
+	char host[256];
+	const char *colon;
+	char *end;
+	long port;
+	size_t hl;
+
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (rb == NULL || rb[1] != ':')
+			goto bad;
+		hl = (size_t)(rb - s - 1);
+		if (hl >= sizeof(host))
+			goto bad;
+		memcpy(host, s + 1, hl);
+		host[hl] = '\0';
+		colon = rb + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			goto bad;
+		hl = (size_t)(colon - s);
+		if (hl >= sizeof(host))
+			goto bad;
+		memcpy(host, s, hl);
+		host[hl] = '\0';
+	}
+	port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || port < 1 || port > 65535)
+		goto bad;
+	if (host[0] == '\0' || strcmp(host, "*") == 0)
+		snprintf(host, sizeof(host), "0.0.0.0");
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr)
+	    == 1) {
+		((struct sockaddr_in *)ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+		*sl = sizeof(struct sockaddr_in);
+		*v6 = 0;
+		return HKMS_OK;
+	}
+	if (inet_pton(AF_INET6, host,
+	    &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+		*sl = sizeof(struct sockaddr_in6);
+		*v6 = 1;
+		return HKMS_OK;
+	}
+bad:
+	return hkms_err_setc(err, HKMS_E_INVALID, "config_bad_value",
+	    "listen address '%.100s' is not HOST:PORT with a numeric IPv4 or "
+	    "[IPv6] address", s);
+}
+
+#define PRIORITIES "NONE:+VERS-TLS1.3:+VERS-TLS1.2:+AES-256-GCM:" \
+	"+AES-128-GCM:+CHACHA20-POLY1305:+AEAD:+ECDHE-ECDSA:+ECDHE-RSA:" \
+	"+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+SIGN-ALL:" \
+	"+COMP-NULL:+CTYPE-X509:%SERVER_PRECEDENCE"
+
+static int
+thread_count(const struct hkms_config *cfg)
+{
+	long n = cfg->threads;
+
+	if (n <= 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > 256)
+		n = 256;
+	return (int)n;
+}
+
+static struct MHD_Daemon *
+daemon_start(const struct hkms_config *cfg, const char *listen_addr,
+    int listen_fd, const char *trust_pem, struct hkms_err *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = 0;
+	struct MHD_Daemon *d;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS |
+	    MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	int v6 = 0;
+
+	if (parse_listen(listen_addr, &ss, &sl, &v6, err) != HKMS_OK)
+		return NULL;
+	if (v6)
+		flags |= MHD_USE_IPv6;
+	d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, NULL,
+	    listen_fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
+	    listen_fd >= 0 ? (void *)(intptr_t)listen_fd : (void *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)thread_count(cfg),
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_connections +
+	    OVERFLOW_SLOTS),
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_s,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+	    MHD_OPTION_HTTPS_CERT_CALLBACK, srv_tls_cert_cb,
+	    MHD_OPTION_HTTPS_PRIORITIES, PRIORITIES,
+	    MHD_OPTION_HTTPS_MEM_TRUST, trust_pem,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_cb, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_END);
+	if (d == NULL)
+		hkms_err_setc(err, HKMS_E_IO, "listen_failed",
+		    "cannot listen on %.100s (in use, or not an address of "
+		    "this host)", listen_addr);
+	return d;
+}
+
+/* The client CAs the handshake asks for: the hkms CAs, or the service's
+ * own certificate while there is none (GnuTLS needs one to ask). */
+static char *
+client_trust(struct hkms_service *svc)
+{
+	struct hkms_principal p;
+	struct hkms_ops_ctx c;
+	struct hkms_err e = { 0 };
+	char *pem = NULL;
+
+	hkms_principal_local(&p, "hkms-serve");
+	if (!hkms_service_sealed(svc) && hkms_service_ctx(svc, &p, "serve",
+	    HKMS_SERVICE_NEED_STORE, &c, &e) == HKMS_OK &&
+	    hkms_ops_client_cas_pem(&c, &pem, &e) == HKMS_OK &&
+	    pem != NULL && pem[0] != '\0')
+		return pem;
+	free(pem);
+	return srv_tls_cert_pem();
+}
+
+/* ---- sd_notify ---- */
+
+static void
+sd_notify_msg(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa;
+	socklen_t sl;
+	size_t n;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+	    (n = strlen(path)) >= sizeof(sa.sun_path))
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, n);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';	/* abstract namespace */
+	sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return;
+	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
+	    (struct sockaddr *)&sa, sl);
+	close(fd);
+}
+
+/* ---- the main loop ---- */
+
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Stop d after its in-flight requests finished (at most timeout_s). */
+static void
+daemon_drain(struct MHD_Daemon *d, int timeout_s)
+{
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (atomic_load(&state.in_flight) > 0 && elapsed(&t0) < timeout_s)
+		usleep(10000);
+	MHD_stop_daemon(d);
+}
+
+/* SIGHUP: the config's limits, the client CA trust, the certificate. */
+static struct MHD_Daemon *
+reload(struct MHD_Daemon *d, const struct hkms_server_opts *opts,
+    const char *listen_addr, char **trust)
+{
+	struct hkms_service *svc = state.svc;
+	struct hkms_config *ncfg = NULL;
+	struct hkms_err e = { 0 };
+	struct MHD_Daemon *nd;
+	char *nt;
+	int changed = 0;
+	MHD_socket fd;
+
+	if (opts->config_path != NULL) {
+		if (hkms_config_load(opts->config_path, &ncfg, &e) != HKMS_OK)
+			hkms_log_err(hkms_service_log(svc), HKMS_LOG_ERROR,
+			    "server.reload", &e, NULL);
+		else {
+			atomic_store(&max_body, ncfg->max_body);
+			hkms_config_free(ncfg);
+		}
+	}
+	if (!hkms_service_sealed(svc) &&
+	    srv_tls_load(svc, &changed, &e) != HKMS_OK)
+		hkms_log_err(hkms_service_log(svc), HKMS_LOG_ERROR,
+		    "server.reload", &e, NULL);
+	else if (changed)
+		hkms_log_msg(hkms_service_log(svc), HKMS_LOG_INFO,
+		    "server.reload", "serving a new service certificate");
+	nt = client_trust(svc);
+	if (nt == NULL || (*trust != NULL && strcmp(nt, *trust) == 0)) {
+		free(nt);
+		return d;
+	}
+	/* new trust: a new listener on the same socket, then the old one
+	 * finishes its requests */
+	if ((fd = MHD_quiesce_daemon(d)) == MHD_INVALID_SOCKET) {
+		free(nt);
+		return d;
+	}
+	if ((nd = daemon_start(state.cfg, listen_addr, fd, nt, &e)) == NULL) {
+		hkms_log_err(hkms_service_log(svc), HKMS_LOG_ERROR,
+		    "server.reload", &e, NULL);
+		free(nt);
+		/* the old daemon no longer accepts: keep the process going
+		 * would serve nothing; stop instead */
+		atomic_store(&state.stopping, 1);
+		return d;
+	}
+	daemon_drain(d, state.cfg->timeout_s);
+	free(*trust);
+	*trust = nt;
+	hkms_log_msg(hkms_service_log(svc), HKMS_LOG_INFO, "server.reload",
+	    "client CA trust changed: new listener");
+	return nd;
+}
+
+enum hkms_rc
+hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
+    const struct hkms_server_opts *opts, struct hkms_err *err)
+{
+	const char *listen_addr = opts && opts->listen ? opts->listen :
+	    cfg->listen ? cfg->listen : HKMS_DEFAULT_LISTEN;
+	struct hkms_server_opts o = { 0 };
+	struct MHD_Daemon *d = NULL;
+	struct pollfd pfd[2];
+	struct signalfd_siginfo si;
+	sigset_t set;
+	char *trust = NULL, ready[400];
+	int sfd = -1, ufd = -1, changed, loaded;
+	enum hkms_rc rc;
+	time_t last_check;
+	MHD_socket lfd;
+
+	if (opts != NULL)
+		o = *opts;
+	memset(&state, 0, sizeof(state));
+	state.svc = svc;
+	state.cfg = cfg;
+	atomic_store(&max_body, cfg->max_body);
+	raise_nofile();
+	/* every thread MHD starts inherits this mask: signals reach only
+	 * the signalfd below */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGPIPE);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
+	    (sfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0)
+		return hkms_err_set(err, HKMS_E_INTERNAL,
+		    "cannot set up the signals: %s", strerror(errno));
+	loaded = 0;
+	if (!hkms_service_sealed(svc)) {
+		if ((rc = srv_tls_load(svc, &changed, err)) != HKMS_OK)
+			goto out;
+		loaded = 1;
+	} else if ((rc = srv_tls_sealed_init(err)) != HKMS_OK)
+		goto out;
+	if ((rc = srv_unseal_listen(cfg, &ufd, err)) != HKMS_OK)
+		goto out;
+	trust = client_trust(svc);
+	if ((d = daemon_start(cfg, listen_addr, -1, trust, err)) == NULL) {
+		rc = err ? err->rc : HKMS_E_IO;
+		goto out;
+	}
+	running = &state;
+	snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving https://%s%s",
+	    listen_addr, loaded ? "" : " (sealed)");
+	sd_notify_msg(ready);
+	hkms_log_msg(hkms_service_log(svc), HKMS_LOG_WARN, "server.start",
+	    "listening on https://%s%s", listen_addr,
+	    loaded ? "" : "; sealed until hkms unseal");
+	last_check = time(NULL);
+	while (!atomic_load(&state.stopping)) {
+		pfd[0].fd = sfd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = ufd;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, 1000) < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents & POLLIN) {
+			if (read(sfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+				break;
+			if (si.ssi_signo == SIGHUP) {
+				sd_notify_msg("RELOADING=1");
+				d = reload(d, &o, listen_addr, &trust);
+				sd_notify_msg("READY=1");
+			}
+		}
+		if (pfd[1].revents & POLLIN) {
+			srv_unseal_accept(svc, ufd);
+			if (!loaded && !hkms_service_sealed(svc)) {
+				struct hkms_err e = { 0 };
+
+				if (srv_tls_load(svc, &changed, &e) ==
+				    HKMS_OK) {
+					loaded = 1;
+					d = reload(d, &o, listen_addr, &trust);
+				} else
+					hkms_log_err(hkms_service_log(svc),
+					    HKMS_LOG_ERROR, "server.unseal",
+					    &e, NULL);
+			}
+		}
+		/* a record replaced under the running server (applied by
+		 * another process) is served within a minute */
+		if (loaded && time(NULL) - last_check >= 60) {
+			struct hkms_err e = { 0 };
+
+			last_check = time(NULL);
+			(void)srv_tls_load(svc, &changed, &e);
+		}
+	}
+	sd_notify_msg("STOPPING=1");
+	hkms_log_msg(hkms_service_log(svc), HKMS_LOG_WARN, "server.stop",
+	    "stopping: finishing %d request(s) in flight",
+	    atomic_load(&state.in_flight));
+	atomic_store(&state.stopping, 1);
+	lfd = MHD_quiesce_daemon(d);
+	daemon_drain(d, cfg->timeout_s);
+	d = NULL;
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd);
+	rc = HKMS_OK;
+out:
+	running = NULL;
+	if (d != NULL)
+		MHD_stop_daemon(d);
+	if (ufd >= 0) {
+		char *p = srv_unseal_path(cfg);
+
+		close(ufd);
+		if (p != NULL)
+			unlink(p);
+		free(p);
+	}
+	if (sfd >= 0)
+		close(sfd);
+	free(trust);
+	srv_tls_free();
+	return rc;
+}
