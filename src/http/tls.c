@@ -94,6 +94,48 @@ key_info(gnutls_privkey_t key, unsigned int flags, void *userdata)
 	return GNUTLS_E_UNIMPLEMENTED_FEATURE;
 }
 
+static int key_sign_hash(gnutls_privkey_t key, gnutls_sign_algorithm_t algo,
+    void *userdata, unsigned int flags, const gnutls_datum_t *hash,
+    gnutls_datum_t *signature);
+
+/* RSA PKCS#1 v1.5 in TLS 1.2: GnuTLS hands an ext key the DigestInfo
+ * (algorithm GNUTLS_SIGN_RSA_RAW); the token layer signs a digest and adds
+ * the DigestInfo itself, so the digest is taken back out of it. */
+static int
+sign_digest_info(struct srv_cert *c, const gnutls_datum_t *di,
+    gnutls_datum_t *signature)
+{
+	static const struct {
+		gnutls_sign_algorithm_t algo;
+		unsigned char prefix[19];
+		unsigned hlen;
+	} pre[] = {
+		{ GNUTLS_SIGN_RSA_SHA256, { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09,
+		    0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+		    0x00, 0x04, 0x20 }, 32 },
+		{ GNUTLS_SIGN_RSA_SHA384, { 0x30, 0x41, 0x30, 0x0d, 0x06, 0x09,
+		    0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05,
+		    0x00, 0x04, 0x30 }, 48 },
+		{ GNUTLS_SIGN_RSA_SHA512, { 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09,
+		    0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05,
+		    0x00, 0x04, 0x40 }, 64 },
+	};
+	gnutls_datum_t h;
+	size_t i;
+
+	if (c->pk != GNUTLS_PK_RSA)
+		return GNUTLS_E_UNSUPPORTED_SIGNATURE_ALGORITHM;
+	for (i = 0; i < sizeof(pre) / sizeof(pre[0]); i++)
+		if (di->size == 19 + pre[i].hlen &&
+		    memcmp(di->data, pre[i].prefix, 19) == 0) {
+			h.data = di->data + 19;
+			h.size = pre[i].hlen;
+			return key_sign_hash(NULL, pre[i].algo, c, 0, &h,
+			    signature);
+		}
+	return GNUTLS_E_UNSUPPORTED_SIGNATURE_ALGORITHM;
+}
+
 static int
 key_sign_hash(gnutls_privkey_t key, gnutls_sign_algorithm_t algo,
     void *userdata, unsigned int flags, const gnutls_datum_t *hash,
@@ -113,7 +155,9 @@ key_sign_hash(gnutls_privkey_t key, gnutls_sign_algorithm_t algo,
 	size_t i;
 
 	(void)key;
-	if (dname == NULL || algo == GNUTLS_SIGN_RSA_RAW)
+	if (algo == GNUTLS_SIGN_RSA_RAW)
+		return sign_digest_info(c, hash, signature);
+	if (dname == NULL)
 		return GNUTLS_E_UNSUPPORTED_SIGNATURE_ALGORITHM;
 	for (i = 0; dname[i] != '\0' && i < sizeof(md) - 1; i++)
 		md[i] = (char)(dname[i] >= 'A' && dname[i] <= 'Z' ?
