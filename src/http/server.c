@@ -64,6 +64,7 @@ struct req_ctx {
 	unsigned char *body;
 	size_t len, cap;
 	int too_large;
+	int answered;		/* a response is queued: discard the rest */
 	int counted;		/* in_flight raised */
 };
 
@@ -324,9 +325,25 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 		if (!rq->too_large)
 			return MHD_YES;
 	}
+	if (rq->answered) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
 	if (*upload_data_size > 0 && !rq->too_large) {
 		if (rq->len + *upload_data_size > (size_t)limit) {
-			rq->too_large = 1;
+			/* a body without a Content-Length (chunked) grew
+			 * past the limit: libmicrohttpd cannot answer in the
+			 * middle of a body, and reading on would let the
+			 * client stream forever, so the connection is cut */
+			struct hkms_http_resp r413;
+
+			memset(&r413, 0, sizeof(r413));
+			error_resp(&r413, HKMS_E_INVALID, "too_large",
+			    "the request body is larger than %s", "max_body");
+			log_request(state.svc, method, "unmatched", "", &r413,
+			    elapsed(&rq->t0));
+			hkms_http_resp_free(&r413);
+			return MHD_NO;
 		} else {
 			if (rq->len + *upload_data_size > rq->cap) {
 				size_t nc = rq->cap ? rq->cap * 2 : 4096;
@@ -369,6 +386,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	    atomic_load(&state.stopping);
 	log_request(state.svc, method, route, thumb, &resp, elapsed(&rq->t0));
 	ret = send_resp(conn, &resp, close);
+	rq->answered = 1;
 	hkms_http_resp_free(&resp);
 	*upload_data_size = 0;
 	return ret;
