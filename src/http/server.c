@@ -797,11 +797,13 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 	    "stopping: finishing %d request(s) in flight",
 	    atomic_load(&state.in_flight));
 	atomic_store(&state.stopping, 1);
+	/* no new connection: the listening socket is closed at once (the
+	 * kernel would still complete handshakes into its backlog) */
 	lfd = MHD_quiesce_daemon(d);
-	daemon_drain(d, cfg->timeout_s);
-	d = NULL;
 	if (lfd != MHD_INVALID_SOCKET)
 		close(lfd);
+	daemon_drain(d, cfg->timeout_s);
+	d = NULL;
 	rc = HKMS_OK;
 out:
 	running = NULL;

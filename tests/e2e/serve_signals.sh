@@ -1,0 +1,75 @@
+#!/bin/bash
+# hkms serve and signals: SIGTERM lets a request in flight finish, refuses
+# new connections, exits 0; SIGINT exits 0; SIGHUP reloads the config's
+# max_body and serves a replaced service certificate without a restart.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/serve.inc"
+need curl python3
+hkms_setup
+
+serial() {
+	openssl s_client -connect "127.0.0.1:$PORT" </dev/null 2>/dev/null |
+		openssl x509 -noout -serial
+}
+
+# ---- SIGHUP ----
+serve_start
+service_ca
+s1=$(serial)
+[ -n "$s1" ] || fail "no served certificate"
+hkms cert renew hkms-service >/dev/null || fail "cert renew"
+[ "$(serial)" = "$s1" ] || fail "the renewed certificate was served before SIGHUP"
+head -c 3000 /dev/zero > "$T/3k"
+[ "$(code "$URL/v1/health" -X POST -H 'Expect:' --data-binary @"$T/3k")" = 405 ] ||
+	fail "3 kB body before the reload"
+printf '\n[limits]\nmax_body = 2048\n' >> "$HKMS_CONFIG"
+kill -HUP "$SRV_PID"
+sleep 1
+hkms_alive "$SRV_PID" || fail "SIGHUP stopped the server"
+s2=$(serial)
+[ -n "$s2" ] && [ "$s2" != "$s1" ] || fail "SIGHUP did not serve the renewed certificate ($s1 -> $s2)"
+service_ca
+[ "$(code "$URL/v1/health")" = 200 ] || fail "health with the renewed certificate"
+[ "$(code "$URL/v1/health" -X POST -H 'Expect:' --data-binary @"$T/3k")" = 413 ] ||
+	fail "max_body was not reloaded"
+pass "SIGHUP: renewed service certificate served and max_body reloaded, no restart"
+
+# ---- SIGTERM with a request in flight ----
+python3 - "$PORT" "$SRV_PID" > "$T/inflight" <<'PY' &
+import os, signal, socket, ssl, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)))
+s.sendall(b"POST /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n" + b"x" * 10)
+time.sleep(0.5)
+os.kill(pid, signal.SIGTERM)		# while the body is half sent
+time.sleep(1.5)
+# no new connection is accepted any more
+try:
+    socket.create_connection(("127.0.0.1", port), timeout=2).close(); print("new: accepted")
+except OSError:
+    print("new: refused")
+s.sendall(b"y" * 10)
+s.settimeout(10)
+print(s.recv(200).split(b"\r\n")[0].decode())
+PY
+py=$!
+wait $py || fail "in-flight client"
+for i in $(seq 1 100); do hkms_alive "$SRV_PID" || break; sleep 0.1; done
+hkms_alive "$SRV_PID" && fail "SIGTERM did not stop the server"
+wait "$SRV_PID"; rc=$?
+hkms_bg_stop "$SRV_PID"
+[ "$rc" = 0 ] || fail "exit status $rc after SIGTERM"
+grep -q 'HTTP/1.1 405' "$T/inflight" || fail "the request in flight was not answered: $(cat "$T/inflight")"
+grep -q 'new: refused' "$T/inflight" || fail "new connections accepted while stopping: $(cat "$T/inflight")"
+grep -q '"server.stop"' "$T/serve.log" || fail "no stop log line"
+pass "SIGTERM: the request in flight is answered, new connections refused, exit 0"
+
+# ---- SIGINT ----
+serve_start
+kill -INT "$SRV_PID"
+for i in $(seq 1 100); do hkms_alive "$SRV_PID" || break; sleep 0.1; done
+wait "$SRV_PID"; rc=$?
+hkms_bg_stop "$SRV_PID"
+[ "$rc" = 0 ] || fail "exit status $rc after SIGINT"
+pass "SIGINT: exit 0"
