@@ -129,9 +129,15 @@ out:
 	return rc;
 }
 
+/* Answer, then read what the peer still sends (briefly) so that closing
+ * does not reset the connection before it read the answer. */
 static void
 reply(int c, json_t *o)
 {
+	struct pollfd p = { c, POLLIN, 0 };
+	char junk[512];
+	int i;
+
 	char *s = json_dumps(o, JSON_COMPACT);
 	size_t n;
 
@@ -142,6 +148,11 @@ reply(int c, json_t *o)
 	(void)!write(c, s, n);
 	(void)!write(c, "\n", 1);
 	free(s);
+	shutdown(c, SHUT_WR);
+	for (i = 0; i < 10 && poll(&p, 1, 100) > 0; i++)
+		if (read(c, junk, sizeof(junk)) <= 0)
+			break;
+	OPENSSL_cleanse(junk, sizeof(junk));
 }
 
 /* Read the PIN until the peer's EOF, at most PIN_MAX bytes, 10 s. */

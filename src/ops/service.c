@@ -573,6 +573,15 @@ hkms_service_probe_store(struct hkms_service *svc, struct hkms_err *err)
 
 	if ((rc = hkms_service_store(svc, &st, err)) != HKMS_OK)
 		return rc;
+	if (asprintf(&path, "%s/run", svc->cfg->data_dir) < 0)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		rc = hkms_err_set(err, HKMS_E_IO, "cannot make '%s': %s", path,
+		    strerror(errno));
+		free(path);
+		return rc;
+	}
+	free(path);
 	if (asprintf(&path, "%s/run/health.probe", svc->cfg->data_dir) < 0)
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)time(NULL));

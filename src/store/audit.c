@@ -164,7 +164,8 @@ sha256_hex(const void *data, size_t len, char out[HASH_HEX + 1])
 /*
  * Ask the provider for the audit public key once per store object: the
  * state is AKEY_HAVE (st->akey_spki), AKEY_NONE (no provider, or the token
- * has no audit key) or AKEY_ERROR (the provider failed; st->akey_err).
+ * has no audit key) or AKEY_ERROR (the provider failed; st->akey_err; a
+ * token that was down or not logged in is asked again on the next call).
  * Called without the audit lock: the provider may open the token, and a
  * failed login is audited (an append of its own).
  */
@@ -207,6 +208,12 @@ akey_resolve(struct hkms_store *st)
 		st->akey_state = AKEY_ERROR;
 	}
 	state = st->akey_state;
+	/* a token that is down, or not logged in yet (a sealed server, a
+	 * refused PIN before the right one), is asked again next time: the
+	 * provider remembers its own failures, and a server recovers */
+	if (state == AKEY_ERROR && (rc == HKMS_E_TOKEN_DOWN ||
+	    rc == HKMS_E_TOKEN || rc == HKMS_E_PIN))
+		st->akey_state = AKEY_UNKNOWN;
 	pthread_mutex_unlock(&st->mu);
 	free(spki);
 	return state;

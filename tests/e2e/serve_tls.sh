@@ -118,3 +118,10 @@ same_key
 handshakes rsa
 serve_stop
 pass "RSA 2048 service key: TLS 1.3 (PSS) + 1.2 (PKCS#1 and PSS), key is the token's"
+
+# what the server wrote keeps the data dir sound
+hkms store check >/dev/null || fail "store check after serving: $(hkms store check 2>&1 | tail -3)"
+hkms audit verify >/dev/null || fail "audit verify after serving"
+grep -q '"cert.self_sign"' "$T/data/audit/"* 2>/dev/null || grep -rq 'cert.self_sign' "$T/data" --exclude-dir=token ||
+	fail "the service certificate's creation is not audited"
+pass "store check and audit verify pass; the certificate's creation is audited"
