@@ -707,8 +707,9 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 	char *trust = NULL, ready[400];
 	int sfd = -1, ufd = -1, changed, loaded;
 	enum hkms_rc rc;
-	time_t last_check;
+	time_t last_check, last_try = 0;
 	MHD_socket lfd;
+	char last_code[48] = "";
 
 	if (opts != NULL)
 		o = *opts;
@@ -730,10 +731,16 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 		    "cannot set up the signals: %s", strerror(errno));
 	loaded = 0;
 	if (!hkms_service_sealed(svc)) {
-		if ((rc = srv_tls_load(svc, &changed, err)) != HKMS_OK)
+		rc = srv_tls_load(svc, &changed, err);
+		if (rc == HKMS_OK)
+			loaded = 1;
+		else if (rc != HKMS_E_TOKEN_DOWN && rc != HKMS_E_TOKEN)
 			goto out;
-		loaded = 1;
-	} else if ((rc = srv_tls_sealed_init(err)) != HKMS_OK)
+		else	/* the token is down: start anyway, try again below */
+			hkms_log_err(hkms_service_log(svc), HKMS_LOG_ERROR,
+			    "server.certificate", err, NULL);
+	}
+	if (!loaded && (rc = srv_tls_sealed_init(err)) != HKMS_OK)
 		goto out;
 	if ((rc = srv_unseal_listen(cfg, &ufd, err)) != HKMS_OK)
 		goto out;
@@ -768,19 +775,30 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 				sd_notify_msg("READY=1");
 			}
 		}
-		if (pfd[1].revents & POLLIN) {
+		if (pfd[1].revents & POLLIN)
 			srv_unseal_accept(svc, ufd);
-			if (!loaded && !hkms_service_sealed(svc)) {
+		/* unsealed, or the token that was down at start is back (the
+		 * service's backoff spaces the real tries) */
+		if (!loaded && !hkms_service_sealed(svc) &&
+		    ((pfd[1].revents & POLLIN) || time(NULL) != last_try)) {
+			last_try = time(NULL);
+			{
 				struct hkms_err e = { 0 };
 
 				if (srv_tls_load(svc, &changed, &e) ==
 				    HKMS_OK) {
 					loaded = 1;
+					hkms_log_msg(hkms_service_log(svc),
+					    HKMS_LOG_WARN, "server.certificate",
+					    "serving the service certificate");
 					d = reload(d, &o, listen_addr, &trust);
-				} else
+				} else if (strcmp(e.code, last_code) != 0) {
+					snprintf(last_code, sizeof(last_code),
+					    "%s", e.code);
 					hkms_log_err(hkms_service_log(svc),
-					    HKMS_LOG_ERROR, "server.unseal",
-					    &e, NULL);
+					    HKMS_LOG_ERROR,
+					    "server.certificate", &e, NULL);
+				}
 			}
 		}
 		/* a record replaced under the running server (applied by

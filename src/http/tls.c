@@ -13,10 +13,11 @@
  * certificate callback serves whatever is current.
  *
  * While sealed there is no login, so no handshake can be signed with the
- * token key: the server then serves a temporary certificate for an
- * in-memory key (made at start, never stored), enough for health to say
- * 503 sealed; a client that verifies the service certificate fails the
- * handshake until the server is unsealed.
+ * token key: the server then serves a temporary certificate (CN "hkms
+ * temporary") for an in-memory key (made at start, never stored), enough
+ * for health to say 503 sealed; a client that verifies the service
+ * certificate fails the handshake until the server is unsealed. The same
+ * holds when the token is down at start, until it comes back.
  */
 #include <netdb.h>
 #include <pthread.h>
@@ -405,7 +406,7 @@ sealed_make(struct hkms_err *err)
 	    (serial[0] &= 0x7f, gnutls_x509_crt_set_serial(crt, serial,
 	    sizeof(serial))) < 0 ||
 	    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
-	    "hkms sealed", 11) < 0 ||
+	    "hkms temporary", 14) < 0 ||
 	    gnutls_x509_crt_set_activation_time(crt, now - 60) < 0 ||
 	    gnutls_x509_crt_set_expiration_time(crt, now + 86400) < 0 ||
 	    gnutls_x509_crt_set_key(crt, sealed_xkey) < 0 ||
