@@ -30,6 +30,7 @@ print(v if isinstance(v, str) else "")' "$HKMS_DATA_DIR/init.json" "$1"
 ca=demo-ca
 "$hkms" cert show "$ca" >/dev/null 2>&1 ||
 	"$hkms" ca create "$ca" --key-type ec:p256 --subject "/CN=hkms demo CA" >/dev/null
+export_cert="HKMS_CONFIG=$HKMS_CONFIG $hkms cert export hkms-service"
 listen=$(sed -n 's/^listen *= *//p' "$HKMS_CONFIG" | head -1)
 listen=${listen:-127.0.0.1:8443}
 url=https://$listen
@@ -38,7 +39,7 @@ pass=$(field admin_client.passphrase_file)
 cat <<MSG
 
 hkms serve on $url (Ctrl-C stops it)
-  health:       curl --cacert <($hkms cert export hkms-service) $url/v1/health
+  health:       curl --cacert <($export_cert) $url/v1/health
 MSG
 if [ -n "$p12" ] && [ -n "$pass" ]; then
 	cat <<MSG
@@ -47,7 +48,7 @@ if [ -n "$p12" ] && [ -n "$pass" ]; then
   sign a CSR (bash; the passphrase goes through a curl config on a pipe, never argv):
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \\
       -keyout machine.key -subj /CN=machine.example -out machine.csr
-    curl --cacert <($hkms cert export hkms-service) \\
+    curl --cacert <($export_cert) \\
       -K <(printf 'cert = "%s:%s"\\ncert-type = "P12"\\n' $p12 "\$(cat $pass)") \\
       -H 'Content-Type: application/json' \\
       --data "\$(python3 -c 'import json,sys; print(json.dumps({"csr": open(sys.argv[1]).read(), "profile": "tls-server"}))' machine.csr)" \\
