@@ -95,6 +95,32 @@ same_key
 handshakes ec
 pass "EC P-256 service key: TLS 1.3 + 1.2, TLS <= 1.1 and CBC refused, key is the token's"
 
+# the server asks for a client certificate (naming its client CAs: the
+# service certificate while there is no hkms CA) but does not require one
+# in the handshake; the handler refuses: none → 401, unknown → 403
+openssl s_client -connect "127.0.0.1:$PORT" </dev/null 2>/dev/null |
+	sed -n '/^Acceptable client certificate CA names/,/^---/p' > "$T/canames"
+grep -q "CN *= *$fqdn" "$T/canames" || fail "no client CA names asked: $(cat "$T/canames")"
+out=$(curl -s --cacert "$T/service.pem" -w ' %{http_code}' "$URL/metrics")
+case "$out" in *'"code":"client_certificate_required"'*' 401') ;; *) fail "no client cert: $out" ;; esac
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/rogue.key" \
+	-out "$T/rogue.pem" -subj /CN=rogue -days 2 -addext extendedKeyUsage=clientAuth 2>/dev/null
+thumb=$(openssl x509 -in "$T/rogue.pem" -outform DER | sha256sum | cut -d' ' -f1)
+out=$(curl -s --cacert "$T/service.pem" --cert "$T/rogue.pem" --key "$T/rogue.key" \
+	-w ' %{http_code}' "$URL/metrics")
+case "$out" in *' 403') ;; *) fail "rogue client cert: $out" ;; esac
+grep -q "\"route\":\"/metrics\",\"status\":403,.*\"client\":\"$thumb\"" "$T/serve.log" ||
+	fail "the refusal is not logged with the client's thumbprint $thumb: $(grep metrics "$T/serve.log" | tail -2)"
+grep -q '"event":"http.request","method":"GET","route":"/v1/health","status":200,"duration_ms":' "$T/serve.log" ||
+	fail "no request log line for health"
+# headers every response carries
+curl -s -D "$T/h" -o /dev/null --cacert "$T/service.pem" "$URL/v1/health"
+for h in 'Cache-Control: no-store' 'X-Content-Type-Options: nosniff' \
+    'Strict-Transport-Security: max-age=' 'Content-Type: application/json'; do
+	grep -qi "^$h" "$T/h" || fail "response header $h missing: $(cat "$T/h")"
+done
+pass "client certificates asked for, refused by the handler (401/403, thumbprint logged); security headers"
+
 # a second start keeps the certificate
 before=$(sha256sum < "$T/service.pem")
 serve_stop
