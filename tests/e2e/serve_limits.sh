@@ -40,6 +40,13 @@ case "$out" in *'"code":"method_not_allowed"'*' 405') ;; *) fail "small POST: $o
 [ "$(code "$URL/v1/health")" = 200 ] || fail "health after the big bodies"
 pass "bodies over max_body: 413 too_large (Content-Length, no Expect, chunked)"
 
+# headers over connection_memory (64 KiB): refused by libmicrohttpd
+big=$(head -c 70000 /dev/zero | tr '\0' a)
+[ "$(code "$URL/v1/health" -H "X-Big: $big")" = 431 ] || fail "70 kB header not refused with 431"
+[ "$(code "$URL/v1/health?$big")" = 414 ] || fail "70 kB URL not refused with 414"
+[ "$(code "$URL/v1/health")" = 200 ] || fail "health after the big headers"
+pass "headers over connection_memory: 431/414"
+
 # ---- slow and broken clients ----
 python3 - "$PORT" <<'PY' || fail "slow or broken client"
 import socket, ssl, sys, time
