@@ -3,7 +3,7 @@
  * client CAs, until the clients helper's implementation of
  * include/hkms/clients.h lands. The lead deletes this file at merge.
  * Every presented certificate is refused (client_unknown), no
- * certificate is 401, and there are no client CAs.
+ * certificate is 401; the client CAs are every hkms CA's certificate.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "hkms/clients.h"
+#include "hkms/ops.h"
 
 enum hkms_rc
 hkms_client_authenticate(struct hkms_service *svc,
@@ -44,13 +45,40 @@ hkms_client_principal_free(struct hkms_client_principal *cp)
 	memset(cp, 0, sizeof(*cp));
 }
 
+/* every hkms CA's certificate, as the contract says */
 enum hkms_rc
 hkms_ops_client_cas_pem(struct hkms_ops_ctx *c, char **pem,
     struct hkms_err *err)
 {
-	(void)c;
-	if ((*pem = strdup("")) == NULL)
+	json_t *list = NULL, *ca;
+	unsigned char *d;
+	size_t i, len, n = 0;
+	char *s, *ns;
+	enum hkms_rc rc;
+
+	if ((s = strdup("")) == NULL)
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	if ((rc = hkms_ops_ca_list(c, &list, err)) != HKMS_OK) {
+		free(s);
+		return rc;
+	}
+	json_array_foreach(list, i, ca) {
+		const char *name = json_string_value(json_object_get(ca,
+		    "name"));
+
+		if (name == NULL || hkms_ops_cert_export(c, name, "pem", NULL,
+		    &d, &len, err) != HKMS_OK)
+			continue;
+		if ((ns = realloc(s, n + len + 1)) != NULL) {
+			s = ns;
+			memcpy(s + n, d, len);
+			n += len;
+			s[n] = '\0';
+		}
+		free(d);
+	}
+	json_decref(list);
+	*pem = s;
 	return HKMS_OK;
 }
 

@@ -34,6 +34,17 @@ service_ca
 	fail "max_body was not reloaded"
 pass "SIGHUP: renewed service certificate served and max_body reloaded, no restart"
 
+# the client CAs: a new hkms CA is asked for after SIGHUP (a new listener
+# on the same socket)
+hkms ca create sighup-ca --key-type ec:p256 --subject /CN=sighup-client-ca >/dev/null || fail "ca create"
+kill -HUP "$SRV_PID"
+sleep 1
+openssl s_client -connect "127.0.0.1:$PORT" </dev/null 2>/dev/null |
+	sed -n '/^Acceptable client certificate CA names/,/^---/p' > "$T/canames"
+grep -q 'CN *= *sighup-client-ca' "$T/canames" || fail "new client CA not asked for: $(cat "$T/canames")"
+[ "$(code "$URL/v1/health")" = 200 ] || fail "health after the trust reload"
+pass "SIGHUP: a new client CA is asked for"
+
 # ---- SIGTERM with a request in flight ----
 python3 - "$PORT" "$SRV_PID" > "$T/inflight" <<'PY' &
 import os, signal, socket, ssl, sys, time
