@@ -20,8 +20,10 @@ body() { curl -sk --max-time 10 -w ' %{http_code}' "$URL$1"; }
 serve_start
 out=$(body /v1/health)
 case "$out" in *'"code":"sealed"'*' 503') ;; *) fail "sealed health: $out" ;; esac
-out=$(body /metrics)
-case "$out" in *'"code":"sealed"'*' 503') ;; *) fail "sealed /metrics: $out" ;; esac
+for r in /metrics /v1/keys /v1/cas /ca/any.pem /crl/any.crl; do
+	out=$(body "$r")
+	case "$out" in *'"code":"sealed"'*' 503') ;; *) fail "sealed $r: $out" ;; esac
+done
 [ -S "$SOCK" ] || fail "no unseal socket at $SOCK"
 [ "$(stat -c %a "$SOCK")" = 600 ] || fail "socket mode $(stat -c %a "$SOCK")"
 [ "$(stat -c %a "$U/run")" = 700 ] || fail "socket dir mode $(stat -c %a "$U/run")"
@@ -68,6 +70,10 @@ service_ca
 [ "$(code "$URL/v1/health")" = 200 ] || fail "health after unseal (with the service CA)"
 openssl s_client -connect "127.0.0.1:$PORT" </dev/null 2>/dev/null | openssl x509 -noout -subject |
 	grep -q 'hkms temporary' && fail "still serving the sealed start's certificate"
+# the routes answer again: a non-public one asks for a client
+# certificate, a public one looks its CA up
+[ "$(code "$URL/v1/keys")" = 401 ] || fail "/v1/keys after unseal: $(code "$URL/v1/keys")"
+[ "$(code "$URL/ca/nosuch.pem")" = 404 ] || fail "/ca/nosuch.pem after unseal"
 echo 1234 | hkms unseal 2> "$T/again.err" && fail "unseal of an unsealed server"
 grep -q '"code":"not_sealed"' "$T/again.err" || fail "second unseal: $(cat "$T/again.err")"
 pass "unseal over the socket: health 200 with the token's certificate"
