@@ -148,25 +148,82 @@ log_request(struct hkms_service *svc, const char *method, const char *route,
 
 struct query_acc {
 	struct hkms_http_query q[MAX_QUERY];
-	size_t n;
+	char *copy[2 * MAX_QUERY];	/* the decoded keys and values */
+	size_t n, ncopy;
 	int overflow;
 };
 
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* A copy of s with %XX decoded (a bad escape is kept as is). */
+static char *
+pct_decode(const char *s)
+{
+	size_t n = strlen(s), i, o = 0;
+	char *d = malloc(n + 1);
+
+	if (d == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
+		    hexval(s[i + 2]) >= 0) {
+			d[o++] = (char)(hexval(s[i + 1]) * 16 +
+			    hexval(s[i + 2]));
+			i += 2;
+		} else
+			d[o++] = s[i];
+	}
+	d[o] = '\0';
+	return d;
+}
+
+/* libmicrohttpd leaves the URL as sent (unescape_none): the routes split
+ * the path at '/' first and decode each name (docs/api.md, "Paths"), and
+ * the query is decoded here, once. */
 static enum MHD_Result
 query_it(void *cls, enum MHD_ValueKind kind, const char *key,
     const char *value)
 {
 	struct query_acc *a = cls;
+	char *k, *v;
 
 	(void)kind;
 	if (a->n == MAX_QUERY) {
 		a->overflow = 1;
 		return MHD_NO;
 	}
-	a->q[a->n].key = key;
-	a->q[a->n].value = value ? value : "";
+	k = pct_decode(key);
+	v = pct_decode(value ? value : "");
+	if (k == NULL || v == NULL) {
+		free(k);
+		free(v);
+		a->overflow = 1;
+		return MHD_NO;
+	}
+	a->copy[a->ncopy++] = k;
+	a->copy[a->ncopy++] = v;
+	a->q[a->n].key = k;
+	a->q[a->n].value = v;
 	a->n++;
 	return MHD_YES;
+}
+
+static size_t
+unescape_none(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	(void)conn;
+	return strlen(s);
 }
 
 /* The client certificate chain of the connection (DER, leaf first). */
@@ -223,12 +280,13 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 		return;
 	}
 	qa.n = 0;
+	qa.ncopy = 0;
 	qa.overflow = 0;
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_it, &qa);
 	if (qa.overflow) {
 		error_resp(resp, HKMS_E_INVALID, "invalid_field",
 		    "too many query parameters (at most %d)", MAX_QUERY);
-		return;
+		goto out;
 	}
 	req.method = method;
 	req.path = url;
@@ -249,14 +307,14 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 		else
 			error_resp(resp, HKMS_E_NOT_FOUND, "route_not_found",
 			    "no route for this path");
-		return;
+		goto out;
 	}
 	*route_name = route->pattern;
 	if (!(route->flags & HKMS_ROUTE_SEALED_OK) &&
 	    hkms_service_sealed(state.svc)) {
 		error_resp(resp, HKMS_E_PIN, "sealed", "the server is sealed: "
 		    "run %s on its host", "hkms unseal");
-		return;
+		goto out;
 	}
 	if (route->flags & HKMS_ROUTE_PUBLIC) {
 		memset(&anon, 0, sizeof(anon));
@@ -270,7 +328,7 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 			snprintf(thumb, thumb_len, "%s", cp.p.thumbprint);
 			hkms_http_resp_error(resp, &e, NULL);
 			hkms_client_principal_free(&cp);
-			return;
+			goto out;
 		}
 		authed = 1;
 		snprintf(thumb, thumb_len, "%s", cp.p.thumbprint);
@@ -290,6 +348,8 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 out:
 	if (authed)
 		hkms_client_principal_free(&cp);
+	while (qa.ncopy > 0)
+		free(qa.copy[--qa.ncopy]);
 }
 
 static enum MHD_Result
@@ -556,6 +616,7 @@ daemon_start(const struct hkms_config *cfg, const char *listen_addr,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
 	    MHD_OPTION_NOTIFY_CONNECTION, conn_cb, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
 	    MHD_OPTION_END);
 	if (d == NULL)
 		hkms_err_setc(err, HKMS_E_IO, "listen_failed",

@@ -121,6 +121,16 @@ for h in 'Cache-Control: no-store' 'X-Content-Type-Options: nosniff' \
 done
 pass "client certificates asked for, refused by the handler (401/403, thumbprint logged); security headers"
 
+# the path reaches the routes as sent and each name is decoded once:
+# %2541 is the name '%41' (refused), not 'A'; an encoded '/' matches nothing
+out=$(curl -s --cacert "$T/service.pem" "$URL/ca/%2541.pem")
+case "$out" in *'"code":"bad_name"'*"'%41'"*) ;; *) fail "double-encoded name: $out" ;; esac
+out=$(curl -s --cacert "$T/service.pem" "$URL/ca/%41.pem")
+case "$out" in *'"code":"ca_not_found"'*"'A'"*) ;; *) fail "encoded name: $out" ;; esac
+[ "$(code "$URL/ca/a%2Fb.pem")" = 404 ] || fail "an encoded / in a name"
+[ "$(code "$URL/v1/health?re%61dy")" = 200 ] || fail "an encoded query key"
+pass "names in the path are decoded once, by the routes"
+
 # a second start keeps the certificate
 before=$(sha256sum < "$T/service.pem")
 serve_stop
