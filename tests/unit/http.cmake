@@ -10,3 +10,16 @@ if(TARGET hkms_http)
 	set_tests_properties(unit_http_server PROPERTIES LABELS "unit"
 		TIMEOUT 300 ENVIRONMENT "${HKMS_TEST_ENV}")
 endif()
+if(TARGET hkms_http)
+	find_program(VALGRIND valgrind)
+	if(VALGRIND)
+		add_test(NAME unit_http_server_memcheck COMMAND ${VALGRIND} -q
+			--leak-check=full --errors-for-leak-kinds=definite
+			--error-exitcode=99
+			--suppressions=${CMAKE_CURRENT_SOURCE_DIR}/memcheck/valgrind.supp
+			$<TARGET_FILE:test_http_server>)
+		set_tests_properties(unit_http_server_memcheck PROPERTIES
+			LABELS "memcheck" TIMEOUT 1200
+			ENVIRONMENT "${HKMS_TEST_ENV}")
+	endif()
+endif()
