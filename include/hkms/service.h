@@ -77,6 +77,9 @@ struct hkms_principal {
 	const struct hkms_permission *perms;	/* user clients */
 	size_t nperms;
 	int second_factor;		/* a required TOTP code was checked */
+	int require_2fa;		/* the registration requires one
+					 * (hkms_ops_authorize refuses the
+					 * principal until second_factor) */
 };
 
 /** The local operator named user (clearance admin). */

@@ -21,6 +21,7 @@
 #include "hkms/service.h"
 #include "hkms/store.h"
 #include "hkms/util.h"
+#include "ops_int.h"
 
 static void
 opts_from(const struct hkms_config *cfg, struct hkms_hsm_opts *o)
@@ -54,6 +55,7 @@ hkms_ops_token_list(struct hkms_ops_ctx *c, json_t **out,
 	size_t n = 0, i;
 	json_t *arr;
 
+	OPS_AUTHORIZE(c, "token.list", NULL, NULL, err);
 	if (c == NULL || c->cfg == NULL || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = hkms_config_check_token(c->cfg, err)) != HKMS_OK)
@@ -114,6 +116,7 @@ hkms_ops_token_init(struct hkms_ops_ctx *c,
 	struct hkms_hsm_opts o;
 	enum hkms_rc rc;
 
+	OPS_AUTHORIZE(c, "token.init", NULL, NULL, err);
 	if (c == NULL || c->cfg == NULL || req == NULL || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if (req->label == NULL || req->label[0] == '\0')
@@ -136,6 +139,7 @@ enum hkms_rc
 hkms_ops_audit_verify(struct hkms_ops_ctx *c, json_t **out,
     struct hkms_err *err)
 {
+	OPS_AUTHORIZE(c, "audit.verify", NULL, NULL, err);
 	if (c == NULL || c->store == NULL || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	*out = NULL;
@@ -151,6 +155,7 @@ hkms_ops_store_check(struct hkms_ops_ctx *c, json_t **out,
 	enum hkms_rc rc;
 	size_t i;
 
+	OPS_AUTHORIZE(c, "store.check", NULL, NULL, err);
 	if (c == NULL || c->store == NULL || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	*out = NULL;

@@ -388,6 +388,8 @@ hkms_ops_ca_sign(struct hkms_ops_ctx *c,
 	json_t *rec = NULL, *d;
 	int p7b = 0, retries = 0, audited = 0;
 
+	OPS_AUTHORIZE(c, "ca.sign", req ? req->ca : NULL,
+	    req ? req->profile : NULL, err);
 	if (req == NULL || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = ca_need_hsm(c, err)) != HKMS_OK ||
@@ -519,6 +521,7 @@ hkms_ops_ca_issued(struct hkms_ops_ctx *c, const char *ca_name,
 	int64_t now = (int64_t)time(NULL), na;
 	size_t i;
 
+	OPS_AUTHORIZE(c, "ca.issued", ca_name, NULL, err);
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = ca_need_store(c, err)) != HKMS_OK)
@@ -578,6 +581,7 @@ hkms_ops_ca_issued_show(struct hkms_ops_ctx *c, const char *ca_name,
 	json_t *meta = NULL, *rv = NULL;
 	char hex[HKMS_X509_SERIAL_HEX_MAX], *pem = NULL;
 
+	OPS_AUTHORIZE(c, "ca.issued_show", ca_name, NULL, err);
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = ca_need_store(c, err)) != HKMS_OK)
@@ -732,6 +736,7 @@ hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
 	size_t p12len = 0;
 	char cn[128] = "client";
 
+	OPS_AUTHORIZE(c, "ca.issue_client", req ? req->ca : NULL, NULL, err);
 	if (req == NULL || out == NULL || p12out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	*p12out = NULL;

@@ -112,6 +112,7 @@ hkms_ops_ca_revoke(struct hkms_ops_ctx *c, const char *ca_name,
 	char hex[HKMS_X509_SERIAL_HEX_MAX] = "";
 	json_t *d;
 
+	OPS_AUTHORIZE(c, "ca.revoke", ca_name, NULL, err);
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = ca_need_store(c, err)) != HKMS_OK)
@@ -313,6 +314,7 @@ hkms_ops_ca_crl(struct hkms_ops_ctx *c, const char *ca_name, int days,
 	    ref[160];
 	int locked = 0;
 
+	OPS_AUTHORIZE(c, "ca.crl", ca_name, NULL, err);
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = ca_need_hsm(c, err)) != HKMS_OK ||

@@ -410,6 +410,7 @@ hkms_ops_ca_create(struct hkms_ops_ctx *c,
 	char *pem = NULL, ref[160];
 	int made = 0, locked = 0;
 
+	OPS_AUTHORIZE(c, "ca.create", NULL, NULL, err);
 	memset(&ki, 0, sizeof(ki));
 	if (req == NULL || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
@@ -647,6 +648,7 @@ hkms_ops_ca_apply(struct hkms_ops_ctx *c, const char *name,
 	const char *type;
 	int locked = 0, i;
 
+	OPS_AUTHORIZE(c, "ca.apply", name, NULL, err);
 	memset(&ki, 0, sizeof(ki));
 	if (out == NULL || cert == NULL || parent_chain == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
@@ -774,6 +776,7 @@ hkms_ops_ca_list(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 	char *pem;
 	size_t i;
 
+	OPS_AUTHORIZE(c, "ca.list", NULL, NULL, err);
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = ca_need_store(c, err)) != HKMS_OK ||
@@ -809,6 +812,7 @@ hkms_ops_ca_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 	json_t *o = NULL;
 	char *pem = NULL;
 
+	OPS_AUTHORIZE(c, "ca.show", name, NULL, err);
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = ca_need_store(c, err)) != HKMS_OK ||
@@ -848,6 +852,7 @@ hkms_ops_ca_policy(struct hkms_ops_ctx *c, const char *name,
 	char *pem = NULL;
 	int locked = 0, change = policy != NULL || clear;
 
+	OPS_AUTHORIZE(c, "ca.policy", name, NULL, err);
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = ca_need_store(c, err)) != HKMS_OK)

@@ -503,6 +503,7 @@ hkms_ops_cert_import(struct hkms_ops_ctx *c,
 	char thumb[HKMS_CERTIO_THUMB_SIZE] = "";
 	int made = 0, locked = 0;
 
+	OPS_AUTHORIZE(c, "cert.import", NULL, NULL, err);
 	memset(&im, 0, sizeof(im));
 	if (req == NULL || out == NULL || req->data == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");

@@ -308,6 +308,7 @@ hkms_ops_csr_create(struct hkms_ops_ctx *c,
 	char *pem = NULL, ref[160];
 	int made = 0, locked = 0;
 
+	OPS_AUTHORIZE(c, "csr.create", NULL, NULL, err);
 	memset(&ki, 0, sizeof(ki));
 	if (req == NULL || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
@@ -371,6 +372,7 @@ hkms_ops_csr_verify(struct hkms_ops_ctx *c, const unsigned char *data,
 	GENERAL_NAMES *gens = NULL;
 	json_t *o = NULL, *d;
 
+	OPS_AUTHORIZE(c, "csr.verify", NULL, NULL, err);
 	(void)c;
 	if (data == NULL || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
@@ -462,6 +464,7 @@ hkms_ops_cert_self_sign(struct hkms_ops_ctx *c,
 	char *pem = NULL;
 	int made = 0, locked = 0;
 
+	OPS_AUTHORIZE(c, "cert.self_sign", NULL, NULL, err);
 	memset(&ki, 0, sizeof(ki));
 	if (req == NULL || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
@@ -641,6 +644,7 @@ hkms_ops_cert_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 	json_t *meta = NULL, *o = NULL, *present = NULL, *v;
 	char *pem = NULL;
 
+	OPS_AUTHORIZE(c, "cert.show", NULL, NULL, err);
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = need_store(c, err)) != HKMS_OK ||
@@ -736,6 +740,7 @@ hkms_ops_cert_list(struct hkms_ops_ctx *c, int expiring_within,
 	int64_t now = (int64_t)time(NULL), t;
 	size_t i, k, n;
 
+	OPS_AUTHORIZE(c, "cert.list", NULL, NULL, err);
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = need_store(c, err)) != HKMS_OK)
@@ -836,6 +841,7 @@ hkms_ops_cert_export(struct hkms_ops_ctx *c, const char *name,
 	json_t *meta = NULL;
 	char *pem = NULL;
 
+	OPS_AUTHORIZE(c, "cert.export", NULL, NULL, err);
 	if (data == NULL || len == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = need_store(c, err)) != HKMS_OK)
@@ -895,6 +901,7 @@ hkms_ops_cert_rename(struct hkms_ops_ctx *c, const char *from,
 	json_t *meta = NULL, *d;
 	int locked = 0;
 
+	OPS_AUTHORIZE(c, "cert.rename", NULL, NULL, err);
 	if ((rc = need_store(c, err)) != HKMS_OK)
 		return rc;
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
@@ -939,6 +946,7 @@ hkms_ops_cert_delete(struct hkms_ops_ctx *c, const char *name, int force,
 	json_t *meta = NULL, *d;
 	int locked = 0;
 
+	OPS_AUTHORIZE(c, "cert.delete", NULL, NULL, err);
 	if ((rc = need_store(c, err)) != HKMS_OK)
 		return rc;
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
@@ -1035,6 +1043,7 @@ hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
 	char *pem = NULL, *npem = NULL, newkey[65];
 	int made = 0, locked = 0;
 
+	OPS_AUTHORIZE(c, "cert.renew", NULL, NULL, err);
 	memset(&ki, 0, sizeof(ki));
 	memset(&nki, 0, sizeof(nki));
 	if (out == NULL)

@@ -566,6 +566,7 @@ hkms_ops_key_generate(struct hkms_ops_ctx *c, const char *name,
 	json_t *d;
 	int made = 0;
 
+	OPS_AUTHORIZE(c, "key.generate", NULL, NULL, err);
 	if ((rc = need_hsm(c, err)) != HKMS_OK)
 		return rc;
 	if ((rc = reserved(name, err)) == HKMS_OK &&
@@ -594,6 +595,7 @@ hkms_ops_key_list(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 	enum hkms_rc rc;
 	json_t *arr;
 
+	OPS_AUTHORIZE(c, "key.list", NULL, NULL, err);
 	if ((rc = need_hsm(c, err)) != HKMS_OK)
 		return rc;
 	if ((rc = hkms_hsm_key_list(c->hsm, &keys, &n, err)) != HKMS_OK)
@@ -613,6 +615,7 @@ hkms_ops_key_show(struct hkms_ops_ctx *c, const char *ref, json_t **out,
 	struct hkms_key_info ki;
 	enum hkms_rc rc;
 
+	OPS_AUTHORIZE(c, "key.show", NULL, NULL, err);
 	if ((rc = need_hsm(c, err)) != HKMS_OK)
 		return rc;
 	if ((rc = ops_key_find(c, ref, &ki, err)) != HKMS_OK)
@@ -630,6 +633,7 @@ hkms_ops_key_delete(struct hkms_ops_ctx *c, const char *ref, int force,
 	int record_only = 0;
 	long pid;
 
+	OPS_AUTHORIZE(c, "key.delete", NULL, NULL, err);
 	if ((rc = need_hsm(c, err)) != HKMS_OK)
 		return rc;
 #ifdef HKMS_TEST_HOOKS
@@ -714,6 +718,7 @@ hkms_ops_key_import(struct hkms_ops_ctx *c, const char *name,
 	enum hkms_rc rc;
 	int made = 0;
 
+	OPS_AUTHORIZE(c, "key.import", NULL, NULL, err);
 	if ((rc = need_hsm(c, err)) != HKMS_OK)
 		return rc;
 	if ((rc = reserved(name, err)) != HKMS_OK ||
@@ -778,6 +783,7 @@ hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 	enum hkms_rc rc;
 	long pid;
 
+	OPS_AUTHORIZE(c, "key.check", NULL, NULL, err);
 	if ((rc = need_hsm(c, err)) != HKMS_OK)
 		return rc;
 	if (c->store == NULL)

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <openssl/x509.h>
 
+#include "hkms/clients.h"
 #include "hkms/error.h"
 #include "hkms/hsm.h"
 #include "hkms/x509.h"
@@ -16,6 +17,16 @@
 struct hkms_hsm;
 struct hkms_ops_ctx;
 struct hkms_key_info;
+
+/* The first statement of every operation: may the context's principal
+ * do op (its audit name) on ca with profile (hkms_ops_authorize, authz.c)?
+ * A refusal is audited there and returned. */
+#define OPS_AUTHORIZE(c, op, ca, profile, err) do {			\
+	enum hkms_rc authz_rc_ = hkms_ops_authorize((c), (op), (ca),	\
+	    (profile), (err));						\
+	if (authz_rc_ != HKMS_OK)					\
+		return authz_rc_;					\
+} while (0)
 
 /* Make key name in the token — generated with type, or import (when not
  * NULL, borrowed) written in — under a key record: reserved in the store

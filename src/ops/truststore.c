@@ -18,6 +18,7 @@
 #include "hkms/service.h"
 #include "hkms/store.h"
 #include "hkms/trust.h"
+#include "ops_int.h"
 
 enum hkms_rc
 hkms_ops_trust_handle(struct hkms_ops_ctx *c, struct hkms_trust **out,
@@ -69,6 +70,7 @@ hkms_ops_trust_import(struct hkms_ops_ctx *c,
 	json_t *res = NULL, *detail = json_object();
 	const char *alias = req ? req->alias : NULL;
 
+	OPS_AUTHORIZE(c, "trust.import", NULL, NULL, err);
 	if (req == NULL || out == NULL) {
 		rc = hkms_err_set(err, HKMS_E_INVALID, "no request");
 		goto out;
@@ -121,6 +123,7 @@ hkms_ops_trust_list(struct hkms_ops_ctx *c, json_t **out,
 	struct hkms_trust *tr = NULL;
 	struct hkms_trust_snap *s = NULL;
 
+	OPS_AUTHORIZE(c, "trust.list", NULL, NULL, err);
 	if ((rc = hkms_ops_trust_handle(c, &tr, err)) != HKMS_OK ||
 	    (rc = hkms_trust_snapshot(tr, &s, err)) != HKMS_OK)
 		return rc;
@@ -137,6 +140,7 @@ hkms_ops_trust_show(struct hkms_ops_ctx *c, const char *alias, json_t **out,
 	struct hkms_trust *tr = NULL;
 	struct hkms_trust_snap *s = NULL;
 
+	OPS_AUTHORIZE(c, "trust.show", NULL, NULL, err);
 	if ((rc = hkms_ops_trust_handle(c, &tr, err)) != HKMS_OK ||
 	    (rc = hkms_trust_snapshot(tr, &s, err)) != HKMS_OK)
 		return rc;
@@ -156,6 +160,7 @@ hkms_ops_trust_export(struct hkms_ops_ctx *c,
 	struct hkms_trust_snap *s = NULL;
 	STACK_OF(X509) *certs = NULL;
 
+	OPS_AUTHORIZE(c, "trust.export", NULL, NULL, err);
 	if (req == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "no request");
 	if (req->format != NULL &&
@@ -184,6 +189,7 @@ hkms_ops_trust_delete(struct hkms_ops_ctx *c, const char *alias,
 	enum hkms_rc rc;
 	struct hkms_trust *tr = NULL;
 
+	OPS_AUTHORIZE(c, "trust.delete", NULL, NULL, err);
 	if ((rc = hkms_ops_trust_handle(c, &tr, err)) == HKMS_OK &&
 	    (rc = trust_ahead(c, "trust.delete", alias, NULL, err)) ==
 	    HKMS_OK) {
@@ -206,6 +212,7 @@ hkms_ops_trust_pin(struct hkms_ops_ctx *c,
 	json_t *res = NULL, *d;
 	const char *alias = req ? req->alias : NULL;
 
+	OPS_AUTHORIZE(c, "trust.pin", NULL, NULL, err);
 	if (req == NULL || out == NULL) {
 		rc = hkms_err_set(err, HKMS_E_INVALID, "no request");
 		goto out;
@@ -248,6 +255,7 @@ hkms_ops_trust_verify(struct hkms_ops_ctx *c,
 	STACK_OF(X509) *chain = NULL;
 	json_t *res = NULL;
 
+	OPS_AUTHORIZE(c, "trust.verify", NULL, NULL, err);
 	if (req == NULL || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "no request");
 	if ((rc = hkms_certio_purpose_parse(req->purpose, &o.purpose, err)) !=
@@ -300,6 +308,7 @@ hkms_ops_trust_watch(struct hkms_ops_ctx *c, int timeout_ms,
 	size_t i;
 	int stop = 0;
 
+	OPS_AUTHORIZE(c, "trust.watch", NULL, NULL, err);
 	if (emit == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "no event callback");
 	if ((rc = hkms_ops_trust_handle(c, &tr, err)) != HKMS_OK ||
