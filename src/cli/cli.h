@@ -129,5 +129,6 @@ int hkms_cmd_ca(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_profile(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_serve(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_unseal(struct hkms_cli *cli, int argc, char **argv);
+int hkms_cmd_client(struct hkms_cli *cli, int argc, char **argv);
 
 #endif

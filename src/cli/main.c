@@ -26,6 +26,7 @@ static const struct hkms_cli_cmd commands[] = {
 	{ "profile", hkms_cmd_profile, "list or show certificate profiles" },
 	{ "serve", hkms_cmd_serve, "serve the HTTPS JSON API (the TLS key in the token)" },
 	{ "unseal", hkms_cmd_unseal, "give a sealed server the token PIN over its UNIX socket" },
+	{ "client", hkms_cmd_client, "mTLS clients: generate, add, list, show, edit, delete" },
 	{ NULL, NULL, NULL }
 };
 
