@@ -562,6 +562,11 @@ enum hkms_rc hkms_ops_profile_show(struct hkms_ops_ctx *c, const char *name,
 enum hkms_rc hkms_ops_audit_show(struct hkms_ops_ctx *c, long long since,
     size_t limit, json_t **out, struct hkms_err *err);
 
+/** The bootstrap admin client hkms init makes: its client CA (EC P-256,
+ *  key in the token) and its registration name. */
+#define HKMS_CLIENT_CA "hkms-clients"
+#define HKMS_ADMIN_CLIENT "admin"
+
 /** What hkms_ops_init() takes. */
 struct hkms_ops_init_req {
 	const char *data_dir;	/* NULL = hkms_config_default_data_dir() */
@@ -572,9 +577,14 @@ struct hkms_ops_init_req {
 /** The embedded default set-up: data_dir (0700) with a private SoftHSM2
  *  token (random PINs in 0600 files), data_dir/hkms.conf, the store
  *  layout and the audit key (a sealed audit log: the seal is init's
- *  audit line). Idempotent: what exists is kept. It opens its own service
- *  on the config it writes (call before any thread starts). *out:
- *  {data_dir, config, module, token, created, audit_key_sha256}. */
+ *  audit line), and the bootstrap admin client (a client CA
+ *  HKMS_CLIENT_CA, client HKMS_ADMIN_CLIENT with clearance admin, its
+ *  PKCS#12 written once 0600 to <data>/admin-client.p12 and its random
+ *  passphrase to <data>/admin-client.pass, 0600). Idempotent: what exists
+ *  is kept. It opens its own service on the config it writes (call
+ *  before any thread starts). *out: {data_dir, config, module, token,
+ *  created, audit_key_sha256, admin_client: {p12, passphrase_file, name,
+ *  ca, created}}. */
 enum hkms_rc hkms_ops_init(const struct hkms_ops_init_req *req, json_t **out,
     struct hkms_err *err);
 

@@ -141,6 +141,31 @@ hkms_cmd_token(struct hkms_cli *cli, int argc, char **argv)
 
 /* ---- hkms init ---- */
 
+static void
+print_init(FILE *out, json_t *o)
+{
+	json_t *ac = json_object_get(o, "admin_client");
+	static const char *const keys[] = { "data_dir", "config", "module",
+	    "token", "audit_key_sha256" };
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		fprintf(out, "%-17s %s\n", keys[i], json_is_string(
+		    json_object_get(o, keys[i])) ? json_string_value(
+		    json_object_get(o, keys[i])) : "-");
+	fprintf(out, "%-17s %s\n", "created", json_is_true(json_object_get(o,
+	    "created")) ? "yes" : "no (kept)");
+	if (ac != NULL)
+		fprintf(out, "admin client      %s (clearance admin, CA %s)%s\n"
+		    "  PKCS#12         %s\n  passphrase file %s\n",
+		    json_string_value(json_object_get(ac, "name")),
+		    json_string_value(json_object_get(ac, "ca")),
+		    json_is_true(json_object_get(ac, "created")) ? "" :
+		    " (kept)", json_string_value(json_object_get(ac, "p12")),
+		    json_string_value(json_object_get(ac,
+		    "passphrase_file")));
+}
+
 int
 hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv)
 {
@@ -166,7 +191,9 @@ hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv)
 			printf("usage: hkms init [--data-dir DIR] [--label L]\n"
 			    "Create the embedded default: DIR (0700) with a "
 			    "private SoftHSM2 token (random PINs in 0600 "
-			    "files) and DIR/hkms.conf.\nDefault DIR: "
+			    "files) and DIR/hkms.conf, and the bootstrap admin "
+			    "client:\nDIR/admin-client.p12 (0600) and its "
+			    "passphrase in DIR/admin-client.pass.\nDefault DIR: "
 			    "$HKMS_DATA_DIR, else ~/.local/state/hkms.\n");
 			return HKMS_EXIT_OK;
 		} else
@@ -177,5 +204,5 @@ hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv)
 	req.actor = cli->actor;
 	if (hkms_ops_init(&req, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
-	return hkms_cli_output(cli, out, NULL);
+	return hkms_cli_output(cli, out, print_init);
 }

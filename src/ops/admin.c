@@ -21,6 +21,7 @@
 #include "hkms/service.h"
 #include "hkms/store.h"
 #include "hkms/util.h"
+#include "hkms/clients.h"
 #include "ops_int.h"
 
 static void
@@ -313,6 +314,106 @@ out:
 	return rc;
 }
 
+/*
+ * The bootstrap admin client: a local client CA HKMS_CLIENT_CA (EC P-256,
+ * key in the token), an admin client certificate issued from it and
+ * registered as client "admin" (clearance admin), its PKCS#12 written once
+ * (0600) to <data>/admin-client.p12 with a random passphrase in
+ * <data>/admin-client.pass (0600, written first). Idempotent: an existing
+ * PKCS#12 is kept as it is. A registration without its PKCS#12 (an init
+ * interrupted after the registration) is removed and its certificate
+ * revoked: its key never left the process, so it is issued again.
+ */
+static enum hkms_rc
+make_admin_client(const char *cfgpath, const char *actor, const char *dir,
+    char **p12path, char **passpath, int *made, struct hkms_err *err)
+{
+	struct hkms_service_opts so = { actor, 0, 0, 1 };
+	struct hkms_config *cfg = NULL;
+	struct hkms_service *svc = NULL;
+	struct hkms_principal local;
+	struct hkms_ops_ctx c;
+	struct hkms_secret *pass = NULL, *p12 = NULL;
+	struct hkms_ops_client_req cr;
+	struct hkms_err e2 = { 0 };
+	json_t *res = NULL, *old = NULL, *rv = NULL;
+	const char *serial;
+	enum hkms_rc rc;
+
+	*made = 0;
+	if (asprintf(p12path, "%s/admin-client.p12", dir) < 0 ||
+	    asprintf(passpath, "%s/admin-client.pass", dir) < 0)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	if ((rc = no_link(*p12path, err)) != HKMS_OK ||
+	    (rc = no_link(*passpath, err)) != HKMS_OK)
+		return rc;
+	if (access(*p12path, F_OK) == 0)
+		return HKMS_OK;
+	if ((rc = make_pin(*passpath, err)) != HKMS_OK ||
+	    (rc = hkms_secret_from_file(*passpath, "passphrase", &pass,
+	    err)) != HKMS_OK)
+		goto out;
+	hkms_principal_local(&local, actor ? actor : "init");
+	if ((rc = hkms_config_load(cfgpath, &cfg, err)) != HKMS_OK ||
+	    (rc = hkms_service_open(cfg, &so, &svc, err)) != HKMS_OK ||
+	    (rc = hkms_service_ctx(svc, &local, actor ? actor : "unknown",
+	    HKMS_SERVICE_NEED_STORE | HKMS_SERVICE_NEED_TOKEN, &c, err)) !=
+	    HKMS_OK)
+		goto out;
+	if (!hkms_store_exists(c.store, "cas", HKMS_CLIENT_CA)) {
+		struct hkms_ops_ca_create_req ca;
+
+		memset(&ca, 0, sizeof(ca));
+		ca.name = HKMS_CLIENT_CA;
+		ca.key_type = "ec:p256";
+		ca.subject = "/CN=hkms clients";
+		if ((rc = hkms_ops_ca_create(&c, &ca, &res, err)) != HKMS_OK)
+			goto out;
+		json_decref(res);
+		res = NULL;
+	}
+	if (hkms_ops_client_show(&c, HKMS_ADMIN_CLIENT, &old, NULL) ==
+	    HKMS_OK) {
+		serial = json_string_value(json_object_get(old, "serial"));
+		if ((rc = hkms_ops_client_delete(&c, HKMS_ADMIN_CLIENT,
+		    err)) != HKMS_OK)
+			goto out;
+		if (serial != NULL)
+			(void)hkms_ops_ca_revoke(&c, HKMS_CLIENT_CA, serial,
+			    "cessationOfOperation", &rv, &e2);
+	}
+	memset(&cr, 0, sizeof(cr));
+	cr.name = HKMS_ADMIN_CLIENT;
+	cr.clearance = "admin";
+	cr.ca = HKMS_CLIENT_CA;
+	cr.subject = "/CN=hkms admin";
+	cr.passphrase = pass;
+	cr.destination = *p12path;
+	if ((rc = hkms_ops_client_generate(&c, &cr, &res, &p12, err)) !=
+	    HKMS_OK)
+		goto out;
+	if ((rc = hkms_store_write_atomic(*p12path, hkms_secret_str(p12),
+	    hkms_secret_len(p12), 0600, err)) != HKMS_OK) {
+		/* its key is lost: unregister and revoke */
+		serial = json_string_value(json_object_get(res, "serial"));
+		(void)hkms_ops_client_delete(&c, HKMS_ADMIN_CLIENT, &e2);
+		if (serial != NULL)
+			(void)hkms_ops_ca_revoke(&c, HKMS_CLIENT_CA, serial,
+			    "cessationOfOperation", &rv, &e2);
+		goto out;
+	}
+	*made = 1;
+out:
+	json_decref(res);
+	json_decref(old);
+	json_decref(rv);
+	hkms_secret_free(p12);
+	hkms_secret_free(pass);
+	hkms_service_close(svc);
+	hkms_config_free(cfg);
+	return rc;
+}
+
 enum hkms_rc
 hkms_ops_init(const struct hkms_ops_init_req *req, json_t **out,
     struct hkms_err *err)
@@ -320,6 +421,8 @@ hkms_ops_init(const struct hkms_ops_init_req *req, json_t **out,
 	const char *label = req && req->label ? req->label : HKMS_DEFAULT_LABEL;
 	char *dir = NULL, *tokdir = NULL, *conf = NULL, *hsmconf = NULL;
 	char *userpin = NULL, *sopin = NULL, *text = NULL, *cfgpath = NULL;
+	char *p12path = NULL, *passpath = NULL;
+	int admin_made = 0;
 	struct hkms_secret *pin = NULL, *so = NULL;
 	struct hkms_token_info *toks = NULL;
 	struct hkms_store *st = NULL;
@@ -414,9 +517,15 @@ hkms_ops_init(const struct hkms_ops_init_req *req, json_t **out,
 	if ((rc = make_audit_key(cfgpath, req ? req->actor : NULL, fpr,
 	    err)) != HKMS_OK)
 		goto out;
-	if ((*out = json_pack("{s:s,s:s,s:s,s:s,s:b,s:s}", "data_dir", dir,
-	    "config", cfgpath, "module", HKMS_DEFAULT_MODULE, "token", label,
-	    "created", !exists, "audit_key_sha256", fpr)) == NULL) {
+	if ((rc = make_admin_client(cfgpath, req ? req->actor : NULL, dir,
+	    &p12path, &passpath, &admin_made, err)) != HKMS_OK)
+		goto out;
+	if ((*out = json_pack("{s:s,s:s,s:s,s:s,s:b,s:s,s:{s:s,s:s,s:s,s:s,"
+	    "s:b}}", "data_dir", dir, "config", cfgpath, "module",
+	    HKMS_DEFAULT_MODULE, "token", label, "created", !exists,
+	    "audit_key_sha256", fpr, "admin_client", "p12", p12path,
+	    "passphrase_file", passpath, "name", HKMS_ADMIN_CLIENT, "ca",
+	    HKMS_CLIENT_CA, "created", admin_made)) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -434,5 +543,7 @@ out:
 	free(sopin);
 	free(text);
 	free(cfgpath);
+	free(p12path);
+	free(passpath);
 	return rc;
 }
