@@ -514,6 +514,20 @@ client_cas(struct hkms_ops_ctx *c, X509_STORE **xs, struct client_ca **cas,
 
 /* ---- verification of a client certificate ---- */
 
+/* Now, for the validity checks. Test builds: HKMS_TEST_CLIENT_AUTH_AT
+ * (Unix time) moves it, so tests see an expired certificate. */
+static time_t
+auth_now(void)
+{
+#ifdef HKMS_TEST_HOOKS
+	const char *at = getenv("HKMS_TEST_CLIENT_AUTH_AT");
+
+	if (at != NULL && *at)
+		return (time_t)strtoll(at, NULL, 10);
+#endif
+	return time(NULL);
+}
+
 static int
 has_client_auth(X509 *x)
 {
@@ -556,6 +570,8 @@ verify_client(struct hkms_ops_ctx *c, X509 *leaf, STACK_OF(X509) *untrusted,
 	X509_STORE_CTX_set_purpose(vc, X509_PURPOSE_SSL_CLIENT);
 	X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(vc),
 	    X509_V_FLAG_X509_STRICT);
+	X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(vc),
+	    auth_now());
 	v = X509_verify_cert(vc);
 	if (v != 1) {
 		e = X509_STORE_CTX_get_error(vc);
@@ -1427,8 +1443,10 @@ hkms_client_authenticate(struct hkms_service *svc,
 	snprintf(out->p.thumbprint, sizeof(out->p.thumbprint), "%s", thumb);
 	snprintf(actor, sizeof(actor), "client:%s", thumb);
 	if (admin_pinned(c.cfg, thumb)) {
-		if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0 ||
-		    X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
+		time_t now = auth_now();
+
+		if (X509_cmp_time(X509_get0_notAfter(leaf), &now) < 0 ||
+		    X509_cmp_time(X509_get0_notBefore(leaf), &now) > 0) {
 			rc = hkms_err_setc(&e, HKMS_E_DENIED,
 			    "client_cert_expired", "client certificate "
 			    "refused: outside its validity");
