@@ -8,3 +8,13 @@ if(TARGET hkms_ops)
 	set_tests_properties(unit_clients PROPERTIES LABELS "unit" TIMEOUT 300
 		ENVIRONMENT "${HKMS_TEST_ENV}")
 endif()
+
+# the clients' routes, called directly (no socket)
+if(TARGET hkms_http)
+	add_executable(test_routes_clients
+		${CMAKE_CURRENT_SOURCE_DIR}/unit/test_routes_clients.c)
+	target_link_libraries(test_routes_clients hkms_http PkgConfig::CMOCKA)
+	add_test(NAME unit_routes_clients COMMAND test_routes_clients)
+	set_tests_properties(unit_routes_clients PROPERTIES LABELS "unit"
+		TIMEOUT 300 ENVIRONMENT "${HKMS_TEST_ENV}")
+endif()
