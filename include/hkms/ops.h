@@ -572,6 +572,8 @@ struct hkms_ops_init_req {
 	const char *data_dir;	/* NULL = hkms_config_default_data_dir() */
 	const char *label;	/* NULL = HKMS_DEFAULT_LABEL */
 	const char *actor;	/* audit actor of the seal */
+	int no_admin_client;	/* make no bootstrap admin client (one
+				 * that exists is kept and named) */
 };
 
 /** The embedded default set-up: data_dir (0700) with a private SoftHSM2
@@ -584,7 +586,7 @@ struct hkms_ops_init_req {
  *  is kept. It opens its own service on the config it writes (call
  *  before any thread starts). *out: {data_dir, config, module, token,
  *  created, audit_key_sha256, admin_client: {p12, passphrase_file, name,
- *  ca, created}}. */
+ *  ca, created} (null with no_admin_client when there is none)}. */
 enum hkms_rc hkms_ops_init(const struct hkms_ops_init_req *req, json_t **out,
     struct hkms_err *err);
 

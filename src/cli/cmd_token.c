@@ -155,7 +155,7 @@ print_init(FILE *out, json_t *o)
 		    json_object_get(o, keys[i])) : "-");
 	fprintf(out, "%-17s %s\n", "created", json_is_true(json_object_get(o,
 	    "created")) ? "yes" : "no (kept)");
-	if (ac != NULL)
+	if (json_is_object(ac))
 		fprintf(out, "admin client      %s (clearance admin, CA %s)%s\n"
 		    "  PKCS#12         %s\n  passphrase file %s\n",
 		    json_string_value(json_object_get(ac, "name")),
@@ -172,10 +172,11 @@ hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv)
 	static const struct option lo[] = {
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "no-admin-client", no_argument, NULL, 'N' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
 	};
-	struct hkms_ops_init_req req = { NULL, NULL, NULL };
+	struct hkms_ops_init_req req = { NULL, NULL, NULL, 0 };
 	struct hkms_err err = { 0 };
 	json_t *out = NULL;
 	int ch;
@@ -185,15 +186,20 @@ hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv)
 			req.data_dir = optarg;
 		else if (ch == 'l')
 			req.label = optarg;
+		else if (ch == 'N')
+			req.no_admin_client = 1;
 		else if (ch == 'J')
 			cli->json = 1;
 		else if (ch == 'h') {
-			printf("usage: hkms init [--data-dir DIR] [--label L]\n"
+			printf("usage: hkms init [--data-dir DIR] [--label L] "
+			    "[--no-admin-client]\n"
 			    "Create the embedded default: DIR (0700) with a "
 			    "private SoftHSM2 token (random PINs in 0600 "
 			    "files) and DIR/hkms.conf, and the bootstrap admin "
 			    "client:\nDIR/admin-client.p12 (0600) and its "
-			    "passphrase in DIR/admin-client.pass.\nDefault DIR: "
+			    "passphrase in DIR/admin-client.pass (not with\n"
+			    "--no-admin-client; a later init without it adds "
+			    "them).\nDefault DIR: "
 			    "$HKMS_DATA_DIR, else ~/.local/state/hkms.\n");
 			return HKMS_EXIT_OK;
 		} else

@@ -322,11 +322,13 @@ out:
  * <data>/admin-client.pass (0600, written first). Idempotent: an existing
  * PKCS#12 is kept as it is. A registration without its PKCS#12 (an init
  * interrupted after the registration) is removed and its certificate
- * revoked: its key never left the process, so it is issued again.
+ * revoked: its key never left the process, so it is issued again. skip
+ * (init --no-admin-client): nothing is made.
  */
 static enum hkms_rc
 make_admin_client(const char *cfgpath, const char *actor, const char *dir,
-    char **p12path, char **passpath, int *made, struct hkms_err *err)
+    int skip, char **p12path, char **passpath, int *made,
+    struct hkms_err *err)
 {
 	struct hkms_service_opts so = { actor, 0, 0, 1 };
 	struct hkms_config *cfg = NULL;
@@ -347,7 +349,7 @@ make_admin_client(const char *cfgpath, const char *actor, const char *dir,
 	if ((rc = no_link(*p12path, err)) != HKMS_OK ||
 	    (rc = no_link(*passpath, err)) != HKMS_OK)
 		return rc;
-	if (access(*p12path, F_OK) == 0)
+	if (skip || access(*p12path, F_OK) == 0)
 		return HKMS_OK;
 	if ((rc = make_pin(*passpath, err)) != HKMS_OK ||
 	    (rc = hkms_secret_from_file(*passpath, "passphrase", &pass,
@@ -518,14 +520,16 @@ hkms_ops_init(const struct hkms_ops_init_req *req, json_t **out,
 	    err)) != HKMS_OK)
 		goto out;
 	if ((rc = make_admin_client(cfgpath, req ? req->actor : NULL, dir,
-	    &p12path, &passpath, &admin_made, err)) != HKMS_OK)
+	    req ? req->no_admin_client : 0, &p12path, &passpath, &admin_made,
+	    err)) != HKMS_OK)
 		goto out;
-	if ((*out = json_pack("{s:s,s:s,s:s,s:s,s:b,s:s,s:{s:s,s:s,s:s,s:s,"
-	    "s:b}}", "data_dir", dir, "config", cfgpath, "module",
-	    HKMS_DEFAULT_MODULE, "token", label, "created", !exists,
-	    "audit_key_sha256", fpr, "admin_client", "p12", p12path,
+	if ((*out = json_pack("{s:s,s:s,s:s,s:s,s:b,s:s}", "data_dir", dir,
+	    "config", cfgpath, "module", HKMS_DEFAULT_MODULE, "token", label,
+	    "created", !exists, "audit_key_sha256", fpr)) == NULL ||
+	    json_object_set_new(*out, "admin_client", access(p12path, F_OK) ==
+	    0 ? json_pack("{s:s,s:s,s:s,s:s,s:b}", "p12", p12path,
 	    "passphrase_file", passpath, "name", HKMS_ADMIN_CLIENT, "ca",
-	    HKMS_CLIENT_CA, "created", admin_made)) == NULL) {
+	    HKMS_CLIENT_CA, "created", admin_made) : json_null()) != 0) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
