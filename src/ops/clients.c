@@ -292,8 +292,9 @@ static struct {
 	struct client_ca *cas;
 	size_t ncas;
 	X509_STORE *store;	/* of cas, trusted */
+	unsigned long cas_gen;	/* raised on every rebuild of cas */
 } cache = { PTHREAD_MUTEX_INITIALIZER, "", { 0 }, { 0 }, NULL, 0, 0, NULL,
-	0, NULL };
+	0, NULL, 0 };
 
 /* 1 if dir changed since snap (or snap is racy); refreshes *now_snap. */
 static int
@@ -399,6 +400,7 @@ rebuild_cas(struct hkms_ops_ctx *c, struct hkms_err *err)
 	cache.cas = v;
 	cache.ncas = n;
 	cache.store = xs;
+	cache.cas_gen++;
 	return HKMS_OK;
 }
 
@@ -482,7 +484,7 @@ lookup_thumb(struct hkms_ops_ctx *c, const char *thumb, char name[65],
 /* The client CAs' store (a new reference) and a copy of the CA list. */
 static enum hkms_rc
 client_cas(struct hkms_ops_ctx *c, X509_STORE **xs, struct client_ca **cas,
-    size_t *ncas, struct hkms_err *err)
+    size_t *ncas, unsigned long *gen, struct hkms_err *err)
 {
 	enum hkms_rc rc;
 	size_t i;
@@ -494,6 +496,8 @@ client_cas(struct hkms_ops_ctx *c, X509_STORE **xs, struct client_ca **cas,
 	if ((rc = cache_refresh(c, err)) == HKMS_OK) {
 		X509_STORE_up_ref(cache.store);
 		*xs = cache.store;
+		if (gen != NULL)
+			*gen = cache.cas_gen;
 		if ((*cas = calloc(cache.ncas + 1, sizeof(**cas))) == NULL) {
 			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		} else {
@@ -537,16 +541,62 @@ has_client_auth(X509 *x)
 	    (X509_get_extended_key_usage(x) & XKU_SSL_CLIENT);
 }
 
+#define VRES_MAX 8
+
+/* What a verified chain leaves for the revocation check (and the cache):
+ * each certificate of the chain an hkms CA issued, by CA and serial, and
+ * the leaf's validity. */
+struct vres {
+	size_t n;
+	char ca[VRES_MAX][65];
+	char serial[VRES_MAX][HKMS_X509_SERIAL_HEX_MAX];
+	time_t not_before, not_after;
+	unsigned long cas_gen;
+};
+
+/* HKMS_E_DENIED client_cert_revoked when an hkms CA revoked one of v's
+ * certificates (one stat each: the revocation records). */
+static enum hkms_rc
+check_revoked(struct hkms_ops_ctx *c, const struct vres *v,
+    struct hkms_err *err)
+{
+	char kind[80];
+	size_t i;
+
+	for (i = 0; i < v->n; i++) {
+		snprintf(kind, sizeof(kind), "revoked/%s", v->ca[i]);
+		if (hkms_store_exists(c->store, kind, v->serial[i]))
+			return hkms_err_setc(err, HKMS_E_DENIED,
+			    "client_cert_revoked", "client certificate "
+			    "refused: %s %s was revoked by CA '%s'", i == 0 ?
+			    "certificate" : "its issuing CA", v->serial[i],
+			    v->ca[i]);
+	}
+	return HKMS_OK;
+}
+
+static time_t
+asn1_time_t(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return timegm(&tm);
+}
+
 /*
  * Verify leaf against the client CAs, intermediates from untrusted, at
  * now: the chain, validity, clientAuth, and no certificate of the chain
  * revoked by the hkms CA that issued it. HKMS_E_DENIED with
- * client_cert_invalid / client_cert_expired / client_cert_revoked.
+ * client_cert_invalid / client_cert_expired / client_cert_revoked. vout
+ * (may be NULL) gets what the revocation check needs.
  */
 static enum hkms_rc
 verify_client(struct hkms_ops_ctx *c, X509 *leaf, STACK_OF(X509) *untrusted,
-    struct hkms_err *err)
+    struct vres *vout, struct hkms_err *err)
 {
+	struct vres vr;
 	struct client_ca *cas = NULL;
 	X509_STORE *xs = NULL;
 	X509_STORE_CTX *vc = NULL;
@@ -555,7 +605,9 @@ verify_client(struct hkms_ops_ctx *c, X509 *leaf, STACK_OF(X509) *untrusted,
 	size_t ncas = 0, k;
 	int i, v, e;
 
-	if ((rc = client_cas(c, &xs, &cas, &ncas, err)) != HKMS_OK)
+	memset(&vr, 0, sizeof(vr));
+	if ((rc = client_cas(c, &xs, &cas, &ncas, &vr.cas_gen, err)) !=
+	    HKMS_OK)
 		return rc;
 	if (ncas == 0) {
 		rc = hkms_err_setc(err, HKMS_E_DENIED, "client_cert_invalid",
@@ -593,31 +645,30 @@ verify_client(struct hkms_ops_ctx *c, X509 *leaf, STACK_OF(X509) *untrusted,
 		    "usage");
 		goto out;
 	}
-	/* revoked by the hkms CA that issued a certificate of the chain */
+	/* the certificates of the chain an hkms CA issued, for the
+	 * revocation check */
 	chain = X509_STORE_CTX_get1_chain(vc);
 	for (i = 0; chain != NULL && i + 1 < sk_X509_num(chain); i++) {
 		X509 *x = sk_X509_value(chain, i);
 		X509 *iss = sk_X509_value(chain, i + 1);
-		char hex[HKMS_X509_SERIAL_HEX_MAX], kind[80];
 
-		for (k = 0; k < ncas; k++) {
-			if (X509_cmp(iss, cas[k].cert) != 0)
+		for (k = 0; k < ncas && vr.n < VRES_MAX; k++) {
+			if (X509_cmp(iss, cas[k].cert) != 0 ||
+			    hkms_x509_serial_to_hex(X509_get0_serialNumber(x),
+			    vr.serial[vr.n], NULL) != HKMS_OK)
 				continue;
-			if (hkms_x509_serial_to_hex(X509_get0_serialNumber(x),
-			    hex, NULL) != HKMS_OK)
-				continue;
-			snprintf(kind, sizeof(kind), "revoked/%s",
+			snprintf(vr.ca[vr.n], sizeof(vr.ca[0]), "%s",
 			    cas[k].name);
-			if (hkms_store_exists(c->store, kind, hex)) {
-				rc = hkms_err_setc(err, HKMS_E_DENIED,
-				    "client_cert_revoked", "client "
-				    "certificate refused: %s %s was revoked "
-				    "by CA '%s'", i == 0 ? "certificate" :
-				    "its issuing CA", hex, cas[k].name);
-				goto out;
-			}
+			vr.n++;
+			break;
 		}
 	}
+	vr.not_before = asn1_time_t(X509_get0_notBefore(leaf));
+	vr.not_after = asn1_time_t(X509_get0_notAfter(leaf));
+	if ((rc = check_revoked(c, &vr, err)) != HKMS_OK)
+		goto out;
+	if (vout != NULL)
+		*vout = vr;
 	rc = HKMS_OK;
 out:
 	sk_X509_pop_free(chain, X509_free);
@@ -837,7 +888,7 @@ hkms_ops_client_add(struct hkms_ops_ctx *c,
 	}
 	for (i = 0; i < sk_X509_num(leaves); i++)
 		if ((rc = verify_client(c, sk_X509_value(leaves, i), all,
-		    err)) != HKMS_OK)
+		    NULL, err)) != HKMS_OK)
 			goto out;
 	if ((rc = reg_new(c, req, cl, leaves, "add", &rec, err)) != HKMS_OK)
 		goto out;
@@ -1022,10 +1073,12 @@ hkms_ops_client_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 	*out = NULL;
 	if ((rc = need_store(c, err)) != HKMS_OK)
 		return rc;
-	/* any registered client may read its own registration */
+	/* any registered client may read its own registration (once its
+	 * second factor, if it needs one, was checked) */
 	if (!(p != NULL && p->kind == HKMS_PRINCIPAL_CLIENT &&
 	    p->clearance != HKMS_CLEARANCE_NONE && p->name != NULL &&
-	    name != NULL && strcmp(p->name, name) == 0) &&
+	    name != NULL && strcmp(p->name, name) == 0 &&
+	    !(p->require_2fa && !p->second_factor)) &&
 	    (rc = hkms_ops_authorize(c, "client.show", NULL, NULL, err)) !=
 	    HKMS_OK)
 		return rc;
@@ -1175,7 +1228,7 @@ hkms_ops_client_cas_pem(struct hkms_ops_ctx *c, char **pem,
 	if ((rc = need_store(c, err)) != HKMS_OK)
 		return rc;
 	OPS_AUTHORIZE(c, "client.cas", NULL, NULL, err);
-	if ((rc = client_cas(c, &xs, &cas, &n, err)) != HKMS_OK)
+	if ((rc = client_cas(c, &xs, &cas, &n, NULL, err)) != HKMS_OK)
 		return rc;
 	if ((b = BIO_new(BIO_s_mem())) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
@@ -1390,6 +1443,80 @@ hkms_client_principal_free(struct hkms_client_principal *cp)
 	memset(cp, 0, sizeof(*cp));
 }
 
+/*
+ * Verified chains: OpenSSL 3 spends most of a verification decoding the
+ * certificates (their public keys), so a chain that verified is
+ * remembered by the SHA-256 of its DER certificates, with what the later
+ * checks need: the leaf's validity and the (CA, serial) pairs for the
+ * revocation check, which runs on every request. An entry is good only
+ * for the client CAs it was verified against (cas_gen): a CA added,
+ * changed or removed drops them all.
+ */
+#define VCACHE_SLOTS 1024
+
+struct vcache_slot {
+	unsigned char key[32];
+	int used;
+	struct vres v;
+};
+
+static struct vcache_slot vcache[VCACHE_SLOTS];	/* under cache.mu */
+
+static void
+chain_key(const unsigned char *const *der, const size_t *len, size_t n,
+    unsigned char key[32])
+{
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	unsigned int kl = 32;
+	uint64_t l;
+	size_t i;
+
+	memset(key, 0, 32);
+	if (m == NULL)
+		return;
+	EVP_DigestInit_ex(m, EVP_sha256(), NULL);
+	for (i = 0; i < n; i++) {
+		l = len[i];
+		EVP_DigestUpdate(m, &l, sizeof(l));
+		EVP_DigestUpdate(m, der[i], len[i]);
+	}
+	EVP_DigestFinal_ex(m, key, &kl);
+	EVP_MD_CTX_free(m);
+}
+
+/* 1 and *v when key verified against the current client CAs. */
+static int
+vcache_get(struct hkms_ops_ctx *c, const unsigned char key[32],
+    struct vres *v)
+{
+	struct hkms_err e = { 0 };
+	struct vcache_slot *sl = &vcache[(key[0] | key[1] << 8) %
+	    VCACHE_SLOTS];
+	int hit = 0;
+
+	pthread_mutex_lock(&cache.mu);
+	if (cache_refresh(c, &e) == HKMS_OK && sl->used &&
+	    memcmp(sl->key, key, 32) == 0 && sl->v.cas_gen == cache.cas_gen) {
+		*v = sl->v;
+		hit = 1;
+	}
+	pthread_mutex_unlock(&cache.mu);
+	return hit;
+}
+
+static void
+vcache_put(const unsigned char key[32], const struct vres *v)
+{
+	struct vcache_slot *sl = &vcache[(key[0] | key[1] << 8) %
+	    VCACHE_SLOTS];
+
+	pthread_mutex_lock(&cache.mu);
+	memcpy(sl->key, key, 32);
+	sl->v = *v;
+	sl->used = 1;
+	pthread_mutex_unlock(&cache.mu);
+}
+
 enum hkms_rc
 hkms_client_authenticate(struct hkms_service *svc,
     const unsigned char *const *der, const size_t *der_len, size_t n,
@@ -1399,11 +1526,15 @@ hkms_client_authenticate(struct hkms_service *svc,
 	struct hkms_ops_ctx c;
 	STACK_OF(X509) *untrusted = NULL;
 	struct hkms_err e = { 0 };
+	struct vres vr;
 	X509 *leaf = NULL;
 	json_t *reg = NULL;
 	enum hkms_rc rc;
+	unsigned char md[32], key[32];
+	unsigned int mdl = 0;
 	char thumb[65] = "", name[65], actor[80] = "anonymous";
 	size_t i;
+	time_t now;
 
 	if (svc == NULL || out == NULL || (n > 0 && (der == NULL ||
 	    der_len == NULL)))
@@ -1421,30 +1552,44 @@ hkms_client_authenticate(struct hkms_service *svc,
 		    "required");
 		goto refuse;
 	}
+	if (n > 16)
+		n = 16;
+	/* the thumbprint: SHA-256 of the DER as presented */
+	if (der[0] == NULL || der_len[0] == 0 || EVP_Digest(der[0],
+	    der_len[0], md, &mdl, EVP_sha256(), NULL) != 1 || mdl != 32) {
+		rc = hkms_err_setc(&e, HKMS_E_DENIED, "client_cert_invalid",
+		    "client certificate does not parse");
+		goto refuse;
+	}
+	hkms_hex(md, 32, 0, thumb);
+	snprintf(out->p.thumbprint, sizeof(out->p.thumbprint), "%s", thumb);
+	snprintf(actor, sizeof(actor), "client:%s", thumb);
+	now = auth_now();
+	chain_key(der, der_len, n, key);
+	if (!admin_pinned(c.cfg, thumb) && vcache_get(&c, key, &vr)) {
+		/* verified before against these client CAs */
+		if (now < vr.not_before || now > vr.not_after) {
+			rc = hkms_err_setc(&e, HKMS_E_DENIED,
+			    "client_cert_expired", "client certificate "
+			    "refused: outside its validity");
+			goto refuse;
+		}
+		if ((rc = check_revoked(&c, &vr, &e)) != HKMS_OK)
+			goto refuse;
+		goto lookup;
+	}
 	{
 		const unsigned char *p = der[0];
 
 		leaf = d2i_X509(NULL, &p, (long)der_len[0]);
 		if (leaf == NULL || p != der[0] + der_len[0]) {
-			unsigned char md[32];
-			unsigned int mdl = 0;
-
-			if (EVP_Digest(der[0], der_len[0], md, &mdl,
-			    EVP_sha256(), NULL) == 1)
-				hkms_hex(md, mdl, 0, thumb);
 			rc = hkms_err_setc(&e, HKMS_E_DENIED,
 			    "client_cert_invalid", "client certificate does "
 			    "not parse");
 			goto refuse;
 		}
 	}
-	if ((rc = thumb_hex(leaf, thumb, &e)) != HKMS_OK)
-		goto refuse;
-	snprintf(out->p.thumbprint, sizeof(out->p.thumbprint), "%s", thumb);
-	snprintf(actor, sizeof(actor), "client:%s", thumb);
 	if (admin_pinned(c.cfg, thumb)) {
-		time_t now = auth_now();
-
 		if (X509_cmp_time(X509_get0_notAfter(leaf), &now) < 0 ||
 		    X509_cmp_time(X509_get0_notBefore(leaf), &now) > 0) {
 			rc = hkms_err_setc(&e, HKMS_E_DENIED,
@@ -1465,18 +1610,20 @@ hkms_client_authenticate(struct hkms_service *svc,
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	for (i = 1; i < n && i < 16; i++) {
+	for (i = 1; i < n; i++) {
 		const unsigned char *p = der[i];
 		X509 *x = d2i_X509(NULL, &p, (long)der_len[i]);
 
 		if (x != NULL)
 			sk_X509_push(untrusted, x);
 	}
-	if ((rc = verify_client(&c, leaf, untrusted, &e)) != HKMS_OK) {
+	if ((rc = verify_client(&c, leaf, untrusted, &vr, &e)) != HKMS_OK) {
 		if (rc != HKMS_E_DENIED)
 			goto out_e;
 		goto refuse;
 	}
+	vcache_put(key, &vr);
+lookup:
 	if (!lookup_thumb(&c, thumb, name, 1) ||
 	    hkms_store_get(c.store, CLIENT_KIND, name, &reg, NULL, &e) !=
 	    HKMS_OK) {

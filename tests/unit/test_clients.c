@@ -319,6 +319,28 @@ test_auth_registered_and_refusals(void **state)
 	snprintf(thumb, sizeof(thumb), "%s", cp.p.thumbprint);
 	hkms_client_principal_free(&cp);
 
+	/* the cost of one authentication of a registered client (chain
+	 * verification, revocation lookups, index, registration file) */
+	{
+		struct timespec t0, t1;
+		int i, rounds = getenv("UNIT_ROUNDS") ? atoi(getenv("UNIT_ROUNDS")) : 2000;
+		double us;
+
+		/* past the racy second after the last change: the steady
+		 * state of a server */
+		sleep(2);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (i = 0; i < rounds; i++) {
+			assert_int_equal(auth(&u, &cp, &err), HKMS_OK);
+			hkms_client_principal_free(&cp);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		us = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
+		    (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3 / rounds;
+		printf("# authenticate: %.1f us per call (%d calls)\n", us,
+		    rounds);
+	}
+
 	/* a change on disk is seen by the next lookup, without a restart */
 	ctx(&c, &local);
 	memset(&ed, 0, sizeof(ed));
