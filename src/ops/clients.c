@@ -49,7 +49,6 @@
 #include "ops_int.h"
 
 #define CLIENT_KIND "clients"
-#define YEARS5_DAYS (5 * 365 + 1)
 
 /* ---- helpers ---- */
 
@@ -960,7 +959,7 @@ hkms_ops_client_generate(struct hkms_ops_ctx *c,
 	memset(&cr, 0, sizeof(cr));
 	cr.ca = req->ca;
 	cr.subject = req->subject ? req->subject : subj;
-	cr.days = req->days > 0 ? req->days : YEARS5_DAYS;
+	cr.days = req->days;	/* 0: 5 years, clamped to the CA */
 	cr.passphrase = req->passphrase;
 	cr.destination = req->destination;
 	if ((rc = hkms_ops_ca_issue_client(c, &cr, &issued, p12, err)) !=
@@ -1329,6 +1328,7 @@ audit_refusal(struct hkms_ops_ctx *c, const char *thumb,
 		s->written = now;
 	}
 	pthread_mutex_unlock(&auth_audit.mu);
+	hkms_service_count(c->service, "client.auth", e->rc);
 	if (!write)
 		return;
 	d = json_pack("{s:s,s:s}", "code", hkms_err_code(e), "message",
@@ -1341,7 +1341,6 @@ audit_refusal(struct hkms_ops_ctx *c, const char *thumb,
 		    (json_int_t)suppressed));
 	(void)hkms_audit_append_unsealed(c->store, c->actor ? c->actor :
 	    "anonymous", "client.auth", thumb, "error", d, NULL);
-	hkms_service_count(c->service, "client.auth", e->rc);
 	json_decref(d);
 }
 

@@ -277,6 +277,23 @@ audit_has(const char *needle)
 	return found;
 }
 
+static int
+audit_count(const char *needle)
+{
+	char path[400], line[8192];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/data/audit.log", tmpdir);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "\"client.auth\"") && strstr(line, needle))
+			n++;
+	fclose(f);
+	return n;
+}
+
 static void
 test_auth_no_certificate(void **state)
 {
@@ -391,6 +408,19 @@ test_auth_registered_and_refusals(void **state)
 	self = soft_cert(k1, "self", NULL, NULL, 0, "clientAuth", 0, 86400);
 	chain_add(&ss, self);
 	expect_refused(&ss, "client_cert_invalid");
+	/* a flood of the same refusal is one audit line (and a count), not
+	 * one fsync each */
+	{
+		char st[65];
+		int k;
+
+		assert_int_equal(auth(&ss, &cp, &err), HKMS_E_DENIED);
+		snprintf(st, sizeof(st), "%s", cp.p.thumbprint);
+		hkms_client_principal_free(&cp);
+		for (k = 0; k < 200; k++)
+			expect_refused(&ss, "client_cert_invalid");
+		assert_int_equal(audit_count(st), 1);
+	}
 
 	/* a CA hkms does not know, chain presented */
 	sca = soft_cert(k2, "Stranger CA", NULL, NULL, 1, NULL, 0, 86400);
