@@ -77,9 +77,9 @@ body_object(struct hkms_http_req *req, struct hkms_http_resp *resp,
 			if (strcmp(allowed[i], k) == 0)
 				break;
 		if (allowed[i] == NULL) {
+			bad(resp, "unknown_field", "unknown field '%s'", k);
 			json_decref(o);
-			return bad(resp, "unknown_field", "unknown field '%s'",
-			    k);
+			return 0;
 		}
 	}
 	*out = o;

@@ -753,7 +753,7 @@ reg_new(struct hkms_ops_ctx *c, const struct hkms_ops_client_req *req,
 			latest = X509_get0_notAfter(x);
 	}
 	f = json_array_get(facts, 0);
-	rec = json_pack("{s:s,s:s,s:O,s:O,s:o,s:b,s:o,s:O,s:O,s:o,s:s,s:O}",
+	rec = json_pack("{s:s,s:s,s:O,s:O,s:o,s:b,s:o,s:O,s:O,s:o,s:s,s:o}",
 	    "name", req->name, "clearance", ops_clearance_name(cl),
 	    "thumbprints", thumbs, "certificates", facts, "permissions",
 	    perms, "require_2fa", req->require_2fa ? 1 : 0, "not_after",
