@@ -523,6 +523,63 @@ test_auth_no_client_auth(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* a collection of two certificates is one client: each authenticates as it */
+static void
+test_auth_collection(void **state)
+{
+	struct hkms_ops_ca_client_req cr;
+	struct hkms_ops_client_req req;
+	struct hkms_client_principal cp;
+	struct hkms_secret *p12 = NULL;
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	struct chain ch[2];
+	json_t *out = NULL;
+	char pem[16384] = "";
+	const char *subj[] = { "/CN=duo-1", "/CN=duo-2" };
+	int i;
+
+	(void)state;
+	ctx(&c, &local);
+	memset(ch, 0, sizeof(ch));
+	for (i = 0; i < 2; i++) {
+		const char *p, *end;
+
+		memset(&cr, 0, sizeof(cr));
+		cr.ca = "other";
+		cr.subject = subj[i];
+		cr.passphrase = pass;
+		assert_int_equal(hkms_ops_ca_issue_client(&c, &cr, &out, &p12,
+		    &err), HKMS_OK);
+		/* the leaf's PEM: the first block of the chain */
+		p = json_string_value(json_object_get(out, "pem"));
+		end = strstr(p, "-----END CERTIFICATE-----");
+		assert_non_null(end);
+		strncat(pem, p, (size_t)(end - p) + 26);
+		strcat(pem, "\n");
+		chain_from_p12(&ch[i], p12);
+		hkms_secret_free(p12);
+		json_decref(out);
+	}
+	memset(&req, 0, sizeof(req));
+	req.name = "duo";
+	req.clearance = "operator";
+	req.cert = (const unsigned char *)pem;
+	req.cert_len = strlen(pem);
+	if (hkms_ops_client_add(&c, &req, &out, &err) != HKMS_OK)
+		fail_msg("add: %s: %s", hkms_err_code(&err), err.detail);
+	assert_int_equal(json_array_size(json_object_get(out, "thumbprints")),
+	    2);
+	json_decref(out);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(auth(&ch[i], &cp, &err), HKMS_OK);
+		assert_string_equal(cp.p.name, "duo");
+		assert_int_equal(cp.p.clearance, HKMS_CLEARANCE_OPERATOR);
+		hkms_client_principal_free(&cp);
+		chain_free(&ch[i]);
+	}
+}
+
 /* ---- authorization ---- */
 
 static const char *
@@ -707,6 +764,7 @@ main(void)
 		cmocka_unit_test(test_auth_no_certificate),
 		cmocka_unit_test(test_auth_registered_and_refusals),
 		cmocka_unit_test(test_auth_no_client_auth),
+		cmocka_unit_test(test_auth_collection),
 		cmocka_unit_test(test_authorize_table),
 		cmocka_unit_test(test_authorize_docs),
 	};
