@@ -243,7 +243,7 @@ load_cas(struct hkms_ops_ctx *c, struct client_ca **out, size_t *nout,
 
 		memset(&e, 0, sizeof(e));
 		if (name == NULL || ca_load(c, name, 1, &ca, &e) != HKMS_OK)
-			continue;	/* pending or damaged: not a client CA */
+			continue;	/* pending or damaged: no client CA */
 		snprintf(v[n].name, sizeof(v[n].name), "%s", name);
 		X509_up_ref(ca->cert);
 		v[n++].cert = ca->cert;

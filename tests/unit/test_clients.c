@@ -340,7 +340,8 @@ test_auth_registered_and_refusals(void **state)
 	 * verification, revocation lookups, index, registration file) */
 	{
 		struct timespec t0, t1;
-		int i, rounds = getenv("UNIT_ROUNDS") ? atoi(getenv("UNIT_ROUNDS")) : 2000;
+		const char *r = getenv("UNIT_ROUNDS");
+		int i, rounds = r ? atoi(r) : 2000;
 		double us;
 
 		/* past the racy second after the last change: the steady
