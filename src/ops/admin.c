@@ -330,7 +330,7 @@ make_admin_client(const char *cfgpath, const char *actor, const char *dir,
     int skip, char **p12path, char **passpath, int *made,
     struct hkms_err *err)
 {
-	struct hkms_service_opts so = { actor, 0, 0, 1 };
+	struct hkms_service_opts so = { actor, 0, 0, 1, 0 };
 	struct hkms_config *cfg = NULL;
 	struct hkms_service *svc = NULL;
 	struct hkms_principal local;

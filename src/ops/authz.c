@@ -33,8 +33,8 @@ struct authz_row {
 static const struct authz_row table[] = {
 	/* public: anyone, also without a client certificate */
 	{ "health", HKMS_CLEARANCE_NONE, SCOPE_NONE },
-	{ "ca.pem", HKMS_CLEARANCE_NONE, SCOPE_NONE },
-	{ "ca.crl_download", HKMS_CLEARANCE_NONE, SCOPE_NONE },
+	{ "ca.cert_get", HKMS_CLEARANCE_NONE, SCOPE_NONE },
+	{ "ca.crl_get", HKMS_CLEARANCE_NONE, SCOPE_NONE },
 	{ "client.cas", HKMS_CLEARANCE_NONE, SCOPE_NONE },
 	/* user: sign with granted CAs and profiles, read granted CAs */
 	{ "ca.sign", HKMS_CLEARANCE_USER, SCOPE_SIGN },
@@ -65,6 +65,7 @@ static const struct authz_row table[] = {
 	{ "ca.create", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "ca.apply", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "ca.policy", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	{ "ca.policy_get", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "ca.revoke", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "ca.crl", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "ca.issue_client", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
@@ -82,6 +83,7 @@ static const struct authz_row table[] = {
 	{ "audit.verify", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "audit.show", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "store.check", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	{ "metrics", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	/* admin: clients, tokens, deleting CAs, the service certificate */
 	{ "token.init", HKMS_CLEARANCE_ADMIN, SCOPE_NONE },
 	{ "ca.delete", HKMS_CLEARANCE_ADMIN, SCOPE_NONE },

@@ -422,6 +422,7 @@ hkms_ops_ca_crl_get(struct hkms_ops_ctx *c, const char *ca_name, int der,
 	BIO *bio = NULL;
 	int n;
 
+	OPS_AUTHORIZE(c, "ca.crl_get", ca_name, NULL, err);
 	if (data == NULL || len == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	*data = NULL;

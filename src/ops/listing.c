@@ -10,6 +10,7 @@
 
 #include "hkms/ops.h"
 #include "hkms/x509.h"
+#include "ops_int.h"
 
 static const char *
 profiles_dir(const struct hkms_ops_ctx *c)
@@ -38,6 +39,7 @@ hkms_ops_profile_list(struct hkms_ops_ctx *c, json_t **out,
 	json_t *arr, *row;
 	size_t i;
 
+	OPS_AUTHORIZE(c, "profile.list", NULL, NULL, err);
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	*out = NULL;
@@ -77,6 +79,7 @@ hkms_ops_profile_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 	char *text = NULL;
 	enum hkms_rc rc;
 
+	OPS_AUTHORIZE(c, "profile.show", NULL, NULL, err);
 	if (out == NULL || name == NULL)
 		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
 		    "name is required");
@@ -112,6 +115,7 @@ hkms_ops_audit_show(struct hkms_ops_ctx *c, long long since, size_t limit,
 	FILE *f = NULL;
 	ssize_t len;
 
+	OPS_AUTHORIZE(c, "audit.show", NULL, NULL, err);
 	if (out == NULL || c == NULL || c->cfg == NULL ||
 	    c->cfg->data_dir == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
