@@ -397,6 +397,12 @@ enum hkms_rc hkms_ops_ca_list(struct hkms_ops_ctx *c, json_t **out,
 enum hkms_rc hkms_ops_ca_show(struct hkms_ops_ctx *c, const char *name,
     json_t **out, struct hkms_err *err);
 
+/** The certificate of active CA name with the chain it was recorded with
+ *  (PEM; *data malloc'd, free). Public ("ca.cert_get": GET /ca/<ca>.pem);
+ *  needs no token. HKMS_E_NOT_FOUND "ca_not_found". */
+enum hkms_rc hkms_ops_ca_cert_get(struct hkms_ops_ctx *c, const char *name,
+    unsigned char **data, size_t *len, struct hkms_err *err);
+
 /** Set (policy != NULL; JSON text, schema in docs/ca.md, checked
  *  strictly: "invalid_policy" naming the field), clear (clear != 0) or
  *  show (neither) the signing policy of a CA. *out: {"ca", "policy"}

@@ -515,18 +515,14 @@ hkms_route_public_ca(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	unsigned char *data = NULL;
-	json_t *out = NULL;
 	size_t len = 0;
 	enum hkms_rc rc;
 
 	if (hkms_http_ctx(req, resp, NEED_STORE, &c) != 0)
 		return;
-	/* a CA only: hkms_ops_cert_export would give any record */
-	if ((rc = hkms_ops_ca_show(&c, req->params[0], &out, &err)) ==
-	    HKMS_OK)
-		rc = hkms_ops_cert_export(&c, req->params[0], "pem", NULL,
-		    &data, &len, &err);
-	json_decref(out);
+	/* a CA only, through the public operation (the anonymous principal
+	 * may not run ca.show or cert.export) */
+	rc = hkms_ops_ca_cert_get(&c, req->params[0], &data, &len, &err);
 	hkms_http_export_reply(resp, req->params[0], "pem", rc, data, len,
 	    &err);
 }

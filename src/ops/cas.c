@@ -840,6 +840,40 @@ out:
 	return rc;
 }
 
+enum hkms_rc
+hkms_ops_ca_cert_get(struct hkms_ops_ctx *c, const char *name,
+    unsigned char **data, size_t *len, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	struct ca *ca = NULL;
+	char *pem = NULL;
+
+	OPS_AUTHORIZE(c, "ca.cert_get", name, NULL, err);
+	if (data == NULL || len == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	*data = NULL;
+	*len = 0;
+	/* an active CA only (a pending one has no certificate yet) */
+	if ((rc = ca_need_store(c, err)) != HKMS_OK ||
+	    (rc = ca_load(c, name, 1, &ca, err)) != HKMS_OK ||
+	    (rc = hkms_store_get(c->store, CA_KIND, name, NULL, &pem,
+	    err)) != HKMS_OK)
+		goto out;
+	if (pem == NULL) {
+		rc = hkms_err_setc(err, HKMS_E_NOT_FOUND, "ca_not_found",
+		    "CA '%s' has no certificate", name);
+		goto out;
+	}
+	*len = strlen(pem);
+	*data = (unsigned char *)pem;
+	pem = NULL;	/* transferred */
+	rc = HKMS_OK;
+out:
+	free(pem);
+	ca_free(ca);
+	return rc;
+}
+
 /* ---- policy -------------------------------------------------------- */
 
 enum hkms_rc
