@@ -353,7 +353,7 @@ h_add(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	r.require_2fa = tfa > 0;
 	r.grants = gs.g;
 	r.ngrants = gs.n;
-	if (strncmp(cert, "-----BEGIN", 10) == 0) {
+	if (strstr(cert, "-----BEGIN ") != NULL) {
 		r.cert = (const unsigned char *)cert;
 		r.cert_len = strlen(cert);
 	} else if ((der = b64_decode(cert, &r.cert_len)) == NULL) {

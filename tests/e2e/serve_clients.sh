@@ -92,8 +92,8 @@ cert=$(python3 -c 'import json; print(json.dumps(open("root.pem").read()))')
 openssl pkcs12 -in op1.p12 -passin file:u1.pass -clcerts -nokeys -out op1.pem 2>/dev/null
 hkms client delete op1 >/dev/null
 pem=$(python3 -c 'import json; print(json.dumps(open("op1.pem").read()))')
-[ "$(status admin POST /v1/clients "{\"name\":\"op2\",\"clearance\":\"operator\",\"certificate\":$pem}")" = 201 ] ||
-	fail "admin could not add a client"
+call admin POST /v1/clients "{\"name\":\"op2\",\"clearance\":\"operator\",\"certificate\":$pem}" > add.out; [ "$(tail -1 add.out)" = 201 ] ||
+	fail "admin could not add a client: $(cat add.out)"
 pass "operator: keys yes, clients no; admin adds a client by certificate"
 
 # changes made with the CLI are seen by the running server
