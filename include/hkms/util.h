@@ -48,9 +48,10 @@ long long hkms_pid_start(long pid);
 void hkms_json_push(json_t *arr, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/** 1 if process pid runs and, when start > 0, is the one that started at
- *  start (hkms_pid_start); 0 otherwise. For lock and reservation files
- *  whose writer may be gone. */
+/** 1 if process pid runs and is the one that started at start
+ *  (hkms_pid_start); 0 otherwise. start <= 0 (a writer that could not
+ *  read /proc) matches only a process whose start cannot be read either.
+ *  For reservation files whose writer may be gone. */
 int hkms_pid_alive(long pid, long long start);
 
 #endif

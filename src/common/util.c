@@ -272,7 +272,12 @@ hkms_pid_alive(long pid, long long start)
 		return 0;
 	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
 		return 0;
-	return start <= 0 || hkms_pid_start(pid) == start;
+	/* no start time: only a process whose start cannot be read either
+	 * (no /proc) matches; otherwise any live pid would hold it forever
+	 * (a reused pid, or a hand-made {"pid":1,"pid_start":0}) */
+	if (start <= 0)
+		return hkms_pid_start(pid) < 0;
+	return hkms_pid_start(pid) == start;
 }
 
 void

@@ -220,6 +220,42 @@ rec_is(json_t *m, const struct hkms_key_info *ki)
 	    len == ki->id_len && memcmp(id, ki->id, len) == 0;
 }
 
+/*
+ * A stale reservation's key is an orphan only if it was never
+ * acknowledged: a creation that died before its commit has no "ok" audit
+ * line naming its id (key.generate/import write it after the record is
+ * ready, ca.create/--new-key after the key operation returned). A record
+ * of a finished key edited back into a stale reservation by someone who
+ * can write the data dir (no PIN needed) would otherwise make the next
+ * create of that name destroy the real key (a CA key too).
+ */
+static enum hkms_rc
+not_acked(struct hkms_ops_ctx *c, const char *name, json_t *m,
+    struct hkms_err *err)
+{
+	const char *hex = json_string_value(json_object_get(m, "id"));
+	struct hkms_err e = { 0 };
+	char needle[160];
+	long long seq = 0;
+	enum hkms_rc rc;
+
+	if (hex == NULL || strlen(hex) > 128)
+		return hkms_err_setc(err, HKMS_E_INVALID, "damaged_record",
+		    "the record of key '%s' has no valid id", name);
+	snprintf(needle, sizeof(needle), "\"%s\"", hex);
+	if ((rc = hkms_audit_find_ok(c->store, needle, &seq, &e)) != HKMS_OK)
+		return hkms_err_setc(err, rc, hkms_err_code(&e), "a key named "
+		    "'%s' has an interrupted creation, which is not removed "
+		    "while the audit log does not verify: %s", name, e.detail);
+	if (seq > 0)
+		return hkms_err_setc(err, HKMS_E_EXISTS, "key_exists",
+		    "a key named '%s' exists already: its record says an "
+		    "interrupted creation, but audit line %lld acknowledged "
+		    "its key (record altered); nothing was destroyed", name,
+		    seq);
+	return HKMS_OK;
+}
+
 /* Reserve name for a new key with a fresh CKA_ID in id. what: the key
  * type asked for, or "imported". */
 static enum hkms_rc
@@ -256,7 +292,7 @@ key_reserve(struct hkms_ops_ctx *c, const char *name, const char *what,
 		 * hand-edited or foreign record) never destroys it; such a
 		 * key is found by name below and blocks the name. */
 		if ((rc = rec_id(m, oid, sizeof(oid), &olen, err)) !=
-		    HKMS_OK)
+		    HKMS_OK || (rc = not_acked(c, name, m, err)) != HKMS_OK)
 			goto out;
 		rc = hkms_hsm_key_id_ours(oid, olen) ?
 		    hkms_hsm_key_destroy_exact(c->hsm, name, oid, olen, &e) :

@@ -1643,3 +1643,61 @@ hkms_audit_verify(struct hkms_store *st, json_t **report,
 {
 	return hkms_audit_verify_lines(st, report, NULL, err);
 }
+
+/*
+ * The seq of the first "ok" line that mentions needle (a key id in hex),
+ * in *seq (0: none), after the whole log verified: a line edited to hide
+ * the needle fails the verify. For a decision that destroys something on
+ * the word of a record (a stale key reservation's orphan): an id an "ok"
+ * line names was acknowledged, whatever the record now says.
+ */
+enum hkms_rc
+hkms_audit_find_ok(struct hkms_store *st, const char *needle, long long *seq,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	char *logp = NULL, *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	long long lineno = 0;
+	FILE *f = NULL;
+	int fd = -1;
+
+	*seq = 0;
+	if (needle == NULL || *needle == '\0')
+		return hkms_err_set(err, HKMS_E_INVALID, "nothing to look for");
+	if ((rc = hkms_audit_verify_lines(st, NULL, NULL, err)) != HKMS_OK)
+		return rc;
+	if ((rc = audit_path(st, "audit.log", &logp, err)) != HKMS_OK)
+		goto out;
+	if ((rc = hkms_store_open_file(logp, O_RDONLY, 0, &fd, err)) !=
+	    HKMS_OK) {
+		if (rc == HKMS_E_NOT_FOUND)
+			rc = HKMS_OK;	/* verified empty */
+		goto out;
+	}
+	if ((f = fdopen(fd, "r")) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_IO, "cannot open '%s': %s", logp,
+		    strerror(errno));
+		close(fd);
+		goto out;
+	}
+	while ((n = getline(&line, &cap, f)) > 0) {
+		lineno++;
+		if (line[n - 1] != '\n')
+			break;	/* a torn tail: never acknowledged */
+		/* canonical compact lines: the member appears exactly so */
+		if (strstr(line, "\"result\":\"ok\"") == NULL ||
+		    strstr(line, needle) == NULL)
+			continue;
+		*seq = lineno;	/* verified: line N has seq N */
+		break;
+	}
+	rc = HKMS_OK;
+out:
+	if (f != NULL)
+		fclose(f);
+	free(line);
+	free(logp);
+	return rc;
+}

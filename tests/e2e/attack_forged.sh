@@ -1,0 +1,128 @@
+#!/bin/bash
+# Issue 11 attack (c): reservation files planted by someone who can write
+# the data dir (no PIN). Each must be refused or recovered, never followed:
+#   - issued/<ca>/<serial>.rsv as a symlink to a file outside, a FIFO,
+#     garbage, 10 MB, another user's file, a directory, a dead pid, a
+#     live pid with another start time, {"pid":1,"pid_start":0}: recovery
+#     (the next normal open) drops them, the link's target is untouched;
+#     one naming a live process with its real start time is kept and
+#     reported as live;
+#   - keys/<name>.json as a symlink, FIFO, garbage, 10 MB, another user's
+#     file: key generate refuses with unsafe_path / damaged_record /
+#     too_large and destroys nothing;
+#   - the record of a finished key (and of a CA's key) edited back into a
+#     stale reservation: the next key generate of that name must NOT
+#     destroy the real key (its creation is in the audit log); a genuine
+#     interrupted creation (crash hook) is still cleaned up;
+#   - a key reservation {"pid":1,"pid_start":0} is not taken for a live
+#     holder forever.
+. "$(dirname "$0")/lib.sh"
+need python3 openssl
+[ "${HKMS_TEST_HOOKS:-0}" = 1 ] || skip "needs a build with HKMS_TEST_HOOKS"
+hkms_setup
+
+hkms ca create root --key-type ec:p256 --subject /CN=Forge-Root >/dev/null || fail "ca create"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$T/leaf.key" -subj /CN=leaf.forge.example \
+	-addext subjectAltName=DNS:leaf.forge.example -out "$T/leaf.csr" 2>/dev/null
+hkms ca sign --ca root --profile tls-server --csr "$T/leaf.csr" --out-file /dev/null >/dev/null ||
+	fail "first issuance"
+D=$T/data/issued/root K=$T/data/keys
+echo "outside, must stay" > "$T/outside"; chmod 600 "$T/outside"
+START1=$(awk '{print $22}' /proc/1/stat)
+
+# ---- serial reservations ----
+ln -s "$T/outside" "$D/AAAA01.rsv"
+mkfifo "$D/AAAA02.rsv"
+echo garbage > "$D/AAAA03.rsv"
+head -c 10000000 /dev/zero > "$D/AAAA04.rsv"
+mkdir "$D/AAAA05.rsv"
+printf '{"pid":99999999,"pid_start":5}' > "$D/AAAA06.rsv"
+printf '{"pid":%d,"pid_start":1}' $$ > "$D/AAAA07.rsv"
+printf '{"pid":1,"pid_start":0}' > "$D/AAAA08.rsv"
+printf '{"pid":1,"pid_start":%s}' "$START1" > "$D/AAAA09.rsv"
+FOREIGN=
+if [ "$(id -u)" = 0 ]; then
+	printf '{"pid":1,"pid_start":%s}' "$START1" > "$D/AAAA10.rsv"
+	chown nobody "$D/AAAA10.rsv" && FOREIGN=1
+fi
+hkms --json store check > "$T/ro.json" 2>&1 && fail "store check passed with a symlink and a FIFO planted"
+grep -q 'AAAA01.rsv: a symbolic link' "$T/ro.json" || fail "store check: symlink .rsv not named: $(cat "$T/ro.json")"
+[ -p "$D/AAAA02.rsv" ] && [ -L "$D/AAAA01.rsv" ] || fail "the read-only check changed something"
+hkms --json ca issued --ca root > /dev/null || fail "normal open with planted reservations"
+for f in 01 02 03 04 06 07 08; do
+	[ -e "$D/AAAA$f.rsv" ] || [ -L "$D/AAAA$f.rsv" ] && fail "planted AAAA$f.rsv not recovered"
+done
+[ -n "$FOREIGN" ] && [ -e "$D/AAAA10.rsv" ] && fail "another user's .rsv was kept as live"
+[ "$(cat "$T/outside")" = "outside, must stay" ] || fail "the symlink's target was changed"
+[ -e "$D/AAAA09.rsv" ] || fail "a reservation of a live process (pid and start match) was dropped"
+rmdir "$D/AAAA05.rsv" 2>/dev/null
+hkms --json store check > "$T/check.json" 2>&1 || fail "store check after recovery: $(cat "$T/check.json")"
+grep -q 'AAAA09.rsv: reservation of running process 1' "$T/check.json" ||
+	fail "the live reservation is not reported: $(cat "$T/check.json")"
+rm -f "$D/AAAA09.rsv"
+hkms ca sign --ca root --profile tls-server --csr "$T/leaf.csr" --out-file /dev/null >/dev/null ||
+	fail "issuance after recovery"
+pass "planted serial reservations: dropped (link not followed) or kept only for a live holder"
+
+# ---- key records ----
+ln -s "$T/outside" "$K/s1.json"
+mkfifo "$K/f1.json"
+echo garbage > "$K/g1.json"
+{ printf '{"state":"reserved","id":"'; head -c 10000000 /dev/zero | tr '\0' a; printf '"}'; } > "$K/h1.json"
+expect_fail unsafe_path hkms key generate s1 --type ec:p256
+expect_fail unsafe_path hkms key generate f1 --type ec:p256
+expect_fail damaged_record hkms key generate g1 --type ec:p256
+expect_fail too_large hkms key generate h1 --type ec:p256
+if [ -n "$FOREIGN" ]; then
+	printf '{"state":"reserved","id":"686b6d73000000000000aaaa","type":"ec:p256","pid":99999999,"pid_start":1,"schema":1,"name":"o1"}\n' > "$K/o1.json"
+	chown nobody "$K/o1.json"
+	expect_fail unsafe_path hkms key generate o1 --type ec:p256
+fi
+[ "$(cat "$T/outside")" = "outside, must stay" ] || fail "a key record link's target was changed"
+hkms --json key list > "$T/keys.json" || fail "key list"
+python3 - "$T/keys.json" <<'PY' || fail "a refused key name made a token key"
+import json, sys
+names = {k["name"] for k in json.load(open(sys.argv[1]))}
+sys.exit(bool(names & {"s1", "f1", "g1", "h1", "o1"}))
+PY
+rm -f "$K"/{s1,f1,g1,h1,o1}.json
+pass "planted key records: refused, nothing followed or made"
+
+# ---- a finished key's record turned into a stale reservation ----
+hkms key generate victim --type ec:p256 >/dev/null || fail "key generate victim"
+forge() {	# forge NAME: the record of a finished key says "interrupted"
+	python3 - "$K/$1.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r.update(state="reserved", pid=99999999, pid_start=5)
+r.pop("origin", None)
+open(sys.argv[1], "w").write(json.dumps(r, indent=2, sort_keys=True) + "\n")
+PY
+}
+id_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$K/$1.json"; }
+VID=$(id_of victim) RID=$(id_of root)
+forge victim; forge root
+expect_fail key_exists hkms key generate victim --type ec:p256
+expect_fail key_exists hkms key generate root --type ec:p256
+hkms --json key list > "$T/keys.json" || fail "key list"
+grep -q "\"$VID\"" "$T/keys.json" || fail "key generate destroyed the real key 'victim' on a forged record"
+grep -q "\"$RID\"" "$T/keys.json" || fail "key generate destroyed the CA key on a forged record"
+hkms ca sign --ca root --profile tls-server --csr "$T/leaf.csr" --out-file /dev/null >/dev/null ||
+	fail "the CA cannot sign after the forged record"
+pass "a forged stale reservation of a finished key (and a CA key) destroys nothing"
+
+# ---- a genuine interrupted creation is still cleaned up ----
+HKMS_TEST_CRASH_AT=key_before_commit hkms key generate orphan --type ec:p256 2>/dev/null
+[ $? -eq 137 ] || fail "crash hook did not fire"
+OID=$(id_of orphan)
+hkms key generate orphan --type ec:p256 >/dev/null || fail "key generate after an interrupted creation"
+hkms --json key list > "$T/keys.json" || fail "key list"
+grep -q "\"$OID\"" "$T/keys.json" && fail "the orphan key of the interrupted creation is still in the token"
+[ "$(grep -c '"name": *"orphan"' "$T/keys.json")" = 1 ] || fail "not exactly one key named orphan"
+pass "an interrupted creation's orphan is still cleaned up"
+
+# ---- {"pid":1,"pid_start":0} is not a live holder ----
+printf '{"state":"reserved","id":"686b6d73000000000000bbbb","type":"ec:p256","pid":1,"pid_start":0,"schema":1,"name":"k0"}\n' > "$K/k0.json"
+hkms key generate k0 --type ec:p256 >/dev/null || fail "a reservation without a start time blocks the name forever"
+pass "a reservation without a start time does not match a live process"
