@@ -304,7 +304,8 @@ hkms_one(struct hkms_ops_ctx *c)
 	req.csr = csr;
 	req.csr_len = csr_len;
 	if (hkms_ops_ca_sign(c, &req, &out, &err) != HKMS_OK) {
-		fprintf(stderr, "issue_bench: ca sign: %s\n", err.detail);
+		fprintf(stderr, "issue_bench: ca sign: %s: %s\n",
+		    hkms_err_code(&err), err.detail);
 		return 0;
 	}
 	if (ack_fd >= 0) {
