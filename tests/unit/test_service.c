@@ -21,6 +21,14 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include "hkms/ops.h"
 #include "hkms/secret.h"
 #include "hkms/service.h"
@@ -411,6 +419,224 @@ test_service_concurrent_8_threads(void **state)
 	hkms_service_close(svc);
 }
 
+/* ---- the token goes away under 8 signing threads, and comes back ---- */
+
+static unsigned char *tg_csr;
+static size_t tg_csr_len;
+static atomic_int tg_stop;
+static atomic_long tg_ok, tg_failed;
+static pthread_mutex_t tg_mu = PTHREAD_MUTEX_INITIALIZER;
+static json_t *tg_acked;	/* serials acknowledged */
+static char tg_bad[512];	/* the first failure that is not a token one */
+
+/* A P-256 CSR for leaf.tg.example (PEM), made with OpenSSL. */
+static void
+tg_make_csr(void)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509_REQ *r = X509_REQ_new();
+	X509_NAME *n = X509_NAME_new();
+	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+	X509_EXTENSION *san;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p;
+	long len;
+
+	assert_non_null(k);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"leaf.tg.example", -1, -1, 0);
+	X509_REQ_set_subject_name(r, n);
+	X509_REQ_set_pubkey(r, k);
+	san = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name,
+	    "DNS:leaf.tg.example");
+	sk_X509_EXTENSION_push(exts, san);
+	X509_REQ_add_extensions(r, exts);
+	assert_true(X509_REQ_sign(r, k, EVP_sha256()) > 0);
+	assert_true(PEM_write_bio_X509_REQ(b, r) == 1);
+	len = BIO_get_mem_data(b, &p);
+	tg_csr = malloc((size_t)len);
+	memcpy(tg_csr, p, (size_t)len);
+	tg_csr_len = (size_t)len;
+	BIO_free(b);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_NAME_free(n);
+	X509_REQ_free(r);
+	EVP_PKEY_free(k);
+}
+
+static void *
+tg_run(void *arg)
+{
+	struct hkms_service *svc = arg;
+	struct hkms_principal p;
+	struct hkms_ops_ctx c;
+	struct hkms_err err;
+	json_t *out;
+
+	hkms_principal_local(&p, "tester");
+	while (!atomic_load(&tg_stop)) {
+		struct hkms_ops_ca_sign_req req = { 0 };
+
+		memset(&err, 0, sizeof(err));
+		out = NULL;
+		req.ca = "tg-root";
+		req.profile = "tls-server";
+		req.csr = tg_csr;
+		req.csr_len = tg_csr_len;
+		if (hkms_service_ctx(svc, &p, "unit:tg", HKMS_SERVICE_NEED_STORE |
+		    HKMS_SERVICE_NEED_TOKEN, &c, &err) == HKMS_OK &&
+		    hkms_ops_ca_sign(&c, &req, &out, &err) == HKMS_OK) {
+			pthread_mutex_lock(&tg_mu);
+			json_array_append(tg_acked, json_object_get(out,
+			    "serial"));
+			pthread_mutex_unlock(&tg_mu);
+			atomic_fetch_add(&tg_ok, 1);
+		} else {
+			/* a registered code, and one of the token's */
+			pthread_mutex_lock(&tg_mu);
+			if (tg_bad[0] == '\0' && (hkms_err_lookup(
+			    hkms_err_code(&err)) == NULL || (err.rc !=
+			    HKMS_E_TOKEN && err.rc != HKMS_E_TOKEN_DOWN &&
+			    err.rc != HKMS_E_NOT_FOUND)))
+				snprintf(tg_bad, sizeof(tg_bad), "rc %d %s: "
+				    "%.400s", (int)err.rc, hkms_err_code(&err),
+				    err.detail);
+			pthread_mutex_unlock(&tg_mu);
+			atomic_fetch_add(&tg_failed, 1);
+			usleep(2000);
+		}
+		json_decref(out);
+	}
+	return NULL;
+}
+
+/* wait until *v >= want, at most secs seconds; 1 if reached */
+static int
+tg_wait(atomic_long *v, long want, int secs)
+{
+	int i;
+
+	for (i = 0; i < secs * 100; i++) {
+		if (atomic_load(v) >= want)
+			return 1;
+		usleep(10000);
+	}
+	return atomic_load(v) >= want;
+}
+
+/* no *.rsv anywhere under dir (one level of sub-kinds) */
+static int
+tg_no_rsv(const char *dir)
+{
+	char sub[1024];
+	struct dirent *d, *e;
+	DIR *dp, *sp;
+	int n = 0;
+
+	if ((dp = opendir(dir)) == NULL)
+		return 1;
+	while ((d = readdir(dp)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, d->d_name);
+		if ((sp = opendir(sub)) == NULL)
+			continue;
+		while ((e = readdir(sp)) != NULL)
+			if (strlen(e->d_name) > 4 && strcmp(e->d_name +
+			    strlen(e->d_name) - 4, ".rsv") == 0)
+				n++;
+		closedir(sp);
+	}
+	closedir(dp);
+	return n == 0;
+}
+
+static void
+test_service_token_gone_8_threads(void **state)
+{
+	struct hkms_ops_ca_create_req creq = { 0 };
+	struct hkms_service *svc = NULL;
+	struct hkms_principal p;
+	struct hkms_ops_ctx c;
+	struct hkms_err err = { 0 };
+	pthread_t th[NTHREADS];
+	char tokens[400], gone[420], issued[400];
+	json_t *out = NULL, *v, *rec;
+	long ok0, fail0;
+	size_t i, k;
+	int t, found;
+
+	(void)state;
+	tg_make_csr();
+	tg_acked = json_array();
+	assert_int_equal(hkms_service_open(cfg, NULL, &svc, &err), HKMS_OK);
+	hkms_principal_local(&p, "tester");
+	assert_int_equal(hkms_service_ctx(svc, &p, "unit:tg",
+	    HKMS_SERVICE_NEED_STORE | HKMS_SERVICE_NEED_TOKEN, &c, &err),
+	    HKMS_OK);
+	creq.name = "tg-root";
+	creq.key_type = "ec:p256";
+	creq.subject = "/CN=TG-Root";
+	if (hkms_ops_ca_create(&c, &creq, &out, &err) != HKMS_OK)
+		fail_msg("ca create: %s", err.detail);
+	json_decref(out);
+	out = NULL;
+	for (t = 0; t < NTHREADS; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, tg_run, svc), 0);
+	assert_true(tg_wait(&tg_ok, 16, 60));
+	/* SoftHSM2's token directory goes away under the running threads */
+	snprintf(tokens, sizeof(tokens), "%s/data/token/tokens", tmpdir);
+	snprintf(gone, sizeof(gone), "%s.gone", tokens);
+	assert_int_equal(rename(tokens, gone), 0);
+	fail0 = atomic_load(&tg_failed);
+	found = tg_wait(&tg_failed, fail0 + 8, 10);
+	assert_int_equal(rename(gone, tokens), 0);
+	ok0 = atomic_load(&tg_ok);
+	/* and comes back: the service signs again without a restart */
+	assert_true(tg_wait(&tg_ok, ok0 + 16, 60));
+	atomic_store(&tg_stop, 1);
+	for (t = 0; t < NTHREADS; t++)
+		pthread_join(th[t], NULL);
+	if (tg_bad[0] != '\0')
+		fail_msg("a failure that is not the token's: %s", tg_bad);
+	print_message("token gone: %ld signed, %ld refused (refusals seen "
+	    "while gone: %s)\n", atomic_load(&tg_ok), atomic_load(&tg_failed),
+	    found ? "yes" : "no");
+	/* nothing reserved is left, every acknowledged serial is indexed
+	 * once, and the store and the audit log check */
+	snprintf(issued, sizeof(issued), "%s/data/issued", tmpdir);
+	assert_true(tg_no_rsv(issued));
+	assert_int_equal(hkms_service_ctx(svc, &p, "unit:tg",
+	    HKMS_SERVICE_NEED_STORE | HKMS_SERVICE_NEED_TOKEN, &c, &err),
+	    HKMS_OK);
+	assert_int_equal(hkms_ops_ca_issued(&c, "tg-root", -1, NULL, &out,
+	    &err), HKMS_OK);
+	assert_int_equal(json_array_size(out), json_array_size(tg_acked));
+	json_array_foreach(tg_acked, i, v) {
+		size_t hits = 0;
+
+		json_array_foreach(out, k, rec)
+			if (json_equal(json_object_get(rec, "serial"), v))
+				hits++;
+		assert_int_equal(hits, 1);
+	}
+	json_decref(out);
+	out = NULL;
+	if (hkms_ops_audit_verify(&c, &out, &err) != HKMS_OK)
+		fail_msg("audit verify: %s", err.detail);
+	json_decref(out);
+	out = NULL;
+	if (hkms_ops_store_check(&c, &out, &err) != HKMS_OK) {
+		char *dump = json_dumps(out, JSON_COMPACT);
+
+		fail_msg("store check: %s: %.600s", err.detail, dump);
+	}
+	json_decref(out);
+	hkms_service_close(svc);
+	json_decref(tg_acked);
+	free(tg_csr);
+}
+
 int
 main(void)
 {
@@ -420,6 +646,8 @@ main(void)
 		cmocka_unit_test(test_service_env_set_once),
 		cmocka_unit_test(test_log_lines),
 		cmocka_unit_test(test_service_concurrent_8_threads),
+		/* before the wrong PIN, which the process keeps */
+		cmocka_unit_test(test_service_token_gone_8_threads),
 		cmocka_unit_test(test_service_pin_tried_once),
 	};
 
