@@ -153,8 +153,11 @@ hkms_store_open_file(const char *path, int flags, unsigned mode, int *out,
 	int fd, e;
 
 	*out = -1;
-	fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-	    (mode_t)mode);
+	/* O_TRUNC only after the checks below: open() would empty a hard
+	 * link to a file outside, or another user's file, before they
+	 * refuse it */
+	fd = open(path, (flags & ~O_TRUNC) | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC, (mode_t)mode);
 	if (fd < 0) {
 		e = errno;
 		if (e == ELOOP)
@@ -188,6 +191,11 @@ hkms_store_open_file(const char *path, int flags, unsigned mode, int *out,
 		    "refusing '%s': it has %lu hard links (one file in the "
 		    "data dir must not be written through another name)",
 		    path, (unsigned long)sb.st_nlink);
+	}
+	if ((flags & O_TRUNC) && ftruncate(fd, 0) != 0) {
+		e = errno;
+		close(fd);
+		return io_error(err, e, "truncate", path);
 	}
 	/* O_NONBLOCK was for the open only */
 	if ((e = fcntl(fd, F_GETFL)) >= 0)

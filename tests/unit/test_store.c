@@ -997,6 +997,61 @@ test_store_lock_files_no_follow(void **state)
 	assert_int_equal(lstat(lp, &sb), -1);	/* nothing written through */
 }
 
+/* A reservation swapped for a hard link to a file outside the data dir
+ * (or for another user's file) while its issuance signs: the commit
+ * refuses it and writes nothing through it. The O_TRUNC of the record
+ * write once happened in open(), before the link count was checked, and
+ * emptied the outside file. */
+static void
+test_store_commit_rsv_hardlink(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	struct hkms_store_rsv *r = NULL;
+	char outside[600], *got;
+	json_t *m;
+
+	snprintf(outside, sizeof(outside), "%s/../outside", f->dir);
+	spit(outside, "precious\n");
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "AB", &r,
+	    &err), HKMS_OK);
+	assert_int_equal(unlink(path_of(f, "issued/ca1/AB.rsv")), 0);
+	assert_int_equal(link(outside, path_of(f, "issued/ca1/AB.rsv")), 0);
+	m = json_pack("{s:s}", "serial", "AB");
+	assert_int_not_equal(hkms_store_commit(f->st, r, m, "t", "ca.sign",
+	    "ca1", NULL, NULL, &err), HKMS_OK);
+	json_decref(m);
+	hkms_store_release(r);
+	got = slurp(outside);
+	assert_non_null(got);
+	assert_string_equal(got, "precious\n");
+	free(got);
+	unlink(path_of(f, "issued/ca1/AB.rsv"));
+	if (geteuid() == 0) {
+		/* another user's file in its place: refused before it is
+		 * emptied */
+		assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "CD",
+		    &r, &err), HKMS_OK);
+		spit(path_of(f, "issued/ca1/CD.rsv"), "theirs\n");
+		assert_int_equal(chown(path_of(f, "issued/ca1/CD.rsv"), 65534,
+		    65534), 0);
+		m = json_pack("{s:s}", "serial", "CD");
+		assert_int_not_equal(hkms_store_commit(f->st, r, m, "t",
+		    "ca.sign", "ca1", NULL, NULL, &err), HKMS_OK);
+		json_decref(m);
+		hkms_store_release(r);
+		/* dropped with the reservation or left as it was, never
+		 * emptied, never made a record */
+		got = slurp(path_of(f, "issued/ca1/CD.rsv"));
+		if (got != NULL)
+			assert_string_equal(got, "theirs\n");
+		free(got);
+		assert_null(slurp(path_of(f, "issued/ca1/CD.json")));
+		unlink(path_of(f, "issued/ca1/CD.rsv"));
+	}
+	unlink(outside);
+}
+
 /* Reservations: exclusive, released, refused over a record; a stale one
  * (dead pid) is named by the check and dropped by the next open. */
 static void
@@ -1204,6 +1259,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_store_write_atomic_replaces),
+		T(test_store_commit_rsv_hardlink),
 		T(test_store_write_atomic_failure_keeps_old),
 		T(test_store_put_get),
 		T(test_store_list_sorted_ignores_strays),
