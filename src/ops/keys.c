@@ -269,6 +269,7 @@ key_reserve(struct hkms_ops_ctx *c, const char *name, const char *what,
 	char hex[2 * HKMS_KEY_ID_LEN + 1];
 	json_t *m = NULL, *r = NULL;
 	enum hkms_rc rc;
+	long long start;
 	long pid;
 
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
@@ -325,10 +326,17 @@ key_reserve(struct hkms_ops_ctx *c, const char *name, const char *what,
 	}
 	if ((rc = hkms_hsm_key_id_new(id, err)) != HKMS_OK)
 		goto out;
+	/* without its start time the reservation would be taken for stale
+	 * by the next request (hkms_pid_alive) */
+	if ((start = hkms_pid_start((long)getpid())) <= 0) {
+		rc = hkms_err_set(err, HKMS_E_IO, "cannot read the start time "
+		    "of this process (/proc/self/stat)");
+		goto out;
+	}
 	hkms_hex(id, HKMS_KEY_ID_LEN, 0, hex);
 	r = json_pack("{s:s, s:s, s:s, s:I, s:I}", "state", "reserved",
 	    "id", hex, "type", what, "pid", (json_int_t)getpid(),
-	    "pid_start", (json_int_t)hkms_pid_start((long)getpid()));
+	    "pid_start", (json_int_t)start);
 	if (r == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;

@@ -112,7 +112,7 @@ own_start(void)
 {
 	static long long v;
 
-	if (v == 0)
+	if (v <= 0)	/* a failed read (EMFILE) is not kept */
 		v = hkms_pid_start((long)getpid());
 	return v;
 }
@@ -221,6 +221,13 @@ hkms_store_reserve(struct hkms_store *st, const char *kind,
 	    (rc = hkms_store_rec_path(st, kind, name, ".json", &jp, err)) !=
 	    HKMS_OK || (rc = hkms_store_ensure_kind(st, kind, err)) != HKMS_OK)
 		goto out;
+	/* without its start time a reservation would be taken for stale
+	 * (hkms_pid_alive) */
+	if (own_start() <= 0) {
+		rc = hkms_err_set(err, HKMS_E_IO, "cannot read the start time "
+		    "of this process (/proc/self/stat)");
+		goto out;
+	}
 	n = snprintf(buf, sizeof(buf), "{\"pid\":%ld,\"pid_start\":%lld}\n",
 	    (long)getpid(), own_start());
 	if ((rc = make_rsv(r->path, rec_mode(kind), buf, (size_t)n, kind, name,
