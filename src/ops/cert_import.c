@@ -541,6 +541,10 @@ hkms_ops_cert_import(struct hkms_ops_ctx *c,
 	    made);
 	if (im.have_key)
 		json_object_set_new(d, "key", json_string(im.ki.name));
+	/* the id of a key made here: its creation is acknowledged by this
+	 * line (keys.c, not_acked) */
+	if (made)
+		json_object_set_new(d, "key_id", json_string(im.ki.id_hex));
 	rc = store_cert(c, req, &im, d, err);
 	json_decref(d);
 	if (rc != HKMS_OK) {
@@ -561,6 +565,9 @@ out:
 		    made);
 		if (im.have_key)
 			json_object_set_new(d, "key", json_string(im.ki.name));
+		if (made && rc == HKMS_OK)
+			json_object_set_new(d, "key_id",
+			    json_string(im.ki.id_hex));
 		if (rc == HKMS_E_VERIFY)
 			json_object_set(d, "checks", im.checks);
 		hkms_ops_audit(c, "cert.import", req->name, rc, err, d);

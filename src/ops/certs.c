@@ -287,6 +287,10 @@ req_audit_detail(const struct hkms_ops_cert_req *req,
 	    req->key ? json_string(req->key) : json_null());
 	if (req->new_key != NULL)
 		json_object_set_new(d, "new_key", json_string(req->new_key));
+	/* a key made for the request: this line acknowledges its creation
+	 * (keys.c, not_acked) */
+	if (ok && req->new_key != NULL && ki->id_hex[0] != '\0')
+		json_object_set_new(d, "key_id", json_string(ki->id_hex));
 	if (req->subject != NULL)
 		json_object_set_new(d, "subject", json_string(req->subject));
 	if (req->profile != NULL)
@@ -1129,8 +1133,10 @@ hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
 		    json_string(ki.name));
 	d = json_pack("{s:b,s:i,s:s}", "rekey", rekey, "days", days, "key",
 	    ki.name);
-	if (made)
+	if (made) {
 		json_object_set_new(d, "new_key", json_string(nki.name));
+		json_object_set_new(d, "new_key_id", json_string(nki.id_hex));
+	}
 	json_object_set(d, "serial", json_object_get(nmeta, "serial"));
 	rc = hkms_ops_audit_ahead(c, "cert.renew", name, d, err);
 	json_decref(d);
@@ -1146,8 +1152,10 @@ out:
 	d = json_pack("{s:b,s:i}", "rekey", rekey, "days", days);
 	if (ki.name[0])
 		json_object_set_new(d, "key", json_string(ki.name));
-	if (made && rc == HKMS_OK)
+	if (made && rc == HKMS_OK) {
 		json_object_set_new(d, "new_key", json_string(nki.name));
+		json_object_set_new(d, "new_key_id", json_string(nki.id_hex));
+	}
 	if (nmeta != NULL)
 		json_object_set(d, "serial", json_object_get(nmeta, "serial"));
 	hkms_ops_audit(c, "cert.renew", name, rc, err, d);

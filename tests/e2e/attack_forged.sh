@@ -91,6 +91,11 @@ pass "planted key records: refused, nothing followed or made"
 
 # ---- a finished key's record turned into a stale reservation ----
 hkms key generate victim --type ec:p256 >/dev/null || fail "key generate victim"
+# keys made for another operation: a self-signed certificate's, a CSR's
+hkms cert self-sign nk1 --new-key ec:p256 --subject /CN=nk1.example >/dev/null ||
+	fail "cert self-sign --new-key"
+hkms csr create nk2 --new-key ec:p256 --subject /CN=nk2.example >/dev/null ||
+	fail "csr create --new-key"
 forge() {	# forge NAME: the record of a finished key says "interrupted"
 	python3 - "$K/$1.json" <<'PY'
 import json, sys
@@ -101,16 +106,19 @@ open(sys.argv[1], "w").write(json.dumps(r, indent=2, sort_keys=True) + "\n")
 PY
 }
 id_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$K/$1.json"; }
-VID=$(id_of victim) RID=$(id_of root)
-forge victim; forge root
-expect_fail key_exists hkms key generate victim --type ec:p256
-expect_fail key_exists hkms key generate root --type ec:p256
+VID=$(id_of victim) RID=$(id_of root) N1=$(id_of nk1) N2=$(id_of nk2)
+for k in victim root nk1 nk2; do
+	forge $k
+	expect_fail key_exists hkms key generate $k --type ec:p256
+done
 hkms --json key list > "$T/keys.json" || fail "key list"
 grep -q "\"$VID\"" "$T/keys.json" || fail "key generate destroyed the real key 'victim' on a forged record"
 grep -q "\"$RID\"" "$T/keys.json" || fail "key generate destroyed the CA key on a forged record"
+grep -q "\"$N1\"" "$T/keys.json" || fail "key generate destroyed a self-signed certificate's key on a forged record"
+grep -q "\"$N2\"" "$T/keys.json" || fail "key generate destroyed a CSR's key on a forged record"
 hkms ca sign --ca root --profile tls-server --csr "$T/leaf.csr" --out-file /dev/null >/dev/null ||
 	fail "the CA cannot sign after the forged record"
-pass "a forged stale reservation of a finished key (and a CA key) destroys nothing"
+pass "a forged stale reservation of a finished key (generated, a CA's, a certificate's, a CSR's) destroys nothing"
 
 # ---- a genuine interrupted creation is still cleaned up ----
 HKMS_TEST_CRASH_AT=key_before_commit hkms key generate orphan --type ec:p256 2>/dev/null
