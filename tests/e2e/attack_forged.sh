@@ -134,3 +134,13 @@ pass "an interrupted creation's orphan is still cleaned up"
 printf '{"state":"reserved","id":"686b6d73000000000000bbbb","type":"ec:p256","pid":1,"pid_start":0,"schema":1,"name":"k0"}\n' > "$K/k0.json"
 hkms key generate k0 --type ec:p256 >/dev/null || fail "a reservation without a start time blocks the name forever"
 pass "a reservation without a start time does not match a live process"
+
+# ---- a reused pid: the holder's pid runs, but it is another process ----
+printf '{"state":"reserved","id":"686b6d73000000000000cccc","type":"ec:p256","pid":%d,"pid_start":1,"schema":1,"name":"k1"}\n' $$ > "$K/k1.json"
+hkms key generate k1 --type ec:p256 >/dev/null || fail "a reservation of a reused pid blocks the name"
+# and a live holder (pid and start time match) keeps it
+printf '{"state":"reserved","id":"686b6d73000000000000dddd","type":"ec:p256","pid":1,"pid_start":%s,"schema":1,"name":"k9"}\n' "$START1" > "$K/k9.json"
+expect_fail key_exists hkms key generate k9 --type ec:p256
+expect_fail key_in_use hkms key delete k9
+rm -f "$K/k9.json"
+pass "a reused pid is not the holder; a live holder keeps its name"
