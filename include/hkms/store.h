@@ -393,10 +393,12 @@ enum hkms_rc hkms_audit_seal(struct hkms_store *st, const char *actor,
 int hkms_audit_sealed(struct hkms_store *st);
 
 /** After the whole log verifies (else its error): *seq = the seq of the
- *  first "ok" line containing needle (e.g. a key id in hex), 0 if none.
- *  For a decision that destroys something on the word of a record. */
-enum hkms_rc hkms_audit_find_ok(struct hkms_store *st, const char *needle,
-    long long *seq, struct hkms_err *err);
+ *  first (last != 0: the last) "ok" line containing every string of the
+ *  NULL-terminated needles (e.g. a key id in quotes), 0 if none. For
+ *  decisions made on the word of a record. */
+enum hkms_rc hkms_audit_find_ok(struct hkms_store *st,
+    const char *const *needles, int last, long long *seq,
+    struct hkms_err *err);
 
 /** Verify the whole audit log: each line's hash, the prev chain, seq
  *  continuity from 1, and audit.head (seq and hash; the log may be one

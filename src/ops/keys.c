@@ -236,6 +236,7 @@ not_acked(struct hkms_ops_ctx *c, const char *name, json_t *m,
 	const char *hex = json_string_value(json_object_get(m, "id"));
 	struct hkms_err e = { 0 };
 	char needle[160];
+	const char *nd[2] = { needle, NULL };
 	long long seq = 0;
 	enum hkms_rc rc;
 
@@ -243,7 +244,7 @@ not_acked(struct hkms_ops_ctx *c, const char *name, json_t *m,
 		return hkms_err_setc(err, HKMS_E_INVALID, "damaged_record",
 		    "the record of key '%s' has no valid id", name);
 	snprintf(needle, sizeof(needle), "\"%s\"", hex);
-	if ((rc = hkms_audit_find_ok(c->store, needle, &seq, &e)) != HKMS_OK)
+	if ((rc = hkms_audit_find_ok(c->store, nd, 0, &seq, &e)) != HKMS_OK)
 		return hkms_err_setc(err, rc, hkms_err_code(&e), "a key named "
 		    "'%s' has an interrupted creation, which is not removed "
 		    "while the audit log does not verify: %s", name, e.detail);
@@ -497,6 +498,10 @@ ops_key_remove(struct hkms_ops_ctx *c, const struct hkms_key_info *ki,
 		rc = hkms_hsm_key_delete(c->hsm, ref, err);
 	if (rc != HKMS_OK)
 		return rc;
+#ifdef HKMS_TEST_HOOKS
+	test_crash("key_delete_before_unrecord");
+	test_pause("key_delete_before_unrecord");
+#endif
 	if (c->store != NULL)
 		key_unrecord(c, ki->name, ki->id, ki->id_len, 0);
 	return HKMS_OK;
@@ -816,6 +821,34 @@ rec_unchanged(struct hkms_ops_ctx *c, const char *name, json_t *m)
 	return same;
 }
 
+/*
+ * The seq of a key.delete line (write-ahead: written before the key is
+ * destroyed, the record goes after) for the key record name/id that comes
+ * after the line that created it, or 0. A record whose key is gone with
+ * such a line is a delete in flight (a check running next to it) or an
+ * interrupted one, not a lost key.
+ */
+static long long
+deleting(struct hkms_ops_ctx *c, const char *name, const char *id)
+{
+	char obj[160], obj_id[160], idq[160];
+	const char *by_name[3] = { "\"op\":\"key.delete\"", obj, NULL };
+	const char *by_id[3] = { "\"op\":\"key.delete\"", obj_id, NULL };
+	const char *made[2] = { idq, NULL };
+	long long del = 0, del2 = 0, mk = 0;
+
+	snprintf(obj, sizeof(obj), "\"object\":\"%s\"", name);
+	snprintf(obj_id, sizeof(obj_id), "\"object\":\"id:%s\"", id);
+	snprintf(idq, sizeof(idq), "\"%s\"", id);
+	if (hkms_audit_find_ok(c->store, by_name, 1, &del, NULL) != HKMS_OK ||
+	    hkms_audit_find_ok(c->store, by_id, 1, &del2, NULL) != HKMS_OK ||
+	    hkms_audit_find_ok(c->store, made, 0, &mk, NULL) != HKMS_OK)
+		return 0;
+	if (del2 > del)
+		del = del2;
+	return del > mk ? del : 0;
+}
+
 enum hkms_rc
 hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 {
@@ -823,6 +856,7 @@ hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 	size_t n = 0, i, j;
 	json_t *recs = NULL, *errors, *warnings, *foreign, *it;
 	json_int_t managed = 0, reserved = 0;
+	long long dseq;
 	const char *audit_id = NULL;	/* points into keys */
 	enum hkms_rc rc;
 	long pid;
@@ -879,7 +913,13 @@ hkms_ops_key_check(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 				    "the token holds no key of it", name);
 			continue;
 		}
-		if (!found && rec_unchanged(c, name, it))
+		if (!found && rec_unchanged(c, name, it) &&
+		    (dseq = deleting(c, name, id)) > 0)
+			hkms_json_push(warnings, "keys/%s: its key is gone after the "
+			    "key delete of audit line %lld, which has not removed "
+			    "the record yet (in progress, or interrupted: "
+			    "deleting '%s' again removes it)", name, dseq, name);
+		else if (!found && rec_unchanged(c, name, it))
 			hkms_json_push(errors, "keys/%s: no key '%s' with id %s in the "
 			    "token", name, name, id);
 		else if (!found)

@@ -1645,26 +1645,27 @@ hkms_audit_verify(struct hkms_store *st, json_t **report,
 }
 
 /*
- * The seq of the first "ok" line that mentions needle (a key id in hex),
- * in *seq (0: none), after the whole log verified: a line edited to hide
- * the needle fails the verify. For a decision that destroys something on
- * the word of a record (a stale key reservation's orphan): an id an "ok"
- * line names was acknowledged, whatever the record now says.
+ * The seq of the first (last: the last) "ok" line that contains every
+ * string of needles (NULL-terminated), in *seq (0: none), after the whole
+ * log verified: a line edited to hide a needle fails the verify. For
+ * decisions made on the word of a record: a stale key reservation's
+ * orphan (an id an "ok" line names was acknowledged, whatever the record
+ * now says), a key record whose key a key.delete already destroyed.
  */
 enum hkms_rc
-hkms_audit_find_ok(struct hkms_store *st, const char *needle, long long *seq,
-    struct hkms_err *err)
+hkms_audit_find_ok(struct hkms_store *st, const char *const *needles,
+    int last, long long *seq, struct hkms_err *err)
 {
 	enum hkms_rc rc;
 	char *logp = NULL, *line = NULL;
-	size_t cap = 0;
+	size_t cap = 0, i;
 	ssize_t n;
 	long long lineno = 0;
 	FILE *f = NULL;
 	int fd = -1;
 
 	*seq = 0;
-	if (needle == NULL || *needle == '\0')
+	if (needles == NULL || needles[0] == NULL || needles[0][0] == '\0')
 		return hkms_err_set(err, HKMS_E_INVALID, "nothing to look for");
 	if ((rc = hkms_audit_verify_lines(st, NULL, NULL, err)) != HKMS_OK)
 		return rc;
@@ -1686,12 +1687,17 @@ hkms_audit_find_ok(struct hkms_store *st, const char *needle, long long *seq,
 		lineno++;
 		if (line[n - 1] != '\n')
 			break;	/* a torn tail: never acknowledged */
-		/* canonical compact lines: the member appears exactly so */
-		if (strstr(line, "\"result\":\"ok\"") == NULL ||
-		    strstr(line, needle) == NULL)
+		/* canonical compact lines: a member appears exactly so */
+		if (strstr(line, "\"result\":\"ok\"") == NULL)
+			continue;
+		for (i = 0; needles[i] != NULL; i++)
+			if (strstr(line, needles[i]) == NULL)
+				break;
+		if (needles[i] != NULL)
 			continue;
 		*seq = lineno;	/* verified: line N has seq N */
-		break;
+		if (!last)
+			break;
 	}
 	rc = HKMS_OK;
 out:

@@ -6,6 +6,8 @@
 #   - a CLI `ca sign` loop,
 #   - a CLI key loop: generate, import, delete (and a name two loops race
 #     for: exactly one of them gets it),
+#   - a CLI store check + audit verify loop (no false alarm on a healthy
+#     store under load),
 # for HKMS_ATTACK_SECONDS (default 15). Then `store check` and
 # `audit verify` pass, no reservation is left, every acknowledged serial
 # (bench acks + CLI exits 0) is in the index exactly once and audited by
@@ -47,6 +49,13 @@ cli_keys() { local i=0 l=$1; while running; do i=$((i+1))
 		echo "key.generate race$i" >> "$T/kacks.$l"
 	done; }
 
+# the busy operator: store check and audit verify while all that runs;
+# a failure on a healthy store is a false alarm
+checker() { while running; do
+	"$HKMS_BIN" store check > /dev/null 2>> "$T/alarms" || echo "store check failed" >> "$T/alarms"
+	"$HKMS_BIN" audit verify > /dev/null 2>> "$T/alarms" || echo "audit verify failed" >> "$T/alarms"
+	done; }
+
 HKMS_BENCH_ACKS=$T/acks.b1 hkms_bg "$IB" count root "$T/leaf.csr" "$N" 2
 B1=$BG_PID
 HKMS_BENCH_ACKS=$T/acks.b2 hkms_bg "$IB" count root "$T/leaf.csr" "$N" 2
@@ -54,11 +63,13 @@ B2=$BG_PID
 hkms_bg cli_sign; P1=$BG_PID
 hkms_bg cli_keys a; P2=$BG_PID
 hkms_bg cli_keys b; P3=$BG_PID
+hkms_bg checker; P4=$BG_PID
 wait "$B1" || fail "issue_bench 1 failed"
 wait "$B2" || fail "issue_bench 2 failed"
-for p in $P1 $P2 $P3; do wait "$p"; done
+for p in $P1 $P2 $P3 $P4; do wait "$p"; done
 HKMS_BG_PIDS=
 
+[ ! -s "$T/alarms" ] || fail "store check / audit verify failed on a healthy store under load: $(sort "$T/alarms" | uniq -c | head -5)"
 [ -z "$(find "$T/data" -name '*.rsv')" ] ||
 	fail "reservations left by finished processes: $(find "$T/data" -name '*.rsv')"
 hkms store check > "$T/check.out" 2>&1 || fail "store check: $(tail -c 1500 "$T/check.out")"
