@@ -221,24 +221,31 @@ rec_is(json_t *m, const struct hkms_key_info *ki)
 }
 
 /*
- * A stale reservation's key is an orphan only if it was never
- * acknowledged: a creation that died before its commit has no "ok" audit
- * line naming its id (key.generate/import write it after the record is
- * ready, ca.create/--new-key after the key operation returned). A record
- * of a finished key edited back into a stale reservation by someone who
- * can write the data dir (no PIN needed) would otherwise make the next
- * create of that name destroy the real key (a CA key too).
+ * A stale reservation's key is an orphan only if it was never committed:
+ * a creation that died before its commit has no "ok" audit line naming
+ * its id (key.generate/import write theirs with the ready record,
+ * key_create; ca.create and --new-key theirs after the key operation
+ * returned). With such a line the key was made and audited: the
+ * creation is finished (the record made ready again) if the token holds
+ * exactly that key, and nothing is ever destroyed. So a crash between
+ * the line and the record loses nothing, and a finished key's record
+ * edited back into a stale reservation by someone who can write the data
+ * dir (no PIN needed) cannot make the next create of that name destroy
+ * the real key (a CA key too).
  */
 static enum hkms_rc
 not_acked(struct hkms_ops_ctx *c, const char *name, json_t *m,
     struct hkms_err *err)
 {
 	const char *hex = json_string_value(json_object_get(m, "id"));
+	const char *what = json_string_value(json_object_get(m, "type"));
+	struct hkms_key_info ki;
 	struct hkms_err e = { 0 };
 	char needle[160];
 	const char *nd[2] = { needle, NULL };
 	long long seq = 0;
 	enum hkms_rc rc;
+	json_t *r;
 
 	if (hex == NULL || strlen(hex) > 128)
 		return hkms_err_setc(err, HKMS_E_INVALID, "damaged_record",
@@ -248,13 +255,27 @@ not_acked(struct hkms_ops_ctx *c, const char *name, json_t *m,
 		return hkms_err_setc(err, rc, hkms_err_code(&e), "a key named "
 		    "'%s' has an interrupted creation, which is not removed "
 		    "while the audit log does not verify: %s", name, e.detail);
-	if (seq > 0)
-		return hkms_err_setc(err, HKMS_E_EXISTS, "key_exists",
-		    "a key named '%s' exists already: its record says an "
-		    "interrupted creation, but audit line %lld acknowledged "
-		    "its key (record altered); nothing was destroyed", name,
-		    seq);
-	return HKMS_OK;
+	if (seq == 0)
+		return HKMS_OK;
+	/* committed by line seq: finish the record if the token has the
+	 * key (its label and that id), then the name is taken */
+	if (hkms_hsm_key_find(c->hsm, name, &ki, &e) == HKMS_OK &&
+	    rec_is(m, &ki) && (r = json_pack("{s:s, s:s, s:s, s:s}", "state",
+	    "ready", "id", ki.id_hex, "type", hkms_hsm_key_type_name(ki.type),
+	    "origin", what != NULL && strcmp(what, "imported") == 0 ?
+	    "imported" : "generated")) != NULL) {
+		rc = hkms_store_put(c->store, "keys", name, r, NULL, &e);
+		json_decref(r);
+		if (rc == HKMS_OK)
+			return hkms_err_setc(err, HKMS_E_EXISTS, "key_exists",
+			    "a key named '%s' exists already (its creation, "
+			    "audit line %lld, was interrupted before its "
+			    "record and is finished now)", name, seq);
+	}
+	return hkms_err_setc(err, HKMS_E_EXISTS, "key_exists",
+	    "a key named '%s' exists already: its record says an "
+	    "interrupted creation, but audit line %lld acknowledged its key; "
+	    "nothing was destroyed", name, seq);
 }
 
 /* Reserve name for a new key with a fresh CKA_ID in id. what: the key
@@ -398,9 +419,19 @@ test_pause(const char *point)
 }
 #endif
 
-enum hkms_rc
-ops_key_create(struct hkms_ops_ctx *c, const char *name,
-    enum hkms_key_type type, EVP_PKEY *import, struct hkms_key_info *ki,
+/*
+ * Make key name in the token under its reservation, and commit its ready
+ * record. With audit_op (key.generate, key.import: operations whose
+ * result is the key) the operation's write-ahead line, naming the key's
+ * id, is written first and the record carries it, in one data-lock unit:
+ * a crash between the two leaves a reservation whose id an "ok" line
+ * names, which the next request for the name finishes (key_reserve),
+ * never a key without its line. Other operations that make a key write
+ * their own line after this returns.
+ */
+static enum hkms_rc
+key_create(struct hkms_ops_ctx *c, const char *name, enum hkms_key_type type,
+    EVP_PKEY *import, const char *audit_op, struct hkms_key_info *ki,
     struct hkms_err *err)
 {
 	unsigned char id[HKMS_KEY_ID_LEN];
@@ -435,6 +466,23 @@ ops_key_create(struct hkms_ops_ctx *c, const char *name,
 	test_crash("key_before_commit");
 	test_pause("key_before_commit");
 #endif
+	if (audit_op != NULL && (rc = hkms_store_begin(c->store, err)) !=
+	    HKMS_OK)
+		goto undo;
+	if (audit_op != NULL) {
+		json_t *d = json_pack("{s:s, s:s}", "type",
+		    hkms_hsm_key_type_name(ki->type), "id", ki->id_hex);
+
+		rc = hkms_ops_audit_ahead(c, audit_op, name, d, err);
+		json_decref(d);
+		if (rc != HKMS_OK) {
+			hkms_store_end(c->store);
+			goto undo;
+		}
+#ifdef HKMS_TEST_HOOKS
+		test_crash("key_after_audit");
+#endif
+	}
 	r = json_pack("{s:s, s:s, s:s, s:s}", "state", "ready", "id",
 	    ki->id_hex, "type", hkms_hsm_key_type_name(ki->type), "origin",
 	    import != NULL ? "imported" : "generated");
@@ -443,6 +491,9 @@ ops_key_create(struct hkms_ops_ctx *c, const char *name,
 	else
 		rc = hkms_store_put(c->store, "keys", name, r, NULL, err);
 	json_decref(r);
+	if (audit_op != NULL)
+		hkms_store_end(c->store);
+undo:
 	if (rc != HKMS_OK) {
 		/* a key without its record is not acknowledged */
 		if (hkms_hsm_key_destroy_exact(c->hsm, name, id, sizeof(id),
@@ -450,6 +501,14 @@ ops_key_create(struct hkms_ops_ctx *c, const char *name,
 			key_unrecord(c, name, id, sizeof(id), 1);
 	}
 	return rc;
+}
+
+enum hkms_rc
+ops_key_create(struct hkms_ops_ctx *c, const char *name,
+    enum hkms_key_type type, EVP_PKEY *import, struct hkms_key_info *ki,
+    struct hkms_err *err)
+{
+	return key_create(c, name, type, import, NULL, ki, err);
 }
 
 enum hkms_rc
@@ -620,15 +679,17 @@ hkms_ops_key_generate(struct hkms_ops_ctx *c, const char *name,
 		return rc;
 	if ((rc = reserved(name, err)) == HKMS_OK &&
 	    (rc = hkms_hsm_key_type_parse(type, &t, err)) == HKMS_OK &&
-	    (rc = ops_key_create(c, name, t, NULL, &ki, err)) == HKMS_OK) {
+	    (rc = key_create(c, name, t, NULL, "key.generate", &ki, err)) ==
+	    HKMS_OK) {
 		made = 1;
 		rc = show(c, &ki, out, err);
 	}
 	d = json_pack("{s:s}", "type", type ? type : "");
 	if (rc == HKMS_OK)
 		json_object_set_new(d, "id", json_string(ki.id_hex));
-	/* audited after the token commit: a key whose line cannot be
-	 * written is destroyed again (not acknowledged) */
+	/* the write-ahead line was written with the record (key_create);
+	 * a failure after it writes its "aborts" line, and the key is
+	 * destroyed again (not acknowledged) */
 	rc = hkms_ops_audit(c, "key.generate", name, rc, err, d);
 	json_decref(d);
 	if (rc != HKMS_OK && made)
@@ -774,7 +835,7 @@ hkms_ops_key_import(struct hkms_ops_ctx *c, const char *name,
 	    (rc = hkms_certio_parse_key(data, len, passphrase, &key, &certs,
 	    err)) != HKMS_OK)
 		goto out;
-	rc = ops_key_create(c, name, HKMS_KEY_NONE, key, &ki, err);
+	rc = key_create(c, name, HKMS_KEY_NONE, key, "key.import", &ki, err);
 	/* the software copy is gone as soon as the token has it */
 	EVP_PKEY_free(key);
 	key = NULL;
