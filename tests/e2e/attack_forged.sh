@@ -96,6 +96,9 @@ hkms cert self-sign nk1 --new-key ec:p256 --subject /CN=nk1.example >/dev/null |
 	fail "cert self-sign --new-key"
 hkms csr create nk2 --new-key ec:p256 --subject /CN=nk2.example >/dev/null ||
 	fail "csr create --new-key"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/imp.pem" 2>/dev/null ||
+	fail "openssl genpkey"
+hkms key import imp --file "$T/imp.pem" >/dev/null || fail "key import"
 forge() {	# forge NAME: the record of a finished key says "interrupted"
 	python3 - "$K/$1.json" <<'PY'
 import json, sys
@@ -107,7 +110,8 @@ PY
 }
 id_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$K/$1.json"; }
 VID=$(id_of victim) RID=$(id_of root) N1=$(id_of nk1) N2=$(id_of nk2)
-for k in victim root nk1 nk2; do
+MID=$(id_of imp)
+for k in victim root nk1 nk2 imp; do
 	forge $k
 	expect_fail key_exists hkms key generate $k --type ec:p256
 done
@@ -116,9 +120,13 @@ grep -q "\"$VID\"" "$T/keys.json" || fail "key generate destroyed the real key '
 grep -q "\"$RID\"" "$T/keys.json" || fail "key generate destroyed the CA key on a forged record"
 grep -q "\"$N1\"" "$T/keys.json" || fail "key generate destroyed a self-signed certificate's key on a forged record"
 grep -q "\"$N2\"" "$T/keys.json" || fail "key generate destroyed a CSR's key on a forged record"
+grep -q "\"$MID\"" "$T/keys.json" || fail "key generate destroyed an imported key on a forged record"
+# and the forged records are whole again (the audit log says the keys
+# were made): the store checks clean
+hkms store check > "$T/check.out" 2>&1 || fail "store check after the forged records: $(tail -c 600 "$T/check.out")"
 hkms ca sign --ca root --profile tls-server --csr "$T/leaf.csr" --out-file /dev/null >/dev/null ||
 	fail "the CA cannot sign after the forged record"
-pass "a forged stale reservation of a finished key (generated, a CA's, a certificate's, a CSR's) destroys nothing"
+pass "a forged stale reservation of a finished key (generated, imported, a CA's, a certificate's, a CSR's) destroys nothing and is repaired"
 
 # ---- a genuine interrupted creation is still cleaned up ----
 HKMS_TEST_CRASH_AT=key_before_commit hkms key generate orphan --type ec:p256 2>/dev/null
