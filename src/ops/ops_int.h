@@ -16,6 +16,14 @@
 struct hkms_hsm;
 struct hkms_ops_ctx;
 struct hkms_key_info;
+struct hkms_service;
+
+/* The service's cache of parsed CAs (ca_util.c, ca_load): made and freed
+ * with the service; ops_service_ca_cache() is NULL without a service. */
+struct ops_ca_cache;
+struct ops_ca_cache *ops_ca_cache_new(void);
+void ops_ca_cache_free(struct ops_ca_cache *cc);
+struct ops_ca_cache *ops_service_ca_cache(struct hkms_service *svc);
 
 /* Make key name in the token — generated with type, or import (when not
  * NULL, borrowed) written in — under a key record: reserved in the store
