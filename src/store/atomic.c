@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,6 +336,40 @@ temp_path(const char *path, char *out, size_t cap)
 	    < (int)cap;
 }
 
+static void *
+psync_run(void *arg)
+{
+	struct hkms_psync *p = arg;
+
+	p->err = (p->dir ? fsync(p->fd) : fdatasync(p->fd)) != 0 ? errno : 0;
+	return NULL;
+}
+
+void
+hkms_store_psync_start(struct hkms_psync *p, int fd, int dir)
+{
+	memset(p, 0, sizeof(*p));
+	p->fd = fd;
+	p->dir = dir;
+	p->started = 1;
+	if (pthread_create(&p->th, NULL, psync_run, p) == 0)
+		p->running = 1;
+	else
+		(void)psync_run(p);	/* inline: same result, later */
+}
+
+int
+hkms_store_psync_wait(struct hkms_psync *p)
+{
+	if (!p->started)
+		return 0;
+	if (p->running) {
+		pthread_join(p->th, NULL);
+		p->running = 0;
+	}
+	return p->err;
+}
+
 enum hkms_rc
 hkms_store_atomic_begin(const char *path, const void *data, size_t len,
     unsigned mode, struct hkms_atomic *a, struct hkms_err *err)
@@ -403,8 +438,8 @@ hkms_store_atomic_finish(struct hkms_atomic *a, int flags,
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	int e;
 
-	if (((flags & HKMS_ATOMIC_DATASYNC) ? fdatasync(a->fd) :
-	    fsync(a->fd)) != 0) {
+	if (!(flags & HKMS_ATOMIC_SYNCED) && ((flags & HKMS_ATOMIC_DATASYNC) ?
+	    fdatasync(a->fd) : fsync(a->fd)) != 0) {
 		e = errno;
 		if (hkms_store_errno_nospace(e))
 			rc = io_error(err, e, "fsync", a->tmp);

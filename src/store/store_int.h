@@ -123,9 +123,23 @@ enum hkms_rc hkms_store_atomic_begin(const char *path, const void *data,
     size_t len, unsigned mode, struct hkms_atomic *a, struct hkms_err *err);
 #define HKMS_ATOMIC_DATASYNC 1	/* fdatasync instead of fsync */
 #define HKMS_ATOMIC_NO_DIRSYNC 2	/* the caller fsyncs the directory */
+#define HKMS_ATOMIC_SYNCED 4	/* the caller synced a->fd already */
 enum hkms_rc hkms_store_atomic_finish(struct hkms_atomic *a, int flags,
     struct hkms_err *err);
 void hkms_store_atomic_abort(struct hkms_atomic *a);
+
+/** A sync on its own thread (atomic.c): the syncs of one batch then wait
+ *  for the device together (concurrent syncs share the journal commit and
+ *  the cache flush) instead of one after the other; each file is still
+ *  synced itself. fd is borrowed and stays open until wait. dir: fsync,
+ *  else fdatasync. If no thread can be made the sync runs inline. wait
+ *  returns 0 or the sync's errno (0 when never started). */
+struct hkms_psync {
+	pthread_t th;
+	int fd, dir, err, running, started;
+};
+void hkms_store_psync_start(struct hkms_psync *p, int fd, int dir);
+int hkms_store_psync_wait(struct hkms_psync *p);
 
 /** Join dir/kind/file (any part may be NULL to skip); malloc'd or NULL. */
 char *hkms_store_join(const char *a, const char *b, const char *c);
@@ -144,13 +158,19 @@ struct hkms_audit_rec {
 typedef enum hkms_rc (*hkms_audit_before_fn)(void *arg,
     const struct hkms_audit_rec *recs, size_t n, struct hkms_err *err);
 
+/** Called (with before's arg) once the lines and the head's temp file are
+ *  written, just as the log's fdatasync starts: the caller starts its own
+ *  files' syncs then, so that they all wait for the device together. */
+typedef void (*hkms_audit_syncing_fn)(void *arg);
+
 /** Append n (1..HKMS_STORE_GROUP_MAX) sealed lines as one group: one
  *  write(), one fdatasync(), one signed head. With n > 1 each line has
  *  "group":[first seq, n], so that verify accepts the whole group after
- *  the head (a crash between the lines and their head). */
+ *  the head (a crash between the lines and their head). syncing may be
+ *  NULL. */
 enum hkms_rc hkms_audit_append_group(struct hkms_store *st,
     struct hkms_audit_rec *recs, size_t n, hkms_audit_before_fn before,
-    void *barg, struct hkms_err *err);
+    hkms_audit_syncing_fn syncing, void *barg, struct hkms_err *err);
 
 /** The record file content put writes (schema, name, updated, the audit
  *  stamp when seq > 0, pem_sha256 removed): malloc'd, ends in '\n'. */
