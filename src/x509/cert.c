@@ -620,7 +620,7 @@ build(EVP_PKEY *pub, const X509_NAME *subject, const GENERAL_NAMES *gens,
 	    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) :
 	    subject) != 1 ||
 	    !set_time(x, pl.not_before, 0) || !set_time(x, pl.not_after, 1) ||
-	    X509_set_pubkey(x, pub) != 1) {
+	    x509_set_pubkey(x, pub) != 1) {
 		rc = hkms_err_crypto(err, "cannot build certificate");
 		goto out;
 	}
