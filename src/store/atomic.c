@@ -336,37 +336,112 @@ temp_path(const char *path, char *out, size_t cap)
 	    < (int)cap;
 }
 
-static void *
-psync_run(void *arg)
+static void
+psync_do(struct hkms_psync *p)
 {
-	struct hkms_psync *p = arg;
-
 	p->err = (p->dir ? fsync(p->fd) : fdatasync(p->fd)) != 0 ? errno : 0;
+}
+
+static void *
+sync_worker(void *arg)
+{
+	struct hkms_syncpool *sp = arg;
+	struct hkms_psync *p;
+
+	pthread_mutex_lock(&sp->mu);
+	for (;;) {
+		if ((p = sp->head) == NULL) {
+			if (sp->stop)
+				break;
+			pthread_cond_wait(&sp->cv, &sp->mu);
+			continue;
+		}
+		if ((sp->head = p->next) == NULL)
+			sp->tail = NULL;
+		pthread_mutex_unlock(&sp->mu);
+		psync_do(p);
+		pthread_mutex_lock(&sp->mu);
+		p->state = 2;
+		pthread_cond_broadcast(&sp->done_cv);
+	}
+	pthread_mutex_unlock(&sp->mu);
 	return NULL;
 }
 
 void
-hkms_store_psync_start(struct hkms_psync *p, int fd, int dir)
+hkms_store_syncpool_init(struct hkms_syncpool *sp)
 {
+	memset(sp, 0, sizeof(*sp));
+	pthread_mutex_init(&sp->mu, NULL);
+	pthread_cond_init(&sp->cv, NULL);
+	pthread_cond_init(&sp->done_cv, NULL);
+}
+
+void
+hkms_store_syncpool_fini(struct hkms_syncpool *sp)
+{
+	int i, n;
+
+	pthread_mutex_lock(&sp->mu);
+	sp->stop = 1;
+	n = sp->pid == (long)getpid() ? sp->nth : 0;
+	pthread_cond_broadcast(&sp->cv);
+	pthread_mutex_unlock(&sp->mu);
+	for (i = 0; i < n; i++)
+		pthread_join(sp->th[i], NULL);
+	pthread_cond_destroy(&sp->done_cv);
+	pthread_cond_destroy(&sp->cv);
+	pthread_mutex_destroy(&sp->mu);
+}
+
+void
+hkms_store_psync_start(struct hkms_store *st, struct hkms_psync *p, int fd,
+    int dir)
+{
+	struct hkms_syncpool *sp = &st->sync;
+
 	memset(p, 0, sizeof(*p));
 	p->fd = fd;
 	p->dir = dir;
 	p->started = 1;
-	if (pthread_create(&p->th, NULL, psync_run, p) == 0)
-		p->running = 1;
+	pthread_mutex_lock(&sp->mu);
+	if (sp->pid != (long)getpid()) {
+		/* first use, or a child of the process that had workers
+		 * (they did not survive the fork): new ones */
+		sp->nth = 0;
+		sp->head = sp->tail = NULL;
+		sp->pid = (long)getpid();
+		while (sp->nth < HKMS_SYNC_WORKERS && pthread_create(
+		    &sp->th[sp->nth], NULL, sync_worker, sp) == 0)
+			sp->nth++;
+	}
+	if (sp->nth == 0 || sp->stop) {
+		pthread_mutex_unlock(&sp->mu);
+		psync_do(p);	/* inline: same result, later */
+		p->state = 2;
+		return;
+	}
+	p->state = 1;
+	if (sp->tail != NULL)
+		sp->tail->next = p;
 	else
-		(void)psync_run(p);	/* inline: same result, later */
+		sp->head = p;
+	sp->tail = p;
+	pthread_cond_signal(&sp->cv);
+	pthread_mutex_unlock(&sp->mu);
 }
 
 int
-hkms_store_psync_wait(struct hkms_psync *p)
+hkms_store_psync_wait(struct hkms_store *st, struct hkms_psync *p)
 {
+	struct hkms_syncpool *sp = &st->sync;
+
 	if (!p->started)
 		return 0;
-	if (p->running) {
-		pthread_join(p->th, NULL);
-		p->running = 0;
-	}
+	pthread_mutex_lock(&sp->mu);
+	while (p->state != 2)
+		pthread_cond_wait(&sp->done_cv, &sp->mu);
+	pthread_mutex_unlock(&sp->mu);
 	return p->err;
 }
 

@@ -1212,11 +1212,12 @@ audit_write_n(struct hkms_store *st, struct hkms_audit_rec *recs, size_t n,
 		/* the head's fdatasync on its own thread, alongside the
 		 * log's (and the batch's records', commit.c): they wait
 		 * for the device together */
-		hkms_store_psync_start(&hs, ha.fd, 0);
+		hkms_store_psync_start(st, &hs, ha.fd, 0);
 		if (syncing != NULL)
 			syncing(barg);
 		rc = sync_log(st, fd, keep, err);
-		if ((e = hkms_store_psync_wait(&hs)) != 0 && rc == HKMS_OK) {
+		e = hkms_store_psync_wait(st, &hs);
+		if (e != 0 && rc == HKMS_OK) {
 			if (ftruncate(fd, keep) == 0)
 				(void)fdatasync(fd);
 			rc = hkms_store_errno_nospace(e) ?

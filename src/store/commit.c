@@ -66,11 +66,13 @@ hkms_store_gc_init(struct hkms_store *st)
 {
 	pthread_mutex_init(&st->gc_mu, NULL);
 	pthread_cond_init(&st->gc_cv, NULL);
+	hkms_store_syncpool_init(&st->sync);
 }
 
 void
 hkms_store_gc_fini(struct hkms_store *st)
 {
+	hkms_store_syncpool_fini(&st->sync);
 	pthread_cond_destroy(&st->gc_cv);
 	pthread_mutex_destroy(&st->gc_mu);
 }
@@ -389,7 +391,8 @@ sync_records(void *arg)
 
 	for (i = 0; i < b->n && i < PSYNC_MAX; i++)
 		if (b->ops[i]->fd >= 0)
-			hkms_store_psync_start(&b->ops[i]->ps, b->ops[i]->fd, 0);
+			hkms_store_psync_start(b->st, &b->ops[i]->ps,
+			    b->ops[i]->fd, 0);
 }
 
 static int
@@ -456,7 +459,7 @@ sync_dirs(struct hkms_store *st, struct gc_op **ops, size_t n)
 		}
 		idx[nd] = i;
 		if ((fds[nd] = open_dir(ops[i]->jpath, 0)) >= 0)
-			hkms_store_psync_start(&ps[nd], fds[nd], 1);
+			hkms_store_psync_start(st, &ps[nd], fds[nd], 1);
 		else
 			ps[nd] = (struct hkms_psync){ .err = errno,
 			    .started = 0 };
@@ -474,7 +477,8 @@ sync_dirs(struct hkms_store *st, struct gc_op **ops, size_t n)
 			fail_op(ops[k], rc, &e);
 	}
 	for (j = 0; j < nd; j++) {
-		se = fds[j] >= 0 ? hkms_store_psync_wait(&ps[j]) : ps[j].err;
+		se = fds[j] >= 0 ? hkms_store_psync_wait(st, &ps[j]) :
+		    ps[j].err;
 		if (fds[j] >= 0)
 			close(fds[j]);
 		if (se == 0)
@@ -532,7 +536,7 @@ run_batch(struct hkms_store *st, struct gc_op **ops, size_t n)
 	/* the records' syncs started by write_records end here, whatever
 	 * happened */
 	for (i = 0; i < n; i++)
-		ops[i]->ps.err = hkms_store_psync_wait(&ops[i]->ps);
+		ops[i]->ps.err = hkms_store_psync_wait(st, &ops[i]->ps);
 	if (rc != HKMS_OK)
 		goto fail_all;
 	for (i = 0; i < n; i++)

@@ -10,6 +10,37 @@
 
 #include "hkms/store.h"
 
+struct hkms_store;
+
+/** A sync run by one of the store's sync workers (atomic.c): the syncs of
+ *  one batch then wait for the device together (concurrent syncs share
+ *  the journal commit and the cache flush) instead of one after the
+ *  other; each file is still synced itself. fd is borrowed and stays open
+ *  until wait. dir: fsync, else fdatasync. Without a worker (none could
+ *  be made, or after a fork) the sync runs inline. wait returns 0 or the
+ *  sync's errno (0 when never started). */
+struct hkms_psync {
+	struct hkms_psync *next;
+	int fd, dir, err, started;
+	int state;		/* under the pool's mu: 1 queued, 2 done */
+};
+void hkms_store_psync_start(struct hkms_store *st, struct hkms_psync *p,
+    int fd, int dir);
+int hkms_store_psync_wait(struct hkms_store *st, struct hkms_psync *p);
+
+/** The store's sync workers, started on first use, stopped by fini. */
+#define HKMS_SYNC_WORKERS 4
+struct hkms_syncpool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv, done_cv;
+	struct hkms_psync *head, *tail;
+	pthread_t th[HKMS_SYNC_WORKERS];
+	int nth, stop;
+	long pid;		/* the process that started them */
+};
+void hkms_store_syncpool_init(struct hkms_syncpool *sp);
+void hkms_store_syncpool_fini(struct hkms_syncpool *sp);
+
 struct hkms_store {
 	char *dir;		/* data directory, as given */
 	pthread_mutex_t mu;	/* recursive; serializes threads on the data lock */
@@ -43,6 +74,7 @@ struct hkms_store {
 				 * (hkms_store_commit_intent) */
 	long long gc_last_ns;	/* how long the last batch took */
 	unsigned long long gc_batches, gc_ops;	/* counters (tests) */
+	struct hkms_syncpool sync;	/* a batch's syncs (atomic.c) */
 };
 
 enum { AKEY_UNKNOWN = 0, AKEY_NONE, AKEY_HAVE, AKEY_ERROR };
@@ -128,18 +160,6 @@ enum hkms_rc hkms_store_atomic_finish(struct hkms_atomic *a, int flags,
     struct hkms_err *err);
 void hkms_store_atomic_abort(struct hkms_atomic *a);
 
-/** A sync on its own thread (atomic.c): the syncs of one batch then wait
- *  for the device together (concurrent syncs share the journal commit and
- *  the cache flush) instead of one after the other; each file is still
- *  synced itself. fd is borrowed and stays open until wait. dir: fsync,
- *  else fdatasync. If no thread can be made the sync runs inline. wait
- *  returns 0 or the sync's errno (0 when never started). */
-struct hkms_psync {
-	pthread_t th;
-	int fd, dir, err, running, started;
-};
-void hkms_store_psync_start(struct hkms_psync *p, int fd, int dir);
-int hkms_store_psync_wait(struct hkms_psync *p);
 
 /** Join dir/kind/file (any part may be NULL to skip); malloc'd or NULL. */
 char *hkms_store_join(const char *a, const char *b, const char *c);
