@@ -83,4 +83,12 @@ enum hkms_rc ops_cert_object_pem(const char *pem, json_t *meta,
  * is_ca. NULL if out of memory. */
 json_t *ops_cert_record(X509 *x, X509_REQ *req);
 
+/* The same two from facts a caller got from hkms_certio_describe() of a
+ * certificate (borrowed), so one issuance describes its certificate once
+ * for its record and its result. */
+json_t *ops_cert_record_facts(json_t *facts);
+enum hkms_rc ops_cert_object_facts(json_t *facts, json_t *meta,
+    const char *name, const char *type, json_t **out,
+    struct hkms_err *err);
+
 #endif

@@ -9,12 +9,15 @@
  * becomes the leader: it takes up to HKMS_STORE_GROUP_MAX queued
  * operations, takes the data lock once and, for the whole batch:
  *
- *   1. writes each record into its reservation file (no fsync; the file
- *      is not a record until it is renamed) and starts its writeback;
- *   2. appends the batch's audit lines with one write() and one
- *      fdatasync(), and writes one signed head (audit.c);
- *   3. fsyncs each record file, renames it to <name>.json (the commit
- *      point of that record) and fsyncs each directory once;
+ *   1. writes each record into its reservation file (no fsync yet; the
+ *      file is not a record until it is renamed) and starts its
+ *      writeback;
+ *   2. appends the batch's audit lines with one write(), writes one
+ *      signed head (audit.c) and syncs the log, the head and each record
+ *      file at the same time (the store's sync workers, atomic.c);
+ *   3. renames each record to <name>.json (the commit point of that
+ *      record) and fsyncs the data dir and each directory once, again
+ *      at the same time;
  *
  * then wakes every operation of the batch with its own result. A crash at
  * any instant leaves each record absent (its reservation file is dropped

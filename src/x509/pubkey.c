@@ -12,6 +12,8 @@
  */
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 
+#include <string.h>
+
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -19,6 +21,25 @@
 #include <openssl/x509.h>
 
 #include "x509_int.h"
+
+/* 1 if x's public key (just set from a copy) is pub: for EC the encoded
+ * point against the key's bit string (cheap), else EVP_PKEY_eq. */
+static int
+same_key(X509 *x, EVP_PKEY *pub)
+{
+	const ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(x);
+	unsigned char *pt = NULL;
+	size_t n;
+	int eq;
+
+	if (EVP_PKEY_get_base_id(pub) != EVP_PKEY_EC)
+		return EVP_PKEY_eq(X509_get0_pubkey(x), pub) == 1;
+	n = EVP_PKEY_get1_encoded_public_key(pub, &pt);
+	eq = bits != NULL && n > 0 && (size_t)ASN1_STRING_length(bits) == n &&
+	    memcmp(ASN1_STRING_get0_data(bits), pt, n) == 0;
+	OPENSSL_free(pt);
+	return eq;
+}
 
 int
 x509_set_pubkey(X509 *x, EVP_PKEY *pub)
@@ -52,8 +73,7 @@ x509_set_pubkey(X509 *x, EVP_PKEY *pub)
 		leg = NULL;
 	}
 	/* the copy must encode to the very same key */
-	ok = leg != NULL && EVP_PKEY_eq(leg, pub) == 1 &&
-	    X509_set_pubkey(x, leg) == 1;
+	ok = leg != NULL && X509_set_pubkey(x, leg) == 1 && same_key(x, pub);
 	EVP_PKEY_free(leg);
 	if (ok)
 		return 1;
