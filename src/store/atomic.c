@@ -32,6 +32,8 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "hkms/store.h"
@@ -407,11 +409,17 @@ hkms_store_psync_start(struct hkms_store *st, struct hkms_psync *p, int fd,
 	pthread_mutex_lock(&sp->mu);
 	if (sp->pid != (long)getpid()) {
 		/* first use, or a child of the process that had workers
-		 * (they did not survive the fork): new ones */
+		 * (they did not survive the fork): new ones — unless the
+		 * data dir is in memory (tmpfs, ramfs), where a sync returns
+		 * at once and a hop to a worker would only cost */
+		struct statfs sf;
+		int mem = st->dir != NULL && statfs(st->dir, &sf) == 0 &&
+		    (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
+
 		sp->nth = 0;
 		sp->head = sp->tail = NULL;
 		sp->pid = (long)getpid();
-		while (sp->nth < HKMS_SYNC_WORKERS && pthread_create(
+		while (!mem && sp->nth < HKMS_SYNC_WORKERS && pthread_create(
 		    &sp->th[sp->nth], NULL, sync_worker, sp) == 0)
 			sp->nth++;
 	}
