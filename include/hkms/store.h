@@ -161,6 +161,18 @@ enum hkms_rc hkms_store_get(struct hkms_store *st, const char *kind,
 int hkms_store_exists(struct hkms_store *st, const char *kind,
     const char *name);
 
+/** A change stamp of record name of kind: the device, inode, size, mtime
+ *  and ctime (ns) of its JSON file. Every write replaces the file (a new
+ *  inode), so an unchanged stamp means an unchanged record: callers cache
+ *  what they parsed from it under its stamp. 0 on success, -1 if the
+ *  record does not exist or cannot be stat'd. */
+struct hkms_store_stamp {
+	unsigned long long dev, ino, size;
+	long long mtime_ns, ctime_ns;
+};
+int hkms_store_stamp(struct hkms_store *st, const char *kind,
+    const char *name, struct hkms_store_stamp *out);
+
 /** All records of kind as a new JSON array of meta objects sorted by name
  *  (json_decref). Temp files, staged and orphan PEMs are ignored. A kind
  *  directory that does not exist yet is an empty list. A damaged record

@@ -74,6 +74,12 @@ struct ca_issue_req {
 	 * issuance under the data lock (ca create, whose CA record joins
 	 * the same transaction). */
 	int group;
+	/* want_facts: ca_issue() leaves the new certificate's
+	 * hkms_certio_describe() output in facts (the caller's, json_decref;
+	 * NULL on failure): its record was made from it, and so can the
+	 * result be (ops_cert_object_facts) */
+	int want_facts;
+	json_t *facts;
 };
 
 /* Issue one certificate (under the data lock, or with a reserved serial

@@ -187,12 +187,13 @@ ca_issue(struct hkms_ops_ctx *c, struct ca *ca, struct ca_issue_req *r,
 	struct hkms_store_rsv *rsv = NULL;
 	X509 *x = NULL;
 	STACK_OF(X509) *one = NULL;
-	json_t *m = NULL;
+	json_t *m = NULL, *facts = NULL;
 	char *pem = NULL, hex[HKMS_X509_SERIAL_HEX_MAX];
 	const char *pname = hkms_x509_profile_name(r->prof);
 	int locked = 0, tries = 0, reqdays = r->opts.days;
 	int group = r->group && r->audit_op != NULL;
 
+	r->facts = NULL;
 	policy_days(ca, r);
 	if (!group) {
 		if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
@@ -221,8 +222,11 @@ ca_issue(struct hkms_ops_ctx *c, struct ca *ca, struct ca_issue_req *r,
 	if ((rc = hkms_x509_nc_check(ca->chain, x, r->is_leaf, err)) != HKMS_OK ||
 	    (rc = ca_sign_cert(c, ca, x, r->prof, err)) != HKMS_OK)
 		goto out;
-	if ((m = ca_cert_meta(x)) == NULL || (one = sk_X509_new_null()) ==
-	    NULL || !sk_X509_push(one, x)) {
+	/* described once: for the record here, for the result after */
+	if ((rc = hkms_certio_describe(x, 0, &facts, err)) != HKMS_OK)
+		goto out;
+	if ((m = ops_cert_record_facts(facts)) == NULL || (one =
+	    sk_X509_new_null()) == NULL || !sk_X509_push(one, x)) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -257,8 +261,13 @@ ca_issue(struct hkms_ops_ctx *c, struct ca *ca, struct ca_issue_req *r,
 	m = NULL;	/* transferred */
 	if (retries != NULL)
 		*retries = tries;
+	if (r->want_facts) {
+		r->facts = facts;
+		facts = NULL;	/* transferred */
+	}
 	rc = HKMS_OK;
 out:
+	json_decref(facts);
 	if (locked)
 		hkms_store_end(c->store);
 	hkms_store_release(rsv);	/* after a commit: only freed */
@@ -313,8 +322,8 @@ add_p7b(STACK_OF(X509) *chain, json_t *o, struct hkms_err *err)
 
 /* The result of one issuance: the certificate object plus the chain. */
 static enum hkms_rc
-issue_result(struct ca *ca, X509 *x, json_t *rec, int p7b, json_t **out,
-    struct hkms_err *err)
+issue_result(struct ca *ca, X509 *x, json_t *rec, json_t *facts, int p7b,
+    json_t **out, struct hkms_err *err)
 {
 	STACK_OF(X509) *chain = ca_leaf_chain(ca, x);
 	enum hkms_rc rc;
@@ -326,8 +335,9 @@ issue_result(struct ca *ca, X509 *x, json_t *rec, int p7b, json_t **out,
 		goto out;
 	}
 	/* the certificate in the one JSON shape, with the record's context */
-	if ((rc = ops_cert_object(x, NULL, rec, NULL, "certificate", 0, &o,
-	    err)) != HKMS_OK)
+	if ((rc = facts != NULL ? ops_cert_object_facts(facts, rec, NULL,
+	    "certificate", &o, err) : ops_cert_object(x, NULL, rec, NULL,
+	    "certificate", 0, &o, err)) != HKMS_OK)
 		goto out;
 	if ((rc = hkms_certio_pem_string(chain, &pem, err)) != HKMS_OK)
 		goto out;
@@ -385,7 +395,7 @@ hkms_ops_ca_sign(struct hkms_ops_ctx *c,
 	struct ca *ca = NULL;
 	X509_REQ *csr = NULL;
 	X509 *x = NULL;
-	json_t *rec = NULL, *d;
+	json_t *rec = NULL, *facts = NULL, *d;
 	int p7b = 0, retries = 0, audited = 0;
 
 	OPS_AUTHORIZE(c, "ca.sign", req ? req->ca : NULL,
@@ -434,7 +444,9 @@ hkms_ops_ca_sign(struct hkms_ops_ctx *c,
 	ir.audit_object = ca->name;
 	ir.audit_detail = d = sign_detail(req, NULL, 0);
 	ir.group = 1;
+	ir.want_facts = 1;
 	rc = ca_issue(c, ca, &ir, &x, &rec, &retries, err);
+	facts = ir.facts;
 	json_decref(d);
 	d = sign_detail(req, rec, retries);
 	hkms_ops_audit(c, "ca.sign", ca->name, rc, err, d);
@@ -442,10 +454,11 @@ hkms_ops_ca_sign(struct hkms_ops_ctx *c,
 	audited = 1;
 	if (rc != HKMS_OK)
 		goto out;
-	if ((rc = issue_result(ca, x, rec, p7b, out, err)) != HKMS_OK)
+	if ((rc = issue_result(ca, x, rec, facts, p7b, out, err)) != HKMS_OK)
 		goto out;
 	rc = HKMS_OK;
 out:
+	json_decref(facts);
 	if (!audited) {
 		d = sign_detail(req, NULL, 0);
 		hkms_ops_audit(c, "ca.sign", req->ca ? req->ca : "", rc, err, d);
@@ -793,7 +806,7 @@ hkms_ops_ca_issue_client(struct hkms_ops_ctx *c,
 			    "; certificate %.40s revoked", s);
 		goto out;
 	}
-	if ((rc = issue_result(ca, x, rec, 0, out, err)) != HKMS_OK)
+	if ((rc = issue_result(ca, x, rec, NULL, 0, out, err)) != HKMS_OK)
 		goto out;
 	/* key_type is the certificate's ("EC"); this is the request's */
 	json_object_set_new(*out, "client_key_type", json_string(

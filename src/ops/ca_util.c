@@ -5,6 +5,7 @@
  * calls no operation, so the call graph is one way: operations ->
  * helpers.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,16 @@ ca_name_check(const char *name, struct hkms_err *err)
 	return HKMS_OK;
 }
 
+static void
+ca_names(struct ca *ca, const char *name)
+{
+	snprintf(ca->name, sizeof(ca->name), "%s", name);
+	snprintf(ca->issued_kind, sizeof(ca->issued_kind), "issued/%s", name);
+	snprintf(ca->revoked_kind, sizeof(ca->revoked_kind), "revoked/%s",
+	    name);
+	snprintf(ca->crl_kind, sizeof(ca->crl_kind), "crl/%s", name);
+}
+
 void
 ca_free(struct ca *ca)
 {
@@ -58,8 +69,9 @@ ca_free(struct ca *ca)
 	free(ca);
 }
 
-enum hkms_rc
-ca_load(struct hkms_ops_ctx *c, const char *name, int active,
+/* Read and parse CA name's record (no cache). */
+static enum hkms_rc
+ca_read(struct hkms_ops_ctx *c, const char *name, int active,
     struct ca **out, struct hkms_err *err)
 {
 	enum hkms_rc rc;
@@ -67,18 +79,9 @@ ca_load(struct hkms_ops_ctx *c, const char *name, int active,
 	const char *type;
 	char *pem = NULL;
 
-	if ((rc = ca_name_check(name, err)) != HKMS_OK)
-		return rc;
-	if (!hkms_store_exists(c->store, CA_KIND, name))
-		return hkms_err_setc(err, HKMS_E_NOT_FOUND, "ca_not_found",
-		    "no CA '%s'", name);
 	if ((ca = calloc(1, sizeof(*ca))) == NULL)
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
-	snprintf(ca->name, sizeof(ca->name), "%s", name);
-	snprintf(ca->issued_kind, sizeof(ca->issued_kind), "issued/%s", name);
-	snprintf(ca->revoked_kind, sizeof(ca->revoked_kind), "revoked/%s",
-	    name);
-	snprintf(ca->crl_kind, sizeof(ca->crl_kind), "crl/%s", name);
+	ca_names(ca, name);
 	if ((rc = hkms_store_get(c->store, CA_KIND, name, &ca->meta, &pem,
 	    err)) != HKMS_OK)
 		goto out;
@@ -118,6 +121,187 @@ out:
 	free(pem);
 	ca_free(ca);
 	return rc;
+}
+
+/* ---- the service's CA cache ----------------------------------------- */
+
+/*
+ * Parsing a CA's record and chain is a good part of an issuance (OpenSSL
+ * decodes each certificate's public key through its decoders), so the
+ * service keeps the parsed CAs, each under the change stamp of its record
+ * file (hkms_store_stamp: every write of a record is a new file). A load
+ * stats the record; an equal stamp hands out a copy of the cached CA (its
+ * meta deep-copied, its chain new references to the same, read-only
+ * certificates), a changed or missing one reads the record again. Only
+ * active CAs (type "ca") are kept. Thread-safe: one mutex around the list;
+ * parsing happens outside it.
+ */
+#define CA_CACHE_MAX 32
+
+struct ca_cached {
+	struct ca *ca;
+	struct hkms_store_stamp stamp;
+	struct ca_cached *next;
+};
+
+struct ops_ca_cache {
+	pthread_mutex_t mu;
+	struct ca_cached *head;		/* most recently used first */
+	size_t n;
+};
+
+struct ops_ca_cache *
+ops_ca_cache_new(void)
+{
+	struct ops_ca_cache *cc = calloc(1, sizeof(*cc));
+
+	if (cc != NULL)
+		pthread_mutex_init(&cc->mu, NULL);
+	return cc;
+}
+
+void
+ops_ca_cache_free(struct ops_ca_cache *cc)
+{
+	struct ca_cached *e, *nx;
+
+	if (cc == NULL)
+		return;
+	for (e = cc->head; e != NULL; e = nx) {
+		nx = e->next;
+		ca_free(e->ca);
+		free(e);
+	}
+	pthread_mutex_destroy(&cc->mu);
+	free(cc);
+}
+
+static int
+stamp_eq(const struct hkms_store_stamp *a, const struct hkms_store_stamp *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	    a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+/* A private copy of a cached CA; NULL if out of memory. */
+static struct ca *
+ca_copy(const struct ca *src)
+{
+	struct ca *ca = calloc(1, sizeof(*ca));
+	int i;
+
+	if (ca == NULL)
+		return NULL;
+	ca_names(ca, src->name);
+	if ((ca->meta = json_deep_copy(src->meta)) == NULL ||
+	    (ca->chain = sk_X509_new_null()) == NULL)
+		goto fail;
+	for (i = 0; i < sk_X509_num(src->chain); i++) {
+		X509 *x = sk_X509_value(src->chain, i);
+
+		if (!X509_up_ref(x))
+			goto fail;
+		if (!sk_X509_push(ca->chain, x)) {
+			X509_free(x);
+			goto fail;
+		}
+	}
+	ca->cert = sk_X509_value(ca->chain, 0);
+	ca->key = json_string_value(json_object_get(ca->meta, "key"));
+	return ca;
+fail:
+	ca_free(ca);
+	return NULL;
+}
+
+/* The cached copy of name with stamp st, or NULL (a miss). */
+static struct ca *
+cache_get(struct ops_ca_cache *cc, const char *name,
+    const struct hkms_store_stamp *st)
+{
+	struct ca_cached *e, **pp;
+	struct ca *ca = NULL;
+
+	pthread_mutex_lock(&cc->mu);
+	for (pp = &cc->head; (e = *pp) != NULL; pp = &e->next) {
+		if (strcmp(e->ca->name, name) != 0)
+			continue;
+		if (!stamp_eq(&e->stamp, st))
+			break;
+		ca = ca_copy(e->ca);
+		if (pp != &cc->head) {	/* to the front */
+			*pp = e->next;
+			e->next = cc->head;
+			cc->head = e;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&cc->mu);
+	return ca;
+}
+
+/* Keep a copy of ca (just read, with stamp st) in place of name's entry. */
+static void
+cache_put(struct ops_ca_cache *cc, const struct ca *ca,
+    const struct hkms_store_stamp *st)
+{
+	struct ca_cached *e, **pp, *ne;
+
+	if (ca->chain == NULL || (ne = calloc(1, sizeof(*ne))) == NULL)
+		return;
+	if ((ne->ca = ca_copy(ca)) == NULL) {
+		free(ne);
+		return;
+	}
+	ne->stamp = *st;
+	pthread_mutex_lock(&cc->mu);
+	for (pp = &cc->head; (e = *pp) != NULL; pp = &e->next)
+		if (strcmp(e->ca->name, ca->name) == 0) {
+			*pp = e->next;
+			ca_free(e->ca);
+			free(e);
+			cc->n--;
+			break;
+		}
+	ne->next = cc->head;
+	cc->head = ne;
+	if (++cc->n > CA_CACHE_MAX) {	/* drop the least recently used */
+		for (pp = &cc->head; (*pp)->next != NULL; pp = &(*pp)->next)
+			;
+		ca_free((*pp)->ca);
+		free(*pp);
+		*pp = NULL;
+		cc->n--;
+	}
+	pthread_mutex_unlock(&cc->mu);
+}
+
+enum hkms_rc
+ca_load(struct hkms_ops_ctx *c, const char *name, int active,
+    struct ca **out, struct hkms_err *err)
+{
+	struct ops_ca_cache *cc = ops_service_ca_cache(c->service);
+	struct hkms_store_stamp st, st2;
+	enum hkms_rc rc;
+	struct ca *ca;
+
+	if ((rc = ca_name_check(name, err)) != HKMS_OK)
+		return rc;
+	if (hkms_store_stamp(c->store, CA_KIND, name, &st) != 0)
+		return hkms_err_setc(err, HKMS_E_NOT_FOUND, "ca_not_found",
+		    "no CA '%s'", name);
+	if (cc != NULL && (ca = cache_get(cc, name, &st)) != NULL) {
+		*out = ca;
+		return HKMS_OK;
+	}
+	if ((rc = ca_read(c, name, active, &ca, err)) != HKMS_OK)
+		return rc;
+	/* cached only if the record did not change while it was read */
+	if (cc != NULL && hkms_store_stamp(c->store, CA_KIND, name, &st2) ==
+	    0 && stamp_eq(&st, &st2))
+		cache_put(cc, ca, &st);
+	*out = ca;
+	return HKMS_OK;
 }
 
 void

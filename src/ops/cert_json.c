@@ -59,41 +59,51 @@ facts(X509 *x, X509_REQ *req, int64_t now, json_t **out, struct hkms_err *err)
 	return HKMS_OK;
 }
 
-json_t *
-ops_cert_record(X509 *x, X509_REQ *req)
+/* The record facts of describe output d (borrowed). */
+static json_t *
+record_of(json_t *d)
 {
-	struct hkms_err e;
-	json_t *d = NULL, *m;
+	json_t *m;
 	size_t i;
 
-	if (facts(x, req, 0, &d, &e) != HKMS_OK)
+	if ((m = json_object()) == NULL)
 		return NULL;
-	if ((m = json_object()) == NULL) {
-		json_decref(d);
-		return NULL;
-	}
 	/* a CSR has no issuer, serial or dates: not written as nulls */
 	for (i = 0; record_keys[i] != NULL; i++)
 		if (!json_is_null(json_object_get(d, record_keys[i])))
 			json_object_set(m, record_keys[i], json_object_get(d,
 			    record_keys[i]));
+	return m;
+}
+
+json_t *
+ops_cert_record(X509 *x, X509_REQ *req)
+{
+	struct hkms_err e;
+	json_t *d = NULL, *m;
+
+	if (facts(x, req, 0, &d, &e) != HKMS_OK)
+		return NULL;
+	m = record_of(d);
 	json_decref(d);
 	return m;
 }
 
-enum hkms_rc
-ops_cert_object(X509 *x, X509_REQ *req, json_t *meta, const char *name,
-    const char *type, int64_t now, json_t **out, struct hkms_err *err)
+json_t *
+ops_cert_record_facts(json_t *facts)
 {
-	enum hkms_rc rc;
-	json_t *o, *d = NULL, *v;
+	return facts != NULL ? record_of(facts) : NULL;
+}
+
+/* The object from describe output d (consumed) and meta. */
+static enum hkms_rc
+object_of(json_t *d, X509_REQ *req, json_t *meta, const char *name,
+    const char *type, json_t **out, struct hkms_err *err)
+{
+	json_t *o, *v;
 	const char *st;
 	size_t i;
 
-	if (now == 0)
-		now = (int64_t)time(NULL);
-	if ((rc = facts(x, req, now, &d, err)) != HKMS_OK)
-		return rc;
 	if ((o = json_object()) == NULL) {
 		json_decref(d);
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
@@ -130,6 +140,31 @@ ops_cert_object(X509 *x, X509_REQ *req, json_t *meta, const char *name,
 	}
 	*out = o;
 	return HKMS_OK;
+}
+
+enum hkms_rc
+ops_cert_object_facts(json_t *facts, json_t *meta, const char *name,
+    const char *type, json_t **out, struct hkms_err *err)
+{
+	json_t *d = json_copy(facts);
+
+	if (d == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	return object_of(d, NULL, meta, name, type, out, err);
+}
+
+enum hkms_rc
+ops_cert_object(X509 *x, X509_REQ *req, json_t *meta, const char *name,
+    const char *type, int64_t now, json_t **out, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	json_t *d = NULL;
+
+	if (now == 0)
+		now = (int64_t)time(NULL);
+	if ((rc = facts(x, req, now, &d, err)) != HKMS_OK)
+		return rc;
+	return object_of(d, req, meta, name, type, out, err);
 }
 
 enum hkms_rc

@@ -17,6 +17,14 @@
 struct hkms_hsm;
 struct hkms_ops_ctx;
 struct hkms_key_info;
+struct hkms_service;
+
+/* The service's cache of parsed CAs (ca_util.c, ca_load): made and freed
+ * with the service; ops_service_ca_cache() is NULL without a service. */
+struct ops_ca_cache;
+struct ops_ca_cache *ops_ca_cache_new(void);
+void ops_ca_cache_free(struct ops_ca_cache *cc);
+struct ops_ca_cache *ops_service_ca_cache(struct hkms_service *svc);
 
 /* The first statement of every operation: may the context's principal
  * do op (its audit name) on ca with profile (hkms_ops_authorize, authz.c)?
@@ -85,5 +93,13 @@ enum hkms_rc ops_cert_object_pem(const char *pem, json_t *meta,
  * digest_algorithm, key_type, key_bits, curve, thumbprint, self_signed,
  * is_ca. NULL if out of memory. */
 json_t *ops_cert_record(X509 *x, X509_REQ *req);
+
+/* The same two from facts a caller got from hkms_certio_describe() of a
+ * certificate (borrowed), so one issuance describes its certificate once
+ * for its record and its result. */
+json_t *ops_cert_record_facts(json_t *facts);
+enum hkms_rc ops_cert_object_facts(json_t *facts, json_t *meta,
+    const char *name, const char *type, json_t **out,
+    struct hkms_err *err);
 
 #endif

@@ -30,6 +30,8 @@
 #include "hkms/store.h"
 #include "hkms/trust.h"
 
+#include "ops_int.h"
+
 #define METRIC_SLOTS 128
 
 struct op_counter {
@@ -64,6 +66,8 @@ struct hkms_service {
 	struct op_counter ops[METRIC_SLOTS];
 	atomic_size_t nops;
 	atomic_ulong token_errors;
+
+	struct ops_ca_cache *ca_cache;	/* parsed CAs (ca_util.c) */
 };
 
 void
@@ -105,7 +109,8 @@ hkms_service_open(const struct hkms_config *cfg,
 	atomic_init(&svc->nops, 0);
 	atomic_init(&svc->token_errors, 0);
 	if ((svc->actor = strdup(opts && opts->actor ? opts->actor :
-	    "unknown")) == NULL) {
+	    "unknown")) == NULL || (svc->ca_cache = ops_ca_cache_new()) ==
+	    NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto fail;
 	}
@@ -131,12 +136,19 @@ hkms_service_close(struct hkms_service *svc)
 	hkms_hsm_close(svc->hsm);
 	hkms_log_close(svc->log);
 	hkms_secret_free(svc->unseal_pin);
+	ops_ca_cache_free(svc->ca_cache);
 	pthread_mutex_destroy(&svc->hsm_mu);
 	pthread_mutex_destroy(&svc->store_mu);
 	pthread_mutex_destroy(&svc->trust_mu);
 	pthread_mutex_destroy(&svc->metrics_mu);
 	free(svc->actor);
 	free(svc);
+}
+
+struct ops_ca_cache *
+ops_service_ca_cache(struct hkms_service *svc)
+{
+	return svc ? svc->ca_cache : NULL;
 }
 
 const struct hkms_config *

@@ -25,12 +25,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "hkms/store.h"
@@ -343,6 +346,121 @@ temp_path(const char *path, char *out, size_t cap)
 	    < (int)cap;
 }
 
+static void
+psync_do(struct hkms_psync *p)
+{
+	p->err = (p->dir ? fsync(p->fd) : fdatasync(p->fd)) != 0 ? errno : 0;
+}
+
+static void *
+sync_worker(void *arg)
+{
+	struct hkms_syncpool *sp = arg;
+	struct hkms_psync *p;
+
+	pthread_mutex_lock(&sp->mu);
+	for (;;) {
+		if ((p = sp->head) == NULL) {
+			if (sp->stop)
+				break;
+			pthread_cond_wait(&sp->cv, &sp->mu);
+			continue;
+		}
+		if ((sp->head = p->next) == NULL)
+			sp->tail = NULL;
+		pthread_mutex_unlock(&sp->mu);
+		psync_do(p);
+		pthread_mutex_lock(&sp->mu);
+		p->state = 2;
+		pthread_cond_broadcast(&sp->done_cv);
+	}
+	pthread_mutex_unlock(&sp->mu);
+	return NULL;
+}
+
+void
+hkms_store_syncpool_init(struct hkms_syncpool *sp)
+{
+	memset(sp, 0, sizeof(*sp));
+	pthread_mutex_init(&sp->mu, NULL);
+	pthread_cond_init(&sp->cv, NULL);
+	pthread_cond_init(&sp->done_cv, NULL);
+}
+
+void
+hkms_store_syncpool_fini(struct hkms_syncpool *sp)
+{
+	int i, n;
+
+	pthread_mutex_lock(&sp->mu);
+	sp->stop = 1;
+	n = sp->pid == (long)getpid() ? sp->nth : 0;
+	pthread_cond_broadcast(&sp->cv);
+	pthread_mutex_unlock(&sp->mu);
+	for (i = 0; i < n; i++)
+		pthread_join(sp->th[i], NULL);
+	pthread_cond_destroy(&sp->done_cv);
+	pthread_cond_destroy(&sp->cv);
+	pthread_mutex_destroy(&sp->mu);
+}
+
+void
+hkms_store_psync_start(struct hkms_store *st, struct hkms_psync *p, int fd,
+    int dir)
+{
+	struct hkms_syncpool *sp = &st->sync;
+
+	memset(p, 0, sizeof(*p));
+	p->fd = fd;
+	p->dir = dir;
+	p->started = 1;
+	pthread_mutex_lock(&sp->mu);
+	if (sp->pid != (long)getpid()) {
+		/* first use, or a child of the process that had workers
+		 * (they did not survive the fork): new ones — unless the
+		 * data dir is in memory (tmpfs, ramfs), where a sync returns
+		 * at once and a hop to a worker would only cost */
+		struct statfs sf;
+		int mem = st->dir != NULL && statfs(st->dir, &sf) == 0 &&
+		    (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
+
+		sp->nth = 0;
+		sp->head = sp->tail = NULL;
+		sp->pid = (long)getpid();
+		while (!mem && sp->nth < HKMS_SYNC_WORKERS && pthread_create(
+		    &sp->th[sp->nth], NULL, sync_worker, sp) == 0)
+			sp->nth++;
+	}
+	if (sp->nth == 0 || sp->stop) {
+		pthread_mutex_unlock(&sp->mu);
+		psync_do(p);	/* inline: same result, later */
+		p->state = 2;
+		return;
+	}
+	p->state = 1;
+	if (sp->tail != NULL)
+		sp->tail->next = p;
+	else
+		sp->head = p;
+	sp->tail = p;
+	pthread_cond_signal(&sp->cv);
+	pthread_mutex_unlock(&sp->mu);
+}
+
+int
+hkms_store_psync_wait(struct hkms_store *st, struct hkms_psync *p)
+{
+	struct hkms_syncpool *sp = &st->sync;
+
+	if (!p->started)
+		return 0;
+	pthread_mutex_lock(&sp->mu);
+	while (p->state != 2)
+		pthread_cond_wait(&sp->done_cv, &sp->mu);
+	pthread_mutex_unlock(&sp->mu);
+	return p->err;
+}
+
 enum hkms_rc
 hkms_store_atomic_begin(const char *path, const void *data, size_t len,
     unsigned mode, struct hkms_atomic *a, struct hkms_err *err)
@@ -411,8 +529,8 @@ hkms_store_atomic_finish(struct hkms_atomic *a, int flags,
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	int e;
 
-	if (((flags & HKMS_ATOMIC_DATASYNC) ? fdatasync(a->fd) :
-	    fsync(a->fd)) != 0) {
+	if (!(flags & HKMS_ATOMIC_SYNCED) && ((flags & HKMS_ATOMIC_DATASYNC) ?
+	    fdatasync(a->fd) : fsync(a->fd)) != 0) {
 		e = errno;
 		if (hkms_store_errno_nospace(e))
 			rc = io_error(err, e, "fsync", a->tmp);

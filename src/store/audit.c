@@ -1031,8 +1031,8 @@ behind:
  */
 static enum hkms_rc
 audit_write_n(struct hkms_store *st, struct hkms_audit_rec *recs, size_t n,
-    enum mode mode, hkms_audit_before_fn before, void *barg,
-    struct hkms_err *err)
+    enum mode mode, hkms_audit_before_fn before,
+    hkms_audit_syncing_fn syncing, void *barg, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	char prev[HASH_HEX + 1], hash[HASH_HEX + 1];
@@ -1189,11 +1189,16 @@ audit_write_n(struct hkms_store *st, struct hkms_audit_rec *recs, size_t n,
 		 * journal transaction; the head's own fsync and rename
 		 * follow (the order lines -> head -> records still holds).
 		 */
+		struct hkms_psync hs;
 		struct hkms_atomic ha;
 		struct head hw;
+		int e;
 
 		if ((rc = write_lines(fd, keep, all, total, err)) != HKMS_OK)
 			goto out;
+		/* its writeback starts now, with the records' and the head's */
+		(void)sync_file_range(fd, keep, (off_t)total,
+		    SYNC_FILE_RANGE_WRITE);
 		if ((rc = head_begin(st, seq + (long long)n, hash,
 		    (long long)keep + (long long)total, sign, &ha, &hw,
 		    err)) != HKMS_OK) {
@@ -1201,11 +1206,28 @@ audit_write_n(struct hkms_store *st, struct hkms_audit_rec *recs, size_t n,
 				(void)fdatasync(fd);
 			goto out;
 		}
-		/* the head's data written out (its size is then part of
-		 * the journal transaction the log's fdatasync commits) */
-		(void)sync_file_range(ha.fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE |
-		    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-		if ((rc = sync_log(st, fd, keep, err)) != HKMS_OK) {
+		/* the head's writeback was started by head_begin: its
+		 * blocks and size are in the journal transaction the log's
+		 * fdatasync commits */
+		/* the head's fdatasync on its own thread, alongside the
+		 * log's (and the batch's records', commit.c): they wait
+		 * for the device together */
+		hkms_store_psync_start(st, &hs, ha.fd, 0);
+		if (syncing != NULL)
+			syncing(barg);
+		rc = sync_log(st, fd, keep, err);
+		e = hkms_store_psync_wait(st, &hs);
+		if (e != 0 && rc == HKMS_OK) {
+			if (ftruncate(fd, keep) == 0)
+				(void)fdatasync(fd);
+			rc = hkms_store_errno_nospace(e) ?
+			    hkms_err_setc(err, HKMS_E_NOSPACE, "no_space",
+			    "no space left on device: cannot fdatasync "
+			    "audit.head") : hkms_err_setc(err, HKMS_E_IO,
+			    "fsync_failed", "cannot fdatasync the new "
+			    "audit.head: %s (write abandoned)", strerror(e));
+		}
+		if (rc != HKMS_OK) {
 			hkms_store_atomic_abort(&ha);
 			goto out;
 		}
@@ -1213,7 +1235,8 @@ audit_write_n(struct hkms_store *st, struct hkms_audit_rec *recs, size_t n,
 		 * committer's, together with its records' renames: one
 		 * journal commit for all of them (commit.c) */
 		if ((rc = head_finish(st, &ha, &hw, HKMS_ATOMIC_DATASYNC |
-		    HKMS_ATOMIC_NO_DIRSYNC, err)) != HKMS_OK) {
+		    HKMS_ATOMIC_NO_DIRSYNC | HKMS_ATOMIC_SYNCED, err)) !=
+		    HKMS_OK) {
 			if (ftruncate(fd, keep) == 0)
 				(void)fdatasync(fd);
 			goto out;
@@ -1259,7 +1282,7 @@ audit_write(struct hkms_store *st, const char *actor, const char *op,
 
 	if (st == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "no store");
-	rc = audit_write_n(st, &r, 1, mode, NULL, NULL, err);
+	rc = audit_write_n(st, &r, 1, mode, NULL, NULL, NULL, err);
 	if (rc == HKMS_OK && out_seq != NULL)
 		*out_seq = r.seq;
 	if (rc == HKMS_OK && out_hash != NULL)
@@ -1269,9 +1292,11 @@ audit_write(struct hkms_store *st, const char *actor, const char *op,
 
 enum hkms_rc
 hkms_audit_append_group(struct hkms_store *st, struct hkms_audit_rec *recs,
-    size_t n, hkms_audit_before_fn before, void *barg, struct hkms_err *err)
+    size_t n, hkms_audit_before_fn before, hkms_audit_syncing_fn syncing,
+    void *barg, struct hkms_err *err)
 {
-	return audit_write_n(st, recs, n, M_NORMAL, before, barg, err);
+	return audit_write_n(st, recs, n, M_NORMAL, before, syncing, barg,
+	    err);
 }
 
 enum hkms_rc

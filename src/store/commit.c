@@ -9,12 +9,15 @@
  * becomes the leader: it takes up to HKMS_STORE_GROUP_MAX queued
  * operations, takes the data lock once and, for the whole batch:
  *
- *   1. writes each record into its reservation file (no fsync; the file
- *      is not a record until it is renamed) and starts its writeback;
- *   2. appends the batch's audit lines with one write() and one
- *      fdatasync(), and writes one signed head (audit.c);
- *   3. fsyncs each record file, renames it to <name>.json (the commit
- *      point of that record) and fsyncs each directory once;
+ *   1. writes each record into its reservation file (no fsync yet; the
+ *      file is not a record until it is renamed) and starts its
+ *      writeback;
+ *   2. appends the batch's audit lines with one write(), writes one
+ *      signed head (audit.c) and syncs the log, the head and each record
+ *      file at the same time (the store's sync workers, atomic.c);
+ *   3. renames each record to <name>.json (the commit point of that
+ *      record) and fsyncs the data dir and each directory once, again
+ *      at the same time;
  *
  * then wakes every operation of the batch with its own result. A crash at
  * any instant leaves each record absent (its reservation file is dropped
@@ -57,6 +60,7 @@ struct gc_op {
 	/* the leader's scratch */
 	char *jpath;
 	int fd;
+	struct hkms_psync ps;	/* the record's fdatasync */
 	struct gc_op *next;
 };
 
@@ -65,11 +69,13 @@ hkms_store_gc_init(struct hkms_store *st)
 {
 	pthread_mutex_init(&st->gc_mu, NULL);
 	pthread_cond_init(&st->gc_cv, NULL);
+	hkms_store_syncpool_init(&st->sync);
 }
 
 void
 hkms_store_gc_fini(struct hkms_store *st)
 {
+	hkms_store_syncpool_fini(&st->sync);
 	pthread_cond_destroy(&st->gc_cv);
 	pthread_mutex_destroy(&st->gc_mu);
 }
@@ -319,6 +325,9 @@ hkms_store_recover_rsv(const char *dirpath, const char *kind,
 /* the batch                                                         */
 /* ---------------------------------------------------------------- */
 
+/* records of a batch whose fdatasync runs on its own thread */
+#define PSYNC_MAX 16
+
 struct batch {
 	struct hkms_store *st;
 	struct gc_op **ops;
@@ -371,15 +380,29 @@ write_records(void *arg, const struct hkms_audit_rec *recs, size_t n,
 		/* start the writeback now */
 		(void)sync_file_range(o->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	}
-	/* and wait for it: the files' data and sizes are then part of the
-	 * journal transaction the audit log's fdatasync commits, and their
-	 * own fdatasync below has nothing left to do */
-	for (i = 0; i < n; i++)
-		(void)sync_file_range(b->ops[i]->fd, 0, 0,
-		    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-		    SYNC_FILE_RANGE_WAIT_AFTER);
+	/* no wait here: starting the writeback maps the files' blocks and
+	 * sizes into the running journal transaction, which the audit log's
+	 * fdatasync commits (waiting for these data blocks too, in ordered
+	 * mode), so their own fdatasync below has nothing left to do; the
+	 * record, log and head writes are in flight together */
 	hkms_store_crash_point("gc_records_written");
 	return HKMS_OK;
+}
+
+/* The lines and the head are written, the log's fdatasync starts: each
+ * record's fdatasync on its own thread now, so that they all wait for
+ * the device together (joined in run_batch before any rename; the first
+ * PSYNC_MAX records, the rest there). */
+static void
+sync_records(void *arg)
+{
+	struct batch *b = arg;
+	size_t i;
+
+	for (i = 0; i < b->n && i < PSYNC_MAX; i++)
+		if (b->ops[i]->fd >= 0)
+			hkms_store_psync_start(b->st, &b->ops[i]->ps,
+			    b->ops[i]->fd, 0);
 }
 
 static int
@@ -389,6 +412,96 @@ same_dir(const char *a, const char *b)
 
 	return sa != NULL && sb != NULL && sa - a == sb - b &&
 	    strncmp(a, b, (size_t)(sa - a)) == 0;
+}
+
+/* Open directory path (dir: path itself, else the one holding it). */
+static int
+open_dir(const char *path, int dir)
+{
+	char buf[PATH_MAX], *slash;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -1;
+	if (!dir) {
+		if ((slash = strrchr(buf, '/')) == NULL)
+			snprintf(buf, sizeof(buf), ".");
+		else if (slash == buf)
+			buf[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	return open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/*
+ * The data dir (the head's rename) and each directory of the batch once,
+ * all fsync'd at the same time (one thread each but the data dir's):
+ * they wait for the device together. A failed data dir fails the whole
+ * batch, a failed record directory the operations in it. A crash that
+ * keeps a record's rename but loses the head's leaves the record naming
+ * a line of the one group after the head: the check accepts that (its
+ * line is in the log, with its hash).
+ */
+static void
+sync_dirs(struct hkms_store *st, struct gc_op **ops, size_t n)
+{
+	struct hkms_psync ps[PSYNC_MAX];
+	size_t idx[PSYNC_MAX], nd = 0, i, k, j;
+	int fds[PSYNC_MAX], se, dfd;
+	struct hkms_err e = { 0 };
+	enum hkms_rc rc;
+
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < i; k++)
+			if (same_dir(ops[k]->jpath, ops[i]->jpath))
+				break;
+		if (k < i)
+			continue;
+		if (nd == PSYNC_MAX) {	/* many directories: inline */
+			if ((rc = hkms_store_fsync_dir(ops[i]->jpath, 0, &e)) ==
+			    HKMS_OK)
+				continue;
+			hkms_store_note_failure(st, rc, &e);
+			for (k = i; k < n; k++)
+				if (same_dir(ops[k]->jpath, ops[i]->jpath))
+					fail_op(ops[k], rc, &e);
+			continue;
+		}
+		idx[nd] = i;
+		if ((fds[nd] = open_dir(ops[i]->jpath, 0)) >= 0)
+			hkms_store_psync_start(st, &ps[nd], fds[nd], 1);
+		else
+			ps[nd] = (struct hkms_psync){ .err = errno,
+			    .started = 0 };
+		nd++;
+	}
+	dfd = open_dir(st->dir, 1);
+	se = dfd < 0 ? errno : fsync(dfd) != 0 ? errno : 0;
+	if (dfd >= 0)
+		close(dfd);
+	if (se != 0) {
+		rc = hkms_err_setc(&e, HKMS_E_IO, "fsync_failed", "cannot "
+		    "fsync directory '%s': %s", st->dir, strerror(se));
+		hkms_store_note_failure(st, rc, &e);
+		for (k = 0; k < n; k++)
+			fail_op(ops[k], rc, &e);
+	}
+	for (j = 0; j < nd; j++) {
+		se = fds[j] >= 0 ? hkms_store_psync_wait(st, &ps[j]) :
+		    ps[j].err;
+		if (fds[j] >= 0)
+			close(fds[j]);
+		if (se == 0)
+			continue;
+		i = idx[j];
+		rc = hkms_err_setc(&e, HKMS_E_IO, "fsync_failed", "cannot "
+		    "fsync the directory of '%s': %s", ops[i]->jpath,
+		    strerror(se));
+		hkms_store_note_failure(st, rc, &e);
+		for (k = i; k < n; k++)
+			if (same_dir(ops[k]->jpath, ops[i]->jpath))
+				fail_op(ops[k], rc, &e);
+	}
 }
 
 static void
@@ -404,6 +517,7 @@ run_batch(struct hkms_store *st, struct gc_op **ops, size_t n)
 		ops[i]->rc = HKMS_OK;
 		ops[i]->fd = -1;
 		ops[i]->seq = 0;
+		memset(&ops[i]->ps, 0, sizeof(ops[i]->ps));
 	}
 	if ((rc = hkms_store_begin(st, &e)) != HKMS_OK) {
 		for (i = 0; i < n; i++)
@@ -427,20 +541,28 @@ run_batch(struct hkms_store *st, struct gc_op **ops, size_t n)
 		recs[i] = (struct hkms_audit_rec){ o->actor, o->op, o->object,
 		    "ok", o->detail, 0, "" };
 	}
-	if ((rc = hkms_audit_append_group(st, recs, n, write_records, &b,
-	    &e)) != HKMS_OK)
+	rc = hkms_audit_append_group(st, recs, n, write_records,
+	    sync_records, &b, &e);
+	/* the records' syncs started by write_records end here, whatever
+	 * happened */
+	for (i = 0; i < n; i++)
+		ops[i]->ps.err = hkms_store_psync_wait(st, &ops[i]->ps);
+	if (rc != HKMS_OK)
 		goto fail_all;
 	for (i = 0; i < n; i++)
 		ops[i]->seq = recs[i].seq;
 	hkms_store_crash_point("gc_after_head");
 	/* each record's content durable before its rename */
 	for (i = 0; i < n; i++) {
-		/* a new file: its data and size (fdatasync); most of it was
-		 * committed with the audit log's fdatasync already */
-		if (fdatasync(ops[i]->fd) != 0) {
+		/* a new file: its data and size (fdatasync, on its own
+		 * thread for the first PSYNC_MAX: sync_records) */
+		int se = ops[i]->ps.started ? ops[i]->ps.err :
+		    fdatasync(ops[i]->fd) != 0 ? errno : 0;
+
+		if (se != 0) {
 			rc = hkms_err_setc(&e, HKMS_E_IO, "fsync_failed",
 			    "cannot fdatasync '%s': %s", ops[i]->r->path,
-			    strerror(errno));
+			    strerror(se));
 			hkms_store_note_failure(st, rc, &e);
 			/* fatal for the batch: never retried */
 			for (k = i; k < n; k++)
@@ -471,25 +593,7 @@ run_batch(struct hkms_store *st, struct gc_op **ops, size_t n)
 	 * A crash that keeps a record's rename but loses the head's leaves
 	 * the record naming a line of the one group after the head: the
 	 * check accepts that (its line is in the log, with its hash). */
-	if ((rc = hkms_store_fsync_dir(st->dir, 1, &e)) != HKMS_OK) {
-		hkms_store_note_failure(st, rc, &e);
-		for (k = 0; k < n; k++)
-			fail_op(ops[k], rc, &e);
-	}
-	for (i = 0; i < n; i++) {
-		for (k = 0; k < i; k++)
-			if (same_dir(ops[k]->jpath, ops[i]->jpath))
-				break;
-		if (k < i)
-			continue;
-		if ((rc = hkms_store_fsync_dir(ops[i]->jpath, 0, &e)) ==
-		    HKMS_OK)
-			continue;
-		hkms_store_note_failure(st, rc, &e);
-		for (k = i; k < n; k++)
-			if (same_dir(ops[k]->jpath, ops[i]->jpath))
-				fail_op(ops[k], rc, &e);
-	}
+	sync_dirs(st, ops, n);
 	goto out;
 fail_all:
 	for (i = 0; i < n; i++)

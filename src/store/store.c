@@ -1040,6 +1040,32 @@ hkms_store_exists(struct hkms_store *st, const char *kind, const char *name)
 	return r;
 }
 
+int
+hkms_store_stamp(struct hkms_store *st, const char *kind, const char *name,
+    struct hkms_store_stamp *out)
+{
+	char *jp = NULL;
+	struct stat sb;
+	int r;
+
+	if (st == NULL || out == NULL || rec_path(st, kind, name, ".json", &jp,
+	    NULL) != HKMS_OK)
+		return -1;
+	r = lstat(jp, &sb);
+	free(jp);
+	if (r != 0 || !S_ISREG(sb.st_mode))
+		return -1;
+	memset(out, 0, sizeof(*out));
+	out->dev = (unsigned long long)sb.st_dev;
+	out->ino = (unsigned long long)sb.st_ino;
+	out->size = (unsigned long long)sb.st_size;
+	out->mtime_ns = (long long)sb.st_mtim.tv_sec * 1000000000LL +
+	    sb.st_mtim.tv_nsec;
+	out->ctime_ns = (long long)sb.st_ctim.tv_sec * 1000000000LL +
+	    sb.st_ctim.tv_nsec;
+	return 0;
+}
+
 static int
 cmp_str(const void *a, const void *b)
 {

@@ -10,6 +10,37 @@
 
 #include "hkms/store.h"
 
+struct hkms_store;
+
+/** A sync run by one of the store's sync workers (atomic.c): the syncs of
+ *  one batch then wait for the device together (concurrent syncs share
+ *  the journal commit and the cache flush) instead of one after the
+ *  other; each file is still synced itself. fd is borrowed and stays open
+ *  until wait. dir: fsync, else fdatasync. Without a worker (none could
+ *  be made, or after a fork) the sync runs inline. wait returns 0 or the
+ *  sync's errno (0 when never started). */
+struct hkms_psync {
+	struct hkms_psync *next;
+	int fd, dir, err, started;
+	int state;		/* under the pool's mu: 1 queued, 2 done */
+};
+void hkms_store_psync_start(struct hkms_store *st, struct hkms_psync *p,
+    int fd, int dir);
+int hkms_store_psync_wait(struct hkms_store *st, struct hkms_psync *p);
+
+/** The store's sync workers, started on first use, stopped by fini. */
+#define HKMS_SYNC_WORKERS 4
+struct hkms_syncpool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv, done_cv;
+	struct hkms_psync *head, *tail;
+	pthread_t th[HKMS_SYNC_WORKERS];
+	int nth, stop;
+	long pid;		/* the process that started them */
+};
+void hkms_store_syncpool_init(struct hkms_syncpool *sp);
+void hkms_store_syncpool_fini(struct hkms_syncpool *sp);
+
 struct hkms_store {
 	char *dir;		/* data directory, as given */
 	pthread_mutex_t mu;	/* recursive; serializes threads on the data lock */
@@ -43,6 +74,7 @@ struct hkms_store {
 				 * (hkms_store_commit_intent) */
 	long long gc_last_ns;	/* how long the last batch took */
 	unsigned long long gc_batches, gc_ops;	/* counters (tests) */
+	struct hkms_syncpool sync;	/* a batch's syncs (atomic.c) */
 };
 
 enum { AKEY_UNKNOWN = 0, AKEY_NONE, AKEY_HAVE, AKEY_ERROR };
@@ -123,9 +155,11 @@ enum hkms_rc hkms_store_atomic_begin(const char *path, const void *data,
     size_t len, unsigned mode, struct hkms_atomic *a, struct hkms_err *err);
 #define HKMS_ATOMIC_DATASYNC 1	/* fdatasync instead of fsync */
 #define HKMS_ATOMIC_NO_DIRSYNC 2	/* the caller fsyncs the directory */
+#define HKMS_ATOMIC_SYNCED 4	/* the caller synced a->fd already */
 enum hkms_rc hkms_store_atomic_finish(struct hkms_atomic *a, int flags,
     struct hkms_err *err);
 void hkms_store_atomic_abort(struct hkms_atomic *a);
+
 
 /** Join dir/kind/file (any part may be NULL to skip); malloc'd or NULL. */
 char *hkms_store_join(const char *a, const char *b, const char *c);
@@ -144,13 +178,19 @@ struct hkms_audit_rec {
 typedef enum hkms_rc (*hkms_audit_before_fn)(void *arg,
     const struct hkms_audit_rec *recs, size_t n, struct hkms_err *err);
 
+/** Called (with before's arg) once the lines and the head's temp file are
+ *  written, just as the log's fdatasync starts: the caller starts its own
+ *  files' syncs then, so that they all wait for the device together. */
+typedef void (*hkms_audit_syncing_fn)(void *arg);
+
 /** Append n (1..HKMS_STORE_GROUP_MAX) sealed lines as one group: one
  *  write(), one fdatasync(), one signed head. With n > 1 each line has
  *  "group":[first seq, n], so that verify accepts the whole group after
- *  the head (a crash between the lines and their head). */
+ *  the head (a crash between the lines and their head). syncing may be
+ *  NULL. */
 enum hkms_rc hkms_audit_append_group(struct hkms_store *st,
     struct hkms_audit_rec *recs, size_t n, hkms_audit_before_fn before,
-    void *barg, struct hkms_err *err);
+    hkms_audit_syncing_fn syncing, void *barg, struct hkms_err *err);
 
 /** The record file content put writes (schema, name, updated, the audit
  *  stamp when seq > 0, pem_sha256 removed): malloc'd, ends in '\n'. */

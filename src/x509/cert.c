@@ -572,11 +572,15 @@ set_time(X509 *x, int64_t t, int after)
 	return ok;
 }
 
-/* The shared path: subject and gens are borrowed and already checked. */
+/* The shared path: subject and gens are borrowed and already checked.
+ * csr_key: pub is a CSR's public key, set without OpenSSL's decoder round
+ * trip (pubkey.c); a caller's own key pair (issue-client's software key)
+ * is never copied. */
 static enum hkms_rc
-build(EVP_PKEY *pub, const X509_NAME *subject, const GENERAL_NAMES *gens,
-    const X509 *issuer, const struct hkms_x509_profile *p,
-    const struct hkms_x509_cert_opts *o, X509 **out, struct hkms_err *err)
+build(EVP_PKEY *pub, int csr_key, const X509_NAME *subject,
+    const GENERAL_NAMES *gens, const X509 *issuer,
+    const struct hkms_x509_profile *p, const struct hkms_x509_cert_opts *o,
+    X509 **out, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	struct plan pl;
@@ -620,7 +624,8 @@ build(EVP_PKEY *pub, const X509_NAME *subject, const GENERAL_NAMES *gens,
 	    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) :
 	    subject) != 1 ||
 	    !set_time(x, pl.not_before, 0) || !set_time(x, pl.not_after, 1) ||
-	    X509_set_pubkey(x, pub) != 1) {
+	    (csr_key ? x509_set_pubkey(x, pub) : X509_set_pubkey(x, pub)) !=
+	    1) {
 		rc = hkms_err_crypto(err, "cannot build certificate");
 		goto out;
 	}
@@ -707,7 +712,7 @@ hkms_x509_cert_build(EVP_PKEY *subject_key, const X509 *issuer,
 		    "no subject given");
 		goto out;
 	}
-	rc = build(subject_key, subject, gens, issuer, profile, opts, out,
+	rc = build(subject_key, 0, subject, gens, issuer, profile, opts, out,
 	    err);
 out:
 	X509_NAME_free(subject);
@@ -763,8 +768,8 @@ hkms_x509_cert_build_from_csr(X509_REQ *csr, const X509 *issuer,
 		    (rc = hkms_x509_san_check(gens, err)) != HKMS_OK)
 			goto out;
 	}
-	rc = build(X509_REQ_get0_pubkey(csr), subject, gens, issuer, profile,
-	    opts, out, err);
+	rc = build(X509_REQ_get0_pubkey(csr), 1, subject, gens, issuer,
+	    profile, opts, out, err);
 out:
 	X509_NAME_free(subject);
 	GENERAL_NAMES_free(gens);

@@ -53,6 +53,10 @@ struct hkms_x509_profile {
 const EVP_MD *x509_digest_md(enum hkms_x509_digest d);
 int x509_key_is_rsa(EVP_PKEY *key);
 
+/* X509_set_pubkey(x, pub), without OpenSSL 3.0's encoder + decoder round
+ * trip for EC and RSA keys (pubkey.c). 1 on success. */
+int x509_set_pubkey(X509 *x, EVP_PKEY *pub);
+
 /* name.c (the DNS validator is public: hkms_x509_dns_check) */
 /* Enforce a profile's SAN types and wildcard rule on gens. */
 enum hkms_rc x509_san_policy(const struct hkms_x509_profile *p,

@@ -5,7 +5,9 @@
  * once, and 8 threads sharing one service on a real SoftHSM2 token:
  * self-signing certificates (token signatures, store commits, audit
  * lines), listing, and truststore imports, after which the store and the
- * audit log verify and every certificate is in place. The memcheck
+ * audit log verify and every certificate is in place; the CA cache
+ * (threads signing under one CA, a record changed through the service
+ * and behind its back). The memcheck
  * variant (unit_service_memcheck) runs the same binary under valgrind.
  */
 #include <fcntl.h>
@@ -637,6 +639,172 @@ test_service_token_gone_8_threads(void **state)
 	free(tg_csr);
 }
 
+/* A PEM CSR for CN=<cn> with SAN DNS:<cn> (a new P-256 key). */
+static char *
+make_csr(const char *cn)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	X509_REQ *r = X509_REQ_new();
+	X509_NAME *n = X509_NAME_new();
+	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+	X509_EXTENSION *e;
+	char san[96], *pem = NULL, *data;
+	BIO *b = BIO_new(BIO_s_mem());
+	long len;
+
+	snprintf(san, sizeof(san), "DNS:%s", cn);
+	assert_non_null(k);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+	    (const unsigned char *)cn, -1, -1, 0);
+	X509_REQ_set_subject_name(r, n);
+	X509_REQ_set_pubkey(r, k);
+	e = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san);
+	sk_X509_EXTENSION_push(exts, e);
+	X509_REQ_add_extensions(r, exts);
+	assert_true(X509_REQ_sign(r, k, EVP_sha256()) > 0);
+	PEM_write_bio_X509_REQ(b, r);
+	len = BIO_get_mem_data(b, &data);
+	pem = strndup(data, (size_t)len);
+	BIO_free(b);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_NAME_free(n);
+	X509_REQ_free(r);
+	EVP_PKEY_free(k);
+	return pem;
+}
+
+static enum hkms_rc
+sign_csr(struct hkms_ops_ctx *c, const char *ca, const char *csr,
+    json_t **out, struct hkms_err *err)
+{
+	struct hkms_ops_ca_sign_req req = { 0 };
+
+	req.ca = ca;
+	req.profile = "tls-server";
+	req.csr = (const unsigned char *)csr;
+	req.csr_len = strlen(csr);
+	*out = NULL;
+	return hkms_ops_ca_sign(c, &req, out, err);
+}
+
+struct cache_worker {
+	struct hkms_service *svc;
+	char *csr;
+	int ok;
+	char fail[300];
+};
+
+static void *
+cache_worker_run(void *arg)
+{
+	struct cache_worker *w = arg;
+	struct hkms_principal p;
+	struct hkms_ops_ctx c;
+	struct hkms_err err = { 0 };
+	json_t *out;
+	int i;
+
+	hkms_principal_local(&p, "tester");
+	if (hkms_service_ctx(w->svc, &p, "unit:cache", HKMS_SERVICE_NEED_STORE |
+	    HKMS_SERVICE_NEED_TOKEN, &c, &err) != HKMS_OK) {
+		snprintf(w->fail, sizeof(w->fail), "ctx: %s", err.detail);
+		return NULL;
+	}
+	for (i = 0; i < PER_THREAD; i++) {
+		if (sign_csr(&c, "cache-ca", w->csr, &out, &err) == HKMS_OK)
+			w->ok++;
+		else if (w->fail[0] == '\0')
+			snprintf(w->fail, sizeof(w->fail), "sign: %s: %.200s",
+			    hkms_err_code(&err), err.detail);
+		json_decref(out);
+	}
+	return NULL;
+}
+
+/*
+ * The service's CA cache (src/ops/ca_util.c): a CA is parsed once and
+ * kept while its record file is unchanged. Threads sign under the cached
+ * CA at once; a change of the record through the service (a policy) and
+ * behind its back (the record file replaced by another process, here:
+ * the policy cleared by a second service) is seen by the next signing.
+ */
+static void
+test_service_ca_cache(void **state)
+{
+	struct hkms_ops_ca_create_req cr = { 0 };
+	struct hkms_service *svc = NULL, *other = NULL;
+	struct cache_worker w[4];
+	pthread_t th[4];
+	struct hkms_principal p;
+	struct hkms_ops_ctx c, c2;
+	struct hkms_err err = { 0 };
+	json_t *out = NULL;
+	const char *pol = "{\"allow_dns\": [\"only.example.org\"]}";
+	char *csr = make_csr("www.example.com");
+	int t;
+
+	(void)state;
+	hkms_principal_local(&p, "tester");
+	assert_int_equal(hkms_service_open(cfg, NULL, &svc, &err), HKMS_OK);
+	assert_int_equal(hkms_service_ctx(svc, &p, "unit:cache",
+	    HKMS_SERVICE_NEED_STORE | HKMS_SERVICE_NEED_TOKEN, &c, &err),
+	    HKMS_OK);
+	cr.name = "cache-ca";
+	cr.key_type = "ec:p256";
+	cr.subject = "/CN=Cache CA";
+	if (hkms_ops_ca_create(&c, &cr, &out, &err) != HKMS_OK)
+		fail_msg("ca create: %s", err.detail);
+	json_decref(out);
+	if (sign_csr(&c, "cache-ca", csr, &out, &err) != HKMS_OK)
+		fail_msg("sign: %s", err.detail);
+	json_decref(out);
+	/* concurrent signings under the one cached CA */
+	for (t = 0; t < 4; t++) {
+		memset(&w[t], 0, sizeof(w[t]));
+		w[t].svc = svc;
+		w[t].csr = csr;
+		assert_int_equal(pthread_create(&th[t], NULL, cache_worker_run,
+		    &w[t]), 0);
+	}
+	for (t = 0; t < 4; t++)
+		pthread_join(th[t], NULL);
+	for (t = 0; t < 4; t++) {
+		if (w[t].fail[0] != '\0')
+			fail_msg("%s", w[t].fail);
+		assert_int_equal(w[t].ok, PER_THREAD);
+	}
+	assert_int_equal(hkms_ops_ca_issued(&c, "cache-ca", -1, NULL, &out,
+	    &err), HKMS_OK);
+	assert_int_equal(json_array_size(out), 1 + 4 * PER_THREAD);
+	json_decref(out);
+	/* a policy set through this service: the next signing obeys it */
+	assert_int_equal(hkms_ops_ca_policy(&c, "cache-ca", pol, strlen(pol),
+	    0, &out, &err), HKMS_OK);
+	json_decref(out);
+	assert_int_equal(sign_csr(&c, "cache-ca", csr, &out, &err),
+	    HKMS_E_POLICY);
+	assert_string_equal(hkms_err_code(&err), "policy_violation");
+	/* cleared by someone else (another service on the same store): the
+	 * record file changed under this service's cache */
+	assert_int_equal(hkms_service_open(cfg, NULL, &other, &err), HKMS_OK);
+	assert_int_equal(hkms_service_ctx(other, &p, "unit:other",
+	    HKMS_SERVICE_NEED_STORE, &c2, &err), HKMS_OK);
+	assert_int_equal(hkms_ops_ca_policy(&c2, "cache-ca", NULL, 0, 1, &out,
+	    &err), HKMS_OK);
+	json_decref(out);
+	hkms_service_close(other);
+	if (sign_csr(&c, "cache-ca", csr, &out, &err) != HKMS_OK)
+		fail_msg("sign after the policy was cleared elsewhere: %s",
+		    err.detail);
+	json_decref(out);
+	/* a CA that is gone is gone for the cache too */
+	assert_int_equal(sign_csr(&c, "no-such-ca", csr, &out, &err),
+	    HKMS_E_NOT_FOUND);
+	free(csr);
+	hkms_service_close(svc);
+}
+
+
 int
 main(void)
 {
@@ -648,6 +816,7 @@ main(void)
 		cmocka_unit_test(test_service_concurrent_8_threads),
 		/* before the wrong PIN, which the process keeps */
 		cmocka_unit_test(test_service_token_gone_8_threads),
+		cmocka_unit_test(test_service_ca_cache),
 		cmocka_unit_test(test_service_pin_tried_once),
 	};
 
