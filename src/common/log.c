@@ -176,7 +176,8 @@ hkms_log_event(struct hkms_log *log, enum hkms_log_level level,
 		json_object_update(line, copy);
 		json_decref(copy);
 	}
-	s = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	s = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER |
+	    JSON_REAL_PRECISION(6));
 	json_decref(line);
 	if (s == NULL)
 		return;
