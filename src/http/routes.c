@@ -60,7 +60,7 @@ const struct hkms_http_route hkms_http_routes[] = {
 	    hkms_route_cas_issued_show },
 	{ "POST", "/v1/cas/{name}/revoke", 0, "operator",
 	    hkms_route_cas_revoke },
-	{ "GET", "/v1/cas/{name}/crl", 0, "user", hkms_route_cas_crl_get },
+	{ "GET", "/v1/cas/{name}/crl", P, "public", hkms_route_cas_crl_get },
 	{ "POST", "/v1/cas/{name}/crl", T, "operator",
 	    hkms_route_cas_crl_make },
 	{ "GET", "/v1/cas/{name}/policy", 0, "operator",
@@ -86,7 +86,7 @@ const struct hkms_http_route hkms_http_routes[] = {
 	{ "POST", "/v1/truststore/{alias}/pin", 0, "operator",
 	    hkms_route_trust_pin },
 
-	{ "GET", "/v1/audit", 0, "admin", hkms_route_audit_list },
+	{ "GET", "/v1/audit", 0, "operator", hkms_route_audit_list },
 
 	{ "GET", "/crl/{ca}.crl", P, "public", hkms_route_public_crl },
 	{ "GET", "/ca/{ca}.pem", P, "public", hkms_route_public_ca },

@@ -489,7 +489,7 @@ const struct hkms_http_route hkms_http_routes_clients[] = {
 	{ "POST", "/v1/clients", 0, "admin", h_add },
 	{ "POST", "/v1/clients/generate", HKMS_ROUTE_TOKEN, "admin",
 	    h_generate },
-	{ "GET", "/v1/clients/{name}", 0, "user", h_show },
+	{ "GET", "/v1/clients/{name}", 0, "admin", h_show },
 	{ "PATCH", "/v1/clients/{name}", 0, "admin", h_edit },
 	{ "DELETE", "/v1/clients/{name}", 0, "admin", h_delete },
 	{ NULL, NULL, 0, NULL, NULL }

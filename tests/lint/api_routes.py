@@ -10,6 +10,10 @@ of the binary (the server's, the clients', the rest) as JSON. Checked:
   operation is a route (method + path), none listed twice;
 - x-hkms-clearance equals the route's clearance; "public" exactly for the
   routes flagged HKMS_ROUTE_PUBLIC (and those have security: []);
+- x-hkms-clearance equals the row of its x-hkms-op in docs/api.md's
+  Authorization table (an operation not in the table: admin): the
+  operation is the only authority, the server checks no route clearance
+  of its own;
 - x-hkms-table names the table the route is in;
 - every code of an error response's x-hkms-errors is in
   include/hkms/errors.def with that response's HTTP status;
@@ -81,12 +85,27 @@ def check_body(where, o, fields):
     return errs
 
 
+def auth_table(path):
+    """docs/api.md, section Authorization: {op: least clearance}."""
+    with open(path) as f:
+        md = f.read()
+    m = re.search(r"^## Authorization\n(.*?)(?=^## )", md, re.M | re.S)
+    rows = {}
+    for r in re.finditer(r"^\| `([a-z_.]+)` \| (public|user|operator|"
+                         r"admin) \|", m.group(1) if m else "", re.M):
+        rows[r.group(1)] = r.group(2)
+    return rows
+
+
 def main():
     src, tool = sys.argv[1], sys.argv[2]
     errs = []
     with open(src + "/docs/api.yaml") as f:
         doc = yaml.load(f, Loader=getattr(yaml, "CSafeLoader",
                                           yaml.SafeLoader))
+    authz = auth_table(src + "/docs/api.md")
+    if not authz:
+        errs.append("docs/api.md: no Authorization table")
     reg = {}
     with open(src + "/include/hkms/errors.def") as f:
         for line in f:
@@ -126,6 +145,13 @@ def main():
             ids.add(oid)
             if not o.get("x-hkms-op"):
                 errs.append("%s: no x-hkms-op" % where)
+            elif authz and o.get("x-hkms-clearance") != authz.get(
+                    o["x-hkms-op"], "admin"):
+                errs.append("%s: x-hkms-clearance %s, its operation %s is "
+                            "%s in docs/api.md (Authorization)" %
+                            (where, o.get("x-hkms-clearance"),
+                             o["x-hkms-op"],
+                             authz.get(o["x-hkms-op"], "admin")))
             resp = o.get("responses") or {}
             if not any(str(s).startswith("2") for s in resp):
                 errs.append("%s: no 2xx response" % where)
