@@ -379,6 +379,14 @@ hsm_rebuild(struct hkms_hsm *h, unsigned long seen_epoch,
 		h->next_try = 0;
 		goto out;
 	}
+	/* the module loaded and the token was found before (the module
+	 * stays mapped): now the token is down, whatever step the rebuild
+	 * failed at; the step stays in the message */
+	if (rc == HKMS_E_TOKEN_DOWN && h->opened && err != NULL &&
+	    (strcmp(err->code, "module_load") == 0 ||
+	    strcmp(err->code, "token_not_found") == 0))
+		snprintf(err->code, sizeof(err->code), "%s",
+		    "token_unavailable");
 	if ((v = getenv("HKMS_TOKEN_BACKOFF_MAX")) != NULL && atoi(v) >= 0)
 		cap = atoi(v);
 	h->backoff = h->backoff ? h->backoff * 2 : 1;
