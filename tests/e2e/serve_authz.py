@@ -16,8 +16,9 @@ CA" is CA-scoped for a user. Then:
 except that a body the route cannot parse is 400 for everyone (the body
 is read before the operation runs; docs/api.md, Authorization): a denied
 identity's 400 passes only if admin gets the same 400 and code.
-Bodies are valid where cheap; destructive calls name objects that do not
-exist (the operation authorizes before it looks), one per identity.
+Bodies are valid where cheap; destructive calls (delete, rename, edit)
+act on a throw-away object of each identity: afterwards a refused
+identity's object is still there (as it was) and an allowed one's is gone.
 """
 import http.client
 import json
@@ -113,12 +114,12 @@ FIX = {
                                   "ca": "ca-a",
                                   "passphrase": "matrix gen passphrase"}),
     "clients_show": ({"name": "revoked"}, "", None),
-    "clients_edit": ({"name": "gone-{i}"}, "", {"clearance": "user"}),
-    "clients_delete": ({"name": "gone-{i}"}, "", None),
+    "clients_edit": ({"name": "del-{i}"}, "", {"clearance": "user"}),
+    "clients_delete": ({"name": "del-{i}"}, "", None),
     "keys_generate": ({}, "", {"name": "k-{i}", "type": "ec:p256"}),
     "keys_import": ({}, "", {"name": "ki-{i}", "key": "not a key"}),
     "keys_show": ({"name": "kx"}, "", None),
-    "keys_delete": ({"name": "gone-{i}"}, "", None),
+    "keys_delete": ({"name": "del-{i}"}, "", None),
     "csrs_create": ({}, "", {"name": "csr-{i}", "key": "kx",
                              "subject": "/CN=csr"}),
     "csrs_verify": ({}, "", {"csr": CSR}),
@@ -127,9 +128,9 @@ FIX = {
     "certificates_import": ({}, "", {"name": "imp-{i}",
                                      "certificate": CA_B}),
     "certificates_show": ({"name": "cx"}, "", None),
-    "certificates_rename": ({"name": "gone-{i}"}, "",
+    "certificates_rename": ({"name": "ren-{i}"}, "",
                             {"name": "renamed-{i}"}),
-    "certificates_delete": ({"name": "gone-{i}"}, "", None),
+    "certificates_delete": ({"name": "del-{i}"}, "", None),
     "certificates_export": ({"name": "cx"}, "", {"format": "pem"}),
     "certificates_renew": ({"name": "cx"}, "", {}),
     "cas_create": ({}, "", {"name": "ca-{i}", "key_type": "ec:p256",
@@ -148,7 +149,7 @@ FIX = {
     "truststore_import": ({}, "", {"alias": "t-{i}", "certificate": CA_B}),
     "truststore_verify": ({}, "", {"chain": CA_A}),
     "truststore_show": ({"alias": "tx"}, "", None),
-    "truststore_delete": ({"alias": "gone-{i}"}, "", None),
+    "truststore_delete": ({"alias": "del-{i}"}, "", None),
     "truststore_pin": ({"alias": "tx"}, "", {"certificate": CA_B}),
     "audit_show": ({}, "?since=0&limit=2", None),
 }
@@ -233,6 +234,21 @@ def main():
                 else:
                     errs.append("%s, want 403 (admin: %s) (%s)" %
                                 (where, got["admin"], raw[:160]))
+    # the throw-away objects: kept exactly where the call was refused
+    for show, gone_op in (("/v1/keys/del-%s", "key.delete"),
+                          ("/v1/certificates/del-%s", "cert.delete"),
+                          ("/v1/certificates/ren-%s", "cert.rename"),
+                          ("/v1/truststore/del-%s", "trust.delete"),
+                          ("/v1/clients/del-%s", "client.delete")):
+        least = table.get(gone_op, ("admin",))[0]
+        for ident in IDS:
+            allowed = ident in VALID and \
+                LEVEL[VALID[ident][0]] >= LEVEL[least]
+            st, code, raw = call("admin", "GET", show % fill("{i}", ident))
+            if st != (404 if allowed else 200):
+                errs.append("after the matrix, GET %s: %d (%s %s)" % (
+                    show % fill("{i}", ident), st, ident,
+                    "allowed" if allowed else "refused"))
     # a client's own registration, and a user on the CA it is granted
     for ident in VALID:
         st, code, raw = call(ident, "GET", "/v1/clients/" + ident)

@@ -72,6 +72,18 @@ chmod 600 id/*
 hkms key generate kx --type ec:p256 >/dev/null || fail "key kx"
 hkms cert self-sign cx --key kx --subject /CN=cx >/dev/null || fail "cert cx"
 hkms trust import tx --file ca-b.pem >/dev/null || fail "trust tx"
+# throw-away objects, one per identity, for the destructive routes: a
+# refused identity's must still be there afterwards, an allowed one's gone
+for i in none selfsigned unknownca expired revoked noeku unregistered user-a user-b operator admin; do
+	hkms key generate "del-$i" --type ec:p256 >/dev/null &&
+	hkms cert self-sign "del-$i" --key kx --subject "/CN=del-$i" >/dev/null &&
+	hkms cert self-sign "ren-$i" --key kx --subject "/CN=ren-$i" >/dev/null &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -keyout /dev/null \
+		-subj "/CN=trust del-$i" -days 30 -out "id/del-$i.trust.pem" 2>/dev/null &&
+	hkms trust import "del-$i" --file "id/del-$i.trust.pem" >/dev/null &&
+	hkms client generate "del-$i" --ca ca-a --clearance user --out-file "id/del-$i.p12" \
+		--passphrase-file id/pass >/dev/null || fail "throw-away objects of $i"
+done
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -keyout web.key \
 	-subj /CN=www.example.com -out web.csr 2>/dev/null
 openssl pkcs12 -in id/user_a.p12 -passin file:id/pass -clcerts -nokeys 2>/dev/null |
