@@ -67,10 +67,11 @@ hkms_ops_trust_import(struct hkms_ops_ctx *c,
 	struct hkms_trust *tr = NULL;
 	struct hkms_certio_info info = { HKMS_CERTIO_FMT_UNKNOWN, 0 };
 	STACK_OF(X509) *certs = NULL;
-	json_t *res = NULL, *detail = json_object();
+	json_t *res = NULL, *detail;
 	const char *alias = req ? req->alias : NULL;
 
 	OPS_AUTHORIZE(c, "trust.import", NULL, NULL, err);
+	detail = json_object();	/* after the check: a refusal returns */
 	if (req == NULL || out == NULL) {
 		rc = hkms_err_set(err, HKMS_E_INVALID, "no request");
 		goto out;

@@ -68,4 +68,5 @@ python3 -c 'import json,sys; open("printed-chain.pem","w").write(json.load(open(
 openssl verify -CAfile demo-ca.pem printed-chain.pem >/dev/null ||
 	fail "the certificate of run.sh's command does not verify"
 serve_stop
+[ "$SRV_RC" = 0 ] || fail "hkms serve exit $SRV_RC: $(tail -5 "$T/serve.log")"
 pass "the sign command scripts/run.sh prints signs a CSR too; it verifies"

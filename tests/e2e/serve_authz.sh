@@ -97,6 +97,7 @@ URL=$URL python3 "$(dirname "$0")/serve_authz.py" "$HKMS_SRC" "$T" || fail "auth
 grep '"op":"client.auth"' data/audit.log | grep -q '"result":"error"' ||
 	fail "refused identities are not audited"
 serve_stop
+[ "$SRV_RC" = 0 ] || fail "hkms serve exit $SRV_RC: $(tail -5 "$T/serve.log")"
 hkms audit verify >/dev/null || fail "audit verify"
 hkms store check >/dev/null || fail "store check"
 pass "authorization matrix as docs/api.yaml and docs/api.md say; audit and store verify"
