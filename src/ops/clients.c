@@ -1244,7 +1244,8 @@ hkms_ops_client_cas_pem(struct hkms_ops_ctx *c, char **pem,
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	memcpy(*pem, data, (size_t)len);
+	if (len > 0)	/* no CA at all: data is NULL */
+		memcpy(*pem, data, (size_t)len);
 	(*pem)[len] = '\0';
 	rc = HKMS_OK;
 out:
