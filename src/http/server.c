@@ -609,7 +609,10 @@ daemon_start(const struct hkms_config *cfg, const char *listen_addr,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_s,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+	    /* no MHD_OPTION_LISTENING_ADDRESS_REUSE: MHD's default is
+	     * SO_REUSEADDR (a restart binds past TIME_WAIT); the option
+	     * adds SO_REUSEPORT, with which a second server on the same
+	     * port starts and takes half of the connections */
 	    MHD_OPTION_HTTPS_CERT_CALLBACK, srv_tls_cert_cb,
 	    MHD_OPTION_HTTPS_PRIORITIES, PRIORITIES,
 	    MHD_OPTION_HTTPS_MEM_TRUST, trust_pem,
