@@ -258,10 +258,16 @@ hkms_http_body_parse(const struct hkms_body_schema *schema,
 			return rc;
 		h->doc = json_loadb((const char *)body, len,
 		    JSON_REJECT_DUPLICATES, &je);
-		if (h->doc == NULL)
+		if (h->doc == NULL) {
+			/* jansson's text ends in "near '<the token so far>'",
+			 * which may be a passphrase: never echoed */
+			const char *near = strstr(je.text, " near ");
+
 			return hkms_err_setc(err, HKMS_E_INVALID, "bad_json",
-			    "the request body is not JSON: %s (line %d, "
-			    "column %d)", je.text, je.line, je.column);
+			    "the request body is not JSON: %.*s (line %d, "
+			    "column %d)", near ? (int)(near - je.text) :
+			    (int)strlen(je.text), je.text, je.line, je.column);
+		}
 	}
 	if (h->doc == NULL)
 		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");

@@ -9,6 +9,7 @@
  * column here is what docs/api.yaml documents (x-hkms-clearance), checked
  * against this table by tests/lint/api_routes.py.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,8 +323,11 @@ hkms_http_query_int(struct hkms_http_req *req, struct hkms_http_resp *resp,
 		*out = def;
 		return 0;
 	}
+	/* digits only: strtoll would skip any white space and take a sign,
+	 * and clamps an overflow to LLONG_MAX (a valid since) */
+	errno = 0;
 	n = strtoll(v, &end, 10);
-	if (*v == '\0' || *v == '-' || *v == '+' || *v == ' ' ||
+	if (*v < '0' || *v > '9' || errno == ERANGE ||
 	    end == NULL || *end != '\0' || n < lo || n > hi) {
 		hkms_http_bad_field(resp, "%s must be %lld..%lld", key, lo, hi);
 		return -1;

@@ -64,12 +64,17 @@ body_object(struct hkms_http_req *req, struct hkms_http_resp *resp,
 		    "is required");
 	o = json_loadb((const char *)req->body, req->body_len,
 	    JSON_REJECT_DUPLICATES, &je);
-	if (o == NULL)
-		return bad(resp, "bad_format", "body is not JSON: %s",
-		    je.text);
+	if (o == NULL) {
+		/* not the "near '...'" part: it may hold a passphrase */
+		const char *near = strstr(je.text, " near ");
+
+		return bad(resp, "bad_json", "body is not JSON: %.*s (line "
+		    "%d, column %d)", near ? (int)(near - je.text) :
+		    (int)strlen(je.text), je.text, je.line, je.column);
+	}
 	if (!json_is_object(o)) {
 		json_decref(o);
-		return bad(resp, "invalid_field", "%s", "the body must be a "
+		return bad(resp, "bad_json", "%s", "the body must be a "
 		    "JSON object");
 	}
 	json_object_foreach(o, k, v) {

@@ -165,7 +165,8 @@ hexval(char c)
 	return -1;
 }
 
-/* A copy of s with %XX decoded (a bad escape is kept as is). */
+/* A copy of s with %XX decoded (a bad escape is kept as is, and so is
+ * %00: a NUL would cut the value short, "5%00x" read as 5). */
 static char *
 pct_decode(const char *s)
 {
@@ -176,7 +177,8 @@ pct_decode(const char *s)
 		return NULL;
 	for (i = 0; i < n; i++) {
 		if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-		    hexval(s[i + 2]) >= 0) {
+		    hexval(s[i + 2]) >= 0 && (hexval(s[i + 1]) |
+		    hexval(s[i + 2])) != 0) {
 			d[o++] = (char)(hexval(s[i + 1]) * 16 +
 			    hexval(s[i + 2]));
 			i += 2;
