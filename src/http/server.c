@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 
 #include "hkms/clients.h"
 #include "hkms/ops.h"
@@ -78,6 +80,19 @@ elapsed(const struct timespec *t0)
 	    (t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* free() that first wipes the whole block: request bodies (a client's
+ * passphrase), response bodies (a PKCS#12 in base64) and every block
+ * jansson frees while serving (the parsed and the dumped copies). Only
+ * the size malloc knows is used, so blocks of plain malloc() mix freely. */
+static void
+wipe_free(void *p)
+{
+	if (p == NULL)
+		return;
+	OPENSSL_cleanse(p, malloc_usable_size(p));
+	free(p);
+}
+
 /* ---- responses ---- */
 
 static enum MHD_Result
@@ -87,8 +102,8 @@ send_resp(struct MHD_Connection *conn, struct hkms_http_resp *r, int close)
 	enum MHD_Result ret;
 	char cd[200];
 
-	mr = MHD_create_response_from_buffer(r->body_len, r->body,
-	    MHD_RESPMEM_MUST_FREE);
+	mr = MHD_create_response_from_buffer_with_free_callback(r->body_len,
+	    r->body, wipe_free);
 	if (mr == NULL)
 		return MHD_NO;
 	r->body = NULL;		/* MHD frees it */
@@ -467,7 +482,7 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	if (rq->counted)
 		atomic_fetch_sub(&state.in_flight, 1);
-	free(rq->body);
+	wipe_free(rq->body);
 	free(rq);
 	*con_cls = NULL;
 }
@@ -783,6 +798,9 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 	state.svc = svc;
 	state.cfg = cfg;
 	atomic_store(&max_body, cfg->max_body);
+	/* jansson's own copies of secrets (a parsed passphrase, a PKCS#12
+	 * being dumped) are wiped when freed */
+	json_set_alloc_funcs(malloc, wipe_free);
 	raise_nofile();
 	/* every thread MHD starts inherits this mask: signals reach only
 	 * the signalfd below */
