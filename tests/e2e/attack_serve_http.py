@@ -283,7 +283,7 @@ elif check == "flat":
     def keepalive(k):
         s = conn()
         for i in range(k):
-            r = req(s, "GET", "/v1/clients" if i % 2 else "/v1/health")
+            r = req(s, "GET", "/v1/clients" if i % 2 else "/v1/profiles")
             if r is None or r[0] != 200:
                 fails.append("keep-alive request %d: %r" % (i, r and r[0])); break
         s.close()
@@ -294,12 +294,13 @@ elif check == "flat":
             if r is None or r[0] != 200:
                 fails.append("fresh connection %d: %r" % (i, r and r[0])); break
             s.close()
-    keepalive(n // 10); fresh(n // 100)
+    keepalive(n // 10); fresh(n // 500)
     base = probe()
-    keepalive(n); mid = probe()
-    fresh(n // 10); keepalive(n); fresh(n // 10)
+    keepalive(n // 2); fresh(n // 200); mid = probe()
+    keepalive(n // 2); fresh(n // 200)
     end = probe()
-    print("fds/rss_kB warm=%r after_%d_keepalive=%r after_%d_more=%r" % (base, n, mid, n + n // 5, end))
+    print("fds/RSS kB: warm %r, after %d keep-alive + %d fresh %r, after %d + %d %r" %
+          (base, n // 2, n // 200, mid, n, n // 100, end))
     expect(end[0] <= base[0] + 2, "fd count grew: %r -> %r" % (base, end))
     expect(end[1] <= base[1] + 8192, "RSS grew by more than 8 MB: %r -> %r" % (base, end))
 
