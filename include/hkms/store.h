@@ -180,6 +180,12 @@ int hkms_store_stamp(struct hkms_store *st, const char *kind,
 enum hkms_rc hkms_store_list(struct hkms_store *st, const char *kind,
     json_t **out, struct hkms_err *err);
 
+/** hkms_store_list, leaving out (and counting in *skipped) each record
+ *  that cannot be read (damaged, unsafe, too large) instead of failing:
+ *  for indexes where one bad record must not hide every other. */
+enum hkms_rc hkms_store_list_readable(struct hkms_store *st,
+    const char *kind, json_t **out, size_t *skipped, struct hkms_err *err);
+
 /** Delete a record: JSON first (the commit point), then the PEM, then a
  *  directory fsync. HKMS_E_NOT_FOUND if absent. Takes the data lock. */
 enum hkms_rc hkms_store_delete(struct hkms_store *st, const char *kind,

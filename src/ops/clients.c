@@ -338,12 +338,19 @@ rebuild_index(struct hkms_ops_ctx *c, struct hkms_err *err)
 {
 	json_t *list = NULL, *it, *t;
 	struct thumb_slot *slots;
-	size_t i, j, n = 0, cap = 16, h;
+	size_t i, j, n = 0, cap = 16, h, skipped = 0;
 	enum hkms_rc rc;
 
-	if ((rc = hkms_store_list(c->store, CLIENT_KIND, &list, err)) !=
-	    HKMS_OK)
+	/* a damaged or unsafe registration is left out of the index (its
+	 * client is refused) instead of failing every client's request */
+	if ((rc = hkms_store_list_readable(c->store, CLIENT_KIND, &list,
+	    &skipped, err)) != HKMS_OK)
 		return rc;
+	if (skipped > 0)
+		hkms_log_msg(hkms_service_log(c->service), HKMS_LOG_WARN,
+		    "client.index", "%zu registration(s) under clients/ "
+		    "cannot be read and are ignored (a store check names "
+		    "them)", skipped);
 	json_array_foreach(list, i, it)
 		n += json_array_size(json_object_get(it, "thumbprints"));
 	while (cap < 2 * n + 2)

@@ -1138,9 +1138,30 @@ free_names(char **v, size_t n)
 	free(v);
 }
 
+static enum hkms_rc store_list(struct hkms_store *st, const char *kind,
+    json_t **out, size_t *skipped, struct hkms_err *err);
+
 enum hkms_rc
 hkms_store_list(struct hkms_store *st, const char *kind, json_t **out,
     struct hkms_err *err)
+{
+	return store_list(st, kind, out, NULL, err);
+}
+
+enum hkms_rc
+hkms_store_list_readable(struct hkms_store *st, const char *kind,
+    json_t **out, size_t *skipped, struct hkms_err *err)
+{
+	size_t n = 0;
+
+	return store_list(st, kind, out, skipped ? skipped : &n, err);
+}
+
+/* skipped NULL: a record that cannot be read fails the list; else it is
+ * left out and counted */
+static enum hkms_rc
+store_list(struct hkms_store *st, const char *kind, json_t **out,
+    size_t *skipped, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	char *dirpath = NULL, **names = NULL;
@@ -1166,6 +1187,10 @@ hkms_store_list(struct hkms_store *st, const char *kind, json_t **out,
 		rc = hkms_store_get(st, kind, names[i], &m, NULL, err);
 		if (rc == HKMS_E_NOT_FOUND)
 			continue;	/* deleted meanwhile */
+		if (rc != HKMS_OK && skipped != NULL && rc != HKMS_E_NOMEM) {
+			(*skipped)++;
+			continue;
+		}
 		if (rc != HKMS_OK)
 			goto out;
 		json_array_append_new(arr, m);

@@ -124,5 +124,25 @@ python3 "$PY" "$PORT" service.pem k3.pem k3.pem keepalive \
 	"$HKMS_BIN ca revoke --ca root --serial $serial --reason keyCompromise" 403 ||
 	fail "keep-alive: revoked"
 pass "keep-alive: the request after a delete, a require_2fa edit or a revocation on the same connection is 403"
+# things planted in clients/: each is ignored by the thumbprint index (its
+# name never authenticates), the other clients keep working
+E=$T/data/clients/evil.json
+plant() {	# plant LABEL: admin still 200, no hang
+	local c
+	c=$(st --cert admin.pem "$URL/v1/cas")
+	[ "$c" = 200 ] || fail "$1 in clients/: admin gets $c"
+	rm -f "$E"
+}
+cp data/clients/admin.json evil.src
+ln -s "$T/evil.src" "$E"; plant "a symlink"
+mkfifo -m 600 "$E"; plant "a FIFO"
+printf 'garbage{' > "$E"; chmod 600 "$E"; plant "garbage"
+head -c 6000000 /dev/zero | tr '\0' ' ' > "$E"; chmod 600 "$E"; plant "a 6 MB file"
+cp data/clients/admin.json "$E"; chmod 666 "$E"; plant "a world-writable copy"
+if [ "$(id -u)" = 0 ]; then
+	cp data/clients/admin.json "$E"; chown 65534 "$E"; plant "a foreign-owned copy"
+fi
+grep -q '"client.index"' serve.log || fail "the ignored registrations are not logged"
+pass "a symlink, FIFO, garbage, 6 MB, world-writable or foreign-owned file in clients/: ignored, other clients served"
 hkms_alive "$SRV_PID" || fail "the server died"
 serve_stop
