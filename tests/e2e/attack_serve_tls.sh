@@ -3,7 +3,8 @@
 # under a live connection: client-initiated renegotiation (TLS 1.2), a
 # client chain of 60 certificates, a 60 kB certificate, a certificate of
 # the client CA with an unknown critical extension, a registered
-# thumbprint whose chain does not verify, SNI games; a keep-alive
+# thumbprint whose chain does not verify, the registered certificate with
+# another key, SNI games; planted files in clients/; a keep-alive
 # connection whose client is deleted, edited (require_2fa) or revoked
 # between two requests gets 403 on the next one.
 . "$(dirname "$0")/lib.sh"
@@ -29,6 +30,25 @@ echo "$out" | grep -q RENEGOTIATING || fail "renegotiation not tried: $out"
 echo "$out" | grep -q 'HTTP/1.1 200' && fail "a request was answered after a client renegotiation"
 [ "$(st --cert admin.pem "$URL/v1/clients")" = 200 ] || fail "after the renegotiation"
 pass "a client-initiated renegotiation is refused (connection closed); the server serves"
+
+# the registered admin certificate presented with another key (gnutls-cli
+# does not check that they match): the server's CertificateVerify check
+# fails the handshake, nothing is answered; the right key is 200
+if command -v gnutls-cli >/dev/null; then
+	openssl x509 -in admin.pem -out admincert.pem
+	openssl pkey -in admin.pem -out adminkey.pem
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out other.key 2>/dev/null
+	gcli() {	# gcli KEY PRIORITY
+		(sleep 1; printf 'GET /v1/clients HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'; sleep 2) |
+			timeout 20 gnutls-cli --priority "$2" --no-ca-verification \
+			--x509certfile admincert.pem --x509keyfile "$1" -p "$PORT" 127.0.0.1 2>&1
+	}
+	for pr in NORMAL NORMAL:-VERS-TLS1.3; do
+		gcli adminkey.pem "$pr" | grep -q '^HTTP/1.1 200' || fail "gnutls-cli $pr with the right key"
+		gcli other.key "$pr" | grep -q '^HTTP/1.1' && fail "$pr: the registered certificate with another key was answered"
+	done
+	pass "the registered certificate with another key: handshake fails (TLS 1.3 and 1.2), nothing answered"
+fi
 
 # a chain of 60 certificates (leaf, 59 intermediates of a foreign root)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout c0.key \
