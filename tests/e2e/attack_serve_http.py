@@ -302,7 +302,9 @@ elif check == "flat":
     print("fds/RSS kB: warm %r, after %d keep-alive + %d fresh %r, after %d + %d %r" %
           (base, n // 2, n // 200, mid, n, n // 100, end))
     expect(end[0] <= base[0] + 2, "fd count grew: %r -> %r" % (base, end))
-    expect(end[1] <= base[1] + 8192, "RSS grew by more than 8 MB: %r -> %r" % (base, end))
+    # (an ASan build holds freed memory in its quarantine: fds only)
+    if not os.environ.get("HKMS_FLAT_FDS_ONLY"):
+        expect(end[1] <= base[1] + 8192, "RSS grew by more than 8 MB: %r -> %r" % (base, end))
 
 for f in fails:
     print("FAIL:", f)
