@@ -16,9 +16,12 @@ service_ca
 
 # a keep-alive client polling health every 50 ms; it reconnects when its
 # connection breaks and counts what it saw
-python3 - "$PORT" "$T/service.pem" "$T/flag" > "$T/load.out" 2>&1 <<'PY' &
+# It says when it has seen its first 200 ($T/ready) and its first 200
+# after a failure ($T/recovered): the test waits for those, not for a
+# guessed time (a loaded machine starts python slower than a second).
+python3 - "$PORT" "$T/service.pem" "$T/flag" "$T" > "$T/load.out" 2>&1 <<'PY' &
 import http.client, ssl, sys, time, os, json, collections
-port, ca, flag = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+port, ca, flag, tdir = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 ctx = ssl.create_default_context(cafile=ca); ctx.check_hostname = False
 seen = collections.Counter(); seq = []; c = None
 while not os.path.exists(flag):
@@ -37,17 +40,22 @@ while not os.path.exists(flag):
         k = "conn:" + type(ex).__name__; c = None
     seen[k] += 1
     if not seq or seq[-1] != k: seq.append(k)
+    if k == "200" and len(seq) == 1:
+        open(os.path.join(tdir, "ready"), "w").close()
+    if k == "200" and len(seq) > 1:
+        open(os.path.join(tdir, "recovered"), "w").close()
     time.sleep(0.05)
 print(json.dumps({"seen": seen, "seq": seq}))
 PY
 load=$!
-sleep 1
+for i in $(seq 1 300); do [ -e "$T/ready" ] && break; sleep 0.1; done
+[ -e "$T/ready" ] || fail "the load client saw no 200: $(cat "$T/load.out")"
 mv "$TOK" "$TOK.away"
 sleep 3
 out=$(curl -s --cacert "$T/service.pem" --max-time 10 -w ' %{http_code}' "$URL/v1/health")
 mv "$TOK.away" "$TOK"
 echo "new connection while the token was away: $out"
-sleep 4
+for i in $(seq 1 600); do [ -e "$T/recovered" ] && break; sleep 0.1; done
 touch "$T/flag"
 wait $load || fail "load client: $(cat "$T/load.out")"
 cat "$T/load.out"
