@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -66,6 +67,8 @@ struct req_ctx {
 	unsigned char *body;
 	size_t len, cap;
 	int too_large;
+	int drain;		/* too large, but read and dropped before
+				 * the 413 (see access_cb) */
 	int answered;		/* a response is queued: discard the rest */
 	int counted;		/* in_flight raised */
 };
@@ -369,6 +372,9 @@ out:
 		free(qa.copy[--qa.ncopy]);
 }
 
+#define DRAIN_MAX(limit) ((limit) * 8 < 16L * 1024 * 1024 ? \
+	(limit) * 8 : 16L * 1024 * 1024)
+
 static enum MHD_Result
 access_cb(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -395,12 +401,27 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 		rq->counted = 1;
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl != NULL && strtoll(cl, NULL, 10) > limit)
+		if (cl != NULL && strtoll(cl, NULL, 10) > limit) {
+			const char *ex = MHD_lookup_connection_value(conn,
+			    MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+
 			rq->too_large = 1;
-		/* answer at once: no body is read (a client sending
-		 * Expect: 100-continue never sends it) */
-		if (!rq->too_large)
+			/* A client that sends the body without waiting
+			 * (no Expect: 100-continue) would lose an early
+			 * 413 to the reset of a close with its body
+			 * unread; a body up to 8 x max_body (16 MiB at
+			 * most) is read and dropped first. Beyond that,
+			 * or with Expect, the answer goes at once. */
+			rq->drain = (ex == NULL || strcasecmp(ex,
+			    "100-continue") != 0) &&
+			    strtoll(cl, NULL, 10) <= DRAIN_MAX(limit);
+		}
+		if (!rq->too_large || rq->drain)
 			return MHD_YES;
+	}
+	if (rq->drain && *upload_data_size > 0) {
+		*upload_data_size = 0;
+		return MHD_YES;
 	}
 	if (rq->answered) {
 		*upload_data_size = 0;

@@ -30,9 +30,13 @@ out=$(curl -s -w ' %{http_code}' --cacert "$T/service.pem" --data-binary @"$T/10
 	-H 'Content-Type: application/json' "$URL/v1/health")
 case "$out" in *'"code":"too_large"'*' 413') ;; *) fail "10 MB body: $out" ;; esac
 head -c 1048577 /dev/zero > "$T/1m1"
-out=$(curl -s -w ' %{http_code}' --cacert "$T/service.pem" -H 'Expect:' \
-	--data-binary @"$T/1m1" "$URL/v1/health")
-case "$out" in *'"code":"too_large"'*' 413') ;; *) fail "1 MiB + 1 body (no Expect): $out" ;; esac
+# sent without waiting for the answer (no Expect): the 413 must not be
+# lost to the reset of a close with the body unread, not once in 10
+for i in $(seq 1 10); do
+	out=$(curl -s -w ' %{http_code}' --cacert "$T/service.pem" -H 'Expect:' \
+		--data-binary @"$T/1m1" "$URL/v1/health")
+	case "$out" in *'"code":"too_large"'*' 413') ;; *) fail "1 MiB + 1 body (no Expect, try $i): $out" ;; esac
+done
 # chunked, no length announced: cut off once past the limit
 out=$(head -c 2000000 /dev/zero | curl -s -w ' %{http_code}' --cacert "$T/service.pem" \
 	-H 'Transfer-Encoding: chunked' --data-binary @- "$URL/v1/health")
