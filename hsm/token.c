@@ -465,6 +465,19 @@ hsm_token_unlock(struct hkms_hsm *h, int excl)
 	pthread_mutex_unlock(&h->tl_mu);
 }
 
+/* whether a key-not-found may rebuild the context now (once per 2 s) */
+static int
+miss_rebuild_due(struct hkms_hsm *h)
+{
+	long now = (long)time(NULL);
+	long last = __atomic_load_n(&h->miss_rebuild_at, __ATOMIC_RELAXED);
+
+	if (last != 0 && now - last < 2)
+		return 0;
+	return __atomic_compare_exchange_n(&h->miss_rebuild_at, &last, now, 0,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 static enum hkms_rc
 run_locked(struct hkms_hsm *h, hsm_op_fn fn, void *arg, int retry, int excl,
     struct hkms_err *err)
@@ -490,6 +503,19 @@ run_locked(struct hkms_hsm *h, hsm_op_fn fn, void *arg, int retry, int excl,
 		rc = fn(h, arg, &rv, err);
 		hsm_token_unlock(h, excl);
 		pthread_rwlock_unlock(&h->ctx_lock);
+		if (rc == HKMS_E_NOT_FOUND && retry && !rebuilt &&
+		    miss_rebuild_due(h)) {
+			/* A token that loads its object list once (the
+			 * TPM's tpm2-pkcs11 reads its store at
+			 * C_Initialize) does not see a key another
+			 * process made since: a fresh context does. At
+			 * most one such rebuild per 2 s, so names of keys
+			 * that do not exist cannot keep the token busy. */
+			rebuilt++;
+			if ((rc = hsm_rebuild(h, epoch, err)) != HKMS_OK)
+				return rc;
+			continue;
+		}
 		if (rc == HKMS_OK || !retry || rebuilt ||
 		    !hsm_ckr_recoverable(rv))
 			return rc;

@@ -2,7 +2,8 @@
 # hkms serve on a TPM 2.0 token (swtpm + tpm2-abrmd + tpm2-pkcs11): the
 # service key is made in the TPM, every TLS handshake (1.3 and 1.2, EC and
 # RSA) is signed by it, the served public key is the TPM key's, and the
-# server is back without a restart after the TPM restarts.
+# server is back without a restart after the TPM restarts; a CSR signed
+# over the API by a CA key in the TPM verifies.
 . "$(dirname "$0")/lib.sh"
 tpm_skip_unless_available
 : "${HKMS_BIN:?}"
@@ -62,6 +63,32 @@ check() {	# KIND
 start ec:p256
 check ec
 pass "EC P-256 service key in the TPM: TLS 1.3 + 1.2, served key is the TPM's"
+
+# a CSR signed over the API by a CA whose key is in the TPM, asked by an
+# admin client made from that CA (its PKCS#12 through a curl config on a
+# pipe: the passphrase is never in argv)
+hkms ca create tpm-ca --key-type ec:p256 --subject "/CN=TPM CA" >/dev/null || fail "ca create"
+head -c 18 /dev/urandom | base64 > "$W/pass"; chmod 600 "$W/pass"
+hkms client generate tpm-admin --ca tpm-ca --clearance admin \
+	--out-file "$W/adm.p12" --passphrase-file "$W/pass" >/dev/null || fail "client generate"
+kill -HUP "$SRV"	# the new client CA is asked for from now on
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/m.key" \
+	-subj /CN=m.tpm.example -addext subjectAltName=DNS:m.tpm.example -out "$W/m.csr" 2>/dev/null
+python3 -c 'import json,sys; print(json.dumps({"csr": open(sys.argv[1]).read(), "profile": "tls-server"}))' \
+	"$W/m.csr" > "$W/sign.json"
+for i in $(seq 1 50); do
+	st=$(curl -s -o "$W/signed.json" -w '%{http_code}' --cacert "$W/service.pem" --max-time 15 \
+		-K <(printf 'cert = "%s:%s"\ncert-type = "P12"\n' "$W/adm.p12" "$(cat "$W/pass")") \
+		-H 'Content-Type: application/json' --data @"$W/sign.json" "$URL/v1/cas/tpm-ca/sign")
+	[ "$st" = 201 ] && break
+	sleep 0.2
+done
+[ "$st" = 201 ] || fail "sign over the API: $st $(cat "$W/signed.json")"
+python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); print(o.get("pem") or o["certificate"]["pem"])' \
+	"$W/signed.json" > "$W/m.pem" || fail "no certificate in $(head -c 300 "$W/signed.json")"
+hkms cert export tpm-ca > "$W/tpm-ca.pem" || fail "ca export"
+openssl verify -CAfile "$W/tpm-ca.pem" "$W/m.pem" >/dev/null || fail "the signed certificate does not verify"
+pass "a CSR signed over HTTPS + mTLS by a CA key in the TPM verifies"
 
 # the TPM restarts under the running server
 "$TPM_TOKEN_SH" restart-tpm "$TPM_DIR" --down 2 >/dev/null 2>&1 || fail "restart-tpm"
