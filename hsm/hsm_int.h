@@ -62,6 +62,7 @@ struct hkms_hsm {
 	unsigned long epoch;	/* bumped on every rebuild */
 	unsigned long rebuilds;
 	time_t next_try;	/* token down: no reconnect before this */
+	int refresh_on_miss;	/* opts->refresh_on_miss */
 	long miss_rebuild_at;	/* last rebuild for a key not found (atomic;
 				 * see run_locked) */
 	int backoff;

@@ -350,6 +350,9 @@ build_locked(struct hkms_hsm *h, struct hkms_err *err)
 	return rc;
 }
 
+/* set by run_locked around a refresh_on_miss rebuild */
+static __thread int refreshing;
+
 enum hkms_rc
 hsm_rebuild(struct hkms_hsm *h, unsigned long seen_epoch,
     struct hkms_err *err)
@@ -374,7 +377,10 @@ hsm_rebuild(struct hkms_hsm *h, unsigned long seen_epoch,
 	rc = build_locked(h, err);
 	pthread_mutex_unlock(&h->mu);
 	if (rc == HKMS_OK) {
-		h->rebuilds++;
+		/* a refresh for a key another process made is not a
+		 * recovery: hkms_hsm_rebuilds() counts recoveries */
+		if (!refreshing)
+			h->rebuilds++;
 		h->backoff = 0;
 		h->next_try = 0;
 		goto out;
@@ -504,7 +510,7 @@ run_locked(struct hkms_hsm *h, hsm_op_fn fn, void *arg, int retry, int excl,
 		hsm_token_unlock(h, excl);
 		pthread_rwlock_unlock(&h->ctx_lock);
 		if (rc == HKMS_E_NOT_FOUND && retry && !rebuilt &&
-		    miss_rebuild_due(h)) {
+		    h->refresh_on_miss && miss_rebuild_due(h)) {
 			/* A token that loads its object list once (the
 			 * TPM's tpm2-pkcs11 reads its store at
 			 * C_Initialize) does not see a key another
@@ -512,7 +518,10 @@ run_locked(struct hkms_hsm *h, hsm_op_fn fn, void *arg, int retry, int excl,
 			 * most one such rebuild per 2 s, so names of keys
 			 * that do not exist cannot keep the token busy. */
 			rebuilt++;
-			if ((rc = hsm_rebuild(h, epoch, err)) != HKMS_OK)
+			refreshing = 1;
+			rc = hsm_rebuild(h, epoch, err);
+			refreshing = 0;
+			if (rc != HKMS_OK)
 				return rc;
 			continue;
 		}
@@ -699,6 +708,7 @@ hkms_hsm_open(const struct hkms_hsm_opts *opts, const struct hkms_secret *pin,
 	pthread_mutex_init(&h->obj_mu, NULL);
 	pthread_mutex_init(&h->tl_mu, NULL);
 	pthread_cond_init(&h->tl_cv, NULL);
+	h->refresh_on_miss = opts->refresh_on_miss;
 	if ((rc = lock_open(h, opts, err)) != HKMS_OK)
 		goto out;
 	if ((h->module = strdup(opts->module)) == NULL ||

@@ -38,6 +38,11 @@ struct hkms_hsm_opts {
 	 * every other token call shared (docs/hsm.md) */
 	const char *lock_file;
 	int lock_create;	/* create lock_file if it is missing */
+	/* a long-running process (the server): a key not found rebuilds
+	 * the context once (at most every 2 s) and looks again, for
+	 * modules that load their objects once (tpm2-pkcs11); a one-shot
+	 * CLI context is fresh anyway */
+	int refresh_on_miss;
 };
 
 /** Set the process environment the module reads at load (SOFTHSM2_CONF;

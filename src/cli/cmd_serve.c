@@ -44,7 +44,7 @@ hkms_cmd_serve(struct hkms_cli *cli, int argc, char **argv)
 			    "Serve the HTTPS JSON API in the foreground "
 			    "(default [server] listen, %s).\nSIGTERM/SIGINT "
 			    "finish the requests in flight and exit; SIGHUP "
-			    "reloads max_body, the client CAs and the "
+			    "reloads [limits], the client CAs and the "
 			    "service certificate.\nWithout a PIN source the server "
 			    "starts sealed until 'hkms unseal'.\n",
 			    HKMS_DEFAULT_LISTEN);

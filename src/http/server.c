@@ -49,8 +49,13 @@
 static struct hkms_server_state state;
 static struct hkms_server_state *running;
 
-/* what SIGHUP may change without a restart */
+/* what SIGHUP may change without a restart: max_body at once; the
+ * connection limits, per-IP limit, connection memory and timeout by a new
+ * listener on the same socket (lim: what the current listener runs with;
+ * only the main loop writes it) */
 static atomic_long max_body;
+static atomic_int max_conns;
+static struct hkms_config lim;
 
 struct hkms_server_state *
 hkms_server_current(void)
@@ -520,7 +525,7 @@ conn_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		n = atomic_fetch_add(&state.open_connections, 1) + 1;
 		if ((cc = calloc(1, sizeof(*cc))) != NULL)
-			cc->overflow = n > state.cfg->max_connections;
+			cc->overflow = n > atomic_load(&max_conns);
 		*socket_context = cc;
 	} else {
 		atomic_fetch_sub(&state.open_connections, 1);
@@ -747,8 +752,9 @@ reload(struct MHD_Daemon *d, const struct hkms_server_opts *opts,
 	struct hkms_config *ncfg = NULL;
 	struct hkms_err e = { 0 };
 	struct MHD_Daemon *nd;
+	struct hkms_config nlim = lim;
 	char *nt;
-	int changed = 0;
+	int changed = 0, limits_changed = 0;
 	MHD_socket fd;
 
 	if (opts->config_path != NULL) {
@@ -757,6 +763,17 @@ reload(struct MHD_Daemon *d, const struct hkms_server_opts *opts,
 			    "server.reload", &e, NULL);
 		else {
 			atomic_store(&max_body, ncfg->max_body);
+			if (ncfg->max_connections != lim.max_connections ||
+			    ncfg->per_ip != lim.per_ip ||
+			    ncfg->connection_memory != lim.connection_memory ||
+			    ncfg->timeout_s != lim.timeout_s) {
+				nlim.max_connections = ncfg->max_connections;
+				nlim.per_ip = ncfg->per_ip;
+				nlim.connection_memory =
+				    ncfg->connection_memory;
+				nlim.timeout_s = ncfg->timeout_s;
+				limits_changed = 1;
+			}
 			hkms_config_free(ncfg);
 		}
 	}
@@ -768,17 +785,18 @@ reload(struct MHD_Daemon *d, const struct hkms_server_opts *opts,
 		hkms_log_msg(hkms_service_log(svc), HKMS_LOG_INFO,
 		    "server.reload", "serving a new service certificate");
 	nt = client_trust(svc);
-	if (nt == NULL || (*trust != NULL && strcmp(nt, *trust) == 0)) {
+	if (nt == NULL || (!limits_changed && *trust != NULL &&
+	    strcmp(nt, *trust) == 0)) {
 		free(nt);
 		return d;
 	}
-	/* new trust: a new listener on the same socket, then the old one
-	 * finishes its requests */
+	/* new trust or limits: a new listener on the same socket, then the
+	 * old one finishes its requests */
 	if ((fd = MHD_quiesce_daemon(d)) == MHD_INVALID_SOCKET) {
 		free(nt);
 		return d;
 	}
-	if ((nd = daemon_start(state.cfg, listen_addr, fd, nt, &e)) == NULL) {
+	if ((nd = daemon_start(&nlim, listen_addr, fd, nt, &e)) == NULL) {
 		hkms_log_err(hkms_service_log(svc), HKMS_LOG_ERROR,
 		    "server.reload", &e, NULL);
 		free(nt);
@@ -787,11 +805,14 @@ reload(struct MHD_Daemon *d, const struct hkms_server_opts *opts,
 		atomic_store(&state.stopping, 1);
 		return d;
 	}
-	daemon_drain(d, state.cfg->timeout_s);
+	daemon_drain(d, lim.timeout_s);
+	lim = nlim;
+	atomic_store(&max_conns, lim.max_connections);
 	free(*trust);
 	*trust = nt;
 	hkms_log_msg(hkms_service_log(svc), HKMS_LOG_INFO, "server.reload",
-	    "client CA trust changed: new listener");
+	    "%s changed: new listener", limits_changed ? "limits" :
+	    "client CA trust");
 	return nd;
 }
 
@@ -819,6 +840,8 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 	state.svc = svc;
 	state.cfg = cfg;
 	atomic_store(&max_body, cfg->max_body);
+	lim = *cfg;
+	atomic_store(&max_conns, cfg->max_connections);
 	/* jansson's own copies of secrets (a parsed passphrase, a PKCS#12
 	 * being dumped) are wiped when freed */
 	json_set_alloc_funcs(malloc, wipe_free);

@@ -368,6 +368,7 @@ hkms_service_hsm(struct hkms_service *svc, struct hkms_hsm **out,
 		lock = NULL;
 	o.lock_file = lock;
 	o.lock_create = !svc->store_read_only;
+	o.refresh_on_miss = svc->token_retry;
 	rc = hkms_hsm_open(&o, pin, &svc->hsm, &e);
 	hkms_secret_free(pin);
 	free(lock);

@@ -65,7 +65,7 @@ main(int argc, char **argv)
 		{ "bench-rsa3072", HKMS_KEY_RSA3072 },
 	};
 	struct hkms_hsm_opts o = { getenv("HKMS_BENCH_MODULE"),
-	    getenv("HKMS_BENCH_LABEL"), NULL, NULL, NULL, 0 };
+	    getenv("HKMS_BENCH_LABEL"), NULL, NULL, NULL, 0, 0 };
 	struct hkms_secret *pin = NULL;
 	struct hkms_err err = { 0 };
 	struct hkms_key_info ki;

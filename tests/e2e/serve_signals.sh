@@ -1,7 +1,8 @@
 #!/bin/bash
 # hkms serve and signals: SIGTERM lets a request in flight finish, refuses
 # new connections, exits 0; SIGINT exits 0; SIGHUP reloads the config's
-# max_body and serves a replaced service certificate without a restart.
+# max_body and timeout_s and serves a replaced service certificate
+# without a restart.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve.inc"
 need curl python3
@@ -33,6 +34,30 @@ service_ca
 [ "$(code "$URL/v1/health" -X POST -H 'Expect:' --data-binary @"$T/3k")" = 413 ] ||
 	fail "max_body was not reloaded"
 pass "SIGHUP: renewed service certificate served and max_body reloaded, no restart"
+
+# the other limits come with a new listener: a client that stops in its
+# headers is cut off at the reloaded timeout_s (2 s), not the old one
+slow() {	# seconds until the server closes a half-sent request
+	python3 - "$PORT" <<'PY2'
+import socket, ssl, sys, time
+c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
+s = c.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+t = time.monotonic(); s.settimeout(60)
+try:
+    while s.recv(4096): pass
+except Exception: pass
+print(int(time.monotonic() - t))
+PY2
+}
+sed -i 's/^\[limits\]$/[limits]\ntimeout_s = 2/' "$HKMS_CONFIG"
+kill -HUP "$SRV_PID"
+for i in $(seq 1 50); do grep -q 'limits changed: new listener' "$T/serve.log" && break; sleep 0.1; done
+grep -q 'limits changed: new listener' "$T/serve.log" || fail "no new listener for the new limits"
+t=$(slow)
+[ "$t" -le 6 ] || fail "a stalled client was cut after ${t} s, not at the reloaded timeout_s = 2"
+[ "$(code "$URL/v1/health")" = 200 ] || fail "health after the limits reload"
+pass "SIGHUP: timeout_s reloaded (a stalled client cut after ${t} s) by a new listener"
 
 # the client CAs: a new hkms CA is asked for after SIGHUP (a new listener
 # on the same socket)

@@ -45,7 +45,7 @@ static struct hkms_hsm *
 open_tpm(void)
 {
 	struct hkms_hsm_opts o = { getenv("HKMS_TPM_MODULE"),
-	    getenv("HKMS_TPM_LABEL"), NULL, NULL, NULL, 0 };
+	    getenv("HKMS_TPM_LABEL"), NULL, NULL, NULL, 0, 0 };
 	struct hkms_secret *pin = NULL;
 	struct hkms_err err = { 0 };
 	struct hkms_hsm *h = NULL;
