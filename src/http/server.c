@@ -534,6 +534,10 @@ conn_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
 	}
 }
 
+/* libmicrohttpd's messages: its own printf-style format and arguments */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
