@@ -295,18 +295,18 @@ hkms_store_not_link(const char *path, struct hkms_err *err)
 	return HKMS_OK;
 }
 
-enum hkms_rc
-hkms_store_fsync_dir(const char *path, int dir, struct hkms_err *err)
+int
+hkms_store_dir_open(const char *path, int dir, char *buf, size_t cap)
 {
-	char buf[PATH_MAX];
 	char *slash;
-	int fd, e;
 
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return hkms_err_set(err, HKMS_E_INVALID, "path too long");
+	if (snprintf(buf, cap, "%s", path) >= (int)cap) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	if (!dir) {
 		if ((slash = strrchr(buf, '/')) == NULL)
-			snprintf(buf, sizeof(buf), ".");
+			snprintf(buf, cap, ".");
 		else if (slash == buf)
 			buf[1] = '\0';
 		else
@@ -315,8 +315,21 @@ hkms_store_fsync_dir(const char *path, int dir, struct hkms_err *err)
 	/* only to fsync it: the directories of the data dir are checked
 	 * (hkms_store_real_dir) before use, and a configured crl_dir may
 	 * be reached through a link, which O_NOFOLLOW would refuse */
-	if ((fd = open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	return open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+enum hkms_rc
+hkms_store_fsync_dir(const char *path, int dir, struct hkms_err *err)
+{
+	char buf[PATH_MAX];
+	int fd, e;
+
+	if ((fd = hkms_store_dir_open(path, dir, buf, sizeof(buf))) < 0) {
+		if (errno == ENAMETOOLONG)
+			return hkms_err_set(err, HKMS_E_INVALID,
+			    "path too long");
 		return io_error(err, errno, "open directory", buf);
+	}
 	if (fsync(fd) != 0) {
 		e = errno;
 		close(fd);

@@ -418,19 +418,9 @@ same_dir(const char *a, const char *b)
 static int
 open_dir(const char *path, int dir)
 {
-	char buf[PATH_MAX], *slash;
+	char buf[PATH_MAX];
 
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -1;
-	if (!dir) {
-		if ((slash = strrchr(buf, '/')) == NULL)
-			snprintf(buf, sizeof(buf), ".");
-		else if (slash == buf)
-			buf[1] = '\0';
-		else
-			*slash = '\0';
-	}
-	return open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return hkms_store_dir_open(path, dir, buf, sizeof(buf));
 }
 
 /*

@@ -107,6 +107,9 @@ void hkms_store_crash_point(const char *step);
 int hkms_store_write_all(int fd, const void *data, size_t len);
 
 /** fsync() the directory that contains path (dir = 1: path is the dir). */
+/** Open path's directory (dir: path itself) read-only, to fsync it; the
+ *  directory's name is left in buf. -1 with errno on failure. */
+int hkms_store_dir_open(const char *path, int dir, char *buf, size_t cap);
 enum hkms_rc hkms_store_fsync_dir(const char *path, int dir,
     struct hkms_err *err);
 
