@@ -196,8 +196,15 @@ hkms_cmd_unseal(struct hkms_cli *cli, int argc, char **argv)
 		return HKMS_EXIT_FAIL;
 	}
 	if (!cli->json) {
+		json_t *ce = json_object_get(r, "certificate_error");
+
+		if (json_is_object(ce))
+			printf("unsealed; the service certificate is not "
+			    "served yet: %s\n", json_string_value(
+			    json_object_get(ce, "message")) ?: "?");
+		else
+			printf("unsealed\n");
 		json_decref(r);
-		printf("unsealed\n");
 		return HKMS_EXIT_OK;
 	}
 	return hkms_cli_output(cli, r, NULL);

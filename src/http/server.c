@@ -832,7 +832,7 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 	struct signalfd_siginfo si;
 	sigset_t set;
 	char *trust = NULL, ready[400];
-	int sfd = -1, ufd = -1, changed, loaded;
+	int sfd = -1, ufd = -1, uc, changed, loaded;
 	enum hkms_rc rc;
 	time_t last_check, last_try = 0;
 	MHD_socket lfd;
@@ -907,32 +907,34 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 				sd_notify_msg("READY=1");
 			}
 		}
-		if (pfd[1].revents & POLLIN)
-			srv_unseal_accept(svc, ufd);
+		uc = (pfd[1].revents & POLLIN) ? srv_unseal_accept(svc, ufd) :
+		    -1;
 		/* unsealed, or the token that was down at start is back (the
 		 * service's backoff spaces the real tries) */
 		if (!loaded && !hkms_service_sealed(svc) &&
-		    ((pfd[1].revents & POLLIN) || time(NULL) != last_try)) {
-			last_try = time(NULL);
-			{
-				struct hkms_err e = { 0 };
+		    (uc >= 0 || time(NULL) != last_try)) {
+			struct hkms_err e = { 0 };
 
-				if (srv_tls_load(svc, &changed, &e) ==
-				    HKMS_OK) {
-					loaded = 1;
-					hkms_log_msg(hkms_service_log(svc),
-					    HKMS_LOG_WARN, "server.certificate",
-					    "serving the service certificate");
-					d = reload(d, &o, listen_addr, &trust);
-				} else if (strcmp(e.code, last_code) != 0) {
-					snprintf(last_code, sizeof(last_code),
-					    "%s", e.code);
-					hkms_log_err(hkms_service_log(svc),
-					    HKMS_LOG_ERROR,
-					    "server.certificate", &e, NULL);
-				}
+			last_try = time(NULL);
+			if (srv_tls_load(svc, &changed, &e) == HKMS_OK) {
+				loaded = 1;
+				hkms_log_msg(hkms_service_log(svc),
+				    HKMS_LOG_WARN, "server.certificate",
+				    "serving the service certificate");
+				d = reload(d, &o, listen_addr, &trust);
+			} else if (strcmp(e.code, last_code) != 0) {
+				snprintf(last_code, sizeof(last_code), "%s",
+				    e.code);
+				hkms_log_err(hkms_service_log(svc),
+				    HKMS_LOG_ERROR, "server.certificate", &e,
+				    NULL);
 			}
-		}
+			/* the unseal is answered once HTTPS serves the
+			 * service certificate (or with why it cannot) */
+			if (uc >= 0)
+				srv_unseal_reply(uc, loaded ? NULL : &e);
+		} else if (uc >= 0)
+			srv_unseal_reply(uc, NULL);
 		/* a record replaced under the running server (applied by
 		 * another process) is served within a minute */
 		if (loaded && time(NULL) - last_check >= 60) {

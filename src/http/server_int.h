@@ -95,7 +95,14 @@ enum hkms_rc srv_unseal_listen(const struct hkms_config *cfg, int *fd,
 
 /** Serve one connection of the listening socket fd: peer credentials
  *  checked (the service's uid, or root), the PIN read and handed to
- *  hkms_service_unseal(), the result written back as one JSON line. */
-void srv_unseal_accept(struct hkms_service *svc, int fd);
+ *  hkms_service_unseal(). A refusal is written back as one JSON line and
+ *  -1 returned; on success the connection is returned still open, for
+ *  srv_unseal_reply() once the service certificate is served (so that
+ *  `hkms unseal` returns when HTTPS answers with it). */
+int srv_unseal_accept(struct hkms_service *svc, int fd);
+
+/** Answer an unseal connection and close it: {"sealed":false,
+ *  "certificate":true}, or false and "certificate_error" with cert_err. */
+void srv_unseal_reply(int c, const struct hkms_err *cert_err);
 
 #endif

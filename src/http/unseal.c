@@ -181,7 +181,7 @@ read_pin(int c, char *buf, size_t cap)
 	return -1;	/* too long */
 }
 
-void
+int
 srv_unseal_accept(struct hkms_service *svc, int fd)
 {
 	struct hkms_log *log = hkms_service_log(svc);
@@ -194,7 +194,7 @@ srv_unseal_accept(struct hkms_service *svc, int fd)
 	int c;
 
 	if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) < 0)
-		return;
+		return -1;
 	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
 	    (cr.uid != geteuid() && cr.uid != 0)) {
 		hkms_err_setc(&e, HKMS_E_DENIED, "unseal_refused",
@@ -204,7 +204,7 @@ srv_unseal_accept(struct hkms_service *svc, int fd)
 		    "refused an unseal connection of uid %u", (unsigned)cr.uid);
 		reply(c, hkms_err_json(&e, NULL));
 		close(c);
-		return;
+		return -1;
 	}
 	n = read_pin(c, buf, PIN_MAX);
 	if (n > 0 && buf[n - 1] == '\n')
@@ -222,9 +222,29 @@ srv_unseal_accept(struct hkms_service *svc, int fd)
 	} else {
 		hkms_log_msg(log, HKMS_LOG_WARN, "server.unseal",
 		    "unsealed: the token is open");
-		reply(c, json_pack("{s:b}", "sealed", 0));
+		OPENSSL_cleanse(buf, sizeof(buf));
+		hkms_secret_free(pin);
+		return c;	/* answered by srv_unseal_reply() */
 	}
 	OPENSSL_cleanse(buf, sizeof(buf));
 	hkms_secret_free(pin);
+	close(c);
+	return -1;
+}
+
+void
+srv_unseal_reply(int c, const struct hkms_err *cert_err)
+{
+	json_t *o = json_pack("{s:b,s:b}", "sealed", 0, "certificate",
+	    cert_err == NULL);
+	json_t *env;
+
+	if (o != NULL && cert_err != NULL &&
+	    (env = hkms_err_json(cert_err, NULL)) != NULL) {
+		json_object_set(o, "certificate_error",
+		    json_object_get(env, "error"));
+		json_decref(env);
+	}
+	reply(c, o);
 	close(c);
 }
