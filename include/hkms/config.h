@@ -44,6 +44,18 @@ struct hkms_config {
 	int per_ip;
 	int timeout_s;
 	long connection_memory;	/* per-connection memory (bytes) */
+	/* service certificate (issue 13a) */
+
+	/* profiles, import, in use (issue 13b) */
+
+	/* revocation, CRLs, OCSP, public_listen (issue 14a) */
+
+	/* path validation (issue 14b) */
+
+	/* [acme] (issue 17a) */
+
+	/* [est] (issue 17b) */
+
 	/* where the config was read from, NULL if none */
 	char *path;
 };

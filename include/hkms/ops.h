@@ -596,4 +596,16 @@ struct hkms_ops_init_req {
 enum hkms_rc hkms_ops_init(const struct hkms_ops_init_req *req, json_t **out,
     struct hkms_err *err);
 
+/* ---- the service certificate, certificate history (issue 13a) ---- */
+
+/* ---- profiles, import, in use, CA delete/renew (issue 13b) ---- */
+
+/* ---- revocation, truststore CRLs, OCSP (issue 14a) ---- */
+
+/* ---- path validation (issue 14b) ---- */
+
+/* ---- ACME (issue 17a) ---- */
+
+/* ---- EST (issue 17b) ---- */
+
 #endif

@@ -118,6 +118,18 @@ on_entry(void *user, const char *section, const char *name, const char *value)
 		else if (strcmp(name, "timeout_s") == 0) ok = set_int(&c->timeout_s, value, 1, 3600);
 		else if (strcmp(name, "connection_memory") == 0) ok = set_long(&c->connection_memory, value, 8192, 16L * 1024 * 1024);
 	}
+	/* service certificate (issue 13a) */
+
+	/* profiles, import, in use (issue 13b) */
+
+	/* revocation, CRLs, OCSP, public_listen (issue 14a) */
+
+	/* path validation (issue 14b) */
+
+	/* [acme] (issue 17a) */
+
+	/* [est] (issue 17b) */
+
 	if (ok == -1) {
 		hkms_err_setc(ps->err, HKMS_E_INVALID, "config_unknown_key",
 		    "unknown config key '%s' in section [%.32s]", name, section);

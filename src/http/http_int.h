@@ -82,11 +82,20 @@ struct hkms_http_route {
 };
 
 /** The route tables, each ended by a row with method NULL, matched in
- *  this order: the server's own (routes_server.c: /v1/health, /metrics),
- *  the clients' (routes_clients.c: /v1/clients...), and every other
- *  route (routes.c). docs/api.yaml lists exactly their union. */
+ *  the order below: the server's own (routes_server.c: /v1/health,
+ *  /metrics), the clients' (routes_clients.c: /v1/clients...), those of
+ *  one area each (routes_<area>.c), and every other route (routes.c).
+ *  docs/api.yaml lists exactly their union (x-hkms-table: the area). */
 extern const struct hkms_http_route hkms_http_routes_server[];
 extern const struct hkms_http_route hkms_http_routes_clients[];
+/* the service certificate: /v1/service/certificate... (routes_service.c) */
+extern const struct hkms_http_route hkms_http_routes_service[];
+/* revocation and OCSP: /ocsp..., CRL routes (routes_ocsp.c) */
+extern const struct hkms_http_route hkms_http_routes_ocsp[];
+/* ACME, RFC 8555: /acme/{ca}/... (routes_acme.c) */
+extern const struct hkms_http_route hkms_http_routes_acme[];
+/* EST, RFC 7030: /.well-known/est/{ca}/... (routes_est.c) */
+extern const struct hkms_http_route hkms_http_routes_est[];
 extern const struct hkms_http_route hkms_http_routes[];
 
 /** Find the route for method and path, filling req->params (decoded

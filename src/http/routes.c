@@ -106,6 +106,18 @@ const struct hkms_body_schema *const hkms_http_body_schemas[] = {
 	&hkms_body_ca_sign, &hkms_body_ca_revoke, &hkms_body_ca_crl,
 	&hkms_body_ca_issue_client, &hkms_body_trust_import,
 	&hkms_body_trust_pin, &hkms_body_trust_verify,
+	/* service certificate, history (issue 13a) */
+
+	/* profiles, import, in use (issue 13b) */
+
+	/* revocation, CRLs, OCSP (issue 14a) */
+
+	/* path validation (issue 14b) */
+
+	/* ACME (issue 17a) */
+
+	/* EST (issue 17b) */
+
 	NULL
 };
 
@@ -200,6 +212,8 @@ hkms_http_route_match(const char *method, const char *path,
 {
 	const struct hkms_http_route *const tables[] = {
 		hkms_http_routes_server, hkms_http_routes_clients,
+		hkms_http_routes_service, hkms_http_routes_ocsp,
+		hkms_http_routes_acme, hkms_http_routes_est,
 		hkms_http_routes
 	};
 	const struct hkms_http_route *r;

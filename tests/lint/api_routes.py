@@ -174,9 +174,10 @@ def main():
                 used.add(o["x-hkms-op"])
                 errs += check_body(where, o, bodies[o["x-hkms-op"]])
             table = o.get("x-hkms-table")
-            if table not in ("server", "clients", "routes"):
-                errs.append("%s: x-hkms-table must be server, clients or "
-                            "routes" % where)
+            if table not in ("server", "clients", "service", "ocsp",
+                             "acme", "est", "routes"):
+                errs.append("%s: x-hkms-table must be server, clients, "
+                            "service, ocsp, acme, est or routes" % where)
             if key not in have:
                 if table not in tables:
                     skipped += 1

@@ -85,6 +85,10 @@ main(void)
 	if (arr == NULL || b == NULL ||
 	    add(arr, hkms_http_routes_server, "server") != 0 ||
 	    add(arr, hkms_http_routes_clients, "clients") != 0 ||
+	    add(arr, hkms_http_routes_service, "service") != 0 ||
+	    add(arr, hkms_http_routes_ocsp, "ocsp") != 0 ||
+	    add(arr, hkms_http_routes_acme, "acme") != 0 ||
+	    add(arr, hkms_http_routes_est, "est") != 0 ||
 	    add(arr, hkms_http_routes, "routes") != 0 ||
 	    (doc = json_pack("{s:o,s:o}", "routes", arr, "bodies", b)) ==
 	    NULL ||
