@@ -45,6 +45,12 @@ struct hkms_config {
 	int timeout_s;
 	long connection_memory;	/* per-connection memory (bytes) */
 	/* service certificate (issue 13a) */
+	int server_rekey_delete;	/* [server] rekey_old_key = delete: a
+				 * service-cert rekey destroys the old key
+				 * (default keep: history can restore it) */
+	int cert_history;	/* [store] cert_history: previous versions
+				 * kept per certificate, 1..1000; 0 = the
+				 * default, 20 */
 
 	/* profiles, import, in use (issue 13b) */
 

@@ -274,6 +274,8 @@ struct hkms_ops_cert_import_req {
 				 * none */
 	const char *passphrase;	/* PKCS#12 / encrypted key, or NULL */
 	int what_if;		/* validate only, change nothing */
+	int replace;		/* an existing certificate of that name is
+				 * replaced (archived in its history) */
 };
 
 /** Import ("apply") a certificate issued elsewhere for a token key, or a
@@ -597,6 +599,128 @@ enum hkms_rc hkms_ops_init(const struct hkms_ops_init_req *req, json_t **out,
     struct hkms_err *err);
 
 /* ---- the service certificate, certificate history (issue 13a) ---- */
+
+/*
+ * Certificate history (src/ops/cert_history.c, docs/certificates.md
+ * "History"): whatever replaces a certificate record (cert import
+ * replace, cert renew, the service certificate's apply, self-signed and
+ * rekey, a restore) first archives the record it replaces as version N
+ * of kind "certs/<name>" (record "<N>", N = 1, 2, ...: the old record's
+ * meta and PEM, plus version, archived, reason), then writes the new
+ * record, both under the data lock after the operation's write-ahead
+ * audit line. A crash between the two leaves the old record current and a
+ * copy of it archived; the next archive of the same PEM is skipped, so the
+ * history never holds the same version twice in a row. At most [store]
+ * cert_history versions (default 20) are kept, the oldest dropped first.
+ * Codes: "history_not_found", "cert_not_found", "key_not_found",
+ * "check_failed:validity".
+ */
+
+/** The history of certificate name, oldest first: [{version, archived,
+ *  reason, serial, thumbprint, subject, issuer, not_before, not_after,
+ *  self_signed, key, source}] ([] when none). Needs no token. */
+enum hkms_rc hkms_ops_cert_history(struct hkms_ops_ctx *c, const char *name,
+    json_t **out, struct hkms_err *err);
+
+/** Make version (0 = the newest) of name's history current again; the
+ *  current record is archived first (reason "restore"). Refused when the
+ *  version's key is not in the token ("key_not_found") or it is not valid
+ *  now ("check_failed:validity"); nothing changes then. Restoring the
+ *  service certificate needs admin (service.cert_apply). *out as
+ *  hkms_ops_cert_show() plus "restored_version". Audited
+ *  ("cert.restore"). */
+enum hkms_rc hkms_ops_cert_restore(struct hkms_ops_ctx *c, const char *name,
+    int version, json_t **out, struct hkms_err *err);
+
+/*
+ * The service's own TLS certificate (src/ops/service_cert.c): record and
+ * token key HKMS_SERVICE_CERT in "certs" (a rekey names the new key
+ * "hkms-service-r<time>"; the record's "key" says which), its pinned copy
+ * in service/pinned-certificate. Admin only (service.cert_*). A running
+ * server serves a changed record to new connections (docs/operations.md).
+ */
+#define HKMS_SERVICE_CERT "hkms-service"	/* record and first key name */
+
+/** The record, made on first use: a key in the token ([server] key_type,
+ *  ec:p256) and a self-signed certificate (CN = the FQDN; SANs host name,
+ *  FQDN, localhost, 127.0.0.1, ::1; 397 days). *out as hkms_ops_cert_show().
+ *  *made: 1 if it was made now. For the server's start (no authz: the
+ *  server itself asks). */
+enum hkms_rc hkms_ops_service_cert_ensure(struct hkms_ops_ctx *c,
+    json_t **out, int *made, struct hkms_err *err);
+
+/** A change stamp of the record (hkms_store_stamp) as text into buf: equal
+ *  stamps mean an unchanged record. "" when there is none. No token, no
+ *  audit; cheap enough to poll every second. */
+void hkms_ops_service_cert_stamp(struct hkms_ops_ctx *c, char *buf,
+    size_t size);
+
+/** The current certificate (hkms_ops_cert_show of the record plus
+ *  "history"). "service.cert_show". */
+enum hkms_rc hkms_ops_service_cert_get(struct hkms_ops_ctx *c, json_t **out,
+    struct hkms_err *err);
+
+/** What hkms_ops_service_cert_csr() takes; NULL = the default. */
+struct hkms_ops_service_csr_req {
+	const char *common_name;	/* default: the FQDN ([server]
+					 * hostname, else the system's) */
+	const char *organization;
+	const char *organization_unit;
+	const char *country;
+	const char *state;
+	const char *locality;
+	const char *alternative_names;	/* "a,b,c": an IP address is an IP
+					 * SAN, "TYPE:v" as given, anything
+					 * else DNS; default host name, FQDN
+					 * and the host's non-loopback,
+					 * non-link-local addresses */
+};
+
+/** A CSR for the service's current key, signed in the token; not stored.
+ *  *out: the CSR object (docs/certificates.md "JSON shape") with "pem".
+ *  Audited ("service.cert_csr"). */
+enum hkms_rc hkms_ops_service_cert_csr(struct hkms_ops_ctx *c,
+    const struct hkms_ops_service_csr_req *req, json_t **out,
+    struct hkms_err *err);
+
+/** Apply a CA-issued certificate (PEM or DER, optionally followed by its
+ *  chain) to the service: ca (PEM/DER, required) must verify it, its
+ *  public key must be the service key's, now within its validity, with
+ *  serverAuth; each refusal is "check_failed:<check>" (chains_to_ca,
+ *  key_matches, validity, extended_key_usage) and changes nothing. The
+ *  record it replaces goes into the history. what_if: check only.
+ *  *out as hkms_ops_cert_import(). Audited ("service.cert_apply") unless
+ *  what_if. */
+enum hkms_rc hkms_ops_service_cert_apply(struct hkms_ops_ctx *c,
+    const unsigned char *cert, size_t cert_len, const unsigned char *ca,
+    size_t ca_len, int what_if, json_t **out, struct hkms_err *err);
+
+/** Use a self-signed certificate. Without rekey: the current one when it
+ *  is self-signed (unchanged), else the newest self-signed version of the
+ *  history that is valid now and whose key is in the token (the same
+ *  certificate, same serial), else a new one for the current key. With
+ *  rekey: a new key of the current key's type and a new self-signed
+ *  certificate for it; the old key stays in the token (history versions
+ *  can be restored) unless [server] rekey_old_key = delete. *out:
+ *  {"action": "unchanged"|"restored"|"created"|"rekeyed", "certificate",
+ *  "restored_version" (restored), "old_key", "old_key_deleted"
+ *  (rekeyed)}. Audited ("service.cert_self_sign"). */
+enum hkms_rc hkms_ops_service_cert_self_signed(struct hkms_ops_ctx *c,
+    int rekey, json_t **out, struct hkms_err *err);
+
+/** subject, issuer, serial, thumbprint, not_before, not_after,
+ *  self_signed, expired, and trust: "trusted" when the current
+ *  certificate is the pinned one and valid now, else "untrusted" with
+ *  trust_reason "not_pinned", "changed" or "expired"; pinned
+ *  {thumbprint, pinned_at, subject} or null. "service.cert_show". */
+enum hkms_rc hkms_ops_service_cert_status(struct hkms_ops_ctx *c,
+    json_t **out, struct hkms_err *err);
+
+/** Pin the current certificate (replacing an earlier pin). *out as
+ *  hkms_ops_service_cert_status() after the pin. Audited
+ *  ("service.cert_trust"). */
+enum hkms_rc hkms_ops_service_cert_trust(struct hkms_ops_ctx *c,
+    json_t **out, struct hkms_err *err);
 
 /* ---- profiles, import, in use, CA delete/renew (issue 13b) ---- */
 

@@ -119,6 +119,13 @@ on_entry(void *user, const char *section, const char *name, const char *value)
 		else if (strcmp(name, "connection_memory") == 0) ok = set_long(&c->connection_memory, value, 8192, 16L * 1024 * 1024);
 	}
 	/* service certificate (issue 13a) */
+	if (ok == -1 && strcmp(section, "server") == 0 &&
+	    strcmp(name, "rekey_old_key") == 0) {
+		ok = strcmp(value, "keep") == 0 || strcmp(value, "delete") == 0;
+		c->server_rekey_delete = strcmp(value, "delete") == 0;
+	} else if (ok == -1 && strcmp(section, "store") == 0 &&
+	    strcmp(name, "cert_history") == 0)
+		ok = set_int(&c->cert_history, value, 1, 1000);
 
 	/* profiles, import, in use (issue 13b) */
 

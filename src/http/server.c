@@ -936,12 +936,21 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 		} else if (uc >= 0)
 			srv_unseal_reply(uc, NULL);
 		/* a record replaced under the running server (applied by
-		 * another process) is served within a minute */
-		if (loaded && time(NULL) - last_check >= 60) {
+		 * another process: its stamp changed) is served to new
+		 * connections within a second; a full check every minute */
+		if (loaded && (srv_tls_changed(svc) ||
+		    time(NULL) - last_check >= 60)) {
 			struct hkms_err e = { 0 };
 
 			last_check = time(NULL);
-			(void)srv_tls_load(svc, &changed, &e);
+			if (srv_tls_load(svc, &changed, &e) != HKMS_OK)
+				hkms_log_err(hkms_service_log(svc),
+				    HKMS_LOG_ERROR, "server.certificate", &e,
+				    NULL);
+			else if (changed)
+				hkms_log_msg(hkms_service_log(svc),
+				    HKMS_LOG_WARN, "server.certificate",
+				    "serving a new service certificate");
 		}
 	}
 	sd_notify_msg("STOPPING=1");

@@ -17,7 +17,6 @@
 #include "hkms/error.h"
 #include "hkms/service.h"
 
-#define HKMS_SERVICE_CERT "hkms-service"	/* record and key name */
 
 /* ---- tls.c: the service certificate and its token key ---- */
 
@@ -41,6 +40,11 @@ struct srv_cert {
  *  record; *changed = 1 when it differs from the one served. */
 enum hkms_rc srv_tls_load(struct hkms_service *svc, int *changed,
     struct hkms_err *err);
+
+/** 1 when the service certificate record changed since srv_tls_load()
+ *  last read it (its store stamp differs): cheap, for a poll every
+ *  second. */
+int srv_tls_changed(struct hkms_service *svc);
 
 /** The certificate served now (MHD_OPTION_HTTPS_CERT_CALLBACK). */
 int srv_tls_cert_cb(gnutls_session_t session, const gnutls_datum_t *req_ca,

@@ -6,11 +6,14 @@
  *
  * First start: no "hkms-service" certificate record → a key in the token
  * ([server] key_type, ec:p256 by default) and a self-signed certificate
- * (CN = the FQDN; SANs host name, FQDN, localhost, 127.0.0.1, ::1; 397
- * days) made through hkms_ops_cert_self_sign. A replaced record (a
- * CA-issued certificate applied under the same name) is picked up by
- * srv_tls_load() on SIGHUP or its periodic check, without a restart: the
- * certificate callback serves whatever is current.
+ * (hkms_ops_service_cert_ensure, src/ops/service_cert.c). A replaced
+ * record (service-cert apply, apply-self-signed, a restore) is picked up
+ * by srv_tls_load() without a restart: at once after the API route that
+ * changed it, within a second when another process changed it (the
+ * server loop compares the record's stamp, srv_tls_changed), and on
+ * SIGHUP. The certificate callback hands each new handshake whatever is
+ * current; a connection in flight keeps the certificate it started with
+ * (older ones stay allocated until the server stops).
  *
  * While sealed there is no login, so no handshake can be signed with the
  * token key: the server then serves a temporary certificate (CN "hkms
@@ -38,6 +41,8 @@ static struct srv_cert *current;	/* under cert_mu; the list of older
 					 * ones hangs off it */
 static struct srv_cert *sealed_cert;	/* the temporary one, or NULL */
 static gnutls_x509_privkey_t sealed_xkey;
+static char loaded_stamp[128];	/* under cert_mu: the record's stamp when
+				 * it was last loaded */
 
 static double
 now_s(void)
@@ -270,68 +275,6 @@ cert_make(struct hkms_service *svc, const char *pem, const char *key_name,
 	return HKMS_OK;
 }
 
-/* The machine's FQDN (canonical name of the host name), or the host
- * name. */
-static void
-host_names(const struct hkms_config *cfg, char *host, size_t hlen,
-    char *fqdn, size_t flen)
-{
-	struct addrinfo hints, *ai = NULL;
-
-	if (cfg->server_hostname != NULL) {
-		snprintf(fqdn, flen, "%s", cfg->server_hostname);
-		snprintf(host, hlen, "%.*s", (int)strcspn(fqdn, "."), fqdn);
-		return;
-	}
-	if (gethostname(host, hlen) != 0 || host[0] == '\0')
-		snprintf(host, hlen, "localhost");
-	host[hlen - 1] = '\0';
-	snprintf(fqdn, flen, "%s", host);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_flags = AI_CANONNAME;
-	if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai != NULL &&
-	    ai->ai_canonname != NULL && strchr(ai->ai_canonname, '.'))
-		snprintf(fqdn, flen, "%s", ai->ai_canonname);
-	if (ai != NULL)
-		freeaddrinfo(ai);
-}
-
-/* The first start: a key and a self-signed certificate. */
-static enum hkms_rc
-bootstrap(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
-{
-	const struct hkms_config *cfg = c->cfg;
-	struct hkms_ops_cert_req req;
-	struct hkms_err e = { 0 };
-	char host[256], fqdn[256], subject[300], san[700];
-	json_t *k = NULL;
-
-	host_names(cfg, host, sizeof(host), fqdn, sizeof(fqdn));
-	snprintf(subject, sizeof(subject), "/CN=%s", fqdn);
-	if (strcmp(host, fqdn) == 0 || strcmp(host, "localhost") == 0)
-		snprintf(san, sizeof(san), "DNS:%s%s,IP:127.0.0.1,IP:::1",
-		    strcmp(host, "localhost") ? host : "",
-		    strcmp(host, "localhost") ? ",DNS:localhost" : "localhost");
-	else
-		snprintf(san, sizeof(san),
-		    "DNS:%s,DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1", host,
-		    fqdn);
-	memset(&req, 0, sizeof(req));
-	req.name = HKMS_SERVICE_CERT;
-	req.key = HKMS_SERVICE_CERT;
-	req.subject = subject;
-	req.san = san;
-	req.profile = "tls-server";
-	req.days = 397;
-	/* a key left by an earlier start whose record was deleted is used
-	 * again; otherwise a new one */
-	if (hkms_ops_key_show(c, HKMS_SERVICE_CERT, &k, &e) != HKMS_OK)
-		req.new_key = cfg->server_key_type ? cfg->server_key_type :
-		    "ec:p256";
-	json_decref(k);
-	return hkms_ops_cert_self_sign(c, &req, out, err);
-}
-
 enum hkms_rc
 srv_tls_load(struct hkms_service *svc, int *changed, struct hkms_err *err)
 {
@@ -340,22 +283,29 @@ srv_tls_load(struct hkms_service *svc, int *changed, struct hkms_err *err)
 	struct srv_cert *nc = NULL;
 	json_t *rec = NULL;
 	const char *pem, *key;
+	char stamp[128];
 	enum hkms_rc rc;
+	int made = 0;
 
 	*changed = 0;
 	hkms_principal_local(&p, "hkms-serve");
 	if ((rc = hkms_service_ctx(svc, &p, "serve", HKMS_SERVICE_NEED_STORE |
 	    HKMS_SERVICE_NEED_TOKEN, &c, err)) != HKMS_OK)
 		return rc;
-	rc = hkms_ops_cert_show(&c, HKMS_SERVICE_CERT, &rec, err);
-	if (rc == HKMS_E_NOT_FOUND) {
-		if ((rc = bootstrap(&c, &rec, err)) != HKMS_OK)
-			return rc;
+	/* the stamp before the read: a change after it is seen next time;
+	 * a record that fails to load is not retried until it changes (or
+	 * the minute's check) */
+	hkms_ops_service_cert_stamp(&c, stamp, sizeof(stamp));
+	pthread_mutex_lock(&cert_mu);
+	snprintf(loaded_stamp, sizeof(loaded_stamp), "%s", stamp);
+	pthread_mutex_unlock(&cert_mu);
+	if ((rc = hkms_ops_service_cert_ensure(&c, &rec, &made, err)) !=
+	    HKMS_OK)
+		return rc;
+	if (made)
 		hkms_log_msg(hkms_service_log(svc), HKMS_LOG_INFO,
 		    "server.certificate", "made a self-signed service "
 		    "certificate '%s'", HKMS_SERVICE_CERT);
-	} else if (rc != HKMS_OK)
-		return rc;
 	pem = json_string_value(json_object_get(rec, "pem"));
 	key = json_string_value(json_object_get(rec, "key"));
 	if (pem == NULL || key == NULL) {
@@ -381,6 +331,26 @@ srv_tls_load(struct hkms_service *svc, int *changed, struct hkms_err *err)
 	pthread_mutex_unlock(&cert_mu);
 	*changed = 1;
 	return HKMS_OK;
+}
+
+int
+srv_tls_changed(struct hkms_service *svc)
+{
+	struct hkms_principal p;
+	struct hkms_ops_ctx c;
+	struct hkms_err e = { 0 };
+	char stamp[128];
+	int changed;
+
+	hkms_principal_local(&p, "hkms-serve");
+	if (hkms_service_ctx(svc, &p, "serve", HKMS_SERVICE_NEED_STORE, &c,
+	    &e) != HKMS_OK)
+		return 0;
+	hkms_ops_service_cert_stamp(&c, stamp, sizeof(stamp));
+	pthread_mutex_lock(&cert_mu);
+	changed = strcmp(stamp, loaded_stamp) != 0;
+	pthread_mutex_unlock(&cert_mu);
+	return changed;
 }
 
 /* The temporary certificate of a sealed start: an in-memory P-256 key. */

@@ -62,6 +62,8 @@ static const struct authz_row table[] = {
 	{ "cert.rename", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "cert.delete", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "cert.renew", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	/* certificate history (issue 13a) */
+	{ "cert.restore", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "ca.create", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "ca.apply", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "ca.policy", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },

@@ -429,7 +429,8 @@ import_key(struct hkms_ops_ctx *c, struct import *im, int *made,
 
 static enum hkms_rc
 store_cert(struct hkms_ops_ctx *c, const struct hkms_ops_cert_import_req
-    *req, struct import *im, json_t *d, struct hkms_err *err)
+    *req, const char *op, struct import *im, json_t *d,
+    struct hkms_err *err)
 {
 	enum hkms_rc rc;
 	json_t *meta;
@@ -446,8 +447,11 @@ store_cert(struct hkms_ops_ctx *c, const struct hkms_ops_cert_import_req
 	json_object_set_new(meta, "profile", json_string(req->profile ?
 	    req->profile : "tls-server"));
 	/* write-ahead: the line first, then the record it names */
-	rc = hkms_ops_audit_ahead(c, "cert.import", req->name, d, err);
-	if (rc == HKMS_OK)
+	rc = hkms_ops_audit_ahead(c, op, req->name, d, err);
+	if (rc == HKMS_OK && req->replace)
+		rc = cert_history_replace(c, req->name, meta, pem,
+		    strcmp(op, "cert.import") == 0 ? "import" : "apply", err);
+	else if (rc == HKMS_OK)
 		rc = cert_put(c, req->name, meta, pem, 1, err);
 	json_decref(meta);
 	free(pem);
@@ -470,9 +474,11 @@ undo_key(struct hkms_ops_ctx *c, struct import *im, struct hkms_err *err)
 	    e.detail);
 }
 
-/* Name free, or a CSR record this certificate may replace. */
+/* Name free, or a CSR record this certificate may replace (or, with
+ * replace, a certificate). */
 static enum hkms_rc
-name_usable(struct hkms_ops_ctx *c, const char *name, struct hkms_err *err)
+name_usable(struct hkms_ops_ctx *c, const char *name, int replace,
+    struct hkms_err *err)
 {
 	enum hkms_rc rc;
 	json_t *meta = NULL;
@@ -484,7 +490,8 @@ name_usable(struct hkms_ops_ctx *c, const char *name, struct hkms_err *err)
 	    err)) != HKMS_OK)
 		return rc;
 	t = json_string_value(json_object_get(meta, "type"));
-	rc = t != NULL && strcmp(t, "csr") == 0 ? HKMS_OK :
+	rc = t != NULL && (strcmp(t, "csr") == 0 || (replace &&
+	    strcmp(t, "certificate") == 0)) ? HKMS_OK :
 	    hkms_err_setc(err, HKMS_E_EXISTS, "cert_exists", "certificate "
 	    "'%s' already exists", name);
 	json_decref(meta);
@@ -496,6 +503,19 @@ hkms_ops_cert_import(struct hkms_ops_ctx *c,
     const struct hkms_ops_cert_import_req *req, json_t **out,
     struct hkms_err *err)
 {
+	OPS_AUTHORIZE(c, "cert.import", NULL, NULL, err);
+	/* replacing the service's own certificate is the admin's */
+	if (req != NULL && req->replace && req->name != NULL &&
+	    strcmp(req->name, HKMS_SERVICE_CERT) == 0)
+		OPS_AUTHORIZE(c, "service.cert_apply", NULL, NULL, err);
+	return cert_import_as(c, req, "cert.import", out, err);
+}
+
+enum hkms_rc
+cert_import_as(struct hkms_ops_ctx *c,
+    const struct hkms_ops_cert_import_req *req, const char *op,
+    json_t **out, struct hkms_err *err)
+{
 	enum hkms_rc rc;
 	struct import im;
 	X509 *leaf;
@@ -503,7 +523,6 @@ hkms_ops_cert_import(struct hkms_ops_ctx *c,
 	char thumb[HKMS_CERTIO_THUMB_SIZE] = "";
 	int made = 0, locked = 0;
 
-	OPS_AUTHORIZE(c, "cert.import", NULL, NULL, err);
 	memset(&im, 0, sizeof(im));
 	if (req == NULL || out == NULL || req->data == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
@@ -517,7 +536,7 @@ hkms_ops_cert_import(struct hkms_ops_ctx *c,
 			goto out;
 		locked = 1;
 	}
-	if ((rc = name_usable(c, req->name, err)) != HKMS_OK ||
+	if ((rc = name_usable(c, req->name, req->replace, err)) != HKMS_OK ||
 	    (rc = required_eku(c, req->profile, &im.eku, err)) != HKMS_OK ||
 	    (rc = parse_input(req, &im, err)) != HKMS_OK ||
 	    (rc = resolve_key(c, req, &im, err)) != HKMS_OK)
@@ -545,7 +564,7 @@ hkms_ops_cert_import(struct hkms_ops_ctx *c,
 	 * line (keys.c, not_acked) */
 	if (made)
 		json_object_set_new(d, "key_id", json_string(im.ki.id_hex));
-	rc = store_cert(c, req, &im, d, err);
+	rc = store_cert(c, req, op, &im, d, err);
 	json_decref(d);
 	if (rc != HKMS_OK) {
 		if (made)
@@ -570,7 +589,7 @@ out:
 			    json_string(im.ki.id_hex));
 		if (rc == HKMS_E_VERIFY)
 			json_object_set(d, "checks", im.checks);
-		hkms_ops_audit(c, "cert.import", req->name, rc, err, d);
+		hkms_ops_audit(c, op, req->name, rc, err, d);
 		json_decref(d);
 	}
 	/* the result goes out on success and on a failed check */

@@ -670,6 +670,8 @@ hkms_ops_cert_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 	json_object_set_new(o, "path", pem_path(c, kind, name));
 	json_object_set_new(o, "key_uri", key_uri(c, meta, &present));
 	json_object_set_new(o, "key_in_token", present);
+	if (strcmp(kind, CERT_KIND) == 0 && !is_csr(meta))
+		cert_history_attach(c, name, o);
 	/* pem last, so the human listing ends with it */
 	if ((v = json_object_get(o, "pem")) != NULL) {
 		json_incref(v);
@@ -932,6 +934,8 @@ hkms_ops_cert_rename(struct hkms_ops_ctx *c, const char *from,
 	json_decref(d);
 	if (rc == HKMS_OK)
 		rc = hkms_store_rename(c->store, CERT_KIND, from, to, err);
+	if (rc == HKMS_OK)
+		cert_history_move(c, from, to);
 out:
 	if (locked)
 		hkms_store_end(c->store);
@@ -981,6 +985,8 @@ hkms_ops_cert_delete(struct hkms_ops_ctx *c, const char *name, int force,
 	json_decref(d);
 	if (rc == HKMS_OK)
 		rc = hkms_store_delete(c->store, CERT_KIND, name, err);
+	if (rc == HKMS_OK)
+		cert_history_drop(c, name);
 out:
 	if (locked)
 		hkms_store_end(c->store);
@@ -1140,8 +1146,10 @@ hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
 	json_object_set(d, "serial", json_object_get(nmeta, "serial"));
 	rc = hkms_ops_audit_ahead(c, "cert.renew", name, d, err);
 	json_decref(d);
-	if (rc != HKMS_OK || (rc = hkms_store_put(c->store, CERT_KIND, name,
-	    nmeta, npem, err)) != HKMS_OK)
+	if (rc != HKMS_OK || (rc = cert_history_archive(c, name, rekey ?
+	    "rekey" : "renew", err)) != HKMS_OK ||
+	    (rc = hkms_store_put(c->store, CERT_KIND, name, nmeta, npem,
+	    err)) != HKMS_OK)
 		goto out;
 	rc = hkms_ops_cert_show(c, name, out, err);
 out:
@@ -1167,6 +1175,47 @@ out:
 	X509_free(x);
 	GENERAL_NAMES_free(gens);
 	hkms_certio_chain_free(certs);
+	hkms_x509_profile_free(prof);
+	return rc;
+}
+
+/* ---- shared with the history and the service certificate (issue 13a) */
+
+enum hkms_rc
+cert_self_signed_make(struct hkms_ops_ctx *c, const struct hkms_key_info *ki,
+    const char *profile, const char *subject, const char *san, int days,
+    char **pem, json_t **meta, struct hkms_err *err)
+{
+	struct hkms_x509_profile *prof = NULL;
+	struct hkms_x509_cert_opts opts;
+	enum hkms_rc rc;
+	X509 *x = NULL;
+
+	*pem = NULL;
+	*meta = NULL;
+	if ((rc = leaf_profile(c, profile, &prof, err)) != HKMS_OK)
+		goto out;
+	memset(&opts, 0, sizeof(opts));
+	opts.subject = subject;
+	opts.san = san && san[0] ? san : NULL;
+	opts.days = days;
+	if ((rc = self_signed(c, ki, prof, &opts, HKMS_X509_DIGEST_AUTO, &x,
+	    err)) != HKMS_OK || (rc = one_cert_pem(x, pem, err)) != HKMS_OK)
+		goto out;
+	if ((*meta = cert_meta(x, "certificate", ki)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	json_object_set_new(*meta, "source", json_string("self-signed"));
+	json_object_set_new(*meta, "profile",
+	    json_string(hkms_x509_profile_name(prof)));
+	rc = HKMS_OK;
+out:
+	if (rc != HKMS_OK) {
+		free(*pem);
+		*pem = NULL;
+	}
+	X509_free(x);
 	hkms_x509_profile_free(prof);
 	return rc;
 }
