@@ -130,5 +130,7 @@ int hkms_cmd_profile(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_serve(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_unseal(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_client(struct hkms_cli *cli, int argc, char **argv);
+/* issue 13a */
+int hkms_cmd_service_cert(struct hkms_cli *cli, int argc, char **argv);
 
 #endif

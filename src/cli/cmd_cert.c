@@ -174,6 +174,7 @@ cert_import(struct hkms_cli *cli, int argc, char **argv)
 		{ "profile", required_argument, NULL, 'p' },
 		{ "passphrase-file", required_argument, NULL, 'P' },
 		{ "what-if", no_argument, NULL, 'w' },
+		{ "replace", no_argument, NULL, 'r' },
 		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_cert_import_req req;
@@ -188,7 +189,7 @@ cert_import(struct hkms_cli *cli, int argc, char **argv)
 	int ch, ret;
 
 	memset(&req, 0, sizeof(req));
-	while ((ch = hkms_cli_getopt(cli, argc, argv, "f:c:k:p:P:wh", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "f:c:k:p:P:wrh", lo)) != -1) {
 		switch (ch) {
 		case 'f':
 			file = optarg;
@@ -208,10 +209,14 @@ cert_import(struct hkms_cli *cli, int argc, char **argv)
 		case 'w':
 			req.what_if = 1;
 			break;
+		case 'r':
+			req.replace = 1;
+			break;
 		case 'h':
 			printf("usage: hkms cert import NAME --file CERT "
 			    "[--ca-file CA] [--key KEY] [--profile P]\n"
-			    "         [--passphrase-file P] [--what-if]\n"
+			    "         [--passphrase-file P] [--what-if] "
+			    "[--replace]\n"
 			    "Apply a certificate issued elsewhere for a token "
 			    "key, or import a private\nkey with its "
 			    "certificate (PEM, PKCS#8, PKCS#12) into the "
@@ -219,7 +224,9 @@ cert_import(struct hkms_cli *cli, int argc, char **argv)
 			    "extended_key_usage (--profile: default "
 			    "tls-server =\nserverAuth, tls-client = "
 			    "clientAuth, any = none), chains_to_ca (with\n"
-			    "--ca-file). --what-if only checks.\n");
+			    "--ca-file). --what-if only checks. --replace "
+			    "applies onto an existing\ncertificate NAME "
+			    "(kept in its history: cert restore).\n");
 			return HKMS_EXIT_OK;
 		default:
 			return hkms_cli_usage(cli, "bad option for 'cert "
@@ -487,6 +494,48 @@ cert_renew(struct hkms_cli *cli, int argc, char **argv)
 	return hkms_cli_output(cli, out, NULL);
 }
 
+/* hkms cert restore NAME [--version N] (issue 13a) */
+static int
+cert_restore(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "version", required_argument, NULL, 'v' },
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
+	};
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	int ch, version = 0;
+
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "v:h", lo)) != -1) {
+		switch (ch) {
+		case 'v':
+			if (!parse_days(optarg, 0, &version) || version < 1)
+				return hkms_cli_usage(cli, "--version must be "
+				    "a version number (cert show lists them)");
+			break;
+		case 'h':
+			printf("usage: hkms cert restore NAME [--version N]\n"
+			    "Make a previous version of a certificate current "
+			    "again (default: the newest\nin its history, "
+			    "which cert show lists). The current one goes "
+			    "into the history.\n");
+			return HKMS_EXIT_OK;
+		default:
+			return hkms_cli_usage(cli, "bad option for 'cert "
+			    "restore'");
+		}
+	}
+	if (optind + 1 != argc)
+		return hkms_cli_usage(cli, "usage: hkms cert restore NAME "
+		    "[--version N]");
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
+	    hkms_ops_cert_restore(&c, argv[optind], version, &out, &err) !=
+	    HKMS_OK)
+		return hkms_cli_fail(cli, &err);
+	return hkms_cli_output(cli, out, NULL);
+}
+
 int
 hkms_cmd_cert(struct hkms_cli *cli, int argc, char **argv)
 {
@@ -499,6 +548,7 @@ hkms_cmd_cert(struct hkms_cli *cli, int argc, char **argv)
 		{ "rename", cert_rename, "rename a certificate" },
 		{ "delete", cert_delete, "delete a certificate (not its key)" },
 		{ "renew", cert_renew, "re-issue a self-signed certificate" },
+		{ "restore", cert_restore, "make a previous version current again" },
 		{ NULL, NULL, NULL }
 	};
 

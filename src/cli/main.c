@@ -27,6 +27,8 @@ static const struct hkms_cli_cmd commands[] = {
 	{ "serve", hkms_cmd_serve, "serve the HTTPS JSON API (the TLS key in the token)" },
 	{ "unseal", hkms_cmd_unseal, "give a sealed server the token PIN over its UNIX socket" },
 	{ "client", hkms_cmd_client, "mTLS clients: generate, add, list, show, edit, delete" },
+	/* issue 13a */
+	{ "service-cert", hkms_cmd_service_cert, "the service's own certificate: get, create-csr, apply, apply-self-signed, status, trust" },
 	{ NULL, NULL, NULL }
 };
 

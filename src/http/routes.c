@@ -49,6 +49,9 @@ const struct hkms_http_route hkms_http_routes[] = {
 	    hkms_route_certs_export },
 	{ "POST", "/v1/certificates/{name}/renew", T, "operator",
 	    hkms_route_certs_renew },
+	/* certificate history (issue 13a) */
+	{ "POST", "/v1/certificates/{name}/restore", T, "operator",
+	    hkms_route_certs_restore },
 
 	{ "GET", "/v1/cas", 0, "user", hkms_route_cas_list },
 	{ "POST", "/v1/cas", T, "operator", hkms_route_cas_create },
@@ -107,6 +110,9 @@ const struct hkms_body_schema *const hkms_http_body_schemas[] = {
 	&hkms_body_ca_issue_client, &hkms_body_trust_import,
 	&hkms_body_trust_pin, &hkms_body_trust_verify,
 	/* service certificate, history (issue 13a) */
+	&hkms_body_service_csr, &hkms_body_service_apply,
+	&hkms_body_service_self_signed, &hkms_body_service_trust,
+	&hkms_body_cert_restore,
 
 	/* profiles, import, in use (issue 13b) */
 

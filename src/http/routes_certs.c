@@ -354,3 +354,41 @@ hkms_route_certs_renew(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	}
 	hkms_http_body_free(&hkms_body_cert_renew, &b);
 }
+
+/* POST /v1/certificates/{name}/restore {version} (hkms cert restore;
+ * issue 13a) */
+struct restore_body {
+	struct hkms_body_head h;
+	int version;
+};
+
+static const struct hkms_body_field restore_fields[] = {
+	HKMS_BODY_I(struct restore_body, version, 0, 0, 1000000),
+	HKMS_BODY_END
+};
+
+const struct hkms_body_schema hkms_body_cert_restore = { "cert.restore",
+    restore_fields, sizeof(struct restore_body) };
+
+void
+hkms_route_certs_restore(struct hkms_http_req *req,
+    struct hkms_http_resp *resp)
+{
+	struct restore_body b;
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	enum hkms_rc rc;
+
+	if (hkms_http_body(req, resp, &hkms_body_cert_restore, &b) != 0)
+		return;
+	if (hkms_http_ctx(req, resp, NEED_TOKEN, &c) == 0) {
+		rc = hkms_ops_cert_restore(&c, req->params[0], b.version, &out,
+		    &err);
+		if (rc == HKMS_OK && strcmp(req->params[0],
+		    HKMS_SERVICE_CERT) == 0)
+			hkms_http_service_cert_reload(&c, out);
+		hkms_http_reply(resp, rc, 200, out, &err);
+	}
+	hkms_http_body_free(&hkms_body_cert_restore, &b);
+}

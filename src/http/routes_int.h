@@ -153,6 +153,12 @@ extern const struct hkms_body_schema hkms_body_ca_issue_client;
 extern const struct hkms_body_schema hkms_body_trust_import;
 extern const struct hkms_body_schema hkms_body_trust_pin;
 extern const struct hkms_body_schema hkms_body_trust_verify;
+/* issue 13a */
+extern const struct hkms_body_schema hkms_body_service_csr;
+extern const struct hkms_body_schema hkms_body_service_apply;
+extern const struct hkms_body_schema hkms_body_service_self_signed;
+extern const struct hkms_body_schema hkms_body_service_trust;
+extern const struct hkms_body_schema hkms_body_cert_restore;
 
 /* ---- handlers, by area ---- */
 
@@ -178,6 +184,13 @@ HKMS_HANDLER(hkms_route_certs_export);
 HKMS_HANDLER(hkms_route_certs_rename);
 HKMS_HANDLER(hkms_route_certs_delete);
 HKMS_HANDLER(hkms_route_certs_renew);
+HKMS_HANDLER(hkms_route_certs_restore);	/* issue 13a */
+
+/* routes_service.c (issue 13a): after a change to the service
+ * certificate, serve it at once (srv_tls_load); out gets "served" (and
+ * "serve_error" when it could not be loaded). */
+struct hkms_ops_ctx;
+void hkms_http_service_cert_reload(struct hkms_ops_ctx *c, json_t *out);
 
 /* routes_cas.c */
 HKMS_HANDLER(hkms_route_cas_list);
