@@ -156,6 +156,7 @@ struct cert_import_body {
 	const char *profile;
 	const char *passphrase;
 	int what_if;
+	int replace;		/* issue 13a */
 };
 
 static const struct hkms_body_field cert_import_fields[] = {
@@ -166,6 +167,7 @@ static const struct hkms_body_field cert_import_fields[] = {
 	HKMS_BODY_F(struct cert_import_body, profile, HKMS_BODY_STRING, 0),
 	HKMS_BODY_F(struct cert_import_body, passphrase, HKMS_BODY_SECRET, 0),
 	HKMS_BODY_F(struct cert_import_body, what_if, HKMS_BODY_BOOL, 0),
+	HKMS_BODY_F(struct cert_import_body, replace, HKMS_BODY_BOOL, 0),
 	HKMS_BODY_END
 };
 
@@ -194,8 +196,12 @@ hkms_route_certs_import(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	r.profile = b.profile;
 	r.passphrase = b.passphrase;
 	r.what_if = b.what_if;
+	r.replace = b.replace;
 	if (hkms_http_ctx(req, resp, NEED_TOKEN, &c) == 0) {
 		rc = hkms_ops_cert_import(&c, &r, &out, &err);
+		if (rc == HKMS_OK && b.replace && !b.what_if &&
+		    strcmp(b.name, HKMS_SERVICE_CERT) == 0)
+			hkms_http_service_cert_reload(&c, out);
 		hkms_http_reply(resp, rc, b.what_if ? 200 : 201, out, &err);
 	}
 	hkms_http_body_free(&hkms_body_cert_import, &b);
