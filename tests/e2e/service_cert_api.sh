@@ -198,3 +198,26 @@ for r in "GET /v1/service/certificate" "GET /v1/service/certificate/status" \
 	[ "$(st op.out)" = 403 ] || fail "operator $r: $(cat op.out)"
 done
 pass "an operator gets 403 on every service certificate route and on restoring hkms-service"
+
+# ---- import replace over the API ----
+hkms cert self-sign web --new-key ec:p256 --subject /CN=web.example.test >/dev/null || fail "self-sign web"
+hkms csr create web-csr --key web --subject /CN=web.example.test --out-file web.csr >/dev/null
+openssl x509 -req -in web.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 20 \
+	-extfile server.ext -out web-ca.pem 2>/dev/null
+imp() { printf '{"name":"web","certificate":%s,"ca":%s,"what_if":%s%s}' "$(json_str web-ca.pem)" \
+	"$(json_str ca.pem)" "$1" "$2"; }
+call admin POST /v1/certificates/import "$(imp false '')" > i0.out
+[ "$(st i0.out)" = 409 ] && [ "$(ecode i0.out)" = cert_exists ] || fail "import onto a name: $(cat i0.out)"
+call admin POST /v1/certificates/import "$(imp true ',"replace":true')" > i1.out
+[ "$(st i1.out)" = 200 ] && [ "$(field i1.out ok)" = true ] || fail "replace what_if: $(cat i1.out)"
+call admin POST /v1/certificates/import "$(imp false ',"replace":true')" > i2.out
+[ "$(st i2.out)" = 201 ] || fail "replace: $(cat i2.out)"
+call admin GET /v1/certificates/web > w.out
+body w.out | python3 -c 'import json,sys; o=json.load(sys.stdin)
+assert "Appliance Test CA" in o["issuer"] and [v["reason"] for v in o["history"]] == ["import"], o' ||
+	fail "after replace: $(cat w.out)"
+call admin POST /v1/certificates/web/restore '{"version":1}' > wr.out
+[ "$(st wr.out)" = 200 ] && [ "$(field wr.out restored_version)" = 1 ] || fail "restore web: $(cat wr.out)"
+call admin POST /v1/certificates/web/restore '{"version":7}' > wr2.out
+[ "$(st wr2.out)" = 404 ] && [ "$(ecode wr2.out)" = history_not_found ] || fail "restore v7: $(cat wr2.out)"
+pass "POST /v1/certificates/import replace (what_if, then 201, history), restore {version}, 404 history_not_found"
