@@ -356,6 +356,12 @@ HTTP_BODIES = [
     ("trust.verify", {"chain": "MIIB", "purpose": "server",
                       "host": "a.example", "at": 1700000000,
                       "password": None}),
+    # service certificate, history (issue 13a)
+    ('service.cert_csr', {"common_name": "appliance.example.test", "organization": "Acme", "organization_unit": "Ops", "country": "DE", "state": "BY", "locality": "M", "alternative_names": ["a.example", "10.0.0.5"]}),
+    ('service.cert_apply', {"ca": "MIIBkTCB+wIJAK==", "certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "what_if": True}),
+    ('service.cert_self_sign', {"rekey": True}),
+    ('service.cert_trust', {}),
+    ('cert.restore', {"version": 2}),
 ]
 
 
