@@ -110,7 +110,7 @@ printf 'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n' >&"${HOLD[1]}"
 hkms service-cert apply --ca-file ca.pem --file issued.der > apply.out || fail "apply: $(cat apply.out)"
 MS=$(wait_served "$(fp issued.pem)")
 echo "# applied certificate served to a new connection after ${MS} ms (CLI, stamp poll)"
-[ "$MS" -le 2500 ] || fail "the applied certificate took $MS ms to be served"
+[ "$MS" -le 3000 ] || fail "the applied certificate took $MS ms to be served"
 # the connection opened before still answers
 printf 'GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&"${HOLD[1]}"
 H=$(timeout 10 cat <&"${HOLD[0]}")
@@ -206,14 +206,15 @@ hkms service-cert apply --ca-file ca.pem --file rk-issued.pem >/dev/null || fail
 	fail "status after a change: $(hkms --json service-cert status)"
 hkms service-cert trust > /dev/null
 [ "$(status_field trust)" = trusted ] || fail "trust after the change"
-# a short-lived certificate: valid for a few seconds from now
-END=$(date -u -d '+6 seconds' +%Y%m%d%H%M%SZ)
+# a short-lived certificate: valid for 15 seconds from now (time enough
+# to apply and pin it on a loaded machine), then status until it expired
+END=$(date -u -d '+15 seconds' +%Y%m%d%H%M%SZ)
 openssl ca -batch -config ca.cnf -extensions srv -in rk.csr -out short.pem -notext \
 	-startdate "$(date -u -d '-1 minute' +%Y%m%d%H%M%SZ)" -enddate "$END" 2>/dev/null || fail "openssl ca (short)"
 hkms service-cert apply --ca-file ca.pem --file short.pem >/dev/null || fail "apply short-lived"
 hkms service-cert trust >/dev/null
 [ "$(status_field trust)" = trusted ] || fail "short-lived: not trusted while valid"
-for i in $(seq 1 150); do [ "$(status_field expired)" = true ] && break; sleep 0.1; done
+for i in $(seq 1 300); do [ "$(status_field expired)" = true ] && break; sleep 0.2; done
 [ "$(status_field trust)" = untrusted ] && [ "$(status_field trust_reason)" = expired ] ||
 	fail "status after expiry: $(hkms --json service-cert status)"
 hkms service-cert apply --ca-file ca.pem --file rk-issued.pem >/dev/null || fail "apply after expiry"
