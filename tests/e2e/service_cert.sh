@@ -248,3 +248,15 @@ for op in service.cert_apply service.cert_self_sign service.cert_trust service.c
 	grep -q "\"op\":\"$op\"" "$T/data/audit.log" || fail "no audit line for $op"
 done
 pass "audited: service.cert_apply, _self_sign, _trust, _csr, cert.restore; the audit log verifies"
+
+# [server] rekey_old_key = delete: the old key leaves the token
+hkms store check >/dev/null || fail "store check: $(hkms store check 2>&1)"
+OLDK=$(hkms --json service-cert get | jget key)
+printf '\n[server]\nrekey_old_key = delete\n' >> "$HKMS_CONFIG"
+hkms --json service-cert apply-self-signed --rekey > rk2.json || fail "rekey (delete)"
+[ "$(jget old_key < rk2.json)" = "$OLDK" ] && [ "$(jget old_key_deleted < rk2.json)" = true ] ||
+	fail "rekey with rekey_old_key = delete: $(cat rk2.json)"
+expect_fail key_not_found hkms key show "$OLDK"
+printf '\n[server]\nrekey_old_key = sometimes\n' >> "$HKMS_CONFIG"
+expect_fail config_bad_value hkms service-cert status
+pass "[server] rekey_old_key = delete: the rekey removes the old key from the token; store check passes"
