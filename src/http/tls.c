@@ -22,13 +22,11 @@
  * certificate fails the handshake until the server is unsealed. The same
  * holds when the token is down at start, until it comes back.
  */
-#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
