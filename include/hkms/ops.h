@@ -731,5 +731,124 @@ enum hkms_rc hkms_ops_service_cert_trust(struct hkms_ops_ctx *c,
 /* ---- ACME (issue 17a) ---- */
 
 /* ---- EST (issue 17b) ---- */
+/* EST, RFC 7030 (src/ops/est.c, docs/est.md): per-CA enabling, one-time
+ * enrollment passwords, and the four EST operations. Enrollment goes
+ * through hkms_ops_ca_sign() (policy, profile, audit, group commit) with
+ * the principal of the enrollment: a password's ("est-token:<id>") or a
+ * certificate's ("est-client:<sha256>"), a user granted sign on the CA
+ * with the EST profile only. */
+
+/** What hkms_ops_est_enable() takes. */
+struct hkms_ops_est_enable_req {
+	const char *ca;
+	const char *profile;		/* a leaf profile (required) */
+	int days;			/* 0 = the profile's default */
+};
+
+/** Enable EST on a CA (or change its profile or days). *out: the CA's EST
+ *  settings {ca, profile, days, enabled_at, url_path}. Audited
+ *  ("est.enable"). */
+enum hkms_rc hkms_ops_est_enable(struct hkms_ops_ctx *c,
+    const struct hkms_ops_est_enable_req *req, json_t **out,
+    struct hkms_err *err);
+
+/** Disable EST on a CA; its enrollment passwords stay (and work again
+ *  when it is enabled again). HKMS_E_NOT_FOUND "est_not_enabled".
+ *  Audited ("est.disable"). */
+enum hkms_rc hkms_ops_est_disable(struct hkms_ops_ctx *c, const char *ca,
+    struct hkms_err *err);
+
+/** The EST settings of every enabled CA (ca NULL: an array) or of one
+ *  (an object; HKMS_E_NOT_FOUND "est_not_enabled"), each with the count
+ *  of its active enrollment passwords. */
+enum hkms_rc hkms_ops_est_status(struct hkms_ops_ctx *c, const char *ca,
+    json_t **out, struct hkms_err *err);
+
+/** What hkms_ops_est_token_create() takes. */
+struct hkms_ops_est_token_req {
+	const char *ca;
+	const char *subject;		/* the subject the CSR must have
+					 * (hkms_x509_name_parse syntax) */
+	int days;			/* lifetime, 0 = 7, at most 365 */
+};
+
+/** A one-time enrollment password for first enrollment on ca: 144
+ *  random bits, stored only as a salted PBKDF2-HMAC-SHA256 hash, valid
+ *  once until it expires. *out: {id (the Basic user name), password
+ *  (only here, never again), ca, subject, expires, ...}; the caller
+ *  wipes it (the password is in it). Audited ("est.token_create"),
+ *  without the password. */
+enum hkms_rc hkms_ops_est_token_create(struct hkms_ops_ctx *c,
+    const struct hkms_ops_est_token_req *req, json_t **out,
+    struct hkms_err *err);
+
+/** The enrollment passwords (of ca, or all with ca NULL): id, ca,
+ *  subject, created, expires, status (active, used, expired, claimed),
+ *  used_at, serial; never a hash. */
+enum hkms_rc hkms_ops_est_token_list(struct hkms_ops_ctx *c, const char *ca,
+    json_t **out, struct hkms_err *err);
+
+/** Delete an enrollment password. HKMS_E_NOT_FOUND "est_token_not_found".
+ *  Audited ("est.token_delete"). */
+enum hkms_rc hkms_ops_est_token_delete(struct hkms_ops_ctx *c,
+    const char *id, struct hkms_err *err);
+
+/** GET /.well-known/est/{ca}/cacerts: the CA's chain (the CA first, up to
+ *  its root) as a certs-only PKCS#7, DER, in base64 with line breaks.
+ *  *out is malloc'd (free). HKMS_E_NOT_FOUND "est_not_enabled". */
+enum hkms_rc hkms_ops_est_cacerts(struct hkms_ops_ctx *c, const char *ca,
+    char **out, size_t *len, struct hkms_err *err);
+
+/** GET /.well-known/est/{ca}/csrattrs: what the CA's EST profile asks of
+ *  a CSR, as base64 of a DER CsrAttrs (RFC 7030 section 4.5.2): the
+ *  profile's digest and, when the profile takes SANs from the CSR,
+ *  subjectAltName. *out is malloc'd (free). */
+enum hkms_rc hkms_ops_est_csrattrs(struct hkms_ops_ctx *c, const char *ca,
+    char **out, size_t *len, struct hkms_err *err);
+
+/** What hkms_ops_est_enroll() takes: the request as it came. */
+struct hkms_ops_est_enroll_req {
+	const char *ca;
+	int reenroll;			/* simplereenroll */
+	const char *content_type;	/* must be application/pkcs10 */
+	const unsigned char *body;	/* base64 DER PKCS#10 */
+	size_t body_len;
+	const char *authorization;	/* the Authorization header, NULL */
+	/* the TLS peer's certificates (DER, leaf first), n 0: none */
+	const unsigned char *const *peer_der;
+	const size_t *peer_len;
+	size_t npeer;
+};
+
+/** simpleenroll / simplereenroll. Authentication: HTTP Basic with an
+ *  enrollment password of this CA (enroll only; the CSR's subject must be
+ *  the password's; the password is claimed atomically before issuing, so
+ *  of two concurrent uses exactly one issues, and given back if the
+ *  issuance fails), or the TLS client certificate: for re-enroll a valid,
+ *  unrevoked certificate of this CA whose subject and SANs the CSR
+ *  repeats (RFC 7030 section 4.2.2), for enroll a registered hkms client
+ *  allowed to sign with the CA and the profile. The certificate is
+ *  issued by hkms_ops_ca_sign with the CA's EST profile. *out: the new
+ *  certificate as a certs-only PKCS#7 in base64 (malloc'd). Audited
+ *  ("est.enroll" / "est.reenroll", with the token id or the client
+ *  thumbprint; the issuance itself as "ca.sign"). No credential:
+ *  HKMS_E_DENIED "est_auth_required" (401). */
+enum hkms_rc hkms_ops_est_enroll(struct hkms_ops_ctx *c,
+    const struct hkms_ops_est_enroll_req *req, char **out, size_t *len,
+    struct hkms_err *err);
+
+/** An EST request body, base64 (RFC 4648, line breaks and other white
+ *  space allowed, padding optional) of a DER PKCS#10, to its DER bytes;
+ *  *der is malloc'd (free). HKMS_E_INVALID "est_bad_request". The fuzz
+ *  target tests/fuzz/fuzz_est_body.c drives it. */
+enum hkms_rc hkms_ops_est_body_decode(const unsigned char *body, size_t len,
+    unsigned char **der, size_t *der_len, struct hkms_err *err);
+
+/** The user name and password of an "Authorization: Basic ..." header;
+ *  user and pass are malloc'd, pass wiped by the caller (OPENSSL_clear_free).
+ *  HKMS_E_DENIED "est_auth_failed" when the header is not Basic or does
+ *  not decode to user:password. */
+enum hkms_rc hkms_ops_est_basic_parse(const char *header, char **user,
+    char **pass, struct hkms_err *err);
 
 #endif

@@ -22,6 +22,7 @@
 
 #define HKMS_HTTP_MAX_PARAMS 4		/* {name} segments in a pattern */
 #define HKMS_HTTP_PARAM_BUF 512		/* decoded {name} values, together */
+#define HKMS_HTTP_RESP_HEADERS 4	/* extra response headers */
 
 struct hkms_http_query {
 	const char *key;
@@ -49,6 +50,13 @@ struct hkms_http_req {
 	size_t nparams;
 	char param_buf[HKMS_HTTP_PARAM_BUF];	/* storage of params (filled
 					 * by hkms_http_route_match) */
+	/* EST (issue 17b): the Authorization header (NULL if none) and the
+	 * TLS peer's certificates (DER, leaf first; npeer 0: none), also
+	 * on a public route, where the server does not authenticate them */
+	const char *authorization;
+	const unsigned char *const *peer_der;
+	const size_t *peer_len;
+	size_t npeer;
 };
 
 struct hkms_http_resp {
@@ -60,7 +68,16 @@ struct hkms_http_resp {
 					 * name, "" = none */
 	char error_code[48];		/* the error's machine code, for the
 					 * request log and metrics; "" = ok */
+	/* more response headers (EST, issue 17b: WWW-Authenticate,
+	 * Content-Transfer-Encoding): "" = unused; set with
+	 * hkms_http_resp_header() */
+	char hdr_name[HKMS_HTTP_RESP_HEADERS][40];
+	char hdr_value[HKMS_HTTP_RESP_HEADERS][160];
 };
+
+/** Add a response header (copied; too long or too many: dropped). */
+void hkms_http_resp_header(struct hkms_http_resp *resp, const char *name,
+    const char *value);
 
 /* route flags */
 #define HKMS_ROUTE_PUBLIC	0x1	/* no client certificate needed */

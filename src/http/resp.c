@@ -87,6 +87,25 @@ hkms_http_resp_free(struct hkms_http_resp *resp)
 	resp->body_len = 0;
 }
 
+void
+hkms_http_resp_header(struct hkms_http_resp *resp, const char *name,
+    const char *value)
+{
+	size_t i;
+
+	if (strlen(name) >= sizeof(resp->hdr_name[0]) ||
+	    strlen(value) >= sizeof(resp->hdr_value[0]))
+		return;
+	for (i = 0; i < HKMS_HTTP_RESP_HEADERS; i++)
+		if (resp->hdr_name[i][0] == '\0') {
+			snprintf(resp->hdr_name[i], sizeof(resp->hdr_name[i]),
+			    "%s", name);
+			snprintf(resp->hdr_value[i],
+			    sizeof(resp->hdr_value[i]), "%s", value);
+			return;
+		}
+}
+
 const char *
 hkms_http_query_get(const struct hkms_http_req *req, const char *key)
 {

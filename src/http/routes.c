@@ -123,6 +123,7 @@ const struct hkms_body_schema *const hkms_http_body_schemas[] = {
 	/* ACME (issue 17a) */
 
 	/* EST (issue 17b) */
+	&hkms_body_est_enable, &hkms_body_est_token_create,
 
 	NULL
 };

@@ -223,4 +223,8 @@ HKMS_HANDLER(hkms_route_profiles_list);
 HKMS_HANDLER(hkms_route_profiles_show);
 HKMS_HANDLER(hkms_route_audit_list);
 
+/* routes_est.c: EST (issue 17b) */
+extern const struct hkms_body_schema hkms_body_est_enable;
+extern const struct hkms_body_schema hkms_body_est_token_create;
+
 #endif

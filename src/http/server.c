@@ -109,6 +109,7 @@ send_resp(struct MHD_Connection *conn, struct hkms_http_resp *r, int close)
 	struct MHD_Response *mr;
 	enum MHD_Result ret;
 	char cd[200];
+	size_t i;
 
 	mr = MHD_create_response_from_buffer_with_free_callback(r->body_len,
 	    r->body, wipe_free);
@@ -129,6 +130,10 @@ send_resp(struct MHD_Connection *conn, struct hkms_http_resp *r, int close)
 	    "max-age=31536000");
 	if (r->status == 429 || r->status == 503)
 		MHD_add_response_header(mr, "Retry-After", "1");
+	for (i = 0; i < HKMS_HTTP_RESP_HEADERS; i++)
+		if (r->hdr_name[i][0] != '\0')
+			MHD_add_response_header(mr, r->hdr_name[i],
+			    r->hdr_value[i]);
 	if (close)
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION,
 		    "close");
@@ -251,15 +256,16 @@ unescape_none(void *cls, struct MHD_Connection *conn, char *s)
 	return strlen(s);
 }
 
-/* The client certificate chain of the connection (DER, leaf first). */
-static enum hkms_rc
-authenticate(struct MHD_Connection *conn, struct hkms_client_principal *cp,
-    struct hkms_err *err)
+#define MAX_PEERS 16
+
+/* The client certificate chain of the connection (DER, leaf first, at
+ * most MAX_PEERS; borrowed from the TLS session); the count. */
+static size_t
+peer_chain(struct MHD_Connection *conn, const unsigned char **der,
+    size_t *len)
 {
 	const union MHD_ConnectionInfo *ci;
 	const gnutls_datum_t *peers = NULL;
-	const unsigned char *der[16];
-	size_t len[16];
 	unsigned n = 0, i;
 
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -268,12 +274,23 @@ authenticate(struct MHD_Connection *conn, struct hkms_client_principal *cp,
 		    (gnutls_session_t)ci->tls_session, &n);
 	if (peers == NULL)
 		n = 0;
-	if (n > 16)
-		n = 16;
+	if (n > MAX_PEERS)
+		n = MAX_PEERS;
 	for (i = 0; i < n; i++) {
 		der[i] = peers[i].data;
 		len[i] = peers[i].size;
 	}
+	return n;
+}
+
+static enum hkms_rc
+authenticate(struct MHD_Connection *conn, struct hkms_client_principal *cp,
+    struct hkms_err *err)
+{
+	const unsigned char *der[MAX_PEERS];
+	size_t len[MAX_PEERS], n;
+
+	n = peer_chain(conn, der, len);
 	return hkms_client_authenticate(state.svc, der, len, n, cp, err);
 }
 
@@ -288,6 +305,8 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 	struct hkms_client_principal cp;
 	struct hkms_principal anon;
 	struct hkms_err e = { 0 };
+	const unsigned char *peer_der[MAX_PEERS];
+	size_t peer_len[MAX_PEERS];
 	int path_known = 0, authed = 0;
 
 	memset(&req, 0, sizeof(req));
@@ -324,6 +343,11 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 	req.body = rq->len ? rq->body : NULL;
 	req.body_len = rq->len;
 	req.svc = state.svc;
+	req.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	req.npeer = peer_chain(conn, peer_der, peer_len);
+	req.peer_der = peer_der;
+	req.peer_len = peer_len;
 	route = hkms_http_route_match(method, url, &req, &path_known);
 	if (route == NULL) {
 		if (path_known)

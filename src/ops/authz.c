@@ -36,6 +36,13 @@ static const struct authz_row table[] = {
 	{ "ca.cert_get", HKMS_CLEARANCE_NONE, SCOPE_NONE },
 	{ "ca.crl_get", HKMS_CLEARANCE_NONE, SCOPE_NONE },
 	{ "client.cas", HKMS_CLEARANCE_NONE, SCOPE_NONE },
+	/* EST (issue 17b): the enrollment operations authenticate the
+	 * password or certificate themselves and issue through ca.sign
+	 * under a principal granted that CA and profile only */
+	{ "est.cacerts", HKMS_CLEARANCE_NONE, SCOPE_NONE },
+	{ "est.csrattrs", HKMS_CLEARANCE_NONE, SCOPE_NONE },
+	{ "est.enroll", HKMS_CLEARANCE_NONE, SCOPE_NONE },
+	{ "est.reenroll", HKMS_CLEARANCE_NONE, SCOPE_NONE },
 	/* user: sign with granted CAs and profiles, read granted CAs */
 	{ "ca.sign", HKMS_CLEARANCE_USER, SCOPE_SIGN },
 	{ "ca.list", HKMS_CLEARANCE_USER, SCOPE_NONE },
@@ -84,6 +91,13 @@ static const struct authz_row table[] = {
 	{ "audit.verify", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "audit.show", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "store.check", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	/* EST (issue 17b) */
+	{ "est.status", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	{ "est.enable", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	{ "est.disable", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	{ "est.token_create", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	{ "est.token_list", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	{ "est.token_delete", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "metrics", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	/* admin: clients, tokens, deleting CAs, the service certificate */
 	{ "token.list", HKMS_CLEARANCE_ADMIN, SCOPE_NONE },
