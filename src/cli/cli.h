@@ -132,5 +132,7 @@ int hkms_cmd_unseal(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_client(struct hkms_cli *cli, int argc, char **argv);
 /* issue 13a */
 int hkms_cmd_service_cert(struct hkms_cli *cli, int argc, char **argv);
+/* EST (issue 17b) */
+int hkms_cmd_est(struct hkms_cli *cli, int argc, char **argv);
 
 #endif

@@ -29,6 +29,8 @@ static const struct hkms_cli_cmd commands[] = {
 	{ "client", hkms_cmd_client, "mTLS clients: generate, add, list, show, edit, delete" },
 	/* issue 13a */
 	{ "service-cert", hkms_cmd_service_cert, "the service's own certificate: get, create-csr, apply, apply-self-signed, status, trust" },
+	/* EST (issue 17b) */
+	{ "est", hkms_cmd_est, "EST (RFC 7030) on a CA: enable, disable, status, one-time enrollment passwords" },
 	{ NULL, NULL, NULL }
 };
 
