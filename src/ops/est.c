@@ -946,6 +946,9 @@ cert_of_ca(struct hkms_ops_ctx *c, struct ca *ca,
 	}
 	if ((rc = hkms_certio_thumbprint(x, thumb, err)) != HKMS_OK)
 		goto out;
+	/* the hex alone, as in "client:<sha256>" */
+	if (strncmp(thumb, "sha256:", 7) == 0)
+		memmove(thumb, thumb + 7, strlen(thumb + 7) + 1);
 	capub = X509_get0_pubkey(ca->cert);
 	if (X509_check_issued(ca->cert, x) != X509_V_OK || capub == NULL ||
 	    X509_verify(x, capub) != 1) {
