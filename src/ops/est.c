@@ -149,6 +149,7 @@ hkms_ops_est_body_decode(const unsigned char *body, size_t len,
 	const unsigned char *p;
 	unsigned char *d = NULL;
 	X509_REQ *r = NULL;
+	struct hkms_err e = { 0 };
 	size_t n = 0;
 
 	if (der == NULL || der_len == NULL)
@@ -165,15 +166,23 @@ hkms_ops_est_body_decode(const unsigned char *body, size_t len,
 	if (b64_decode(body, len, &d, &n) != 0 || n == 0)
 		return hkms_err_setc(err, HKMS_E_INVALID, "est_bad_request",
 		    "the request body is not base64");
-	/* a whole DER PKCS#10, nothing after it (PEM is not EST) */
+	/* a whole DER PKCS#10, nothing after it (PEM is not EST), that the
+	 * CSR parser of ca sign takes too */
 	p = d;
-	if ((r = d2i_X509_REQ(NULL, &p, (long)n)) == NULL ||
+	if (d[0] != 0x30 || (r = d2i_X509_REQ(NULL, &p, (long)n)) == NULL ||
 	    (size_t)(p - d) != n) {
 		X509_REQ_free(r);
 		free(d);
 		ERR_clear_error();
 		return hkms_err_setc(err, HKMS_E_INVALID, "est_bad_request",
 		    "the request body is not base64 of one DER PKCS#10");
+	}
+	X509_REQ_free(r);
+	r = NULL;
+	if (hkms_x509_csr_parse(d, n, &r, &e) != HKMS_OK) {
+		free(d);
+		return hkms_err_setc(err, HKMS_E_INVALID, "est_bad_request",
+		    "the request body is not a usable PKCS#10: %s", e.detail);
 	}
 	X509_REQ_free(r);
 	*der = d;
@@ -877,7 +886,7 @@ token_check(struct hkms_ops_ctx *c, const char *ca, const char *id,
 	    sizeof(salt)) != 0 || unhex(json_string_value(json_object_get(t,
 	    "hash")), want, sizeof(want)) != 0 || iter < 1 ||
 	    iter > 10000000) {
-		rc = hkms_err_setc(err, HKMS_E_INTERNAL, "bad_record",
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "bad_record",
 		    "enrollment password record '%s' is damaged", id);
 		goto out;
 	}

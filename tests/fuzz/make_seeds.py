@@ -362,6 +362,9 @@ HTTP_BODIES = [
     ('service.cert_self_sign', {"rekey": True}),
     ('service.cert_trust', {}),
     ('cert.restore', {"version": 2}),
+    # EST (issue 17b)
+    ("est.enable", {"profile": "tls-client", "days": 30}),
+    ("est.token_create", {"ca": "root", "subject": "/CN=dev1", "days": 7}),
 ]
 
 
@@ -399,7 +402,39 @@ def http_route_seeds():
         put(t, "route-%02d" % i, m.encode() + b"\x00" + path.encode())
 
 
+def est_body_seeds():
+    """EST bodies (issue 17b): byte 0 even = a base64 PKCS#10 body, odd =
+    the rest of a "Basic " header."""
+    import base64
+    t = "est_body"
+    ossl("req", "-new", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:P-256", "-noenc", "-keyout", "est.key",
+         "-subj", "/CN=dev1", "-addext", "subjectAltName=DNS:dev1.example",
+         "-outform", "DER", "-out", "est.der")
+    der = rd("est.der")
+    b = base64.b64encode(der)
+    lines = b"\n".join(b[i:i + 64] for i in range(0, len(b), 64)) + b"\n"
+    put(t, "lines", b"\x00" + lines)
+    put(t, "one-line", b"\x00" + b)
+    put(t, "crlf", b"\x00" + lines.replace(b"\n", b"\r\n"))
+    put(t, "no-padding", b"\x00" + b.rstrip(b"="))
+    put(t, "trailing-junk", b"\x00" + base64.b64encode(der + b"\x00\x00"))
+    put(t, "truncated", b"\x00" + base64.b64encode(der[:-9]))
+    put(t, "pem-inside", b"\x00" + base64.b64encode(
+        b"-----BEGIN CERTIFICATE REQUEST-----\n" + lines +
+        b"-----END CERTIFICATE REQUEST-----\n"))
+    put(t, "bad-char", b"\x00" + b[:20] + b"*" + b[20:])
+    put(t, "pad-middle", b"\x00" + b[:8] + b"==" + b[8:])
+    put(t, "empty", b"\x00")
+    put(t, "basic", b"\x01" + base64.b64encode(b"est-0011aabbccdd:pw-x_y"))
+    put(t, "basic-nocolon", b"\x01" + base64.b64encode(b"useronly"))
+    put(t, "basic-empty-pass", b"\x01" + base64.b64encode(b"u:"))
+    put(t, "basic-nul", b"\x01" + base64.b64encode(b"u\x00:p"))
+    put(t, "basic-junk", b"\x01%%%")
+
+
 def main():
+    est_body_seeds()
     http_body_seeds()
     http_route_seeds()
     cli_material()
