@@ -36,6 +36,9 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct req_counter reqs[NROUTES];
 static size_t nreqs;
 static struct hist req_latency, sign_latency;
+/* EST (issue 17b): time of the enrollments (simpleenroll and
+ * simplereenroll, whatever their result) from headers to response */
+static struct hist est_latency;
 static unsigned long long sign_errors;
 
 static void
@@ -58,6 +61,10 @@ srv_metrics_request(const char *method, const char *route, int status,
 
 	pthread_mutex_lock(&mu);
 	hist_add(&req_latency, seconds);
+	if (strncmp(route, "/.well-known/est/", 17) == 0 &&
+	    strlen(route) > 6 && strcmp(route + strlen(route) - 6, "enroll")
+	    == 0)
+		hist_add(&est_latency, seconds);
 	for (i = 0; i < nreqs; i++)
 		if (reqs[i].status == status &&
 		    strcmp(reqs[i].route, route) == 0 &&
@@ -102,7 +109,7 @@ srv_metrics_render(struct hkms_service *svc)
 {
 	struct hkms_server_state *s = hkms_server_current();
 	struct req_counter *rc;
-	struct hist rl, sl;
+	struct hist rl, sl, el;
 	unsigned long long se;
 	json_t *m, *ops, *o;
 	char *buf = NULL;
@@ -121,6 +128,7 @@ srv_metrics_render(struct hkms_service *svc)
 	memcpy(rc, reqs, n * sizeof(reqs[0]));
 	rl = req_latency;
 	sl = sign_latency;
+	el = est_latency;
 	se = sign_errors;
 	pthread_mutex_unlock(&mu);
 	fprintf(f, "# HELP hkms_http_requests_total HTTP requests by method, "
@@ -135,6 +143,8 @@ srv_metrics_render(struct hkms_service *svc)
 	    "Time from the request's headers to its response.", &rl);
 	hist_print(f, "hkms_tls_sign_duration_seconds",
 	    "Time the token took to sign a TLS handshake.", &sl);
+	hist_print(f, "hkms_est_enroll_duration_seconds",
+	    "Time of an EST simpleenroll or simplereenroll request.", &el);
 	fprintf(f, "# HELP hkms_tls_sign_errors_total TLS handshake signatures "
 	    "the token refused or could not make.\n# TYPE "
 	    "hkms_tls_sign_errors_total counter\nhkms_tls_sign_errors_total "

@@ -214,7 +214,9 @@ curl -K admin.curlrc "$URL/metrics" > metrics.txt
 grep -q 'hkms_operations_total{op="est.enroll",result="ok"}' metrics.txt || fail "no est.enroll metric"
 grep -q 'hkms_operations_total{op="est.enroll",result="error"}' metrics.txt || fail "no failed est.enroll metric"
 grep -q 'route="/.well-known/est/{ca}/simpleenroll"' metrics.txt || fail "no request metric of the EST route"
-pass "API: enable, token create/list/delete, disable; metrics count enrollments by result"
+n=$(sed -n 's/^hkms_est_enroll_duration_seconds_count //p' metrics.txt)
+[ -n "$n" ] && [ "$n" -ge 20 ] || fail "EST latency histogram count: '$n'"
+pass "API: enable, token create/list/delete, disable; metrics count enrollments by result, their latency"
 
 # ---- audit ----
 hkms --json audit show --limit 1000 > audit.json || fail "audit show"
