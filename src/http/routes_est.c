@@ -213,7 +213,7 @@ est_enable(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	hkms_http_body_free(&hkms_body_est_enable, &b);
 }
 
-/* DELETE /v1/cas/{name}/est (hkms est disable) */
+/* DELETE /v1/cas/{name}/est (hkms est disable): {name, deleted} */
 static void
 est_disable(struct hkms_http_req *req, struct hkms_http_resp *resp)
 {
@@ -224,10 +224,8 @@ est_disable(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	if (hkms_http_ctx(req, resp, HKMS_SERVICE_NEED_STORE, &c) != 0)
 		return;
 	rc = hkms_ops_est_disable(&c, req->params[0], &err);
-	if (rc == HKMS_OK)
-		hkms_http_resp_bytes(resp, 204, "application/json", "", 0);
-	else
-		hkms_http_reply(resp, rc, 204, NULL, &err);
+	hkms_http_reply(resp, rc, 200, rc == HKMS_OK ? json_pack("{s:s,s:b}",
+	    "name", req->params[0], "deleted", 1) : NULL, &err);
 }
 
 /* GET /v1/est/tokens[?ca=NAME] */
@@ -299,10 +297,8 @@ est_token_delete(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	if (hkms_http_ctx(req, resp, HKMS_SERVICE_NEED_STORE, &c) != 0)
 		return;
 	rc = hkms_ops_est_token_delete(&c, req->params[0], &err);
-	if (rc == HKMS_OK)
-		hkms_http_resp_bytes(resp, 204, "application/json", "", 0);
-	else
-		hkms_http_reply(resp, rc, 204, NULL, &err);
+	hkms_http_reply(resp, rc, 200, rc == HKMS_OK ? json_pack("{s:s,s:b}",
+	    "name", req->params[0], "deleted", 1) : NULL, &err);
 }
 
 #define P HKMS_ROUTE_PUBLIC

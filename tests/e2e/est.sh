@@ -204,9 +204,16 @@ st=$(curl -s --cacert service.pem -u "$ida:$pwa" --data-binary @api1.b64 -H 'Con
 [ "$st" = 200 ] || fail "enroll on the API-enabled CA: $st"
 p7certs api1.p7 | openssl verify -CAfile other.pem >/dev/null || fail "api1 does not verify"
 api GET /v1/est | sed '$d' | grep -q '"other"' || fail "API status"
+# a registered hkms client (the admin) enrolls with its certificate, no password
+csr adm1 /CN=adm1
+st=$(curl -K admin.curlrc --data-binary @adm1.b64 -H 'Content-Type: application/pkcs10' \
+	-o adm1.p7 -w '%{http_code}' "$E/other/simpleenroll")
+[ "$st" = 200 ] || fail "enroll with a registered client's certificate: $st $(cat adm1.p7)"
+p7certs adm1.p7 | openssl verify -CAfile other.pem >/dev/null || fail "adm1 does not verify"
 api GET "/v1/est/tokens?ca=other" | sed '$d' | grep -q "$ida" || fail "API token list"
-[ "$(api DELETE "/v1/est/tokens/$ida" | tail -1)" = 204 ] || fail "API token delete"
-[ "$(api DELETE /v1/cas/other/est | tail -1)" = 204 ] || fail "API disable"
+[ "$(api DELETE "/v1/est/tokens/$ida" | tail -1)" = 200 ] || fail "API token delete"
+[ "$(api DELETE "/v1/est/tokens/$ida" | tail -1)" = 404 ] || fail "API token delete twice"
+[ "$(api DELETE /v1/cas/other/est | tail -1)" = 200 ] || fail "API disable"
 [ "$(code "$E/other/cacerts")" = 404 ] || fail "disabled CA still serves EST"
 anon=$(curl -s --cacert service.pem -o /dev/null -w '%{http_code}' -X PUT "$URL/v1/cas/root/est")
 [ "$anon" = 401 ] || fail "API without a client certificate: $anon"
