@@ -163,9 +163,14 @@ hkms_ops_est_body_decode(const unsigned char *body, size_t len,
 	if (len > EST_BODY_MAX)
 		return hkms_err_setc(err, HKMS_E_INVALID, "est_bad_request",
 		    "the request body is larger than %d bytes", EST_BODY_MAX);
-	if (b64_decode(body, len, &d, &n) != 0 || n == 0)
+	if (b64_decode(body, len, &d, &n) != 0)
 		return hkms_err_setc(err, HKMS_E_INVALID, "est_bad_request",
 		    "the request body is not base64");
+	if (n == 0) {
+		free(d);
+		return hkms_err_setc(err, HKMS_E_INVALID, "est_bad_request",
+		    "the request body holds no base64");
+	}
 	/* a whole DER PKCS#10, nothing after it (PEM is not EST), that the
 	 * CSR parser of ca sign takes too */
 	p = d;
@@ -875,9 +880,15 @@ token_check(struct hkms_ops_ctx *c, const char *ca, const char *id,
 
 	if (id == NULL || strncmp(id, "est-", 4) != 0 ||
 	    !hkms_name_valid(id) || !hkms_store_exists(c->store, TOKEN_KIND,
-	    id))
+	    id)) {
+		/* the same work as a wrong password: the answer's timing
+		 * does not tell which ids exist */
+		memset(salt, 0, sizeof(salt));
+		(void)pass_hash(pass, salt, TOKEN_ITER, got, err);
+		OPENSSL_cleanse(got, sizeof(got));
 		return hkms_err_setc(err, HKMS_E_DENIED, "est_auth_failed",
 		    "no enrollment password '%.80s'", id ? id : "");
+	}
 	if ((rc = hkms_store_get(c->store, TOKEN_KIND, id, &t, NULL, err)) !=
 	    HKMS_OK)
 		return rc;
