@@ -743,11 +743,14 @@ struct hkms_ops_est_enable_req {
 	const char *ca;
 	const char *profile;		/* a leaf profile (required) */
 	int days;			/* 0 = the profile's default */
+	int make_default;		/* also serve it at /.well-known/est/
+					 * without a CA label (one CA is) */
 };
 
-/** Enable EST on a CA (or change its profile or days). *out: the CA's EST
- *  settings {ca, profile, days, enabled_at, url_path}. Audited
- *  ("est.enable"). */
+/** Enable EST on a CA (or change its profile, days, default). *out: the
+ *  CA's EST settings {ca, profile, days, default, enabled_at, url_path}.
+ *  Audited ("est.enable"). The ops below that take a ca take NULL for
+ *  the default EST CA (HKMS_E_NOT_FOUND "est_not_enabled" when none). */
 enum hkms_rc hkms_ops_est_enable(struct hkms_ops_ctx *c,
     const struct hkms_ops_est_enable_req *req, json_t **out,
     struct hkms_err *err);

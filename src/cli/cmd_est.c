@@ -29,7 +29,7 @@ parse_days(const char *s, int max, int *out)
 }
 
 static const char *const status_cols[] = { "ca", "profile", "days",
-    "active_tokens", "url_path", NULL };
+    "default", "active_tokens", "url_path", NULL };
 
 static void
 print_status(FILE *out, json_t *o)
@@ -74,6 +74,7 @@ est_enable(struct hkms_cli *cli, int argc, char **argv)
 	static const struct option lo[] = {
 		{ "profile", required_argument, NULL, 'p' },
 		{ "days", required_argument, NULL, 'd' },
+		{ "default", no_argument, NULL, 'D' },
 		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_est_enable_req r;
@@ -83,10 +84,13 @@ est_enable(struct hkms_cli *cli, int argc, char **argv)
 	int ch;
 
 	memset(&r, 0, sizeof(r));
-	while ((ch = hkms_cli_getopt(cli, argc, argv, "p:d:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "p:d:Dh", lo)) != -1) {
 		switch (ch) {
 		case 'p':
 			r.profile = optarg;
+			break;
+		case 'D':
+			r.make_default = 1;
 			break;
 		case 'd':
 			if (!parse_days(optarg, HKMS_OPS_DAYS_MAX, &r.days))
@@ -95,10 +99,12 @@ est_enable(struct hkms_cli *cli, int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: hkms est enable CA --profile PROFILE "
-			    "[--days N]\nServe EST for CA at "
+			    "[--days N] [--default]\nServe EST for CA at "
 			    "/.well-known/est/CA/ on hkms serve; enrolled "
 			    "certificates get PROFILE (a leaf profile) and N "
-			    "days (default: the profile's).\n");
+			    "days (default: the profile's). --default: also at "
+			    "/.well-known/est/ (no CA label; one CA is the "
+			    "default).\n");
 			return HKMS_EXIT_OK;
 		default:
 			return hkms_cli_usage(cli, "bad option for 'est enable'");
@@ -106,7 +112,7 @@ est_enable(struct hkms_cli *cli, int argc, char **argv)
 	}
 	if (optind + 1 != argc || r.profile == NULL)
 		return hkms_cli_usage(cli, "usage: hkms est enable CA "
-		    "--profile PROFILE [--days N]");
+		    "--profile PROFILE [--days N] [--default]");
 	r.ca = argv[optind];
 	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_est_enable(&c, &r, &out, &err) != HKMS_OK)

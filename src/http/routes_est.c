@@ -14,6 +14,7 @@
  * GET|PUT|DELETE /v1/cas/{name}/est, GET|POST /v1/est/tokens and DELETE
  * /v1/est/tokens/{id} (hkms est status|enable|disable|token ...).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,9 @@
 #include "routes_int.h"
 
 #define NEED_TOKEN (HKMS_SERVICE_NEED_STORE | HKMS_SERVICE_NEED_TOKEN)
+/* the {ca} of the path, or NULL (the default EST CA) on the paths
+ * without a CA label */
+#define CA_OF(req) ((req)->nparams > 0 ? (req)->params[0] : NULL)
 
 /* ---- the EST routes -------------------------------------------------- */
 
@@ -68,7 +72,7 @@ est_cacerts(struct hkms_http_req *req, struct hkms_http_resp *resp)
 
 	if (hkms_service_ctx(req->svc, req->principal, req->actor,
 	    HKMS_SERVICE_NEED_STORE, &c, &err) != HKMS_OK ||
-	    hkms_ops_est_cacerts(&c, req->params[0], &b64, &len, &err) !=
+	    hkms_ops_est_cacerts(&c, CA_OF(req), &b64, &len, &err) !=
 	    HKMS_OK) {
 		est_error(resp, &err);
 		return;
@@ -88,7 +92,7 @@ est_csrattrs(struct hkms_http_req *req, struct hkms_http_resp *resp)
 
 	if (hkms_service_ctx(req->svc, req->principal, req->actor,
 	    HKMS_SERVICE_NEED_STORE, &c, &err) != HKMS_OK ||
-	    hkms_ops_est_csrattrs(&c, req->params[0], &b64, &len, &err) !=
+	    hkms_ops_est_csrattrs(&c, CA_OF(req), &b64, &len, &err) !=
 	    HKMS_OK) {
 		est_error(resp, &err);
 		return;
@@ -108,7 +112,7 @@ est_enroll(struct hkms_http_req *req, struct hkms_http_resp *resp,
 	size_t len = 0;
 
 	memset(&r, 0, sizeof(r));
-	r.ca = req->params[0];
+	r.ca = CA_OF(req);
 	r.reenroll = reenroll;
 	r.content_type = req->content_type;
 	r.body = req->body;
@@ -174,16 +178,19 @@ est_status_one(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	hkms_http_reply(resp, rc, 200, out, &err);
 }
 
-/* PUT /v1/cas/{name}/est {profile, days} (hkms est enable) */
+/* PUT /v1/cas/{name}/est {profile, days, default} (hkms est enable) */
 struct est_enable_body {
 	struct hkms_body_head h;
 	const char *profile;
 	int days;
+	int make_default;
 };
 
 static const struct hkms_body_field est_enable_fields[] = {
 	HKMS_BODY_F(struct est_enable_body, profile, HKMS_BODY_STRING, 1),
 	HKMS_BODY_I(struct est_enable_body, days, 0, 0, HKMS_OPS_DAYS_MAX),
+	{ "default", HKMS_BODY_BOOL, 0, offsetof(struct est_enable_body,
+	    make_default), 0, 0 },
 	HKMS_BODY_END
 };
 
@@ -206,6 +213,7 @@ est_enable(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	r.ca = req->params[0];
 	r.profile = b.profile;
 	r.days = b.days;
+	r.make_default = b.make_default;
 	if (hkms_http_ctx(req, resp, HKMS_SERVICE_NEED_STORE, &c) == 0) {
 		rc = hkms_ops_est_enable(&c, &r, &out, &err);
 		hkms_http_reply(resp, rc, 200, out, &err);
@@ -311,6 +319,14 @@ const struct hkms_http_route hkms_http_routes_est[] = {
 	{ "POST", "/.well-known/est/{ca}/simpleenroll", P | T, "public",
 	    est_simpleenroll },
 	{ "POST", "/.well-known/est/{ca}/simplereenroll", P | T, "public",
+	    est_simplereenroll },
+	/* RFC 7030 3.2.2: the paths without a CA label serve the default
+	 * EST CA (hkms est enable --default) */
+	{ "GET", "/.well-known/est/cacerts", P, "public", est_cacerts },
+	{ "GET", "/.well-known/est/csrattrs", P, "public", est_csrattrs },
+	{ "POST", "/.well-known/est/simpleenroll", P | T, "public",
+	    est_simpleenroll },
+	{ "POST", "/.well-known/est/simplereenroll", P | T, "public",
 	    est_simplereenroll },
 
 	{ "GET", "/v1/est", 0, "operator", est_status_all },

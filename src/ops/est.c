@@ -292,7 +292,33 @@ pass_hash(const char *pass, const unsigned char *salt, int iter,
 	return HKMS_OK;
 }
 
-/* The EST settings of ca: HKMS_E_NOT_FOUND "ca_not_found" for no CA,
+/* The default EST CA (the paths without a CA label): its settings. */
+static enum hkms_rc
+est_default(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
+{
+	json_t *list = NULL, *e;
+	enum hkms_rc rc;
+	size_t i;
+
+	if ((rc = hkms_store_list(c->store, EST_KIND, &list, err)) != HKMS_OK)
+		return rc;
+	json_array_foreach(list, i, e) {
+		if (json_is_true(json_object_get(e, "default")) &&
+		    json_string_value(json_object_get(e, "ca")) != NULL &&
+		    hkms_store_exists(c->store, CA_KIND, json_string_value(
+		    json_object_get(e, "ca")))) {
+			*out = json_incref(e);
+			json_decref(list);
+			return HKMS_OK;
+		}
+	}
+	json_decref(list);
+	return hkms_err_setc(err, HKMS_E_NOT_FOUND, "est_not_enabled",
+	    "no CA is the default EST CA (the path names none)");
+}
+
+/* The EST settings of ca (NULL: of the default EST CA; its name is the
+ * settings' "ca"): HKMS_E_NOT_FOUND "ca_not_found" for no CA,
  * "est_not_enabled" for a CA without EST. */
 static enum hkms_rc
 est_settings(struct hkms_ops_ctx *c, const char *ca, json_t **out,
@@ -300,8 +326,11 @@ est_settings(struct hkms_ops_ctx *c, const char *ca, json_t **out,
 {
 	enum hkms_rc rc;
 
-	if ((rc = ca_need_store(c, err)) != HKMS_OK ||
-	    (rc = ca_name_check(ca, err)) != HKMS_OK)
+	if ((rc = ca_need_store(c, err)) != HKMS_OK)
+		return rc;
+	if (ca == NULL)
+		return est_default(c, out, err);
+	if ((rc = ca_name_check(ca, err)) != HKMS_OK)
 		return rc;
 	if (!hkms_store_exists(c->store, CA_KIND, ca))
 		return hkms_err_setc(err, HKMS_E_NOT_FOUND, "ca_not_found",
@@ -343,6 +372,31 @@ token_public(json_t *t)
 }
 
 /* ---- enabling -------------------------------------------------------- */
+
+/* Under the data lock: no CA but keep is the default EST CA any more. */
+static enum hkms_rc
+clear_default(struct hkms_ops_ctx *c, const char *keep, struct hkms_err *err)
+{
+	json_t *list = NULL, *e;
+	enum hkms_rc rc;
+	const char *name;
+	size_t i;
+
+	if ((rc = hkms_store_list(c->store, EST_KIND, &list, err)) != HKMS_OK)
+		return rc;
+	json_array_foreach(list, i, e) {
+		name = json_string_value(json_object_get(e, "name"));
+		if (name == NULL || strcmp(name, keep) == 0 ||
+		    !json_is_true(json_object_get(e, "default")))
+			continue;
+		json_object_set_new(e, "default", json_false());
+		if ((rc = hkms_store_put(c->store, EST_KIND, name, e, NULL,
+		    err)) != HKMS_OK)
+			break;
+	}
+	json_decref(list);
+	return rc;
+}
 
 enum hkms_rc
 hkms_ops_est_enable(struct hkms_ops_ctx *c,
@@ -389,20 +443,21 @@ hkms_ops_est_enable(struct hkms_ops_ctx *c,
 		goto out;
 	}
 	snprintf(path, sizeof(path), "/.well-known/est/%s/", req->ca);
-	rec = json_pack("{s:s,s:s,s:i,s:o,s:s,s:s}", "ca", req->ca,
+	rec = json_pack("{s:s,s:s,s:i,s:o,s:s,s:s,s:b}", "ca", req->ca,
 	    "profile", req->profile, "days", req->days, "enabled_at",
 	    now_json(), "enabled_by", c->actor ? c->actor : "unknown",
-	    "url_path", path);
+	    "url_path", path, "default", req->make_default ? 1 : 0);
 	if (rec == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	d = json_pack("{s:s,s:i}", "profile", req->profile, "days",
-	    req->days);
+	d = json_pack("{s:s,s:i,s:b}", "profile", req->profile, "days",
+	    req->days, "default", req->make_default ? 1 : 0);
 	rc = hkms_ops_audit_ahead(c, "est.enable", req->ca, d, err);
 	json_decref(d);
-	if (rc != HKMS_OK || (rc = hkms_store_put(c->store, EST_KIND,
-	    req->ca, rec, NULL, err)) != HKMS_OK)
+	if (rc != HKMS_OK || (req->make_default && (rc = clear_default(c,
+	    req->ca, err)) != HKMS_OK) || (rc = hkms_store_put(c->store,
+	    EST_KIND, req->ca, rec, NULL, err)) != HKMS_OK)
 		goto out;
 	*out = rec;
 	rec = NULL;	/* transferred */
@@ -533,6 +588,11 @@ hkms_ops_est_token_create(struct hkms_ops_ctx *c,
 	if ((rc = ca_need_store(c, err)) != HKMS_OK)
 		return rc;
 	days = req->days ? req->days : TOKEN_DAYS_DEFAULT;
+	if (req->ca == NULL) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "ca is required");
+		goto out;
+	}
 	if ((rc = ops_days_check(req->days, TOKEN_DAYS_MAX, err)) != HKMS_OK)
 		goto out;
 	if (req->subject == NULL || req->subject[0] == '\0') {
@@ -731,7 +791,8 @@ hkms_ops_est_cacerts(struct hkms_ops_ctx *c, const char *ca_name,
 	if (out == NULL || len == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = est_settings(c, ca_name, &cfg, err)) != HKMS_OK ||
-	    (rc = ca_load(c, ca_name, 1, &ca, err)) != HKMS_OK)
+	    (rc = ca_load(c, json_string_value(json_object_get(cfg, "ca")), 1,
+	    &ca, err)) != HKMS_OK)
 		goto out;
 	rc = p7_b64(ca->chain, out, len, err);
 out:
@@ -1250,10 +1311,12 @@ is_pkcs10(const char *ct)
 
 enum hkms_rc
 hkms_ops_est_enroll(struct hkms_ops_ctx *c,
-    const struct hkms_ops_est_enroll_req *req, char **out, size_t *len,
+    const struct hkms_ops_est_enroll_req *req0, char **out, size_t *len,
     struct hkms_err *err)
 {
-	const char *op = req && req->reenroll ? "est.reenroll" : "est.enroll";
+	const char *op = req0 && req0->reenroll ? "est.reenroll" :
+	    "est.enroll";
+	struct hkms_ops_est_enroll_req rq, *req = &rq;
 	char thumb[HKMS_CERTIO_THUMB_SIZE] = "", *tok_id = NULL;
 	char *serial = NULL;
 	unsigned char *der = NULL;
@@ -1264,12 +1327,15 @@ hkms_ops_est_enroll(struct hkms_ops_ctx *c,
 	const unsigned char *p;
 	int basic;
 
-	OPS_AUTHORIZE(c, op, req ? req->ca : NULL, NULL, err);
-	if (req == NULL || out == NULL || len == NULL)
+	OPS_AUTHORIZE(c, op, req0 ? req0->ca : NULL, NULL, err);
+	if (req0 == NULL || out == NULL || len == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	rq = *req0;
 	if ((rc = ca_need_hsm(c, err)) != HKMS_OK ||
-	    (rc = est_settings(c, req->ca, &cfg, err)) != HKMS_OK)
+	    (rc = est_settings(c, req0->ca, &cfg, err)) != HKMS_OK)
 		goto out;
+	/* the CA the path named, or the default EST CA */
+	rq.ca = json_string_value(json_object_get(cfg, "ca"));
 	basic = req->authorization != NULL && !req->reenroll;
 	if (!basic && req->npeer == 0) {
 		rc = hkms_err_setc(err, HKMS_E_DENIED, "est_auth_required",
@@ -1302,7 +1368,7 @@ hkms_ops_est_enroll(struct hkms_ops_ctx *c,
 		    thumb, &serial, err);
 out:
 	ERR_clear_error();
-	enroll_audit(c, op, req ? req->ca : NULL, rc, err, tok_id,
+	enroll_audit(c, op, req->ca, rc, err, tok_id,
 	    thumb[0] ? thumb : NULL, serial);
 	free(tok_id);
 	free(serial);

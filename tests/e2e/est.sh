@@ -169,7 +169,18 @@ st=$(curl -s --cacert service.pem -D at.h -o at.b64 -w '%{http_code}' "$E/root/c
 base64 -d at.b64 | openssl asn1parse -inform DER | grep -q sha256 || fail "csrattrs has no digest"
 [ "$(code "$E/other/cacerts")" = 404 ] || fail "cacerts of a CA without EST"
 [ "$(code "$E/nosuchca/csrattrs")" = 404 ] || fail "csrattrs of no CA"
-pass "cacerts parses with openssl pkcs7 -print_certs; csrattrs names the digest; 404 without EST"
+[ "$(code "$E/cacerts")" = 404 ] || fail "a default EST CA before one is set"
+hkms est enable root --profile tls-client --default >/dev/null || fail "est enable --default"
+curl -s --cacert service.pem "$E/cacerts" > def.b64
+cmp <(p7certs def.b64 | openssl x509 -outform DER) <(openssl x509 -in root.pem -outform DER) ||
+	fail "the path without a CA label is not the default CA's"
+read -r idd pwd < <(token root /CN=dflt1)
+csr dflt1 /CN=dflt1
+st=$(curl -s --cacert service.pem -u "$idd:$pwd" --data-binary @dflt1.b64 -H 'Content-Type: application/pkcs10' \
+	-o dflt1.p7 -w '%{http_code}' "$E/simpleenroll")
+[ "$st" = 200 ] || fail "simpleenroll without a CA label: $st $(cat dflt1.p7)"
+p7certs dflt1.p7 | openssl verify -CAfile root.pem >/dev/null || fail "dflt1 does not verify"
+pass "cacerts parses with openssl pkcs7 -print_certs; csrattrs names the digest; 404 without EST; the default CA at /.well-known/est/"
 
 # ---- concurrent use of one password: exactly one certificate ----
 before=$(hkms --json ca issued --ca root | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
@@ -194,7 +205,10 @@ pass "four concurrent enrollments with one password: exactly one certificate (3 
 (umask 077; printf 'cert-type = "P12"\ncert = "%s:%s"\ncacert = "%s"\nsilent\nmax-time = 20\n' \
 	"$T/data/admin-client.p12" "$(cat "$T/data/admin-client.pass")" "$T/service.pem" > admin.curlrc)
 api() { curl -K admin.curlrc -X "$1" -H 'Content-Type: application/json' ${3:+--data-binary "$3"} -w '\n%{http_code}' "$URL$2"; }
-[ "$(api PUT /v1/cas/other/est '{"profile":"tls-client","days":30}' | tail -1)" = 200 ] || fail "API enable"
+[ "$(api PUT /v1/cas/other/est '{"profile":"tls-client","days":30,"default":true}' | tail -1)" = 200 ] || fail "API enable"
+api GET /v1/cas/root/est | sed '$d' | jget default | grep -qx false || fail "root is still the default EST CA"
+cmp <(curl -s --cacert service.pem "$E/cacerts" | base64 -d | openssl pkcs7 -inform DER -print_certs 2>/dev/null |
+	openssl x509 -outform DER) <(openssl x509 -in other.pem -outform DER) || fail "the default did not move to other"
 api POST /v1/est/tokens '{"ca":"other","subject":"/CN=api1"}' > tok.out
 [ "$(tail -1 tok.out)" = 201 ] || fail "API token create: $(cat tok.out)"
 read -r ida pwa < <(sed '$d' tok.out | python3 -c 'import json,sys; o=json.load(sys.stdin); print(o["id"], o["password"])')

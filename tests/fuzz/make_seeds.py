@@ -363,7 +363,7 @@ HTTP_BODIES = [
     ('service.cert_trust', {}),
     ('cert.restore', {"version": 2}),
     # EST (issue 17b)
-    ("est.enable", {"profile": "tls-client", "days": 30}),
+    ("est.enable", {"profile": "tls-client", "days": 30, "default": True}),
     ("est.token_create", {"ca": "root", "subject": "/CN=dev1", "days": 7}),
 ]
 
