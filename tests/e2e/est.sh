@@ -258,3 +258,6 @@ hkms audit verify >/dev/null || fail "audit verify"
 pass "issuances audited as ca.sign with est-token:<id> / est-client:<sha256>; est.* lines; the log verifies"
 
 serve_stop
+[ "$SRV_RC" = 0 ] || fail "hkms serve exited $SRV_RC"
+grep -q 'Sanitizer' "$T/serve.log" && fail "sanitizer report in the server log: $(grep -m3 Sanitizer "$T/serve.log")"
+pass "the server stopped cleanly"
