@@ -216,9 +216,10 @@ int hkms_certio_profile_max_depth(enum hkms_certio_profile p);
 /** "openssl", "rfc5280", "webpki". */
 const char *hkms_certio_profile_name(enum hkms_certio_profile p);
 
-/** Parse "rfc5280|webpki" (HKMS_E_INVALID, code "bad_profile"); NULL or
- *  "" picks the default for the purpose: webpki for server, rfc5280
- *  otherwise. "openssl" is not accepted from users. */
+/** Parse "rfc5280|webpki|openssl" (HKMS_E_INVALID, code "bad_profile");
+ *  NULL or "" picks the default for the purpose: webpki for server,
+ *  rfc5280 otherwise. "openssl" is OpenSSL's verifier alone, the verdict
+ *  of `openssl verify -auth_level 2` (T-X509-1). */
 enum hkms_rc hkms_certio_profile_parse(const char *name,
     enum hkms_certio_purpose purpose, enum hkms_certio_profile *out,
     struct hkms_err *err);

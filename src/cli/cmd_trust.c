@@ -358,7 +358,7 @@ trust_verify(struct hkms_cli *cli, int argc, char **argv)
 	};
 	static const char usage[] = "verify --chain F [--purpose "
 	    "server|client|any] [--host NAME] [--at UNIXTIME] [--profile "
-	    "rfc5280|webpki] [--max-depth N]\nVerify a chain (leaf first) "
+	    "rfc5280|webpki|openssl] [--max-depth N]\nVerify a chain (leaf first) "
 	    "against the truststore; exit 0 when it holds.";
 	struct hkms_ops_trust_verify_req req = { 0 };
 	const char *file = NULL, *pfile = NULL;
@@ -406,7 +406,7 @@ trust_verify(struct hkms_cli *cli, int argc, char **argv)
 	if (optind != argc || file == NULL)
 		return hkms_cli_usage(cli, "usage: hkms trust verify --chain F "
 		    "[--purpose server|client|any] [--host NAME] "
-		    "[--at UNIXTIME] [--profile rfc5280|webpki] "
+		    "[--at UNIXTIME] [--profile rfc5280|webpki|openssl] "
 		    "[--max-depth N]");
 	if (read_password(pfile, &pass, &err) != HKMS_OK ||
 	    read_input(file, &data, &req.len, &err) != HKMS_OK ||

@@ -211,6 +211,10 @@ rule_key(struct rule_ctx *c, X509 *x, int d)
 static const char *
 rule_aki(struct rule_ctx *c, X509 *x, int d)
 {
+	/* a v1 certificate has no extensions to carry it (rule_version
+	 * decides whether v1 is taken at all) */
+	if (X509_get_version(x) != X509_VERSION_3)
+		return NULL;
 	if (X509_get0_authority_key_id(x) == NULL)
 		return fail(c, d, "authority_key_identifier", "certificate "
 		    "has no authority key identifier");
@@ -400,9 +404,12 @@ hkms_certio_profile_parse(const char *name, enum hkms_certio_purpose purpose,
 		*out = HKMS_CERTIO_PROFILE_WEBPKI;
 	else if (strcmp(name, "rfc5280") == 0)
 		*out = HKMS_CERTIO_PROFILE_RFC5280;
+	else if (strcmp(name, "openssl") == 0)
+		*out = HKMS_CERTIO_PROFILE_OPENSSL;
 	else
 		return hkms_err_setc(err, HKMS_E_INVALID, "bad_profile",
-		    "unknown profile '%s': use rfc5280 or webpki", name);
+		    "unknown profile '%s': use rfc5280, webpki or openssl",
+		    name);
 	return HKMS_OK;
 }
 

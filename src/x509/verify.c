@@ -295,6 +295,14 @@ hkms_certio_verify_ex(STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted,
 			    depth == 0 && X509_get_ext_by_NID(leaf,
 			    NID_subject_alt_name, -1) < 0)
 				rule = "san_required";
+			/* OpenSSL's X509_check_ca says "not a CA" also for a
+			 * CA whose key usage lacks keyCertSign */
+			if (verr == X509_V_ERR_INVALID_CA && cur != NULL &&
+			    (X509_get_extension_flags(cur) & EXFLAG_CA) != 0 &&
+			    (X509_get_extension_flags(cur) & EXFLAG_KUSAGE) !=
+			    0 && (X509_get_key_usage(cur) & KU_KEY_CERT_SIGN) ==
+			    0)
+				rule = "ca_key_usage";
 			if (strcmp(code, "verification_failed") == 0 &&
 			    strcmp(rule, "openssl") != 0)
 				code = "path_rule";
