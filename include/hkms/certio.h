@@ -249,8 +249,8 @@ struct hkms_certio_verify_opts {
 	int partial_chain;	/* accept a trusted non-self-signed anchor
 				 * (X509_V_FLAG_PARTIAL_CHAIN); off by default */
 	/* path validation (issue 14b) */
-	enum hkms_certio_profile profile;	/* 0 = OpenSSL's checks only */
-	int max_depth;		/* deepest allowed anchor (leaf = depth 0);
+	enum hkms_certio_profile profile; /* 0 = OpenSSL's checks only */
+	int max_depth;		/* deepest anchor allowed (leaf = depth 0);
 				 * 0 = the profile's default */
 };
 
@@ -276,6 +276,10 @@ struct hkms_certio_verify_opts {
  * "invalid_ca", "weak_key", "weak_signature", "certificate_revoked",
  * "unhandled_critical_extension", ... ("verification_failed" for the rest;
  * "openssl" holds X509_V_ERR_* and "message" X509_verify_cert_error_string).
+ * With a profile (opts->profile, issue 14b) the result also has "profile"
+ * and "max_depth", every error has "rule" (hkms_certio_openssl_rule, or
+ * the path rule that failed after OpenSSL accepted the path, then with
+ * code "path_rule" and no "openssl").
  * Returns HKMS_OK when the chain holds, HKMS_E_VERIFY (err->code = the
  * error code above) when it does not, other codes if it could not run
  * (then *result is NULL).

@@ -358,8 +358,8 @@ trust_verify(struct hkms_cli *cli, int argc, char **argv)
 	};
 	static const char usage[] = "verify --chain F [--purpose "
 	    "server|client|any] [--host NAME] [--at UNIXTIME] [--profile "
-	    "rfc5280|webpki|openssl] [--max-depth N]\nVerify a chain (leaf first) "
-	    "against the truststore; exit 0 when it holds.";
+	    "rfc5280|webpki|openssl] [--max-depth N]\nVerify a chain (leaf "
+	    "first) against the truststore; exit 0 when it holds.";
 	struct hkms_ops_trust_verify_req req = { 0 };
 	const char *file = NULL, *pfile = NULL;
 	struct hkms_secret *pass = NULL;
