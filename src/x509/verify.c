@@ -140,6 +140,10 @@ set_params(X509_STORE_CTX *ctx, const struct hkms_certio_verify_opts *o,
 	}
 	X509_VERIFY_PARAM_set_time(param, (time_t)(o->at_time != 0 ?
 	    o->at_time : (int64_t)time(NULL)));
+	/* OpenSSL's depth counts intermediates: the anchor may be at
+	 * depth + 1 (the profiles check max_depth themselves) */
+	if (o->profile == HKMS_CERTIO_PROFILE_OPENSSL && o->max_depth > 0)
+		X509_VERIFY_PARAM_set_depth(param, o->max_depth - 1);
 	if (o->profile != HKMS_CERTIO_PROFILE_OPENSSL) {
 		X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT);
 		/* names only from SANs (RFC 6125 6.4.4 made optional, the

@@ -105,6 +105,12 @@ meta; [ "$MAXDEPTH" = 1 ] || fail "max_depth not echoed: $(cat "$T/out")"
 	fail "rfc5280 --max-depth 7 accepts a depth-8 anchor"
 [ "$(verdict depth_7_intermediates server good.example.com webpki --max-depth 8)" = ok ] ||
 	fail "webpki --max-depth 8 refuses a depth-8 anchor"
+# the openssl profile hands it to OpenSSL (X509_VERIFY_PARAM_set_depth)
+[ "$(verdict good_server server good.example.com openssl --max-depth 2)" = ok ] ||
+	fail "openssl --max-depth 2 refuses a depth-2 anchor"
+[ "$(verdict good_server server good.example.com openssl --max-depth 1)" = - ] ||
+	fail "openssl --max-depth 1 accepts a depth-2 anchor: $(cat "$T/out")"
+meta; [ "$CODE" = chain_too_long ] || fail "openssl max-depth code: $(cat "$T/out")"
 ht trust verify --chain "$C/good_server/chain.pem" --max-depth 0 \
 	>/dev/null 2>"$T/err" && fail "max-depth 0 accepted"
 grep -q "max-depth" "$T/err" || fail "max-depth 0: $(cat "$T/err")"
