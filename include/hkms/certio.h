@@ -198,6 +198,49 @@ const char *hkms_certio_purpose_name(enum hkms_certio_purpose p);
 enum hkms_rc hkms_certio_purpose_parse(const char *name,
     enum hkms_certio_purpose *out, struct hkms_err *err);
 
+/* path validation (issue 14b) */
+/** Path-validation profile (docs/truststore.md, "Path rules"). OPENSSL
+ *  runs OpenSSL's verifier alone (security level 2), as before profiles;
+ *  RFC5280 adds X509_V_FLAG_X509_STRICT and the RFC 5280 rules of
+ *  pathrules.c; WEBPKI adds the CA/Browser Forum profile on top. */
+enum hkms_certio_profile {
+	HKMS_CERTIO_PROFILE_OPENSSL = 0,
+	HKMS_CERTIO_PROFILE_RFC5280,
+	HKMS_CERTIO_PROFILE_WEBPKI,
+};
+
+/** Default max_depth of a profile: 7 for webpki (6 intermediates, the
+ *  limit of rustls-webpki), 32 for rfc5280, 100 (OpenSSL's) otherwise. */
+int hkms_certio_profile_max_depth(enum hkms_certio_profile p);
+
+/** "openssl", "rfc5280", "webpki". */
+const char *hkms_certio_profile_name(enum hkms_certio_profile p);
+
+/** Parse "rfc5280|webpki|openssl" (HKMS_E_INVALID, code "bad_profile");
+ *  NULL or "" picks the default for the purpose: webpki for server,
+ *  rfc5280 otherwise. "openssl" is OpenSSL's verifier alone, the verdict
+ *  of `openssl verify -auth_level 2` (T-X509-1). */
+enum hkms_rc hkms_certio_profile_parse(const char *name,
+    enum hkms_certio_purpose purpose, enum hkms_certio_profile *out,
+    struct hkms_err *err);
+
+/**
+ * Run the path rules of profile over a chain OpenSSL has built and
+ * accepted (leaf first, anchor last; borrowed). host is the name the
+ * caller asked for (NULL = none). Returns NULL when every rule holds,
+ * else the name of the first rule that fails (a static string, e.g.
+ * "serial_number"); *depth gets the depth of the certificate that broke
+ * it and msg (size n) a lower-case sentence. Thread-safe.
+ */
+const char *hkms_certio_path_rules(STACK_OF(X509) *chain,
+    enum hkms_certio_profile profile, enum hkms_certio_purpose purpose,
+    const char *host, int max_depth, int *depth, char *msg, size_t n);
+
+/** The path rule an OpenSSL verification error stands for (e.g.
+ *  X509_V_ERR_CA_BCONS_NOT_CRITICAL -> "ca_basic_constraints_critical");
+ *  "openssl" when none fits. */
+const char *hkms_certio_openssl_rule(int x509_v_err);
+
 /** Options of hkms_certio_verify_ex(). Zero-initialise, then set. */
 struct hkms_certio_verify_opts {
 	enum hkms_certio_purpose purpose;
@@ -205,6 +248,10 @@ struct hkms_certio_verify_opts {
 	int64_t at_time;	/* verification time; 0 = now */
 	int partial_chain;	/* accept a trusted non-self-signed anchor
 				 * (X509_V_FLAG_PARTIAL_CHAIN); off by default */
+	/* path validation (issue 14b) */
+	enum hkms_certio_profile profile; /* 0 = OpenSSL's checks only */
+	int max_depth;		/* deepest anchor allowed (leaf = depth 0);
+				 * 0 = the profile's default */
 };
 
 /**
@@ -229,6 +276,10 @@ struct hkms_certio_verify_opts {
  * "invalid_ca", "weak_key", "weak_signature", "certificate_revoked",
  * "unhandled_critical_extension", ... ("verification_failed" for the rest;
  * "openssl" holds X509_V_ERR_* and "message" X509_verify_cert_error_string).
+ * With a profile (opts->profile, issue 14b) the result also has "profile"
+ * and "max_depth", every error has "rule" (hkms_certio_openssl_rule, or
+ * the path rule that failed after OpenSSL accepted the path, then with
+ * code "path_rule" and no "openssl").
  * Returns HKMS_OK when the chain holds, HKMS_E_VERIFY (err->code = the
  * error code above) when it does not, other codes if it could not run
  * (then *result is NULL).

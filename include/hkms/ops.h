@@ -187,6 +187,9 @@ struct hkms_ops_trust_verify_req {
 	const char *purpose;
 	const char *host;
 	int64_t at;
+	/* path validation (issue 14b) */
+	const char *profile;	/* "rfc5280"|"webpki"; NULL = by purpose */
+	int max_depth;		/* 1..32; 0 = the profile's default */
 };
 
 /** Verify against the truststore (hkms_trust_verify). *out is set also

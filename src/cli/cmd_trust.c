@@ -89,11 +89,15 @@ print_verify(FILE *out, json_t *r)
 	size_t i;
 
 	if (json_is_true(json_object_get(r, "ok"))) {
-		fprintf(out, "ok: the chain holds (purpose %s%s%s)\n",
+		fprintf(out, "ok: the chain holds (purpose %s%s%s%s%s)\n",
 		    json_string_value(json_object_get(r, "purpose")),
 		    json_is_string(json_object_get(r, "host")) ? ", host " : "",
 		    json_is_string(json_object_get(r, "host")) ?
-		    json_string_value(json_object_get(r, "host")) : "");
+		    json_string_value(json_object_get(r, "host")) : "",
+		    json_is_string(json_object_get(r, "profile")) ?
+		    ", profile " : "",
+		    json_is_string(json_object_get(r, "profile")) ?
+		    json_string_value(json_object_get(r, "profile")) : "");
 		for (i = 0; i < json_array_size(path); i++) {
 			e = json_array_get(path, i);
 			fprintf(out, "  %zu: %s  %s%s%s\n", i,
@@ -109,8 +113,11 @@ print_verify(FILE *out, json_t *r)
 		return;
 	}
 	e = json_object_get(r, "error");
-	fprintf(out, "FAILED: %s at depth %lld: %s\n",
+	fprintf(out, "FAILED: %s%s%s at depth %lld: %s\n",
 	    json_string_value(json_object_get(e, "code")),
+	    json_is_string(json_object_get(e, "rule")) ? " rule " : "",
+	    json_is_string(json_object_get(e, "rule")) ?
+	    json_string_value(json_object_get(e, "rule")) : "",
 	    (long long)json_integer_value(json_object_get(e, "depth")),
 	    json_string_value(json_object_get(e, "message")));
 }
@@ -345,11 +352,14 @@ trust_verify(struct hkms_cli *cli, int argc, char **argv)
 		{ "host", required_argument, NULL, 'H' },
 		{ "at", required_argument, NULL, 'a' },
 		{ "password-file", required_argument, NULL, 'p' },
+		{ "profile", required_argument, NULL, 'R' },
+		{ "max-depth", required_argument, NULL, 'D' },
 		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	static const char usage[] = "verify --chain F [--purpose "
-	    "server|client|any] [--host NAME] [--at UNIXTIME]\nVerify a chain "
-	    "(leaf first) against the truststore; exit 0 when it holds.";
+	    "server|client|any] [--host NAME] [--at UNIXTIME] [--profile "
+	    "rfc5280|webpki|openssl] [--max-depth N]\nVerify a chain (leaf "
+	    "first) against the truststore; exit 0 when it holds.";
 	struct hkms_ops_trust_verify_req req = { 0 };
 	const char *file = NULL, *pfile = NULL;
 	struct hkms_secret *pass = NULL;
@@ -359,10 +369,22 @@ trust_verify(struct hkms_cli *cli, int argc, char **argv)
 	json_t *out = NULL;
 	enum hkms_rc vrc;
 	char *end;
+	long lv;
 	int ch, rc;
 
-	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:P:H:a:p:h", lo)) != -1) {
-		if (ch == 'c') {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:P:H:a:p:R:D:h", lo)) !=
+	    -1) {
+		if (ch == 'R') {
+			req.profile = optarg;
+		} else if (ch == 'D') {
+			errno = 0;
+			lv = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || end == optarg ||
+			    lv < 1 || lv > 32)
+				return hkms_cli_usage(cli, "--max-depth takes "
+				    "a number from 1 to 32, not '%s'", optarg);
+			req.max_depth = (int)lv;
+		} else if (ch == 'c') {
 			file = optarg;
 		} else if (ch == 'P') {
 			req.purpose = optarg;
@@ -384,7 +406,8 @@ trust_verify(struct hkms_cli *cli, int argc, char **argv)
 	if (optind != argc || file == NULL)
 		return hkms_cli_usage(cli, "usage: hkms trust verify --chain F "
 		    "[--purpose server|client|any] [--host NAME] "
-		    "[--at UNIXTIME]");
+		    "[--at UNIXTIME] [--profile rfc5280|webpki|openssl] "
+		    "[--max-depth N]");
 	if (read_password(pfile, &pass, &err) != HKMS_OK ||
 	    read_input(file, &data, &req.len, &err) != HKMS_OK ||
 	    hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK) {

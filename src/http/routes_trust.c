@@ -152,7 +152,8 @@ hkms_route_trust_pin(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	hkms_http_body_free(&hkms_body_trust_pin, &b);
 }
 
-/* POST /v1/truststore/verify {chain, password, purpose, host, at} (hkms
+/* POST /v1/truststore/verify {chain, password, purpose, host, at, profile,
+ * max_depth} (hkms
  * trust verify): 200 with the verdict when the chain holds, else 422 with
  * the failed check as the error code and the verdict as "verdict" */
 struct trust_verify_body {
@@ -162,6 +163,8 @@ struct trust_verify_body {
 	const char *purpose;
 	const char *host;
 	int at;
+	const char *profile;	/* path validation (issue 14b) */
+	int max_depth;
 };
 
 static const struct hkms_body_field trust_verify_fields[] = {
@@ -170,6 +173,8 @@ static const struct hkms_body_field trust_verify_fields[] = {
 	HKMS_BODY_F(struct trust_verify_body, purpose, HKMS_BODY_STRING, 0),
 	HKMS_BODY_F(struct trust_verify_body, host, HKMS_BODY_STRING, 0),
 	HKMS_BODY_I(struct trust_verify_body, at, 0, 0, 0x7fffffff),
+	HKMS_BODY_F(struct trust_verify_body, profile, HKMS_BODY_STRING, 0),
+	HKMS_BODY_I(struct trust_verify_body, max_depth, 0, 1, 32),
 	HKMS_BODY_END
 };
 
@@ -195,6 +200,8 @@ hkms_route_trust_verify(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	r.purpose = b.purpose;
 	r.host = b.host;
 	r.at = b.at;
+	r.profile = b.profile;
+	r.max_depth = b.max_depth;
 	if (hkms_http_ctx(req, resp, NEED_STORE, &c) != 0)
 		goto out;
 	rc = hkms_ops_trust_verify(&c, &r, &out, &err);

@@ -609,7 +609,9 @@ verify_client(struct hkms_ops_ctx *c, X509 *leaf, STACK_OF(X509) *untrusted,
 	STACK_OF(X509) *chain = NULL;
 	enum hkms_rc rc;
 	size_t ncas = 0, k;
-	int i, v, e;
+	int i, v, e, depth = 0;
+	const char *rule;
+	char msg[200];
 
 	memset(&vr, 0, sizeof(vr));
 	if ((rc = client_cas(c, &xs, &cas, &ncas, &vr.cas_gen, err)) !=
@@ -641,14 +643,25 @@ verify_client(struct hkms_ops_ctx *c, X509 *leaf, STACK_OF(X509) *untrusted,
 		else
 			rc = hkms_err_setc(err, HKMS_E_DENIED,
 			    "client_cert_invalid", "client certificate does "
-			    "not verify against the client CAs: %s",
-			    X509_verify_cert_error_string(e));
+			    "not verify against the client CAs: %s (rule %s)",
+			    X509_verify_cert_error_string(e),
+			    hkms_certio_openssl_rule(e));
 		goto out;
 	}
 	if (!has_client_auth(leaf)) {
 		rc = hkms_err_setc(err, HKMS_E_DENIED, "client_cert_invalid",
 		    "client certificate refused: no clientAuth extended key "
 		    "usage");
+		goto out;
+	}
+	/* path validation (issue 14b): the rules of `trust verify
+	 * --purpose client` (profile rfc5280) over the path OpenSSL built */
+	if ((rule = hkms_certio_path_rules(X509_STORE_CTX_get0_chain(vc),
+	    HKMS_CERTIO_PROFILE_RFC5280, HKMS_CERTIO_PURPOSE_CLIENT, NULL, 0,
+	    &depth, msg, sizeof(msg))) != NULL) {
+		rc = hkms_err_setc(err, HKMS_E_DENIED, "client_cert_invalid",
+		    "client certificate refused: path rule %s fails at depth "
+		    "%d: %s", rule, depth, msg);
 		goto out;
 	}
 	/* the certificates of the chain an hkms CA issued, for the

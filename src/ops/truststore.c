@@ -267,6 +267,13 @@ hkms_ops_trust_verify(struct hkms_ops_ctx *c,
 		    "verification time must be a Unix time >= 0");
 	o.host = req->host;
 	o.at_time = req->at;
+	if ((rc = hkms_certio_profile_parse(req->profile, o.purpose,
+	    &o.profile, err)) != HKMS_OK)
+		return rc;
+	if (req->max_depth < 0 || req->max_depth > 32)
+		return hkms_err_setc(err, HKMS_E_INVALID, "bad_max_depth",
+		    "max_depth must be between 1 and 32");
+	o.max_depth = req->max_depth;
 	if ((rc = parse_input(req->chain, req->len, req->password, &chain,
 	    NULL, err)) != HKMS_OK ||
 	    (rc = hkms_ops_trust_handle(c, &tr, err)) != HKMS_OK)

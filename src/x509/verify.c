@@ -6,6 +6,12 @@
  * codes do not change with OpenSSL's wording. The verdict matches
  * `openssl verify -auth_level 2 -purpose sslserver -verify_hostname H
  * -attime T` for the same inputs (T-X509-1).
+ *
+ * With a profile (rfc5280, webpki; issue 14b) OpenSSL runs with
+ * X509_V_FLAG_X509_STRICT and without the common-name fallback, and the
+ * path rules of pathrules.c run over the path it built; every rejection
+ * then names its rule in error.rule, and a rule OpenSSL has no stable
+ * code for gives the code "path_rule".
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -134,6 +140,17 @@ set_params(X509_STORE_CTX *ctx, const struct hkms_certio_verify_opts *o,
 	}
 	X509_VERIFY_PARAM_set_time(param, (time_t)(o->at_time != 0 ?
 	    o->at_time : (int64_t)time(NULL)));
+	/* OpenSSL's depth counts intermediates: the anchor may be at
+	 * depth + 1 (the profiles check max_depth themselves) */
+	if (o->profile == HKMS_CERTIO_PROFILE_OPENSSL && o->max_depth > 0)
+		X509_VERIFY_PARAM_set_depth(param, o->max_depth - 1);
+	if (o->profile != HKMS_CERTIO_PROFILE_OPENSSL) {
+		X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT);
+		/* names only from SANs (RFC 6125 6.4.4 made optional, the
+		 * CA/B profile and the strict verifiers drop it) */
+		X509_VERIFY_PARAM_set_hostflags(param,
+		    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+	}
 	if (o->partial_chain)
 		X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
 	else
@@ -174,6 +191,25 @@ path_entry(X509 *x)
 	return o;
 }
 
+/* the verdict's error for a path rule that failed after OpenSSL had
+ * accepted the path */
+static json_t *
+rule_error(const char *rule, const char *msg, int depth, X509 *x)
+{
+	json_t *e = json_object();
+	char *subj = x != NULL ?
+	    hkms_certio_name_str(X509_get_subject_name(x)) : NULL;
+
+	json_object_set_new(e, "code", json_string("path_rule"));
+	json_object_set_new(e, "rule", json_string(rule));
+	json_object_set_new(e, "message", json_string(msg));
+	json_object_set_new(e, "depth", json_integer(depth));
+	json_object_set_new(e, "subject", subj != NULL ? json_string(subj) :
+	    json_null());
+	free(subj);
+	return e;
+}
+
 enum hkms_rc
 hkms_certio_verify_ex(STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted,
     X509 *leaf, const struct hkms_certio_verify_opts *opts, json_t **result,
@@ -187,7 +223,8 @@ hkms_certio_verify_ex(STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted,
 	json_t *res = NULL, *path, *e;
 	int ok, i, verr, depth;
 	X509 *cur;
-	char *subj;
+	char *subj, msg[200];
+	const char *rule = NULL, *code;
 
 	if (leaf == NULL || result == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID,
@@ -213,6 +250,18 @@ hkms_certio_verify_ex(STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted,
 	if ((res = json_object()) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
+	}
+	if (ok == 1 && o.profile != HKMS_CERTIO_PROFILE_OPENSSL &&
+	    (rule = hkms_certio_path_rules(X509_STORE_CTX_get0_chain(ctx),
+	    o.profile, o.purpose, o.host, o.max_depth, &depth, msg,
+	    sizeof(msg))) != NULL) {
+		e = rule_error(rule, msg, depth, sk_X509_value(
+		    X509_STORE_CTX_get0_chain(ctx), depth));
+		json_object_set_new(res, "ok", json_false());
+		json_object_set_new(res, "error", e);
+		rc = hkms_err_setc(err, HKMS_E_VERIFY, "path_rule", "path "
+		    "rule %s fails at depth %d: %s", rule, depth, msg);
+		goto done;
 	}
 	json_object_set_new(res, "ok", json_boolean(ok == 1));
 	if (ok == 1) {
@@ -242,9 +291,41 @@ hkms_certio_verify_ex(STACK_OF(X509) *trusted, STACK_OF(X509) *untrusted,
 		free(subj);
 		json_object_set_new(e, "openssl", json_integer(verr));
 		json_object_set_new(res, "error", e);
-		rc = hkms_err_setc(err, HKMS_E_VERIFY, verify_code(verr),
-		    "certificate chain does not verify at depth %d: %s", depth,
-		    X509_verify_cert_error_string(verr));
+		code = verify_code(verr);
+		if (o.profile != HKMS_CERTIO_PROFILE_OPENSSL) {
+			rule = hkms_certio_openssl_rule(verr);
+			/* no SAN at all, rather than a SAN that differs */
+			if (verr == X509_V_ERR_HOSTNAME_MISMATCH &&
+			    depth == 0 && X509_get_ext_by_NID(leaf,
+			    NID_subject_alt_name, -1) < 0)
+				rule = "san_required";
+			/* OpenSSL's X509_check_ca says "not a CA" also for a
+			 * CA whose key usage lacks keyCertSign */
+			if (verr == X509_V_ERR_INVALID_CA && cur != NULL &&
+			    (X509_get_extension_flags(cur) & EXFLAG_CA) != 0 &&
+			    (X509_get_extension_flags(cur) & EXFLAG_KUSAGE) !=
+			    0 && (X509_get_key_usage(cur) & KU_KEY_CERT_SIGN) ==
+			    0)
+				rule = "ca_key_usage";
+			if (strcmp(code, "verification_failed") == 0 &&
+			    strcmp(rule, "openssl") != 0)
+				code = "path_rule";
+			json_object_set_new(e, "code", json_string(code));
+			json_object_set_new(e, "rule", json_string(rule));
+		}
+		rc = hkms_err_setc(err, HKMS_E_VERIFY, code,
+		    "certificate chain does not verify at depth %d: %s%s%s%s",
+		    depth, X509_verify_cert_error_string(verr),
+		    rule != NULL ? " (rule " : "", rule != NULL ? rule : "",
+		    rule != NULL ? ")" : "");
+	}
+done:
+	if (o.profile != HKMS_CERTIO_PROFILE_OPENSSL) {
+		json_object_set_new(res, "profile", json_string(
+		    hkms_certio_profile_name(o.profile)));
+		json_object_set_new(res, "max_depth", json_integer(
+		    o.max_depth > 0 ? o.max_depth :
+		    hkms_certio_profile_max_depth(o.profile)));
 	}
 	json_object_set_new(res, "purpose",
 	    json_string(hkms_certio_purpose_name(o.purpose)));

@@ -355,7 +355,8 @@ HTTP_BODIES = [
                    "-----END CERTIFICATE-----\n", "force": True}),
     ("trust.verify", {"chain": "MIIB", "purpose": "server",
                       "host": "a.example", "at": 1700000000,
-                      "password": None}),
+                      "password": None, "profile": "webpki",
+                      "max_depth": 3}),
     # service certificate, history (issue 13a)
     ('service.cert_csr', {"common_name": "appliance.example.test", "organization": "Acme", "organization_unit": "Ops", "country": "DE", "state": "BY", "locality": "M", "alternative_names": ["a.example", "10.0.0.5"]}),
     ('service.cert_apply', {"ca": "MIIBkTCB+wIJAK==", "certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "what_if": True}),

@@ -755,7 +755,7 @@ static void
 test_trust_verify_ok(void **state)
 {
 	struct call c;
-	char *csr, *body, *cs;
+	char *csr, *body, *cs, *pemc;
 	const char *pem;
 
 	(void)state;
@@ -778,11 +778,36 @@ test_trust_verify_ok(void **state)
 	assert_int_equal(call(&c, "POST", "/v1/cas/root2/sign", body), 201);
 	free(body);
 	pem = json_string_value(json_object_get(c.json, "pem"));
+	pemc = strdup(pem);
 	body = body_with("{\"purpose\":\"server\",\"host\":"
 	    "\"api.example.com\"}", "chain", pem);
 	call_free(&c);
 	assert_int_equal(call(&c, "POST", "/v1/truststore/verify", body), 200);
+	/* the server purpose defaults to the webpki path rules */
+	assert_string_equal(json_string_value(json_object_get(c.json,
+	    "profile")), "webpki");
 	call_free(&c);
+	free(body);
+	/* path validation (issue 14b): profile and max_depth */
+	body = body_with("{\"purpose\":\"server\",\"host\":"
+	    "\"api.example.com\",\"profile\":\"rfc5280\",\"max_depth\":1}",
+	    "chain", pemc);
+	assert_int_equal(call(&c, "POST", "/v1/truststore/verify", body), 200);
+	assert_string_equal(json_string_value(json_object_get(c.json,
+	    "profile")), "rfc5280");
+	assert_int_equal(json_integer_value(json_object_get(c.json,
+	    "max_depth")), 1);
+	call_free(&c);
+	free(body);
+	body = body_with("{\"profile\":\"lax\"}", "chain", pemc);
+	assert_int_equal(call(&c, "POST", "/v1/truststore/verify", body), 400);
+	assert_string_equal(err_code(&c), "bad_profile");
+	call_free(&c);
+	free(body);
+	body = body_with("{\"max_depth\":0}", "chain", pemc);
+	assert_int_equal(call(&c, "POST", "/v1/truststore/verify", body), 400);
+	call_free(&c);
+	free(pemc);
 	/* another host name: 422 hostname_mismatch */
 	free(body);
 	assert_int_equal(call(&c, "POST", "/v1/cas/root2/sign",
@@ -798,6 +823,10 @@ test_trust_verify_ok(void **state)
 	assert_true(json_is_false(json_object_get(json_object_get(c.json,
 	    "verdict"), "ok")));
 	assert_string_equal(c.resp.error_code, "hostname_mismatch");
+	/* the verdict names the path rule */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    json_object_get(c.json, "verdict"), "error"), "rule")),
+	    "host_name");
 	call_free(&c);
 	free(body);
 }

@@ -1,0 +1,7 @@
+# Unit tests of the path rules (src/x509/pathrules.c, issue 14b)
+if(TARGET hkms_x509)
+	add_executable(test_pathrules ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_pathrules.c)
+	target_link_libraries(test_pathrules hkms_x509 PkgConfig::CMOCKA)
+	add_test(NAME unit_pathrules COMMAND test_pathrules)
+	set_tests_properties(unit_pathrules PROPERTIES LABELS "unit")
+endif()
