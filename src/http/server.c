@@ -366,10 +366,11 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 	route = hkms_http_route_match(method, url, &req, &path_known);
 	/* plain HTTP: the public routes of relying parties, nothing else
 	 * exists there (not even as 405) */
-	if (plain && route == NULL)
+	if (plain) {
 		path_known = 0;
-	if (plain && route != NULL && !(route->flags & HKMS_ROUTE_PLAIN))
-		route = NULL;
+		if (route != NULL && !(route->flags & HKMS_ROUTE_PLAIN))
+			route = NULL;
+	}
 	if (route == NULL) {
 		if (path_known)
 			error_resp(resp, HKMS_E_INVALID, "method_not_allowed",
