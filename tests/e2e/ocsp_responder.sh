@@ -6,12 +6,15 @@
 # response verifies against the CA (signed by its token key), echoes the
 # nonce, has thisUpdate and nextUpdate; the GET form answers the same; a
 # burst of 1000 queries makes at most a handful of token signatures
-# (/metrics); public_listen serves the CRL, the CA certificate and OCSP
+# (/metrics, and C_Sign calls counted by the fault shim the server's
+# token goes through); public_listen serves the CRL, the CA certificate and OCSP
 # over plain HTTP and nothing else; a profile's {ca} URLs land in the
 # certificate's AIA and CRLDP and the CRL fetched from there verifies.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve.inc"
 need curl python3
+P11SHIM_LIB=${P11SHIM_LIB:-${HKMS_BUILD:-}/tests/libp11shim.so}
+[ -f "$P11SHIM_LIB" ] || skip "no libp11shim.so (build target p11shim)"
 HKMS_SETUP_ADMIN_CLIENT=1 hkms_setup
 cd "$T"
 
@@ -44,8 +47,25 @@ leaf b
 sa=$(jget serial < a.json)
 hkms ca crl --ca root >/dev/null || fail "first CRL"
 
-serve_start
+# the server's token through the shim, which counts every C_Sign
+unset P11SHIM_FAULTS P11SHIM_DELAY P11SHIM_KILL_SESSIONS_AT P11SHIM_LOG P11SHIM_CONTROL
+sed "s#^module = .*#module = $(realpath "$P11SHIM_LIB")#" "$HKMS_CONFIG" > shim.conf
+grep -q libp11shim shim.conf || fail "no module line in the config"
+export P11SHIM_TARGET=$SOFTHSM_MODULE P11SHIM_STATS=$T/shim-%p.json
+HKMS_CONFIG=$T/shim.conf serve_start
 service_ca
+shim_signs() {	# C_Sign calls the server made so far (a fresh stats dump)
+	local f=$T/shim-$SRV_PID.json d0 d i
+	d0=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dumps"])' "$f" 2>/dev/null || echo -1)
+	kill -USR2 "$SRV_PID"
+	for i in $(seq 1 100); do
+		d=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dumps"])' "$f" 2>/dev/null || echo -1)
+		[ "$d" -gt "$d0" ] && break
+		sleep 0.05
+	done
+	[ "$d" -gt "$d0" ] || fail "no shim stats dump"
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["functions"].get("C_Sign", {}).get("calls", 0))' "$f"
+}
 (umask 077; openssl pkcs12 -in data/admin-client.p12 -passin file:data/admin-client.pass \
 	-nodes -out admin.pem 2>/dev/null) || fail "admin PKCS#12"
 metric() {	# metric NAME: its value from /metrics (admin client)
@@ -141,9 +161,11 @@ grep -q "unauthorized" foreign.txt || { cat foreign.txt; fail "foreign issuer no
 pass "unknown for a serial never issued; unauthorized for an issuer that is no hkms CA"
 
 # ---- burst: 1000 queries, a handful of token signatures
+openssl ocsp -issuer root.pem -cert b.pem -no_nonce -reqout b.req >/dev/null 2>&1 || fail "reqout b"
 s0=$(metric hkms_ocsp_signatures_total)
 h0=$(metric hkms_ocsp_cache_hits_total)
-python3 - "$PP" a.req <<'PY' || fail "burst"
+k0=$(shim_signs)
+python3 - "$PP" b.req <<'PY' || fail "burst"
 import http.client, sys, threading
 port, req = int(sys.argv[1]), open(sys.argv[2], "rb").read()
 first = []
@@ -158,11 +180,14 @@ def run(n):
 ts = [threading.Thread(target=run, args=(125,)) for _ in range(8)]
 [t.start() for t in ts]; [t.join() for t in ts]
 PY
+k1=$(shim_signs)	# before any HTTPS request: TLS handshakes sign too
 s1=$(metric hkms_ocsp_signatures_total)
 h1=$(metric hkms_ocsp_cache_hits_total)
-sigs=$((s1 - s0)); hits=$((h1 - h0))
-echo "burst: 1000 queries (8 connections), $sigs token signatures, $hits cache hits"
-[ "$sigs" -le 2 ] || fail "1000 queries made $sigs token signatures"
+sigs=$((s1 - s0)); hits=$((h1 - h0)); csign=$((k1 - k0))
+echo "burst: 1000 queries (8 connections), $sigs OCSP signatures (metrics), $csign C_Sign (shim), $hits cache hits"
+[ "$csign" -ge 1 ] || fail "the shim saw no C_Sign: the burst's answer was not signed in the token"
+[ "$csign" -le 2 ] || fail "1000 queries made $csign C_Sign calls"
+[ "$sigs" = "$csign" ] || fail "metrics say $sigs signatures, the shim $csign"
 [ "$hits" -ge 998 ] || fail "only $hits cache hits"
 metric 'hkms_ocsp_requests_total{status="good"}' | grep -q '^[0-9]' || fail "requests by status"
 pass "1000 OCSP queries: $sigs token signature(s), $hits cache hits (metrics)"
