@@ -522,8 +522,12 @@ hkms_ops_ocsp_respond(struct hkms_ops_ctx *c, const unsigned char *der,
 	} else {
 		hkms_log_err(c->service ? hkms_service_log(c->service) : NULL,
 		    HKMS_LOG_ERROR, "ocsp.sign", &e, NULL);
+		/* the token away, or refusing to sign (through libp11 a
+		 * failed C_Sign is an OpenSSL error of the signature): the
+		 * relying party may try again; anything else is ours */
 		outcome = rc == HKMS_E_TOKEN_DOWN || rc == HKMS_E_TOKEN ||
-		    rc == HKMS_E_PIN ? OUT_TRY_LATER : OUT_INTERNAL;
+		    rc == HKMS_E_PIN || rc == HKMS_E_CRYPTO ? OUT_TRY_LATER :
+		    OUT_INTERNAL;
 		status = outcome == OUT_TRY_LATER ?
 		    OCSP_RESPONSE_STATUS_TRYLATER :
 		    OCSP_RESPONSE_STATUS_INTERNALERROR;

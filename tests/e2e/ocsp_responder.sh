@@ -10,6 +10,12 @@
 # token goes through); public_listen serves the CRL, the CA certificate and OCSP
 # over plain HTTP and nothing else; a profile's {ca} URLs land in the
 # certificate's AIA and CRLDP and the CRL fetched from there verifies.
+# One URL for several CAs (an RSA intermediate under the EC root). With
+# C_Sign failing in the token a fresh answer is tryLater and a cached one
+# is still served. SIGHUP with new limits keeps the public listener. A
+# sealed server answers 503 there too; after unseal, [ocsp] validity_s is
+# nextUpdate - thisUpdate and a cached answer is signed again after half
+# of it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve.inc"
 need curl python3
@@ -46,12 +52,22 @@ leaf a
 leaf b
 sa=$(jget serial < a.json)
 hkms ca crl --ca root >/dev/null || fail "first CRL"
+hkms ca create inter --key-type rsa:2048 --subject "/CN=OCSP Inter" --parent root \
+	--out-file inter.chain.pem >/dev/null || fail "ca inter"
+openssl x509 -in inter.chain.pem -out inter.pem || fail "split inter"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout c.key \
+	-subj "/CN=c.example" -addext "subjectAltName=DNS:c.example" -out c.csr 2>/dev/null
+hkms --json ca sign --ca inter --profile web-ocsp --csr c.csr --out-file c.chain.pem > c.json ||
+	fail "sign c"
+openssl x509 -in c.chain.pem -out c.pem || fail "split c"
 
 # the server's token through the shim, which counts every C_Sign
 unset P11SHIM_FAULTS P11SHIM_DELAY P11SHIM_KILL_SESSIONS_AT P11SHIM_LOG P11SHIM_CONTROL
 sed "s#^module = .*#module = $(realpath "$P11SHIM_LIB")#" "$HKMS_CONFIG" > shim.conf
 grep -q libp11shim shim.conf || fail "no module line in the config"
-export P11SHIM_TARGET=$SOFTHSM_MODULE P11SHIM_STATS=$T/shim-%p.json
+export P11SHIM_TARGET=$SOFTHSM_MODULE P11SHIM_STATS=$T/shim-%p.json P11SHIM_CONTROL=$T/control
+control() { printf '%s\n' "$@" > control.new && mv control.new control; }
+control "P11SHIM_FAULTS="
 HKMS_CONFIG=$T/shim.conf serve_start
 service_ca
 shim_signs() {	# C_Sign calls the server made so far (a fresh stats dump)
@@ -207,6 +223,43 @@ ocsp b.txt -cert b.pem
 grep -q "^b.pem: good" b.txt || fail "b is no longer good"
 pass "after revoke: revoked, keyCompromise, revocation time (nonce and cached forms); b still good"
 
+# ---- one URL, several CAs: the RSA intermediate's leaf, and the
+# intermediate itself at its parent
+openssl ocsp -issuer inter.pem -cert c.pem -url "$PUB/ocsp" -CAfile root.pem \
+	-verify_other inter.pem -resp_text > c.txt 2>&1
+grep -q "^c.pem: good" c.txt || { cat c.txt; fail "leaf of inter"; }
+grep -q "Response verify OK" c.txt || { cat c.txt; fail "inter's answer does not verify"; }
+grep -q "sha256WithRSAEncryption" c.txt || fail "inter's answer is not signed by its RSA key"
+grep -q "OCSP - URI:$PUB/ocsp" <(openssl x509 -in c.pem -noout -text) || fail "c's AIA"
+grep -q "URI:$PUB/crl/inter.crl" <(openssl x509 -in c.pem -noout -text) || fail "c's CRLDP names inter"
+ocsp ci.txt -cert inter.pem
+grep -q "^inter.pem: good" ci.txt || { cat ci.txt; fail "inter at root"; }
+pass "one /ocsp for two CAs: an RSA intermediate's leaf, the intermediate at its root"
+
+# ---- the token refuses to sign: a fresh answer is tryLater, a cached
+# one is still served
+control "P11SHIM_FAULTS=C_Sign:CKR_DEVICE_ERROR@always"
+ocsp fault.txt -cert b.pem
+grep -qi "trylater" fault.txt || { cat fault.txt; tail -5 serve.log; fail "no tryLater while the token cannot sign"; }
+curl -sf --max-time 10 -H 'Content-Type: application/ocsp-request' --data-binary @b.req \
+	-o fault-cached.resp "$PUB/ocsp" || fail "cached POST"
+openssl ocsp -respin fault-cached.resp -issuer root.pem -cert b.pem -CAfile root.pem -no_nonce 2>&1 |
+	grep -q "^b.pem: good" || fail "the cached answer is not served while the token cannot sign"
+control "P11SHIM_FAULTS="
+ocsp back.txt -cert b.pem
+grep -q "^b.pem: good" back.txt || { cat back.txt; fail "not back after the fault"; }
+pass "C_Sign failing: fresh answers tryLater, the cached one served; back after"
+
+# ---- SIGHUP with new limits: a new public listener on the same socket
+printf '\n[limits]\ntimeout_s = 29\n' >> shim.conf
+kill -HUP "$SRV_PID"
+for i in $(seq 1 100); do grep -q 'limits changed' serve.log && break; sleep 0.1; done
+grep -q 'limits changed' serve.log || fail "SIGHUP did not reload the limits"
+curl -sf --max-time 10 -o /dev/null "$PUB/ca/root.pem" || fail "public listener gone after SIGHUP"
+ocsp hup.txt -cert b.pem
+grep -q "^b.pem: good" hup.txt || fail "OCSP after SIGHUP"
+pass "SIGHUP with new limits: the public listener still serves"
+
 # ---- several certificates in one request
 ocsp multi.txt -cert a.pem -cert b.pem || true
 grep -q "^a.pem: revoked" multi.txt && grep -q "^b.pem: good" multi.txt ||
@@ -216,3 +269,42 @@ pass "one request for two certificates"
 serve_stop
 [ "$SRV_RC" = 0 ] || fail "hkms serve exited $SRV_RC"
 pass "server stopped cleanly"
+
+# ---- sealed, then unsealed with [ocsp] validity_s = 60
+printf '\n[ocsp]\nvalidity_s = 60\n' >> shim.conf
+mv data/token/user.pin pin.saved
+HKMS_CONFIG=$T/shim.conf serve_start
+for i in $(seq 1 50); do curl -s -o /dev/null --max-time 2 "$PUB/ca/root.pem" && break; sleep 0.1; done
+for r in /ca/root.pem /crl/root.crl "/ocsp/$enc"; do
+	out=$(curl -s --max-time 10 -w ' %{http_code}' "$PUB$r")
+	case "$out" in *'"code":"sealed"'*' 503') ;; *) fail "sealed public $r: $out" ;; esac
+done
+HKMS_CONFIG=$T/shim.conf hkms unseal < pin.saved > unseal.out || fail "unseal"
+mv pin.saved data/token/user.pin
+pass "sealed: the public listener answers 503 sealed; unsealed"
+times() {	# times FILE: "thisUpdate nextUpdate producedAt" (unix) of a response
+	python3 - "$1" <<'PY'
+import sys
+from cryptography.x509 import ocsp
+r = ocsp.load_der_ocsp_response(open(sys.argv[1], "rb").read())
+print(int(r.this_update_utc.timestamp()), int(r.next_update_utc.timestamp()),
+      int(r.produced_at_utc.timestamp()))
+PY
+}
+post_b() { curl -sf --max-time 10 -H 'Content-Type: application/ocsp-request' --data-binary @b.req -o "$1" "$PUB/ocsp"; }
+post_b r1.resp || fail "POST after unseal"
+read -r t1 n1 p1 < <(times r1.resp) || fail "parse r1"
+[ $((n1 - t1)) = 60 ] || fail "nextUpdate - thisUpdate = $((n1 - t1)), not validity_s 60"
+post_b r2.resp; cmp -s r1.resp r2.resp || fail "not served from the cache"
+# half of the validity later the cache signs again (wait for the clock,
+# not for the server: at most 40 s)
+for i in $(seq 1 400); do [ "$(date +%s)" -ge $((t1 + 31)) ] && break; sleep 0.1; done
+post_b r3.resp || fail "POST after half the validity"
+read -r t3 n3 p3 < <(times r3.resp) || fail "parse r3"
+[ "$t3" -ge $((t1 + 30)) ] || fail "not signed again after half the validity (thisUpdate $t1 -> $t3)"
+[ $((n3 - t3)) = 60 ] || fail "refreshed validity $((n3 - t3))"
+openssl ocsp -respin r3.resp -issuer root.pem -cert b.pem -CAfile root.pem -no_nonce 2>&1 |
+	grep -q "^b.pem: good" || fail "refreshed answer"
+pass "validity_s 60: nextUpdate = thisUpdate + 60; re-signed after half of it"
+serve_stop
+[ "$SRV_RC" = 0 ] || fail "hkms serve exited $SRV_RC"
