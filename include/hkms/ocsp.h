@@ -54,11 +54,14 @@ enum hkms_rc hkms_x509_ocsp_basic_build(const struct hkms_x509_ocsp_status *st,
     size_t n, OCSP_REQUEST *nonce_from, int64_t this_update,
     int64_t next_update, OCSP_BASICRESP **out, struct hkms_err *err);
 
-/** Sign bs with signer (the private half of signer_cert's key, usually a
- *  token key): producedAt now, responderID by key hash, no certificates.
- *  Like the other sign functions (x509.h, "Signing"): the signer is
- *  checked against signer_cert first and the signature verified after,
- *  and a second call signs again. */
+/** Sign bs (unsigned, from hkms_x509_ocsp_basic_build) with signer (the
+ *  private half of signer_cert's key, usually a token key): producedAt
+ *  now, responderID by key hash, no certificates. Like the other sign
+ *  functions (x509.h, "Signing") the signer is checked against
+ *  signer_cert first and the signature verified after; unlike them, sign
+ *  a response once: a token retry builds a new one (OpenSSL 3.0's
+ *  OCSP_basic_sign_ctx sets the responder ID again without freeing the
+ *  first, so a second call on the same object leaks it). */
 enum hkms_rc hkms_x509_ocsp_sign(OCSP_BASICRESP *bs, EVP_PKEY *signer,
     X509 *signer_cert, enum hkms_x509_digest digest, struct hkms_err *err);
 

@@ -747,7 +747,8 @@ enum hkms_rc hkms_ops_ocsp_respond(struct hkms_ops_ctx *c,
     size_t *resp_len, json_t **info, struct hkms_err *err);
 
 /** The responder's counters since start: {requests: {good, revoked,
- *  unknown, malformed, unauthorized, try_later, internal_error},
+ *  unknown, malformed, unauthorized, try_later, internal_error} (a
+ *  request for several certificates counts by its first),
  *  signatures, sign_errors, cache_hits} (new reference). */
 json_t *hkms_ops_ocsp_metrics(void);
 

@@ -279,16 +279,28 @@ stamp_eq(const struct hkms_store_stamp *a, const struct hkms_store_stamp *b)
 /* ---- signing ---- */
 
 struct ocsp_sign_arg {
-	OCSP_BASICRESP *bs;
+	const struct hkms_x509_ocsp_status *st;
+	size_t n;
+	OCSP_REQUEST *req;
+	int64_t this_update, next_update;
 	X509 *cert;
 	enum hkms_x509_digest digest;
+	OCSP_BASICRESP *bs;		/* the last try's response */
 };
 
+/* idempotent: every try builds the same answers again and signs them
+ * (a response is signed once, hkms_x509_ocsp_sign) */
 static enum hkms_rc
 ocsp_sign_fn(EVP_PKEY *key, void *arg, struct hkms_err *err)
 {
 	struct ocsp_sign_arg *a = arg;
+	enum hkms_rc rc;
 
+	OCSP_BASICRESP_free(a->bs);
+	a->bs = NULL;
+	if ((rc = hkms_x509_ocsp_basic_build(a->st, a->n, a->req,
+	    a->this_update, a->next_update, &a->bs, err)) != HKMS_OK)
+		return rc;
 	return hkms_x509_ocsp_sign(a->bs, key, a->cert, a->digest, err);
 }
 
@@ -299,7 +311,6 @@ sign_answers(struct hkms_ops_ctx *c, struct ca *ca,
     int64_t now, unsigned char **der, size_t *len, struct hkms_err *err)
 {
 	struct ocsp_sign_arg a;
-	OCSP_BASICRESP *bs = NULL;
 	enum hkms_rc rc;
 	char ref[160];
 	int validity = c->cfg && c->cfg->ocsp_validity_s > 0 ?
@@ -308,10 +319,12 @@ sign_answers(struct hkms_ops_ctx *c, struct ca *ca,
 	if (c->hsm == NULL)
 		return hkms_err_set(err, HKMS_E_TOKEN_DOWN, "the token is not "
 		    "open: the OCSP response cannot be signed");
-	if ((rc = hkms_x509_ocsp_basic_build(st, n, req, now, now + validity,
-	    &bs, err)) != HKMS_OK)
-		return rc;
-	a.bs = bs;
+	memset(&a, 0, sizeof(a));
+	a.st = st;
+	a.n = n;
+	a.req = req;
+	a.this_update = now;
+	a.next_update = now + validity;
 	a.cert = ca->cert;
 	a.digest = hkms_x509_digest_resolve(HKMS_X509_DIGEST_AUTO,
 	    X509_get0_pubkey(ca->cert));
@@ -320,10 +333,10 @@ sign_answers(struct hkms_ops_ctx *c, struct ca *ca,
 	if (rc == HKMS_OK) {
 		atomic_fetch_add(&n_signatures, 1);
 		rc = hkms_x509_ocsp_response_der(OCSP_RESPONSE_STATUS_SUCCESSFUL,
-		    bs, der, len, err);
+		    a.bs, der, len, err);
 	} else
 		atomic_fetch_add(&n_sign_errors, 1);
-	OCSP_BASICRESP_free(bs);
+	OCSP_BASICRESP_free(a.bs);
 	return rc;
 }
 
@@ -467,11 +480,11 @@ hkms_ops_ocsp_respond(struct hkms_ops_ctx *c, const unsigned char *der,
 			    X509_get_subject_name(a[0].ca->cert),
 			    X509_get0_pubkey_bitstr(a[0].ca->cert), NULL);
 			struct ca *other = NULL;
-
-			int same = mine != NULL && OCSP_id_issuer_cmp(
-			    a[i].st.id, mine) == 0;
+			int same;
 
 			/* same issuer hashes as the first, else look up */
+			same = mine != NULL && OCSP_id_issuer_cmp(a[i].st.id,
+			    mine) == 0;
 			OCSP_CERTID_free(mine);
 			if (!same && (other = find_issuer(c, a[i].st.id,
 			    &e)) != NULL)

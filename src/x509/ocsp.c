@@ -206,8 +206,6 @@ hkms_x509_ocsp_sign(OCSP_BASICRESP *bs, EVP_PKEY *signer, X509 *signer_cert,
 	pub = X509_get0_pubkey(signer_cert);
 	if ((rc = x509_sign_ctx(signer, pub, digest, &mctx, err)) != HKMS_OK)
 		goto out;
-	/* OCSP_basic_sign_ctx replaces producedAt, the responder ID and the
-	 * signature on every call: a retry signs the same answers again */
 	if (OCSP_basic_sign_ctx(bs, signer_cert, mctx, NULL, OCSP_NOCERTS |
 	    OCSP_RESPID_KEY) != 1) {
 		rc = hkms_err_crypto(err, "cannot sign the OCSP response");

@@ -267,7 +267,7 @@ grep -q "^a.pem: revoked" multi.txt && grep -q "^b.pem: good" multi.txt ||
 pass "one request for two certificates"
 
 serve_stop
-[ "$SRV_RC" = 0 ] || fail "hkms serve exited $SRV_RC"
+[ "$SRV_RC" = 0 ] || { tail -40 serve.log; fail "hkms serve exited $SRV_RC"; }
 pass "server stopped cleanly"
 
 # ---- sealed, then unsealed with [ocsp] validity_s = 60
@@ -307,4 +307,4 @@ openssl ocsp -respin r3.resp -issuer root.pem -cert b.pem -CAfile root.pem -no_n
 	grep -q "^b.pem: good" || fail "refreshed answer"
 pass "validity_s 60: nextUpdate = thisUpdate + 60; re-signed after half of it"
 serve_stop
-[ "$SRV_RC" = 0 ] || fail "hkms serve exited $SRV_RC"
+[ "$SRV_RC" = 0 ] || { tail -40 serve.log; fail "hkms serve exited $SRV_RC"; }
