@@ -166,6 +166,41 @@ openssl ocsp -respin get3.resp -resp_text -noverify 2>&1 | grep -q "malformedreq
 	fail "garbage is not malformedRequest"
 pass "GET /ocsp/{base64}: URL-encoded and raw; garbage is malformedRequest"
 
+# ---- bounds: 17 certificates, a 33-byte nonce, a body over max_body
+args=(); for i in $(seq 1 17); do args+=(-serial "0x$i"); done
+openssl ocsp -issuer root.pem "${args[@]}" -url "$PUB/ocsp" > many.txt 2>&1
+grep -q "malformedrequest" many.txt || { cat many.txt; fail "17 certificates not malformedRequest"; }
+nonce_req() {	# nonce_req OUT N: a request for a.pem with an N-byte nonce
+python3 - "$1" "$2" <<'PY' || fail "nonce request"
+import sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
+a = x509.load_pem_x509_certificate(open("a.pem", "rb").read())
+ca = x509.load_pem_x509_certificate(open("root.pem", "rb").read())
+b = ocsp.OCSPRequestBuilder().add_certificate(a, ca, hashes.SHA1())
+b = b.add_extension(x509.OCSPNonce(b"\x01" * int(sys.argv[2])), critical=False)
+open(sys.argv[1], "wb").write(b.build().public_bytes(serialization.Encoding.DER))
+PY
+}
+nonce_req big-nonce.req 33
+nonce_req n32.req 32
+curl -sf --max-time 10 -H 'Content-Type: application/ocsp-request' --data-binary @n32.req \
+	-o n32.resp "$PUB/ocsp" || fail "POST 32-byte nonce"
+openssl ocsp -respin n32.resp -resp_text -issuer root.pem -cert a.pem -CAfile root.pem \
+	-no_nonce > n32.txt 2>&1
+grep -q "^a.pem: good" n32.txt || { cat n32.txt; fail "a 32-byte nonce"; }
+grep -q "0420$(printf '01%.0s' $(seq 1 32))" n32.txt || { cat n32.txt; fail "the 32-byte nonce is not echoed"; }
+curl -sf --max-time 10 -H 'Content-Type: application/ocsp-request' --data-binary @big-nonce.req \
+	-o big-nonce.resp "$PUB/ocsp" || fail "POST big nonce"
+openssl ocsp -respin big-nonce.resp -resp_text -noverify 2>&1 | grep -q "malformedrequest" ||
+	fail "a 33-byte nonce is not malformedRequest"
+head -c 2000000 /dev/zero > huge.bin
+c=$(curl -s --max-time 20 -H 'Content-Type: application/ocsp-request' --data-binary @huge.bin \
+	-o /dev/null -w '%{http_code}' "$PUB/ocsp")
+[ "$c" = 413 ] || fail "a 2 MB OCSP body: $c"
+pass "a 32-byte nonce echoed; 17 certificates and a 33-byte nonce are malformedRequest; a body over max_body 413"
+
 # ---- unknown serial, foreign issuer
 ocsp unknown.txt -serial 0x0123456789ABCDEF01 || true
 grep -q "^0x0123456789ABCDEF01: unknown" unknown.txt || { cat unknown.txt; fail "not unknown"; }
