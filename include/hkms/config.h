@@ -55,6 +55,10 @@ struct hkms_config {
 	/* profiles, import, in use (issue 13b) */
 
 	/* revocation, CRLs, OCSP, public_listen (issue 14a) */
+	char *public_listen;	/* [server] public_listen: plain HTTP for the
+				 * public routes only; NULL = none */
+	int ocsp_validity_s;	/* [ocsp] validity_s: nextUpdate -
+				 * thisUpdate of an OCSP response */
 
 	/* path validation (issue 14b) */
 

@@ -729,6 +729,32 @@ enum hkms_rc hkms_ops_service_cert_trust(struct hkms_ops_ctx *c,
 
 /* ---- revocation, truststore CRLs, OCSP (issue 14a) ---- */
 
+/* OCSP responder (src/ops/ocsp.c, docs/ocsp.md) */
+
+/** Answer one DER OCSPRequest (RFC 6960) for the hkms CAs; public
+ *  (ocsp.respond). The issuer is found by the CertID's name and key hash
+ *  among the CAs; the answer is signed in the token by that CA's key.
+ *  Always answers when it returns HKMS_OK: *resp (malloc'd, free) is an
+ *  OCSPResponse, unsigned with malformedRequest, unauthorized (an issuer
+ *  that is no hkms CA), tryLater (the token is needed and not open) or
+ *  internalError, else a signed basic response (good, revoked with time
+ *  and reason, unknown for a serial the CA never issued) with thisUpdate
+ *  now and nextUpdate [ocsp] validity_s later. A request for one
+ *  certificate without a nonce is answered from a cache of signed
+ *  responses (one token signature per certificate and half validity;
+ *  the status is looked up again on every hit, so a revocation shows at
+ *  once); a nonce or several certificates are signed fresh. *info
+ *  (may be NULL): {status, ca, serial, cached, nonce}. Thread-safe. */
+enum hkms_rc hkms_ops_ocsp_respond(struct hkms_ops_ctx *c,
+    const unsigned char *der, size_t len, unsigned char **resp,
+    size_t *resp_len, json_t **info, struct hkms_err *err);
+
+/** The responder's counters since start: {requests: {good, revoked,
+ *  unknown, malformed, unauthorized, try_later, internal_error} (a
+ *  request for several certificates counts by its first),
+ *  signatures, sign_errors, cache_hits} (new reference). */
+json_t *hkms_ops_ocsp_metrics(void);
+
 /* ---- path validation (issue 14b) ---- */
 
 /* ---- ACME (issue 17a) ---- */

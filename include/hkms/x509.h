@@ -346,6 +346,10 @@ struct hkms_x509_cert_opts {
 	const ASN1_INTEGER *serial;
 	/* Time of issue, unix seconds; 0 = now. For tests and replays. */
 	int64_t now;
+	/* The issuing CA's name: "{ca}" in the profile's CRL distribution
+	 * point and AIA URLs becomes it (issue 14a); NULL keeps them as
+	 * written. */
+	const char *url_ca;
 };
 
 /** Build an unsigned v3 certificate for subject_key (borrowed; public half

@@ -130,6 +130,12 @@ on_entry(void *user, const char *section, const char *name, const char *value)
 	/* profiles, import, in use (issue 13b) */
 
 	/* revocation, CRLs, OCSP, public_listen (issue 14a) */
+	if (strcmp(section, "server") == 0 &&
+	    strcmp(name, "public_listen") == 0)
+		ok = set_str(&c->public_listen, value);
+	else if (strcmp(section, "ocsp") == 0 &&
+	    strcmp(name, "validity_s") == 0)
+		ok = set_int(&c->ocsp_validity_s, value, 60, 7 * 86400);
 
 	/* path validation (issue 14b) */
 
@@ -167,6 +173,7 @@ config_new(void)
 	c->per_ip = 64;
 	c->timeout_s = 30;
 	c->connection_memory = 65536;
+	c->ocsp_validity_s = 4 * 3600;
 	return c;
 }
 
@@ -474,6 +481,7 @@ hkms_config_free(struct hkms_config *c)
 	free(c->server_key_type);
 	free(c->unseal_socket);
 	free(c->server_hostname);
+	free(c->public_listen);
 	free(c->audit_key_sha256);
 	free(c->path);
 	free(c);

@@ -83,6 +83,9 @@ void hkms_http_resp_header(struct hkms_http_resp *resp, const char *name,
 #define HKMS_ROUTE_PUBLIC	0x1	/* no client certificate needed */
 #define HKMS_ROUTE_SEALED_OK	0x2	/* answers while sealed (health) */
 #define HKMS_ROUTE_TOKEN	0x4	/* needs the token (503 while down) */
+#define HKMS_ROUTE_PLAIN	0x8	/* also served by the plain-HTTP
+					 * [server] public_listen (CRLs, CA
+					 * certificates, OCSP); public only */
 
 typedef void (*hkms_http_handler)(struct hkms_http_req *req,
     struct hkms_http_resp *resp);
@@ -119,7 +122,9 @@ extern const struct hkms_http_route hkms_http_routes[];
  *  into req->param_buf). path is the request path as sent, without the
  *  query (percent-encoding intact: each segment is decoded after the
  *  split, so %2F stays inside a {name}); a {name} that decodes to
- *  nothing, or to a '/' or NUL, matches no route. NULL when none;
+ *  nothing, or to a '/' or NUL, matches no route. A last segment
+ *  {name*} takes the rest of the path as sent (slashes and escapes kept,
+ *  not decoded; not empty). NULL when none;
  *  *path_known is set when the path matched under another method (405
  *  instead of 404). */
 const struct hkms_http_route *hkms_http_route_match(const char *method,

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hkms/ops.h"
 #include "server_int.h"
 
 #define NROUTES 256
@@ -112,6 +113,7 @@ srv_metrics_render(struct hkms_service *svc)
 	struct hist rl, sl, el;
 	unsigned long long se;
 	json_t *m, *ops, *o;
+	const char *k;
 	char *buf = NULL;
 	size_t len = 0, i, n;
 	FILE *f;
@@ -191,6 +193,28 @@ srv_metrics_render(struct hkms_service *svc)
 	    "group_commit_operations")),
 	    (long long)json_integer_value(json_object_get(m,
 	    "group_commit_batches")));
+	json_decref(m);
+	/* the OCSP responder (issue 14a) */
+	m = hkms_ops_ocsp_metrics();
+	fprintf(f, "# HELP hkms_ocsp_requests_total OCSP requests by "
+	    "answer.\n# TYPE hkms_ocsp_requests_total counter\n");
+	json_object_foreach(json_object_get(m, "requests"), k, o)
+		fprintf(f, "hkms_ocsp_requests_total{status=\"%s\"} %lld\n", k,
+		    (long long)json_integer_value(o));
+	fprintf(f, "# HELP hkms_ocsp_signatures_total OCSP responses signed "
+	    "in the token.\n# TYPE hkms_ocsp_signatures_total counter\n"
+	    "hkms_ocsp_signatures_total %lld\n"
+	    "# HELP hkms_ocsp_sign_errors_total OCSP signatures the token "
+	    "refused or could not make.\n"
+	    "# TYPE hkms_ocsp_sign_errors_total counter\n"
+	    "hkms_ocsp_sign_errors_total %lld\n"
+	    "# HELP hkms_ocsp_cache_hits_total OCSP answers served from the "
+	    "cache of signed responses.\n"
+	    "# TYPE hkms_ocsp_cache_hits_total counter\n"
+	    "hkms_ocsp_cache_hits_total %lld\n",
+	    (long long)json_integer_value(json_object_get(m, "signatures")),
+	    (long long)json_integer_value(json_object_get(m, "sign_errors")),
+	    (long long)json_integer_value(json_object_get(m, "cache_hits")));
 	json_decref(m);
 	if (fclose(f) != 0) {
 		free(buf);

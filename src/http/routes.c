@@ -92,8 +92,10 @@ const struct hkms_http_route hkms_http_routes[] = {
 
 	{ "GET", "/v1/audit", 0, "operator", hkms_route_audit_list },
 
-	{ "GET", "/crl/{ca}.crl", P, "public", hkms_route_public_crl },
-	{ "GET", "/ca/{ca}.pem", P, "public", hkms_route_public_ca },
+	{ "GET", "/crl/{ca}.crl", P | HKMS_ROUTE_PLAIN, "public",
+	    hkms_route_public_crl },
+	{ "GET", "/ca/{ca}.pem", P | HKMS_ROUTE_PLAIN, "public",
+	    hkms_route_public_ca },
 
 	{ NULL, NULL, 0, NULL, NULL }
 };
@@ -190,6 +192,18 @@ pattern_match(const char *pattern, const char *path, struct hkms_http_req *req)
 		se = strchr(s, '/');
 		plen = pe ? (size_t)(pe - p) : strlen(p);
 		slen = se ? (size_t)(se - s) : strlen(s);
+		if (*p == '{' && pe == NULL && plen > 3 &&
+		    memcmp(p + plen - 2, "*}", 2) == 0) {
+			/* {name*}, last: the rest of the path as sent,
+			 * slashes and escapes kept (the OCSP GET's base64) */
+			dlen = strlen(s);
+			if (req->nparams >= HKMS_HTTP_MAX_PARAMS || dlen == 0 ||
+			    dlen + 1 > sizeof(req->param_buf) - used)
+				return 0;
+			memcpy(req->param_buf + used, s, dlen + 1);
+			req->params[req->nparams++] = req->param_buf + used;
+			return 1;
+		}
 		if (*p == '{') {
 			close = memchr(p, '}', plen);
 			if (close == NULL ||

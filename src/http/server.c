@@ -49,6 +49,19 @@
 static struct hkms_server_state state;
 static struct hkms_server_state *running;
 
+/* the listeners: MHD hands each callback the cls of its daemon. The
+ * plain-HTTP one ([server] public_listen) serves only the routes flagged
+ * HKMS_ROUTE_PLAIN, and counts its connections apart (a flood of
+ * relying parties does not take the API's connection slots). */
+struct listener {
+	int plain;
+	atomic_int *open;
+};
+static atomic_int plain_open;
+static struct listener tls_listener = { 0, &state.open_connections };
+static struct listener plain_listener = { 1, &plain_open };
+static struct MHD_Daemon *plain_d;	/* only the main loop writes it */
+
 /* what SIGHUP may change without a restart: max_body at once; the
  * connection limits, per-IP limit, connection memory and timeout by a new
  * listener on the same socket (lim: what the current listener runs with;
@@ -104,7 +117,8 @@ wipe_free(void *p)
 /* ---- responses ---- */
 
 static enum MHD_Result
-send_resp(struct MHD_Connection *conn, struct hkms_http_resp *r, int close)
+send_resp(struct MHD_Connection *conn, struct hkms_http_resp *r, int close,
+    int plain)
 {
 	struct MHD_Response *mr;
 	enum MHD_Result ret;
@@ -126,8 +140,9 @@ send_resp(struct MHD_Connection *conn, struct hkms_http_resp *r, int close)
 	}
 	MHD_add_response_header(mr, "Cache-Control", "no-store");
 	MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(mr, "Strict-Transport-Security",
-	    "max-age=31536000");
+	if (!plain)
+		MHD_add_response_header(mr, "Strict-Transport-Security",
+		    "max-age=31536000");
 	if (r->status == 429 || r->status == 503)
 		MHD_add_response_header(mr, "Retry-After", "1");
 	for (i = 0; i < HKMS_HTTP_RESP_HEADERS; i++)
@@ -296,7 +311,7 @@ authenticate(struct MHD_Connection *conn, struct hkms_client_principal *cp,
 
 static void
 handle(struct MHD_Connection *conn, const char *method, const char *url,
-    struct req_ctx *rq, int overflow, struct hkms_http_resp *resp,
+    struct req_ctx *rq, int overflow, int plain, struct hkms_http_resp *resp,
     const char **route_name, char *thumb, size_t thumb_len)
 {
 	struct hkms_http_req req;
@@ -349,6 +364,13 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 	req.peer_der = peer_der;
 	req.peer_len = peer_len;
 	route = hkms_http_route_match(method, url, &req, &path_known);
+	/* plain HTTP: the public routes of relying parties, nothing else
+	 * exists there (not even as 405) */
+	if (plain) {
+		path_known = 0;
+		if (route != NULL && !(route->flags & HKMS_ROUTE_PLAIN))
+			route = NULL;
+	}
 	if (route == NULL) {
 		if (path_known)
 			error_resp(resp, HKMS_E_INVALID, "method_not_allowed",
@@ -410,6 +432,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
     size_t *upload_data_size, void **con_cls)
 {
 	struct req_ctx *rq = *con_cls;
+	const struct listener *ls = cls ? cls : &tls_listener;
 	const union MHD_ConnectionInfo *ci;
 	struct conn_ctx *cc = NULL;
 	struct hkms_http_resp resp;
@@ -419,7 +442,6 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	enum MHD_Result ret;
 	int close = 0;
 
-	(void)cls;
 	(void)version;
 	if (rq == NULL) {
 		if ((rq = calloc(1, sizeof(*rq))) == NULL)
@@ -499,8 +521,8 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	if (ci != NULL)
 		cc = ci->socket_context;
 	memset(&resp, 0, sizeof(resp));
-	handle(conn, method, url, rq, cc ? cc->overflow : 0, &resp, &route,
-	    thumb, sizeof(thumb));
+	handle(conn, method, url, rq, cc ? cc->overflow : 0, ls->plain, &resp,
+	    &route, thumb, sizeof(thumb));
 	if (resp.status == 0) {
 		struct hkms_err e = { 0 };
 
@@ -512,7 +534,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	close = rq->too_large || (cc && cc->overflow) ||
 	    atomic_load(&state.stopping);
 	log_request(state.svc, method, route, thumb, &resp, elapsed(&rq->t0));
-	ret = send_resp(conn, &resp, close);
+	ret = send_resp(conn, &resp, close, ls->plain);
 	rq->answered = 1;
 	hkms_http_resp_free(&resp);
 	*upload_data_size = 0;
@@ -541,18 +563,18 @@ static void
 conn_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
     enum MHD_ConnectionNotificationCode toe)
 {
+	const struct listener *ls = cls ? cls : &tls_listener;
 	struct conn_ctx *cc;
 	int n;
 
-	(void)cls;
 	(void)conn;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		n = atomic_fetch_add(&state.open_connections, 1) + 1;
+		n = atomic_fetch_add(ls->open, 1) + 1;
 		if ((cc = calloc(1, sizeof(*cc))) != NULL)
 			cc->overflow = n > atomic_load(&max_conns);
 		*socket_context = cc;
 	} else {
-		atomic_fetch_sub(&state.open_connections, 1);
+		atomic_fetch_sub(ls->open, 1);
 		free(*socket_context);
 		*socket_context = NULL;
 	}
@@ -671,7 +693,7 @@ daemon_start(const struct hkms_config *cfg, const char *listen_addr,
 		return NULL;
 	if (v6)
 		flags |= MHD_USE_IPv6;
-	d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, NULL,
+	d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, &tls_listener,
 	    listen_fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
 	    listen_fd >= 0 ? (void *)(intptr_t)listen_fd : (void *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)thread_count(cfg),
@@ -688,7 +710,45 @@ daemon_start(const struct hkms_config *cfg, const char *listen_addr,
 	    MHD_OPTION_HTTPS_PRIORITIES, PRIORITIES,
 	    MHD_OPTION_HTTPS_MEM_TRUST, trust_pem,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
-	    MHD_OPTION_NOTIFY_CONNECTION, conn_cb, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_cb, &tls_listener,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
+	    MHD_OPTION_END);
+	if (d == NULL)
+		hkms_err_setc(err, HKMS_E_IO, "listen_failed",
+		    "cannot listen on %.100s (in use, or not an address of "
+		    "this host)", listen_addr);
+	return d;
+}
+
+/* The plain-HTTP listener of [server] public_listen: no TLS, no client
+ * certificates, the same limits, callbacks and thread pool size. */
+static struct MHD_Daemon *
+plain_daemon_start(const struct hkms_config *cfg, const char *listen_addr,
+    int listen_fd, struct hkms_err *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = 0;
+	struct MHD_Daemon *d;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+	    MHD_USE_ITC;
+	int v6 = 0;
+
+	if (parse_listen(listen_addr, &ss, &sl, &v6, err) != HKMS_OK)
+		return NULL;
+	if (v6)
+		flags |= MHD_USE_IPv6;
+	d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, &plain_listener,
+	    listen_fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
+	    listen_fd >= 0 ? (void *)(intptr_t)listen_fd : (void *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)thread_count(cfg),
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_connections +
+	    OVERFLOW_SLOTS),
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_s,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_cb, &plain_listener,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
 	    MHD_OPTION_END);
@@ -771,6 +831,28 @@ daemon_drain(struct MHD_Daemon *d, int timeout_s)
 	MHD_stop_daemon(d);
 }
 
+/* New limits for the plain listener: a new daemon on the same socket,
+ * then the old one finishes its requests. */
+static void
+plain_restart(const struct hkms_config *nlim)
+{
+	struct hkms_err e = { 0 };
+	struct MHD_Daemon *nd;
+	MHD_socket fd;
+
+	if ((fd = MHD_quiesce_daemon(plain_d)) == MHD_INVALID_SOCKET)
+		return;
+	if ((nd = plain_daemon_start(nlim, state.cfg->public_listen, fd,
+	    &e)) == NULL) {
+		hkms_log_err(hkms_service_log(state.svc), HKMS_LOG_ERROR,
+		    "server.reload", &e, NULL);
+		atomic_store(&state.stopping, 1);
+		return;
+	}
+	daemon_drain(plain_d, lim.timeout_s);
+	plain_d = nd;
+}
+
 /* SIGHUP: the config's limits, the client CA trust, the certificate. */
 static struct MHD_Daemon *
 reload(struct MHD_Daemon *d, const struct hkms_server_opts *opts,
@@ -812,6 +894,8 @@ reload(struct MHD_Daemon *d, const struct hkms_server_opts *opts,
 	else if (changed)
 		hkms_log_msg(hkms_service_log(svc), HKMS_LOG_INFO,
 		    "server.reload", "serving a new service certificate");
+	if (limits_changed && plain_d != NULL && state.cfg->public_listen)
+		plain_restart(&nlim);
 	nt = client_trust(svc);
 	if (nt == NULL || (!limits_changed && *trust != NULL &&
 	    strcmp(nt, *trust) == 0)) {
@@ -905,6 +989,11 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 		rc = err ? err->rc : HKMS_E_IO;
 		goto out;
 	}
+	if (cfg->public_listen != NULL && (plain_d = plain_daemon_start(cfg,
+	    cfg->public_listen, -1, err)) == NULL) {
+		rc = err ? err->rc : HKMS_E_IO;
+		goto out;
+	}
 	running = &state;
 	snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving https://%s%s",
 	    listen_addr, loaded ? "" : " (sealed)");
@@ -912,6 +1001,10 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 	hkms_log_msg(hkms_service_log(svc), HKMS_LOG_WARN, "server.start",
 	    "listening on https://%s%s", listen_addr,
 	    loaded ? "" : "; sealed until hkms unseal");
+	if (plain_d != NULL)
+		hkms_log_msg(hkms_service_log(svc), HKMS_LOG_WARN,
+		    "server.start", "public routes on http://%s",
+		    cfg->public_listen);
 	last_check = time(NULL);
 	while (!atomic_load(&state.stopping)) {
 		pfd[0].fd = sfd;
@@ -987,13 +1080,22 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 	lfd = MHD_quiesce_daemon(d);
 	if (lfd != MHD_INVALID_SOCKET)
 		close(lfd);
+	if (plain_d != NULL &&
+	    (lfd = MHD_quiesce_daemon(plain_d)) != MHD_INVALID_SOCKET)
+		close(lfd);
 	daemon_drain(d, cfg->timeout_s);
 	d = NULL;
+	if (plain_d != NULL)
+		daemon_drain(plain_d, 1);
+	plain_d = NULL;
 	rc = HKMS_OK;
 out:
 	running = NULL;
 	if (d != NULL)
 		MHD_stop_daemon(d);
+	if (plain_d != NULL)
+		MHD_stop_daemon(plain_d);
+	plain_d = NULL;
 	if (ufd >= 0) {
 		char *p = srv_unseal_path(cfg);
 

@@ -43,6 +43,8 @@ static const struct authz_row table[] = {
 	{ "est.csrattrs", HKMS_CLEARANCE_NONE, SCOPE_NONE },
 	{ "est.enroll", HKMS_CLEARANCE_NONE, SCOPE_NONE },
 	{ "est.reenroll", HKMS_CLEARANCE_NONE, SCOPE_NONE },
+	/* OCSP responder (issue 14a) */
+	{ "ocsp.respond", HKMS_CLEARANCE_NONE, SCOPE_NONE },
 	/* user: sign with granted CAs and profiles, read granted CAs */
 	{ "ca.sign", HKMS_CLEARANCE_USER, SCOPE_SIGN },
 	{ "ca.list", HKMS_CLEARANCE_USER, SCOPE_NONE },

@@ -206,6 +206,7 @@ ca_issue(struct hkms_ops_ctx *c, struct ca *ca, struct ca_issue_req *r,
 	    NULL, err)) != HKMS_OK)
 		goto out;
 	r->opts.serial = serial;
+	r->opts.url_ca = ca->name;	/* {ca} in CRLDP/AIA URLs */
 	if (r->csr != NULL)
 		rc = hkms_x509_cert_build_from_csr(r->csr, ca->cert, r->prof,
 		    &r->opts, &x, err);

@@ -145,23 +145,53 @@ serial_check(const ASN1_INTEGER *serial, struct hkms_err *err)
 
 /* --- extension builders ------------------------------------------- */
 
+/* uri with each "{ca}" replaced by ca (NULL: kept as written), a new
+ * string (free), NULL if out of memory. The profile's URLs point at this
+ * server for every CA: http://pki.example/crl/{ca}.crl. */
+static char *
+url_expand(const char *uri, const char *ca)
+{
+	size_t n = strlen(uri) + 1, cl = ca ? strlen(ca) : 0, k = 0;
+	const char *p;
+	char *out;
+
+	for (p = uri; ca != NULL && (p = strstr(p, "{ca}")) != NULL; p += 4)
+		n += cl;
+	if ((out = malloc(n)) == NULL)
+		return NULL;
+	for (p = uri; *p != '\0'; ) {
+		if (ca != NULL && strncmp(p, "{ca}", 4) == 0) {
+			memcpy(out + k, ca, cl);
+			k += cl;
+			p += 4;
+		} else
+			out[k++] = *p++;
+	}
+	out[k] = '\0';
+	return out;
+}
+
 static GENERAL_NAME *
-uri_name(const char *uri)
+uri_name(const char *uri, const char *ca)
 {
 	GENERAL_NAME *gn = GENERAL_NAME_new();
 	ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+	char *u = url_expand(uri, ca);
 
-	if (gn == NULL || s == NULL || !ASN1_STRING_set(s, uri, -1)) {
+	if (gn == NULL || s == NULL || u == NULL ||
+	    !ASN1_STRING_set(s, u, -1)) {
+		free(u);
 		GENERAL_NAME_free(gn);
 		ASN1_IA5STRING_free(s);
 		return NULL;
 	}
+	free(u);
 	GENERAL_NAME_set0_value(gn, GEN_URI, s);
 	return gn;
 }
 
 static int
-add_crldp(X509 *x, char *const *urls, int n)
+add_crldp(X509 *x, char *const *urls, int n, const char *ca)
 {
 	CRL_DIST_POINTS *dps = sk_DIST_POINT_new_null();
 	DIST_POINT *dp = DIST_POINT_new();
@@ -175,7 +205,7 @@ add_crldp(X509 *x, char *const *urls, int n)
 		goto out;
 	dp->distpoint->type = 0;	/* fullName */
 	for (i = 0; i < n; i++) {
-		if ((gn = uri_name(urls[i])) == NULL)
+		if ((gn = uri_name(urls[i], ca)) == NULL)
 			goto out;
 		if (!sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gn)) {
 			GENERAL_NAME_free(gn);
@@ -194,7 +224,7 @@ out:
 }
 
 static int
-add_aia(X509 *x, const struct hkms_x509_profile *p)
+add_aia(X509 *x, const struct hkms_x509_profile *p, const char *ca)
 {
 	AUTHORITY_INFO_ACCESS *aia = sk_ACCESS_DESCRIPTION_new_null();
 	ACCESS_DESCRIPTION *ad = NULL;
@@ -214,7 +244,7 @@ add_aia(X509 *x, const struct hkms_x509_profile *p)
 		ad->method = OBJ_nid2obj(ocsp ? NID_ad_OCSP :
 		    NID_ad_ca_issuers);
 		GENERAL_NAME_free(ad->location);
-		if ((ad->location = uri_name(u)) == NULL ||
+		if ((ad->location = uri_name(u, ca)) == NULL ||
 		    !sk_ACCESS_DESCRIPTION_push(aia, ad))
 			goto out;
 		ad = NULL; /* transferred */
@@ -365,6 +395,7 @@ struct plan {
 	int64_t not_before;
 	int64_t not_after;
 	int path_len;		/* -1 = none */
+	const char *url_ca;	/* {ca} in CRLDP/AIA URLs (opts) */
 };
 
 static enum hkms_rc
@@ -538,9 +569,10 @@ add_profile_exts(X509 *x, EVP_PKEY *pub, const X509 *issuer,
 		    X509_add_ext(x, ext, -1) != 1)
 			goto crypto;
 	}
-	if (p->n_crldp > 0 && !add_crldp(x, p->crldp, p->n_crldp))
+	if (p->n_crldp > 0 && !add_crldp(x, p->crldp, p->n_crldp, pl->url_ca))
 		goto crypto;
-	if (p->n_aia_ocsp + p->n_aia_ca_issuers > 0 && !add_aia(x, p))
+	if (p->n_aia_ocsp + p->n_aia_ca_issuers > 0 &&
+	    !add_aia(x, p, pl->url_ca))
 		goto crypto;
 	rc = HKMS_OK;
 	goto out;
@@ -590,6 +622,7 @@ build(EVP_PKEY *pub, int csr_key, const X509_NAME *subject,
 
 	memset(&pl, 0, sizeof(pl));
 	pl.now = o->now != 0 ? o->now : (int64_t)time(NULL);
+	pl.url_ca = o->url_ca;
 	if ((rc = hkms_x509_check_key(pub, err)) != HKMS_OK)
 		goto out;
 	if (issuer != NULL &&

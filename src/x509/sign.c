@@ -176,3 +176,10 @@ out:
 	EVP_MD_CTX_free(mctx);
 	return rc;
 }
+
+enum hkms_rc
+x509_sign_ctx(EVP_PKEY *signer, EVP_PKEY *expected,
+    enum hkms_x509_digest digest, EVP_MD_CTX **out, struct hkms_err *err)
+{
+	return sign_ctx(signer, expected, digest, out, err);
+}

@@ -79,4 +79,10 @@ int x509_time_to_unix(const ASN1_TIME *t, int64_t *out);
 enum hkms_rc x509_check_ca(const X509 *ca, int for_crl, int64_t now,
     struct hkms_err *err);
 
+/* The signer check and digest-sign context of the sign functions
+ * (sign.c), for the OCSP signature (ocsp.c): signer against expected,
+ * then a context for digest. *out: EVP_MD_CTX_free. */
+enum hkms_rc x509_sign_ctx(EVP_PKEY *signer, EVP_PKEY *expected,
+    enum hkms_x509_digest digest, EVP_MD_CTX **out, struct hkms_err *err);
+
 #endif

@@ -26,6 +26,7 @@
 #include <openssl/bio.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
@@ -289,6 +290,79 @@ test_match(void **state)
 	    &known));
 	assert_null(hkms_http_route_match("GET", "/v1/keys/a%2", &req,
 	    &known));
+
+	/* {request*}: the rest of the path as sent, slashes and escapes
+	 * kept (the OCSP GET's base64) */
+	r = hkms_http_route_match("GET", "/ocsp/MEMw/QTA%2B/x=", &req, &known);
+	assert_non_null(r);
+	assert_string_equal(r->pattern, "/ocsp/{request*}");
+	assert_int_equal(req.nparams, 1);
+	assert_string_equal(req.params[0], "MEMw/QTA%2B/x=");
+	assert_true(r->flags & HKMS_ROUTE_PLAIN);
+	assert_null(hkms_http_route_match("GET", "/ocsp/", &req, &known));
+	r = hkms_http_route_match("POST", "/ocsp", &req, &known);
+	assert_non_null(r);
+	assert_true((r->flags & HKMS_ROUTE_PUBLIC) &&
+	    (r->flags & HKMS_ROUTE_PLAIN));
+	/* only the public routes of relying parties are PLAIN */
+	r = hkms_http_route_match("GET", "/v1/cas/root/crl", &req, &known);
+	assert_non_null(r);
+	assert_false(r->flags & HKMS_ROUTE_PLAIN);
+	r = hkms_http_route_match("GET", "/ca/root.pem", &req, &known);
+	assert_true(r != NULL && (r->flags & HKMS_ROUTE_PLAIN));
+}
+
+/* POST /ocsp and GET /ocsp/...: OCSP errors are 200 OCSPResponses */
+static int
+ocsp_status_of(const struct call *c)
+{
+	const unsigned char *p = c->resp.body;
+	OCSP_RESPONSE *r;
+	int st;
+
+	if (c->resp.status != 200 || strcmp(c->resp.content_type,
+	    "application/ocsp-response") != 0 ||
+	    (r = d2i_OCSP_RESPONSE(NULL, &p, (long)c->resp.body_len)) == NULL)
+		return -1;
+	st = OCSP_response_status(r);
+	OCSP_RESPONSE_free(r);
+	return st;
+}
+
+static void
+test_ocsp(void **state)
+{
+	struct call c;
+
+	(void)state;
+	assert_int_equal(call_ex(&c, "POST", "/ocsp", "garbage",
+	    "application/ocsp-request", NULL), 200);
+	assert_int_equal(ocsp_status_of(&c),
+	    OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	call_free(&c);
+	assert_int_equal(call_ex(&c, "GET", "/ocsp/not%20base64", NULL, NULL,
+	    NULL), 200);
+	assert_int_equal(ocsp_status_of(&c),
+	    OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	call_free(&c);
+	/* a well-formed request for an issuer that is no hkms CA: the
+	 * SHA-1 CertID of 0x05 under random hashes */
+	{
+		static const char b64[] = "MEIwQDA%2BMDwwOjAJBgUrDgMCGgUA"
+		    "BBQAAQIDBAUGBwgJCgsMDQ4PEBESEwQUAAECAwQFBgcICQoLDA0ODxAR"
+		    "EhMCAQU%3D";
+		char path[200];
+
+		snprintf(path, sizeof(path), "/ocsp/%s", b64);
+		assert_int_equal(call_ex(&c, "GET", path, NULL, NULL, NULL),
+		    200);
+		assert_int_equal(ocsp_status_of(&c),
+		    OCSP_RESPONSE_STATUS_UNAUTHORIZED);
+		call_free(&c);
+	}
+	assert_int_equal(call_ex(&c, "POST", "/ocsp", "{}", NULL, NULL), 415);
+	assert_string_equal(err_code(&c), "unsupported_media_type");
+	call_free(&c);
 }
 
 static void
@@ -989,6 +1063,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_match),
+		cmocka_unit_test(test_ocsp),
 		cmocka_unit_test(test_dispatch_no_answer),
 		cmocka_unit_test(test_bad_bodies),
 		cmocka_unit_test(test_body_seeds),
