@@ -54,6 +54,10 @@ struct hkms_config {
 
 	/* profiles, import, in use (issue 13b) */
 
+	/* [crl] CRL re-signing by the server (issue 14a, revocation) */
+	long crl_resign_before;	/* seconds; 0 = off */
+	int crl_resign_days;	/* lifetime of a re-signed CRL; 0 = as before */
+	long crl_check_s;	/* how often the server looks (default 60) */
 	/* revocation, CRLs, OCSP, public_listen (issue 14a) */
 	char *public_listen;	/* [server] public_listen: plain HTTP for the
 				 * public routes only; NULL = none */

@@ -190,6 +190,9 @@ struct hkms_ops_trust_verify_req {
 	/* path validation (issue 14b) */
 	const char *profile;	/* "rfc5280"|"webpki"; NULL = by purpose */
 	int max_depth;		/* 1..32; 0 = the profile's default */
+	/* revocation checks (issue 14a): "require", "prefer", "off"; NULL =
+	 * require for hkms CAs, prefer for the others */
+	const char *revocation;
 };
 
 /** Verify against the truststore (hkms_trust_verify). *out is set also
@@ -754,6 +757,44 @@ enum hkms_rc hkms_ops_ocsp_respond(struct hkms_ops_ctx *c,
  *  request for several certificates counts by its first),
  *  signatures, sign_errors, cache_hits} (new reference). */
 json_t *hkms_ops_ocsp_metrics(void);
+
+/*
+ * Revocation (docs/truststore.md "Revocation"): cert show/list mark a
+ * certificate an hkms CA revoked (status "revoked", revoked_at, reason,
+ * revoked_by) from the CA's revocation index; trust verify checks every
+ * certificate of the path (req->revocation); CRLs of other CAs are
+ * imported into the truststore (hkms_trust_crl_import: signature checked
+ * against a truststore CA, fresh, newer than the stored one).
+ */
+
+/** Import a CRL (PEM or DER) into the truststore. *out: {id, signer,
+ *  replaced, unchanged, crl}. Refusals: bad_crl, crl_delta_unsupported,
+ *  crl_no_next_update, crl_issuer_unknown, crl_bad_signature,
+ *  crl_expired, crl_not_yet_valid, crl_not_newer. Audited
+ *  ("trust.crl_import"). */
+enum hkms_rc hkms_ops_trust_crl_import(struct hkms_ops_ctx *c,
+    const unsigned char *data, size_t len, json_t **out,
+    struct hkms_err *err);
+
+/** The truststore's CRLs: [{id, issuer, number, this_update, next_update,
+ *  entries, signer, imported, status}]. */
+enum hkms_rc hkms_ops_trust_crl_list(struct hkms_ops_ctx *c, json_t **out,
+    struct hkms_err *err);
+
+/** Delete truststore CRL id ("not_found" if absent). Audited
+ *  ("trust.crl_delete"). */
+enum hkms_rc hkms_ops_trust_crl_delete(struct hkms_ops_ctx *c,
+    const char *id, struct hkms_err *err);
+
+/** Re-sign, with hkms_ops_ca_crl(), the CRL of every CA whose last CRL
+ *  (crl/<ca>/current) expires within before seconds of now (0 = the
+ *  current time); days: the new CRL's lifetime (0 = that of the CRL it
+ *  replaces). A CA that never published a CRL is left alone. Each new
+ *  CRL is audited as "ca.crl". *out: [{ca, number, next_update} or {ca,
+ *  error, message}]. What the server's CRL timer calls ([crl]
+ *  resign_before). */
+enum hkms_rc hkms_ops_ca_crl_refresh(struct hkms_ops_ctx *c, int64_t before,
+    int days, int64_t now, json_t **out, struct hkms_err *err);
 
 /* ---- path validation (issue 14b) ---- */
 

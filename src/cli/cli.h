@@ -125,6 +125,8 @@ int hkms_cmd_store(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_csr(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_cert(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_trust(struct hkms_cli *cli, int argc, char **argv);
+/* hkms trust crl ... (issue 14a, cmd_trust_crl.c) */
+int hkms_cmd_trust_crl(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_ca(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_profile(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_serve(struct hkms_cli *cli, int argc, char **argv);

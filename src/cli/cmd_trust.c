@@ -82,6 +82,29 @@ print_show(FILE *out, json_t *o)
 	}
 }
 
+/* One path element's revocation status (issue 14a). */
+static void
+print_revocation(FILE *out, json_t *rv)
+{
+	const char *src = json_string_value(json_object_get(rv, "source"));
+
+	if (!json_is_object(rv))
+		return;
+	fprintf(out, "     revocation %s", json_string_value(json_object_get(
+	    rv, "status")));
+	if (json_is_string(json_object_get(rv, "ca")))
+		fprintf(out, " (revocation index of CA '%s')",
+		    json_string_value(json_object_get(rv, "ca")));
+	else if (json_is_string(json_object_get(rv, "crl")))
+		fprintf(out, " (truststore crl %s)", json_string_value(
+		    json_object_get(rv, "crl")));
+	else if (src != NULL || json_is_string(json_object_get(rv, "why")))
+		fprintf(out, " (%s)", json_is_string(json_object_get(rv,
+		    "why")) ? json_string_value(json_object_get(rv, "why")) :
+		    src);
+	fprintf(out, "\n");
+}
+
 static void
 print_verify(FILE *out, json_t *r)
 {
@@ -109,7 +132,14 @@ print_verify(FILE *out, json_t *r)
 			    json_is_string(json_object_get(e, "alias")) ?
 			    json_string_value(json_object_get(e, "alias")) :
 			    "");
+			print_revocation(out, json_object_get(e,
+			    "revocation"));
 		}
+		e = json_object_get(json_object_get(r, "revocation"),
+		    "warnings");
+		for (i = 0; i < json_array_size(e); i++)
+			fprintf(out, "warning: %s\n", json_string_value(
+			    json_array_get(e, i)));
 		return;
 	}
 	e = json_object_get(r, "error");
@@ -354,12 +384,14 @@ trust_verify(struct hkms_cli *cli, int argc, char **argv)
 		{ "password-file", required_argument, NULL, 'p' },
 		{ "profile", required_argument, NULL, 'R' },
 		{ "max-depth", required_argument, NULL, 'D' },
+		{ "revocation", required_argument, NULL, 'V' },
 		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	static const char usage[] = "verify --chain F [--purpose "
 	    "server|client|any] [--host NAME] [--at UNIXTIME] [--profile "
-	    "rfc5280|webpki|openssl] [--max-depth N]\nVerify a chain (leaf "
-	    "first) against the truststore; exit 0 when it holds.";
+	    "rfc5280|webpki|openssl] [--max-depth N]\n"
+	    "              [--revocation require|prefer|off]\nVerify a chain "
+	    "(leaf first) against the truststore; exit 0 when it holds.";
 	struct hkms_ops_trust_verify_req req = { 0 };
 	const char *file = NULL, *pfile = NULL;
 	struct hkms_secret *pass = NULL;
@@ -372,9 +404,11 @@ trust_verify(struct hkms_cli *cli, int argc, char **argv)
 	long lv;
 	int ch, rc;
 
-	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:P:H:a:p:R:D:h", lo)) !=
-	    -1) {
-		if (ch == 'R') {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:P:H:a:p:R:D:V:h",
+	    lo)) != -1) {
+		if (ch == 'V') {
+			req.revocation = optarg;
+		} else if (ch == 'R') {
 			req.profile = optarg;
 		} else if (ch == 'D') {
 			errno = 0;
@@ -505,6 +539,8 @@ hkms_cmd_trust(struct hkms_cli *cli, int argc, char **argv)
 		{ "pin", trust_pin, "trust the certificate a peer presents" },
 		{ "verify", trust_verify, "verify a chain against the truststore" },
 		{ "watch", trust_watch, "print changes as JSON lines as they happen" },
+		/* issue 14a */
+		{ "crl", hkms_cmd_trust_crl, "import, list or delete CRLs of truststore CAs" },
 		{ NULL, NULL, NULL }
 	};
 

@@ -61,6 +61,32 @@ set_int(int *dst, const char *v, long min, long max)
 	return 1;
 }
 
+/* A duration: digits with an optional unit s, m, h or d (seconds by
+ * default), within lo..hi seconds ([crl], issue 14a). */
+static int
+set_duration(long *dst, const char *v, long lo, long hi)
+{
+	char *end;
+	long n, mul = 1;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || n < 0)
+		return 0;
+	if (*end == 's')
+		end++;
+	else if (*end == 'm')
+		mul = 60, end++;
+	else if (*end == 'h')
+		mul = 3600, end++;
+	else if (*end == 'd')
+		mul = 86400, end++;
+	if (*end != '\0' || n > hi / mul || n * mul < lo)
+		return 0;
+	*dst = n * mul;
+	return 1;
+}
+
 /* 64 lower-case hex digits (a SHA-256 fingerprint) */
 static int
 hex64(const char *v)
@@ -129,6 +155,12 @@ on_entry(void *user, const char *section, const char *name, const char *value)
 
 	/* profiles, import, in use (issue 13b) */
 
+	/* [crl] re-signing (issue 14a, revocation) */
+	if (strcmp(section, "crl") == 0) {
+		if (strcmp(name, "resign_before") == 0) ok = set_duration(&c->crl_resign_before, value, 0, 3650L * 86400);
+		else if (strcmp(name, "resign_days") == 0) ok = set_int(&c->crl_resign_days, value, 0, 3650);
+		else if (strcmp(name, "check_interval") == 0) ok = set_duration(&c->crl_check_s, value, 1, 86400);
+	}
 	/* revocation, CRLs, OCSP, public_listen (issue 14a) */
 	if (strcmp(section, "server") == 0 &&
 	    strcmp(name, "public_listen") == 0)
@@ -174,6 +206,7 @@ config_new(void)
 	c->timeout_s = 30;
 	c->connection_memory = 65536;
 	c->ocsp_validity_s = 4 * 3600;
+	c->crl_check_s = 60;
 	return c;
 }
 

@@ -83,6 +83,13 @@ const struct hkms_http_route hkms_http_routes[] = {
 	{ "POST", "/v1/truststore", 0, "operator", hkms_route_trust_import },
 	{ "POST", "/v1/truststore/verify", 0, "operator",
 	    hkms_route_trust_verify },
+	/* truststore CRLs (issue 14a): before {alias} */
+	{ "GET", "/v1/truststore/crls", 0, "operator",
+	    hkms_route_trust_crl_list },
+	{ "POST", "/v1/truststore/crls", 0, "operator",
+	    hkms_route_trust_crl_import },
+	{ "DELETE", "/v1/truststore/crls/{id}", 0, "operator",
+	    hkms_route_trust_crl_delete },
 	{ "GET", "/v1/truststore/{alias}", 0, "operator",
 	    hkms_route_trust_show },
 	{ "DELETE", "/v1/truststore/{alias}", 0, "operator",
@@ -119,6 +126,7 @@ const struct hkms_body_schema *const hkms_http_body_schemas[] = {
 	/* profiles, import, in use (issue 13b) */
 
 	/* revocation, CRLs, OCSP (issue 14a) */
+	&hkms_body_trust_crl_import,
 
 	/* path validation (issue 14b) */
 

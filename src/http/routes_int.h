@@ -217,6 +217,11 @@ HKMS_HANDLER(hkms_route_trust_show);
 HKMS_HANDLER(hkms_route_trust_delete);
 HKMS_HANDLER(hkms_route_trust_pin);
 HKMS_HANDLER(hkms_route_trust_verify);
+/* routes_trust.c: truststore CRLs (issue 14a) */
+extern const struct hkms_body_schema hkms_body_trust_crl_import;
+HKMS_HANDLER(hkms_route_trust_crl_list);
+HKMS_HANDLER(hkms_route_trust_crl_import);
+HKMS_HANDLER(hkms_route_trust_crl_delete);
 
 /* routes_misc.c: profiles, audit */
 HKMS_HANDLER(hkms_route_profiles_list);

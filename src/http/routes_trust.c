@@ -165,6 +165,7 @@ struct trust_verify_body {
 	int at;
 	const char *profile;	/* path validation (issue 14b) */
 	int max_depth;
+	const char *revocation;
 };
 
 static const struct hkms_body_field trust_verify_fields[] = {
@@ -175,6 +176,7 @@ static const struct hkms_body_field trust_verify_fields[] = {
 	HKMS_BODY_I(struct trust_verify_body, at, 0, 0, 0x7fffffff),
 	HKMS_BODY_F(struct trust_verify_body, profile, HKMS_BODY_STRING, 0),
 	HKMS_BODY_I(struct trust_verify_body, max_depth, 0, 1, 32),
+	HKMS_BODY_F(struct trust_verify_body, revocation, HKMS_BODY_STRING, 0),
 	HKMS_BODY_END
 };
 
@@ -202,6 +204,7 @@ hkms_route_trust_verify(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	r.at = b.at;
 	r.profile = b.profile;
 	r.max_depth = b.max_depth;
+	r.revocation = b.revocation;
 	if (hkms_http_ctx(req, resp, NEED_STORE, &c) != 0)
 		goto out;
 	rc = hkms_ops_trust_verify(&c, &r, &out, &err);
@@ -217,4 +220,74 @@ hkms_route_trust_verify(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	hkms_http_reply(resp, rc, 200, out, &err);
 out:
 	hkms_http_body_free(&hkms_body_trust_verify, &b);
+}
+
+/* ---- truststore CRLs (issue 14a) ---------------------------------- */
+
+/* GET /v1/truststore/crls (hkms trust crl list) */
+void
+hkms_route_trust_crl_list(struct hkms_http_req *req,
+    struct hkms_http_resp *resp)
+{
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	enum hkms_rc rc;
+
+	if (hkms_http_ctx(req, resp, NEED_STORE, &c) != 0)
+		return;
+	rc = hkms_ops_trust_crl_list(&c, &out, &err);
+	hkms_http_reply(resp, rc, 200, out, &err);
+}
+
+/* POST /v1/truststore/crls {crl} (hkms trust crl import): the CRL as PEM
+ * or base64 DER */
+struct trust_crl_import_body {
+	struct hkms_body_head h;
+	struct hkms_body_bytes crl;
+};
+
+static const struct hkms_body_field trust_crl_import_fields[] = {
+	HKMS_BODY_F(struct trust_crl_import_body, crl, HKMS_BODY_BYTES, 1),
+	HKMS_BODY_END
+};
+
+const struct hkms_body_schema hkms_body_trust_crl_import = {
+    "trust.crl_import", trust_crl_import_fields,
+    sizeof(struct trust_crl_import_body) };
+
+void
+hkms_route_trust_crl_import(struct hkms_http_req *req,
+    struct hkms_http_resp *resp)
+{
+	struct trust_crl_import_body b;
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	enum hkms_rc rc;
+
+	if (hkms_http_body(req, resp, &hkms_body_trust_crl_import, &b) != 0)
+		return;
+	if (hkms_http_ctx(req, resp, NEED_STORE, &c) == 0) {
+		rc = hkms_ops_trust_crl_import(&c, b.crl.data, b.crl.len, &out,
+		    &err);
+		hkms_http_reply(resp, rc, 201, out, &err);
+	}
+	hkms_http_body_free(&hkms_body_trust_crl_import, &b);
+}
+
+/* DELETE /v1/truststore/crls/{id} (hkms trust crl delete) */
+void
+hkms_route_trust_crl_delete(struct hkms_http_req *req,
+    struct hkms_http_resp *resp)
+{
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	enum hkms_rc rc;
+
+	if (hkms_http_ctx(req, resp, NEED_STORE, &c) != 0)
+		return;
+	rc = hkms_ops_trust_crl_delete(&c, req->params[0], &err);
+	hkms_http_reply(resp, rc, 200, rc == HKMS_OK ? json_pack("{s:s,s:b}",
+	    "id", req->params[0], "deleted", 1) : NULL, &err);
 }

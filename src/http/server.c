@@ -1052,6 +1052,9 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 				srv_unseal_reply(uc, loaded ? NULL : &e);
 		} else if (uc >= 0)
 			srv_unseal_reply(uc, NULL);
+		/* CRLs re-signed before they expire (issue 14a) */
+		if (loaded)
+			srv_crl_tick(svc, cfg);
 		/* a record replaced under the running server (applied by
 		 * another process: its stamp changed) is served to new
 		 * connections within a second; a full check every minute */

@@ -109,4 +109,12 @@ int srv_unseal_accept(struct hkms_service *svc, int fd);
  *  "certificate":true}, or false and "certificate_error" with cert_err. */
 void srv_unseal_reply(int c, const struct hkms_err *cert_err);
 
+/* ---- CRL re-signing (issue 14a, crl_timer.c) ---- */
+
+/** Called by the server loop about once a second while the token is
+ *  open: every [crl] check_interval, re-sign the CRLs that expire within
+ *  [crl] resign_before (hkms_ops_ca_crl_refresh). Nothing without
+ *  resign_before. Logs what it made or why it failed. */
+void srv_crl_tick(struct hkms_service *svc, const struct hkms_config *cfg);
+
 #endif

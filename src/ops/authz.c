@@ -90,6 +90,10 @@ static const struct authz_row table[] = {
 	{ "trust.pin", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "trust.verify", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "trust.watch", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	/* truststore CRLs (issue 14a) */
+	{ "trust.crl_import", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	{ "trust.crl_list", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	{ "trust.crl_delete", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "audit.verify", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "audit.show", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "store.check", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },

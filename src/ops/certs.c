@@ -37,6 +37,7 @@
 
 #include "cert_int.h"
 #include "ops_int.h"
+#include "revocation_int.h"
 
 #define DAY_SECONDS 86400
 
@@ -637,6 +638,20 @@ key_uri(struct hkms_ops_ctx *c, json_t *meta, json_t **present)
 	return json_string(ki.uri);
 }
 
+/* Revoked by an hkms CA (issue 14a): the CA's revocation index decides,
+ * src/ops/revocation.c. cas NULL: loaded for this one certificate. */
+static void
+rev_mark(struct hkms_ops_ctx *c, const struct ops_rev_cas *cas, json_t *o)
+{
+	struct ops_rev_cas *own = NULL;
+	struct hkms_err e;
+
+	if (cas == NULL && ops_rev_cas_load(c, &own, &e) == HKMS_OK)
+		cas = own;
+	ops_rev_annotate(c, cas, o);
+	ops_rev_cas_free(own);
+}
+
 enum hkms_rc
 hkms_ops_cert_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
     struct hkms_err *err)
@@ -666,6 +681,7 @@ hkms_ops_cert_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 			goto out;
 		json_object_set_new(o, "chain_length",
 		    json_integer(sk_X509_num(certs)));
+		rev_mark(c, NULL, o);
 	}
 	json_object_set_new(o, "path", pem_path(c, kind, name));
 	json_object_set_new(o, "key_uri", key_uri(c, meta, &present));
@@ -709,7 +725,7 @@ parse_time(const char *s)
  * records show the same names), without the PEM. */
 static json_t *
 list_row(struct hkms_ops_ctx *c, const char *kind, json_t *meta,
-    int64_t now)
+    int64_t now, const struct ops_rev_cas *cas)
 {
 	const char *name = json_string_value(json_object_get(meta, "name"));
 	json_t *row = NULL;
@@ -722,6 +738,8 @@ list_row(struct hkms_ops_ctx *c, const char *kind, json_t *meta,
 	    record_type(meta, kind), now, &row, &e) != HKMS_OK)
 		row = json_pack("{s:s,s:s}", "name", name ? name : "", "type",
 		    record_type(meta, kind));
+	else if (cas != NULL)
+		rev_mark(c, cas, row);
 	json_object_del(row, "pem");
 	free(pem);
 	return row;
@@ -744,6 +762,8 @@ hkms_ops_cert_list(struct hkms_ops_ctx *c, int expiring_within,
 	json_t *rows = NULL, *list = NULL, *it, *arr = NULL;
 	json_t **v = NULL;
 	int64_t now = (int64_t)time(NULL), t;
+	struct ops_rev_cas *cas = NULL;
+	struct hkms_err e;
 	size_t i, k, n;
 
 	OPS_AUTHORIZE(c, "cert.list", NULL, NULL, err);
@@ -751,13 +771,16 @@ hkms_ops_cert_list(struct hkms_ops_ctx *c, int expiring_within,
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = need_store(c, err)) != HKMS_OK)
 		return rc;
+	/* the CAs once for every row: a row costs one stat more */
+	if (ops_rev_cas_load(c, &cas, &e) != HKMS_OK)
+		cas = NULL;
 	rows = json_array();
 	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		if ((rc = hkms_store_list(c->store, kinds[k], &list, err)) !=
 		    HKMS_OK)
 			goto out;
 		json_array_foreach(list, i, it) {
-			json_t *row = list_row(c, kinds[k], it, now);
+			json_t *row = list_row(c, kinds[k], it, now, cas);
 
 			t = parse_time(json_string_value(json_object_get(row,
 			    "not_after")));
@@ -791,6 +814,7 @@ hkms_ops_cert_list(struct hkms_ops_ctx *c, int expiring_within,
 	rows = NULL;	/* transferred */
 	rc = HKMS_OK;
 out:
+	ops_rev_cas_free(cas);
 	free(v);
 	json_decref(list);
 	json_decref(rows);

@@ -19,6 +19,7 @@
 #include "hkms/store.h"
 #include "hkms/trust.h"
 #include "ops_int.h"
+#include "revocation_int.h"
 
 enum hkms_rc
 hkms_ops_trust_handle(struct hkms_ops_ctx *c, struct hkms_trust **out,
@@ -254,6 +255,7 @@ hkms_ops_trust_verify(struct hkms_ops_ctx *c,
 	struct hkms_certio_verify_opts o = { 0 };
 	struct hkms_trust *tr = NULL;
 	STACK_OF(X509) *chain = NULL;
+	enum ops_rev_mode rev_hkms, rev_other;
 	json_t *res = NULL;
 
 	OPS_AUTHORIZE(c, "trust.verify", NULL, NULL, err);
@@ -274,12 +276,20 @@ hkms_ops_trust_verify(struct hkms_ops_ctx *c,
 		return hkms_err_setc(err, HKMS_E_INVALID, "bad_max_depth",
 		    "max_depth must be between 1 and 32");
 	o.max_depth = req->max_depth;
+	if ((rc = ops_rev_mode_parse(req->revocation, &rev_hkms, &rev_other,
+	    err)) != HKMS_OK)
+		return rc;
 	if ((rc = parse_input(req->chain, req->len, req->password, &chain,
 	    NULL, err)) != HKMS_OK ||
 	    (rc = hkms_ops_trust_handle(c, &tr, err)) != HKMS_OK)
 		goto out;
 	rc = hkms_trust_verify(tr, chain, &o, &res, err);
 	if (rc != HKMS_OK && rc != HKMS_E_VERIFY)
+		goto out;
+	/* revocation of every certificate of the path built (issue 14a) */
+	if (rc == HKMS_OK && (rc = ops_rev_check_path(c, tr, chain, rev_hkms,
+	    rev_other, req->at, res, err)) != HKMS_OK &&
+	    rc != HKMS_E_VERIFY)
 		goto out;
 	/* a pinned peer that changed its certificate is a security event */
 	if (json_object_get(res, "pin") != NULL)
