@@ -18,8 +18,8 @@
 #include "hkms/secret.h"
 #include "hkms/util.h"
 
-static const char *const list_cols[] = { "name", "type", "common_name", "not_after",
-    "days_left", "key", NULL };
+static const char *const list_cols[] = { "name", "type", "status",
+    "common_name", "not_after", "days_left", "key", NULL };
 static const char *const check_cols[] = { "name", "pass", "reason", NULL };
 
 /* A positive number of days (0 allowed when zero_ok). */

@@ -382,10 +382,6 @@ ops_rev_check_path(struct hkms_ops_ctx *c, struct hkms_trust *tr,
 	json_object_set_new(res, "revocation", json_pack("{s:s,s:s,s:O}",
 	    "hkms_cas", mode_name(hm), "other_cas", mode_name(om),
 	    "warnings", warn));
-	if (hm == OPS_REV_OFF && om == OPS_REV_OFF) {
-		rc = HKMS_OK;
-		goto out;
-	}
 	if ((rc = ops_rev_cas_load(c, &cas, err)) != HKMS_OK ||
 	    (rc = hkms_trust_snapshot(tr, &s, err)) != HKMS_OK)
 		goto out;
