@@ -789,7 +789,8 @@ enum hkms_rc hkms_ops_trust_crl_delete(struct hkms_ops_ctx *c,
 /** Re-sign, with hkms_ops_ca_crl(), the CRL of every CA whose last CRL
  *  (crl/<ca>/current) expires within before seconds of now (0 = the
  *  current time); days: the new CRL's lifetime (0 = that of the CRL it
- *  replaces). A CA that never published a CRL is left alone. Each new
+ *  replaces), at least a day longer than before (or it would be due
+ *  again at once). A CA that never published a CRL is left alone. Each new
  *  CRL is audited as "ca.crl". *out: [{ca, number, next_update} or {ca,
  *  error, message}]. What the server's CRL timer calls ([crl]
  *  resign_before). */

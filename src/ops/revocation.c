@@ -567,6 +567,10 @@ hkms_ops_ca_crl_refresh(struct hkms_ops_ctx *c, int64_t before, int days,
 		/* the same lifetime as the CRL it replaces, unless set */
 		d = days > 0 ? days : tu > 0 && nu > tu ?
 		    (int)((nu - tu + CA_DAY - 1) / CA_DAY) : 0;
+		/* a CRL that lives no longer than the window would be signed
+		 * again at every check: it outlives the window by a day */
+		if ((int64_t)d * CA_DAY <= before)
+			d = (int)((before + CA_DAY - 1) / CA_DAY) + 1;
 		if (d > HKMS_OPS_CRL_DAYS_MAX)
 			d = HKMS_OPS_CRL_DAYS_MAX;
 		r = NULL;
