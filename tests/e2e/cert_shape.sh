@@ -109,5 +109,5 @@ pass "cert show, self-sign, ca sign, ca issued, cert list, ca list, ca show: one
 hkms cert list | head -1 | grep -q "COMMON_NAME" || fail "cert list header"
 hkms ca list | head -1 | grep -q "COMMON_NAME" || fail "ca list header"
 hkms ca issued --ca root | head -1 | grep -q "COMMON_NAME" || fail "ca issued header"
-hkms cert list | grep -Eq '^web +certificate +web.example ' || fail "cert list row"
+hkms cert list | grep -Eq '^web +certificate +valid +web.example ' || fail "cert list row"
 pass "tables: common_name column"

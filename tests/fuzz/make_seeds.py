@@ -356,13 +356,16 @@ HTTP_BODIES = [
     ("trust.verify", {"chain": "MIIB", "purpose": "server",
                       "host": "a.example", "at": 1700000000,
                       "password": None, "profile": "webpki",
-                      "max_depth": 3}),
+                      "max_depth": 3, "revocation": "prefer"}),
     # service certificate, history (issue 13a)
     ('service.cert_csr', {"common_name": "appliance.example.test", "organization": "Acme", "organization_unit": "Ops", "country": "DE", "state": "BY", "locality": "M", "alternative_names": ["a.example", "10.0.0.5"]}),
     ('service.cert_apply', {"ca": "MIIBkTCB+wIJAK==", "certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "what_if": True}),
     ('service.cert_self_sign', {"rekey": True}),
     ('service.cert_trust', {}),
     ('cert.restore', {"version": 2}),
+    # revocation, CRLs, OCSP (issue 14a)
+    ("trust.crl_import", {"crl": "-----BEGIN X509 CRL-----\nMIIB\n"
+                          "-----END X509 CRL-----\n"}),
     # EST (issue 17b)
     ("est.enable", {"profile": "tls-client", "days": 30, "default": True}),
     ("est.token_create", {"ca": "root", "subject": "/CN=dev1", "days": 7}),
