@@ -437,11 +437,44 @@ def est_body_seeds():
     put(t, "basic-junk", b"\x01%%%")
 
 
+def crl_seeds():
+    """CRLs from openssl ca (issue 14a): revoked entries with reasons, the
+    PEM and DER forms, and damaged ones."""
+    d = os.path.join(TMP, "oca")
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, "index.txt"), "w").close()
+    with open(os.path.join(d, "crlnumber"), "w") as f:
+        f.write("0A\n")
+    with open(os.path.join(d, "ca.cnf"), "w") as f:
+        f.write("[ca]\ndefault_ca=c\n[c]\ndatabase=%s/index.txt\n"
+                "crlnumber=%s/crlnumber\ndefault_md=sha256\n"
+                "default_crl_days=7\n" % (d, d))
+    ossl("ca", "-batch", "-config", "oca/ca.cnf", "-keyfile", "root.key",
+         "-cert", "root.pem", "-revoke", "leaf.pem", "-crl_reason",
+         "keyCompromise")
+    ossl("ca", "-batch", "-config", "oca/ca.cnf", "-keyfile", "root.key",
+         "-cert", "root.pem", "-revoke", "int.pem", "-crl_reason",
+         "cACompromise")
+    ossl("ca", "-batch", "-config", "oca/ca.cnf", "-gencrl", "-keyfile",
+         "root.key", "-cert", "root.pem", "-out", "root.crl")
+    p = rd("root.crl")
+    der = ossl("crl", "-in", "root.crl", "-outform", "DER")
+    t = "crl"
+    put(t, "crl.pem", p)
+    put(t, "crl.der", der)
+    put(t, "crl-text-before.pem", b"a CRL\n" + p)
+    put(t, "crl-trailing.der", der + b"\x00")
+    put(t, "crl-truncated.der", der[:len(der) // 2])
+    put(t, "two-crls.pem", p + p)
+    put(t, "empty", b"")
+
+
 def main():
     est_body_seeds()
     http_body_seeds()
     http_route_seeds()
     cli_material()
+    crl_seeds()
     leaf_pem, int_pem, root_pem = rd("leaf.pem"), rd("int.pem"), rd("root.pem")
     chain = leaf_pem + int_pem + root_pem
 
