@@ -121,7 +121,9 @@ out:
 	return rc;
 }
 
-/* The revocation record of serial in CA name's index, or NULL. */
+/* The revocation record of serial in CA name's index, or NULL. Fail
+ * closed: a record that exists but does not read still revokes (its
+ * reason and time then unknown). */
 static json_t *
 index_get(struct hkms_ops_ctx *c, const char *ca, const char *serial)
 {
@@ -130,9 +132,11 @@ index_get(struct hkms_ops_ctx *c, const char *ca, const char *serial)
 	char kind[80];
 
 	snprintf(kind, sizeof(kind), "revoked/%s", ca);
-	if (serial == NULL || !hkms_store_exists(c->store, kind, serial) ||
-	    hkms_store_get(c->store, kind, serial, &rv, NULL, &e) != HKMS_OK)
+	if (serial == NULL || !hkms_store_exists(c->store, kind, serial))
 		return NULL;
+	if (hkms_store_get(c->store, kind, serial, &rv, NULL, &e) != HKMS_OK)
+		rv = json_pack("{s:s,s:n,s:b}", "reason", "unspecified",
+		    "revoked_at", "damaged", 1);
 	return rv;
 }
 
