@@ -30,6 +30,7 @@
 
 #include "ca_int.h"
 #include "ops_int.h"
+#include "revocation_int.h"
 
 /* ---- create -------------------------------------------------------- */
 
@@ -771,6 +772,7 @@ hkms_ops_ca_list(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 {
 	enum hkms_rc rc;
 	json_t *list = NULL, *rows, *it, *row;
+	struct ops_rev_cas *cas = NULL;
 	struct hkms_err e;
 	const char *name;
 	char *pem;
@@ -782,6 +784,8 @@ hkms_ops_ca_list(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 	if ((rc = ca_need_store(c, err)) != HKMS_OK ||
 	    (rc = hkms_store_list(c->store, CA_KIND, &list, err)) != HKMS_OK)
 		return rc;
+	if (ops_rev_cas_load(c, &cas, &e) != HKMS_OK)
+		cas = NULL;
 	rows = json_array();
 	json_array_foreach(list, i, it) {
 		name = json_string_value(json_object_get(it, "name"));
@@ -793,12 +797,14 @@ hkms_ops_ca_list(struct hkms_ops_ctx *c, json_t **out, struct hkms_err *err)
 		if (ops_cert_object_pem(pem, it, name, NULL, 0, &row, &e) ==
 		    HKMS_OK) {
 			ca_context(it, row);
+			ops_rev_mark(c, cas, row);	/* issue 14a */
 			json_object_del(row, "pem");
 			json_array_append_new(rows, row);
 		}
 		free(pem);
 	}
 	json_decref(list);
+	ops_rev_cas_free(cas);
 	*out = rows;
 	return HKMS_OK;
 }
@@ -824,6 +830,7 @@ hkms_ops_ca_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 	    err)) != HKMS_OK)
 		goto out;
 	ca_context(ca->meta, o);
+	ops_rev_mark(c, NULL, o);	/* revoked by its parent (issue 14a) */
 	json_object_set(o, "policy", json_object_get(ca->meta, "policy") ?
 	    json_object_get(ca->meta, "policy") : json_null());
 	/* pem: the whole record (the CA certificate and its chain, or the

@@ -638,20 +638,6 @@ key_uri(struct hkms_ops_ctx *c, json_t *meta, json_t **present)
 	return json_string(ki.uri);
 }
 
-/* Revoked by an hkms CA (issue 14a): the CA's revocation index decides,
- * src/ops/revocation.c. cas NULL: loaded for this one certificate. */
-static void
-rev_mark(struct hkms_ops_ctx *c, const struct ops_rev_cas *cas, json_t *o)
-{
-	struct ops_rev_cas *own = NULL;
-	struct hkms_err e;
-
-	if (cas == NULL && ops_rev_cas_load(c, &own, &e) == HKMS_OK)
-		cas = own;
-	ops_rev_annotate(c, cas, o);
-	ops_rev_cas_free(own);
-}
-
 enum hkms_rc
 hkms_ops_cert_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
     struct hkms_err *err)
@@ -681,7 +667,7 @@ hkms_ops_cert_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 			goto out;
 		json_object_set_new(o, "chain_length",
 		    json_integer(sk_X509_num(certs)));
-		rev_mark(c, NULL, o);
+		ops_rev_mark(c, NULL, o);
 	}
 	json_object_set_new(o, "path", pem_path(c, kind, name));
 	json_object_set_new(o, "key_uri", key_uri(c, meta, &present));
@@ -739,7 +725,7 @@ list_row(struct hkms_ops_ctx *c, const char *kind, json_t *meta,
 		row = json_pack("{s:s,s:s}", "name", name ? name : "", "type",
 		    record_type(meta, kind));
 	else if (cas != NULL)
-		rev_mark(c, cas, row);
+		ops_rev_mark(c, cas, row);
 	json_object_del(row, "pem");
 	free(pem);
 	return row;

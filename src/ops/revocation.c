@@ -174,6 +174,18 @@ ops_rev_annotate(struct hkms_ops_ctx *c, const struct ops_rev_cas *cas,
 	}
 }
 
+void
+ops_rev_mark(struct hkms_ops_ctx *c, const struct ops_rev_cas *cas, json_t *o)
+{
+	struct ops_rev_cas *own = NULL;
+	struct hkms_err e;
+
+	if (cas == NULL && ops_rev_cas_load(c, &own, &e) == HKMS_OK)
+		cas = own;
+	ops_rev_annotate(c, cas, o);
+	ops_rev_cas_free(own);
+}
+
 /* ---- trust verify ---------------------------------------------------- */
 
 enum hkms_rc

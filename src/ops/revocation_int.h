@@ -31,6 +31,11 @@ void ops_rev_cas_free(struct ops_rev_cas *cas);
 void ops_rev_annotate(struct hkms_ops_ctx *c, const struct ops_rev_cas *cas,
     json_t *o);
 
+/* ops_rev_annotate() with cas, or (cas NULL) with the CAs loaded for
+ * this one object. */
+void ops_rev_mark(struct hkms_ops_ctx *c, const struct ops_rev_cas *cas,
+    json_t *o);
+
 /* Revocation modes of trust verify. */
 enum ops_rev_mode { OPS_REV_OFF = 0, OPS_REV_PREFER = 1, OPS_REV_REQUIRE = 2 };
 

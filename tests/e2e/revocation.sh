@@ -81,5 +81,9 @@ assert r["error"]["code"] == "certificate_revoked" and r["error"]["depth"] == 1,
 	fail "not refused at depth 1: $out"
 grep -q "revocation index of CA 'root'" err.txt || fail "root index not named"
 [ "$(hkms --json cert show inter | jget status)" = revoked ] || fail "cert show inter"
-pass "a revoked intermediate: leaves under it fail at depth 1; cert show inter revoked"
+[ "$(hkms --json ca show inter | jget revoked_by)" = root ] || fail "ca show inter"
+hkms --json ca list | python3 -c 'import json,sys
+rows = {r["name"]: r["status"] for r in json.load(sys.stdin)}
+assert rows == {"root": "valid", "inter": "revoked"}, rows' || fail "ca list"
+pass "a revoked intermediate: leaves under it fail at depth 1; cert show, ca show, ca list say revoked"
 hkms audit verify >/dev/null || fail "audit verify"
