@@ -177,6 +177,36 @@ expect_fail revocation_unknown hkms trust verify --chain good.pem --at "$at" --r
 	fail "expired CRL taken as current"
 pass "a stored CRL past its nextUpdate gives unknown"
 
+# crash safety (test builds): a newer CRL's import killed at every atomic
+# write step leaves the old CRL or the new one, never a broken record, and
+# importing it again completes
+if [ "${HKMS_TEST_HOOKS:-0}" = 1 ]; then
+	crashes=0
+	for step in after_write after_fsync after_rename audit_after_write audit_after_sync; do
+		for n in 1 2 3 4 5 6; do
+			gencrl oca c.pem
+			new=$(( $(openssl crl -in c.pem -noout -crlnumber | cut -d= -f2) ))
+			old=$(hkms --json trust crl list | jget 0.number) || fail "$step:$n: list before"
+			HKMS_STORE_CRASH_AT=$step:$n "$HKMS_BIN" trust crl import --file c.pem 				>/dev/null 2>&1
+			rc=$?
+			[ $rc -eq 0 ] && break		# fewer arrivals than n
+			[ $rc -eq 137 ] || fail "$step:$n: exit $rc"
+			crashes=$((crashes + 1))
+			now=$(hkms --json trust crl list | jget 0.number) ||
+				fail "$step:$n: list after the crash"
+			[ "$now" = "$old" ] || [ "$now" = "$new" ] ||
+				fail "$step:$n: number $now is neither $old nor $new"
+			hkms trust crl import --file c.pem >/dev/null || fail "$step:$n: import again"
+			[ "$(hkms --json trust crl list | jget 0.number)" = "$new" ] ||
+				fail "$step:$n: not the new CRL after the retry"
+			hkms store check >/dev/null 2>&1 || fail "$step:$n: store check: $(hkms store check 2>&1)"
+			hkms audit verify >/dev/null 2>&1 || fail "$step:$n: audit verify"
+		done
+	done
+	[ $crashes -ge 6 ] || fail "only $crashes crash points reached"
+	pass "an import killed at $crashes write steps leaves the old or the new CRL; a retry completes"
+fi
+
 # delete
 hkms trust crl delete "$id" >/dev/null || fail "crl delete"
 expect_fail not_found hkms trust crl delete "$id"
