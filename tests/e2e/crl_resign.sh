@@ -22,6 +22,10 @@ hkms ca crl --ca short --days 1 >/dev/null || fail "crl short"
 hkms ca crl --ca long --days 30 >/dev/null || fail "crl long"
 crlnum() { openssl crl -in "data/crl/$1.crl.pem" -noout -crlnumber | cut -d= -f2; }
 [ "$(crlnum short)" = 0x01 ] && [ "$(crlnum long)" = 0x01 ] || fail "first CRL numbers"
+for bad in "resign_before = 2x" "resign_before = -1d" "check_interval = 0" "resign_days = 4000"; do
+	{ cat "$HKMS_CONFIG"; printf '\n[crl]\n%s\n' "$bad"; } > bad.conf
+	HKMS_CONFIG=$T/bad.conf expect_fail config_bad_value hkms ca list
+done
 printf '\n[crl]\nresign_before = 2d\ncheck_interval = 1s\n' >> "$HKMS_CONFIG"
 serve_start
 service_ca
