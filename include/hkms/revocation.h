@@ -33,7 +33,8 @@ enum hkms_rc hkms_x509_crl_parse(const unsigned char *data, size_t len,
 
 /** The form checks of a CRL to rely on: a complete CRL (a delta CRL is
  *  HKMS_E_INVALID "crl_delta_unsupported"), no critical extension other
- *  than those RFC 5280 defines for CRLs ("bad_crl"), a nextUpdate
+ *  than those RFC 5280 defines for CRLs and no removeFromCRL entry
+ *  ("bad_crl"), a nextUpdate
  *  ("crl_no_next_update"). Freshness and signature are the caller's. */
 enum hkms_rc hkms_x509_crl_check_form(X509_CRL *crl, struct hkms_err *err);
 

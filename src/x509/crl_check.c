@@ -82,6 +82,7 @@ bad:
 enum hkms_rc
 hkms_x509_crl_check_form(X509_CRL *crl, struct hkms_err *err)
 {
+	STACK_OF(X509_REVOKED) *revs;
 	const X509_EXTENSION *ext;
 	int i, nid;
 
@@ -101,6 +102,23 @@ hkms_x509_crl_check_form(X509_CRL *crl, struct hkms_err *err)
 			return hkms_err_setc(err, HKMS_E_INVALID, "bad_crl",
 			    "crl has an unknown critical extension");
 	}
+	/* removeFromCRL belongs in delta CRLs (RFC 5280 5.3.1); in a complete
+	 * CRL it would read as "not revoked" for a listed serial */
+	revs = X509_CRL_get_REVOKED(crl);
+	for (i = 0; i < sk_X509_REVOKED_num(revs); i++) {
+		ASN1_ENUMERATED *code = X509_REVOKED_get_ext_d2i(
+		    sk_X509_REVOKED_value(revs, i), NID_crl_reason, NULL, NULL);
+		long r = code != NULL ? ASN1_ENUMERATED_get(code) : 0;
+
+		ASN1_ENUMERATED_free(code);
+		if (r == 8) {
+			ERR_clear_error();
+			return hkms_err_setc(err, HKMS_E_INVALID, "bad_crl",
+			    "crl entry #%d has reason removeFromCRL, which only "
+			    "a delta CRL may have", i + 1);
+		}
+	}
+	ERR_clear_error();
 	if (X509_CRL_get0_nextUpdate(crl) == NULL)
 		return hkms_err_setc(err, HKMS_E_INVALID, "crl_no_next_update",
 		    "crl has no nextUpdate: its freshness cannot be judged");

@@ -160,13 +160,20 @@ d[-10] ^= 0x01	# inside the signature
 open(sys.argv[2], "wb").write(d)
 PY
 expect_fail crl_bad_signature hkms trust crl import --file tampered.der
+mkca rca "Remove CA"		# removeFromCRL belongs in delta CRLs only
+hkms trust import rca --file rca/ca.pem >/dev/null || fail "trust import rca"
+issue rca gone
+openssl ca -batch -config rca/ca.cnf -revoke gone.pem -crl_reason removeFromCRL 2>/dev/null ||
+	fail "revoke removeFromCRL"
+gencrl rca remove.pem
+expect_fail bad_crl hkms trust crl import --file remove.pem
 printf 'not a crl\n' > junk.txt
 expect_fail bad_crl hkms trust crl import --file junk.txt
 expect_fail bad_crl hkms trust crl import --file oca/ca.pem
 [ "$(hkms --json trust crl list | jget 0.number)" = 2 ] || fail "a refused import changed the stored CRL"
-grep '"op":"trust.crl_import"' data/audit.log | grep -c '"result":"error"' | grep -qx 8 ||
+grep '"op":"trust.crl_import"' data/audit.log | grep -c '"result":"error"' | grep -qx 9 ||
 	fail "refused imports not audited"
-pass "refused: expired, not yet valid, forged signature, unknown issuer, tampered, garbage"
+pass "refused: expired, not yet valid, forged signature, unknown issuer, tampered, removeFromCRL, garbage"
 
 # an expired stored CRL tells nothing: unknown (prefer: warning, require: refused)
 gencrl oca crl3.pem -crl_nextupdate "$(date -u -d '+3 seconds' +%Y%m%d%H%M%SZ)"

@@ -2,8 +2,9 @@
  * fuzz_crl: outside CRL input (issue 14a, `hkms trust crl import`):
  * hkms_x509_crl_parse() (PEM or DER), then on a parsed CRL the form
  * checks, the description, the time fields, the number comparison and a
- * serial lookup. Invariants: a CRL compares equal to itself, and its DER
- * parses back to a CRL with the same description.
+ * serial lookup. Invariants: a CRL compares equal to itself, one that
+ * passes the form checks lists its first entry, and its DER parses back
+ * to a CRL with the same number and entry count.
  */
 #include <string.h>
 
@@ -23,21 +24,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *a = NULL, *b = NULL;
 	const char *reason = NULL;
 	int64_t at = 0;
-	int n;
+	int n, form_ok;
 
 	if (hkms_x509_crl_parse(data, size, &crl, &err) != HKMS_OK)
 		goto out;
-	(void)hkms_x509_crl_check_form(crl, &err);
+	form_ok = hkms_x509_crl_check_form(crl, &err) == HKMS_OK;
 	(void)hkms_x509_crl_this_update(crl);
 	(void)hkms_x509_crl_next_update(crl);
 	FUZZ_CHECK(hkms_x509_crl_number_cmp(crl, crl) == 0);
 	a = hkms_x509_crl_describe(crl);
 	FUZZ_CHECK(a != NULL);
 	revs = X509_CRL_get_REVOKED(crl);
-	if (sk_X509_REVOKED_num(revs) > 0)
-		FUZZ_CHECK(hkms_x509_crl_lists(crl,
-		    X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revs,
-		    0)), &at, &reason) == 1 && reason != NULL);
+	/* a CRL that passes the form checks lists its first entry (an entry
+	 * of another issuer in an indirect CRL aside) */
+	if (sk_X509_REVOKED_num(revs) > 0 &&
+	    hkms_x509_crl_lists(crl, X509_REVOKED_get0_serialNumber(
+	    sk_X509_REVOKED_value(revs, 0)), &at, &reason))
+		FUZZ_CHECK(reason != NULL);
+	else if (sk_X509_REVOKED_num(revs) > 0 && form_ok)
+		FUZZ_CHECK(X509_REVOKED_get_ext_by_NID(sk_X509_REVOKED_value(
+		    revs, 0), NID_certificate_issuer, -1) >= 0);
 	if ((n = i2d_X509_CRL(crl, &der)) > 0 &&
 	    hkms_x509_crl_parse(der, (size_t)n, &back, &err) == HKMS_OK) {
 		b = hkms_x509_crl_describe(back);
