@@ -161,7 +161,7 @@ hkms_trust_crl_import(struct hkms_trust *tr, const unsigned char *data,
 	struct hkms_trust_snap *s = NULL;
 	X509_CRL *crl = NULL, *old = NULL;
 	json_t *meta = NULL, *desc = NULL, *signer = NULL, *oldmeta = NULL,
-	    *res = NULL;
+	    *res = NULL, *no_thumbs = NULL;
 	const char *alias = NULL;
 	X509 *ca = NULL;
 	char id[33], tp[HKMS_CERTIO_THUMB_SIZE] = "", *pem = NULL,
@@ -184,7 +184,10 @@ hkms_trust_crl_import(struct hkms_trust *tr, const unsigned char *data,
 	desc = hkms_x509_crl_describe(crl);
 	signer = json_pack("{s:s?,s:s?,s:s}", "alias", alias, "subject",
 	    subj, "thumbprint", tp);
-	if ((pem = crl_pem(crl)) == NULL || desc == NULL || signer == NULL) {
+	/* journal lines carry thumbprints: none for a CRL */
+	no_thumbs = json_array();
+	if ((pem = crl_pem(crl)) == NULL || desc == NULL || signer == NULL ||
+	    no_thumbs == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -222,7 +225,8 @@ hkms_trust_crl_import(struct hkms_trust *tr, const unsigned char *data,
 		if ((rc = hkms_store_put(tr->st, HKMS_TRUST_CRL_KIND, id, meta,
 		    pem, err)) != HKMS_OK ||
 		    (rc = trust_journal_append(tr, old != NULL ?
-		    "crl_replaced" : "crl_added", id, NULL, err)) != HKMS_OK)
+		    "crl_replaced" : "crl_added", id, no_thumbs, err)) !=
+		    HKMS_OK)
 			goto out;
 	}
 	if (out != NULL) {
@@ -248,6 +252,7 @@ out:
 	json_decref(desc);
 	json_decref(signer);
 	json_decref(oldmeta);
+	json_decref(no_thumbs);
 	free(pem);
 	free(subj);
 	return rc;
@@ -310,6 +315,7 @@ enum hkms_rc
 hkms_trust_crl_delete(struct hkms_trust *tr, const char *id,
     struct hkms_err *err)
 {
+	json_t *no_thumbs;
 	enum hkms_rc rc;
 
 	if (tr == NULL)
@@ -317,15 +323,21 @@ hkms_trust_crl_delete(struct hkms_trust *tr, const char *id,
 	if (id == NULL || !hkms_name_valid(id))
 		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
 		    "invalid crl id '%.64s'", id ? id : "");
-	if ((rc = hkms_store_begin(tr->st, err)) != HKMS_OK)
+	if ((no_thumbs = json_array()) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	if ((rc = hkms_store_begin(tr->st, err)) != HKMS_OK) {
+		json_decref(no_thumbs);
 		return rc;
+	}
 	if (!hkms_store_exists(tr->st, HKMS_TRUST_CRL_KIND, id))
 		rc = hkms_err_setc(err, HKMS_E_NOT_FOUND, "not_found",
 		    "no truststore crl '%s'", id);
 	else if ((rc = hkms_store_delete(tr->st, HKMS_TRUST_CRL_KIND, id,
 	    err)) == HKMS_OK)
-		rc = trust_journal_append(tr, "crl_removed", id, NULL, err);
+		rc = trust_journal_append(tr, "crl_removed", id, no_thumbs,
+		    err);
 	hkms_store_end(tr->st);
+	json_decref(no_thumbs);
 	return rc;
 }
 
