@@ -112,7 +112,7 @@ EOF
 	fail "--expiring-within 10"
 [ "$(hkms --json cert list --expiring-within 31 | python3 -c 'import json,sys; print(" ".join(r["name"] for r in json.load(sys.stdin)))')" = "cl short" ] ||
 	fail "--expiring-within 31"
-hkms cert list | grep -Eq '^short +certificate +short ' || fail "human list"
+hkms cert list | grep -Eq '^short +certificate +valid +short ' || fail "human list"
 expect_fail usage hkms cert list --expiring-within soon
 pass "list and --expiring-within"
 
