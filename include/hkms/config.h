@@ -66,7 +66,17 @@ struct hkms_config {
 
 	/* path validation (issue 14b) */
 
-	/* [acme] (issue 17a) */
+	/* [acme] (issue 17a): where challenge validation may go
+	 * (docs/acme.md); fixed buffers, "" = unset */
+	char acme_resolve[64];		/* resolve: every name to this address
+					 * (tests) */
+	char acme_dns_resolver[128];	/* dns_resolver: HOST:PORT for dns-01 */
+	char acme_base_url[256];	/* base_url: "https://ca.example:8443";
+					 * "" = https://<Host header> */
+	int acme_http01_port;		/* http01_port; 0 = 80 */
+	int acme_tlsalpn01_port;	/* tlsalpn01_port; 0 = 443 */
+	int acme_allow_loopback;	/* allow_loopback = true */
+	int acme_refuse_private;	/* allow_private = false */
 
 	/* [est] (issue 17b) */
 

@@ -801,6 +801,79 @@ enum hkms_rc hkms_ops_ca_crl_refresh(struct hkms_ops_ctx *c, int64_t before,
 
 /* ---- ACME (issue 17a) ---- */
 
+/** One ACME request (RFC 8555) as the HTTP face hands it over: the CA of
+ *  /acme/{ca}/..., the resource (endpoint) and its object id, the URL the
+ *  request was sent to (base + path, compared with the JWS "url") and the
+ *  body. Everything borrowed. */
+struct hkms_acme_req {
+	const char *ca;
+	const char *endpoint;	/* "directory", "new-nonce", "new-account",
+				 * "new-order", "revoke-cert", "key-change",
+				 * "acct", "orders", "order", "finalize",
+				 * "authz", "chall", "cert" */
+	const char *id;		/* object id of acct..cert, else NULL */
+	const char *base;	/* "https://host:port" (no slash at the end) */
+	const char *url;	/* base + the request's path */
+	int head;		/* a HEAD request (new-nonce) */
+	const unsigned char *body;
+	size_t body_len;
+};
+
+/** What the face sends back: status and a JSON body, or a certificate
+ *  chain (pem, application/pem-certificate-chain); the headers
+ *  Replay-Nonce (nonce, "" = none), Location, Link and Retry-After (0 =
+ *  none). Freed with hkms_acme_resp_free(). */
+struct hkms_acme_resp {
+	int status;
+	json_t *json;
+	char *pem;
+	char nonce[32];
+	char location[512];
+	char link[1024];
+	int retry_after;
+};
+
+/** Serve one ACME request: JWS checked as RFC 8555 §6.2 says (url,
+ *  single-use nonce, jwk for newAccount and revokeCert, else kid of an
+ *  existing valid account, alg ES256/ES384/RS256 fitting the key,
+ *  signature), then the resource. On failure err holds an acme_* code
+ *  (hkms_acme_problem_type gives its RFC 8555 §6.7 type) and resp still
+ *  carries a fresh nonce. finalize issues through hkms_ops_ca_sign with
+ *  the CA's ACME profile, audited with the account as actor
+ *  ("acme:<ca>/<account>"). Thread-safe. */
+enum hkms_rc hkms_ops_acme(struct hkms_ops_ctx *c,
+    const struct hkms_acme_req *req, struct hkms_acme_resp *resp,
+    struct hkms_err *err);
+
+void hkms_acme_resp_free(struct hkms_acme_resp *resp);
+
+/** The RFC 8555 problem type ("urn:ietf:params:acme:error:badNonce") of
+ *  an error: the acme_* codes by name, policy refusals as
+ *  rejectedIdentifier, anything else serverInternal or malformed. */
+const char *hkms_acme_problem_type(const struct hkms_err *err);
+
+/** Enable ACME on CA ca: leaf profile (required), an ACME name policy
+ *  (policy text in the CA policy format, may be NULL) and whether an
+ *  external account binding is required. Replaces an earlier setting.
+ *  *out: the setting. Audited ("acme.enable"). */
+enum hkms_rc hkms_ops_acme_enable(struct hkms_ops_ctx *c, const char *ca,
+    const char *profile, const char *policy, size_t policy_len,
+    int eab_required, json_t **out, struct hkms_err *err);
+
+/** Disable ACME on ca (accounts and orders are kept). Audited
+ *  ("acme.disable"). */
+enum hkms_rc hkms_ops_acme_disable(struct hkms_ops_ctx *c, const char *ca,
+    json_t **out, struct hkms_err *err);
+
+/** The ACME setting of ca (NULL: every CA's, an array) with counts of
+ *  accounts and orders. */
+enum hkms_rc hkms_ops_acme_status(struct hkms_ops_ctx *c, const char *ca,
+    json_t **out, struct hkms_err *err);
+
+/** ACME counters for the metrics: {orders, finalized, issue_seconds:
+ *  {buckets:[{le,count}], sum, count}}. A new object. */
+json_t *hkms_ops_acme_metrics(void);
+
 /* ---- EST (issue 17b) ---- */
 /* EST, RFC 7030 (src/ops/est.c, docs/est.md): per-CA enabling, one-time
  * enrollment passwords, and the four EST operations. Enrollment goes

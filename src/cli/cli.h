@@ -136,5 +136,7 @@ int hkms_cmd_client(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_service_cert(struct hkms_cli *cli, int argc, char **argv);
 /* EST (issue 17b) */
 int hkms_cmd_est(struct hkms_cli *cli, int argc, char **argv);
+/* issue 17a */
+int hkms_cmd_acme(struct hkms_cli *cli, int argc, char **argv);
 
 #endif

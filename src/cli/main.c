@@ -31,6 +31,8 @@ static const struct hkms_cli_cmd commands[] = {
 	{ "service-cert", hkms_cmd_service_cert, "the service's own certificate: get, create-csr, apply, apply-self-signed, status, trust" },
 	/* EST (issue 17b) */
 	{ "est", hkms_cmd_est, "EST (RFC 7030) on a CA: enable, disable, status, one-time enrollment passwords" },
+	/* issue 17a */
+	{ "acme", hkms_cmd_acme, "ACME (RFC 8555) for a CA: enable, disable, status" },
 	{ NULL, NULL, NULL }
 };
 

@@ -100,6 +100,30 @@ hex64(const char *v)
 	return i == 64;
 }
 
+/* [acme] (issue 17a): a string into a fixed buffer; a boolean */
+static int
+set_buf(char *dst, size_t size, const char *v)
+{
+	if (strlen(v) >= size)
+		return 0;
+	snprintf(dst, size, "%s", v);
+	return 1;
+}
+
+static int
+set_bool(int *dst, const char *v)
+{
+	if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 ||
+	    strcmp(v, "1") == 0)
+		*dst = 1;
+	else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 ||
+	    strcmp(v, "0") == 0)
+		*dst = 0;
+	else
+		return 0;
+	return 1;
+}
+
 static int
 on_entry(void *user, const char *section, const char *name, const char *value)
 {
@@ -172,6 +196,20 @@ on_entry(void *user, const char *section, const char *name, const char *value)
 	/* path validation (issue 14b) */
 
 	/* [acme] (issue 17a) */
+	if (strcmp(section, "acme") == 0) {
+		if (strcmp(name, "resolve") == 0) ok = set_buf(c->acme_resolve, sizeof(c->acme_resolve), value);
+		else if (strcmp(name, "dns_resolver") == 0) ok = set_buf(c->acme_dns_resolver, sizeof(c->acme_dns_resolver), value);
+		else if (strcmp(name, "base_url") == 0) ok = strncmp(value, "https://", 8) == 0 && set_buf(c->acme_base_url, sizeof(c->acme_base_url), value);
+		else if (strcmp(name, "http01_port") == 0) ok = set_int(&c->acme_http01_port, value, 1, 65535);
+		else if (strcmp(name, "tlsalpn01_port") == 0) ok = set_int(&c->acme_tlsalpn01_port, value, 1, 65535);
+		else if (strcmp(name, "allow_loopback") == 0) ok = set_bool(&c->acme_allow_loopback, value);
+		else if (strcmp(name, "allow_private") == 0) {
+			int v = 0;
+
+			if ((ok = set_bool(&v, value)) == 1)
+				c->acme_refuse_private = !v;
+		}
+	}
 
 	/* [est] (issue 17b) */
 

@@ -22,7 +22,9 @@
 
 #define HKMS_HTTP_MAX_PARAMS 4		/* {name} segments in a pattern */
 #define HKMS_HTTP_PARAM_BUF 512		/* decoded {name} values, together */
-#define HKMS_HTTP_RESP_HEADERS 4	/* extra response headers */
+#define HKMS_HTTP_RESP_HEADERS 6	/* extra response headers (ACME,
+					 * issue 17a: Replay-Nonce,
+					 * Location, 2 Link, Retry-After) */
 
 struct hkms_http_query {
 	const char *key;
@@ -37,6 +39,8 @@ struct hkms_http_req {
 	size_t nquery;
 	const char *accept;		/* Accept header, or NULL */
 	const char *content_type;	/* Content-Type header, or NULL */
+	const char *host;		/* Host header, or NULL (ACME builds
+					 * its URLs from it) */
 	const unsigned char *body;	/* complete body (NULL if none) */
 	size_t body_len;
 	struct hkms_service *svc;
@@ -72,7 +76,8 @@ struct hkms_http_resp {
 	 * Content-Transfer-Encoding): "" = unused; set with
 	 * hkms_http_resp_header() */
 	char hdr_name[HKMS_HTTP_RESP_HEADERS][40];
-	char hdr_value[HKMS_HTTP_RESP_HEADERS][160];
+	char hdr_value[HKMS_HTTP_RESP_HEADERS][512];	/* 512: an ACME
+					 * Location or Link URL */
 };
 
 /** Add a response header (copied; too long or too many: dropped). */

@@ -355,6 +355,8 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 	    MHD_HTTP_HEADER_ACCEPT);
 	req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	req.host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_HOST);
 	req.body = rq->len ? rq->body : NULL;
 	req.body_len = rq->len;
 	req.svc = state.svc;

@@ -45,6 +45,8 @@ static const struct authz_row table[] = {
 	{ "est.reenroll", HKMS_CLEARANCE_NONE, SCOPE_NONE },
 	/* OCSP responder (issue 14a) */
 	{ "ocsp.respond", HKMS_CLEARANCE_NONE, SCOPE_NONE },
+	/* ACME (issue 17a): public, authenticated by the account's JWS */
+	{ "acme.request", HKMS_CLEARANCE_NONE, SCOPE_NONE },
 	/* user: sign with granted CAs and profiles, read granted CAs */
 	{ "ca.sign", HKMS_CLEARANCE_USER, SCOPE_SIGN },
 	{ "ca.list", HKMS_CLEARANCE_USER, SCOPE_NONE },
@@ -105,6 +107,10 @@ static const struct authz_row table[] = {
 	{ "est.token_list", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "est.token_delete", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "metrics", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	/* ACME (issue 17a) */
+	{ "acme.enable", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	{ "acme.disable", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	{ "acme.status", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	/* admin: clients, tokens, deleting CAs, the service certificate */
 	{ "token.list", HKMS_CLEARANCE_ADMIN, SCOPE_NONE },
 	{ "token.init", HKMS_CLEARANCE_ADMIN, SCOPE_NONE },

@@ -98,6 +98,12 @@ enum hkms_rc ca_issue(struct hkms_ops_ctx *c, struct ca *ca,
 enum hkms_rc ca_policy_check(json_t *policy, const char *profile, X509 *x,
     EVP_PKEY *subject_key, int days, struct hkms_err *err);
 
+/* ACME (issue 17a): HKMS_E_POLICY "policy_violation" unless dns name
+ * passes the dns rules (allow_dns, allow_wildcard) of policy for profile
+ * (policy NULL: no rules). */
+enum hkms_rc ca_policy_name_ok(json_t *policy, const char *profile,
+    const char *name, struct hkms_err *err);
+
 /* The policy's max_days for profile, 0 if none. */
 int ca_policy_max_days(json_t *policy, const char *profile);
 

@@ -577,3 +577,14 @@ ca_policy_check(json_t *policy, const char *profile, X509 *x,
 	GENERAL_NAMES_free(gens);
 	return rc;
 }
+
+/* ACME (issue 17a): one dns name against the dns rules of policy for
+ * profile, before there is a certificate (newOrder). */
+enum hkms_rc
+ca_policy_name_ok(json_t *policy, const char *profile, const char *name,
+    struct hkms_err *err)
+{
+	if (policy == NULL || !json_is_object(policy))
+		return HKMS_OK;
+	return check_dns(policy, profile, name, "", err);
+}

@@ -44,6 +44,7 @@
 static const char *const base_kinds[] = {
 	"keys", "certs", "cas", "clients", "trust", "service", "state",
 	"secrets", "issued", "revoked", "crl",
+	"acme",		/* ACME settings and state (issue 17a) */
 };
 #define NBASE (sizeof(base_kinds) / sizeof(base_kinds[0]))
 
