@@ -979,8 +979,8 @@ acme_validation_done(struct hkms_service *svc, const char *ca,
 	struct hkms_acme_req rq;
 	struct hkms_err e = { 0 }, ve = { 0 };
 	json_t *z = NULL, *acct = NULL, *ch = NULL, *it;
-	char ka[200], actor[128], op[64];
-	const char *type;
+	char ka[200], actor[128], op[64], type[16];
+	const char *t;
 	enum hkms_rc vrc;
 	size_t i;
 
@@ -994,9 +994,11 @@ acme_validation_done(struct hkms_service *svc, const char *ca,
 		return;
 	a.c = &c;
 	if (get_rec(&a, 'z', zid, &z, &e) != HKMS_OK ||
-	    (type = jstr(z, "validating")) == NULL ||
+	    (t = jstr(z, "validating")) == NULL || strlen(t) >= sizeof(type) ||
 	    get_rec(&a, 'a', jstr(z, "account"), &acct, &e) != HKMS_OK)
 		goto out;
+	/* a copy: z is read again below */
+	snprintf(type, sizeof(type), "%s", t);
 	json_array_foreach(json_object_get(z, "challenges"), i, it)
 		if (strcmp(jstr(it, "type"), type) == 0)
 			ch = it;
