@@ -52,6 +52,21 @@
 
 static pthread_mutex_t state_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* Lifetime of new orders and authorizations. Test hook (test builds
+ * only, HKMS_TEST_HOOKS): HKMS_ACME_TEST_LIFETIME=<seconds> shortens both
+ * so that a test sees them expire. */
+static int64_t
+lifetime(int64_t def)
+{
+#ifdef HKMS_TEST_HOOKS
+	const char *v = getenv("HKMS_ACME_TEST_LIFETIME");
+
+	if (v != NULL && atoi(v) > 0)
+		return atoi(v);
+#endif
+	return def;
+}
+
 /* metrics */
 static pthread_mutex_t met_mu = PTHREAD_MUTEX_INITIALIZER;
 static const double buckets[NBUCKETS] = { 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -730,7 +745,7 @@ new_authz(struct acme *a, const char *name, const char *order, int64_t now,
 	z = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s},s:o,s:o,s:b}", "id", id,
 	    "account", a->acct_id, "order", order, "status", "pending",
 	    "identifier", "type", "dns", "value", wild ? name + 2 : name,
-	    "expires", time_json(now + AUTHZ_LIFETIME), "challenges", cs,
+	    "expires", time_json(now + lifetime(AUTHZ_LIFETIME)), "challenges", cs,
 	    "wildcard", wild);
 	return z;
 }
@@ -811,7 +826,7 @@ new_order(struct acme *a, struct hkms_err *err)
 	}
 	o = json_pack("{s:s,s:s,s:s,s:o,s:O,s:O,s:o}", "id", oid, "account",
 	    a->acct_id, "status", "pending", "expires", time_json(now +
-	    ORDER_LIFETIME), "identifiers", norm, "authorizations", zids,
+	    lifetime(ORDER_LIFETIME)), "identifiers", norm, "authorizations", zids,
 	    "created", time_json(now));
 	if (o == NULL || (rc = put_rec(a, 'o', oid, o, err)) != HKMS_OK) {
 		if (o == NULL)

@@ -53,13 +53,13 @@ check_issued web "$C/one.acme.test.crt"
 pass "lego renew"
 
 revoked() {
-	local serial
-	serial=$(openssl x509 -in "$1" -noout -serial | cut -d= -f2)
+	local serial=$1
 	hkms --json ca issued --ca web | python3 -c 'import json,sys
 s=sys.argv[1].upper().lstrip("0")
 r=[x for x in json.load(sys.stdin) if x["serial"].upper().lstrip("0")==s][0]
 assert r["status"]=="revoked", r' "$serial"
 }
+serial=$(openssl x509 -in "$C/one.acme.test.crt" -noout -serial | cut -d= -f2)
 lg --domains one.acme.test revoke || { cat lego.log; fail "lego revoke"; }
-revoked "$C/one.acme.test.crt" || fail "lego revoke did not revoke in hkms"
+revoked "$serial" || fail "lego revoke did not revoke in hkms"
 pass "lego revoke (account key)"
