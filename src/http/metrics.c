@@ -105,6 +105,38 @@ hist_print(FILE *f, const char *name, const char *help, const struct hist *h)
 	    name, h->count, name, h->sum, name, h->count);
 }
 
+/* ACME (issue 17a): orders, finalized orders and the issuance latency
+ * of finalize (challenges by type and result are operations:
+ * hkms_operations_total{op="acme.challenge.<type>"}) */
+static void
+acme_metrics(FILE *f)
+{
+	json_t *a = hkms_ops_acme_metrics(), *h, *it;
+	size_t i;
+
+	if (a == NULL)
+		return;
+	h = json_object_get(a, "issue_seconds");
+	fprintf(f, "# HELP hkms_acme_orders_total ACME orders created.\n"
+	    "# TYPE hkms_acme_orders_total counter\nhkms_acme_orders_total "
+	    "%lld\n# HELP hkms_acme_issue_duration_seconds Time finalize "
+	    "took to issue a certificate.\n# TYPE "
+	    "hkms_acme_issue_duration_seconds histogram\n",
+	    (long long)json_integer_value(json_object_get(a, "orders")));
+	json_array_foreach(json_object_get(h, "buckets"), i, it)
+		fprintf(f, "hkms_acme_issue_duration_seconds_bucket{le=\"%g\"} "
+		    "%lld\n", json_real_value(json_object_get(it, "le")),
+		    (long long)json_integer_value(json_object_get(it,
+		    "count")));
+	fprintf(f, "hkms_acme_issue_duration_seconds_bucket{le=\"+Inf\"} "
+	    "%lld\nhkms_acme_issue_duration_seconds_sum %.6f\n"
+	    "hkms_acme_issue_duration_seconds_count %lld\n",
+	    (long long)json_integer_value(json_object_get(h, "count")),
+	    json_real_value(json_object_get(h, "sum")),
+	    (long long)json_integer_value(json_object_get(h, "count")));
+	json_decref(a);
+}
+
 char *
 srv_metrics_render(struct hkms_service *svc)
 {
@@ -216,6 +248,7 @@ srv_metrics_render(struct hkms_service *svc)
 	    (long long)json_integer_value(json_object_get(m, "sign_errors")),
 	    (long long)json_integer_value(json_object_get(m, "cache_hits")));
 	json_decref(m);
+	acme_metrics(f);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

@@ -469,8 +469,98 @@ def crl_seeds():
     put(t, "empty", b"")
 
 
+def acme_jws_seeds():
+    """issue 17a: ACME request bodies, signed for real (ES256, ES384,
+    RS256), and the refusals: a wrong alg, jwk and kid both, a bad
+    signature, an unprotected header, a keyChange with its inner JWS."""
+    import base64
+    from cryptography.hazmat.primitives.asymmetric.utils import \
+        decode_dss_signature
+    t = "acme_jws"
+
+    def b64(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+    def ib(n, size=None):
+        return n.to_bytes(size or (n.bit_length() + 7) // 8, "big")
+
+    def jwk(k):
+        p = k.public_key().public_numbers()
+        if isinstance(k, rsa.RSAPrivateKey):
+            return {"kty": "RSA", "n": b64(ib(p.n)), "e": b64(ib(p.e))}
+        size = (k.curve.key_size + 7) // 8
+        return {"kty": "EC", "crv": "P-%d" % k.curve.key_size,
+                "x": b64(ib(p.x, size)), "y": b64(ib(p.y, size))}
+
+    def jws(k, alg, prot, payload):
+        p64 = b64(json.dumps(prot).encode())
+        pl64 = "" if payload is None else b64(json.dumps(payload).encode())
+        data = ("%s.%s" % (p64, pl64)).encode()
+        if alg == "RS256":
+            sig = k.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            size = (k.curve.key_size + 7) // 8
+            h = hashes.SHA256() if size == 32 else hashes.SHA384()
+            r, s = decode_dss_signature(k.sign(data, ec.ECDSA(h)))
+            sig = ib(r, size) + ib(s, size)
+        return {"protected": p64, "payload": pl64, "signature": b64(sig)}
+
+    url = "https://127.0.0.1:8443/acme/web/"
+    keys = [("ES256", ec.generate_private_key(ec.SECP256R1())),
+            ("ES384", ec.generate_private_key(ec.SECP384R1())),
+            ("RS256", rsa.generate_private_key(65537, 2048))]
+    for alg, k in keys:
+        prot = {"alg": alg, "nonce": "AAAAAAAAAAAAAAAAAAAAAA",
+                "url": url + "new-account", "jwk": jwk(k)}
+        put(t, "new-account-" + alg, b"\x01" + json.dumps(jws(
+            k, alg, prot, {"termsOfServiceAgreed": True})).encode())
+    alg, k = keys[0]
+    kid = {"alg": alg, "nonce": "AAAAAAAAAAAAAAAAAAAAAA",
+           "url": url + "new-order", "kid": url + "acct/0123"}
+    put(t, "new-order-kid", b"\x01" + json.dumps(jws(k, alg, kid, {
+        "identifiers": [{"type": "dns", "value": "a.example"}]})).encode())
+    put(t, "post-as-get", b"\x01" + json.dumps(jws(k, alg, dict(
+        kid, url=url + "order/1"), None)).encode())
+    both = dict(kid, jwk=jwk(k))
+    put(t, "jwk-and-kid", b"\x01" + json.dumps(jws(k, alg, both, {}))
+        .encode())
+    put(t, "alg-none", b"\x01" + json.dumps(jws(k, alg, dict(
+        kid, alg="none"), {})).encode())
+    bad = jws(k, alg, dict(kid, jwk=jwk(k), kid=None), {})
+    put(t, "kid-null", b"\x01" + json.dumps(bad).encode())
+    good = jws(k, alg, {"alg": alg, "nonce": "n", "url": url + "x",
+                        "jwk": jwk(k)}, {})
+    flipped = dict(good, signature=good["signature"][:-2] + "AA")
+    put(t, "bad-signature", b"\x01" + json.dumps(flipped).encode())
+    put(t, "unprotected-header", b"\x01" + json.dumps(dict(
+        good, header={"alg": "none"})).encode())
+    put(t, "no-nonce", b"\x01" + json.dumps(jws(k, alg, {
+        "alg": alg, "url": url + "x", "jwk": jwk(k)}, {})).encode())
+    new = ec.generate_private_key(ec.SECP256R1())
+    inner = jws(new, "ES256", {"alg": "ES256", "url": url + "key-change",
+                               "jwk": jwk(new)},
+                {"account": url + "acct/0123", "oldKey": jwk(k)})
+    put(t, "key-change", b"\x05" + json.dumps(jws(k, alg, dict(
+        kid, url=url + "key-change"), inner)).encode())
+    put(t, "eab-hs256", b"\x02" + json.dumps({
+        "protected": b64(json.dumps({"alg": "HS256", "kid": "eab1",
+                                     "url": url + "new-account"}).encode()),
+        "payload": b64(json.dumps(jwk(k)).encode()),
+        "signature": b64(b"\0" * 32)}).encode())
+    put(t, "rsa-1024", b"\x00" + json.dumps(jws(
+        rsa.generate_private_key(65537, 1024), "RS256",
+        {"alg": "RS256", "url": url, "jwk": jwk(rsa.generate_private_key(
+            65537, 1024))}, {})).encode())
+    put(t, "padding", b'\x00{"protected":"e30=","payload":"","signature":"AA"}')
+    put(t, "not-json", b"\x00{\"protected\":")
+    put(t, "private-jwk", b"\x00" + json.dumps(jws(k, alg, {
+        "alg": alg, "url": url, "jwk": dict(jwk(k), d="AAAA")}, {}))
+        .encode())
+
+
 def main():
     est_body_seeds()
+    acme_jws_seeds()
     http_body_seeds()
     http_route_seeds()
     cli_material()

@@ -46,6 +46,7 @@ hkms_fuzz_target(est_body hkms_ops)
 hkms_fuzz_target(ocsp_request hkms_x509)
 # truststore CRLs (issue 14a)
 hkms_fuzz_target(crl hkms_x509)
+hkms_fuzz_target(acme_jws hkms_ops)	# issue 17a
 if(EXISTS ${CMAKE_SOURCE_DIR}/include/hkms/trust.h)
 	hkms_fuzz_target(trust hkms_store)
 endif()
@@ -79,5 +80,9 @@ foreach(t ${HKMS_FUZZ_TARGETS})
 			ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0:abort_on_error=0:verify_asan_link_order=0;LSAN_OPTIONS=suppressions=${HKMS_FUZZ_DIR}/lsan.supp:print_suppressions=0")
 	endif()
 	target_include_directories(${exe} PRIVATE ${HKMS_FUZZ_DIR})
+	if(t STREQUAL "acme_jws")	# issue 17a: src/ops/acme_int.h
+		target_include_directories(${exe} PRIVATE
+			${CMAKE_SOURCE_DIR}/src/ops)
+	endif()
 	target_link_libraries(${exe} ${HKMS_FUZZ_LIBS_${t}})
 endforeach()
