@@ -5,9 +5,9 @@
 
 Answers TXT queries over UDP on 127.0.0.1:PORT: the records of name N are
 the lines of DIR/N (lower case, without the final dot), written by the
-lego exec hook (acme-dns-hook). Everything else gets NXDOMAIN. It
-prints "ready" once bound, and exits when its stdin closes... or on
-SIGTERM (the test's cleanup).
+lego exec hook (acme-dns-hook); other TXT names get NXDOMAIN. Every name
+has the A record 127.0.0.1 and no AAAA (pebble resolves through it). It
+prints "ready" once bound and runs until the test's cleanup stops it.
 """
 import os
 import socket
@@ -38,8 +38,16 @@ def answer(data, d):
         with open(path) as f:
             recs = [l.strip() for l in f if l.strip()]
     rcode = 0 if recs or os.path.isfile(path) else 3
-    hdr = struct.pack("!HHHHHH", qid, 0x8400 | rcode, 1, len(recs), 0, 0)
+    if qtype in (1, 28):
+        # every name is 127.0.0.1 (A) and has no AAAA: for pebble's
+        # http-01 and tls-alpn-01, which resolve through this server
+        rcode = 0
+    na = 1 if qtype == 1 else len(recs)
+    hdr = struct.pack("!HHHHHH", qid, 0x8400 | rcode, 1, na, 0, 0)
     out = hdr + question
+    if qtype == 1:
+        return out + b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 1, 4) + \
+            bytes([127, 0, 0, 1])
     for r in recs:
         b = r.encode()
         rdata = bytes([len(b)]) + b
