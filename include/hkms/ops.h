@@ -870,6 +870,14 @@ enum hkms_rc hkms_ops_acme_disable(struct hkms_ops_ctx *c, const char *ca,
 enum hkms_rc hkms_ops_acme_status(struct hkms_ops_ctx *c, const char *ca,
     json_t **out, struct hkms_err *err);
 
+/** A new external account binding key for ca (ACME enabled): kid (NULL =
+ *  a random one) and 32 random bytes of HS256 key, stored in the store's
+ *  secrets (0600). *out: {ca, kid, hmac_key (base64url)}: the only time
+ *  the key is shown. A key binds one account. Audited
+ *  ("acme.eab_create", without the key). */
+enum hkms_rc hkms_ops_acme_eab_create(struct hkms_ops_ctx *c, const char *ca,
+    const char *kid, json_t **out, struct hkms_err *err);
+
 /** ACME counters for the metrics: {orders, finalized, issue_seconds:
  *  {buckets:[{le,count}], sum, count}}. A new object. */
 json_t *hkms_ops_acme_metrics(void);

@@ -130,6 +130,43 @@ acme_status(struct hkms_cli *cli, int argc, char **argv)
 	return hkms_cli_output(cli, out, print_status);
 }
 
+static int
+acme_eab_create(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "kid", required_argument, NULL, 'k' },
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
+	};
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	const char *kid = NULL;
+	json_t *out = NULL;
+	int ch;
+
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "k:h", lo)) != -1) {
+		if (ch == 'k')
+			kid = optarg;
+		else if (ch == 'h') {
+			printf("usage: hkms acme eab-create CA [--kid KID]\n"
+			    "Make an external account binding key for CA: its "
+			    "kid and HMAC key (base64url)\nare printed once; "
+			    "give them to the ACME client (lego --eab --kid "
+			    "--hmac,\ncertbot --eab-kid --eab-hmac-key).\n");
+			return HKMS_EXIT_OK;
+		} else
+			return hkms_cli_usage(cli, "bad option for 'acme "
+			    "eab-create'");
+	}
+	if (optind + 1 != argc)
+		return hkms_cli_usage(cli, "usage: hkms acme eab-create CA "
+		    "[--kid KID]");
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
+	    hkms_ops_acme_eab_create(&c, argv[optind], kid, &out, &err) !=
+	    HKMS_OK)
+		return hkms_cli_fail(cli, &err);
+	return hkms_cli_output(cli, out, NULL);
+}
+
 int
 hkms_cmd_acme(struct hkms_cli *cli, int argc, char **argv)
 {
@@ -137,6 +174,8 @@ hkms_cmd_acme(struct hkms_cli *cli, int argc, char **argv)
 		{ "enable", acme_enable, "serve ACME for a CA" },
 		{ "disable", acme_disable, "stop serving ACME for a CA" },
 		{ "status", acme_status, "show ACME settings and counts" },
+		{ "eab-create", acme_eab_create, "make an external account "
+		    "binding key" },
 		{ NULL, NULL, NULL }
 	};
 

@@ -280,9 +280,6 @@ account_json(struct acme *a, json_t *acct)
 	    json_object_get(acct, "contact") : json_array(), "orders",
 	    url_json(a, "orders", jstr(acct, "id")));
 
-	if (o != NULL && json_object_get(acct, "eab_kid") != NULL)
-		json_object_set(o, "externalAccountBinding", json_object_get(
-		    acct, "eab"));
 	return o;
 }
 
@@ -460,12 +457,103 @@ contacts_ok(json_t *v, struct hkms_err *err)
 	return HKMS_OK;
 }
 
+/* The external account binding of a newAccount (§7.3.4): an HS256 JWS
+ * by a MAC key the operator made (hkms_ops_acme_eab_create), kid the
+ * key's id, url the outer url, no nonce, payload the outer jwk. A key
+ * binds one account; *kid_out gets its id. */
+static enum hkms_rc
+check_eab(struct acme *a, json_t *eab, char kid_out[65],
+    struct hkms_err *err)
+{
+	struct acme_jws e;
+	enum hkms_rc rc;
+	json_t *rec = NULL, *pl = NULL;
+	unsigned char *key = NULL;
+	size_t klen = 0;
+	char *txt = NULL, kind[80];
+	const char *kid, *k64;
+
+	memset(&e, 0, sizeof(e));
+	if (!json_is_object(eab) || (txt = json_dumps(eab, JSON_COMPACT)) ==
+	    NULL)
+		return malformed(err, "externalAccountBinding must be a JWS");
+	if ((rc = acme_jws_parse((const unsigned char *)txt, strlen(txt), 0,
+	    1, &e, err)) != HKMS_OK)
+		goto out;
+	kid = e.kid;
+	if (kid == NULL || e.nonce != NULL || e.jwk != NULL ||
+	    strcmp(e.url, a->jws.url) != 0) {
+		rc = malformed(err, "the external account binding needs kid and "
+		    "the outer url, and no nonce or jwk");
+		goto out;
+	}
+	if (e.payload_len == 0 || (pl = json_loadb((const char *)e.payload,
+	    e.payload_len, 0, NULL)) == NULL || !acme_jwk_equal(pl,
+	    a->jws.jwk)) {
+		rc = malformed(err, "the external account binding must sign "
+		    "the account key");
+		goto out;
+	}
+	snprintf(kind, sizeof(kind), "secrets/acme.%s", a->req->ca);
+	if (!hkms_name_valid(kid) || hkms_store_get(a->c->store, kind, kid,
+	    &rec, NULL, err) != HKMS_OK) {
+		rc = hkms_err_setc(err, HKMS_E_DENIED, "acme_unauthorized",
+		    "unknown external account key");
+		goto out;
+	}
+	if (json_object_get(rec, "account") != NULL) {
+		rc = hkms_err_setc(err, HKMS_E_DENIED, "acme_unauthorized",
+		    "the external account key is bound to an account already");
+		goto out;
+	}
+	k64 = jstr(rec, "hmac_key");
+	if (k64 == NULL || acme_b64url_decode(k64, strlen(k64), &key, &klen) !=
+	    0 || klen == 0) {
+		rc = hkms_err_setc(err, HKMS_E_DENIED, "acme_unauthorized",
+		    "the external account key record is damaged");
+		goto out;
+	}
+	if ((rc = acme_jws_verify_mac(&e, key, klen, err)) != HKMS_OK)
+		goto out;
+	snprintf(kid_out, 65, "%s", kid);
+	rc = HKMS_OK;
+out:
+	if (key != NULL)
+		OPENSSL_cleanse(key, klen);
+	free(key);
+	free(txt);
+	json_decref(pl);
+	json_decref(rec);
+	acme_jws_free(&e);
+	return rc;
+}
+
+/* Bind EAB key kid to account id (a key binds one account). */
+static enum hkms_rc
+bind_eab(struct acme *a, const char *kid, const char *id,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	json_t *rec = NULL;
+	char kind[80];
+
+	snprintf(kind, sizeof(kind), "secrets/acme.%s", a->req->ca);
+	if ((rc = hkms_store_get(a->c->store, kind, kid, &rec, NULL, err)) !=
+	    HKMS_OK)
+		return rc;
+	json_object_set_new(rec, "account", json_string(id));
+	json_object_set_new(rec, "bound", time_json((int64_t)time(NULL)));
+	rc = hkms_store_put(a->c->store, kind, kid, rec, NULL, err);
+	json_decref(rec);
+	return rc;
+}
+
 static enum hkms_rc
 new_account(struct acme *a, struct hkms_err *err)
 {
 	enum hkms_rc rc;
 	json_t *b = a->jws.body, *idx = NULL, *acct = NULL, *jwk = NULL;
-	char tp[48], kname[64], id[33];
+	char tp[48], kname[64], id[33], eab_kid[65];
 	int64_t now = (int64_t)time(NULL);
 
 	if ((rc = check_jws(a, 1, 0, err)) != HKMS_OK)
@@ -504,6 +592,11 @@ new_account(struct acme *a, struct hkms_err *err)
 		    "external account binding");
 		goto out;
 	}
+	eab_kid[0] = '\0';
+	if (json_object_get(b, "externalAccountBinding") != NULL &&
+	    (rc = check_eab(a, json_object_get(b, "externalAccountBinding"),
+	    eab_kid, err)) != HKMS_OK)
+		goto out;
 	rand_id(id);
 	jwk = acme_jwk_canonical(a->jws.jwk);
 	acct = json_pack("{s:s,s:s,s:o,s:s,s:O,s:o}", "id", id, "status",
@@ -517,6 +610,13 @@ new_account(struct acme *a, struct hkms_err *err)
 	}
 	if (json_is_true(json_object_get(b, "termsOfServiceAgreed")))
 		json_object_set_new(acct, "tos_agreed", json_true());
+	if (eab_kid[0] != '\0') {
+		json_object_set_new(acct, "eab_kid", json_string(eab_kid));
+		/* the key is bound before the account exists: a crash in
+		 * between spends the key, never binds it twice */
+		if ((rc = bind_eab(a, eab_kid, id, err)) != HKMS_OK)
+			goto out;
+	}
 	snprintf(a->actor, sizeof(a->actor), "acme:%s/%s", a->req->ca, id);
 	a->c->actor = a->actor;
 	/* the account first, then its key index: a crash between leaves an

@@ -14,6 +14,10 @@
 #include "hkms/util.h"
 #include "hkms/x509.h"
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "acme_int.h"
 #include "ca_int.h"
 #include "ops_int.h"
 
@@ -179,4 +183,76 @@ hkms_ops_acme_status(struct hkms_ops_ctx *c, const char *ca, json_t **out,
 	json_decref(all);
 	*out = list;
 	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_ops_acme_eab_create(struct hkms_ops_ctx *c, const char *ca,
+    const char *kid, json_t **out, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	unsigned char key[32], r[16];
+	char id[33], kind[80], *k64 = NULL;
+	json_t *setting = NULL, *rec = NULL;
+	size_t i;
+
+	OPS_AUTHORIZE(c, "acme.eab_create", ca, NULL, err);
+	if ((rc = ca_need_store(c, err)) != HKMS_OK)
+		return rc;
+	if (ca == NULL || !hkms_name_valid(ca) || strlen(ca) > 59 ||
+	    hkms_store_get(c->store, "acme", ca, &setting, NULL, err) !=
+	    HKMS_OK) {
+		rc = hkms_err_setc(err, HKMS_E_NOT_FOUND, "acme_not_enabled",
+		    "ACME was never enabled for CA '%s'", ca ? ca : "");
+		goto out;
+	}
+	if (kid == NULL) {
+		if (RAND_bytes(r, sizeof(r)) != 1) {
+			rc = hkms_err_crypto(err, "cannot draw a key id");
+			goto out;
+		}
+		for (i = 0; i < sizeof(r); i++)
+			snprintf(id + 2 * i, 3, "%02x", r[i]);
+		kid = id;
+	} else if (!hkms_name_valid(kid)) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "kid must be a name (letters, digits, '.', '_', '-')");
+		goto out;
+	}
+	snprintf(kind, sizeof(kind), "secrets/acme.%s", ca);
+	if (hkms_store_exists(c->store, kind, kid)) {
+		rc = hkms_err_setc(err, HKMS_E_EXISTS, "already_exists",
+		    "external account key '%s' exists", kid);
+		goto out;
+	}
+	if (RAND_bytes(key, sizeof(key)) != 1) {
+		rc = hkms_err_crypto(err, "cannot draw a MAC key");
+		goto out;
+	}
+	if ((k64 = acme_b64url_encode(key, sizeof(key))) == NULL ||
+	    (rec = json_pack("{s:s,s:s,s:o}", "kid", kid, "hmac_key", k64,
+	    "created", ca_now_json())) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = hkms_store_put(c->store, kind, kid, rec, NULL, err)) !=
+	    HKMS_OK)
+		goto out;
+	/* the key is shown this once */
+	*out = json_pack("{s:s,s:s,s:s}", "ca", ca, "kid", kid, "hmac_key",
+	    k64);
+	rc = HKMS_OK;
+out:
+	{
+		json_t *d = json_pack("{s:s?}", "kid", kid);
+
+		hkms_ops_audit(c, "acme.eab_create", ca ? ca : "", rc, err, d);
+		json_decref(d);
+	}
+	OPENSSL_cleanse(key, sizeof(key));
+	if (k64 != NULL)
+		OPENSSL_cleanse(k64, strlen(k64));
+	free(k64);
+	json_decref(rec);
+	json_decref(setting);
+	return rc;
 }

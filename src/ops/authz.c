@@ -111,6 +111,7 @@ static const struct authz_row table[] = {
 	{ "acme.enable", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "acme.disable", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "acme.status", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	{ "acme.eab_create", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	/* admin: clients, tokens, deleting CAs, the service certificate */
 	{ "token.list", HKMS_CLEARANCE_ADMIN, SCOPE_NONE },
 	{ "token.init", HKMS_CLEARANCE_ADMIN, SCOPE_NONE },

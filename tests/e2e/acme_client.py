@@ -437,5 +437,10 @@ def case_expiry(d, b, h, out):
            "orderNotReady")
 
 
+def case_eab_required(d, b, h, out):
+    cl = Client(d, b)
+    expect(lambda: cl.register(), "externalAccountRequired")
+
+
 if __name__ == "__main__":
     main()
