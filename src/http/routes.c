@@ -131,6 +131,7 @@ const struct hkms_body_schema *const hkms_http_body_schemas[] = {
 	/* path validation (issue 14b) */
 
 	/* ACME (issue 17a) */
+	&hkms_body_acme_enable, &hkms_body_acme_eab_create,
 
 	/* EST (issue 17b) */
 	&hkms_body_est_enable, &hkms_body_est_token_create,

@@ -9,6 +9,8 @@
  * operation's answer into headers (Replay-Nonce, Location, Link,
  * Retry-After) and a body: JSON, a PEM certificate chain, or a problem
  * document (application/problem+json, RFC 8555 §6.7) for every error.
+ * The operator's routes (/v1/acme...) are ordinary JSON API routes over
+ * the operations of hkms acme enable|disable|status|eab-create.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +157,112 @@ ACME_HANDLER(r_authz, "authz")
 ACME_HANDLER(r_chall, "chall")
 ACME_HANDLER(r_cert, "cert")
 
+/* ---- the operator's API: /v1/acme[/{ca}[/eab]] (hkms acme ...) ---- */
+
+struct acme_enable_body {
+	struct hkms_body_head h;
+	const char *profile;
+	json_t *policy;
+	int eab_required;
+};
+
+static const struct hkms_body_field acme_enable_fields[] = {
+	HKMS_BODY_F(struct acme_enable_body, profile, HKMS_BODY_STRING, 1),
+	HKMS_BODY_F(struct acme_enable_body, policy, HKMS_BODY_OBJECT, 0),
+	HKMS_BODY_F(struct acme_enable_body, eab_required, HKMS_BODY_BOOL, 0),
+	HKMS_BODY_END
+};
+
+const struct hkms_body_schema hkms_body_acme_enable = { "acme.enable",
+    acme_enable_fields, sizeof(struct acme_enable_body) };
+
+struct acme_eab_body {
+	struct hkms_body_head h;
+	const char *kid;
+};
+
+static const struct hkms_body_field acme_eab_fields[] = {
+	HKMS_BODY_F(struct acme_eab_body, kid, HKMS_BODY_STRING, 0),
+	HKMS_BODY_END
+};
+
+const struct hkms_body_schema hkms_body_acme_eab_create = {
+    "acme.eab_create", acme_eab_fields, sizeof(struct acme_eab_body) };
+
+static void
+r_admin_list(struct hkms_http_req *req, struct hkms_http_resp *resp)
+{
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	enum hkms_rc rc;
+
+	if (hkms_http_ctx(req, resp, HKMS_SERVICE_NEED_STORE, &c) != 0)
+		return;
+	rc = hkms_ops_acme_status(&c, req->nparams ? req->params[0] : NULL,
+	    &out, &err);
+	hkms_http_reply(resp, rc, 200, out, &err);
+}
+
+static void
+r_admin_enable(struct hkms_http_req *req, struct hkms_http_resp *resp)
+{
+	struct acme_enable_body b;
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	char *pol = NULL;
+	enum hkms_rc rc;
+
+	if (hkms_http_body(req, resp, &hkms_body_acme_enable, &b) != 0)
+		return;
+	if (hkms_http_ctx(req, resp, HKMS_SERVICE_NEED_STORE, &c) != 0) {
+		hkms_http_body_free(&hkms_body_acme_enable, &b);
+		return;
+	}
+	if (b.policy != NULL && !json_is_null(b.policy))
+		pol = json_dumps(b.policy, JSON_COMPACT);
+	rc = hkms_ops_acme_enable(&c, req->params[0], b.profile, pol,
+	    pol ? strlen(pol) : 0, b.eab_required, &out, &err);
+	free(pol);
+	hkms_http_reply(resp, rc, 200, out, &err);
+	hkms_http_body_free(&hkms_body_acme_enable, &b);
+}
+
+static void
+r_admin_disable(struct hkms_http_req *req, struct hkms_http_resp *resp)
+{
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	enum hkms_rc rc;
+
+	if (hkms_http_ctx(req, resp, HKMS_SERVICE_NEED_STORE, &c) != 0)
+		return;
+	rc = hkms_ops_acme_disable(&c, req->params[0], &out, &err);
+	hkms_http_reply(resp, rc, 200, out, &err);
+}
+
+static void
+r_admin_eab(struct hkms_http_req *req, struct hkms_http_resp *resp)
+{
+	struct acme_eab_body b;
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	enum hkms_rc rc;
+
+	if (hkms_http_body(req, resp, &hkms_body_acme_eab_create, &b) != 0)
+		return;
+	if (hkms_http_ctx(req, resp, HKMS_SERVICE_NEED_STORE, &c) != 0) {
+		hkms_http_body_free(&hkms_body_acme_eab_create, &b);
+		return;
+	}
+	rc = hkms_ops_acme_eab_create(&c, req->params[0], b.kid, &out, &err);
+	hkms_http_reply(resp, rc, 201, out, &err);
+	hkms_http_body_free(&hkms_body_acme_eab_create, &b);
+}
+
 #define P HKMS_ROUTE_PUBLIC
 
 const struct hkms_http_route hkms_http_routes_acme[] = {
@@ -172,6 +280,11 @@ const struct hkms_http_route hkms_http_routes_acme[] = {
 	{ "POST", "/acme/{ca}/authz/{id}", P, "public", r_authz },
 	{ "POST", "/acme/{ca}/chall/{id}", P, "public", r_chall },
 	{ "POST", "/acme/{ca}/cert/{id}", P, "public", r_cert },
+	{ "GET", "/v1/acme", 0, "operator", r_admin_list },
+	{ "GET", "/v1/acme/{ca}", 0, "operator", r_admin_list },
+	{ "PUT", "/v1/acme/{ca}", 0, "operator", r_admin_enable },
+	{ "DELETE", "/v1/acme/{ca}", 0, "operator", r_admin_disable },
+	{ "POST", "/v1/acme/{ca}/eab", 0, "operator", r_admin_eab },
 	{ NULL, NULL, 0, NULL, NULL }
 };
 

@@ -153,6 +153,9 @@ extern const struct hkms_body_schema hkms_body_ca_issue_client;
 extern const struct hkms_body_schema hkms_body_trust_import;
 extern const struct hkms_body_schema hkms_body_trust_pin;
 extern const struct hkms_body_schema hkms_body_trust_verify;
+/* ACME (issue 17a): routes_acme.c */
+extern const struct hkms_body_schema hkms_body_acme_enable;
+extern const struct hkms_body_schema hkms_body_acme_eab_create;
 /* issue 13a */
 extern const struct hkms_body_schema hkms_body_service_csr;
 extern const struct hkms_body_schema hkms_body_service_apply;

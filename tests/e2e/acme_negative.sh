@@ -14,10 +14,30 @@
 . "$(dirname "$0")/acme.inc"
 need curl python3
 python3 -c 'import cryptography' 2>/dev/null || skip "python3-cryptography is not installed"
-hkms_setup
+HKMS_SETUP_ADMIN_CLIENT=1 hkms_setup
 cd "$T"
 printf '{"allow_dns": [".acme.test"]}\n' > acme-policy.json
 acme_setup web --policy acme-policy.json
+(umask 077; printf 'cert-type = "P12"\ncert = "%s:%s"\ncacert = "%s"\nsilent\nmax-time = 20\n' \
+	"$T/data/admin-client.p12" "$(cat "$T/data/admin-client.pass")" "$T/service.pem" > admin.curlrc)
+api() { curl -K admin.curlrc -w '\n%{http_code}' "$@"; }
+
+# the operator's API: enable, status, disable another CA
+hkms ca create api --key-type ec:p256 --subject "/CN=ACME API" >/dev/null || fail "ca api"
+api -X PUT -H 'Content-Type: application/json' --data '{"profile":"tls-server","policy":{"allow_dns":[".api.test"]}}' \
+	"$URL/v1/acme/api" > put.out
+[ "$(tail -1 put.out)" = 200 ] || fail "PUT /v1/acme/api: $(cat put.out)"
+curl -sf --cacert service.pem "$URL/acme/api/directory" >/dev/null || fail "the API-enabled directory"
+api "$URL/v1/acme" | sed '$d' | python3 -c 'import json,sys
+r={x["ca"]:x for x in json.load(sys.stdin)}; assert r["api"]["enabled"] and r["web"]["profile"]=="tls-server", r' ||
+	fail "GET /v1/acme"
+[ "$(api -X DELETE "$URL/v1/acme/api" | tail -1)" = 200 ] || fail "DELETE /v1/acme/api"
+[ "$(curl -s -o dir.out -w '%{http_code}' --cacert service.pem "$URL/acme/api/directory")" = 404 ] &&
+	grep -q 'urn:ietf:params:acme:error:malformed' dir.out || fail "a disabled directory: $(cat dir.out)"
+[ "$(curl -s -o /dev/null -w '%{http_code}' --cacert service.pem -X PUT "$URL/v1/acme/api")" = 401 ] ||
+	fail "the operator API without a client certificate"
+pass "the operator API enables, lists and disables ACME for a CA (no client certificate: 401)"
+
 client() { python3 "$HKMS_SRC/tests/e2e/acme_client.py" "$DIR" "$T/service.pem" "$HTTP01" "$@"; }
 
 client bad-signature bad-alg media-type replayed-nonce wrong-url unknown-kid jwk-and-kid \
@@ -36,6 +56,14 @@ hkms --json ca issued --ca web | python3 -c 'import json,sys
 r=json.load(sys.stdin); assert len(r)==1 and r[0]["status"]=="revoked", r' ||
 	fail "revocation by the certificate key did not revoke"
 pass "ES256/ES384/RS256 accounts, issue + revoke by the certificate key, keyChange, deactivation"
+
+api "$URL/metrics" | sed '$d' > metrics.txt
+grep -q '^hkms_acme_orders_total [1-9]' metrics.txt &&
+	grep -q '^hkms_acme_issue_duration_seconds_count 1$' metrics.txt &&
+	grep -q 'hkms_operations_total{op="acme.challenge.http-01",result="error"} [1-9]' metrics.txt &&
+	grep -q 'hkms_operations_total{op="acme.challenge.http-01",result="ok"} [1-9]' metrics.txt ||
+	{ grep acme metrics.txt; fail "ACME metrics"; }
+pass "metrics: orders, issuance latency, challenges by type and result"
 
 # expiry: a server whose orders and authorizations live 2 s (test hook)
 serve_stop
