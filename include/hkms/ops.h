@@ -878,6 +878,12 @@ enum hkms_rc hkms_ops_acme_status(struct hkms_ops_ctx *c, const char *ca,
 enum hkms_rc hkms_ops_acme_eab_create(struct hkms_ops_ctx *c, const char *ca,
     const char *kid, json_t **out, struct hkms_err *err);
 
+/** Stop the ACME validation workers before the service closes: queued
+ *  validations are dropped (queued again when their authorization is
+ *  polled), running ones are waited for (bounded by their deadline).
+ *  A no-op when none ran. */
+void hkms_ops_acme_stop(void);
+
 /** ACME counters for the metrics: {orders, finalized, issue_seconds:
  *  {buckets:[{le,count}], sum, count}}. A new object. */
 json_t *hkms_ops_acme_metrics(void);

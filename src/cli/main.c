@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hkms/ops.h"
 #include "hkms/secret.h"
 #include "hkms/service.h"
 
@@ -122,6 +123,7 @@ main(int argc, char **argv)
 	if (commands[i].name == NULL)
 		rc = hkms_cli_usage(&cli, "unknown command '%s'; see "
 		    "'hkms --help'", argv[0]);
+	hkms_ops_acme_stop();	/* issue 17a: no validation outlives it */
 	hkms_service_close(cli.svc);
 	hkms_config_free(cli.cfg);
 	hkms_secret_env_release();

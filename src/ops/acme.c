@@ -48,6 +48,7 @@
 #define ORDER_LIFETIME (7 * 86400)
 #define AUTHZ_LIFETIME (7 * 86400)
 #define MAX_IDENTIFIERS 100
+#define REQUEUE_S 30		/* a validation older than this is lost */
 #define NBUCKETS 10
 
 static pthread_mutex_t state_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -990,7 +991,7 @@ authz_get(struct acme *a, struct hkms_err *err)
 {
 	enum hkms_rc rc;
 	json_t *z = NULL, *v;
-	int changed = 0;
+	int changed = 0, requeue = 0;
 
 	if ((rc = check_jws(a, 0, 1, err)) != HKMS_OK)
 		return rc;
@@ -1011,11 +1012,25 @@ authz_get(struct acme *a, struct hkms_err *err)
 			goto out;
 		changed = 1;
 	}
+	/* a validation lost with its process (a crash, a restart while it
+	 * was queued) is queued again when the client polls after
+	 * REQUEUE_S: a challenge never stays processing for good */
+	if (json_object_get(z, "validating") != NULL &&
+	    (int64_t)time(NULL) - json_integer_value(json_object_get(z,
+	    "validating_since")) > REQUEUE_S) {
+		json_object_set_new(z, "validating_since", json_integer(
+		    (json_int_t)time(NULL)));
+		if (put_rec(a, 'z', a->req->id, z, err) == HKMS_OK)
+			requeue = 1;
+	}
 	a->resp->json = authz_json(a, z, (int64_t)time(NULL));
 	a->resp->status = 200;
 	rc = HKMS_OK;
 out:
 	pthread_mutex_unlock(&state_mu);
+	if (requeue && acme_validate_queue(a->c->service, a->req->ca,
+	    a->req->id, err) != HKMS_OK)
+		hkms_err_clear(err);
 	if (changed)
 		hkms_ops_audit(a->c, "acme.deactivate_authz", a->req->ca, rc,
 		    err, NULL);
@@ -1061,6 +1076,8 @@ chall_post(struct acme *a, struct hkms_err *err)
 	    0) {
 		json_object_set_new(ch, "status", json_string("processing"));
 		json_object_set_new(z, "validating", json_string(type));
+		json_object_set_new(z, "validating_since", json_integer(
+		    (json_int_t)time(NULL)));
 		if ((rc = put_rec(a, 'z', zid, z, err)) != HKMS_OK)
 			goto out;
 		queue = 1;
@@ -1136,8 +1153,9 @@ acme_validation_done(struct hkms_service *svc, const char *ca,
 			if (strcmp(jstr(it, "type"), type) == 0)
 				ch = it;
 	}
-	if (ch != NULL) {
+	if (ch != NULL && strcmp(jstr(ch, "status"), "processing") == 0) {
 		json_object_del(z, "validating");
+		json_object_del(z, "validating_since");
 		if (vrc == HKMS_OK) {
 			json_object_set_new(ch, "status", json_string("valid"));
 			json_object_set_new(ch, "validated",

@@ -41,6 +41,7 @@
 #include <openssl/x509v3.h>
 
 #include "hkms/config.h"
+#include "hkms/ops.h"
 #include "hkms/service.h"
 
 #include "acme_int.h"
@@ -63,7 +64,7 @@ static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
 static struct job queue[QUEUE_MAX];
 static size_t q_head, q_len;
-static int started;
+static int started, stopping, busy;
 static struct hkms_service *q_svc;
 
 static void *
@@ -74,15 +75,44 @@ worker(void *arg)
 	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&q_mu);
-		while (q_len == 0)
+		while (q_len == 0 && !stopping)
 			pthread_cond_wait(&q_cv, &q_mu);
+		if (stopping) {
+			pthread_cond_broadcast(&q_cv);
+			pthread_mutex_unlock(&q_mu);
+			return NULL;
+		}
 		j = queue[q_head];
 		q_head = (q_head + 1) % QUEUE_MAX;
 		q_len--;
+		busy++;
 		pthread_mutex_unlock(&q_mu);
 		acme_validation_done(q_svc, j.ca, j.authz);
+		pthread_mutex_lock(&q_mu);
+		busy--;
+		pthread_cond_broadcast(&q_cv);
+		pthread_mutex_unlock(&q_mu);
 	}
 	return NULL;
+}
+
+void
+hkms_ops_acme_stop(void)
+{
+	struct timespec until;
+
+	/* queued validations are dropped (their authorizations are queued
+	 * again when polled, acme.c); running ones finish within their
+	 * deadline, waited for here so that none outlives the service */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += TIMEOUT_S + 5;
+	pthread_mutex_lock(&q_mu);
+	stopping = 1;
+	q_len = 0;
+	pthread_cond_broadcast(&q_cv);
+	while (busy > 0 && pthread_cond_timedwait(&q_cv, &q_mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&q_mu);
 }
 
 enum hkms_rc
@@ -101,7 +131,7 @@ acme_validate_queue(struct hkms_service *svc, const char *ca,
 				started++;
 			}
 	}
-	if (!started || q_len >= QUEUE_MAX) {
+	if (!started || stopping || q_len >= QUEUE_MAX) {
 		pthread_mutex_unlock(&q_mu);
 		return hkms_err_setc(err, HKMS_E_IN_USE, "acme_busy",
 		    "too many validations are waiting; retry later");
