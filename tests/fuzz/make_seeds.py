@@ -367,6 +367,10 @@ HTTP_BODIES = [
     ("trust.crl_import", {"crl": "-----BEGIN X509 CRL-----\nMIIB\n"
                           "-----END X509 CRL-----\n"}),
     # EST (issue 17b)
+    # ACME (issue 17a)
+    ("acme.enable", {"profile": "tls-server", "policy": {
+        "allow_dns": [".example.org"]}, "eab_required": True}),
+    ("acme.eab_create", {"kid": "team-a"}),
     ("est.enable", {"profile": "tls-client", "days": 30, "default": True}),
     ("est.token_create", {"ca": "root", "subject": "/CN=dev1", "days": 7}),
 ]
