@@ -588,6 +588,10 @@ struct hkms_ops_init_req {
 	const char *actor;	/* audit actor of the seal */
 	int no_admin_client;	/* make no bootstrap admin client (one
 				 * that exists is kept and named) */
+	const char *config_path;	/* where the config is (--config,
+				 * HKMS_CONFIG): read when it exists,
+				 * written there when not; NULL =
+				 * <data dir>/hkms.conf (issue 13b) */
 };
 
 /** The embedded default set-up: data_dir (0700) with a private SoftHSM2
