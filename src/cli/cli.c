@@ -77,8 +77,28 @@ print_value(FILE *out, json_t *v)
 	free(s);
 }
 
-void
-hkms_cli_kv(FILE *out, json_t *obj)
+/* an array of scalars, comma-joined; 0 when it holds objects or arrays */
+static int
+print_list(FILE *out, json_t *arr)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(arr, i, v)
+		if (json_is_object(v) || json_is_array(v))
+			return 0;
+	if (json_array_size(arr) == 0)
+		fputs("-", out);
+	json_array_foreach(arr, i, v) {
+		if (i > 0)
+			fputs(", ", out);
+		print_value(out, v);
+	}
+	return 1;
+}
+
+static void
+kv_indent(FILE *out, json_t *obj, int depth)
 {
 	const char *k;
 	json_t *v;
@@ -90,13 +110,28 @@ hkms_cli_kv(FILE *out, json_t *obj)
 	json_object_foreach(obj, k, v) {
 		/* multi-line values (PEM) go below their key */
 		if (json_is_string(v) && strchr(json_string_value(v), '\n')) {
-			fprintf(out, "%s:\n%s", k, json_string_value(v));
+			fprintf(out, "%*s%s:\n%s", depth * 2, "", k,
+			    json_string_value(v));
 			continue;
 		}
-		fprintf(out, "%-*s  ", (int)w + 1, k);
-		print_value(out, v);
+		/* nested objects as indented keys, never a JSON blob */
+		if (json_is_object(v) && json_object_size(v) > 0 &&
+		    depth < 4) {
+			fprintf(out, "%*s%s:\n", depth * 2, "", k);
+			kv_indent(out, v, depth + 1);
+			continue;
+		}
+		fprintf(out, "%*s%-*s  ", depth * 2, "", (int)w + 1, k);
+		if (!json_is_array(v) || !print_list(out, v))
+			print_value(out, v);
 		fputc('\n', out);
 	}
+}
+
+void
+hkms_cli_kv(FILE *out, json_t *obj)
+{
+	kv_indent(out, obj, 0);
 }
 
 void
@@ -182,6 +217,38 @@ hkms_cli_output(struct hkms_cli *cli, json_t *obj,
 	}
 	json_decref(obj);
 	return fflush(stdout) == 0 ? HKMS_EXIT_OK : HKMS_EXIT_FAIL;
+}
+
+int
+hkms_cli_output_written(struct hkms_cli *cli, const char *path, size_t len,
+    const char *format, json_t *result)
+{
+	static const char *const blobs[] = { "pem", "p7b", "csr_pem", "p12",
+	    "file", "out_file", "bytes", "format", NULL };
+	json_t *o = json_is_object(result) ? json_deep_copy(result) :
+	    json_object();
+	size_t i;
+
+	json_decref(result);
+	for (i = 0; blobs[i] != NULL; i++)
+		json_object_del(o, blobs[i]);
+	json_object_set_new(o, "out_file", json_string(path));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)len));
+	json_object_set_new(o, "format", json_string(format));
+	return hkms_cli_output(cli, o, NULL);
+}
+
+int
+hkms_cli_output_file(struct hkms_cli *cli, const char *path,
+    const void *data, size_t len, const char *format, json_t *result)
+{
+	struct hkms_err err = { 0 };
+
+	if (hkms_cli_write_out(path, data, len, &err) != HKMS_OK) {
+		json_decref(result);
+		return hkms_cli_fail(cli, &err);
+	}
+	return hkms_cli_output_written(cli, path, len, format, result);
 }
 
 enum hkms_rc

@@ -116,6 +116,18 @@ enum hkms_rc hkms_cli_write_out(const char *path, const void *data,
 enum hkms_rc hkms_cli_write_new(const char *path, const void *data,
     size_t len, mode_t mode, struct hkms_err *err);
 
+/** The one --out-file convention (issue 13b): write data to path
+ *  (hkms_cli_write_out), then print what was written: result (stolen, may
+ *  be NULL) without its blobs (pem, p7b, csr_pem, p12) plus out_file,
+ *  bytes and format: JSON with --json, key: value listing otherwise. */
+int hkms_cli_output_file(struct hkms_cli *cli, const char *path,
+    const void *data, size_t len, const char *format, json_t *result);
+
+/** The written record alone, for a file the verb wrote itself (a
+ *  PKCS#12 written once); result stolen. */
+int hkms_cli_output_written(struct hkms_cli *cli, const char *path,
+    size_t len, const char *format, json_t *result);
+
 /* Subcommands (one file each) */
 int hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_token(struct hkms_cli *cli, int argc, char **argv);

@@ -68,27 +68,39 @@ print_issued(FILE *out, json_t *arr)
 static void
 print_policy(FILE *out, json_t *obj)
 {
-	char *s = json_dumps(json_object_get(obj, "policy"), JSON_INDENT(2) |
-	    JSON_ENCODE_ANY);
+	json_t *p = json_object_get(obj, "policy");
 
-	fprintf(out, "%s\n", s ? s : "null");
-	free(s);
+	/* a table for people like every verb; --json gives the document */
+	if (!json_is_object(p) || json_object_size(p) == 0) {
+		fprintf(out, "policy  none (the CA signs what its profiles "
+		    "allow)\n");
+		return;
+	}
+	hkms_cli_kv(out, p);
 }
 
+/* Blob key of obj to path (--out-file: the written record is printed,
+ * obj stolen) or to stdout (obj stolen) */
 static int
 write_text(struct hkms_cli *cli, const char *path, json_t *obj,
     const char *key)
 {
 	struct hkms_err err = { 0 };
 	const char *s = json_string_value(json_object_get(obj, key));
+	int rc;
 
 	if (s == NULL) {
 		hkms_err_set(&err, HKMS_E_INTERNAL, "no %s in the result", key);
+		json_decref(obj);
 		return hkms_cli_fail(cli, &err);
 	}
-	if (hkms_cli_write_out(path, s, strlen(s), &err) != HKMS_OK)
-		return hkms_cli_fail(cli, &err);
-	return HKMS_EXIT_OK;
+	if (path != NULL)
+		return hkms_cli_output_file(cli, path, s, strlen(s),
+		    strcmp(key, "p7b") == 0 ? "p7b" : "pem", obj);
+	rc = hkms_cli_write_out(NULL, s, strlen(s), &err) == HKMS_OK ?
+	    HKMS_EXIT_OK : hkms_cli_fail(cli, &err);
+	json_decref(obj);
+	return rc;
 }
 
 /* ---- create -------------------------------------------------------- */
@@ -211,15 +223,11 @@ ca_create(struct hkms_cli *cli, int argc, char **argv)
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}
-	if (outfile != NULL || (req.external && !cli->json)) {
+	if (outfile != NULL || (req.external && !cli->json))
 		rc = write_text(cli, outfile, out, req.external ? "csr_pem" :
 		    "pem");
-		if (rc != HKMS_EXIT_OK || outfile == NULL) {
-			json_decref(out);
-			goto out;
-		}
-	}
-	rc = hkms_cli_output(cli, out, print_summary);
+	else
+		rc = hkms_cli_output(cli, out, print_summary);
 out:
 	for (k = 0; k < 4; k++)
 		free(v[k]);
@@ -457,14 +465,9 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 	free(csr);
 	if (rc != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
-	if (outfile != NULL || !cli->json) {
-		rc = write_text(cli, outfile, out, json_object_get(out,
+	if (outfile != NULL || !cli->json)
+		return write_text(cli, outfile, out, json_object_get(out,
 		    "p7b") ? "p7b" : "pem");
-		if (rc != HKMS_EXIT_OK || outfile == NULL) {
-			json_decref(out);
-			return rc;
-		}
-	}
 	return hkms_cli_output(cli, out, print_summary);
 }
 
@@ -591,7 +594,7 @@ ca_crl(struct hkms_cli *cli, int argc, char **argv)
 	struct hkms_ops_ctx c;
 	const char *ca = NULL, *outfile = NULL;
 	json_t *out = NULL;
-	int ch, rc, days = 0;
+	int ch, days = 0;
 
 	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:n:o:h", lo)) != -1) {
 		switch (ch) {
@@ -624,13 +627,8 @@ ca_crl(struct hkms_cli *cli, int argc, char **argv)
 	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_ca_crl(&c, ca, days, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
-	if (outfile != NULL || !cli->json) {
-		rc = write_text(cli, outfile, out, "pem");
-		if (rc != HKMS_EXIT_OK || outfile == NULL) {
-			json_decref(out);
-			return rc;
-		}
-	}
+	if (outfile != NULL || !cli->json)
+		return write_text(cli, outfile, out, "pem");
 	return hkms_cli_output(cli, out, print_summary);
 }
 
@@ -739,9 +737,9 @@ ca_issue_client(struct hkms_cli *cli, int argc, char **argv)
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}
-	json_object_set_new(out, "file", json_string(file));
-	rc = hkms_cli_output(cli, out, print_summary);
-	out = NULL;	/* hkms_cli_output took it */
+	rc = hkms_cli_output_written(cli, file, hkms_secret_len(p12), "p12",
+	    out);
+	out = NULL;	/* hkms_cli_output_written took it */
 out:
 	json_decref(out);
 	hkms_secret_free(p12);

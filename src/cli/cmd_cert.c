@@ -115,11 +115,9 @@ cert_self_sign(struct hkms_cli *cli, int argc, char **argv)
 	    hkms_ops_cert_self_sign(&c, &req, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	pem = json_string_value(json_object_get(out, "pem"));
-	if (outfile != NULL && hkms_cli_write_out(outfile, pem, strlen(pem),
-	    &err) != HKMS_OK) {
-		json_decref(out);
-		return hkms_cli_fail(cli, &err);
-	}
+	if (outfile != NULL)
+		return hkms_cli_output_file(cli, outfile, pem, strlen(pem),
+		    "pem", out);
 	return hkms_cli_output(cli, out, NULL);
 }
 
@@ -381,13 +379,13 @@ cert_export(struct hkms_cli *cli, int argc, char **argv)
 	    &pass, &err) != HKMS_OK) ||
 	    hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_cert_export(&c, argv[optind], format, pass ?
-	    hkms_secret_str(pass) : NULL, &data, &len, &err) != HKMS_OK ||
-	    hkms_cli_write_out(outfile, data, len, &err) != HKMS_OK)
+	    hkms_secret_str(pass) : NULL, &data, &len, &err) != HKMS_OK)
 		ret = hkms_cli_fail(cli, &err);
-	else if (outfile != NULL && cli->json)
-		ret = hkms_cli_output(cli, json_pack("{s:s,s:s,s:s,s:I}", "name",
-		    argv[optind], "format", format, "out_file", outfile,
-		    "bytes", (json_int_t)len), NULL);
+	else if (outfile != NULL)
+		ret = hkms_cli_output_file(cli, outfile, data, len, format,
+		    json_pack("{s:s}", "name", argv[optind]));
+	else if (hkms_cli_write_out(NULL, data, len, &err) != HKMS_OK)
+		ret = hkms_cli_fail(cli, &err);
 	else
 		ret = HKMS_EXIT_OK;
 	free(data);
