@@ -134,6 +134,39 @@ hkms_cli_kv(FILE *out, json_t *obj)
 	kv_indent(out, obj, 0);
 }
 
+/* a table cell: strings as they are, "-" for nothing, arrays of scalars
+ * comma-joined, anything else compact JSON; the caller frees it */
+static char *
+cell_text(json_t *v)
+{
+	char *s = NULL, *r;
+	size_t i;
+	json_t *x;
+
+	if (json_is_string(v))
+		return strdup(json_string_value(v));
+	if (v == NULL || json_is_null(v) || (json_is_array(v) &&
+	    json_array_size(v) == 0))
+		return strdup("-");
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, x) {
+			char *one = json_is_string(x) ?
+			    strdup(json_string_value(x)) :
+			    json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY);
+
+			if (one == NULL || asprintf(&r, "%s%s%s", s ? s : "",
+			    s ? "," : "", one) < 0)
+				r = NULL;
+			free(one);
+			free(s);
+			if ((s = r) == NULL)
+				return NULL;
+		}
+		return s;
+	}
+	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
 void
 hkms_cli_table(FILE *out, json_t *rows, const char *const *cols)
 {
@@ -152,15 +185,9 @@ hkms_cli_table(FILE *out, json_t *rows, const char *const *cols)
 			json_t *v = json_object_get(row, cols[c]);
 			size_t l;
 
-			if (json_is_string(v))
-				l = strlen(json_string_value(v));
-			else if (v == NULL || json_is_null(v))
-				l = 1;
-			else {
-				s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-				l = s ? strlen(s) : 1;
-				free(s);
-			}
+			s = cell_text(v);
+			l = s ? strlen(s) : 1;
+			free(s);
 			if (l > w[c])
 				w[c] = l;
 		}
@@ -181,13 +208,7 @@ hkms_cli_table(FILE *out, json_t *rows, const char *const *cols)
 			char *txt = NULL;
 			const char *p;
 
-			if (json_is_string(v))
-				p = json_string_value(v);
-			else if (v == NULL || json_is_null(v))
-				p = "-";
-			else
-				p = (txt = json_dumps(v, JSON_COMPACT |
-				    JSON_ENCODE_ANY)) ? txt : "?";
+			p = (txt = cell_text(v)) ? txt : "?";
 			fprintf(out, "%-*s%s", (int)w[c], p,
 			    c + 1 < ncols ? "  " : "\n");
 			free(txt);

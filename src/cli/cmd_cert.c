@@ -19,7 +19,7 @@
 #include "hkms/util.h"
 
 static const char *const list_cols[] = { "name", "type", "status",
-    "common_name", "not_after", "days_left", "key", NULL };
+    "common_name", "not_after", "days_left", "key", "used_by", NULL };
 static const char *const check_cols[] = { "name", "pass", "reason", NULL };
 
 /* A positive number of days (0 allowed when zero_ok). */

@@ -670,6 +670,7 @@ hkms_ops_cert_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 		ops_rev_mark(c, NULL, o);
 	}
 	json_object_set_new(o, "path", pem_path(c, kind, name));
+	ops_cert_set_users(c, name, meta, o);
 	json_object_set_new(o, "key_uri", key_uri(c, meta, &present));
 	json_object_set_new(o, "key_in_token", present);
 	if (strcmp(kind, CERT_KIND) == 0 && !is_csr(meta))
@@ -727,6 +728,7 @@ list_row(struct hkms_ops_ctx *c, const char *kind, json_t *meta,
 	else if (cas != NULL)
 		ops_rev_mark(c, cas, row);
 	json_object_del(row, "pem");
+	ops_cert_set_users(c, name, meta, row);
 	free(pem);
 	return row;
 }
@@ -889,24 +891,34 @@ out:
 
 /* ---- rename, delete ------------------------------------------------ */
 
+/* computed (inuse.c): the users of the record now, put into meta's
+ * used_by so the refusal and the audit line name them */
 static int
-in_use(json_t *meta)
+in_use_now(struct hkms_ops_ctx *c, const char *name, json_t *meta)
 {
+	json_object_set_new(meta, "used_by", ops_cert_users(c, name, meta));
 	return json_array_size(json_object_get(meta, "used_by")) > 0;
 }
+
+#define in_use(meta) (json_array_size(json_object_get((meta), "used_by")) > 0)
 
 static enum hkms_rc
 refuse_in_use(const char *name, json_t *meta, const char *what,
     struct hkms_err *err)
 {
-	char *list = json_dumps(json_object_get(meta, "used_by"),
-	    JSON_COMPACT);
-	enum hkms_rc rc;
+	char list[160] = "";
+	json_t *u;
+	size_t i, n;
 
-	rc = hkms_err_setc(err, HKMS_E_IN_USE, "in_use", "certificate '%s' "
-	    "is used by %s; %s", name, list ? list : "other objects", what);
-	free(list);
-	return rc;
+	/* the users by name: "service, client:ops" */
+	json_array_foreach(json_object_get(meta, "used_by"), i, u) {
+		n = strlen(list);
+		snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "",
+		    json_is_string(u) ? json_string_value(u) : "?");
+	}
+	return hkms_err_setc(err, HKMS_E_IN_USE, "in_use", "certificate '%s' "
+	    "is used by %s; %s", name, list[0] ? list : "other objects",
+	    what);
 }
 
 enum hkms_rc
@@ -935,7 +947,7 @@ hkms_ops_cert_rename(struct hkms_ops_ctx *c, const char *from,
 	    err)) != HKMS_OK)
 		goto out;
 	/* whatever uses it refers to it by name */
-	if (in_use(meta)) {
+	if (in_use_now(c, from, meta)) {
 		rc = refuse_in_use(from, meta, "release it first", err);
 		goto out;
 	}
@@ -982,7 +994,7 @@ hkms_ops_cert_delete(struct hkms_ops_ctx *c, const char *name, int force,
 	if ((rc = hkms_store_get(c->store, CERT_KIND, name, &meta, NULL,
 	    err)) != HKMS_OK)
 		goto out;
-	if (in_use(meta) && !force) {
+	if (in_use_now(c, name, meta) && !force) {
 		rc = refuse_in_use(name, meta, "force deletes it anyway",
 		    err);
 		goto out;

@@ -36,6 +36,14 @@ struct ops_ca_cache *ops_service_ca_cache(struct hkms_service *svc);
 		return authz_rc_;					\
 } while (0)
 
+/* Who uses certificate record name (inuse.c, issue 13b): computed now
+ * (the service, config, registered clients, the record's used_by); a new
+ * array. ops_cert_set_users sets in_use and used_by of o from it. */
+json_t *ops_cert_users(struct hkms_ops_ctx *c, const char *name,
+    json_t *meta);
+void ops_cert_set_users(struct hkms_ops_ctx *c, const char *name,
+    json_t *meta, json_t *o);
+
 /* Make key name in the token — generated with type, or import (when not
  * NULL, borrowed) written in — under a key record: reserved in the store
  * first (key_exists when the name is taken by a record, a live
