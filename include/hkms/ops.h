@@ -734,6 +734,15 @@ enum hkms_rc hkms_ops_service_cert_trust(struct hkms_ops_ctx *c,
 
 /* ---- profiles, import, in use, CA delete/renew (issue 13b) ---- */
 
+/** Delete CA name (its record: certificate and chain). Refused with
+ *  HKMS_E_IN_USE "in_use" naming the users while it has unexpired,
+ *  unrevoked issued certificates, child CAs, or is the server's client CA,
+ *  unless force. Issued and revocation records, the published CRL and the
+ *  token key stay. *out: {name, deleted, used_by, key_kept}. Audited
+ *  ("ca.delete", admin clearance). */
+enum hkms_rc hkms_ops_ca_delete(struct hkms_ops_ctx *c, const char *name,
+    int force, json_t **out, struct hkms_err *err);
+
 /* ---- revocation, truststore CRLs, OCSP (issue 14a) ---- */
 
 /* OCSP responder (src/ops/ocsp.c, docs/ocsp.md) */

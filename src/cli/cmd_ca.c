@@ -747,6 +747,45 @@ out:
 	return rc;
 }
 
+/* ---- delete (issue 13b) ------------------------------------------ */
+
+static int
+ca_delete(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "force", no_argument, NULL, 'f' }, HKMS_CLI_COMMON_OPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	int ch, force = 0;
+
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "fh", lo)) != -1) {
+		if (ch == 'f')
+			force = 1;
+		else if (ch == 'h') {
+			printf("usage: hkms ca delete NAME [--force]\n"
+			    "Delete a CA's record (certificate and chain). "
+			    "Refused while it has unexpired,\nunrevoked issued "
+			    "certificates, child CAs, or is the server's client "
+			    "CA,\nunless --force. Issued and revocation "
+			    "records, the CRL and the token key\nstay (key "
+			    "delete removes the key).\n");
+			return HKMS_EXIT_OK;
+		} else
+			return hkms_cli_usage(cli, "bad option for 'ca delete'");
+	}
+	if (optind + 1 != argc)
+		return hkms_cli_usage(cli, "usage: hkms ca delete NAME "
+		    "[--force]");
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
+	    hkms_ops_ca_delete(&c, argv[optind], force, &out, &err) !=
+	    HKMS_OK)
+		return hkms_cli_fail(cli, &err);
+	return hkms_cli_output(cli, out, NULL);
+}
+
 int
 hkms_cmd_ca(struct hkms_cli *cli, int argc, char **argv)
 {
@@ -756,6 +795,7 @@ hkms_cmd_ca(struct hkms_cli *cli, int argc, char **argv)
 		{ "list", ca_list, "list CAs" },
 		{ "show", ca_show, "show a CA" },
 		{ "policy", ca_policy, "show, set or clear a CA's signing policy" },
+		{ "delete", ca_delete, "delete a CA (--force when it is in use)" },
 		{ "sign", ca_sign, "sign a CSR under a profile" },
 		{ "issued", ca_issued, "list (or show) the certificates a CA issued" },
 		{ "revoke", ca_revoke, "revoke an issued certificate" },

@@ -75,6 +75,8 @@ const struct hkms_http_route hkms_http_routes[] = {
 	    hkms_route_cas_policy_delete },
 	{ "POST", "/v1/cas/{name}/clients", T, "operator",
 	    hkms_route_cas_issue_client },
+	/* issue 13b: CA delete */
+	{ "DELETE", "/v1/cas/{name}", 0, "admin", hkms_route_cas_delete },
 
 	{ "GET", "/v1/profiles", 0, "user", hkms_route_profiles_list },
 	{ "GET", "/v1/profiles/{name}", 0, "user", hkms_route_profiles_show },

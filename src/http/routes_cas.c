@@ -526,3 +526,22 @@ hkms_route_public_ca(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	hkms_http_export_reply(resp, req->params[0], "pem", rc, data, len,
 	    &err);
 }
+
+/* ---- issue 13b: CA delete ------------------------------------------ */
+
+/* DELETE /v1/cas/{name}[?force=true] (hkms ca delete) */
+void
+hkms_route_cas_delete(struct hkms_http_req *req, struct hkms_http_resp *resp)
+{
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	enum hkms_rc rc;
+	int force;
+
+	if ((force = hkms_http_query_bool(req, resp, "force")) < 0 ||
+	    hkms_http_ctx(req, resp, NEED_STORE, &c) != 0)
+		return;
+	rc = hkms_ops_ca_delete(&c, req->params[0], force, &out, &err);
+	hkms_http_reply(resp, rc, 200, out, &err);
+}

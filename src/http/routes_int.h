@@ -206,6 +206,8 @@ HKMS_HANDLER(hkms_route_cas_crl_make);
 HKMS_HANDLER(hkms_route_cas_policy_get);
 HKMS_HANDLER(hkms_route_cas_policy_put);
 HKMS_HANDLER(hkms_route_cas_policy_delete);
+/* issue 13b */
+HKMS_HANDLER(hkms_route_cas_delete);
 HKMS_HANDLER(hkms_route_cas_issue_client);
 HKMS_HANDLER(hkms_route_public_crl);
 HKMS_HANDLER(hkms_route_public_ca);
