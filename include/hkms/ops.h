@@ -282,6 +282,13 @@ struct hkms_ops_cert_import_req {
 	int what_if;		/* validate only, change nothing */
 	int replace;		/* an existing certificate of that name is
 				 * replaced (archived in its history) */
+	/* issue 13b */
+	const unsigned char *key_data;	/* the private key in a file of its
+				 * own (PEM, PKCS#8, encrypted with
+				 * passphrase), or NULL */
+	size_t key_len;
+	int trust;		/* also add the certificate to the truststore
+				 * (alias = name), in the same operation */
 };
 
 /** Import ("apply") a certificate issued elsewhere for a token key, or a

@@ -173,9 +173,14 @@ cert_import(struct hkms_cli *cli, int argc, char **argv)
 		{ "passphrase-file", required_argument, NULL, 'P' },
 		{ "what-if", no_argument, NULL, 'w' },
 		{ "replace", no_argument, NULL, 'r' },
+		{ "key-file", required_argument, NULL, 'K' },
+		{ "trust", no_argument, NULL, 'T' },
 		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_cert_import_req req;
+	const char *keyfile = NULL;
+	unsigned char *kdata = NULL;
+	size_t klen = 0;
 	struct hkms_secret *pass = NULL;
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
@@ -210,11 +215,22 @@ cert_import(struct hkms_cli *cli, int argc, char **argv)
 		case 'r':
 			req.replace = 1;
 			break;
+		case 'K':
+			keyfile = optarg;
+			break;
+		case 'T':
+			req.trust = 1;
+			break;
 		case 'h':
 			printf("usage: hkms cert import NAME --file CERT "
-			    "[--ca-file CA] [--key KEY] [--profile P]\n"
-			    "         [--passphrase-file P] [--what-if] "
-			    "[--replace]\n"
+			    "[--key-file KEY.pem] [--ca-file CA] [--key KEY]\n"
+			    "         [--profile P] [--passphrase-file P] "
+			    "[--trust] [--what-if] [--replace]\n"
+			    "--key-file: the private key in a file of its own "
+			    "(PEM or PKCS#8, encrypted\nwith the passphrase); "
+			    "--trust: also add the certificate to the "
+			    "truststore\n(alias NAME) in the same "
+			    "operation.\n"
 			    "Apply a certificate issued elsewhere for a token "
 			    "key, or import a private\nkey with its "
 			    "certificate (PEM, PKCS#8, PKCS#12) into the "
@@ -241,6 +257,8 @@ cert_import(struct hkms_cli *cli, int argc, char **argv)
 	    HKMS_OK ||
 	    (cafile != NULL && hkms_read_file(cafile, HKMS_CERTIO_MAX_INPUT,
 	    &ca, &calen, &err) != HKMS_OK) ||
+	    (keyfile != NULL && hkms_read_file(keyfile,
+	    HKMS_CERTIO_MAX_INPUT, &kdata, &klen, &err) != HKMS_OK) ||
 	    hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK) {
 		ret = hkms_cli_fail(cli, &err);
 		goto out;
@@ -249,6 +267,8 @@ cert_import(struct hkms_cli *cli, int argc, char **argv)
 	req.len = len;
 	req.ca = ca;
 	req.ca_len = calen;
+	req.key_data = kdata;
+	req.key_len = klen;
 	req.passphrase = pass ? hkms_secret_str(pass) : NULL;
 	rc = hkms_ops_cert_import(&c, &req, &out, &err);
 	if (rc == HKMS_E_VERIFY)
@@ -263,6 +283,7 @@ out:
 	json_decref(out);
 	/* the file may hold a private key */
 	wipe_free(data, len);
+	wipe_free(kdata, klen);
 	free(ca);
 	hkms_secret_free(pass);
 	return ret;

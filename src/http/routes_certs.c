@@ -146,7 +146,7 @@ hkms_route_certs_self_sign(struct hkms_http_req *req,
 }
 
 /* POST /v1/certificates/import {name, certificate, ca, key, profile,
- * passphrase, what_if} (hkms cert import) */
+ * passphrase, what_if, private_key, trust} (hkms cert import) */
 struct cert_import_body {
 	struct hkms_body_head h;
 	const char *name;
@@ -157,6 +157,8 @@ struct cert_import_body {
 	const char *passphrase;
 	int what_if;
 	int replace;		/* issue 13a */
+	struct hkms_body_bytes private_key;	/* issue 13b */
+	int trust;
 };
 
 static const struct hkms_body_field cert_import_fields[] = {
@@ -168,6 +170,9 @@ static const struct hkms_body_field cert_import_fields[] = {
 	HKMS_BODY_F(struct cert_import_body, passphrase, HKMS_BODY_SECRET, 0),
 	HKMS_BODY_F(struct cert_import_body, what_if, HKMS_BODY_BOOL, 0),
 	HKMS_BODY_F(struct cert_import_body, replace, HKMS_BODY_BOOL, 0),
+	/* issue 13b: the key in a field of its own; trust on import */
+	HKMS_BODY_F(struct cert_import_body, private_key, HKMS_BODY_BYTES, 0),
+	HKMS_BODY_F(struct cert_import_body, trust, HKMS_BODY_BOOL, 0),
 	HKMS_BODY_END
 };
 
@@ -197,6 +202,9 @@ hkms_route_certs_import(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	r.passphrase = b.passphrase;
 	r.what_if = b.what_if;
 	r.replace = b.replace;
+	r.key_data = b.private_key.data;
+	r.key_len = b.private_key.len;
+	r.trust = b.trust;
 	if (hkms_http_ctx(req, resp, NEED_TOKEN, &c) == 0) {
 		rc = hkms_ops_cert_import(&c, &r, &out, &err);
 		if (rc == HKMS_OK && b.replace && !b.what_if &&
