@@ -647,12 +647,13 @@ hkms_ops_cert_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 	X509_REQ *req = NULL;
 	const char *kind = CERT_KIND;
 	json_t *meta = NULL, *o = NULL, *present = NULL, *v;
-	char *pem = NULL;
+	char *pem = NULL, ref[HKMS_OPS_REF_SIZE];
 
 	OPS_AUTHORIZE(c, "cert.show", NULL, NULL, err);
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = need_store(c, err)) != HKMS_OK ||
+	    (rc = ops_cert_ref(c, &name, ref, err)) != HKMS_OK ||
 	    (rc = record_get(c, name, &kind, &meta, &pem, err)) != HKMS_OK)
 		goto out;
 	if (is_csr(meta)) {
@@ -857,12 +858,13 @@ hkms_ops_cert_export(struct hkms_ops_ctx *c, const char *name,
 	enum hkms_rc rc;
 	STACK_OF(X509) *certs = NULL;
 	json_t *meta = NULL;
-	char *pem = NULL;
+	char *pem = NULL, ref[HKMS_OPS_REF_SIZE];
 
 	OPS_AUTHORIZE(c, "cert.export", NULL, NULL, err);
 	if (data == NULL || len == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
-	if ((rc = need_store(c, err)) != HKMS_OK)
+	if ((rc = need_store(c, err)) != HKMS_OK ||
+	    (rc = ops_cert_ref(c, &name, ref, err)) != HKMS_OK)
 		return rc;
 	if (format != NULL && (rc = hkms_certio_format_parse(format, &fmt,
 	    err)) != HKMS_OK)
@@ -927,10 +929,12 @@ hkms_ops_cert_rename(struct hkms_ops_ctx *c, const char *from,
 {
 	enum hkms_rc rc;
 	json_t *meta = NULL, *d;
+	char ref[HKMS_OPS_REF_SIZE];
 	int locked = 0;
 
 	OPS_AUTHORIZE(c, "cert.rename", NULL, NULL, err);
-	if ((rc = need_store(c, err)) != HKMS_OK)
+	if ((rc = need_store(c, err)) != HKMS_OK ||
+	    (rc = ops_cert_ref(c, &from, ref, err)) != HKMS_OK)
 		return rc;
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
 		goto out;
@@ -974,10 +978,12 @@ hkms_ops_cert_delete(struct hkms_ops_ctx *c, const char *name, int force,
 {
 	enum hkms_rc rc;
 	json_t *meta = NULL, *d;
+	char ref[HKMS_OPS_REF_SIZE];
 	int locked = 0;
 
 	OPS_AUTHORIZE(c, "cert.delete", NULL, NULL, err);
-	if ((rc = need_store(c, err)) != HKMS_OK)
+	if ((rc = need_store(c, err)) != HKMS_OK ||
+	    (rc = ops_cert_ref(c, &name, ref, err)) != HKMS_OK)
 		return rc;
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
 		goto out;
@@ -1072,7 +1078,7 @@ hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
 	X509 *old, *x = NULL;
 	json_t *meta = NULL, *nmeta = NULL, *d, *v;
 	const char *key, *prof_name, *dg;
-	char *pem = NULL, *npem = NULL, newkey[65];
+	char *pem = NULL, *npem = NULL, newkey[65], ref[HKMS_OPS_REF_SIZE];
 	int made = 0, locked = 0;
 
 	OPS_AUTHORIZE(c, "cert.renew", NULL, NULL, err);
@@ -1081,7 +1087,8 @@ hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = cert_need_hsm(c, err)) != HKMS_OK ||
-	    (rc = need_store(c, err)) != HKMS_OK)
+	    (rc = need_store(c, err)) != HKMS_OK ||
+	    (rc = ops_cert_ref(c, &name, ref, err)) != HKMS_OK)
 		return rc;
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
 		goto out;

@@ -44,6 +44,18 @@ json_t *ops_cert_users(struct hkms_ops_ctx *c, const char *name,
 void ops_cert_set_users(struct hkms_ops_ctx *c, const char *name,
     json_t *meta, json_t *o);
 
+/* Thumbprints as names (thumbref.c, issue 13b): when *name is
+ * "sha256:<64 hex>", it is replaced by the name of the one certificate
+ * record (certs, cas) or truststore alias holding that certificate (kept
+ * in buf); not found: cert_not_found / not_found; several records:
+ * ambiguous_thumbprint. Anything else is left as it is. */
+#define HKMS_OPS_REF_SIZE 80
+int ops_is_thumbprint(const char *ref);
+enum hkms_rc ops_cert_ref(struct hkms_ops_ctx *c, const char **name,
+    char buf[HKMS_OPS_REF_SIZE], struct hkms_err *err);
+enum hkms_rc ops_trust_ref(struct hkms_ops_ctx *c, const char **alias,
+    char buf[HKMS_OPS_REF_SIZE], struct hkms_err *err);
+
 /* Make key name in the token — generated with type, or import (when not
  * NULL, borrowed) written in — under a key record: reserved in the store
  * first (key_exists when the name is taken by a record, a live
