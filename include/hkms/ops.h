@@ -14,6 +14,7 @@
 
 #include "hkms/config.h"
 #include "hkms/error.h"
+#include "hkms/x509.h"
 
 struct hkms_hsm;
 struct hkms_store;
@@ -242,6 +243,9 @@ struct hkms_ops_cert_req {
 	const char *digest;	/* sha256|sha384|sha512, NULL = auto */
 	const char *profile;	/* self-sign only; NULL = "tls-server" */
 	int days;		/* self-sign only; 0 = profile default */
+	/* issue 13b: self-sign only; the profile's extensions narrowed
+	 * (hkms_x509_profile_narrow); zero = as the profile */
+	struct hkms_x509_ext_choice ext;
 };
 
 /** Make a CSR signed in the token and store it as a "csr" record. A key
@@ -437,6 +441,9 @@ struct hkms_ops_ca_sign_req {
 	const char *san;		/* override the CSR's SANs ("" =
 					 * none) */
 	const char *format;		/* "pem" (default) or "p7b" */
+	/* issue 13b: the profile's extensions narrowed per request
+	 * (hkms_x509_profile_narrow); zero = as the profile */
+	struct hkms_x509_ext_choice ext;
 };
 
 /** Sign a CSR: proof of possession and key strength, then subject and

@@ -272,6 +272,43 @@ hkms_cli_output_file(struct hkms_cli *cli, const char *path,
 	return hkms_cli_output_written(cli, path, len, format, result);
 }
 
+static int
+on_off(const char *arg)
+{
+	if (strcmp(arg, "on") == 0 || strcmp(arg, "true") == 0)
+		return HKMS_X509_EXT_ON;
+	if (strcmp(arg, "off") == 0 || strcmp(arg, "false") == 0)
+		return HKMS_X509_EXT_OFF;
+	return 0;
+}
+
+int
+hkms_cli_ext_opt(struct hkms_cli *cli, int ch, const char *arg,
+    struct hkms_x509_ext_choice *ext)
+{
+	switch (ch) {
+	case HKMS_CLI_EXT_BC:
+		if ((ext->basic_constraints = on_off(arg)) == 0)
+			goto bad;
+		return 1;
+	case HKMS_CLI_EXT_AKI:
+		if ((ext->aki = on_off(arg)) == 0)
+			goto bad;
+		return 1;
+	case HKMS_CLI_EXT_KU:
+		ext->key_usage = arg;
+		return 1;
+	case HKMS_CLI_EXT_EKU:
+		ext->extended_key_usage = arg;
+		return 1;
+	}
+	return 0;
+bad:
+	(void)hkms_cli_usage(cli, "--%s takes on or off", ch == HKMS_CLI_EXT_BC ?
+	    "basic-constraints" : "aki");
+	return -1;
+}
+
 enum hkms_rc
 hkms_cli_config(struct hkms_cli *cli, struct hkms_config **cfg,
     struct hkms_err *err)

@@ -392,6 +392,7 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 		{ "san", required_argument, NULL, 'a' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "out-file", required_argument, NULL, 'o' },
+		HKMS_CLI_EXT_OPTS,
 		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_ca_sign_req req;
@@ -403,6 +404,7 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 	json_t *out = NULL;
 	int ch, rc;
 
+	int e;
 	memset(&req, 0, sizeof(req));
 	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:p:r:n:s:a:f:o:h", lo)) !=
 	    -1) {
@@ -444,9 +446,14 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 			    "policy and name\nconstraints, and the profile "
 			    "alone decides the extensions. The result is\n"
 			    "the certificate followed by the CA chain to the "
-			    "root (PEM) or a PKCS#7.\n");
+			    "root (PEM) or a PKCS#7.\n" HKMS_CLI_EXT_HELP);
 			return HKMS_EXIT_OK;
 		default:
+			if ((e = hkms_cli_ext_opt(cli, ch, optarg, &req.ext)) >
+			    0)
+				break;
+			if (e < 0)
+				return HKMS_EXIT_USAGE;
 			return hkms_cli_usage(cli, "bad option for 'ca sign'");
 		}
 	}

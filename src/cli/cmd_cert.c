@@ -50,6 +50,7 @@ cert_self_sign(struct hkms_cli *cli, int argc, char **argv)
 		{ "days", required_argument, NULL, 'D' },
 		{ "digest", required_argument, NULL, 'd' },
 		{ "out-file", required_argument, NULL, 'o' },
+		HKMS_CLI_EXT_OPTS,
 		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_cert_req req;
@@ -59,6 +60,7 @@ cert_self_sign(struct hkms_cli *cli, int argc, char **argv)
 	json_t *out = NULL;
 	int ch;
 
+	int e;
 	memset(&req, 0, sizeof(req));
 	while ((ch = hkms_cli_getopt(cli, argc, argv, "k:n:s:a:p:D:d:o:h", lo)) !=
 	    -1) {
@@ -96,9 +98,14 @@ cert_self_sign(struct hkms_cli *cli, int argc, char **argv)
 			    "[--out-file F]\n"
 			    "Make a self-signed certificate for a token key "
 			    "under a leaf profile\n(default tls-server) and "
-			    "keep it as record NAME.\n");
+			    "keep it as record NAME.\n" HKMS_CLI_EXT_HELP);
 			return HKMS_EXIT_OK;
 		default:
+			if ((e = hkms_cli_ext_opt(cli, ch, optarg, &req.ext)) >
+			    0)
+				break;
+			if (e < 0)
+				return HKMS_EXIT_USAGE;
 			return hkms_cli_usage(cli, "bad option for 'cert "
 			    "self-sign'");
 		}

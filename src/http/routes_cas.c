@@ -149,8 +149,8 @@ hkms_route_cas_apply(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	hkms_http_body_free(&hkms_body_ca_apply, &b);
 }
 
-/* POST /v1/cas/{name}/sign {csr, profile, days, subject, san, format}
- * (hkms ca sign); Accept: application/pem-certificate-chain answers the
+/* POST /v1/cas/{name}/sign {csr, profile, days, subject, san, format,
+ * basic_constraints, aki, key_usage, extended_key_usage} (hkms ca sign); Accept: application/pem-certificate-chain answers the
  * PEM chain itself */
 struct ca_sign_body {
 	struct hkms_body_head h;
@@ -160,6 +160,10 @@ struct ca_sign_body {
 	const char *subject;
 	char *san;
 	const char *format;
+	int basic_constraints;		/* issue 13b: extension switches */
+	int aki;
+	char *key_usage;
+	char *extended_key_usage;
 };
 
 static const struct hkms_body_field ca_sign_fields[] = {
@@ -169,6 +173,10 @@ static const struct hkms_body_field ca_sign_fields[] = {
 	HKMS_BODY_F(struct ca_sign_body, subject, HKMS_BODY_STRING, 0),
 	HKMS_BODY_F(struct ca_sign_body, san, HKMS_BODY_LIST, 0),
 	HKMS_BODY_F(struct ca_sign_body, format, HKMS_BODY_STRING, 0),
+	HKMS_BODY_F(struct ca_sign_body, basic_constraints, HKMS_BODY_BOOL, 0),
+	HKMS_BODY_F(struct ca_sign_body, aki, HKMS_BODY_BOOL, 0),
+	HKMS_BODY_F(struct ca_sign_body, key_usage, HKMS_BODY_LIST, 0),
+	HKMS_BODY_F(struct ca_sign_body, extended_key_usage, HKMS_BODY_LIST, 0),
 	HKMS_BODY_END
 };
 
@@ -198,6 +206,8 @@ hkms_route_cas_sign(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	/* "san": [] clears the CSR's names, as --san "" does */
 	r.san = b.san;
 	r.format = b.format;
+	hkms_http_ext_choice(&b.h, b.basic_constraints, b.aki, b.key_usage,
+	    b.extended_key_usage, &r.ext);
 	if (hkms_http_ctx(req, resp, NEED_TOKEN, &c) != 0)
 		goto out;
 	rc = hkms_ops_ca_sign(&c, &r, &out, &err);
@@ -544,4 +554,20 @@ hkms_route_cas_delete(struct hkms_http_req *req, struct hkms_http_resp *resp)
 		return;
 	rc = hkms_ops_ca_delete(&c, req->params[0], force, &out, &err);
 	hkms_http_reply(resp, rc, 200, out, &err);
+}
+
+/* ---- issue 13b: extension switches --------------------------------- */
+
+void
+hkms_http_ext_choice(const struct hkms_body_head *h, int bc, int aki,
+    const char *ku, const char *eku, struct hkms_x509_ext_choice *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (json_object_get(h->doc, "basic_constraints") != NULL)
+		out->basic_constraints = bc ? HKMS_X509_EXT_ON :
+		    HKMS_X509_EXT_OFF;
+	if (json_object_get(h->doc, "aki") != NULL)
+		out->aki = aki ? HKMS_X509_EXT_ON : HKMS_X509_EXT_OFF;
+	out->key_usage = ku;
+	out->extended_key_usage = eku;
 }

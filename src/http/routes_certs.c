@@ -99,6 +99,10 @@ struct self_sign_body {
 	const char *digest;
 	const char *profile;
 	int days;
+	int basic_constraints;		/* issue 13b: extension switches */
+	int aki;
+	char *key_usage;
+	char *extended_key_usage;
 };
 
 static const struct hkms_body_field self_sign_fields[] = {
@@ -110,6 +114,11 @@ static const struct hkms_body_field self_sign_fields[] = {
 	HKMS_BODY_F(struct self_sign_body, digest, HKMS_BODY_STRING, 0),
 	HKMS_BODY_F(struct self_sign_body, profile, HKMS_BODY_STRING, 0),
 	HKMS_BODY_I(struct self_sign_body, days, 0, 0, HKMS_OPS_DAYS_MAX),
+	HKMS_BODY_F(struct self_sign_body, basic_constraints, HKMS_BODY_BOOL, 0),
+	HKMS_BODY_F(struct self_sign_body, aki, HKMS_BODY_BOOL, 0),
+	HKMS_BODY_F(struct self_sign_body, key_usage, HKMS_BODY_LIST, 0),
+	HKMS_BODY_F(struct self_sign_body, extended_key_usage, HKMS_BODY_LIST,
+	    0),
 	HKMS_BODY_END
 };
 
@@ -138,6 +147,8 @@ hkms_route_certs_self_sign(struct hkms_http_req *req,
 	r.digest = b.digest;
 	r.profile = b.profile;
 	r.days = b.days;
+	hkms_http_ext_choice(&b.h, b.basic_constraints, b.aki, b.key_usage,
+	    b.extended_key_usage, &r.ext);
 	if (hkms_http_ctx(req, resp, NEED_TOKEN, &c) == 0) {
 		rc = hkms_ops_cert_self_sign(&c, &r, &out, &err);
 		hkms_http_reply(resp, rc, 201, out, &err);

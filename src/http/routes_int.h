@@ -208,6 +208,12 @@ HKMS_HANDLER(hkms_route_cas_policy_put);
 HKMS_HANDLER(hkms_route_cas_policy_delete);
 /* issue 13b */
 HKMS_HANDLER(hkms_route_cas_delete);
+struct hkms_x509_ext_choice;
+/** The extension switches of a sign or self-sign body (issue 13b): bools
+ *  basic_constraints and aki (as given: absent = the profile's), lists
+ *  key_usage and extended_key_usage ([] = omit). */
+void hkms_http_ext_choice(const struct hkms_body_head *h, int bc, int aki,
+    const char *ku, const char *eku, struct hkms_x509_ext_choice *out);
 HKMS_HANDLER(hkms_route_cas_issue_client);
 HKMS_HANDLER(hkms_route_public_crl);
 HKMS_HANDLER(hkms_route_public_ca);

@@ -296,6 +296,9 @@ req_audit_detail(const struct hkms_ops_cert_req *req,
 		json_object_set_new(d, "subject", json_string(req->subject));
 	if (req->profile != NULL)
 		json_object_set_new(d, "profile", json_string(req->profile));
+	if (hkms_x509_ext_choice_set(&req->ext))
+		json_object_set_new(d, "extensions",
+		    hkms_x509_ext_choice_json(&req->ext));
 	return d;
 }
 
@@ -485,7 +488,8 @@ hkms_ops_cert_self_sign(struct hkms_ops_ctx *c,
 	locked = 1;
 	if ((rc = cert_name_free(c, req->name, err)) != HKMS_OK ||
 	    (rc = precheck_names(req, &digest, err)) != HKMS_OK ||
-	    (rc = leaf_profile(c, req->profile, &prof, err)) != HKMS_OK)
+	    (rc = leaf_profile(c, req->profile, &prof, err)) != HKMS_OK ||
+	    (rc = ops_profile_narrow(&req->ext, &prof, err)) != HKMS_OK)
 		goto out;
 	if ((rc = ops_days_check(req->days, HKMS_OPS_DAYS_MAX, err)) !=
 	    HKMS_OK)

@@ -115,3 +115,20 @@ ops_cert_set_users(struct hkms_ops_ctx *c, const char *name, json_t *meta,
 	json_object_set_new(o, "in_use", json_boolean(json_array_size(u) > 0));
 	json_object_set_new(o, "used_by", u);
 }
+
+/* not about use, but the other small helper of issue 13b's ops */
+enum hkms_rc
+ops_profile_narrow(const struct hkms_x509_ext_choice *ch,
+    struct hkms_x509_profile **prof, struct hkms_err *err)
+{
+	struct hkms_x509_profile *n = NULL;
+	enum hkms_rc rc;
+
+	if (!hkms_x509_ext_choice_set(ch))
+		return HKMS_OK;
+	if ((rc = hkms_x509_profile_narrow(*prof, ch, &n, err)) != HKMS_OK)
+		return rc;
+	hkms_x509_profile_free(*prof);
+	*prof = n;
+	return HKMS_OK;
+}

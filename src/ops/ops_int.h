@@ -56,6 +56,12 @@ enum hkms_rc ops_cert_ref(struct hkms_ops_ctx *c, const char **name,
 enum hkms_rc ops_trust_ref(struct hkms_ops_ctx *c, const char **alias,
     char buf[HKMS_OPS_REF_SIZE], struct hkms_err *err);
 
+/* The request's extension switches on *prof (issue 13b): replaced by the
+ * narrowed copy when ch sets any (hkms_x509_profile_narrow); *prof is
+ * kept (and still the caller's to free) on failure. */
+enum hkms_rc ops_profile_narrow(const struct hkms_x509_ext_choice *ch,
+    struct hkms_x509_profile **prof, struct hkms_err *err);
+
 /* Make key name in the token — generated with type, or import (when not
  * NULL, borrowed) written in — under a key record: reserved in the store
  * first (key_exists when the name is taken by a record, a live
