@@ -748,6 +748,22 @@ enum hkms_rc hkms_ops_service_cert_trust(struct hkms_ops_ctx *c,
 
 /* ---- profiles, import, in use, CA delete/renew (issue 13b) ---- */
 
+/** Create custom profile name in profiles_dir from its JSON text (the
+ *  custom profile schema, docs/x509.md; parsed strictly, written in its
+ *  canonical form). Built-in or existing names: HKMS_E_EXISTS
+ *  "profile_exists". *out as hkms_ops_profile_show(). Audited
+ *  ("profile.create"). */
+enum hkms_rc hkms_ops_profile_create(struct hkms_ops_ctx *c,
+    const char *name, const char *text, size_t len, json_t **out,
+    struct hkms_err *err);
+
+/** Delete custom profile name. Built-ins are refused; a profile granted
+ *  to a client or named by a CA's policy is HKMS_E_IN_USE "in_use" (the
+ *  users named) unless force. *out: {name, deleted, used_by}. Audited
+ *  ("profile.delete"). */
+enum hkms_rc hkms_ops_profile_delete(struct hkms_ops_ctx *c,
+    const char *name, int force, json_t **out, struct hkms_err *err);
+
 /** Delete CA name (its record: certificate and chain). Refused with
  *  HKMS_E_IN_USE "in_use" naming the users while it has unexpired,
  *  unrevoked issued certificates, child CAs, or is the server's client CA,

@@ -80,6 +80,10 @@ const struct hkms_http_route hkms_http_routes[] = {
 
 	{ "GET", "/v1/profiles", 0, "user", hkms_route_profiles_list },
 	{ "GET", "/v1/profiles/{name}", 0, "user", hkms_route_profiles_show },
+	/* issue 13b: profiles as objects */
+	{ "POST", "/v1/profiles", 0, "operator", hkms_route_profiles_create },
+	{ "DELETE", "/v1/profiles/{name}", 0, "operator",
+	    hkms_route_profiles_delete },
 
 	{ "GET", "/v1/truststore", 0, "operator", hkms_route_trust_list },
 	{ "POST", "/v1/truststore", 0, "operator", hkms_route_trust_import },
@@ -126,6 +130,7 @@ const struct hkms_body_schema *const hkms_http_body_schemas[] = {
 	&hkms_body_cert_restore,
 
 	/* profiles, import, in use (issue 13b) */
+	&hkms_body_profile_create,
 
 	/* revocation, CRLs, OCSP (issue 14a) */
 	&hkms_body_trust_crl_import,

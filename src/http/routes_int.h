@@ -208,6 +208,9 @@ HKMS_HANDLER(hkms_route_cas_policy_put);
 HKMS_HANDLER(hkms_route_cas_policy_delete);
 /* issue 13b */
 HKMS_HANDLER(hkms_route_cas_delete);
+HKMS_HANDLER(hkms_route_profiles_create);
+HKMS_HANDLER(hkms_route_profiles_delete);
+extern const struct hkms_body_schema hkms_body_profile_create;
 struct hkms_x509_ext_choice;
 /** The extension switches of a sign or self-sign body (issue 13b): bools
  *  basic_constraints and aki (as given: absent = the profile's), lists
