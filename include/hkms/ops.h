@@ -764,6 +764,18 @@ enum hkms_rc hkms_ops_profile_create(struct hkms_ops_ctx *c,
 enum hkms_rc hkms_ops_profile_delete(struct hkms_ops_ctx *c,
     const char *name, int force, json_t **out, struct hkms_err *err);
 
+/** Renew CA name: a new certificate with the same subject, path length
+ *  and name constraints, for the same token key or (rekey) a new one of
+ *  the same type ("<key>-r<unix time>"; the old key need not exist and is
+ *  kept), issued by its parent CA (recorded in the parent's index) or
+ *  self-signed for a root; days 0 = the lifetime it had. The policy stays;
+ *  the previous certificates are kept in the record ("previous"). An
+ *  externally signed CA is refused (its issuer renews it). One store put
+ *  after the write-ahead line. *out as hkms_ops_ca_show() plus "renewed"
+ *  {rekey, previous_serial, previous_key}. Audited ("ca.renew"). */
+enum hkms_rc hkms_ops_ca_renew(struct hkms_ops_ctx *c, const char *name,
+    int rekey, int days, json_t **out, struct hkms_err *err);
+
 /** Delete CA name (its record: certificate and chain). Refused with
  *  HKMS_E_IN_USE "in_use" naming the users while it has unexpired,
  *  unrevoked issued certificates, child CAs, or is the server's client CA,

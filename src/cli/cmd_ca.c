@@ -793,6 +793,49 @@ ca_delete(struct hkms_cli *cli, int argc, char **argv)
 	return hkms_cli_output(cli, out, NULL);
 }
 
+static int
+ca_renew(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "rekey", no_argument, NULL, 'r' },
+		{ "days", required_argument, NULL, 'n' }, HKMS_CLI_COMMON_OPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	int ch, rekey = 0, days = 0;
+
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "rn:h", lo)) != -1) {
+		if (ch == 'r')
+			rekey = 1;
+		else if (ch == 'n') {
+			if (!parse_int(optarg, 1, 36500, &days))
+				return hkms_cli_usage(cli, "--days must be "
+				    "1..36500");
+		} else if (ch == 'h') {
+			printf("usage: hkms ca renew NAME [--rekey] [--days N]"
+			    "\nA new certificate for the CA: same subject, "
+			    "path length and name\nconstraints, issued by its "
+			    "parent (or self-signed for a root), for the\n"
+			    "same key or with --rekey a new one of the same "
+			    "type (the old key is kept).\nThe lifetime it had "
+			    "unless --days; the previous certificates stay in\n"
+			    "the record.\n");
+			return HKMS_EXIT_OK;
+		} else
+			return hkms_cli_usage(cli, "bad option for 'ca renew'");
+	}
+	if (optind + 1 != argc)
+		return hkms_cli_usage(cli, "usage: hkms ca renew NAME "
+		    "[--rekey] [--days N]");
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
+	    hkms_ops_ca_renew(&c, argv[optind], rekey, days, &out, &err) !=
+	    HKMS_OK)
+		return hkms_cli_fail(cli, &err);
+	return hkms_cli_output(cli, out, print_summary);
+}
+
 int
 hkms_cmd_ca(struct hkms_cli *cli, int argc, char **argv)
 {
@@ -803,6 +846,7 @@ hkms_cmd_ca(struct hkms_cli *cli, int argc, char **argv)
 		{ "show", ca_show, "show a CA" },
 		{ "policy", ca_policy, "show, set or clear a CA's signing policy" },
 		{ "delete", ca_delete, "delete a CA (--force when it is in use)" },
+		{ "renew", ca_renew, "renew a CA's certificate (--rekey: a new key)" },
 		{ "sign", ca_sign, "sign a CSR under a profile" },
 		{ "issued", ca_issued, "list (or show) the certificates a CA issued" },
 		{ "revoke", ca_revoke, "revoke an issued certificate" },

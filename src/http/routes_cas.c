@@ -571,3 +571,40 @@ hkms_http_ext_choice(const struct hkms_body_head *h, int bc, int aki,
 	out->key_usage = ku;
 	out->extended_key_usage = eku;
 }
+
+/* ---- issue 13b: CA renew ------------------------------------------- */
+
+/* POST /v1/cas/{name}/renew {rekey, days} (hkms ca renew) */
+struct ca_renew_body {
+	struct hkms_body_head h;
+	int rekey;
+	int days;
+};
+
+static const struct hkms_body_field ca_renew_fields[] = {
+	HKMS_BODY_F(struct ca_renew_body, rekey, HKMS_BODY_BOOL, 0),
+	HKMS_BODY_I(struct ca_renew_body, days, 0, 0, HKMS_OPS_DAYS_MAX),
+	HKMS_BODY_END
+};
+
+const struct hkms_body_schema hkms_body_ca_renew = { "ca.renew",
+    ca_renew_fields, sizeof(struct ca_renew_body) };
+
+void
+hkms_route_cas_renew(struct hkms_http_req *req, struct hkms_http_resp *resp)
+{
+	struct ca_renew_body b;
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	enum hkms_rc rc;
+
+	if (hkms_http_body(req, resp, &hkms_body_ca_renew, &b) != 0)
+		return;
+	if (hkms_http_ctx(req, resp, NEED_TOKEN, &c) == 0) {
+		rc = hkms_ops_ca_renew(&c, req->params[0], b.rekey, b.days,
+		    &out, &err);
+		hkms_http_reply(resp, rc, 200, out, &err);
+	}
+	hkms_http_body_free(&hkms_body_ca_renew, &b);
+}

@@ -210,6 +210,8 @@ HKMS_HANDLER(hkms_route_cas_policy_delete);
 HKMS_HANDLER(hkms_route_cas_delete);
 HKMS_HANDLER(hkms_route_profiles_create);
 HKMS_HANDLER(hkms_route_profiles_delete);
+HKMS_HANDLER(hkms_route_cas_renew);
+extern const struct hkms_body_schema hkms_body_ca_renew;
 extern const struct hkms_body_schema hkms_body_profile_create;
 struct hkms_x509_ext_choice;
 /** The extension switches of a sign or self-sign body (issue 13b): bools

@@ -1054,6 +1054,33 @@ rekey_name(const char *old, char *out, size_t size)
 	snprintf(out, size, "%.*s%s", (int)bl, base, suffix);
 }
 
+/* The token key type of x's public key, and name, into ki (for a rekey
+ * whose old key is gone) */
+static enum hkms_rc
+key_type_of(X509 *x, const char *name, struct hkms_key_info *ki,
+    struct hkms_err *err)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(x);
+	char curve[64] = "", t[32];
+	size_t cl = 0;
+
+	memset(ki, 0, sizeof(*ki));
+	snprintf(ki->name, sizeof(ki->name), "%s", name);
+	if (pk != NULL && EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA)
+		snprintf(t, sizeof(t), "rsa:%d", EVP_PKEY_get_bits(pk));
+	else if (pk != NULL && EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC &&
+	    EVP_PKEY_get_utf8_string_param(pk, "group", curve, sizeof(curve),
+	    &cl) == 1)
+		snprintf(t, sizeof(t), "ec:%s", strcmp(curve, "prime256v1") ==
+		    0 ? "p256" : strcmp(curve, "secp384r1") == 0 ? "p384" :
+		    strcmp(curve, "secp521r1") == 0 ? "p521" : curve);
+	else
+		return hkms_err_setc(err, HKMS_E_UNSUPPORTED,
+		    "unsupported_key_type", "the certificate's key is "
+		    "neither RSA nor EC");
+	return hkms_hsm_key_type_parse(t, &ki->type, err);
+}
+
 /* Lifetime of x in whole days (what it was issued for). */
 static int
 lifetime_days(X509 *x)
@@ -1136,9 +1163,15 @@ hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
 		dg = json_string_value(json_object_get(meta, "digest"));
 	if ((rc = leaf_profile(c, prof_name, &prof, err)) != HKMS_OK ||
 	    (dg != NULL && (rc = hkms_x509_digest_parse(dg, &digest,
-	    err)) != HKMS_OK) ||
-	    (rc = ops_key_find(c, key, &ki, err)) != HKMS_OK)
+	    err)) != HKMS_OK))
 		goto out;
+	if ((rc = ops_key_find(c, key, &ki, err)) != HKMS_OK) {
+		/* a rekey needs only the old key's type, which the
+		 * certificate tells (issue 13b: the old key may be gone) */
+		if (!rekey || rc != HKMS_E_NOT_FOUND ||
+		    (rc = key_type_of(old, key, &ki, err)) != HKMS_OK)
+			goto out;
+	}
 	if (rekey) {
 		rekey_name(ki.name, newkey, sizeof(newkey));
 		if ((rc = ops_key_create(c, newkey, ki.type, NULL, &nki,
