@@ -70,8 +70,8 @@ live_issued(struct hkms_ops_ctx *c, const char *name)
 	return n;
 }
 
-static json_t *
-ca_users(struct hkms_ops_ctx *c, const char *name)
+json_t *
+ops_ca_users(struct hkms_ops_ctx *c, const char *name)
 {
 	json_t *users = json_array(), *list = NULL, *it;
 	struct hkms_err e;
@@ -136,7 +136,7 @@ hkms_ops_ca_delete(struct hkms_ops_ctx *c, const char *name, int force,
 	if ((rc = hkms_store_get(c->store, CA_KIND, name, &meta, NULL,
 	    err)) != HKMS_OK)
 		goto out;
-	users = ca_users(c, name);
+	users = ops_ca_users(c, name);
 	join(users, list, sizeof(list));
 	if (json_array_size(users) > 0 && !force) {
 		rc = hkms_err_setc(err, HKMS_E_IN_USE, "in_use", "CA '%s' is "

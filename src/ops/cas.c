@@ -833,6 +833,14 @@ hkms_ops_ca_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 	ops_rev_mark(c, NULL, o);	/* revoked by its parent (issue 14a) */
 	json_object_set(o, "policy", json_object_get(ca->meta, "policy") ?
 	    json_object_get(ca->meta, "policy") : json_null());
+	/* who uses it now (issue 13b: what ca delete would name) */
+	{
+		json_t *u = ops_ca_users(c, name);
+
+		json_object_set_new(o, "in_use", json_boolean(
+		    json_array_size(u) > 0));
+		json_object_set_new(o, "used_by", u);
+	}
 	/* pem: the whole record (the CA certificate and its chain, or the
 	 * CSR of a pending CA), last */
 	json_object_del(o, "pem");

@@ -43,6 +43,9 @@ json_t *ops_cert_users(struct hkms_ops_ctx *c, const char *name,
     json_t *meta);
 void ops_cert_set_users(struct hkms_ops_ctx *c, const char *name,
     json_t *meta, json_t *o);
+/* Who uses CA name now (ca_delete.c): its unexpired, unrevoked issued
+ * certificates, child CAs, the server's client CA; a new array. */
+json_t *ops_ca_users(struct hkms_ops_ctx *c, const char *name);
 
 /* Thumbprints as names (thumbref.c, issue 13b): when *name is
  * "sha256:<64 hex>", it is replaced by the name of the one certificate
