@@ -166,9 +166,10 @@ print_init(FILE *out, json_t *o)
 		    "passphrase_file")));
 }
 
-/* HKMS_CONFIG names an existing config of another data dir than the one
- * asked for (--data-dir, else HKMS_DATA_DIR): that wins, and the new data
- * dir gets its own config (as without HKMS_CONFIG) */
+/* HKMS_CONFIG names an existing config of another data dir than the
+ * --data-dir given: the flag wins over the environment, and the new data
+ * dir gets its own config (as without HKMS_CONFIG). HKMS_DATA_DIR does not:
+ * as for every command, an existing config names the data dir. */
 static int
 env_config_elsewhere(const char *env, const char *data_dir)
 {
@@ -236,8 +237,7 @@ hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv)
 	/* the config goes where every later command will look for it */
 	req.config_path = cli->config_path;
 	if (req.config_path == NULL && (env = getenv("HKMS_CONFIG")) != NULL &&
-	    env[0] != '\0' && !env_config_elsewhere(env, req.data_dir ?
-	    req.data_dir : getenv("HKMS_DATA_DIR")))
+	    env[0] != '\0' && !env_config_elsewhere(env, req.data_dir))
 		req.config_path = env;
 	if (hkms_ops_init(&req, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
