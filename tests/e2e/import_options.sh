@@ -16,7 +16,7 @@ spki() { openssl pkey -pubin -outform DER | sha256sum; }
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout a.key -subj /CN=a.example \
 	-days 30 -addext extendedKeyUsage=serverAuth -out a.pem 2>/dev/null
 openssl req -x509 -newkey rsa:2048 -keyout b.key -passout pass:s3cret-b -subj /CN=b.example \
-	-days 30 -addext extendedKeyUsage=serverAuth -out b.pem 2>/dev/null
+	-days 30 -addext extendedKeyUsage=serverAuth -addext subjectAltName=DNS:b.example -out b.pem 2>/dev/null
 (umask 077; printf 's3cret-b' > b.pass)
 
 # --key-file, plain PEM key
