@@ -74,6 +74,8 @@ struct hkms_hsm {
 /* token.c */
 CK_RV hsm_ckr_from_queue(void);
 int hsm_ckr_recoverable(CK_RV rv);
+/* CKRs of a token that is down or gone: reported as token_unavailable */
+int hsm_ckr_token_down(CK_RV rv);
 const char *hsm_ckr_name(CK_RV rv);
 enum hkms_rc hsm_rebuild(struct hkms_hsm *h, unsigned long seen_epoch,
     struct hkms_err *err);

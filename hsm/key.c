@@ -1148,14 +1148,27 @@ with_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 	if ((rc = token_pkey(h, &a->kr, &pk, rv, err)) != HKMS_OK)
 		return rc;
 	ERR_clear_error();
+	(void)hkms_err_take_watched();
 	if ((rc = a->fn(pk, a->arg, err)) != HKMS_OK) {
 		/* The CK_RV is gone from the queue by now; a failure of a
 		 * signature through a healthy key is rare, so treat any
 		 * crypto or token failure as "context may be stale":
 		 * the caller's operation is idempotent. */
+		unsigned long ckr = hkms_err_take_watched();
+
 		if (rc == HKMS_E_CRYPTO || rc == HKMS_E_TOKEN ||
 		    rc == HKMS_E_TOKEN_DOWN)
 			*rv = CKR_GENERAL_ERROR;
+		/* the CK_RV libp11 pushed under the callback's error, kept
+		 * by hkms_err_crypto: a token that is down says so */
+		if (rc == HKMS_E_CRYPTO && ckr != 0) {
+			*rv = (CK_RV)ckr;
+			if (hsm_ckr_token_down(*rv))
+				rc = hkms_err_setc(err, HKMS_E_TOKEN_DOWN,
+				    "token_unavailable", "cannot sign in token "
+				    "'%s': %s", h->tok_label,
+				    hsm_ckr_name(*rv));
+		}
 	}
 	return rc;
 }

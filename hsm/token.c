@@ -99,6 +99,23 @@ hsm_ckr_from_queue(void)
 	return rv;
 }
 
+/* Codes that say the token itself is down or gone (not the session, not
+ * the request): reported as token_unavailable with the CKR named. */
+int
+hsm_ckr_token_down(CK_RV rv)
+{
+	switch (rv) {
+	case CKR_DEVICE_ERROR:
+	case CKR_DEVICE_REMOVED:
+	case CKR_DEVICE_MEMORY:
+	case CKR_TOKEN_NOT_PRESENT:
+	case CKR_TOKEN_NOT_RECOGNIZED:
+	case CKR_CRYPTOKI_NOT_INITIALIZED:
+		return 1;
+	}
+	return 0;
+}
+
 /* Codes after which the context is rebuilt and an idempotent operation
  * retried once (RELIABILITY.md, PKCS#11 rules 1 and 6). */
 int
@@ -193,6 +210,8 @@ ctx_load(const char *module, PKCS11_CTX **ctxp, CK_FUNCTION_LIST_PTR *p11,
 		    hsm_ckr_name(rv));
 	}
 	ERR_clear_error();	/* SoftHSM leaves ENGINE noise behind */
+	/* keep the CK_RV behind a failed signature (with_op) */
+	hkms_err_watch_lib(ERR_get_CKR_code());
 	/* RTLD_NODELETE: the module stays mapped for the life of the
 	 * process, so a rebuild is a C_Finalize/C_Initialize cycle and never
 	 * a reload (libp11 0.4.12 can dlclose once too often after a failed
@@ -484,6 +503,27 @@ miss_rebuild_due(struct hkms_hsm *h)
 	    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
+/* A call that failed with the token down (after its one retry) says so,
+ * whichever step saw it: token_unavailable, the CKR in the message (the
+ * step's own message names it too). */
+static enum hkms_rc
+token_down_code(struct hkms_hsm *h, enum hkms_rc rc, CK_RV rv,
+    struct hkms_err *err)
+{
+	char detail[sizeof(err->detail)];
+
+	if (rc == HKMS_OK || !hsm_ckr_token_down(rv) || err == NULL ||
+	    strcmp(err->code, "token_unavailable") == 0)
+		return rc;
+	snprintf(detail, sizeof(detail), "%s", err->detail);
+	if (strstr(detail, hsm_ckr_name(rv)) != NULL)
+		return hkms_err_setc(err, HKMS_E_TOKEN_DOWN,
+		    "token_unavailable", "%s", detail);
+	return hkms_err_setc(err, HKMS_E_TOKEN_DOWN, "token_unavailable",
+	    "token '%s' is unavailable: %s (%s)", token_name(h),
+	    hsm_ckr_name(rv), detail);
+}
+
 static enum hkms_rc
 run_locked(struct hkms_hsm *h, hsm_op_fn fn, void *arg, int retry, int excl,
     struct hkms_err *err)
@@ -527,7 +567,7 @@ run_locked(struct hkms_hsm *h, hsm_op_fn fn, void *arg, int retry, int excl,
 		}
 		if (rc == HKMS_OK || !retry || rebuilt ||
 		    !hsm_ckr_recoverable(rv))
-			return rc;
+			return token_down_code(h, rc, rv, err);
 		rebuilt++;
 		if ((rc = hsm_rebuild(h, epoch, err)) != HKMS_OK)
 			return rc;

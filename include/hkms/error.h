@@ -46,11 +46,22 @@ enum hkms_rc hkms_err_setc(struct hkms_err *err, enum hkms_rc rc,
     const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/** Append OpenSSL's last error reason to err->detail and clear the queue. */
+/** Append OpenSSL's last error reason to err->detail and clear the queue.
+ *  A reason of the library set by hkms_err_watch_lib() found in the
+ *  queue is kept for the calling thread (hkms_err_take_watched). */
 enum hkms_rc hkms_err_crypto(struct hkms_err *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /** The machine code of err: err->code if set, else hkms_strerror(err->rc). */
+/** The OpenSSL library code whose reasons hkms_err_crypto() keeps (the
+ *  token layer's: libp11 pushes each CK_RV under it). Set once. */
+void hkms_err_watch_lib(int lib);
+
+/** The last kept reason of that library in this thread (0 if none), and
+ *  forget it: the token layer learns the CK_RV behind a failed signature
+ *  whose error queue a callback consumed (issue 13b). */
+unsigned long hkms_err_take_watched(void);
+
 const char *hkms_err_code(const struct hkms_err *err);
 
 void hkms_err_clear(struct hkms_err *err);

@@ -14,6 +14,7 @@
 
 #include "hkms/config.h"
 #include "hkms/error.h"
+#include "hkms/x509.h"
 
 struct hkms_hsm;
 struct hkms_store;
@@ -242,6 +243,9 @@ struct hkms_ops_cert_req {
 	const char *digest;	/* sha256|sha384|sha512, NULL = auto */
 	const char *profile;	/* self-sign only; NULL = "tls-server" */
 	int days;		/* self-sign only; 0 = profile default */
+	/* issue 13b: self-sign only; the profile's extensions narrowed
+	 * (hkms_x509_profile_narrow); zero = as the profile */
+	struct hkms_x509_ext_choice ext;
 };
 
 /** Make a CSR signed in the token and store it as a "csr" record. A key
@@ -282,6 +286,13 @@ struct hkms_ops_cert_import_req {
 	int what_if;		/* validate only, change nothing */
 	int replace;		/* an existing certificate of that name is
 				 * replaced (archived in its history) */
+	/* issue 13b */
+	const unsigned char *key_data;	/* the private key in a file of its
+				 * own (PEM, PKCS#8, encrypted with
+				 * passphrase), or NULL */
+	size_t key_len;
+	int trust;		/* also add the certificate to the truststore
+				 * (alias = name), in the same operation */
 };
 
 /** Import ("apply") a certificate issued elsewhere for a token key, or a
@@ -430,6 +441,9 @@ struct hkms_ops_ca_sign_req {
 	const char *san;		/* override the CSR's SANs ("" =
 					 * none) */
 	const char *format;		/* "pem" (default) or "p7b" */
+	/* issue 13b: the profile's extensions narrowed per request
+	 * (hkms_x509_profile_narrow); zero = as the profile */
+	struct hkms_x509_ext_choice ext;
 };
 
 /** Sign a CSR: proof of possession and key strength, then subject and
@@ -588,6 +602,10 @@ struct hkms_ops_init_req {
 	const char *actor;	/* audit actor of the seal */
 	int no_admin_client;	/* make no bootstrap admin client (one
 				 * that exists is kept and named) */
+	const char *config_path;	/* where the config is (--config,
+				 * HKMS_CONFIG): read when it exists,
+				 * written there when not; NULL =
+				 * <data dir>/hkms.conf (issue 13b) */
 };
 
 /** The embedded default set-up: data_dir (0700) with a private SoftHSM2
@@ -729,6 +747,43 @@ enum hkms_rc hkms_ops_service_cert_trust(struct hkms_ops_ctx *c,
     json_t **out, struct hkms_err *err);
 
 /* ---- profiles, import, in use, CA delete/renew (issue 13b) ---- */
+
+/** Create custom profile name in profiles_dir from its JSON text (the
+ *  custom profile schema, docs/x509.md; parsed strictly, written in its
+ *  canonical form). Built-in or existing names: HKMS_E_EXISTS
+ *  "profile_exists". *out as hkms_ops_profile_show(). Audited
+ *  ("profile.create"). */
+enum hkms_rc hkms_ops_profile_create(struct hkms_ops_ctx *c,
+    const char *name, const char *text, size_t len, json_t **out,
+    struct hkms_err *err);
+
+/** Delete custom profile name. Built-ins are refused; a profile granted
+ *  to a client or named by a CA's policy is HKMS_E_IN_USE "in_use" (the
+ *  users named) unless force. *out: {name, deleted, used_by}. Audited
+ *  ("profile.delete"). */
+enum hkms_rc hkms_ops_profile_delete(struct hkms_ops_ctx *c,
+    const char *name, int force, json_t **out, struct hkms_err *err);
+
+/** Renew CA name: a new certificate with the same subject, path length
+ *  and name constraints, for the same token key or (rekey) a new one of
+ *  the same type ("<key>-r<unix time>"; the old key need not exist and is
+ *  kept), issued by its parent CA (recorded in the parent's index) or
+ *  self-signed for a root; days 0 = the lifetime it had. The policy stays;
+ *  the previous certificates are kept in the record ("previous"). An
+ *  externally signed CA is refused (its issuer renews it). One store put
+ *  after the write-ahead line. *out as hkms_ops_ca_show() plus "renewed"
+ *  {rekey, previous_serial, previous_key}. Audited ("ca.renew"). */
+enum hkms_rc hkms_ops_ca_renew(struct hkms_ops_ctx *c, const char *name,
+    int rekey, int days, json_t **out, struct hkms_err *err);
+
+/** Delete CA name (its record: certificate and chain). Refused with
+ *  HKMS_E_IN_USE "in_use" naming the users while it has unexpired,
+ *  unrevoked issued certificates, child CAs, or is the server's client CA,
+ *  unless force. Issued and revocation records, the published CRL and the
+ *  token key stay. *out: {name, deleted, used_by, key_kept}. Audited
+ *  ("ca.delete", admin clearance). */
+enum hkms_rc hkms_ops_ca_delete(struct hkms_ops_ctx *c, const char *name,
+    int force, json_t **out, struct hkms_err *err);
 
 /* ---- revocation, truststore CRLs, OCSP (issue 14a) ---- */
 

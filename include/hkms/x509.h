@@ -34,6 +34,7 @@
 #include <openssl/x509v3.h>
 
 #include "hkms/error.h"
+#include <jansson.h>
 
 /* ------------------------------------------------------------------ */
 /* Digests and keys                                                    */
@@ -226,6 +227,37 @@ enum hkms_rc hkms_x509_profile_list(const char *profiles_dir, char ***names,
     size_t *count, struct hkms_err *err);
 
 void hkms_x509_profile_free(struct hkms_x509_profile *p);
+
+/* ---- per-request extension switches (issue 13b) ---- */
+
+/** The TrueNAS wizard's switches for one certificate, within its profile.
+ *  0 / NULL everywhere: the profile as it is. */
+#define HKMS_X509_EXT_ON 1
+#define HKMS_X509_EXT_OFF 2
+struct hkms_x509_ext_choice {
+	int basic_constraints;	/* 0, HKMS_X509_EXT_ON or _OFF */
+	int aki;		/* authority key identifier: 0, _ON, _OFF */
+	const char *key_usage;	/* comma list of key usage names, a subset
+				 * of the profile's; "" or "none": omit the
+				 * extension; NULL: the profile's */
+	const char *extended_key_usage;	/* the same for EKU names/OIDs */
+};
+
+/** Whether ch changes anything. */
+int hkms_x509_ext_choice_set(const struct hkms_x509_ext_choice *ch);
+
+/** A copy of p narrowed by ch (*out new; free with
+ *  hkms_x509_profile_free). Only what the profile has can be chosen:
+ *  switching on an extension it lacks, a usage outside its list, or
+ *  dropping basic constraints of a CA profile is HKMS_E_POLICY
+ *  "extension_not_allowed" naming the field; an unknown name
+ *  "invalid_field". */
+enum hkms_rc hkms_x509_profile_narrow(const struct hkms_x509_profile *p,
+    const struct hkms_x509_ext_choice *ch, struct hkms_x509_profile **out,
+    struct hkms_err *err);
+
+/** ch as JSON for an audit line or result (a new object). */
+json_t *hkms_x509_ext_choice_json(const struct hkms_x509_ext_choice *ch);
 void hkms_x509_strv_free(char **v);
 
 /** Accessors. Never fail on a valid profile. */

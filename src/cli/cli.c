@@ -77,8 +77,28 @@ print_value(FILE *out, json_t *v)
 	free(s);
 }
 
-void
-hkms_cli_kv(FILE *out, json_t *obj)
+/* an array of scalars, comma-joined; 0 when it holds objects or arrays */
+static int
+print_list(FILE *out, json_t *arr)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(arr, i, v)
+		if (json_is_object(v) || json_is_array(v))
+			return 0;
+	if (json_array_size(arr) == 0)
+		fputs("-", out);
+	json_array_foreach(arr, i, v) {
+		if (i > 0)
+			fputs(", ", out);
+		print_value(out, v);
+	}
+	return 1;
+}
+
+static void
+kv_indent(FILE *out, json_t *obj, int depth)
 {
 	const char *k;
 	json_t *v;
@@ -90,13 +110,61 @@ hkms_cli_kv(FILE *out, json_t *obj)
 	json_object_foreach(obj, k, v) {
 		/* multi-line values (PEM) go below their key */
 		if (json_is_string(v) && strchr(json_string_value(v), '\n')) {
-			fprintf(out, "%s:\n%s", k, json_string_value(v));
+			fprintf(out, "%*s%s:\n%s", depth * 2, "", k,
+			    json_string_value(v));
 			continue;
 		}
-		fprintf(out, "%-*s  ", (int)w + 1, k);
-		print_value(out, v);
+		/* nested objects as indented keys, never a JSON blob */
+		if (json_is_object(v) && json_object_size(v) > 0 &&
+		    depth < 4) {
+			fprintf(out, "%*s%s:\n", depth * 2, "", k);
+			kv_indent(out, v, depth + 1);
+			continue;
+		}
+		fprintf(out, "%*s%-*s  ", depth * 2, "", (int)w + 1, k);
+		if (!json_is_array(v) || !print_list(out, v))
+			print_value(out, v);
 		fputc('\n', out);
 	}
+}
+
+void
+hkms_cli_kv(FILE *out, json_t *obj)
+{
+	kv_indent(out, obj, 0);
+}
+
+/* a table cell: strings as they are, "-" for nothing, arrays of scalars
+ * comma-joined, anything else compact JSON; the caller frees it */
+static char *
+cell_text(json_t *v)
+{
+	char *s = NULL, *r;
+	size_t i;
+	json_t *x;
+
+	if (json_is_string(v))
+		return strdup(json_string_value(v));
+	if (v == NULL || json_is_null(v) || (json_is_array(v) &&
+	    json_array_size(v) == 0))
+		return strdup("-");
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, x) {
+			char *one = json_is_string(x) ?
+			    strdup(json_string_value(x)) :
+			    json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY);
+
+			if (one == NULL || asprintf(&r, "%s%s%s", s ? s : "",
+			    s ? "," : "", one) < 0)
+				r = NULL;
+			free(one);
+			free(s);
+			if ((s = r) == NULL)
+				return NULL;
+		}
+		return s;
+	}
+	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
 void
@@ -117,15 +185,9 @@ hkms_cli_table(FILE *out, json_t *rows, const char *const *cols)
 			json_t *v = json_object_get(row, cols[c]);
 			size_t l;
 
-			if (json_is_string(v))
-				l = strlen(json_string_value(v));
-			else if (v == NULL || json_is_null(v))
-				l = 1;
-			else {
-				s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-				l = s ? strlen(s) : 1;
-				free(s);
-			}
+			s = cell_text(v);
+			l = s ? strlen(s) : 1;
+			free(s);
 			if (l > w[c])
 				w[c] = l;
 		}
@@ -146,13 +208,7 @@ hkms_cli_table(FILE *out, json_t *rows, const char *const *cols)
 			char *txt = NULL;
 			const char *p;
 
-			if (json_is_string(v))
-				p = json_string_value(v);
-			else if (v == NULL || json_is_null(v))
-				p = "-";
-			else
-				p = (txt = json_dumps(v, JSON_COMPACT |
-				    JSON_ENCODE_ANY)) ? txt : "?";
+			p = (txt = cell_text(v)) ? txt : "?";
 			fprintf(out, "%-*s%s", (int)w[c], p,
 			    c + 1 < ncols ? "  " : "\n");
 			free(txt);
@@ -182,6 +238,75 @@ hkms_cli_output(struct hkms_cli *cli, json_t *obj,
 	}
 	json_decref(obj);
 	return fflush(stdout) == 0 ? HKMS_EXIT_OK : HKMS_EXIT_FAIL;
+}
+
+int
+hkms_cli_output_written(struct hkms_cli *cli, const char *path, size_t len,
+    const char *format, json_t *result)
+{
+	static const char *const blobs[] = { "pem", "p7b", "csr_pem", "p12",
+	    "file", "out_file", "bytes", "format", NULL };
+	json_t *o = json_is_object(result) ? json_deep_copy(result) :
+	    json_object();
+	size_t i;
+
+	json_decref(result);
+	for (i = 0; blobs[i] != NULL; i++)
+		json_object_del(o, blobs[i]);
+	json_object_set_new(o, "out_file", json_string(path));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)len));
+	json_object_set_new(o, "format", json_string(format));
+	return hkms_cli_output(cli, o, NULL);
+}
+
+int
+hkms_cli_output_file(struct hkms_cli *cli, const char *path,
+    const void *data, size_t len, const char *format, json_t *result)
+{
+	struct hkms_err err = { 0 };
+
+	if (hkms_cli_write_out(path, data, len, &err) != HKMS_OK) {
+		json_decref(result);
+		return hkms_cli_fail(cli, &err);
+	}
+	return hkms_cli_output_written(cli, path, len, format, result);
+}
+
+static int
+on_off(const char *arg)
+{
+	if (strcmp(arg, "on") == 0 || strcmp(arg, "true") == 0)
+		return HKMS_X509_EXT_ON;
+	if (strcmp(arg, "off") == 0 || strcmp(arg, "false") == 0)
+		return HKMS_X509_EXT_OFF;
+	return 0;
+}
+
+int
+hkms_cli_ext_opt(struct hkms_cli *cli, int ch, const char *arg,
+    struct hkms_x509_ext_choice *ext)
+{
+	switch (ch) {
+	case HKMS_CLI_EXT_BC:
+		if ((ext->basic_constraints = on_off(arg)) == 0)
+			goto bad;
+		return 1;
+	case HKMS_CLI_EXT_AKI:
+		if ((ext->aki = on_off(arg)) == 0)
+			goto bad;
+		return 1;
+	case HKMS_CLI_EXT_KU:
+		ext->key_usage = arg;
+		return 1;
+	case HKMS_CLI_EXT_EKU:
+		ext->extended_key_usage = arg;
+		return 1;
+	}
+	return 0;
+bad:
+	(void)hkms_cli_usage(cli, "--%s takes on or off", ch == HKMS_CLI_EXT_BC ?
+	    "basic-constraints" : "aki");
+	return -1;
 }
 
 enum hkms_rc

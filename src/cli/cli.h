@@ -116,6 +116,42 @@ enum hkms_rc hkms_cli_write_out(const char *path, const void *data,
 enum hkms_rc hkms_cli_write_new(const char *path, const void *data,
     size_t len, mode_t mode, struct hkms_err *err);
 
+/** The one --out-file convention (issue 13b): write data to path
+ *  (hkms_cli_write_out), then print what was written: result (stolen, may
+ *  be NULL) without its blobs (pem, p7b, csr_pem, p12) plus out_file,
+ *  bytes and format: JSON with --json, key: value listing otherwise. */
+int hkms_cli_output_file(struct hkms_cli *cli, const char *path,
+    const void *data, size_t len, const char *format, json_t *result);
+
+/** The written record alone, for a file the verb wrote itself (a
+ *  PKCS#12 written once); result stolen. */
+int hkms_cli_output_written(struct hkms_cli *cli, const char *path,
+    size_t len, const char *format, json_t *result);
+
+/** The extension switches of ca sign and cert self-sign (issue 13b), for
+ *  a struct option table: --basic-constraints on|off, --aki on|off,
+ *  --key-usage LIST|none, --extended-key-usage LIST|none. */
+#define HKMS_CLI_EXT_BC 1001
+#define HKMS_CLI_EXT_AKI 1002
+#define HKMS_CLI_EXT_KU 1003
+#define HKMS_CLI_EXT_EKU 1004
+#define HKMS_CLI_EXT_OPTS \
+	{ "basic-constraints", required_argument, NULL, HKMS_CLI_EXT_BC }, \
+	{ "aki", required_argument, NULL, HKMS_CLI_EXT_AKI }, \
+	{ "key-usage", required_argument, NULL, HKMS_CLI_EXT_KU }, \
+	{ "extended-key-usage", required_argument, NULL, HKMS_CLI_EXT_EKU }
+#define HKMS_CLI_EXT_HELP "  [--basic-constraints on|off] [--aki on|off] " \
+	"[--key-usage LIST|none]\n  [--extended-key-usage LIST|none]: the " \
+	"profile's extensions narrowed for this\n  certificate (within the " \
+	"profile: off, or a subset of its usages)\n"
+
+/** Take option ch (one of HKMS_CLI_EXT_*) into ext: 1 taken, 0 not an
+ *  extension option, -1 a bad value (a usage error was printed; return
+ *  HKMS_EXIT_USAGE). */
+struct hkms_x509_ext_choice;
+int hkms_cli_ext_opt(struct hkms_cli *cli, int ch, const char *arg,
+    struct hkms_x509_ext_choice *ext);
+
 /* Subcommands (one file each) */
 int hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv);
 int hkms_cmd_token(struct hkms_cli *cli, int argc, char **argv);

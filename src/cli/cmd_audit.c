@@ -153,15 +153,10 @@ store_check(struct hkms_cli *cli, int argc, char **argv)
 	cli->store_check = 1;
 	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_store_check(&c, &report, &err) != HKMS_OK) {
-		/* the report names every problem; the error the first */
-		if (report != NULL) {
-			char *s = json_dumps(report, JSON_COMPACT);
-
-			if (s != NULL)
-				fprintf(stdout, "%s\n", s);
-			free(s);
-		}
-		json_decref(report);
+		/* the report names every problem, printed as on success
+		 * (a table, or JSON with --json); the error the first */
+		if (report != NULL)
+			(void)hkms_cli_output(cli, report, NULL);
 		return hkms_cli_fail(cli, &err);
 	}
 	return hkms_cli_output(cli, report, NULL);

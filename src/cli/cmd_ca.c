@@ -68,27 +68,39 @@ print_issued(FILE *out, json_t *arr)
 static void
 print_policy(FILE *out, json_t *obj)
 {
-	char *s = json_dumps(json_object_get(obj, "policy"), JSON_INDENT(2) |
-	    JSON_ENCODE_ANY);
+	json_t *p = json_object_get(obj, "policy");
 
-	fprintf(out, "%s\n", s ? s : "null");
-	free(s);
+	/* a table for people like every verb; --json gives the document */
+	if (!json_is_object(p) || json_object_size(p) == 0) {
+		fprintf(out, "policy  none (the CA signs what its profiles "
+		    "allow)\n");
+		return;
+	}
+	hkms_cli_kv(out, p);
 }
 
+/* Blob key of obj to path (--out-file: the written record is printed,
+ * obj stolen) or to stdout (obj stolen) */
 static int
 write_text(struct hkms_cli *cli, const char *path, json_t *obj,
     const char *key)
 {
 	struct hkms_err err = { 0 };
 	const char *s = json_string_value(json_object_get(obj, key));
+	int rc;
 
 	if (s == NULL) {
 		hkms_err_set(&err, HKMS_E_INTERNAL, "no %s in the result", key);
+		json_decref(obj);
 		return hkms_cli_fail(cli, &err);
 	}
-	if (hkms_cli_write_out(path, s, strlen(s), &err) != HKMS_OK)
-		return hkms_cli_fail(cli, &err);
-	return HKMS_EXIT_OK;
+	if (path != NULL)
+		return hkms_cli_output_file(cli, path, s, strlen(s),
+		    strcmp(key, "p7b") == 0 ? "p7b" : "pem", obj);
+	rc = hkms_cli_write_out(NULL, s, strlen(s), &err) == HKMS_OK ?
+	    HKMS_EXIT_OK : hkms_cli_fail(cli, &err);
+	json_decref(obj);
+	return rc;
 }
 
 /* ---- create -------------------------------------------------------- */
@@ -211,15 +223,11 @@ ca_create(struct hkms_cli *cli, int argc, char **argv)
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}
-	if (outfile != NULL || (req.external && !cli->json)) {
+	if (outfile != NULL || (req.external && !cli->json))
 		rc = write_text(cli, outfile, out, req.external ? "csr_pem" :
 		    "pem");
-		if (rc != HKMS_EXIT_OK || outfile == NULL) {
-			json_decref(out);
-			goto out;
-		}
-	}
-	rc = hkms_cli_output(cli, out, print_summary);
+	else
+		rc = hkms_cli_output(cli, out, print_summary);
 out:
 	for (k = 0; k < 4; k++)
 		free(v[k]);
@@ -384,6 +392,7 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 		{ "san", required_argument, NULL, 'a' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "out-file", required_argument, NULL, 'o' },
+		HKMS_CLI_EXT_OPTS,
 		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_ca_sign_req req;
@@ -395,6 +404,7 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 	json_t *out = NULL;
 	int ch, rc;
 
+	int e;
 	memset(&req, 0, sizeof(req));
 	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:p:r:n:s:a:f:o:h", lo)) !=
 	    -1) {
@@ -436,9 +446,14 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 			    "policy and name\nconstraints, and the profile "
 			    "alone decides the extensions. The result is\n"
 			    "the certificate followed by the CA chain to the "
-			    "root (PEM) or a PKCS#7.\n");
+			    "root (PEM) or a PKCS#7.\n" HKMS_CLI_EXT_HELP);
 			return HKMS_EXIT_OK;
 		default:
+			if ((e = hkms_cli_ext_opt(cli, ch, optarg, &req.ext)) >
+			    0)
+				break;
+			if (e < 0)
+				return HKMS_EXIT_USAGE;
 			return hkms_cli_usage(cli, "bad option for 'ca sign'");
 		}
 	}
@@ -457,14 +472,9 @@ ca_sign(struct hkms_cli *cli, int argc, char **argv)
 	free(csr);
 	if (rc != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
-	if (outfile != NULL || !cli->json) {
-		rc = write_text(cli, outfile, out, json_object_get(out,
+	if (outfile != NULL || !cli->json)
+		return write_text(cli, outfile, out, json_object_get(out,
 		    "p7b") ? "p7b" : "pem");
-		if (rc != HKMS_EXIT_OK || outfile == NULL) {
-			json_decref(out);
-			return rc;
-		}
-	}
 	return hkms_cli_output(cli, out, print_summary);
 }
 
@@ -591,7 +601,7 @@ ca_crl(struct hkms_cli *cli, int argc, char **argv)
 	struct hkms_ops_ctx c;
 	const char *ca = NULL, *outfile = NULL;
 	json_t *out = NULL;
-	int ch, rc, days = 0;
+	int ch, days = 0;
 
 	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:n:o:h", lo)) != -1) {
 		switch (ch) {
@@ -624,13 +634,8 @@ ca_crl(struct hkms_cli *cli, int argc, char **argv)
 	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_ca_crl(&c, ca, days, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
-	if (outfile != NULL || !cli->json) {
-		rc = write_text(cli, outfile, out, "pem");
-		if (rc != HKMS_EXIT_OK || outfile == NULL) {
-			json_decref(out);
-			return rc;
-		}
-	}
+	if (outfile != NULL || !cli->json)
+		return write_text(cli, outfile, out, "pem");
 	return hkms_cli_output(cli, out, print_summary);
 }
 
@@ -739,14 +744,96 @@ ca_issue_client(struct hkms_cli *cli, int argc, char **argv)
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}
-	json_object_set_new(out, "file", json_string(file));
-	rc = hkms_cli_output(cli, out, print_summary);
-	out = NULL;	/* hkms_cli_output took it */
+	rc = hkms_cli_output_written(cli, file, hkms_secret_len(p12), "p12",
+	    out);
+	out = NULL;	/* hkms_cli_output_written took it */
 out:
 	json_decref(out);
 	hkms_secret_free(p12);
 	hkms_secret_free(pass);
 	return rc;
+}
+
+/* ---- delete (issue 13b) ------------------------------------------ */
+
+static int
+ca_delete(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "force", no_argument, NULL, 'f' }, HKMS_CLI_COMMON_OPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	int ch, force = 0;
+
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "fh", lo)) != -1) {
+		if (ch == 'f')
+			force = 1;
+		else if (ch == 'h') {
+			printf("usage: hkms ca delete NAME [--force]\n"
+			    "Delete a CA's record (certificate and chain). "
+			    "Refused while it has unexpired,\nunrevoked issued "
+			    "certificates, child CAs, or is the server's client "
+			    "CA,\nunless --force. Issued and revocation "
+			    "records, the CRL and the token key\nstay (key "
+			    "delete removes the key).\n");
+			return HKMS_EXIT_OK;
+		} else
+			return hkms_cli_usage(cli, "bad option for 'ca delete'");
+	}
+	if (optind + 1 != argc)
+		return hkms_cli_usage(cli, "usage: hkms ca delete NAME "
+		    "[--force]");
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
+	    hkms_ops_ca_delete(&c, argv[optind], force, &out, &err) !=
+	    HKMS_OK)
+		return hkms_cli_fail(cli, &err);
+	return hkms_cli_output(cli, out, NULL);
+}
+
+static int
+ca_renew(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "rekey", no_argument, NULL, 'r' },
+		{ "days", required_argument, NULL, 'n' }, HKMS_CLI_COMMON_OPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	int ch, rekey = 0, days = 0;
+
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "rn:h", lo)) != -1) {
+		if (ch == 'r')
+			rekey = 1;
+		else if (ch == 'n') {
+			if (!parse_int(optarg, 1, 36500, &days))
+				return hkms_cli_usage(cli, "--days must be "
+				    "1..36500");
+		} else if (ch == 'h') {
+			printf("usage: hkms ca renew NAME [--rekey] [--days N]"
+			    "\nA new certificate for the CA: same subject, "
+			    "path length and name\nconstraints, issued by its "
+			    "parent (or self-signed for a root), for the\n"
+			    "same key or with --rekey a new one of the same "
+			    "type (the old key is kept).\nThe lifetime it had "
+			    "unless --days; the previous certificates stay in\n"
+			    "the record.\n");
+			return HKMS_EXIT_OK;
+		} else
+			return hkms_cli_usage(cli, "bad option for 'ca renew'");
+	}
+	if (optind + 1 != argc)
+		return hkms_cli_usage(cli, "usage: hkms ca renew NAME "
+		    "[--rekey] [--days N]");
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
+	    hkms_ops_ca_renew(&c, argv[optind], rekey, days, &out, &err) !=
+	    HKMS_OK)
+		return hkms_cli_fail(cli, &err);
+	return hkms_cli_output(cli, out, print_summary);
 }
 
 int
@@ -758,6 +845,8 @@ hkms_cmd_ca(struct hkms_cli *cli, int argc, char **argv)
 		{ "list", ca_list, "list CAs" },
 		{ "show", ca_show, "show a CA" },
 		{ "policy", ca_policy, "show, set or clear a CA's signing policy" },
+		{ "delete", ca_delete, "delete a CA (--force when it is in use)" },
+		{ "renew", ca_renew, "renew a CA's certificate (--rekey: a new key)" },
 		{ "sign", ca_sign, "sign a CSR under a profile" },
 		{ "issued", ca_issued, "list (or show) the certificates a CA issued" },
 		{ "revoke", ca_revoke, "revoke an issued certificate" },

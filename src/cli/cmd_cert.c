@@ -19,7 +19,7 @@
 #include "hkms/util.h"
 
 static const char *const list_cols[] = { "name", "type", "status",
-    "common_name", "not_after", "days_left", "key", NULL };
+    "common_name", "not_after", "days_left", "key", "used_by", NULL };
 static const char *const check_cols[] = { "name", "pass", "reason", NULL };
 
 /* A positive number of days (0 allowed when zero_ok). */
@@ -50,6 +50,7 @@ cert_self_sign(struct hkms_cli *cli, int argc, char **argv)
 		{ "days", required_argument, NULL, 'D' },
 		{ "digest", required_argument, NULL, 'd' },
 		{ "out-file", required_argument, NULL, 'o' },
+		HKMS_CLI_EXT_OPTS,
 		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_cert_req req;
@@ -59,6 +60,7 @@ cert_self_sign(struct hkms_cli *cli, int argc, char **argv)
 	json_t *out = NULL;
 	int ch;
 
+	int e;
 	memset(&req, 0, sizeof(req));
 	while ((ch = hkms_cli_getopt(cli, argc, argv, "k:n:s:a:p:D:d:o:h", lo)) !=
 	    -1) {
@@ -96,9 +98,14 @@ cert_self_sign(struct hkms_cli *cli, int argc, char **argv)
 			    "[--out-file F]\n"
 			    "Make a self-signed certificate for a token key "
 			    "under a leaf profile\n(default tls-server) and "
-			    "keep it as record NAME.\n");
+			    "keep it as record NAME.\n" HKMS_CLI_EXT_HELP);
 			return HKMS_EXIT_OK;
 		default:
+			if ((e = hkms_cli_ext_opt(cli, ch, optarg, &req.ext)) >
+			    0)
+				break;
+			if (e < 0)
+				return HKMS_EXIT_USAGE;
 			return hkms_cli_usage(cli, "bad option for 'cert "
 			    "self-sign'");
 		}
@@ -115,11 +122,9 @@ cert_self_sign(struct hkms_cli *cli, int argc, char **argv)
 	    hkms_ops_cert_self_sign(&c, &req, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	pem = json_string_value(json_object_get(out, "pem"));
-	if (outfile != NULL && hkms_cli_write_out(outfile, pem, strlen(pem),
-	    &err) != HKMS_OK) {
-		json_decref(out);
-		return hkms_cli_fail(cli, &err);
-	}
+	if (outfile != NULL)
+		return hkms_cli_output_file(cli, outfile, pem, strlen(pem),
+		    "pem", out);
 	return hkms_cli_output(cli, out, NULL);
 }
 
@@ -175,9 +180,14 @@ cert_import(struct hkms_cli *cli, int argc, char **argv)
 		{ "passphrase-file", required_argument, NULL, 'P' },
 		{ "what-if", no_argument, NULL, 'w' },
 		{ "replace", no_argument, NULL, 'r' },
+		{ "key-file", required_argument, NULL, 'K' },
+		{ "trust", no_argument, NULL, 'T' },
 		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_cert_import_req req;
+	const char *keyfile = NULL;
+	unsigned char *kdata = NULL;
+	size_t klen = 0;
 	struct hkms_secret *pass = NULL;
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
@@ -212,11 +222,22 @@ cert_import(struct hkms_cli *cli, int argc, char **argv)
 		case 'r':
 			req.replace = 1;
 			break;
+		case 'K':
+			keyfile = optarg;
+			break;
+		case 'T':
+			req.trust = 1;
+			break;
 		case 'h':
 			printf("usage: hkms cert import NAME --file CERT "
-			    "[--ca-file CA] [--key KEY] [--profile P]\n"
-			    "         [--passphrase-file P] [--what-if] "
-			    "[--replace]\n"
+			    "[--key-file KEY.pem] [--ca-file CA] [--key KEY]\n"
+			    "         [--profile P] [--passphrase-file P] "
+			    "[--trust] [--what-if] [--replace]\n"
+			    "--key-file: the private key in a file of its own "
+			    "(PEM or PKCS#8, encrypted\nwith the passphrase); "
+			    "--trust: also add the certificate to the "
+			    "truststore\n(alias NAME) in the same "
+			    "operation.\n"
 			    "Apply a certificate issued elsewhere for a token "
 			    "key, or import a private\nkey with its "
 			    "certificate (PEM, PKCS#8, PKCS#12) into the "
@@ -243,6 +264,8 @@ cert_import(struct hkms_cli *cli, int argc, char **argv)
 	    HKMS_OK ||
 	    (cafile != NULL && hkms_read_file(cafile, HKMS_CERTIO_MAX_INPUT,
 	    &ca, &calen, &err) != HKMS_OK) ||
+	    (keyfile != NULL && hkms_read_file(keyfile,
+	    HKMS_CERTIO_MAX_INPUT, &kdata, &klen, &err) != HKMS_OK) ||
 	    hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK) {
 		ret = hkms_cli_fail(cli, &err);
 		goto out;
@@ -251,6 +274,8 @@ cert_import(struct hkms_cli *cli, int argc, char **argv)
 	req.len = len;
 	req.ca = ca;
 	req.ca_len = calen;
+	req.key_data = kdata;
+	req.key_len = klen;
 	req.passphrase = pass ? hkms_secret_str(pass) : NULL;
 	rc = hkms_ops_cert_import(&c, &req, &out, &err);
 	if (rc == HKMS_E_VERIFY)
@@ -265,6 +290,7 @@ out:
 	json_decref(out);
 	/* the file may hold a private key */
 	wipe_free(data, len);
+	wipe_free(kdata, klen);
 	free(ca);
 	hkms_secret_free(pass);
 	return ret;
@@ -381,13 +407,13 @@ cert_export(struct hkms_cli *cli, int argc, char **argv)
 	    &pass, &err) != HKMS_OK) ||
 	    hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_cert_export(&c, argv[optind], format, pass ?
-	    hkms_secret_str(pass) : NULL, &data, &len, &err) != HKMS_OK ||
-	    hkms_cli_write_out(outfile, data, len, &err) != HKMS_OK)
+	    hkms_secret_str(pass) : NULL, &data, &len, &err) != HKMS_OK)
 		ret = hkms_cli_fail(cli, &err);
-	else if (outfile != NULL && cli->json)
-		ret = hkms_cli_output(cli, json_pack("{s:s,s:s,s:s,s:I}", "name",
-		    argv[optind], "format", format, "out_file", outfile,
-		    "bytes", (json_int_t)len), NULL);
+	else if (outfile != NULL)
+		ret = hkms_cli_output_file(cli, outfile, data, len, format,
+		    json_pack("{s:s}", "name", argv[optind]));
+	else if (hkms_cli_write_out(NULL, data, len, &err) != HKMS_OK)
+		ret = hkms_cli_fail(cli, &err);
 	else
 		ret = HKMS_EXIT_OK;
 	free(data);

@@ -266,9 +266,9 @@ client_generate(struct hkms_cli *cli, int argc, char **argv)
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}
-	json_object_set_new(out, "file", json_string(file));
-	rc = hkms_cli_output(cli, out, print_show);
-	out = NULL;
+	rc = hkms_cli_output_written(cli, file, hkms_secret_len(p12), "p12",
+	    out);
+	out = NULL;	/* taken */
 out:
 	json_decref(out);
 	hkms_secret_free(p12);

@@ -81,8 +81,11 @@ csr_create(struct hkms_cli *cli, int argc, char **argv)
 	    hkms_ops_csr_create(&c, &req, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	pem = json_string_value(json_object_get(out, "pem"));
-	if ((outfile != NULL || !cli->json) && hkms_cli_write_out(outfile,
-	    pem, strlen(pem), &err) != HKMS_OK) {
+	if (outfile != NULL)
+		return hkms_cli_output_file(cli, outfile, pem, strlen(pem),
+		    "pem", out);
+	if (!cli->json && hkms_cli_write_out(NULL, pem, strlen(pem), &err) !=
+	    HKMS_OK) {
 		json_decref(out);
 		return hkms_cli_fail(cli, &err);
 	}

@@ -166,6 +166,31 @@ print_init(FILE *out, json_t *o)
 		    "passphrase_file")));
 }
 
+/* HKMS_CONFIG names an existing config of another data dir than the
+ * --data-dir given: the flag wins over the environment, and the new data
+ * dir gets its own config (as without HKMS_CONFIG). HKMS_DATA_DIR does not:
+ * as for every command, an existing config names the data dir. */
+static int
+env_config_elsewhere(const char *env, const char *data_dir)
+{
+	struct hkms_config *cfg = NULL;
+	struct hkms_err e = { 0 };
+	char *a, *b;
+	int other;
+
+	if (data_dir == NULL || access(env, F_OK) != 0)
+		return 0;
+	if (hkms_config_load(env, &cfg, &e) != HKMS_OK)
+		return 0;	/* init reports it */
+	a = cfg->data_dir ? realpath(cfg->data_dir, NULL) : NULL;
+	b = realpath(data_dir, NULL);
+	other = a == NULL || b == NULL || strcmp(a, b) != 0;
+	free(a);
+	free(b);
+	hkms_config_free(cfg);
+	return other;
+}
+
 int
 hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv)
 {
@@ -176,9 +201,10 @@ hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv)
 		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
 	};
-	struct hkms_ops_init_req req = { NULL, NULL, NULL, 0 };
+	struct hkms_ops_init_req req = { NULL, NULL, NULL, 0, NULL };
 	struct hkms_err err = { 0 };
 	json_t *out = NULL;
+	const char *env;
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "d:l:h", lo, NULL)) != -1) {
@@ -208,6 +234,11 @@ hkms_cmd_init(struct hkms_cli *cli, int argc, char **argv)
 	if (optind != argc)
 		return hkms_cli_usage(cli, "usage: hkms init [--data-dir DIR]");
 	req.actor = cli->actor;
+	/* the config goes where every later command will look for it */
+	req.config_path = cli->config_path;
+	if (req.config_path == NULL && (env = getenv("HKMS_CONFIG")) != NULL &&
+	    env[0] != '\0' && !env_config_elsewhere(env, req.data_dir))
+		req.config_path = env;
 	if (hkms_ops_init(&req, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);
 	return hkms_cli_output(cli, out, print_init);

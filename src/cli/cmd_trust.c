@@ -297,8 +297,12 @@ trust_export(struct hkms_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	req.password = pass ? hkms_secret_str(pass) : NULL;
-	if (hkms_ops_trust_export(&c, &req, &data, &len, &err) != HKMS_OK ||
-	    hkms_cli_write_out(outf, data, len, &err) != HKMS_OK)
+	if (hkms_ops_trust_export(&c, &req, &data, &len, &err) != HKMS_OK)
+		rc = hkms_cli_fail(cli, &err);
+	else if (outf != NULL)
+		rc = hkms_cli_output_file(cli, outf, data, len, req.format ?
+		    req.format : "pem", json_pack("{s:s}", "alias", req.alias));
+	else if (hkms_cli_write_out(NULL, data, len, &err) != HKMS_OK)
 		rc = hkms_cli_fail(cli, &err);
 out:
 	free(data);

@@ -80,6 +80,8 @@ main(int argc, char **argv)
 	snprintf(actor, sizeof(actor), "cli:%s", user);
 	cli.actor = actor;
 	hkms_principal_local(&cli.principal, user);
+	/* getopt prints nothing: every error is one JSON object on stderr */
+	opterr = 0;
 	/* '+': stop at the first non-option, the subcommand */
 	while ((ch = getopt_long(argc, argv, "+c:jh", opts, NULL)) != -1) {
 		switch (ch) {

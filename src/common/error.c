@@ -150,19 +150,43 @@ hkms_err_setc(struct hkms_err *err, enum hkms_rc rc, const char *code,
 	return rc;
 }
 
+static int watched_lib;			/* set once, before threads */
+static __thread unsigned long watched_reason;
+
+void
+hkms_err_watch_lib(int lib)
+{
+	__atomic_store_n(&watched_lib, lib, __ATOMIC_RELAXED);
+}
+
+unsigned long
+hkms_err_take_watched(void)
+{
+	unsigned long r = watched_reason;
+
+	watched_reason = 0;
+	return r;
+}
+
 enum hkms_rc
 hkms_err_crypto(struct hkms_err *err, const char *fmt, ...)
 {
 	va_list ap;
-	unsigned long e = ERR_peek_last_error();
+	unsigned long e = ERR_peek_last_error(), q;
 	char reason[128] = "";
 	size_t len;
+	int lib = __atomic_load_n(&watched_lib, __ATOMIC_RELAXED);
 
 	va_start(ap, fmt);
 	err_vset(err, HKMS_E_CRYPTO, NULL, fmt, ap);
 	va_end(ap);
 	if (e != 0)
 		ERR_error_string_n(e, reason, sizeof(reason));
+	/* the token layer's CK_RV beneath the last error (the failed C_Sign
+	 * under "EVP lib") */
+	while (lib != 0 && (q = ERR_get_error()) != 0)
+		if (ERR_GET_LIB(q) == lib)
+			watched_reason = ERR_GET_REASON(q);
 	ERR_clear_error();
 	if (err != NULL && reason[0] != '\0') {
 		len = strlen(err->detail);

@@ -75,9 +75,16 @@ const struct hkms_http_route hkms_http_routes[] = {
 	    hkms_route_cas_policy_delete },
 	{ "POST", "/v1/cas/{name}/clients", T, "operator",
 	    hkms_route_cas_issue_client },
+	/* issue 13b: CA delete, renew */
+	{ "DELETE", "/v1/cas/{name}", 0, "admin", hkms_route_cas_delete },
+	{ "POST", "/v1/cas/{name}/renew", T, "operator", hkms_route_cas_renew },
 
 	{ "GET", "/v1/profiles", 0, "user", hkms_route_profiles_list },
 	{ "GET", "/v1/profiles/{name}", 0, "user", hkms_route_profiles_show },
+	/* issue 13b: profiles as objects */
+	{ "POST", "/v1/profiles", 0, "operator", hkms_route_profiles_create },
+	{ "DELETE", "/v1/profiles/{name}", 0, "operator",
+	    hkms_route_profiles_delete },
 
 	{ "GET", "/v1/truststore", 0, "operator", hkms_route_trust_list },
 	{ "POST", "/v1/truststore", 0, "operator", hkms_route_trust_import },
@@ -124,6 +131,7 @@ const struct hkms_body_schema *const hkms_http_body_schemas[] = {
 	&hkms_body_cert_restore,
 
 	/* profiles, import, in use (issue 13b) */
+	&hkms_body_profile_create, &hkms_body_ca_renew,
 
 	/* revocation, CRLs, OCSP (issue 14a) */
 	&hkms_body_trust_crl_import,

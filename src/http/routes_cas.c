@@ -149,8 +149,8 @@ hkms_route_cas_apply(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	hkms_http_body_free(&hkms_body_ca_apply, &b);
 }
 
-/* POST /v1/cas/{name}/sign {csr, profile, days, subject, san, format}
- * (hkms ca sign); Accept: application/pem-certificate-chain answers the
+/* POST /v1/cas/{name}/sign {csr, profile, days, subject, san, format,
+ * basic_constraints, aki, key_usage, extended_key_usage} (hkms ca sign); Accept: application/pem-certificate-chain answers the
  * PEM chain itself */
 struct ca_sign_body {
 	struct hkms_body_head h;
@@ -160,6 +160,10 @@ struct ca_sign_body {
 	const char *subject;
 	char *san;
 	const char *format;
+	int basic_constraints;		/* issue 13b: extension switches */
+	int aki;
+	char *key_usage;
+	char *extended_key_usage;
 };
 
 static const struct hkms_body_field ca_sign_fields[] = {
@@ -169,6 +173,10 @@ static const struct hkms_body_field ca_sign_fields[] = {
 	HKMS_BODY_F(struct ca_sign_body, subject, HKMS_BODY_STRING, 0),
 	HKMS_BODY_F(struct ca_sign_body, san, HKMS_BODY_LIST, 0),
 	HKMS_BODY_F(struct ca_sign_body, format, HKMS_BODY_STRING, 0),
+	HKMS_BODY_F(struct ca_sign_body, basic_constraints, HKMS_BODY_BOOL, 0),
+	HKMS_BODY_F(struct ca_sign_body, aki, HKMS_BODY_BOOL, 0),
+	HKMS_BODY_F(struct ca_sign_body, key_usage, HKMS_BODY_LIST, 0),
+	HKMS_BODY_F(struct ca_sign_body, extended_key_usage, HKMS_BODY_LIST, 0),
 	HKMS_BODY_END
 };
 
@@ -198,6 +206,8 @@ hkms_route_cas_sign(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	/* "san": [] clears the CSR's names, as --san "" does */
 	r.san = b.san;
 	r.format = b.format;
+	hkms_http_ext_choice(&b.h, b.basic_constraints, b.aki, b.key_usage,
+	    b.extended_key_usage, &r.ext);
 	if (hkms_http_ctx(req, resp, NEED_TOKEN, &c) != 0)
 		goto out;
 	rc = hkms_ops_ca_sign(&c, &r, &out, &err);
@@ -525,4 +535,76 @@ hkms_route_public_ca(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	rc = hkms_ops_ca_cert_get(&c, req->params[0], &data, &len, &err);
 	hkms_http_export_reply(resp, req->params[0], "pem", rc, data, len,
 	    &err);
+}
+
+/* ---- issue 13b: CA delete ------------------------------------------ */
+
+/* DELETE /v1/cas/{name}[?force=true] (hkms ca delete) */
+void
+hkms_route_cas_delete(struct hkms_http_req *req, struct hkms_http_resp *resp)
+{
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	enum hkms_rc rc;
+	int force;
+
+	if ((force = hkms_http_query_bool(req, resp, "force")) < 0 ||
+	    hkms_http_ctx(req, resp, NEED_STORE, &c) != 0)
+		return;
+	rc = hkms_ops_ca_delete(&c, req->params[0], force, &out, &err);
+	hkms_http_reply(resp, rc, 200, out, &err);
+}
+
+/* ---- issue 13b: extension switches --------------------------------- */
+
+void
+hkms_http_ext_choice(const struct hkms_body_head *h, int bc, int aki,
+    const char *ku, const char *eku, struct hkms_x509_ext_choice *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (json_object_get(h->doc, "basic_constraints") != NULL)
+		out->basic_constraints = bc ? HKMS_X509_EXT_ON :
+		    HKMS_X509_EXT_OFF;
+	if (json_object_get(h->doc, "aki") != NULL)
+		out->aki = aki ? HKMS_X509_EXT_ON : HKMS_X509_EXT_OFF;
+	out->key_usage = ku;
+	out->extended_key_usage = eku;
+}
+
+/* ---- issue 13b: CA renew ------------------------------------------- */
+
+/* POST /v1/cas/{name}/renew {rekey, days} (hkms ca renew) */
+struct ca_renew_body {
+	struct hkms_body_head h;
+	int rekey;
+	int days;
+};
+
+static const struct hkms_body_field ca_renew_fields[] = {
+	HKMS_BODY_F(struct ca_renew_body, rekey, HKMS_BODY_BOOL, 0),
+	HKMS_BODY_I(struct ca_renew_body, days, 0, 0, HKMS_OPS_DAYS_MAX),
+	HKMS_BODY_END
+};
+
+const struct hkms_body_schema hkms_body_ca_renew = { "ca.renew",
+    ca_renew_fields, sizeof(struct ca_renew_body) };
+
+void
+hkms_route_cas_renew(struct hkms_http_req *req, struct hkms_http_resp *resp)
+{
+	struct ca_renew_body b;
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+	enum hkms_rc rc;
+
+	if (hkms_http_body(req, resp, &hkms_body_ca_renew, &b) != 0)
+		return;
+	if (hkms_http_ctx(req, resp, NEED_TOKEN, &c) == 0) {
+		rc = hkms_ops_ca_renew(&c, req->params[0], b.rekey, b.days,
+		    &out, &err);
+		hkms_http_reply(resp, rc, 200, out, &err);
+	}
+	hkms_http_body_free(&hkms_body_ca_renew, &b);
 }

@@ -99,6 +99,10 @@ struct self_sign_body {
 	const char *digest;
 	const char *profile;
 	int days;
+	int basic_constraints;		/* issue 13b: extension switches */
+	int aki;
+	char *key_usage;
+	char *extended_key_usage;
 };
 
 static const struct hkms_body_field self_sign_fields[] = {
@@ -110,6 +114,11 @@ static const struct hkms_body_field self_sign_fields[] = {
 	HKMS_BODY_F(struct self_sign_body, digest, HKMS_BODY_STRING, 0),
 	HKMS_BODY_F(struct self_sign_body, profile, HKMS_BODY_STRING, 0),
 	HKMS_BODY_I(struct self_sign_body, days, 0, 0, HKMS_OPS_DAYS_MAX),
+	HKMS_BODY_F(struct self_sign_body, basic_constraints, HKMS_BODY_BOOL, 0),
+	HKMS_BODY_F(struct self_sign_body, aki, HKMS_BODY_BOOL, 0),
+	HKMS_BODY_F(struct self_sign_body, key_usage, HKMS_BODY_LIST, 0),
+	HKMS_BODY_F(struct self_sign_body, extended_key_usage, HKMS_BODY_LIST,
+	    0),
 	HKMS_BODY_END
 };
 
@@ -138,6 +147,8 @@ hkms_route_certs_self_sign(struct hkms_http_req *req,
 	r.digest = b.digest;
 	r.profile = b.profile;
 	r.days = b.days;
+	hkms_http_ext_choice(&b.h, b.basic_constraints, b.aki, b.key_usage,
+	    b.extended_key_usage, &r.ext);
 	if (hkms_http_ctx(req, resp, NEED_TOKEN, &c) == 0) {
 		rc = hkms_ops_cert_self_sign(&c, &r, &out, &err);
 		hkms_http_reply(resp, rc, 201, out, &err);
@@ -146,7 +157,7 @@ hkms_route_certs_self_sign(struct hkms_http_req *req,
 }
 
 /* POST /v1/certificates/import {name, certificate, ca, key, profile,
- * passphrase, what_if} (hkms cert import) */
+ * passphrase, what_if, private_key, trust} (hkms cert import) */
 struct cert_import_body {
 	struct hkms_body_head h;
 	const char *name;
@@ -157,6 +168,8 @@ struct cert_import_body {
 	const char *passphrase;
 	int what_if;
 	int replace;		/* issue 13a */
+	struct hkms_body_bytes private_key;	/* issue 13b */
+	int trust;
 };
 
 static const struct hkms_body_field cert_import_fields[] = {
@@ -168,6 +181,9 @@ static const struct hkms_body_field cert_import_fields[] = {
 	HKMS_BODY_F(struct cert_import_body, passphrase, HKMS_BODY_SECRET, 0),
 	HKMS_BODY_F(struct cert_import_body, what_if, HKMS_BODY_BOOL, 0),
 	HKMS_BODY_F(struct cert_import_body, replace, HKMS_BODY_BOOL, 0),
+	/* issue 13b: the key in a field of its own; trust on import */
+	HKMS_BODY_F(struct cert_import_body, private_key, HKMS_BODY_BYTES, 0),
+	HKMS_BODY_F(struct cert_import_body, trust, HKMS_BODY_BOOL, 0),
 	HKMS_BODY_END
 };
 
@@ -197,6 +213,9 @@ hkms_route_certs_import(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	r.passphrase = b.passphrase;
 	r.what_if = b.what_if;
 	r.replace = b.replace;
+	r.key_data = b.private_key.data;
+	r.key_len = b.private_key.len;
+	r.trust = b.trust;
 	if (hkms_http_ctx(req, resp, NEED_TOKEN, &c) == 0) {
 		rc = hkms_ops_cert_import(&c, &r, &out, &err);
 		if (rc == HKMS_OK && b.replace && !b.what_if &&

@@ -209,6 +209,19 @@ HKMS_HANDLER(hkms_route_cas_crl_make);
 HKMS_HANDLER(hkms_route_cas_policy_get);
 HKMS_HANDLER(hkms_route_cas_policy_put);
 HKMS_HANDLER(hkms_route_cas_policy_delete);
+/* issue 13b */
+HKMS_HANDLER(hkms_route_cas_delete);
+HKMS_HANDLER(hkms_route_profiles_create);
+HKMS_HANDLER(hkms_route_profiles_delete);
+HKMS_HANDLER(hkms_route_cas_renew);
+extern const struct hkms_body_schema hkms_body_ca_renew;
+extern const struct hkms_body_schema hkms_body_profile_create;
+struct hkms_x509_ext_choice;
+/** The extension switches of a sign or self-sign body (issue 13b): bools
+ *  basic_constraints and aki (as given: absent = the profile's), lists
+ *  key_usage and extended_key_usage ([] = omit). */
+void hkms_http_ext_choice(const struct hkms_body_head *h, int bc, int aki,
+    const char *ku, const char *eku, struct hkms_x509_ext_choice *out);
 HKMS_HANDLER(hkms_route_cas_issue_client);
 HKMS_HANDLER(hkms_route_public_crl);
 HKMS_HANDLER(hkms_route_public_ca);

@@ -205,6 +205,27 @@ write_text(const char *dir, const char *name, const char *text,
 	return rc;
 }
 
+/* path made absolute (its directory resolved; the file need not exist);
+ * NULL when out of memory or the directory does not resolve */
+static char *
+abs_path(const char *path)
+{
+	char *dup = strdup(path), *slash, *dir, *out = NULL;
+
+	if (dup == NULL)
+		return NULL;
+	slash = strrchr(dup, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	dir = realpath(slash == NULL ? "." : dup[0] ? dup : "/", NULL);
+	if (dir != NULL && asprintf(&out, "%s/%s", strcmp(dir, "/") ? dir : "",
+	    slash ? slash + 1 : dup) < 0)
+		out = NULL;
+	free(dir);
+	free(dup);
+	return out;
+}
+
 /* mkdir dir/sub 0700 unless it exists; either way it must be a real
  * directory, never a symlink (everything in the data dir is ours). */
 static enum hkms_rc
@@ -436,7 +457,38 @@ hkms_ops_init(const struct hkms_ops_init_req *req, json_t **out,
 
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
-	if (req != NULL && req->data_dir != NULL) {
+	/* a config that exists already names the data dir; a data_dir
+	 * asked for beside it must be that one */
+	if (req != NULL && req->config_path != NULL &&
+	    access(req->config_path, F_OK) == 0) {
+		struct hkms_config *old = NULL;
+		char *a = NULL, *b = NULL;
+		int same;
+
+		if ((rc = hkms_config_load(req->config_path, &old, err)) !=
+		    HKMS_OK)
+			return rc;
+		dir = old->data_dir ? strdup(old->data_dir) : NULL;
+		hkms_config_free(old);
+		if (dir == NULL)
+			return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		if (req->data_dir != NULL) {
+			a = realpath(dir, NULL);
+			b = realpath(req->data_dir, NULL);
+			same = a != NULL && b != NULL && strcmp(a, b) == 0;
+			free(a);
+			free(b);
+			if (!same) {
+				rc = hkms_err_setc(err, HKMS_E_INVALID,
+				    "invalid_field", "data_dir '%s' is not "
+				    "the data dir '%s' of the existing config "
+				    "'%s'", req->data_dir, dir,
+				    req->config_path);
+				free(dir);
+				return rc;
+			}
+		}
+	} else if (req != NULL && req->data_dir != NULL) {
 		if ((dir = strdup(req->data_dir)) == NULL)
 			return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 	} else if ((rc = hkms_config_default_data_dir(&dir, err)) != HKMS_OK)
@@ -460,12 +512,15 @@ hkms_ops_init(const struct hkms_ops_init_req *req, json_t **out,
 	    asprintf(&conf, "%s/token/softhsm2.conf", dir) < 0 ||
 	    asprintf(&userpin, "%s/token/user.pin", dir) < 0 ||
 	    asprintf(&sopin, "%s/token/so.pin", dir) < 0 ||
-	    asprintf(&cfgpath, "%s/hkms.conf", dir) < 0) {
+	    (req != NULL && req->config_path != NULL ?
+	    (cfgpath = abs_path(req->config_path)) == NULL :
+	    asprintf(&cfgpath, "%s/hkms.conf", dir) < 0)) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
 	if ((rc = mkdir_real(dir, "token", err)) != HKMS_OK ||
 	    (rc = mkdir_real(dir, "token/tokens", err)) != HKMS_OK ||
+	    (rc = mkdir_real(dir, "profiles", err)) != HKMS_OK ||
 	    (rc = no_link(conf, err)) != HKMS_OK ||
 	    (rc = no_link(userpin, err)) != HKMS_OK ||
 	    (rc = no_link(sopin, err)) != HKMS_OK ||
@@ -507,8 +562,8 @@ hkms_ops_init(const struct hkms_ops_init_req *req, json_t **out,
 			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 			goto out;
 		}
-		if ((rc = write_text(dir, "hkms.conf", text, 0644, err)) !=
-		    HKMS_OK)
+		if ((rc = hkms_store_write_atomic(cfgpath, text, strlen(text),
+		    0644, err)) != HKMS_OK)
 			goto out;
 	}
 	/* create the store layout now so the data dir is complete */

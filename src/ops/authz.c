@@ -82,6 +82,8 @@ static const struct authz_row table[] = {
 	{ "ca.revoke", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "ca.crl", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "ca.issue_client", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
+	/* issue 13b */
+	{ "ca.renew", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "profile.create", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "profile.delete", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },
 	{ "trust.import", HKMS_CLEARANCE_OPERATOR, SCOPE_NONE },

@@ -428,6 +428,7 @@ hkms_ops_ca_sign(struct hkms_ops_ctx *c,
 	 * digest strength); the build below trusts that */
 	if ((rc = ca_load(c, req->ca, 1, &ca, err)) != HKMS_OK ||
 	    (rc = leaf_profile(c, req->profile, &prof, err)) != HKMS_OK ||
+	    (rc = ops_profile_narrow(&req->ext, &prof, err)) != HKMS_OK ||
 	    (rc = hkms_x509_csr_parse(req->csr, req->csr_len, &csr, err)) !=
 	    HKMS_OK || (rc = hkms_x509_csr_verify(csr, err)) != HKMS_OK)
 		goto out;
@@ -444,6 +445,9 @@ hkms_ops_ca_sign(struct hkms_ops_ctx *c,
 	ir.audit_op = "ca.sign";
 	ir.audit_object = ca->name;
 	ir.audit_detail = d = sign_detail(req, NULL, 0);
+	if (hkms_x509_ext_choice_set(&req->ext))
+		json_object_set_new(d, "extensions",
+		    hkms_x509_ext_choice_json(&req->ext));
 	ir.group = 1;
 	ir.want_facts = 1;
 	rc = ca_issue(c, ca, &ir, &x, &rec, &retries, err);

@@ -833,6 +833,14 @@ hkms_ops_ca_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 	ops_rev_mark(c, NULL, o);	/* revoked by its parent (issue 14a) */
 	json_object_set(o, "policy", json_object_get(ca->meta, "policy") ?
 	    json_object_get(ca->meta, "policy") : json_null());
+	/* who uses it now (issue 13b: what ca delete would name) */
+	{
+		json_t *u = ops_ca_users(c, name);
+
+		json_object_set_new(o, "in_use", json_boolean(
+		    json_array_size(u) > 0));
+		json_object_set_new(o, "used_by", u);
+	}
 	/* pem: the whole record (the CA certificate and its chain, or the
 	 * CSR of a pending CA), last */
 	json_object_del(o, "pem");
@@ -944,5 +952,253 @@ out:
 	json_decref(meta);
 	json_decref(pol);
 	free(pem);
+	return rc;
+}
+
+/* ---- renew (issue 13b) --------------------------------------------- */
+
+/* strv (a new vector of borrowed strings) of a JSON array of strings */
+static const char **
+json_strv(json_t *a)
+{
+	const char **v = calloc(json_array_size(a) + 1, sizeof(*v));
+	size_t i, n = 0;
+	json_t *s;
+
+	json_array_foreach(a, i, s)
+		if (v != NULL && json_is_string(s))
+			v[n++] = json_string_value(s);
+	return v;
+}
+
+/* "<key>-r<unix time>" (an earlier -r<digits> suffix dropped), <= 64 */
+static void
+ca_rekey_name(const char *old, char *out, size_t size)
+{
+	char base[128], suffix[24], *r;
+	size_t bl;
+
+	snprintf(base, sizeof(base), "%s", old);
+	if ((r = strrchr(base, '-')) != NULL && r[1] == 'r' && r[2] != '\0' &&
+	    strspn(r + 2, "0123456789") == strlen(r + 2))
+		*r = '\0';
+	snprintf(suffix, sizeof(suffix), "-r%lld", (long long)time(NULL));
+	bl = strlen(base);
+	if (bl + strlen(suffix) > 64)
+		bl = 64 - strlen(suffix);
+	snprintf(out, size, "%.*s%s", (int)bl, base, suffix);
+}
+
+enum hkms_rc
+hkms_ops_ca_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
+    int days, json_t **out, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	enum hkms_key_type kt;
+	struct hkms_key_info ki;
+	struct hkms_x509_profile *prof = NULL;
+	struct ca *ca = NULL, *parent = NULL;
+	struct ca_issue_req ir;
+	STACK_OF(X509) *chain = NULL;
+	EVP_PKEY *pub = NULL;
+	X509 *x = NULL;
+	json_t *meta = NULL, *rec = NULL, *d = NULL, *prev;
+	const char *pname, *tkt, **nc[4] = { NULL, NULL, NULL, NULL };
+	char *pem = NULL, *oldpem = NULL, ref[160], newkey[72];
+	int made = 0, locked = 0, k;
+	long pl;
+
+	OPS_AUTHORIZE(c, "ca.renew", name, NULL, err);
+	memset(&ki, 0, sizeof(ki));
+	memset(&ir, 0, sizeof(ir));
+	if (out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((rc = ca_need_hsm(c, err)) != HKMS_OK ||
+	    (rc = ca_need_store(c, err)) != HKMS_OK ||
+	    (rc = ca_name_check(name, err)) != HKMS_OK)
+		return rc;
+	if (days < 0 || days > HKMS_OPS_DAYS_MAX) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "days must be 0..%d", HKMS_OPS_DAYS_MAX);
+		goto out;
+	}
+	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
+		goto out;
+	locked = 1;
+	if ((rc = ca_load(c, name, 1, &ca, err)) != HKMS_OK)
+		goto out;
+	pname = json_string_value(json_object_get(ca->meta, "parent"));
+	if (pname != NULL && strcmp(pname, "external") == 0) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
+		    "CA '%s' is signed by an outside CA: its issuer renews "
+		    "it (a new CSR comes from creating it external)", name);
+		goto out;
+	}
+	if (pname != NULL && (rc = ca_load(c, pname, 1, &parent, err)) !=
+	    HKMS_OK)
+		goto out;
+	/* the key: the same one, or a new one of the same type (the old one
+	 * need not exist any more) */
+	if (rekey) {
+		tkt = json_string_value(json_object_get(ca->meta,
+		    "token_key_type"));
+		if ((rc = hkms_hsm_key_type_parse(tkt ? tkt : "", &kt, err)) !=
+		    HKMS_OK)
+			goto out;
+		ca_rekey_name(ca->key, newkey, sizeof(newkey));
+		if ((rc = ops_key_create(c, newkey, kt, NULL, &ki, err)) !=
+		    HKMS_OK)
+			goto out;
+		made = 1;
+	} else if ((rc = ops_key_find(c, ca->key, &ki, err)) != HKMS_OK)
+		goto out;
+	key_ref_of(&ki, ref, sizeof(ref));
+	if ((rc = hkms_hsm_key_public(c->hsm, ref, &pub, err)) != HKMS_OK)
+		goto out;
+	/* the same subject, path length and name constraints; the lifetime
+	 * it had unless days says otherwise */
+	ir.opts.subject_name = X509_get_subject_name(ca->cert);
+	if ((pl = X509_get_pathlen(ca->cert)) >= 0) {
+		ir.opts.has_path_len = 1;
+		ir.opts.path_len = (int)pl;
+	}
+	nc[0] = json_strv(json_object_get(ca->meta, "permit_dns"));
+	nc[1] = json_strv(json_object_get(ca->meta, "exclude_dns"));
+	nc[2] = json_strv(json_object_get(ca->meta, "permit_ip"));
+	nc[3] = json_strv(json_object_get(ca->meta, "exclude_ip"));
+	for (k = 0; k < 4; k++)
+		if (nc[k] == NULL) {
+			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+			goto out;
+		}
+	ir.opts.permit_dns = nc[0][0] ? nc[0] : NULL;
+	ir.opts.exclude_dns = nc[1][0] ? nc[1] : NULL;
+	ir.opts.permit_ip = nc[2][0] ? nc[2] : NULL;
+	ir.opts.exclude_ip = nc[3][0] ? nc[3] : NULL;
+	ir.opts.days = days;
+	if (days == 0) {
+		int64_t nb = ca_parse_time(json_string_value(json_object_get(
+		    ca->meta, "not_before")));
+		int64_t na = ca_parse_time(json_string_value(json_object_get(
+		    ca->meta, "not_after")));
+
+		if (nb > 0 && na > nb)
+			ir.opts.days = (int)((na - nb + CA_DAY / 2) / CA_DAY);
+		if (ir.opts.days < 1 || ir.opts.days > HKMS_OPS_DAYS_MAX)
+			ir.opts.days = 0;
+		/* past the parent's end: clamped to it (days 0) */
+		if (parent != NULL && ir.opts.days > 0) {
+			int64_t pna = ca_parse_time(json_string_value(
+			    json_object_get(parent->meta, "not_after")));
+
+			if (pna > 0 && (int64_t)time(NULL) +
+			    (int64_t)ir.opts.days * CA_DAY > pna)
+				ir.opts.days = 0;
+		}
+	}
+	d = json_pack("{s:b,s:O,s:s}", "rekey", rekey, "previous_serial",
+	    json_object_get(ca->meta, "serial"), "key", ki.name);
+	if (parent != NULL) {
+		json_t *extra = json_pack("{s:s}", "ca_name", name);
+
+		if ((rc = hkms_x509_profile_get("intermediate-ca", NULL, &prof,
+		    err)) != HKMS_OK) {
+			json_decref(extra);
+			goto out;
+		}
+		ir.prof = prof;
+		ir.pub = pub;
+		ir.source = "ca-renew";
+		ir.extra = extra;
+		ir.audit_op = "ca.renew";
+		ir.audit_object = name;
+		ir.audit_detail = d;
+		rc = ca_issue(c, parent, &ir, &x, &rec, NULL, err);
+		json_decref(extra);
+		if (rc != HKMS_OK)
+			goto out;
+	} else {
+		if ((rc = hkms_x509_profile_get("ca", NULL, &prof, err)) !=
+		    HKMS_OK || (rc = hkms_x509_cert_build(pub, NULL, prof,
+		    &ir.opts, &x, err)) != HKMS_OK ||
+		    (rc = ops_sign_cert(c->hsm, ref, x, NULL,
+		    hkms_x509_digest_resolve(hkms_x509_profile_digest(prof),
+		    pub), err)) != HKMS_OK)
+			goto out;
+	}
+	if ((chain = ca_leaf_chain(parent, x)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = hkms_certio_pem_string(chain, &pem, err)) != HKMS_OK)
+		goto out;
+	if ((meta = ca_meta(x, "ca", &ki, pname)) == NULL) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	/* what stays the CA's: its policy, its creation, and the previous
+	 * certificates (certificates issued under them still chain to them) */
+	json_object_set(meta, "policy", json_object_get(ca->meta, "policy") ?
+	    json_object_get(ca->meta, "policy") : json_null());
+	if (json_object_get(ca->meta, "created"))
+		json_object_set(meta, "created", json_object_get(ca->meta,
+		    "created"));
+	prev = json_object_get(ca->meta, "previous");
+	prev = json_is_array(prev) ? json_deep_copy(prev) : json_array();
+	if ((rc = hkms_store_get(c->store, CA_KIND, name, NULL, &oldpem,
+	    err)) != HKMS_OK) {
+		json_decref(prev);
+		goto out;
+	}
+	json_array_append_new(prev, json_pack("{s:O,s:O,s:s,s:s}", "serial",
+	    json_object_get(ca->meta, "serial"), "not_after",
+	    json_object_get(ca->meta, "not_after"), "key", ca->key, "pem",
+	    oldpem));
+	json_object_set_new(meta, "previous", prev);
+	json_object_set_new(meta, "renewed", ca_now_json());
+	if (c->audit_seq == 0) {
+		json_object_set(d, "serial", json_object_get(meta, "serial"));
+		if ((rc = hkms_ops_audit_ahead(c, "ca.renew", name, d, err)) !=
+		    HKMS_OK)
+			goto out;
+	}
+	/* the commit point: JSON and PEM as one unit (docs/store.md) */
+	if ((rc = hkms_store_put(c->store, CA_KIND, name, meta, pem, err)) !=
+	    HKMS_OK)
+		goto out;
+	if ((rc = hkms_ops_ca_show(c, name, out, err)) != HKMS_OK)
+		goto out;
+	json_object_set_new(*out, "renewed", json_pack("{s:b,s:O,s:s}",
+	    "rekey", rekey, "previous_serial", json_object_get(ca->meta,
+	    "serial"), "previous_key", ca->key));
+	rc = HKMS_OK;
+out:
+	if (rc != HKMS_OK && made)
+		unmake_key(c, &ki, err);
+	if (locked)
+		hkms_store_end(c->store);
+	if (d == NULL)
+		d = json_pack("{s:b}", "rekey", rekey);
+	if (rc == HKMS_OK && meta != NULL)
+		json_object_set(d, "serial", json_object_get(meta, "serial"));
+	else if (rec != NULL)
+		/* issued and recorded by the parent, but the CA record
+		 * failed: the operator may want to revoke it */
+		json_object_set(d, "issued_serial", json_object_get(rec,
+		    "serial"));
+	hkms_ops_audit(c, "ca.renew", name, rc, err, d);
+	json_decref(d);
+	json_decref(rec);
+	json_decref(meta);
+	for (k = 0; k < 4; k++)
+		free(nc[k]);
+	free(pem);
+	free(oldpem);
+	X509_free(x);
+	EVP_PKEY_free(pub);
+	hkms_certio_chain_free(chain);
+	hkms_x509_profile_free(prof);
+	ca_free(parent);
+	ca_free(ca);
 	return rc;
 }

@@ -134,7 +134,19 @@ parse_input(const struct hkms_ops_cert_import_req *req, struct import *im,
 	if ((rc = hkms_certio_parse(req->data, req->len, req->passphrase,
 	    &im->certs, &info, err)) != HKMS_OK)
 		return about(rc, err, "certificate file");
-	if (info.has_private_key) {
+	/* the key in a file of its own (issue 13b): a bundle of both */
+	if (req->key_data != NULL) {
+		if (info.has_private_key)
+			return hkms_err_setc(err, HKMS_E_INVALID,
+			    "invalid_field", "key_data is given, but the "
+			    "certificate file holds a private key too");
+		if ((rc = hkms_certio_parse_key(req->key_data, req->key_len,
+		    req->passphrase, &im->swkey, &kcerts, err)) != HKMS_OK)
+			return about(rc, err, "key file");
+		hkms_certio_chain_free(kcerts);
+		if ((rc = hkms_x509_check_key(im->swkey, err)) != HKMS_OK)
+			return about(rc, err, "private key");
+	} else if (info.has_private_key) {
 		if ((rc = hkms_certio_parse_key(req->data, req->len,
 		    req->passphrase, &im->swkey, &kcerts, err)) != HKMS_OK)
 			return about(rc, err, "key bundle");
@@ -498,6 +510,60 @@ name_usable(struct hkms_ops_ctx *c, const char *name, int replace,
 	return rc;
 }
 
+/* --- trust on import (issue 13b) --- */
+
+/* the truststore alias a trusted import will take must be free before
+ * anything is written */
+static enum hkms_rc
+trust_alias_free(struct hkms_ops_ctx *c, const char *alias,
+    struct hkms_err *err)
+{
+	struct hkms_err e = { 0 };
+	json_t *o = NULL;
+	enum hkms_rc rc;
+
+	rc = hkms_ops_trust_show(c, alias, &o, &e);
+	json_decref(o);
+	if (rc == HKMS_OK)
+		return hkms_err_setc(err, HKMS_E_EXISTS, "alias_exists",
+		    "truststore alias '%s' exists; trust would add the "
+		    "certificate under the name", alias);
+	if (rc != HKMS_E_NOT_FOUND) {
+		*err = e;
+		return rc;
+	}
+	return HKMS_OK;
+}
+
+/* The leaf into the truststore under alias name (its own audit line,
+ * trust.import, after the certificate's); res gets "trusted". The store
+ * lock is held (recursive): no other process sees the certificate
+ * without its trust entry. */
+static enum hkms_rc
+add_to_truststore(struct hkms_ops_ctx *c, const char *name, X509 *leaf,
+    json_t *res, struct hkms_err *err)
+{
+	struct hkms_ops_trust_import_req tr;
+	unsigned char *der = NULL;
+	json_t *o = NULL;
+	enum hkms_rc rc;
+	int len = i2d_X509(leaf, &der);
+
+	if (len <= 0)
+		return hkms_err_crypto(err, "cannot encode the certificate");
+	memset(&tr, 0, sizeof(tr));
+	tr.alias = name;
+	tr.data = der;
+	tr.len = (size_t)len;
+	rc = hkms_ops_trust_import(c, &tr, &o, err);
+	OPENSSL_free(der);
+	if (rc == HKMS_OK)
+		json_object_set_new(res, "trusted", o);
+	else
+		json_decref(o);
+	return rc;
+}
+
 enum hkms_rc
 hkms_ops_cert_import(struct hkms_ops_ctx *c,
     const struct hkms_ops_cert_import_req *req, json_t **out,
@@ -537,6 +603,8 @@ cert_import_as(struct hkms_ops_ctx *c,
 		locked = 1;
 	}
 	if ((rc = name_usable(c, req->name, req->replace, err)) != HKMS_OK ||
+	    (req->trust && (rc = trust_alias_free(c, req->name, err)) !=
+	    HKMS_OK) ||
 	    (rc = required_eku(c, req->profile, &im.eku, err)) != HKMS_OK ||
 	    (rc = parse_input(req, &im, err)) != HKMS_OK ||
 	    (rc = resolve_key(c, req, &im, err)) != HKMS_OK)
@@ -572,6 +640,9 @@ cert_import_as(struct hkms_ops_ctx *c,
 		goto out;
 	}
 	json_object_set_new(res, "key_imported", json_boolean(made));
+	if (req->trust && (rc = add_to_truststore(c, req->name, leaf, res,
+	    err)) != HKMS_OK)
+		goto out;
 	if ((rc = hkms_ops_cert_show(c, req->name, &cert, err)) != HKMS_OK)
 		goto out;
 	json_object_set_new(res, "certificate", cert);

@@ -296,6 +296,9 @@ req_audit_detail(const struct hkms_ops_cert_req *req,
 		json_object_set_new(d, "subject", json_string(req->subject));
 	if (req->profile != NULL)
 		json_object_set_new(d, "profile", json_string(req->profile));
+	if (hkms_x509_ext_choice_set(&req->ext))
+		json_object_set_new(d, "extensions",
+		    hkms_x509_ext_choice_json(&req->ext));
 	return d;
 }
 
@@ -485,7 +488,8 @@ hkms_ops_cert_self_sign(struct hkms_ops_ctx *c,
 	locked = 1;
 	if ((rc = cert_name_free(c, req->name, err)) != HKMS_OK ||
 	    (rc = precheck_names(req, &digest, err)) != HKMS_OK ||
-	    (rc = leaf_profile(c, req->profile, &prof, err)) != HKMS_OK)
+	    (rc = leaf_profile(c, req->profile, &prof, err)) != HKMS_OK ||
+	    (rc = ops_profile_narrow(&req->ext, &prof, err)) != HKMS_OK)
 		goto out;
 	if ((rc = ops_days_check(req->days, HKMS_OPS_DAYS_MAX, err)) !=
 	    HKMS_OK)
@@ -647,12 +651,13 @@ hkms_ops_cert_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 	X509_REQ *req = NULL;
 	const char *kind = CERT_KIND;
 	json_t *meta = NULL, *o = NULL, *present = NULL, *v;
-	char *pem = NULL;
+	char *pem = NULL, ref[HKMS_OPS_REF_SIZE];
 
 	OPS_AUTHORIZE(c, "cert.show", NULL, NULL, err);
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = need_store(c, err)) != HKMS_OK ||
+	    (rc = ops_cert_ref(c, &name, ref, err)) != HKMS_OK ||
 	    (rc = record_get(c, name, &kind, &meta, &pem, err)) != HKMS_OK)
 		goto out;
 	if (is_csr(meta)) {
@@ -670,6 +675,7 @@ hkms_ops_cert_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 		ops_rev_mark(c, NULL, o);
 	}
 	json_object_set_new(o, "path", pem_path(c, kind, name));
+	ops_cert_set_users(c, name, meta, o);
 	json_object_set_new(o, "key_uri", key_uri(c, meta, &present));
 	json_object_set_new(o, "key_in_token", present);
 	if (strcmp(kind, CERT_KIND) == 0 && !is_csr(meta))
@@ -727,6 +733,7 @@ list_row(struct hkms_ops_ctx *c, const char *kind, json_t *meta,
 	else if (cas != NULL)
 		ops_rev_mark(c, cas, row);
 	json_object_del(row, "pem");
+	ops_cert_set_users(c, name, meta, row);
 	free(pem);
 	return row;
 }
@@ -855,12 +862,13 @@ hkms_ops_cert_export(struct hkms_ops_ctx *c, const char *name,
 	enum hkms_rc rc;
 	STACK_OF(X509) *certs = NULL;
 	json_t *meta = NULL;
-	char *pem = NULL;
+	char *pem = NULL, ref[HKMS_OPS_REF_SIZE];
 
 	OPS_AUTHORIZE(c, "cert.export", NULL, NULL, err);
 	if (data == NULL || len == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
-	if ((rc = need_store(c, err)) != HKMS_OK)
+	if ((rc = need_store(c, err)) != HKMS_OK ||
+	    (rc = ops_cert_ref(c, &name, ref, err)) != HKMS_OK)
 		return rc;
 	if (format != NULL && (rc = hkms_certio_format_parse(format, &fmt,
 	    err)) != HKMS_OK)
@@ -889,24 +897,34 @@ out:
 
 /* ---- rename, delete ------------------------------------------------ */
 
+/* computed (inuse.c): the users of the record now, put into meta's
+ * used_by so the refusal and the audit line name them */
 static int
-in_use(json_t *meta)
+in_use_now(struct hkms_ops_ctx *c, const char *name, json_t *meta)
 {
+	json_object_set_new(meta, "used_by", ops_cert_users(c, name, meta));
 	return json_array_size(json_object_get(meta, "used_by")) > 0;
 }
+
+#define in_use(meta) (json_array_size(json_object_get((meta), "used_by")) > 0)
 
 static enum hkms_rc
 refuse_in_use(const char *name, json_t *meta, const char *what,
     struct hkms_err *err)
 {
-	char *list = json_dumps(json_object_get(meta, "used_by"),
-	    JSON_COMPACT);
-	enum hkms_rc rc;
+	char list[160] = "";
+	json_t *u;
+	size_t i, n;
 
-	rc = hkms_err_setc(err, HKMS_E_IN_USE, "in_use", "certificate '%s' "
-	    "is used by %s; %s", name, list ? list : "other objects", what);
-	free(list);
-	return rc;
+	/* the users by name: "service, client:ops" */
+	json_array_foreach(json_object_get(meta, "used_by"), i, u) {
+		n = strlen(list);
+		snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "",
+		    json_is_string(u) ? json_string_value(u) : "?");
+	}
+	return hkms_err_setc(err, HKMS_E_IN_USE, "in_use", "certificate '%s' "
+	    "is used by %s; %s", name, list[0] ? list : "other objects",
+	    what);
 }
 
 enum hkms_rc
@@ -915,10 +933,12 @@ hkms_ops_cert_rename(struct hkms_ops_ctx *c, const char *from,
 {
 	enum hkms_rc rc;
 	json_t *meta = NULL, *d;
+	char ref[HKMS_OPS_REF_SIZE];
 	int locked = 0;
 
 	OPS_AUTHORIZE(c, "cert.rename", NULL, NULL, err);
-	if ((rc = need_store(c, err)) != HKMS_OK)
+	if ((rc = need_store(c, err)) != HKMS_OK ||
+	    (rc = ops_cert_ref(c, &from, ref, err)) != HKMS_OK)
 		return rc;
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
 		goto out;
@@ -935,7 +955,7 @@ hkms_ops_cert_rename(struct hkms_ops_ctx *c, const char *from,
 	    err)) != HKMS_OK)
 		goto out;
 	/* whatever uses it refers to it by name */
-	if (in_use(meta)) {
+	if (in_use_now(c, from, meta)) {
 		rc = refuse_in_use(from, meta, "release it first", err);
 		goto out;
 	}
@@ -962,10 +982,12 @@ hkms_ops_cert_delete(struct hkms_ops_ctx *c, const char *name, int force,
 {
 	enum hkms_rc rc;
 	json_t *meta = NULL, *d;
+	char ref[HKMS_OPS_REF_SIZE];
 	int locked = 0;
 
 	OPS_AUTHORIZE(c, "cert.delete", NULL, NULL, err);
-	if ((rc = need_store(c, err)) != HKMS_OK)
+	if ((rc = need_store(c, err)) != HKMS_OK ||
+	    (rc = ops_cert_ref(c, &name, ref, err)) != HKMS_OK)
 		return rc;
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
 		goto out;
@@ -982,7 +1004,7 @@ hkms_ops_cert_delete(struct hkms_ops_ctx *c, const char *name, int force,
 	if ((rc = hkms_store_get(c->store, CERT_KIND, name, &meta, NULL,
 	    err)) != HKMS_OK)
 		goto out;
-	if (in_use(meta) && !force) {
+	if (in_use_now(c, name, meta) && !force) {
 		rc = refuse_in_use(name, meta, "force deletes it anyway",
 		    err);
 		goto out;
@@ -1032,6 +1054,33 @@ rekey_name(const char *old, char *out, size_t size)
 	snprintf(out, size, "%.*s%s", (int)bl, base, suffix);
 }
 
+/* The token key type of x's public key, and name, into ki (for a rekey
+ * whose old key is gone) */
+static enum hkms_rc
+key_type_of(X509 *x, const char *name, struct hkms_key_info *ki,
+    struct hkms_err *err)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(x);
+	char curve[64] = "", t[32];
+	size_t cl = 0;
+
+	memset(ki, 0, sizeof(*ki));
+	snprintf(ki->name, sizeof(ki->name), "%s", name);
+	if (pk != NULL && EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA)
+		snprintf(t, sizeof(t), "rsa:%d", EVP_PKEY_get_bits(pk));
+	else if (pk != NULL && EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC &&
+	    EVP_PKEY_get_utf8_string_param(pk, "group", curve, sizeof(curve),
+	    &cl) == 1)
+		snprintf(t, sizeof(t), "ec:%s", strcmp(curve, "prime256v1") ==
+		    0 ? "p256" : strcmp(curve, "secp384r1") == 0 ? "p384" :
+		    strcmp(curve, "secp521r1") == 0 ? "p521" : curve);
+	else
+		return hkms_err_setc(err, HKMS_E_UNSUPPORTED,
+		    "unsupported_key_type", "the certificate's key is "
+		    "neither RSA nor EC");
+	return hkms_hsm_key_type_parse(t, &ki->type, err);
+}
+
 /* Lifetime of x in whole days (what it was issued for). */
 static int
 lifetime_days(X509 *x)
@@ -1060,7 +1109,7 @@ hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
 	X509 *old, *x = NULL;
 	json_t *meta = NULL, *nmeta = NULL, *d, *v;
 	const char *key, *prof_name, *dg;
-	char *pem = NULL, *npem = NULL, newkey[65];
+	char *pem = NULL, *npem = NULL, newkey[65], ref[HKMS_OPS_REF_SIZE];
 	int made = 0, locked = 0;
 
 	OPS_AUTHORIZE(c, "cert.renew", NULL, NULL, err);
@@ -1069,7 +1118,8 @@ hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
 	if (out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
 	if ((rc = cert_need_hsm(c, err)) != HKMS_OK ||
-	    (rc = need_store(c, err)) != HKMS_OK)
+	    (rc = need_store(c, err)) != HKMS_OK ||
+	    (rc = ops_cert_ref(c, &name, ref, err)) != HKMS_OK)
 		return rc;
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
 		goto out;
@@ -1113,9 +1163,15 @@ hkms_ops_cert_renew(struct hkms_ops_ctx *c, const char *name, int rekey,
 		dg = json_string_value(json_object_get(meta, "digest"));
 	if ((rc = leaf_profile(c, prof_name, &prof, err)) != HKMS_OK ||
 	    (dg != NULL && (rc = hkms_x509_digest_parse(dg, &digest,
-	    err)) != HKMS_OK) ||
-	    (rc = ops_key_find(c, key, &ki, err)) != HKMS_OK)
+	    err)) != HKMS_OK))
 		goto out;
+	if ((rc = ops_key_find(c, key, &ki, err)) != HKMS_OK) {
+		/* a rekey needs only the old key's type, which the
+		 * certificate tells (issue 13b: the old key may be gone) */
+		if (!rekey || rc != HKMS_E_NOT_FOUND ||
+		    (rc = key_type_of(old, key, &ki, err)) != HKMS_OK)
+			goto out;
+	}
 	if (rekey) {
 		rekey_name(ki.name, newkey, sizeof(newkey));
 		if ((rc = ops_key_create(c, newkey, ki.type, NULL, &nki,

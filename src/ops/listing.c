@@ -21,12 +21,31 @@ profiles_dir(const struct hkms_ops_ctx *c)
 static json_t *
 profile_row(const struct hkms_x509_profile *p)
 {
-	return json_pack("{s:s,s:b,s:b,s:i,s:i}",
+	json_t *o = json_pack("{s:s,s:b,s:b,s:i,s:i}",
 	    "name", hkms_x509_profile_name(p),
 	    "builtin", hkms_x509_profile_builtin(p),
 	    "ca", hkms_x509_profile_is_ca(p),
 	    "default_days", hkms_x509_profile_default_days(p),
 	    "max_days", hkms_x509_profile_max_days(p));
+	json_t *def = NULL;
+	char *text = NULL;
+	struct hkms_err e;
+
+	/* the extensions a certificate of it gets (issue 13b) */
+	if (o != NULL && hkms_x509_profile_to_json(p, &text, &e) == HKMS_OK &&
+	    (def = json_loads(text, 0, NULL)) != NULL) {
+		json_object_set(o, "key_usage", json_object_get(def,
+		    "key_usage"));
+		json_object_set(o, "extended_key_usage", json_object_get(def,
+		    "extended_key_usage"));
+		json_object_set(o, "basic_constraints", json_object_get(def,
+		    "basic_constraints"));
+		json_object_set(o, "aki", json_object_get(def, "aki"));
+		json_object_set(o, "ski", json_object_get(def, "ski"));
+	}
+	json_decref(def);
+	free(text);
+	return o;
 }
 
 enum hkms_rc

@@ -36,6 +36,35 @@ struct ops_ca_cache *ops_service_ca_cache(struct hkms_service *svc);
 		return authz_rc_;					\
 } while (0)
 
+/* Who uses certificate record name (inuse.c, issue 13b): computed now
+ * (the service, config, registered clients, the record's used_by); a new
+ * array. ops_cert_set_users sets in_use and used_by of o from it. */
+json_t *ops_cert_users(struct hkms_ops_ctx *c, const char *name,
+    json_t *meta);
+void ops_cert_set_users(struct hkms_ops_ctx *c, const char *name,
+    json_t *meta, json_t *o);
+/* Who uses CA name now (ca_delete.c): its unexpired, unrevoked issued
+ * certificates, child CAs, the server's client CA; a new array. */
+json_t *ops_ca_users(struct hkms_ops_ctx *c, const char *name);
+
+/* Thumbprints as names (thumbref.c, issue 13b): when *name is
+ * "sha256:<64 hex>", it is replaced by the name of the one certificate
+ * record (certs, cas) or truststore alias holding that certificate (kept
+ * in buf); not found: cert_not_found / not_found; several records:
+ * ambiguous_thumbprint. Anything else is left as it is. */
+#define HKMS_OPS_REF_SIZE 80
+int ops_is_thumbprint(const char *ref);
+enum hkms_rc ops_cert_ref(struct hkms_ops_ctx *c, const char **name,
+    char buf[HKMS_OPS_REF_SIZE], struct hkms_err *err);
+enum hkms_rc ops_trust_ref(struct hkms_ops_ctx *c, const char **alias,
+    char buf[HKMS_OPS_REF_SIZE], struct hkms_err *err);
+
+/* The request's extension switches on *prof (issue 13b): replaced by the
+ * narrowed copy when ch sets any (hkms_x509_profile_narrow); *prof is
+ * kept (and still the caller's to free) on failure. */
+enum hkms_rc ops_profile_narrow(const struct hkms_x509_ext_choice *ch,
+    struct hkms_x509_profile **prof, struct hkms_err *err);
+
 /* Make key name in the token — generated with type, or import (when not
  * NULL, borrowed) written in — under a key record: reserved in the store
  * first (key_exists when the name is taken by a record, a live

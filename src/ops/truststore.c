@@ -141,9 +141,11 @@ hkms_ops_trust_show(struct hkms_ops_ctx *c, const char *alias, json_t **out,
 	enum hkms_rc rc;
 	struct hkms_trust *tr = NULL;
 	struct hkms_trust_snap *s = NULL;
+	char ref[HKMS_OPS_REF_SIZE];
 
 	OPS_AUTHORIZE(c, "trust.show", NULL, NULL, err);
-	if ((rc = hkms_ops_trust_handle(c, &tr, err)) != HKMS_OK ||
+	if ((rc = ops_trust_ref(c, &alias, ref, err)) != HKMS_OK ||
+	    (rc = hkms_ops_trust_handle(c, &tr, err)) != HKMS_OK ||
 	    (rc = hkms_trust_snapshot(tr, &s, err)) != HKMS_OK)
 		return rc;
 	rc = hkms_trust_snap_show(s, alias, 0, out, err);
@@ -161,21 +163,25 @@ hkms_ops_trust_export(struct hkms_ops_ctx *c,
 	struct hkms_trust *tr = NULL;
 	struct hkms_trust_snap *s = NULL;
 	STACK_OF(X509) *certs = NULL;
+	const char *alias = req ? req->alias : NULL;
+	char ref[HKMS_OPS_REF_SIZE];
 
 	OPS_AUTHORIZE(c, "trust.export", NULL, NULL, err);
 	if (req == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "no request");
+	if ((rc = ops_trust_ref(c, &alias, ref, err)) != HKMS_OK)
+		return rc;
 	if (req->format != NULL &&
 	    (rc = hkms_certio_format_parse(req->format, &fmt, err)) != HKMS_OK)
 		return rc;
 	if ((rc = hkms_ops_trust_handle(c, &tr, err)) != HKMS_OK ||
 	    (rc = hkms_trust_snapshot(tr, &s, err)) != HKMS_OK)
 		return rc;
-	if ((rc = hkms_trust_snap_alias_certs(s, req->alias, &certs, err)) ==
+	if ((rc = hkms_trust_snap_alias_certs(s, alias, &certs, err)) ==
 	    HKMS_OK) {
 		if (fmt == HKMS_CERTIO_FMT_P12)
 			rc = hkms_certio_encode_p12(certs, req->password,
-			    req->alias, data, len, err);
+			    alias, data, len, err);
 		else
 			rc = hkms_certio_encode(certs, fmt, NULL, data, len,
 			    err);
@@ -190,8 +196,11 @@ hkms_ops_trust_delete(struct hkms_ops_ctx *c, const char *alias,
 {
 	enum hkms_rc rc;
 	struct hkms_trust *tr = NULL;
+	char ref[HKMS_OPS_REF_SIZE];
 
 	OPS_AUTHORIZE(c, "trust.delete", NULL, NULL, err);
+	if ((rc = ops_trust_ref(c, &alias, ref, err)) != HKMS_OK)
+		return hkms_ops_audit(c, "trust.delete", alias, rc, err, NULL);
 	if ((rc = hkms_ops_trust_handle(c, &tr, err)) == HKMS_OK &&
 	    (rc = trust_ahead(c, "trust.delete", alias, NULL, err)) ==
 	    HKMS_OK) {

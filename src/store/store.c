@@ -1642,6 +1642,11 @@ check_dir(struct hkms_store *st, const char *kind, json_t *errors,
 			} else if (ends_with(f, ".pem.next")) {
 				hkms_json_push(warnings, "%s/%s: staged PEM (finished "
 				    "or dropped on open)", kind, f);
+			} else if (strcmp(kind, "crl") == 0 &&
+			    ends_with(f, ".crl.pem")) {
+				/* a CRL hkms published (<crl_dir>/<ca>.crl.pem
+				 * beside <ca>.crl): not a record */
+				continue;
 			} else if (ends_with(f, ".pem")) {
 				snprintf(base, sizeof(base), "%.*s",
 				    (int)(strlen(f) - 4), f);

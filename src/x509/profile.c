@@ -856,3 +856,178 @@ hkms_x509_profile_allow_san_from_csr(const struct hkms_x509_profile *p)
 {
 	return p->allow_san_from_csr;
 }
+
+/* ---- per-request extension switches (issue 13b) ---- */
+
+int
+hkms_x509_ext_choice_set(const struct hkms_x509_ext_choice *ch)
+{
+	return ch != NULL && (ch->basic_constraints != 0 || ch->aki != 0 ||
+	    ch->key_usage != NULL || ch->extended_key_usage != NULL);
+}
+
+/* "a,b" (or "" / "none") as a JSON array of strings */
+static json_t *
+comma_list(const char *s)
+{
+	json_t *a = json_array();
+	const char *p = s, *q;
+	size_t n;
+
+	if (strcmp(s, "none") == 0)
+		return a;
+	while (a != NULL && *p != '\0') {
+		while (*p == ' ' || *p == ',')
+			p++;
+		q = strchr(p, ',');
+		n = q ? (size_t)(q - p) : strlen(p);
+		while (n > 0 && p[n - 1] == ' ')
+			n--;
+		if (n > 0)
+			json_array_append_new(a, json_stringn(p, n));
+		p += n;
+	}
+	return a;
+}
+
+static enum hkms_rc
+not_allowed(struct hkms_err *err, const char *prof, const char *what)
+{
+	return hkms_err_setc(err, HKMS_E_POLICY, "extension_not_allowed",
+	    "%s is not allowed by profile '%s'", what, prof);
+}
+
+/* a profile parser's complaint about a switch: the request's field */
+static enum hkms_rc
+bad_switch(struct hkms_err *err, const char *field)
+{
+	char why[sizeof(err->detail)];
+
+	snprintf(why, sizeof(why), "%s", err ? err->detail : "");
+	return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field", "%s: %.200s",
+	    field, why);
+}
+
+enum hkms_rc
+hkms_x509_profile_narrow(const struct hkms_x509_profile *p,
+    const struct hkms_x509_ext_choice *ch, struct hkms_x509_profile **out,
+    struct hkms_err *err)
+{
+	struct hkms_x509_profile *n = NULL, tmp;
+	enum hkms_rc rc = HKMS_E_NOMEM;
+	json_t *list = NULL;
+	int i, j;
+	unsigned ku;
+
+	if (p == NULL || ch == NULL || out == NULL)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid argument");
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	*n = *p;
+	/* the URL lists are owned: copy them */
+	n->n_crldp = n->n_aia_ca_issuers = n->n_aia_ocsp = 0;
+	for (i = 0; i < p->n_crldp; i++)
+		if ((n->crldp[n->n_crldp++] = strdup(p->crldp[i])) == NULL)
+			goto nomem;
+	for (i = 0; i < p->n_aia_ca_issuers; i++)
+		if ((n->aia_ca_issuers[n->n_aia_ca_issuers++] =
+		    strdup(p->aia_ca_issuers[i])) == NULL)
+			goto nomem;
+	for (i = 0; i < p->n_aia_ocsp; i++)
+		if ((n->aia_ocsp[n->n_aia_ocsp++] = strdup(p->aia_ocsp[i])) ==
+		    NULL)
+			goto nomem;
+	if (ch->basic_constraints == HKMS_X509_EXT_OFF) {
+		if (p->bc_present && p->bc_ca) {
+			rc = not_allowed(err, p->name, "basic_constraints off "
+			    "(a CA certificate needs it)");
+			goto fail;
+		}
+		n->bc_present = 0;
+	} else if (ch->basic_constraints == HKMS_X509_EXT_ON &&
+	    !p->bc_present) {
+		rc = not_allowed(err, p->name, "basic_constraints");
+		goto fail;
+	}
+	if (ch->aki == HKMS_X509_EXT_OFF)
+		n->aki = 0;
+	else if (ch->aki == HKMS_X509_EXT_ON && !p->aki) {
+		rc = not_allowed(err, p->name, "aki");
+		goto fail;
+	}
+	if (ch->key_usage != NULL) {
+		if ((list = comma_list(ch->key_usage)) == NULL)
+			goto nomem;
+		if (get_key_usage(p->name, list, &ku, err) != HKMS_OK) {
+			rc = bad_switch(err, "key_usage");
+			goto fail;
+		}
+		if ((ku & ~p->key_usage) != 0) {
+			rc = not_allowed(err, p->name, "a key_usage outside "
+			    "the profile's");
+			goto fail;
+		}
+		if (p->bc_present && p->bc_ca && ku != 0 && !(ku & KU_CS)) {
+			rc = not_allowed(err, p->name, "key_usage without "
+			    "keyCertSign for a CA");
+			goto fail;
+		}
+		n->key_usage = ku;
+		json_decref(list);
+		list = NULL;
+	}
+	if (ch->extended_key_usage != NULL) {
+		if ((list = comma_list(ch->extended_key_usage)) == NULL)
+			goto nomem;
+		memset(&tmp, 0, sizeof(tmp));
+		snprintf(tmp.name, sizeof(tmp.name), "%s", p->name);
+		if (get_eku(p->name, list, &tmp, err) != HKMS_OK) {
+			rc = bad_switch(err, "extended_key_usage");
+			goto fail;
+		}
+		for (i = 0; i < tmp.n_eku; i++) {
+			for (j = 0; j < p->n_eku; j++)
+				if (strcmp(tmp.eku[i], p->eku[j]) == 0)
+					break;
+			if (j == p->n_eku) {
+				rc = not_allowed(err, p->name, "an "
+				    "extended_key_usage outside the "
+				    "profile's");
+				goto fail;
+			}
+		}
+		n->n_eku = tmp.n_eku;
+		memcpy(n->eku, tmp.eku, sizeof(n->eku));
+	}
+	json_decref(list);
+	*out = n;
+	return HKMS_OK;
+nomem:
+	rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+fail:
+	json_decref(list);
+	hkms_x509_profile_free(n);
+	return rc;
+}
+
+json_t *
+hkms_x509_ext_choice_json(const struct hkms_x509_ext_choice *ch)
+{
+	json_t *o = json_object();
+
+	if (o == NULL || ch == NULL)
+		return o;
+	if (ch->basic_constraints)
+		json_object_set_new(o, "basic_constraints", json_boolean(
+		    ch->basic_constraints == HKMS_X509_EXT_ON));
+	if (ch->aki)
+		json_object_set_new(o, "aki", json_boolean(ch->aki ==
+		    HKMS_X509_EXT_ON));
+	if (ch->key_usage)
+		json_object_set_new(o, "key_usage",
+		    comma_list(ch->key_usage));
+	if (ch->extended_key_usage)
+		json_object_set_new(o, "extended_key_usage",
+		    comma_list(ch->extended_key_usage));
+	return o;
+}

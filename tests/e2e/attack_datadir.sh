@@ -61,9 +61,10 @@ out=$(env -u HKMS_DATA_DIR -u HKMS_CONFIG HOME=$T/home "$HKMS_BIN" init 2>&1 >/d
 echo "$out" | grep -q '"code":"unsafe_path"' || fail "init under a foreign HOME: $out"
 [ -z "$(ls -A "$T/home")" ] || fail "init made $(ls -A "$T/home") in a foreign HOME before refusing"
 mkdir -m 0777 "$T/open"
-out=$(HKMS_DATA_DIR=$T/open/a/data "$HKMS_BIN" init 2>&1 >/dev/null) && fail "init under a 0777 dir succeeded"
+# HKMS_CONFIG (an existing config) would name the data dir, as for every command
+out=$(env -u HKMS_CONFIG HKMS_DATA_DIR=$T/open/a/data "$HKMS_BIN" init 2>&1 >/dev/null) && fail "init under a 0777 dir succeeded"
 [ -z "$(ls -A "$T/open")" ] || fail "init made $(ls -A "$T/open") in a world-writable dir"
 mkdir -m 1777 "$T/sticky"
-HKMS_DATA_DIR=$T/sticky/data "$HKMS_BIN" init >/dev/null || fail "init under a sticky dir (as /tmp)"
+env -u HKMS_CONFIG HKMS_DATA_DIR=$T/sticky/data "$HKMS_BIN" init >/dev/null || fail "init under a sticky dir (as /tmp)"
 pass "init: nothing made in a foreign or world-writable dir before refusing; a sticky parent is fine"
 exit 0

@@ -117,7 +117,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["common_name"] == "alice" and r["type"] == "certificate", r
 assert r["key_type"] == "EC" and r["key_bits"] == 256 and r["client_key_type"] == "ec:p256", r
-assert r["source"] == "issue-client" and r["file"] == "alice.p12", r
+assert r["source"] == "issue-client" and r["out_file"] == "alice.p12", r
 assert r["pkcs12_bytes"] == __import__("os").path.getsize("alice.p12"), r
 assert "cn" not in r and "subject_key" not in r, r
 PY

@@ -34,7 +34,7 @@ serve_start
 python3 - "$HKMS_SRC/README.md" > session.sh <<'PY' || fail "no curl session in README.md"
 import re, sys
 md = open(sys.argv[1]).read()
-m = re.search(r"A session \(bash\):\s*\n+```sh\n(.*?)\n```", md, re.S)
+m = re.search(r"A session \(bash\):\s*\n+(?:<!--[^\n]*-->\n)?```sh\n(.*?)\n```", md, re.S)
 if not m: sys.exit(1)
 print(m.group(1))
 PY

@@ -363,6 +363,11 @@ HTTP_BODIES = [
     ('service.cert_self_sign', {"rekey": True}),
     ('service.cert_trust', {}),
     ('cert.restore', {"version": 2}),
+    # issue 13b
+    ("profile.create", {"name": "short", "profile": {
+        "key_usage": ["digitalSignature"], "extended_key_usage":
+        ["clientAuth"], "default_days": 30, "max_days": 90}}),
+    ("ca.renew", {"rekey": True, "days": 365}),
     # revocation, CRLs, OCSP (issue 14a)
     ("trust.crl_import", {"crl": "-----BEGIN X509 CRL-----\nMIIB\n"
                           "-----END X509 CRL-----\n"}),

@@ -53,7 +53,7 @@ ctx(struct hkms_ops_ctx *c, const struct hkms_principal *p)
 static int
 group_setup(void **state)
 {
-	struct hkms_ops_init_req req = { NULL, "unit-cli", "unit:test", 0 };
+	struct hkms_ops_init_req req = { NULL, "unit-cli", "unit:test", 0, NULL };
 	struct hkms_ops_ca_create_req ca;
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;

@@ -54,7 +54,7 @@ struct call {
 static int
 group_setup(void **state)
 {
-	struct hkms_ops_init_req req = { NULL, "unit-http", "unit:test", 1 };
+	struct hkms_ops_init_req req = { NULL, "unit-http", "unit:test", 1, NULL };
 	struct hkms_err err = { 0 };
 	char dir[300];
 	json_t *out = NULL;

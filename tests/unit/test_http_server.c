@@ -37,7 +37,7 @@ static struct hkms_principal local;
 static int
 group_setup(void **state)
 {
-	struct hkms_ops_init_req req = { NULL, "unit-http", "unit:test", 1 };
+	struct hkms_ops_init_req req = { NULL, "unit-http", "unit:test", 1, NULL };
 	struct hkms_service_opts o = { "unit:test", 0, 0, 1, 1 };
 	struct hkms_err err = { 0 };
 	char dir[300];

@@ -33,7 +33,7 @@ static struct hkms_service *svc;
 static int
 group_setup(void **state)
 {
-	struct hkms_ops_init_req req = { NULL, "unit-rtc", "unit:test", 0 };
+	struct hkms_ops_init_req req = { NULL, "unit-rtc", "unit:test", 0, NULL };
 	struct hkms_err err = { 0 };
 	char dir[300], cfgpath[400];
 	json_t *out = NULL;

@@ -45,7 +45,7 @@ static struct hkms_config *cfg;
 static int
 group_setup(void **state)
 {
-	struct hkms_ops_init_req req = { NULL, "unit-svc", "unit:test", 1 };
+	struct hkms_ops_init_req req = { NULL, "unit-svc", "unit:test", 1, NULL };
 	struct hkms_err err = { 0 };
 	char dir[300];
 	json_t *out = NULL;
