@@ -80,6 +80,12 @@ struct hkms_http_resp {
 					 * Location or Link URL */
 };
 
+/** resp becomes err as an ACME problem document (application/problem+
+ *  json: type, detail, status; routes_acme.c). The server uses it too for
+ *  the errors it answers under /acme/ before a route runs. */
+void hkms_http_acme_problem(struct hkms_http_resp *resp,
+    const struct hkms_err *err);
+
 /** Add a response header (copied; too long or too many: dropped). */
 void hkms_http_resp_header(struct hkms_http_resp *resp, const char *name,
     const char *value);

@@ -27,8 +27,8 @@ hdr_add(struct hkms_http_resp *resp, const char *name, const char *value)
 		hkms_http_resp_header(resp, name, value);
 }
 
-static void
-problem(struct hkms_http_resp *resp, const struct hkms_err *err)
+void
+hkms_http_acme_problem(struct hkms_http_resp *resp, const struct hkms_err *err)
 {
 	int status = hkms_err_http_status(err);
 	json_t *o = json_pack("{s:s,s:s,s:i}", "type",
@@ -80,7 +80,7 @@ acme_route(struct hkms_http_req *req, struct hkms_http_resp *resp,
 	else {
 		hkms_err_setc(&err, HKMS_E_INVALID, "acme_malformed",
 		    "the request has no usable Host header");
-		problem(resp, &err);
+		hkms_http_acme_problem(resp, &err);
 		return;
 	}
 	if (base[strlen(base) - 1] == '/')
@@ -92,7 +92,7 @@ acme_route(struct hkms_http_req *req, struct hkms_http_resp *resp,
 		hkms_err_setc(&err, HKMS_E_INVALID,
 		    "acme_unsupported_media_type", "ACME requests are "
 		    "application/jose+json");
-		problem(resp, &err);
+		hkms_http_acme_problem(resp, &err);
 		return;
 	}
 	if (hkms_http_ctx(req, resp, HKMS_SERVICE_NEED_STORE |
@@ -108,7 +108,7 @@ acme_route(struct hkms_http_req *req, struct hkms_http_resp *resp,
 	ar.body_len = req->body_len;
 	rc = hkms_ops_acme(&c, &ar, &out, &err);
 	if (rc != HKMS_OK)
-		problem(resp, &err);
+		hkms_http_acme_problem(resp, &err);
 	else if (out.pem != NULL)
 		hkms_http_resp_bytes(resp, out.status,
 		    "application/pem-certificate-chain", out.pem,

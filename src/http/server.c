@@ -157,11 +157,23 @@ send_resp(struct MHD_Connection *conn, struct hkms_http_resp *r, int close,
 	return ret;
 }
 
+/* An error the server answers before any route runs: the JSON envelope,
+ * or under /acme/ a problem document (RFC 8555 §6.7), which is what ACME
+ * clients parse for every error. */
+static void
+pre_error(struct hkms_http_resp *r, const char *url, const struct hkms_err *e)
+{
+	if (url != NULL && strncmp(url, "/acme/", 6) == 0)
+		hkms_http_acme_problem(r, e);
+	else
+		hkms_http_resp_error(r, e, NULL);
+}
+
 #define error_resp(r, rc, code, ...) do {				\
 	struct hkms_err e_ = { 0 };					\
 									\
 	hkms_err_setc(&e_, rc, code, __VA_ARGS__);			\
-	hkms_http_resp_error(r, &e_, NULL);				\
+	pre_error(r, url, &e_);						\
 } while (0)
 
 /* ---- the request log ---- */

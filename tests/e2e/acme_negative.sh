@@ -38,6 +38,25 @@ r={x["ca"]:x for x in json.load(sys.stdin)}; assert r["api"]["enabled"] and r["w
 	fail "the operator API without a client certificate"
 pass "the operator API enables, lists and disables ACME for a CA (no client certificate: 401)"
 
+# errors the server answers before an ACME route runs are problem
+# documents too: no such route (404), wrong method (405), too large (413)
+problem_of() {	# EXPECTED-STATUS CURL-ARGS...: the problem type
+	local want=$1; shift
+	curl -s -D hdr.out -o prob.out -w '%{http_code}' --cacert service.pem "$@" > st.out
+	[ "$(cat st.out)" = "$want" ] || fail "$*: status $(cat st.out), not $want"
+	grep -qi '^content-type: application/problem+json' hdr.out || fail "$*: not a problem document: $(cat hdr.out)"
+	python3 -c 'import json,sys; d=json.load(open("prob.out")); assert d["status"]==int(sys.argv[1]) and d["type"].startswith("urn:ietf:params:acme:error:"), d; print(d["type"])' "$want"
+}
+problem_of 404 "$URL/acme/web/no-such-resource" > /dev/null
+problem_of 405 -X DELETE "$URL/acme/web/directory" > /dev/null
+head -c $((2 * 1024 * 1024)) /dev/zero > big.bin
+problem_of 413 -H 'Content-Type: application/jose+json' -H 'Expect:' --data-binary @big.bin "$URL/acme/web/new-account" |
+	grep -q ':malformed$' || fail "413 is not malformed"
+rm -f big.bin
+[ "$(curl -s -D hdr.out -o /dev/null -w '%{http_code}' --cacert service.pem "$URL/v1/no-such")" = 404 ] &&
+	grep -qi '^content-type: application/json' hdr.out || fail "the rest of the API keeps its JSON envelope"
+pass "errors before an ACME route (404, 405, 413) are problem documents; the API keeps JSON"
+
 client() { python3 "$HKMS_SRC/tests/e2e/acme_client.py" "$DIR" "$T/service.pem" "$HTTP01" "$@"; }
 
 client bad-signature bad-alg media-type replayed-nonce wrong-url unknown-kid jwk-and-kid \
