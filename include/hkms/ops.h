@@ -986,6 +986,9 @@ struct hkms_ops_est_token_req {
 	const char *subject;		/* the subject the CSR must have
 					 * (hkms_x509_name_parse syntax) */
 	int days;			/* lifetime, 0 = 7, at most 365 */
+	const char *san;		/* the SANs the CSR must have, exactly
+					 * (hkms_x509_san_parse syntax); NULL
+					 * or "": the CSR must have none */
 };
 
 /** A one-time enrollment password for first enrollment on ca: 144

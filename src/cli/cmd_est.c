@@ -172,6 +172,7 @@ token_create(struct hkms_cli *cli, int argc, char **argv)
 		{ "ca", required_argument, NULL, 'c' },
 		{ "subject", required_argument, NULL, 's' },
 		{ "days", required_argument, NULL, 'd' },
+		{ "san", required_argument, NULL, 'a' },
 		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	struct hkms_ops_est_token_req r;
@@ -181,10 +182,13 @@ token_create(struct hkms_cli *cli, int argc, char **argv)
 	int ch, ret;
 
 	memset(&r, 0, sizeof(r));
-	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:s:d:h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:s:d:a:h", lo)) != -1) {
 		switch (ch) {
 		case 'c':
 			r.ca = optarg;
+			break;
+		case 'a':
+			r.san = optarg;
 			break;
 		case 's':
 			r.subject = optarg;
@@ -196,11 +200,13 @@ token_create(struct hkms_cli *cli, int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: hkms est token create --ca CA "
-			    "--subject SUBJECT [--days N]\nMake a one-time "
-			    "enrollment password for a first EST enrollment "
-			    "on CA: the CSR must have SUBJECT (\"/CN=dev1/"
-			    "O=Example\"); valid once, for N days (default "
-			    "7). The password is printed only now.\n");
+			    "--subject SUBJECT [--san SANS] [--days N]\nMake "
+			    "a one-time enrollment password for a first EST "
+			    "enrollment on CA: the CSR must have SUBJECT "
+			    "(\"/CN=dev1/O=Example\") and exactly the SANS "
+			    "(\"DNS:dev1.example,IP:10.0.0.5\"; none without "
+			    "--san); valid once, for N days (default 7). The "
+			    "password is printed only now.\n");
 			return HKMS_EXIT_OK;
 		default:
 			return hkms_cli_usage(cli, "bad option for 'est token "
@@ -209,7 +215,7 @@ token_create(struct hkms_cli *cli, int argc, char **argv)
 	}
 	if (optind != argc || r.ca == NULL || r.subject == NULL)
 		return hkms_cli_usage(cli, "usage: hkms est token create --ca "
-		    "CA --subject SUBJECT [--days N]");
+		    "CA --subject SUBJECT [--san SANS] [--days N]");
 	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_est_token_create(&c, &r, &out, &err) != HKMS_OK)
 		return hkms_cli_fail(cli, &err);

@@ -252,19 +252,21 @@ est_token_list(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	hkms_http_reply(resp, rc, 200, out, &err);
 }
 
-/* POST /v1/est/tokens {ca, subject, days} (hkms est token create): the
+/* POST /v1/est/tokens {ca, subject, san, days} (hkms est token create): the
  * password is in the answer, once */
 struct est_token_body {
 	struct hkms_body_head h;
 	const char *ca;
 	const char *subject;
 	int days;
+	const char *san;
 };
 
 static const struct hkms_body_field est_token_fields[] = {
 	HKMS_BODY_F(struct est_token_body, ca, HKMS_BODY_STRING, 1),
 	HKMS_BODY_F(struct est_token_body, subject, HKMS_BODY_STRING, 1),
 	HKMS_BODY_I(struct est_token_body, days, 0, 0, 365),
+	HKMS_BODY_F(struct est_token_body, san, HKMS_BODY_STRING, 0),
 	HKMS_BODY_END
 };
 
@@ -286,6 +288,7 @@ est_token_create(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	memset(&r, 0, sizeof(r));
 	r.ca = b.ca;
 	r.subject = b.subject;
+	r.san = b.san;
 	r.days = b.days;
 	if (hkms_http_ctx(req, resp, HKMS_SERVICE_NEED_STORE, &c) == 0) {
 		rc = hkms_ops_est_token_create(&c, &r, &out, &err);

@@ -22,6 +22,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include "hkms/certio.h"
 #include "hkms/hsm.h"
 #include "hkms/ops.h"
@@ -338,6 +341,8 @@ restorable(struct hkms_ops_ctx *c, const char *name, json_t *meta,
 	struct hkms_key_info ki;
 	enum hkms_rc rc;
 	int64_t nb, na, now = (int64_t)time(NULL);
+	EVP_PKEY *pub = NULL;
+	char ref[160];
 	X509 *x;
 
 	if (key == NULL || ops_key_find(c, key, &ki, err) != HKMS_OK)
@@ -349,6 +354,21 @@ restorable(struct hkms_ops_ctx *c, const char *name, json_t *meta,
 	    NULL, &certs, NULL, err)) != HKMS_OK)
 		return rc;
 	x = sk_X509_value(certs, 0);
+	/* the key of that name now: a key deleted and made again under the
+	 * same name is another key, which the old certificate is not for */
+	if (ki.id_len > 0)
+		snprintf(ref, sizeof(ref), "id:%s", ki.id_hex);
+	else
+		snprintf(ref, sizeof(ref), "%s", ki.name);
+	if ((rc = hkms_hsm_key_public(c->hsm, ref, &pub, err)) != HKMS_OK)
+		goto out;
+	if (EVP_PKEY_eq(X509_get0_pubkey(x), pub) != 1) {
+		rc = hkms_err_setc(err, HKMS_E_INVALID, "key_mismatch",
+		    "version %d of certificate '%s' is not for the key '%s' "
+		    "now in the token (a key made again under that name)",
+		    version_of(meta), name, key);
+		goto out;
+	}
 	if (hkms_certio_time(X509_get0_notBefore(x), &nb, err) != HKMS_OK ||
 	    hkms_certio_time(X509_get0_notAfter(x), &na, err) != HKMS_OK)
 		rc = err->rc;
@@ -360,6 +380,8 @@ restorable(struct hkms_ops_ctx *c, const char *name, json_t *meta,
 		    json_string_value(json_object_get(meta, "not_after")));
 	else
 		rc = HKMS_OK;
+out:
+	EVP_PKEY_free(pub);
 	hkms_certio_chain_free(certs);
 	return rc;
 }
@@ -399,6 +421,19 @@ cert_history_restore(struct hkms_ops_ctx *c, const char *name, int version,
 		if (version > 0 ? version_of(it) == version :
 		    pick == NULL || pick(c, it, arg))
 			found = version_of(it);
+		/* what pick takes must be restorable too (its key may have
+		 * been made again under the same name): else an older one */
+		if (found && version == 0 && pick != NULL) {
+			struct hkms_err e = { 0 };
+
+			snprintf(rec, sizeof(rec), "%d", found);
+			if (hkms_store_get(c->store, kind, rec, NULL, &pem,
+			    &e) != HKMS_OK || pem == NULL ||
+			    restorable(c, name, it, pem, &e) != HKMS_OK)
+				found = 0;
+			free(pem);
+			pem = NULL;
+		}
 	}
 	if (!found) {
 		if (version > 0)

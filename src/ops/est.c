@@ -371,6 +371,8 @@ token_public(json_t *t)
 	return o;
 }
 
+static char *san_str(GENERAL_NAMES *g);
+
 /* ---- enabling -------------------------------------------------------- */
 
 /* Under the data lock: no CA but keep is the default EST CA any more. */
@@ -576,6 +578,8 @@ hkms_ops_est_token_create(struct hkms_ops_ctx *c,
 	unsigned char rnd[6], salt[SALT_LEN], hash[HASH_LEN], pw[PASS_BYTES];
 	char id[20], salt_hex[2 * SALT_LEN + 1], hash_hex[2 * HASH_LEN + 1];
 	char pass[PASS_BYTES * 4 / 3 + 4], exp[32], *subj = NULL;
+	char *san = NULL;
+	GENERAL_NAMES *gens = NULL;
 	X509_NAME *name = NULL;
 	json_t *rec = NULL, *res = NULL, *d = NULL, *cfg = NULL;
 	int days, locked = 0;
@@ -604,6 +608,18 @@ hkms_ops_est_token_create(struct hkms_ops_ctx *c,
 	if ((rc = hkms_x509_name_parse(req->subject, &name, err)) != HKMS_OK ||
 	    (rc = hkms_x509_name_format(name, &subj, err)) != HKMS_OK)
 		goto out;
+	/* the SANs the password grants, in canonical form: a password is
+	 * for its names only, not for any name the profile would copy */
+	if (req->san != NULL && req->san[0] != '\0') {
+		if ((rc = hkms_x509_san_parse(req->san, &gens, err)) !=
+		    HKMS_OK)
+			goto out;
+		if ((san = san_str(gens)) == NULL) {
+			rc = hkms_err_setc(err, HKMS_E_INVALID, "invalid_san",
+			    "san cannot be formatted");
+			goto out;
+		}
+	}
 	if ((rc = est_settings(c, req->ca, &cfg, err)) != HKMS_OK)
 		goto out;
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1 || RAND_bytes(salt,
@@ -625,16 +641,17 @@ hkms_ops_est_token_create(struct hkms_ops_ctx *c,
 	hex_of(salt, sizeof(salt), salt_hex);
 	hex_of(hash, sizeof(hash), hash_hex);
 	hkms_time_str((int64_t)time(NULL) + (int64_t)days * CA_DAY, exp);
-	rec = json_pack("{s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:s,s:s,s:i}", "id", id,
-	    "ca", req->ca, "subject", subj, "created", now_json(), "expires",
-	    exp, "created_by", c->actor ? c->actor : "unknown", "status",
-	    "active", "salt", salt_hex, "hash", hash_hex, "iter", TOKEN_ITER);
+	rec = json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:s,s:s,s:i}", "id",
+	    id, "ca", req->ca, "subject", subj, "san", san ? san : "",
+	    "created", now_json(), "expires", exp, "created_by", c->actor ?
+	    c->actor : "unknown", "status", "active", "salt", salt_hex, "hash",
+	    hash_hex, "iter", TOKEN_ITER);
 	if (rec == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	d = json_pack("{s:s,s:s,s:s}", "token", id, "subject", subj,
-	    "expires", exp);
+	d = json_pack("{s:s,s:s,s:s,s:s}", "token", id, "subject", subj,
+	    "san", san ? san : "", "expires", exp);
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
 		goto out;
 	locked = 1;
@@ -662,7 +679,9 @@ out:
 	json_decref(res);
 	json_decref(cfg);
 	X509_NAME_free(name);
+	GENERAL_NAMES_free(gens);
 	free(subj);
+	free(san);
 	return rc;
 }
 
@@ -1189,7 +1208,9 @@ enroll_token(struct hkms_ops_ctx *c, const struct hkms_ops_est_enroll_req *req,
     char **out, size_t *len, char **tok_id, char **serial,
     struct hkms_err *err)
 {
-	char *user = NULL, *pass = NULL, actor[80];
+	char *user = NULL, *pass = NULL, actor[80], *csan = NULL;
+	GENERAL_NAMES *gens = NULL;
+	const char *gsan;
 	X509_NAME *want = NULL;
 	json_t *tok = NULL;
 	enum hkms_rc rc, rc2;
@@ -1212,6 +1233,18 @@ enroll_token(struct hkms_ops_ctx *c, const struct hkms_ops_est_enroll_req *req,
 		    "subject")), user);
 		goto out;
 	}
+	/* and exactly the SANs it grants (none unless it names some) */
+	if ((rc = hkms_x509_csr_get_san(csr, &gens, err)) != HKMS_OK)
+		goto out;
+	gsan = json_string_value(json_object_get(tok, "san"));
+	if ((csan = san_str(gens)) == NULL || strcmp(csan, gsan ? gsan : "") !=
+	    0) {
+		rc = hkms_err_setc(err, HKMS_E_DENIED, "est_subject_mismatch",
+		    "the CSR's SANs (%.80s) are not those of enrollment "
+		    "password '%s' (%.80s)", csan && csan[0] ? csan : "none",
+		    user, gsan && gsan[0] ? gsan : "none");
+		goto out;
+	}
 	/* single use: claimed under the data lock; a concurrent claim of
 	 * the same password finds it claimed */
 	if ((rc = token_set(c, user, "active", "claimed", NULL, err)) !=
@@ -1228,6 +1261,8 @@ enroll_token(struct hkms_ops_ctx *c, const struct hkms_ops_est_enroll_req *req,
 		    "est.enroll", &e2, NULL);
 out:
 	X509_NAME_free(want);
+	GENERAL_NAMES_free(gens);
+	free(csan);
 	json_decref(tok);
 	free(user);
 	return rc;
