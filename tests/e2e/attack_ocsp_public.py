@@ -287,6 +287,50 @@ elif CASE == "flood":
     print("flood: %d answers, %d errors in %.0f s over %d connections" %
           (sum(counts), sum(errs), secs, conns))
 
+elif CASE == "race":
+    # cached queries (no nonce) from 6 connections while `ca revoke` runs:
+    # no answer asked after the revoke returned (the time in the file
+    # argv[7]) may say good
+    import threading
+    secs, mark = float(sys.argv[6]), sys.argv[7]
+    d = req()
+    msg = (b"POST /ocsp HTTP/1.1\r\nHost: x\r\nContent-Type: application/ocsp-request\r\n"
+           b"Content-Length: " + str(len(d)).encode() + b"\r\n\r\n" + d)
+    res = []
+    stop = time.time() + secs
+
+    def racer():
+        s = socket.create_connection(("127.0.0.1", PORT), timeout=30)
+        while time.time() < stop:
+            t0 = time.time()
+            s.sendall(msg)
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += s.recv(65536)
+            head, _, body = buf.partition(b"\r\n\r\n")
+            ln = int([l for l in head.split(b"\r\n") if l.lower().startswith(
+                b"content-length:")][0].split(b":")[1])
+            while len(body) < ln:
+                body += s.recv(65536)
+            if not head.startswith(b"HTTP/1.1 200 "):
+                bad.append("race: %r %r" % (head.split(b"\r\n")[0], body[:200]))
+                break
+            res.append((t0, ocsp.load_der_ocsp_response(body).certificate_status.name))
+
+    ts = [threading.Thread(target=racer) for _ in range(6)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    done = float(open(mark).read())
+    late = [r for r in res if r[0] > done and r[1] != "REVOKED"]
+    good = sum(1 for r in res if r[1] == "GOOD")
+    print("race: %d answers, %d good, %d revoked, %d not revoked after the revoke returned" %
+          (len(res), good, len(res) - good, len(late)))
+    if late or good == 0 or not any(r[0] > done for r in res):
+        bad.append("race: %d answers not revoked after the revoke, %d good in all" %
+                   (len(late), good))
+
 for b in bad:
     print("BAD:", b)
 sys.exit(1 if bad else 0)

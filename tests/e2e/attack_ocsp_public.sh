@@ -12,7 +12,8 @@
 # serving. A nonce flood (each request a token signature) leaves the
 # HTTPS API answering: a CRL signature through the API under the flood
 # stays under 5 s. Slow clients holding every plain connection do not
-# block the HTTPS API.
+# block the HTTPS API. A `ca revoke` racing cached answers: none good after
+# it returned.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve.inc"
 need curl python3
@@ -66,6 +67,21 @@ echo "# $(cat flood.txt); API CRL signature worst of 5: ${before} ms before, ${w
 [ "$worst" -lt 5000 ] || fail "the API took $worst ms under the nonce flood"
 pass "nonce flood: API CRL signature ${worst} ms worst during (${before} ms before)"
 
+# a revocation racing cached answers: after `ca revoke` returns, every
+# answer is revoked (the cache looks the status up on each hit)
+sa=$(openssl x509 -in a.pem -noout -serial | cut -d= -f2)
+python3 "$PY" "$PP" a.pem root.pem foreign.pem race 4 "$T/revoked.at" > race.txt 2>&1 &
+RC=$!
+for i in $(seq 1 100); do
+	[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$PP/ca/root.pem")" = 200 ] && break
+	sleep 0.01
+done
+sleep 1
+hkms ca revoke --ca root --serial "$sa" --reason keyCompromise >/dev/null || fail "revoke"
+python3 -c 'import time; print(time.time())' > revoked.at
+wait "$RC" || { cat race.txt; fail "a good answer after the revocation returned"; }
+echo "# $(cat race.txt)"
+pass "revocation racing cached answers: none good after the revoke returned"
 # slow clients on every plain connection (half a request line each):
 # the HTTPS API still answers; after timeout_s they are gone
 python3 - "$PP" > slow.txt 2>&1 <<'PY' &
