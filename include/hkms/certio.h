@@ -236,6 +236,13 @@ const char *hkms_certio_path_rules(STACK_OF(X509) *chain,
     enum hkms_certio_profile profile, enum hkms_certio_purpose purpose,
     const char *host, int max_depth, int *depth, char *msg, size_t n);
 
+/** An X509_STORE_CTX verify callback for X509_V_FLAG_X509_STRICT: the
+ *  strict checks of a certificate's own extensions (key usage, SKI,
+ *  critical basic constraints, pathLen without keyCertSign, extensions
+ *  on v1) are not applied to the trusted anchor at the top of the chain
+ *  (RFC 5280 6.1.1 (d): an anchor is a name and a key). */
+int hkms_certio_anchor_cb(int ok, X509_STORE_CTX *ctx);
+
 /** The path rule an OpenSSL verification error stands for (e.g.
  *  X509_V_ERR_CA_BCONS_NOT_CRITICAL -> "ca_basic_constraints_critical");
  *  "openssl" when none fits. */

@@ -15,7 +15,9 @@
  * (its change stamp) and the status looked up again now is the one the
  * response says (two stats: a revocation shows on the next query, with a
  * fresh signature). Concurrent misses of one CertID sign once: the
- * others wait for that signature. A nonce binds the response to one
+ * others wait for that signature. When the token cannot sign, an answer
+ * past half its validity but before its nextUpdate (same status, same CA
+ * record) is served rather than tryLater. A nonce binds the response to one
  * request, so it is signed fresh (counted: hkms_ops_ocsp_metrics).
  *
  * The issuer index (CA names, with their certificates from the CA cache)
@@ -243,6 +245,7 @@ struct slot {
 	struct hkms_store_stamp ca_stamp;
 	char ca[65];
 	int64_t refresh_at;		/* sign again from then on */
+	int64_t expires;		/* der's nextUpdate */
 	unsigned char *der;		/* the OCSPResponse, NULL = empty */
 	size_t len;
 };
@@ -407,10 +410,16 @@ answer_cached(struct hkms_ops_ctx *c, struct answer *a, OCSP_REQUEST *req,
 		return sign_answers(c, a->ca, &a->st, 1, req, now, resp, len,
 		    err);
 	}
-	/* claim the slot for this CertID and sign outside the lock */
-	free(s->der);
-	s->der = NULL;
-	s->len = 0;
+	/* claim the slot for this CertID and sign outside the lock; an
+	 * answer past its refresh time but before its nextUpdate, for the
+	 * same status and CA, is kept: served if the token cannot sign */
+	if (s->der != NULL && !(slot_is(s, c->service, idbuf, (size_t)n) &&
+	    s->status == a->st.status && now < s->expires &&
+	    strcmp(s->ca, a->ca->name) == 0 && stamp_eq(&s->ca_stamp, &cs))) {
+		free(s->der);
+		s->der = NULL;
+		s->len = 0;
+	}
 	s->svc = c->service;
 	memcpy(s->id, idbuf, (size_t)n);
 	s->idlen = (size_t)n;
@@ -419,17 +428,34 @@ answer_cached(struct hkms_ops_ctx *c, struct answer *a, OCSP_REQUEST *req,
 	rc = sign_answers(c, a->ca, &a->st, 1, req, now, &der, &dlen, err);
 	pthread_mutex_lock(&cache_mu);
 	s->signing = 0;
-	if (rc == HKMS_OK && slot_is(s, c->service, idbuf, (size_t)n) &&
-	    (s->der = malloc(dlen)) != NULL) {
-		memcpy(s->der, der, dlen);
-		s->len = dlen;
-		s->status = a->st.status;
-		s->ca_stamp = cs;
-		snprintf(s->ca, sizeof(s->ca), "%s", a->ca->name);
-		s->refresh_at = now + validity / 2;
+	if (rc == HKMS_OK && slot_is(s, c->service, idbuf, (size_t)n)) {
+		free(s->der);
+		s->len = 0;
+		if ((s->der = malloc(dlen)) != NULL) {
+			memcpy(s->der, der, dlen);
+			s->len = dlen;
+			s->status = a->st.status;
+			s->ca_stamp = cs;
+			snprintf(s->ca, sizeof(s->ca), "%s", a->ca->name);
+			s->refresh_at = now + validity / 2;
+			s->expires = now + validity;
+		}
+	} else if (rc != HKMS_OK && rc != HKMS_E_NOMEM && s->der != NULL &&
+	    slot_is(s, c->service, idbuf, (size_t)n) &&
+	    (*resp = malloc(s->len)) != NULL) {
+		/* the kept answer, still valid (checked at the claim) */
+		memcpy(*resp, s->der, s->len);
+		*len = s->len;
+		*hit = 1;
+		rc = HKMS_OK;
+		atomic_fetch_add(&n_cache_hits, 1);
 	}
 	pthread_cond_broadcast(&cache_cv);
 	pthread_mutex_unlock(&cache_mu);
+	if (*hit) {
+		free(der);
+		return rc;
+	}
 	if (rc == HKMS_OK) {
 		*resp = der;
 		*len = dlen;

@@ -120,6 +120,26 @@ is_ip_literal(const char *s)
 	    inet_pton(AF_INET6, s, buf) == 1;
 }
 
+int
+hkms_certio_anchor_cb(int ok, X509_STORE_CTX *ctx)
+{
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+	int d = X509_STORE_CTX_get_error_depth(ctx);
+
+	if (ok || chain == NULL || d != sk_X509_num(chain) - 1 ||
+	    d < X509_STORE_CTX_get_num_untrusted(ctx))
+		return ok;
+	switch (X509_STORE_CTX_get_error(ctx)) {
+	case X509_V_ERR_CA_CERT_MISSING_KEY_USAGE:
+	case X509_V_ERR_MISSING_SUBJECT_KEY_IDENTIFIER:
+	case X509_V_ERR_CA_BCONS_NOT_CRITICAL:
+	case X509_V_ERR_PATHLEN_WITHOUT_KU_KEY_CERT_SIGN:
+	case X509_V_ERR_EXTENSIONS_REQUIRE_VERSION_3:
+		return 1;
+	}
+	return ok;
+}
+
 static enum hkms_rc
 set_params(X509_STORE_CTX *ctx, const struct hkms_certio_verify_opts *o,
     struct hkms_err *err)
@@ -146,6 +166,9 @@ set_params(X509_STORE_CTX *ctx, const struct hkms_certio_verify_opts *o,
 		X509_VERIFY_PARAM_set_depth(param, o->max_depth - 1);
 	if (o->profile != HKMS_CERTIO_PROFILE_OPENSSL) {
 		X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT);
+		/* strict mode checks the anchor's own extensions too; the
+		 * anchor is a name and a key (RFC 5280 6.1.1 (d)) */
+		X509_STORE_CTX_set_verify_cb(ctx, hkms_certio_anchor_cb);
 		/* names only from SANs (RFC 6125 6.4.4 made optional, the
 		 * CA/B profile and the strict verifiers drop it) */
 		X509_VERIFY_PARAM_set_hostflags(param,

@@ -15,7 +15,8 @@
 # is still served. SIGHUP with new limits keeps the public listener. A
 # sealed server answers 503 there too; after unseal, [ocsp] validity_s is
 # nextUpdate - thisUpdate and a cached answer is signed again after half
-# of it.
+# of it (served as it is, until its nextUpdate, while the token cannot
+# sign).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve.inc"
 need curl python3
@@ -337,6 +338,13 @@ post_b r2.resp; cmp -s r1.resp r2.resp || fail "not served from the cache"
 # half of the validity later the cache signs again (wait for the clock,
 # not for the server: at most 40 s)
 for i in $(seq 1 400); do [ "$(date +%s)" -ge $((t1 + 31)) ] && break; sleep 0.1; done
+# past half of it the token cannot sign: the cached answer, still before
+# its nextUpdate, is served rather than tryLater
+control "P11SHIM_FAULTS=C_Sign:CKR_DEVICE_ERROR@always"
+post_b r3f.resp || fail "POST past half the validity, C_Sign failing"
+cmp -s r1.resp r3f.resp || { openssl ocsp -respin r3f.resp -resp_text -noverify 2>&1 | head -3
+	fail "a cached answer still valid is not served when the token cannot sign it again"; }
+control "P11SHIM_FAULTS="
 post_b r3.resp || fail "POST after half the validity"
 read -r t3 n3 p3 < <(times r3.resp) || fail "parse r3"
 [ "$t3" -ge $((t1 + 30)) ] || fail "not signed again after half the validity (thisUpdate $t1 -> $t3)"
