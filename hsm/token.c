@@ -330,6 +330,19 @@ ctx_build(struct hkms_hsm *h, struct hkms_err *err)
 		    hsm_ckr_name(rv));
 		goto fail;
 	}
+	/* libp11 0.4.12 (Debian 12) waits forever in pkcs11_get_session when
+	 * C_OpenSession fails with anything but CKR_SESSION_COUNT (fixed
+	 * upstream, libp11 PR 579), and PKCS11_login opens the pool's first
+	 * session: a token that went away would hang the process here. A
+	 * raw session first turns that into token_unavailable; what is left
+	 * is a token failing in the microseconds between the two opens. */
+	{
+		CK_SESSION_HANDLE probe;
+
+		if ((rc = hsm_session(h, &probe, &rv, err)) != HKMS_OK)
+			goto fail;
+		h->p11->C_CloseSession(probe);
+	}
 	h->logins++;
 	if (PKCS11_login(h->slot, 0, hkms_secret_str(h->pin)) != 0) {
 		rv = hsm_ckr_from_queue();
