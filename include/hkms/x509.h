@@ -226,6 +226,14 @@ enum hkms_rc hkms_x509_profile_to_json(const struct hkms_x509_profile *p,
 enum hkms_rc hkms_x509_profile_list(const char *profiles_dir, char ***names,
     size_t *count, struct hkms_err *err);
 
+/** The profiles directory is never used through a symbolic link (it is
+ *  <data>/profiles by default, where nothing is; a configured one is named
+ *  by its real path): HKMS_E_DENIED "unsafe_path" when profiles_dir is a
+ *  link or not a directory; HKMS_OK when it is one, or is missing, or is
+ *  NULL. _get, _list and the profile operations check it first. */
+enum hkms_rc hkms_x509_profiles_dir_check(const char *profiles_dir,
+    struct hkms_err *err);
+
 void hkms_x509_profile_free(struct hkms_x509_profile *p);
 
 /* ---- per-request extension switches (issue 13b) ---- */

@@ -33,6 +33,8 @@ profile_path(struct hkms_ops_ctx *c, const char *name, char **out,
 	if (dir == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID, "no profiles_dir "
 		    "configured");
+	if (hkms_x509_profiles_dir_check(dir, err) != HKMS_OK)
+		return err != NULL ? err->rc : HKMS_E_DENIED;
 	if (!hkms_name_valid(name))
 		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
 		    "name '%.64s' is not a valid profile name", name ? name :

@@ -1785,6 +1785,9 @@ check_all(struct hkms_store *st, json_t *errors, json_t *warnings,
 		}
 		closedir(d);
 	}
+	/* <data>/profiles holds custom profile files, not records: only
+	 * that none is a link or special file */
+	check_entries(st, "profiles", errors);
 }
 
 enum hkms_rc

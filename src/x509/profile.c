@@ -613,6 +613,8 @@ hkms_x509_profile_get(const char *name, const char *profiles_dir,
 	}
 	/* profiles_dir defaults to <data>/profiles, where nothing is read
 	 * through a symlink (docs/store.md) */
+	if ((rc = hkms_x509_profiles_dir_check(profiles_dir, err)) != HKMS_OK)
+		goto out;
 	if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
 		rc = hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
 		    "refusing profile file '%s': not a regular file (a "
@@ -646,6 +648,21 @@ out:
 	return rc;
 }
 
+enum hkms_rc
+hkms_x509_profiles_dir_check(const char *profiles_dir, struct hkms_err *err)
+{
+	struct stat sb;
+
+	if (profiles_dir == NULL || lstat(profiles_dir, &sb) != 0)
+		return HKMS_OK;
+	if (S_ISLNK(sb.st_mode) || !S_ISDIR(sb.st_mode))
+		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing the profiles directory '%s': %s", profiles_dir,
+		    S_ISLNK(sb.st_mode) ? "a symbolic link (never followed)" :
+		    "not a directory");
+	return HKMS_OK;
+}
+
 static int
 cmp_str(const void *a, const void *b)
 {
@@ -672,6 +689,8 @@ hkms_x509_profile_list(const char *profiles_dir, char ***names,
 		if ((v[n++] = strdup(builtin_names[i])) == NULL)
 			goto oom;
 	nb = n;
+	if ((rc = hkms_x509_profiles_dir_check(profiles_dir, err)) != HKMS_OK)
+		goto out;
 	if (profiles_dir != NULL && (d = opendir(profiles_dir)) == NULL &&
 	    errno != ENOENT) {
 		rc = hkms_err_set(err, HKMS_E_IO, "cannot read profiles "

@@ -42,6 +42,8 @@ hkms ca revoke --ca root --serial "$serial" >/dev/null || fail "ca revoke"
 hkms ca crl --ca root --out-file crl.pem >/dev/null || fail "ca crl"
 openssl x509 -in l.pem -out l1.pem || fail "split"
 hkms trust import t1 --file l1.pem >/dev/null || fail "trust import"
+hkms --json profile show tls-server | jq '.profile // . | del(.name, .builtin, .used_by, .in_use)' > prof.json 2>/dev/null
+hkms profile create p1 --file prof.json >/dev/null || fail "profile create: $(hkms profile create p1 --file prof.json 2>&1)"
 hkms audit verify >/dev/null || fail "audit verify"
 hkms store check >/dev/null || fail "store check"
 # what a crash leaves: a staged PEM and a temp file of an atomic write
@@ -77,6 +79,9 @@ battery() {
 	echo "# trust show" >&2; hkms trust show t1
 	echo "# trust import" >&2; hkms trust import "t$n" --file l1.pem
 	echo "# trust delete" >&2; hkms trust delete t1
+	echo "# profile list" >&2; hkms profile list
+	echo "# profile show" >&2; hkms profile show p1
+	echo "# profile create" >&2; hkms profile create "p$n" --file prof.json
 }
 
 sum() {	# sum PATH: checksum of a file or of every file of a dir, with names
