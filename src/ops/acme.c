@@ -1115,6 +1115,7 @@ acme_validation_done(struct hkms_service *svc, const char *ca,
 	const char *t;
 	enum hkms_rc vrc;
 	size_t i;
+	int pending;
 
 	memset(&a, 0, sizeof(a));
 	memset(&rq, 0, sizeof(rq));
@@ -1156,19 +1157,27 @@ acme_validation_done(struct hkms_service *svc, const char *ca,
 	if (ch != NULL && strcmp(jstr(ch, "status"), "processing") == 0) {
 		json_object_del(z, "validating");
 		json_object_del(z, "validating_since");
+		/* an authorization deactivated (or expired) meanwhile
+		 * keeps that status: a late outcome changes the challenge
+		 * only */
+		pending = strcmp(authz_status(z, (int64_t)time(NULL)),
+		    "pending") == 0;
 		if (vrc == HKMS_OK) {
 			json_object_set_new(ch, "status", json_string("valid"));
 			json_object_set_new(ch, "validated",
 			    time_json((int64_t)time(NULL)));
-			json_object_set_new(z, "status", json_string("valid"));
+			if (pending)
+				json_object_set_new(z, "status",
+				    json_string("valid"));
 		} else {
 			json_object_set_new(ch, "status",
 			    json_string("invalid"));
 			json_object_set_new(ch, "error", json_pack(
 			    "{s:s,s:s,s:i}", "type", hkms_acme_problem_type(
 			    &ve), "detail", ve.detail, "status", 400));
-			json_object_set_new(z, "status",
-			    json_string("invalid"));
+			if (pending)
+				json_object_set_new(z, "status",
+				    json_string("invalid"));
 		}
 		put_rec(&a, 'z', zid, z, &e);
 	}

@@ -171,6 +171,7 @@ class Hostile:
 
     def __init__(self, port):
         self.mode = {}
+        self.gate = threading.Event()
         outer = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -179,6 +180,15 @@ class Hostile:
             def do_GET(self):
                 tok = self.path.rsplit("/", 1)[-1]
                 m = outer.mode.get(tok, "404")
+                if isinstance(m, tuple):
+                    # ("gate", ka): answer right once the gate opens
+                    outer.gate.wait(8)
+                    body = m[1].encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 if m == "slow":
                     try:
                         self.wfile.write(b"HTTP/1.1 200 OK\r\n")
@@ -240,11 +250,41 @@ def case_hostile_http01(d, b, h, out):
         print(mode, "%.1fs" % took, ch["error"]["detail"], flush=True)
 
 
+def case_deactivate_during_validation(d, b, h, out):
+    """An authorization deactivated while its challenge is validated
+    stays deactivated: a late success does not revive it."""
+    cl = Client(d, b)
+    cl.register()
+    ourl, o = cl.order(["late.acme.test"])
+    zu = o["authorizations"][0]
+    st, hd, z = cl.post(zu, None)
+    ch = [c for c in z["challenges"] if c["type"] == "http-01"][0]
+    h.mode[ch["token"]] = ("gate", ch["token"] + "." + cl.key.thumb())
+    cl.post(ch["url"], {})
+    st, hd, z = cl.post(zu, {"status": "deactivated"})
+    assert z["status"] == "deactivated", z
+    h.gate.set()
+    end = time.time() + 20
+    while time.time() < end:
+        st, hd, c = cl.post(ch["url"], None)
+        if c["status"] != "processing":
+            break
+        time.sleep(0.2)
+    st, hd, z = cl.post(zu, None)
+    assert z["status"] == "deactivated", z
+    st, hd, o = cl.post(ourl, None)
+    assert o["status"] == "invalid", o
+    key, der = csr_der(["late.acme.test"])
+    expect(lambda: cl.post(o["finalize"], {"csr": b64(der)}),
+           "orderNotReady")
+
+
 def main():
     directory, bundle, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     import acme_client
     cases = sys.argv[4:]
-    h = Hostile(port) if "hostile-http01" in cases else \
+    h = Hostile(port) if "hostile-http01" in cases or \
+        "deactivate-during-validation" in cases else \
         acme_client.Http01(port)
     try:
         for case in cases:

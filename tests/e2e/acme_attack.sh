@@ -35,3 +35,7 @@ pass "ids with path characters name nothing"
 attack hostile-http01 > a.out 2>&1 || { cat a.out; tail -20 serve.log; fail "hostile http-01"; }
 cat a.out
 pass "http-01 redirect loops, huge and trickling answers fail within the deadline"
+
+attack deactivate-during-validation > a.out 2>&1 || { cat a.out; tail -20 serve.log; fail "deactivate during validation"; }
+[ "$(issued_count web)" = 2 ] || fail "a deactivated authorization issued"
+pass "an authorization deactivated while validated stays deactivated"
