@@ -1044,6 +1044,7 @@ chall_post(struct acme *a, struct hkms_err *err)
 {
 	enum hkms_rc rc;
 	json_t *z = NULL, *ch = NULL, *it;
+	struct hkms_err e2 = { 0 };
 	char zid[80];
 	const char *dot, *type;
 	size_t i;
@@ -1092,6 +1093,24 @@ out:
 	    err)) != HKMS_OK) {
 		json_decref(a->resp->json);
 		a->resp->json = NULL;
+		/* not queued: the challenge is pending again, for the
+		 * client's retry after rateLimited */
+		pthread_mutex_lock(&state_mu);
+		json_decref(z);
+		z = NULL;
+		if (get_rec(a, 'z', zid, &z, &e2) == HKMS_OK) {
+			json_array_foreach(json_object_get(z, "challenges"), i,
+			    it)
+				if (strcmp(jstr(it, "type"), type) == 0 &&
+				    strcmp(jstr(it, "status"), "processing") ==
+				    0)
+					json_object_set_new(it, "status",
+					    json_string("pending"));
+			json_object_del(z, "validating");
+			json_object_del(z, "validating_since");
+			put_rec(a, 'z', zid, z, &e2);
+		}
+		pthread_mutex_unlock(&state_mu);
 	}
 	if (queue && rc == HKMS_OK)
 		a->resp->retry_after = 1;

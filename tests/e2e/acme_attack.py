@@ -279,12 +279,40 @@ def case_deactivate_during_validation(d, b, h, out):
            "orderNotReady")
 
 
+def case_queue_fill(d, b, h, out):
+    """Trickling targets fill the validation queue: a full queue is
+    rateLimited and leaves the challenge pending (retry later), and the
+    server keeps answering."""
+    cl = Client(d, b)
+    cl.register()
+    busy = None
+    for i in range(80):
+        ourl, o = cl.order(["q%d.acme.test" % i])
+        st, hd, z = cl.post(o["authorizations"][0], None)
+        ch = [c for c in z["challenges"] if c["type"] == "http-01"][0]
+        h.mode[ch["token"]] = "slow"
+        try:
+            cl.post(ch["url"], {})
+        except Problem as p:
+            assert p.doc.get("type") == PFX + "rateLimited", p.doc
+            assert p.status == 503, p.status
+            busy = ch
+            break
+    assert busy is not None, "80 validations queued, none refused"
+    print("refused after", i, "queued", flush=True)
+    t0 = time.time()
+    st, hd, c = cl.post(busy["url"], None)
+    assert time.time() - t0 < 2, "the server is slow while the queue is full"
+    assert c["status"] == "pending", c
+
+
 def main():
     directory, bundle, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     import acme_client
     cases = sys.argv[4:]
     h = Hostile(port) if "hostile-http01" in cases or \
-        "deactivate-during-validation" in cases else \
+        "deactivate-during-validation" in cases or \
+        "queue-fill" in cases else \
         acme_client.Http01(port)
     try:
         for case in cases:

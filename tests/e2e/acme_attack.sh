@@ -39,3 +39,8 @@ pass "http-01 redirect loops, huge and trickling answers fail within the deadlin
 attack deactivate-during-validation > a.out 2>&1 || { cat a.out; tail -20 serve.log; fail "deactivate during validation"; }
 [ "$(issued_count web)" = 2 ] || fail "a deactivated authorization issued"
 pass "an authorization deactivated while validated stays deactivated"
+
+# last: the queue stays full of trickling validations until the stop
+attack queue-fill > a.out 2>&1 || { cat a.out; tail -20 serve.log; fail "queue fill"; }
+grep '^refused after' a.out
+pass "a full validation queue is rateLimited, leaves the challenge pending, the server answers"
