@@ -279,6 +279,51 @@ def case_deactivate_during_validation(d, b, h, out):
            "orderNotReady")
 
 
+def case_csr_extensions(d, b, h, out):
+    """A CSR asking for CA:TRUE, keyCertSign, extra EKUs gets the
+    profile's leaf certificate, or is refused: never a CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+    cl = Client(d, b)
+    cl.register()
+    name = "ext.acme.test"
+    ourl, o = authorize(cl, h, [name])
+    assert o["status"] == "ready", o
+    k = ec.generate_private_key(ec.SECP256R1())
+    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, name)])).add_extension(
+        x509.SubjectAlternativeName([x509.DNSName(name)]),
+        critical=False).add_extension(
+        x509.BasicConstraints(ca=True, path_length=None),
+        critical=True).add_extension(x509.KeyUsage(
+            True, False, False, False, False, True, True, False, False),
+        critical=True).add_extension(x509.ExtendedKeyUsage(
+            [ExtendedKeyUsageOID.CODE_SIGNING]), critical=False).sign(
+        k, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    try:
+        cl.post(o["finalize"], {"csr": b64(csr)})
+    except Problem as p:
+        assert p.doc.get("type") == PFX + "badCSR", p.doc
+        print("refused:", p.doc.get("detail"), flush=True)
+        return
+    o = poll(cl, ourl, ("valid",))
+    st, hd, pem = cl.post(o["certificate"], None)
+    c = x509.load_pem_x509_certificate(pem.encode())
+    try:
+        bc = c.extensions.get_extension_for_class(x509.BasicConstraints)
+        assert not bc.value.ca, "a CA certificate was issued"
+    except x509.ExtensionNotFound:
+        pass
+    ku = c.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert not ku.key_cert_sign and not ku.crl_sign, ku
+    eku = c.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert ExtendedKeyUsageOID.CODE_SIGNING not in list(eku), eku
+    print("issued as a leaf", flush=True)
+
+
 def case_queue_fill(d, b, h, out):
     """Trickling targets fill the validation queue: a full queue is
     rateLimited and leaves the challenge pending (retry later), and the

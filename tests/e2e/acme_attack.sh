@@ -40,6 +40,10 @@ attack deactivate-during-validation > a.out 2>&1 || { cat a.out; tail -20 serve.
 [ "$(issued_count web)" = 2 ] || fail "a deactivated authorization issued"
 pass "an authorization deactivated while validated stays deactivated"
 
+attack csr-extensions > a.out 2>&1 || { cat a.out; tail -20 serve.log; fail "csr extensions"; }
+grep -E '^(refused|issued)' a.out
+pass "a CSR asking for CA:TRUE, keyCertSign, codeSigning gets a leaf of the profile"
+
 # last: the queue stays full of trickling validations until the stop
 attack queue-fill > a.out 2>&1 || { cat a.out; tail -20 serve.log; fail "queue fill"; }
 grep '^refused after' a.out
