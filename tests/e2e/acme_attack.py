@@ -324,6 +324,50 @@ def case_csr_extensions(d, b, h, out):
     print("issued as a leaf", flush=True)
 
 
+def case_dns_spoof(d, b, h, out):
+    """A dns-01 answer that does not come from the configured resolver
+    (here: the right id and record, sent from another port) is not
+    taken: the validation times out, the authorization is invalid."""
+    import hashlib
+    import socket
+    import tempfile
+    import acme_dns
+    cl = Client(d, b)
+    cl.register()
+    name = "spoof.acme.test"
+    ourl, o = cl.order([name])
+    zu = o["authorizations"][0]
+    st, hd, z = cl.post(zu, None)
+    ch = [c for c in z["challenges"] if c["type"] == "dns-01"][0]
+    ka = ch["token"] + "." + cl.key.thumb()
+    td = tempfile.mkdtemp(dir=".")
+    with open(os.path.join(td, "_acme-challenge." + name), "w") as f:
+        f.write(b64(hashlib.sha256(ka.encode()).digest()) + "\n")
+    res = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    res.bind(("127.0.0.1", int(os.environ["DNS_PORT"])))
+    spoof = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    spoof.bind(("127.0.0.1", 0))
+    seen = []
+
+    def serve():
+        res.settimeout(20)
+        try:
+            data, peer = res.recvfrom(4096)
+        except OSError:
+            return
+        seen.append(peer)
+        spoof.sendto(acme_dns.answer(data, td), peer)
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    cl.post(ch["url"], {})
+    z = poll(cl, zu, ("valid", "invalid"), 25)
+    t.join(1)
+    res.close()
+    spoof.close()
+    assert seen, "the server never asked the resolver"
+    assert z["status"] == "invalid", "a spoofed dns answer validated: %s" % z
+
+
 def case_queue_fill(d, b, h, out):
     """Trickling targets fill the validation queue: a full queue is
     rateLimited and leaves the challenge pending (retry later), and the

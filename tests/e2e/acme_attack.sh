@@ -44,6 +44,9 @@ attack csr-extensions > a.out 2>&1 || { cat a.out; tail -20 serve.log; fail "csr
 grep -E '^(refused|issued)' a.out
 pass "a CSR asking for CA:TRUE, keyCertSign, codeSigning gets a leaf of the profile"
 
+DNS_PORT=$DNS_PORT attack dns-spoof > a.out 2>&1 || { cat a.out; tail -20 serve.log; fail "dns spoof"; }
+pass "a dns-01 answer from another address than the resolver's is not taken"
+
 # last: the queue stays full of trickling validations until the stop
 attack queue-fill > a.out 2>&1 || { cat a.out; tail -20 serve.log; fail "queue fill"; }
 grep '^refused after' a.out
