@@ -1044,6 +1044,7 @@ chall_post(struct acme *a, struct hkms_err *err)
 {
 	enum hkms_rc rc;
 	json_t *z = NULL, *ch = NULL, *it;
+	struct hkms_err e2 = { 0 };
 	char zid[80];
 	const char *dot, *type;
 	size_t i;
@@ -1092,6 +1093,24 @@ out:
 	    err)) != HKMS_OK) {
 		json_decref(a->resp->json);
 		a->resp->json = NULL;
+		/* not queued: the challenge is pending again, for the
+		 * client's retry after rateLimited */
+		pthread_mutex_lock(&state_mu);
+		json_decref(z);
+		z = NULL;
+		if (get_rec(a, 'z', zid, &z, &e2) == HKMS_OK) {
+			json_array_foreach(json_object_get(z, "challenges"), i,
+			    it)
+				if (strcmp(jstr(it, "type"), type) == 0 &&
+				    strcmp(jstr(it, "status"), "processing") ==
+				    0)
+					json_object_set_new(it, "status",
+					    json_string("pending"));
+			json_object_del(z, "validating");
+			json_object_del(z, "validating_since");
+			put_rec(a, 'z', zid, z, &e2);
+		}
+		pthread_mutex_unlock(&state_mu);
 	}
 	if (queue && rc == HKMS_OK)
 		a->resp->retry_after = 1;
@@ -1115,6 +1134,7 @@ acme_validation_done(struct hkms_service *svc, const char *ca,
 	const char *t;
 	enum hkms_rc vrc;
 	size_t i;
+	int pending;
 
 	memset(&a, 0, sizeof(a));
 	memset(&rq, 0, sizeof(rq));
@@ -1156,19 +1176,27 @@ acme_validation_done(struct hkms_service *svc, const char *ca,
 	if (ch != NULL && strcmp(jstr(ch, "status"), "processing") == 0) {
 		json_object_del(z, "validating");
 		json_object_del(z, "validating_since");
+		/* an authorization deactivated (or expired) meanwhile
+		 * keeps that status: a late outcome changes the challenge
+		 * only */
+		pending = strcmp(authz_status(z, (int64_t)time(NULL)),
+		    "pending") == 0;
 		if (vrc == HKMS_OK) {
 			json_object_set_new(ch, "status", json_string("valid"));
 			json_object_set_new(ch, "validated",
 			    time_json((int64_t)time(NULL)));
-			json_object_set_new(z, "status", json_string("valid"));
+			if (pending)
+				json_object_set_new(z, "status",
+				    json_string("valid"));
 		} else {
 			json_object_set_new(ch, "status",
 			    json_string("invalid"));
 			json_object_set_new(ch, "error", json_pack(
 			    "{s:s,s:s,s:i}", "type", hkms_acme_problem_type(
 			    &ve), "detail", ve.detail, "status", 400));
-			json_object_set_new(z, "status",
-			    json_string("invalid"));
+			if (pending)
+				json_object_set_new(z, "status",
+				    json_string("invalid"));
 		}
 		put_rec(&a, 'z', zid, z, &e);
 	}

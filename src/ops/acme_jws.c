@@ -215,6 +215,13 @@ acme_jws_parse(const unsigned char *body, size_t len, int need_nonce,
 	if (bad)
 		return malformed(err, "a protected header member is not a "
 		    "string");
+	/* RFC 7515 §4.1.11: crit names extensions the recipient must
+	 * understand; this server understands none (b64 of RFC 7797
+	 * neither: the payload is always base64url) */
+	if (json_object_get(j->hdr, "crit") != NULL ||
+	    json_object_get(j->hdr, "b64") != NULL)
+		return malformed(err, "the protected header names extensions "
+		    "(crit, b64) this server does not support");
 	if (j->alg == NULL)
 		return malformed(err, "the protected header has no alg");
 	if (mac ? strcmp(j->alg, "HS256") != 0 :

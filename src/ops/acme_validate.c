@@ -707,8 +707,10 @@ dns01(const struct hkms_config *cfg, const char *name, const char *ka,
 	q[qn++] = 16;	/* TXT */
 	q[qn++] = 0;
 	q[qn++] = 1;	/* IN */
+	/* connected: datagrams from any other address are not received */
 	if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    sendto(fd, q, qn, 0, (struct sockaddr *)&ss, sl) != (ssize_t)qn) {
+	    connect(fd, (struct sockaddr *)&ss, sl) != 0 ||
+	    send(fd, q, qn, 0) != (ssize_t)qn) {
 		rc = hkms_err_setc(err, HKMS_E_VERIFY, "acme_dns", "cannot ask "
 		    "the dns resolver");
 		goto out;
@@ -723,7 +725,10 @@ dns01(const struct hkms_config *cfg, const char *name, const char *ka,
 			goto out;
 		}
 		n = recv(fd, r, sizeof(r), 0);
-		if (n >= 12 && ((unsigned)r[0] << 8 | r[1]) == id)
+		/* a response (QR) to our id and our one question */
+		if (n >= (ssize_t)qn && ((unsigned)r[0] << 8 | r[1]) == id &&
+		    (r[2] & 0x80) != 0 && r[4] == 0 && r[5] == 1 &&
+		    memcmp(r + 12, q + 12, qn - 12) == 0)
 			break;
 	}
 	if ((r[3] & 0x0f) != 0 && (r[3] & 0x0f) != 3) {
