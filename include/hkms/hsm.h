@@ -242,7 +242,7 @@ enum hkms_rc hkms_hsm_token_init(const struct hkms_hsm_opts *opts,
  *  "token_mechanism"; nothing is ever stored unsealed. *blob (malloc'd,
  *  len + HKMS_SEAL_OVERHEAD bytes) holds no secret. */
 enum hkms_rc hkms_hsm_seal(struct hkms_hsm *h, const void *plain, size_t len,
-    const void *aad, size_t aad_len, unsigned char **blob, size_t *blob_len,
+    const void *aad, size_t naad, unsigned char **blob, size_t *blob_len,
     struct hkms_err *err);
 
 /** Open a blob of hkms_hsm_seal() with the same aad into a new secret
@@ -250,7 +250,7 @@ enum hkms_rc hkms_hsm_seal(struct hkms_hsm *h, const void *plain, size_t len,
  *  another version, sealed with another aad or by a seal key the token no
  *  longer has: HKMS_E_VERIFY "seal_invalid". */
 enum hkms_rc hkms_hsm_unseal(struct hkms_hsm *h, const unsigned char *blob,
-    size_t blob_len, const void *aad, size_t aad_len,
+    size_t blob_len, const void *aad, size_t naad,
     struct hkms_secret **out, struct hkms_err *err);
 
 #endif
