@@ -214,11 +214,17 @@ gcm_op(struct hkms_hsm *h, void *arg, CK_RV *rv, struct hkms_err *err)
 			*rv = h->p11->C_Encrypt(s, (CK_BYTE_PTR)a->in,
 			    a->in_len, a->out + 1 + HKMS_SEAL_IV_LEN, &olen);
 		if (*rv != CKR_OK || olen != a->in_len + HKMS_SEAL_TAG_LEN) {
+			/* a token listing AES-GCM may still refuse our
+			 * parameters: that is a missing mechanism too */
+			int mech_rv = *rv == CKR_MECHANISM_INVALID ||
+			    *rv == CKR_MECHANISM_PARAM_INVALID;
+
 			rc = hkms_err_setc(err, hsm_ckr_token_down(*rv) ?
 			    HKMS_E_TOKEN_DOWN : HKMS_E_TOKEN,
 			    hsm_ckr_token_down(*rv) ? "token_unavailable" :
-			    "token_mechanism", "cannot seal with token '%s': "
-			    "%s", h->tok_label, hsm_ckr_name(*rv));
+			    mech_rv ? "token_mechanism" : "token_key",
+			    "cannot seal with token '%s': %s", h->tok_label,
+			    hsm_ckr_name(*rv));
 			goto out;
 		}
 		a->out_len = 1 + HKMS_SEAL_IV_LEN + olen;
