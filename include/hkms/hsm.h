@@ -220,4 +220,37 @@ enum hkms_rc hkms_hsm_token_init(const struct hkms_hsm_opts *opts,
     const char *label, const struct hkms_secret *so_pin,
     const struct hkms_secret *user_pin, struct hkms_err *err);
 
+/* ---- sealing: data encrypted by a token secret key ---- */
+
+/** The token's seal key: an AES-256 secret key (CKA_TOKEN, CKA_PRIVATE,
+ *  CKA_SENSITIVE, not extractable, encrypt/decrypt only), made in the
+ *  token on first use (docs/hsm.md). */
+#define HKMS_SEAL_KEY_LABEL "hkms-seal"
+/** Blob: version byte, 12-byte IV, ciphertext, 16-byte GCM tag. */
+#define HKMS_SEAL_VERSION 1
+#define HKMS_SEAL_IV_LEN 12
+#define HKMS_SEAL_TAG_LEN 16
+#define HKMS_SEAL_OVERHEAD (1 + HKMS_SEAL_IV_LEN + HKMS_SEAL_TAG_LEN)
+#define HKMS_SEAL_MAX (64 * 1024)	/* plaintext bytes */
+
+/** Seal len bytes (1..HKMS_SEAL_MAX) with CKM_AES_GCM under the seal key,
+ *  a fresh random IV, and as additional data the version byte followed by
+ *  aad (the caller binds what the blob is for and which record holds it,
+ *  so a blob moved elsewhere does not unseal). Makes the seal key if the
+ *  token has none (holding the token lock exclusively, so two processes
+ *  make one). A token without AES-GCM or AES key generation: HKMS_E_TOKEN
+ *  "token_mechanism"; nothing is ever stored unsealed. *blob (malloc'd,
+ *  len + HKMS_SEAL_OVERHEAD bytes) holds no secret. */
+enum hkms_rc hkms_hsm_seal(struct hkms_hsm *h, const void *plain, size_t len,
+    const void *aad, size_t naad, unsigned char **blob, size_t *blob_len,
+    struct hkms_err *err);
+
+/** Open a blob of hkms_hsm_seal() with the same aad into a new secret
+ *  (*out, locked memory, wiped on free). A blob that is damaged, of
+ *  another version, sealed with another aad or by a seal key the token no
+ *  longer has: HKMS_E_VERIFY "seal_invalid". */
+enum hkms_rc hkms_hsm_unseal(struct hkms_hsm *h, const unsigned char *blob,
+    size_t blob_len, const void *aad, size_t naad,
+    struct hkms_secret **out, struct hkms_err *err);
+
 #endif

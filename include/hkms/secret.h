@@ -45,6 +45,14 @@ void hkms_secret_env_release(void);
 enum hkms_rc hkms_secret_new(const void *data, size_t len,
     struct hkms_secret **out, struct hkms_err *err);
 
+/** A new zeroed secret of cap bytes (at most 1 MiB) for a producer to
+ *  write into (*buf, cap bytes; the token layer decrypts into it), then
+ *  hkms_secret_set_len() with the length written. */
+enum hkms_rc hkms_secret_alloc(size_t cap, struct hkms_secret **out,
+    unsigned char **buf, struct hkms_err *err);
+/** Set the length of a secret from hkms_secret_alloc() (<= its cap). */
+void hkms_secret_set_len(struct hkms_secret *s, size_t len);
+
 /** NUL-terminated view of the secret; valid until hkms_secret_free(). */
 const char *hkms_secret_str(const struct hkms_secret *s);
 size_t hkms_secret_len(const struct hkms_secret *s);

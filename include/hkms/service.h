@@ -149,6 +149,22 @@ int hkms_service_sealed(struct hkms_service *svc);
 enum hkms_rc hkms_service_unseal(struct hkms_service *svc,
     const struct hkms_secret *pin, struct hkms_err *err);
 
+/** Seal small secret data (EAB MAC keys, TOTP seeds) with the token's
+ *  seal key, AES-256-GCM (hkms_hsm_seal(); docs/hsm.md). aad names the
+ *  purpose and the record the blob goes into, so it cannot be moved to
+ *  another. *blob (malloc'd) holds no secret. A token without AES-GCM:
+ *  HKMS_E_TOKEN "token_mechanism". */
+enum hkms_rc hkms_service_seal_data(struct hkms_service *svc,
+    const void *plain, size_t len, const void *aad, size_t naad,
+    unsigned char **blob, size_t *blob_len, struct hkms_err *err);
+
+/** Open a blob of hkms_service_seal_data() sealed with the same aad into a
+ *  new secret (locked, wiped memory); otherwise HKMS_E_VERIFY
+ *  "seal_invalid". (Not hkms_service_unseal(), which logs in.) */
+enum hkms_rc hkms_service_unseal_data(struct hkms_service *svc,
+    const unsigned char *blob, size_t blob_len, const void *aad,
+    size_t naad, struct hkms_secret **out, struct hkms_err *err);
+
 /* signature schemes of hkms_service_tls_sign (= enum hkms_sign_scheme) */
 #define HKMS_TLS_SIGN_ECDSA 1		/* in: digest; out: DER (r,s) */
 #define HKMS_TLS_SIGN_RSA_PKCS1 2	/* in: digest; PKCS#1 v1.5 */

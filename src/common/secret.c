@@ -284,6 +284,31 @@ hkms_secret_process_init(void)
 		(void)hkms_secret_take_env(vars[i], NULL);
 }
 
+enum hkms_rc
+hkms_secret_alloc(size_t cap, struct hkms_secret **out, unsigned char **buf,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	if (out == NULL || buf == NULL || cap > SECRET_NEW_MAX)
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid secret");
+	if ((rc = secret_alloc(cap, out, err)) != HKMS_OK)
+		return rc;
+	*buf = (unsigned char *)(*out)->buf;
+	return HKMS_OK;
+}
+
+void
+hkms_secret_set_len(struct hkms_secret *s, size_t len)
+{
+	if (s == NULL)
+		return;
+	if (len > s->cap)
+		len = s->cap;
+	s->len = len;
+	s->buf[len] = '\0';
+}
+
 const char *
 hkms_secret_str(const struct hkms_secret *s)
 {

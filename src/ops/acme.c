@@ -36,6 +36,7 @@
 
 #include "hkms/certio.h"
 #include "hkms/ops.h"
+#include "hkms/secret.h"
 #include "hkms/service.h"
 #include "hkms/store.h"
 #include "hkms/util.h"
@@ -469,10 +470,9 @@ check_eab(struct acme *a, json_t *eab, char kid_out[65],
 	struct acme_jws e;
 	enum hkms_rc rc;
 	json_t *rec = NULL, *pl = NULL;
-	unsigned char *key = NULL;
-	size_t klen = 0;
+	struct hkms_secret *key = NULL;
 	char *txt = NULL, kind[80];
-	const char *kid, *k64;
+	const char *kid;
 
 	memset(&e, 0, sizeof(e));
 	if (!json_is_object(eab) || (txt = json_dumps(eab, JSON_COMPACT)) ==
@@ -507,21 +507,24 @@ check_eab(struct acme *a, json_t *eab, char kid_out[65],
 		    "the external account key is bound to an account already");
 		goto out;
 	}
-	k64 = jstr(rec, "hmac_key");
-	if (k64 == NULL || acme_b64url_decode(k64, strlen(k64), &key, &klen) !=
-	    0 || klen == 0) {
-		rc = hkms_err_setc(err, HKMS_E_DENIED, "acme_unauthorized",
-		    "the external account key record is damaged");
+	/* the MAC key is sealed by the token (acme_eab.c); a blob that
+	 * does not open (moved from another kid, damaged) is refused */
+	if ((rc = acme_eab_unseal(a->c, a->req->ca, kid, rec, &key,
+	    err)) != HKMS_OK) {
+		if (rc == HKMS_E_VERIFY)
+			rc = hkms_err_setc(err, HKMS_E_DENIED,
+			    "acme_unauthorized", "the external account key "
+			    "record does not open (sealed for another key, "
+			    "or damaged)");
 		goto out;
 	}
-	if ((rc = acme_jws_verify_mac(&e, key, klen, err)) != HKMS_OK)
+	if ((rc = acme_jws_verify_mac(&e, (const unsigned char *)
+	    hkms_secret_str(key), hkms_secret_len(key), err)) != HKMS_OK)
 		goto out;
 	snprintf(kid_out, 65, "%s", kid);
 	rc = HKMS_OK;
 out:
-	if (key != NULL)
-		OPENSSL_cleanse(key, klen);
-	free(key);
+	hkms_secret_free(key);
 	free(txt);
 	json_decref(pl);
 	json_decref(rec);

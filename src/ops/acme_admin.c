@@ -191,7 +191,7 @@ hkms_ops_acme_eab_create(struct hkms_ops_ctx *c, const char *ca,
 {
 	enum hkms_rc rc;
 	unsigned char key[32], r[16];
-	char id[33], kind[80], *k64 = NULL;
+	char id[33], kind[80], *k64 = NULL, *sealed = NULL;
 	json_t *setting = NULL, *rec = NULL;
 	size_t i;
 
@@ -228,8 +228,14 @@ hkms_ops_acme_eab_create(struct hkms_ops_ctx *c, const char *ca,
 		rc = hkms_err_crypto(err, "cannot draw a MAC key");
 		goto out;
 	}
+	/* stored sealed by the token's seal key, never in clear: a token
+	 * without AES-GCM fails here (token_mechanism) */
+	if ((rc = acme_eab_seal(c, ca, kid, key, sizeof(key), &sealed,
+	    err)) != HKMS_OK)
+		goto out;
 	if ((k64 = acme_b64url_encode(key, sizeof(key))) == NULL ||
-	    (rec = json_pack("{s:s,s:s,s:o}", "kid", kid, "hmac_key", k64,
+	    (rec = json_pack("{s:s,s:s,s:s,s:o}", "kid", kid,
+	    "hmac_key_sealed", sealed, "seal", "aes-256-gcm",
 	    "created", ca_now_json())) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
@@ -252,6 +258,7 @@ out:
 	if (k64 != NULL)
 		OPENSSL_cleanse(k64, strlen(k64));
 	free(k64);
+	free(sealed);
 	json_decref(rec);
 	json_decref(setting);
 	return rc;

@@ -114,4 +114,21 @@ enum hkms_rc acme_validate_run(const struct hkms_config *cfg,
 void acme_validation_done(struct hkms_service *svc, const char *ca,
     const char *authz);
 
+/* ---- external account binding keys, sealed (acme_eab.c) ---- */
+
+struct hkms_secret;
+
+/* Seal MAC key (klen bytes) of EAB key kid of CA ca with the token's seal
+ * key; *sealed: base64url of the blob (malloc'd), for "hmac_key_sealed". */
+enum hkms_rc acme_eab_seal(struct hkms_ops_ctx *c, const char *ca,
+    const char *kid, const unsigned char *key, size_t klen, char **sealed,
+    struct hkms_err *err);
+
+/* Open rec's "hmac_key_sealed" (record of kid under CA ca) into *key. A
+ * record without one, or a blob sealed for another record:
+ * HKMS_E_VERIFY "seal_invalid". */
+enum hkms_rc acme_eab_unseal(struct hkms_ops_ctx *c, const char *ca,
+    const char *kid, const json_t *rec, struct hkms_secret **key,
+    struct hkms_err *err);
+
 #endif

@@ -548,6 +548,34 @@ hkms_service_ctx(struct hkms_service *svc,
 	return HKMS_OK;
 }
 
+/* ---- sealed data ---- */
+
+enum hkms_rc
+hkms_service_seal_data(struct hkms_service *svc, const void *plain,
+    size_t len, const void *aad, size_t naad, unsigned char **blob,
+    size_t *blob_len, struct hkms_err *err)
+{
+	struct hkms_hsm *h;
+	enum hkms_rc rc;
+
+	if ((rc = hkms_service_hsm(svc, &h, err)) != HKMS_OK)
+		return rc;
+	return hkms_hsm_seal(h, plain, len, aad, naad, blob, blob_len, err);
+}
+
+enum hkms_rc
+hkms_service_unseal_data(struct hkms_service *svc, const unsigned char *blob,
+    size_t blob_len, const void *aad, size_t naad, struct hkms_secret **out,
+    struct hkms_err *err)
+{
+	struct hkms_hsm *h;
+	enum hkms_rc rc;
+
+	if ((rc = hkms_service_hsm(svc, &h, err)) != HKMS_OK)
+		return rc;
+	return hkms_hsm_unseal(h, blob, blob_len, aad, naad, out, err);
+}
+
 /* ---- the server's TLS key ---- */
 
 enum hkms_rc

@@ -347,6 +347,84 @@ test_import_key(void **state)
 	hkms_hsm_close(h);
 }
 
+/* Seal/unseal (hsm/seal.c): round trip into a secret; every changed byte,
+ * a wrong aad, another version, a cut blob are refused (seal_invalid); a
+ * second context (another process's view) opens the blob, so the token
+ * holds one seal key that both use. */
+static void
+test_seal_unseal(void **state)
+{
+	static const char aad[] = "purpose\0ca\0kid-a";
+	static const char aad2[] = "purpose\0ca\0kid-b";
+	unsigned char plain[32], *blob = NULL, *b2 = NULL, *bad;
+	size_t blen = 0, b2len = 0, i;
+	struct hkms_hsm *h = open_ok(), *h2;
+	struct hkms_secret *out = NULL;
+	struct hkms_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(RAND_bytes(plain, sizeof(plain)), 1);
+	assert_int_equal(hkms_hsm_seal(h, plain, sizeof(plain), aad,
+	    sizeof(aad) - 1, &blob, &blen, &err), HKMS_OK);
+	assert_int_equal(blen, sizeof(plain) + HKMS_SEAL_OVERHEAD);
+	assert_int_equal(blob[0], HKMS_SEAL_VERSION);
+	assert_null(memmem(blob, blen, plain, sizeof(plain)));
+	/* a fresh IV each time */
+	assert_int_equal(hkms_hsm_seal(h, plain, sizeof(plain), aad,
+	    sizeof(aad) - 1, &b2, &b2len, &err), HKMS_OK);
+	assert_memory_not_equal(blob + 1, b2 + 1, HKMS_SEAL_IV_LEN);
+	free(b2);
+	assert_int_equal(hkms_hsm_unseal(h, blob, blen, aad, sizeof(aad) - 1,
+	    &out, &err), HKMS_OK);
+	assert_int_equal(hkms_secret_len(out), sizeof(plain));
+	assert_memory_equal(hkms_secret_str(out), plain, sizeof(plain));
+	hkms_secret_free(out);
+	out = NULL;
+
+	/* wrong aad: the blob of kid-a in kid-b's record */
+	assert_int_equal(hkms_hsm_unseal(h, blob, blen, aad2, sizeof(aad2) - 1,
+	    &out, &err), HKMS_E_VERIFY);
+	assert_string_equal(hkms_err_code(&err), "seal_invalid");
+	assert_int_equal(hkms_hsm_unseal(h, blob, blen, NULL, 0, &out, &err),
+	    HKMS_E_VERIFY);
+	assert_null(out);
+	/* each byte changed: version, IV, ciphertext, tag */
+	bad = malloc(blen);
+	assert_non_null(bad);
+	for (i = 0; i < blen; i++) {
+		memcpy(bad, blob, blen);
+		bad[i] ^= 0x01;
+		assert_int_equal(hkms_hsm_unseal(h, bad, blen, aad,
+		    sizeof(aad) - 1, &out, &err), HKMS_E_VERIFY);
+		assert_string_equal(hkms_err_code(&err), "seal_invalid");
+		assert_null(out);
+	}
+	/* cut short (tag gone), or nothing but the header */
+	assert_int_equal(hkms_hsm_unseal(h, blob, blen - 1, aad,
+	    sizeof(aad) - 1, &out, &err), HKMS_E_VERIFY);
+	assert_int_equal(hkms_hsm_unseal(h, blob, HKMS_SEAL_OVERHEAD, aad,
+	    sizeof(aad) - 1, &out, &err), HKMS_E_VERIFY);
+	free(bad);
+
+	/* another context finds the same seal key and opens the blob */
+	assert_int_equal(hkms_hsm_open(&opts, pin, &h2, &err), HKMS_OK);
+	assert_int_equal(hkms_hsm_unseal(h2, blob, blen, aad, sizeof(aad) - 1,
+	    &out, &err), HKMS_OK);
+	assert_memory_equal(hkms_secret_str(out), plain, sizeof(plain));
+	hkms_secret_free(out);
+	hkms_hsm_close(h2);
+	free(blob);
+
+	/* the seal key is a secret key, not a key pair hkms lists */
+	{
+		struct hkms_key_info ki;
+
+		assert_int_equal(hkms_hsm_key_find(h, HKMS_SEAL_KEY_LABEL,
+		    &ki, &err), HKMS_E_NOT_FOUND);
+	}
+	hkms_hsm_close(h);
+}
+
 int
 main(void)
 {
@@ -359,6 +437,7 @@ main(void)
 		cmocka_unit_test(test_wrong_pin_once),
 		cmocka_unit_test(test_missing_token),
 		cmocka_unit_test(test_import_key),
+		cmocka_unit_test(test_seal_unseal),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
