@@ -1693,6 +1693,10 @@ hkms_acme_problem_type(const struct hkms_err *err)
 		{ "policy_violation", U "rejectedIdentifier" },
 		{ "too_large", U "malformed" },
 		{ "acme_unsupported_media_type", U "malformed" },
+		/* answered by the server before an ACME route runs */
+		{ "route_not_found", U "malformed" },
+		{ "method_not_allowed", U "malformed" },
+		{ "too_many_requests", U "rateLimited" },
 	};
 	const char *code = hkms_err_code(err);
 	size_t i;

@@ -47,8 +47,8 @@ problem_of() {	# EXPECTED-STATUS CURL-ARGS...: the problem type
 	grep -qi '^content-type: application/problem+json' hdr.out || fail "$*: not a problem document: $(cat hdr.out)"
 	python3 -c 'import json,sys; d=json.load(open("prob.out")); assert d["status"]==int(sys.argv[1]) and d["type"].startswith("urn:ietf:params:acme:error:"), d; print(d["type"])' "$want"
 }
-problem_of 404 "$URL/acme/web/no-such-resource" > /dev/null
-problem_of 405 -X DELETE "$URL/acme/web/directory" > /dev/null
+problem_of 404 "$URL/acme/web/no-such-resource" | grep -q ':malformed$' || fail "404 is not malformed"
+problem_of 405 -X DELETE "$URL/acme/web/directory" | grep -q ':malformed$' || fail "405 is not malformed"
 head -c $((2 * 1024 * 1024)) /dev/zero > big.bin
 problem_of 413 -H 'Content-Type: application/jose+json' -H 'Expect:' --data-binary @big.bin "$URL/acme/web/new-account" |
 	grep -q ':malformed$' || fail "413 is not malformed"
