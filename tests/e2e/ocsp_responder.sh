@@ -323,11 +323,15 @@ mv pin.saved data/token/user.pin
 pass "sealed: the public listener answers 503 sealed; unsealed"
 times() {	# times FILE: "thisUpdate nextUpdate producedAt" (unix) of a response
 	python3 - "$1" <<'PY'
-import sys
+import datetime, sys
 from cryptography.x509 import ocsp
 r = ocsp.load_der_ocsp_response(open(sys.argv[1], "rb").read())
-print(int(r.this_update_utc.timestamp()), int(r.next_update_utc.timestamp()),
-      int(r.produced_at_utc.timestamp()))
+def unix(name):	# *_utc since cryptography 43; Debian 12 has 38 (naive UTC)
+    v = getattr(r, name + "_utc", None)
+    if v is None:
+        v = getattr(r, name).replace(tzinfo=datetime.timezone.utc)
+    return int(v.timestamp())
+print(unix("this_update"), unix("next_update"), unix("produced_at"))
 PY
 }
 post_b() { curl -sf --max-time 10 -H 'Content-Type: application/ocsp-request' --data-binary @b.req -o "$1" "$PUB/ocsp"; }
