@@ -4,7 +4,8 @@
  * first NUL). Nothing runs a handler.
  *
  * Invariants: a match has that method; its {name} values are non-empty,
- * hold no '/' or NUL, and fit the parameter buffer; a path matched under
+ * hold no NUL, and fit the parameter buffer; only a rest parameter
+ * ({name*}, the pattern's last) holds a '/'; a path matched under
  * one method is known (405) under any other; no match leaves no
  * parameters.
  */
@@ -22,7 +23,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct hkms_http_req req;
 	char *in, *path, *method;
 	size_t i, mlen;
-	int known, known2;
+	int known, known2, rest;
 
 	in = fuzz_strndup(data, size);
 	mlen = strlen(in);
@@ -35,12 +36,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		FUZZ_CHECK(strcmp(r->method, method) == 0);
 		FUZZ_CHECK(req.nparams <= HKMS_HTTP_MAX_PARAMS);
+		rest = strstr(r->pattern, "*}") != NULL;
 		for (i = 0; i < req.nparams; i++) {
 			FUZZ_CHECK(req.params[i] >= req.param_buf &&
 			    req.params[i] < req.param_buf +
 			    sizeof(req.param_buf));
 			FUZZ_CHECK(req.params[i][0] != '\0');
-			FUZZ_CHECK(strchr(req.params[i], '/') == NULL);
+			FUZZ_CHECK(strchr(req.params[i], '/') == NULL ||
+			    (rest && i + 1 == req.nparams));
 		}
 		/* the same path under another method: a route or a 405 */
 		for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {

@@ -411,7 +411,9 @@ def http_route_seeds():
             ("GET", "/v1/keys/"), ("GET", "//v1//keys"),
             ("PATCH", "/v1/certificates/web%2"), ("GET", "/v1/health"),
             ("GET", "/v1/clients/robot"), ("POST", "/v1/cas/" + "a/" * 40),
-            ("GET", "/v1/keys/" + "%41" * 300)]):
+            ("GET", "/v1/keys/" + "%41" * 300),
+            ("GET", "/ocsp/MEow/SDBGMEQ%2Bv1/certificates/x"),
+            ("GET", "/ocsp/")]):
         put(t, "route-%02d" % i, m.encode() + b"\x00" + path.encode())
 
 
