@@ -9,7 +9,9 @@ libmicrohttpd-dev libgnutls28-dev gnutls-bin libjansson-dev libinih-dev
 libcmocka-dev softhsm2 opensc curl procps psmisc util-linux jq python3 python3-yaml
 swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd
 libtss2-tcti-tabrmd0 dbus fiu-utils libfiu-dev valgrind
-certbot lego dehydrated pebble golang-go python3-cryptography"
+certbot lego dehydrated pebble golang-go python3-cryptography
+libqrencode-dev oathtool chromium chromium-driver python3-selenium libnss3-tools
+fonts-dejavu-core golang-cfssl wrk"
 
 missing=""
 for p in $PKGS; do

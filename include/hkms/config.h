@@ -80,6 +80,10 @@ struct hkms_config {
 
 	/* [est] (issue 17b) */
 
+	/* [console] sessions and TOTP (issue 16a) */
+
+	/* [console] static files (issue 16b) */
+
 	/* where the config was read from, NULL if none */
 	char *path;
 };

@@ -1070,4 +1070,6 @@ enum hkms_rc hkms_ops_est_body_decode(const unsigned char *body, size_t len,
 enum hkms_rc hkms_ops_est_basic_parse(const char *header, char **user,
     char **pass, struct hkms_err *err);
 
+/* ---- sessions, TOTP (issue 16a) ---- */
+
 #endif

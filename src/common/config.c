@@ -213,6 +213,10 @@ on_entry(void *user, const char *section, const char *name, const char *value)
 
 	/* [est] (issue 17b) */
 
+	/* [console] sessions and TOTP (issue 16a) */
+
+	/* [console] static files (issue 16b) */
+
 	if (ok == -1) {
 		hkms_err_setc(ps->err, HKMS_E_INVALID, "config_unknown_key",
 		    "unknown config key '%s' in section [%.32s]", name, section);

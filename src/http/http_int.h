@@ -127,6 +127,11 @@ extern const struct hkms_http_route hkms_http_routes_ocsp[];
 extern const struct hkms_http_route hkms_http_routes_acme[];
 /* EST, RFC 7030: /.well-known/est/{ca}/... (routes_est.c) */
 extern const struct hkms_http_route hkms_http_routes_est[];
+/* the web console's sessions and TOTP: /v1/session... (routes_session.c,
+ * issue 16a) */
+extern const struct hkms_http_route hkms_http_routes_session[];
+/* the web console's static files: /ui/... (routes_ui.c, issue 16b) */
+extern const struct hkms_http_route hkms_http_routes_ui[];
 extern const struct hkms_http_route hkms_http_routes[];
 
 /** Find the route for method and path, filling req->params (decoded

@@ -144,6 +144,10 @@ const struct hkms_body_schema *const hkms_http_body_schemas[] = {
 	/* EST (issue 17b) */
 	&hkms_body_est_enable, &hkms_body_est_token_create,
 
+	/* sessions, TOTP (issue 16a) */
+
+	/* web console (issue 16b) */
+
 	NULL
 };
 
@@ -252,6 +256,7 @@ hkms_http_route_match(const char *method, const char *path,
 		hkms_http_routes_server, hkms_http_routes_clients,
 		hkms_http_routes_service, hkms_http_routes_ocsp,
 		hkms_http_routes_acme, hkms_http_routes_est,
+		hkms_http_routes_session, hkms_http_routes_ui,
 		hkms_http_routes
 	};
 	const struct hkms_http_route *r;
