@@ -26,7 +26,7 @@ export async function render(root, ctx) {
 	if (p[0] === "csr")
 		return renderCsr(root, ctx);
 	if (p[0])
-		return renderDetail(root, ctx, decodeURIComponent(p[0]));
+		return renderDetail(root, { ...ctx, reload: () => render(root, ctx) }, decodeURIComponent(p[0]));
 	return renderList(root, ctx);
 }
 
@@ -56,7 +56,8 @@ async function renderList(root, ctx) {
 	const cols = [
 		{ key: "name", label: "Name", render: (r) => button(r.name, "ca-link", () => ctx.navigate(`#/cas/${enc(r.name)}`), "link") },
 		{ key: "cn", label: "Common name", render: (r) => r.cn ?? r.common_name ?? "" },
-		{ key: "parent", label: "Parent", render: (r) => r.parent || (r.external ? "outside parent" : "root") },
+		{ key: "parent", label: "Parent", render: (r) => r.parent === "external" ? "outside parent" : r.parent || "none (root)" },
+		{ key: "status", label: "Status", render: (r) => badge(r.type === "ca-pending" ? "pending" : statusOf(r)) },
 		{ key: "path_len", label: "Path length", render: (r) => r.path_len ?? "" },
 		{ key: "not_after", label: "Valid until", render: (r) => r.not_after || "pending (CSR)" },
 		{ key: "days_left", label: "Days left", render: (r) => r.days_left ?? "" },
@@ -70,7 +71,7 @@ async function renderCreate(root, ctx) {
 	root.append(heading("Create a CA", button("Cancel", "ca-cancel", () => ctx.navigate("#/cas"))));
 	let cas = [];
 	try {
-		cas = (await api("GET", "/v1/cas")).filter((c) => c.not_after);
+		cas = (await api("GET", "/v1/cas")).filter((c) => c.type !== "ca-pending" && c.status !== "expired" && c.status !== "revoked");
 	} catch (e) {
 		showError(e);
 	}
@@ -178,21 +179,23 @@ async function renderDetail(root, ctx, name) {
 		showError(e);
 		return;
 	}
-	const cert = ca.certificate || {};
-	const pending = !cert.not_after && !ca.not_after;
+	const cert = ca.certificate || ca;
+	const pending = ca.type === "ca-pending" || (!cert.not_after && !!ca.csr_pem);
 	root.append(heading(`CA ${ca.name}`, button("Back to list", "ca-back", () => ctx.navigate("#/cas"))));
 	root.append(sec("CA", el("div", { "data-test": "ca-detail" }, dl([
-		["Name", ca.name, "ca-detail-name"], ["Parent", ca.parent || (ca.external ? "outside parent" : "none (root)"), "ca-detail-parent"],
-		["Token key", ca.key], ["Token key type", ca.token_key_type ?? ca.key_type],
+		["Name", ca.name, "ca-detail-name"], ["Parent", ca.parent === "external" ? "outside parent" : ca.parent || "none (root)", "ca-detail-parent"],
+		["Status", badge(pending ? "pending" : statusOf(cert))],
+		["Token key", ca.key], ["Token key type", ca.token_key_type], ["PKCS#11 URI", ca.key_uri, "ca-key-uri"],
 		["Subject", cert.subject ?? ca.subject, "ca-detail-subject"], ["Issuer", cert.issuer],
 		["Serial", cert.serial], ["Valid from", cert.not_before], ["Valid until", cert.not_after ?? (pending ? "pending: apply the signed certificate" : undefined)],
 		["Days left", cert.days_left], ["Path length", ca.path_len ?? cert.path_len],
-		["Permitted DNS", ca.permit_dns], ["Excluded DNS", ca.exclude_dns], ["Permitted IP", ca.permit_ip], ["Excluded IP", ca.exclude_ip],
+		["Permitted DNS", ca.permit_dns || []], ["Excluded DNS", ca.exclude_dns || []], ["Permitted IP", ca.permit_ip || []], ["Excluded IP", ca.exclude_ip || []],
+		["Key usage", cert.key_usage || []], ["Policy", ca.policy ? JSON.stringify(ca.policy) : "none"],
 		["SHA-256 fingerprint", cert.fingerprint_sha256], ["In use", ca.used_by],
 	]))));
 	const dlRow = el("div", { class: "cx-actions" });
 	if (pending) {
-		dlRow.append(button("Download CSR", "ca-csr-download", () => download(`${ca.name}.csr`, ca.pem, "application/pkcs10")));
+		dlRow.append(button("Download CSR", "ca-csr-download", () => download(`${ca.name}.csr`, ca.csr_pem || ca.pem, "application/pkcs10")));
 	} else {
 		dlRow.append(button("Download CA certificate", "ca-cert-download", () => fetchDownload("GET", `/ca/${enc(ca.name)}.pem`, undefined, `${ca.name}.pem`).catch(showError)));
 	}
@@ -237,7 +240,7 @@ function applyForm(ctx, ca) {
 				throw new Error("choose the certificate and the chain files");
 			await api("POST", `/v1/cas/${enc(ca.name)}/apply`, { certificate, chain: ch });
 			showInfo(`CA ${ca.name} applied`);
-			ctx.navigate(`#/cas/${enc(ca.name)}`);
+			await ctx.reload();
 		} catch (e) {
 			showError(e);
 		}
@@ -331,7 +334,7 @@ function revokeControl(ctx, ca, r) {
 		try {
 			await api("POST", `/v1/cas/${enc(ca.name)}/revoke`, { serial: r.serial, reason: reason.input.value });
 			showInfo(`revoked ${r.serial}: publish a new CRL to make it known`);
-			ctx.navigate(`#/cas/${enc(ca.name)}`);
+			await ctx.reload();
 		} catch (e) {
 			showError(e);
 		}

@@ -31,7 +31,7 @@ export async function render(root, ctx) {
 	if (p[0] === "import")
 		return renderImport(root, ctx);
 	if (p[0])
-		return renderDetail(root, ctx, decodeURIComponent(p[0]));
+		return renderDetail(root, { ...ctx, reload: () => render(root, ctx) }, decodeURIComponent(p[0]));
 	return renderList(root, ctx);
 }
 
@@ -179,7 +179,7 @@ function actionsOf(ctx, c) {
 					throw new Error("choose the signed certificate file");
 				await api("POST", "/v1/certificates/import", { name: c.name, certificate });
 				showInfo(`certificate ${c.name} applied`);
-				ctx.navigate(`#/certificates/${enc(c.name)}`);
+				await ctx.reload();
 			} catch (e) {
 				showError(e);
 			}
@@ -431,8 +431,11 @@ async function create(s) {
 	if (s.type === "csr")
 		return csr;
 	const signed = await api("POST", `/v1/cas/${enc(s.ca)}/sign`, { csr: csr.pem, profile: s.profile, days: s.days, ...extBody(s) });
-	// the CSR record of the same name holds the key: the import completes it
-	return api("POST", "/v1/certificates/import", { name: s.name, certificate: signed.pem });
+	// the CSR record of the same name holds the key: the import completes
+	// it. The import checks the profile's EKUs; with fewer chosen, "any"
+	const b = extBody(s);
+	return api("POST", "/v1/certificates/import", { name: s.name, certificate: signed.pem,
+	    profile: b.extended_key_usage ? "any" : s.profile });
 }
 
 /* ---- import ---- */
@@ -445,9 +448,17 @@ async function renderImport(root, ctx) {
 	const pass = field({ label: "Passphrase (of the PKCS#12 or the encrypted key)", name: "passphrase", type: "password", test: "import-pass", autocomplete: "off" });
 	const chain = field({ label: "CA chain (optional)", name: "ca", type: "file", test: "import-chain" });
 	const tkey = field({ label: "Or an existing token key name (optional)", name: "key", test: "import-token-key" });
+	let profiles = [];
+	try {
+		profiles = (await api("GET", "/v1/profiles")).filter((p) => !p.ca).map((p) => p.name);
+	} catch (e) {
+		showError(e);
+	}
+	const prof = field({ label: "Profile whose extended key usages the certificate must have", name: "profile", type: "select", test: "import-profile",
+	    value: "tls-server", options: [...profiles.map((p) => ({ value: p, label: p })), { value: "any", label: "any (no extended key usage check)" }] });
 	const trust = field({ label: "Add to the truststore", name: "trust", type: "checkbox", test: "import-trust" });
 	const out = el("div", { "data-test": "import-checks" });
-	const form = el("form", { class: "cx-form" }, name, cert, key, pass, chain, tkey, trust);
+	const form = el("form", { class: "cx-form" }, name, cert, key, pass, chain, tkey, prof, trust);
 	form.addEventListener("submit", (e) => e.preventDefault());
 	async function body(whatIf) {
 		const b = { name: val(name), certificate: await fileValue(cert.input) };
@@ -461,6 +472,7 @@ async function renderImport(root, ctx) {
 		if (pass.input.value) b.passphrase = pass.input.value;
 		if (val(tkey)) b.key = val(tkey);
 		if (val(trust)) b.trust = true;
+		if (prof.input.value) b.profile = prof.input.value;
 		if (whatIf) b.what_if = true;
 		return b;
 	}
