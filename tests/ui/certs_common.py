@@ -1,0 +1,140 @@
+"""Selenium helpers of the certificates and CAs console tests (issue 16c):
+find by data-test, fill, choose, upload, wait for a download, run openssl.
+Independent of the harness: UI(driver, base_url, download_dir)."""
+import os
+import subprocess
+import time
+
+from selenium.common.exceptions import (StaleElementReferenceException,
+                                        ElementClickInterceptedException)
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+
+def css(test):
+    return '[data-test="%s"]' % test
+
+
+class UI:
+    def __init__(self, driver, base, download_dir, timeout=30):
+        self.d = driver
+        self.base = base.rstrip("/")
+        self.dl = download_dir
+        self.timeout = timeout
+
+    def wait(self, cond, what, timeout=None):
+        def f(_):
+            try:
+                return cond()
+            except StaleElementReferenceException:
+                return False
+        try:
+            return WebDriverWait(self.d, timeout or self.timeout, 0.1).until(f)
+        except Exception:
+            raise AssertionError("timed out waiting for %s; banner: %r" %
+                                 (what, self.banner()))
+
+    def banner(self):
+        try:
+            return self.d.find_element(By.ID, "banner").text
+        except Exception:
+            return ""
+
+    def all(self, test, root=None):
+        return (root or self.d).find_elements(By.CSS_SELECTOR, css(test))
+
+    def one(self, test, root=None):
+        def f():
+            for e in self.all(test, root):
+                if e.is_displayed():
+                    return e
+            return None
+        return self.wait(f, "[data-test=%s]" % test)
+
+    def click(self, test, root=None):
+        e = self.one(test, root)
+        self.wait(lambda: e.is_enabled(), "%s enabled" % test)
+        self.d.execute_script("arguments[0].scrollIntoView({block:'center'})", e)
+        try:
+            e.click()
+        except ElementClickInterceptedException:
+            self.d.execute_script("arguments[0].click()", e)
+
+    def fill(self, test, value, root=None):
+        e = self.one(test, root)
+        e.clear()
+        e.send_keys(value)
+
+    def choose(self, test, value, root=None):
+        e = self.one(test, root)
+        self.wait(lambda: any(o.get_attribute("value") == value
+                              for o in e.find_elements(By.TAG_NAME, "option")),
+                  "option %s in %s" % (value, test))
+        Select(e).select_by_value(value)
+
+    def check(self, test, on=True, root=None):
+        e = self.one(test, root)
+        if e.is_selected() != on:
+            self.d.execute_script("arguments[0].scrollIntoView({block:'center'})", e)
+            e.click()
+        assert e.is_selected() == on, test
+
+    def upload(self, test, path, root=None):
+        e = self.wait(lambda: (self.all(test, root) or [None])[0], test)
+        e.send_keys(os.path.abspath(path))
+
+    def go(self, hash_):
+        self.d.get(self.base + "/ui/" + hash_)
+
+    def info(self, contains):
+        """wait for the banner to say contains (an info message)"""
+        return self.wait(lambda: contains in self.banner(), "banner %r" % contains)
+
+    def rows(self, test):
+        return self.all(test)
+
+    def row(self, test, name):
+        return self.wait(lambda: next((r for r in self.all(test)
+                                       if r.get_attribute("data-name") == name), None),
+                         "%s row %s" % (test, name))
+
+    def cell(self, row, col):
+        return row.find_element(By.CSS_SELECTOR, 'td[data-col="%s"]' % col).text
+
+    def confirm(self, ok=True):
+        self.click("confirm-ok" if ok else "confirm-cancel")
+
+    def download(self, name, before=None, timeout=None):
+        """wait for file name in the download dir (complete, non-empty)"""
+        p = os.path.join(self.dl, name)
+
+        def done():
+            if not os.path.exists(p) or os.path.getsize(p) == 0:
+                return False
+            if any(f.endswith(".crdownload") for f in os.listdir(self.dl)):
+                return False
+            if before is not None and os.path.getmtime(p) < before:
+                return False
+            return p
+        return self.wait(done, "download %s" % name, timeout)
+
+    def fresh(self, name):
+        p = os.path.join(self.dl, name)
+        if os.path.exists(p):
+            os.unlink(p)
+        return name
+
+
+def run(*args, input=None):
+    r = subprocess.run(list(args), input=input, capture_output=True)
+    if r.returncode != 0:
+        raise AssertionError("%s failed: %s" % (" ".join(args), r.stderr.decode(errors="replace")))
+    return r.stdout.decode(errors="replace")
+
+
+def openssl_text(path, kind="x509", form="PEM"):
+    return run("openssl", kind, "-in", path, "-inform", form, "-noout", "-text")
+
+
+def openssl_field(path, opt, form="PEM"):
+    return run("openssl", "x509", "-in", path, "-inform", form, "-noout", opt).strip()
