@@ -84,7 +84,12 @@ class UI:
         e.send_keys(os.path.abspath(path))
 
     def go(self, hash_):
-        self.d.get(self.base + "/ui/" + hash_)
+        """open a screen afresh (a reload when the hash is the same)"""
+        url = self.base + "/ui/" + hash_
+        if self.d.current_url == url:
+            self.d.refresh()
+        else:
+            self.d.get(url)
 
     def info(self, contains):
         """wait for the banner to say contains (an info message)"""

@@ -96,21 +96,24 @@ def download_pem_der(ui, api, tmp, name):
     ui.one("cert-detail")
     t0 = time.time() - 1
     ui.choose("download-format", "pem")
+    fn = ui.fresh(name + ".pem")
     ui.click("cert-download")
-    p = ui.download(ui.fresh(name + ".pem"), t0)
+    p = ui.download(fn, t0)
     assert hexs(openssl_field(p, "-serial").split("=", 1)[1]) == hexs(c["serial"])
     fp = openssl_field(p, "-fingerprint").split("=", 1)[1]
     assert hexs(fp) == hexs(c["fingerprint_sha1"]), (fp, c["fingerprint_sha1"])
     ui.choose("download-format", "der")
+    fn = ui.fresh(name + ".cer")
     ui.click("cert-download")
-    p = ui.download(ui.fresh(name + ".cer"), t0)
+    p = ui.download(fn, t0)
     fp = run("openssl", "x509", "-in", p, "-inform", "DER", "-noout",
              "-fingerprint", "-sha256").strip().split("=", 1)[1]
     assert hexs(fp) == hexs(c["fingerprint_sha256"]), fp
     ui.choose("download-format", "p12-pass")
     ui.fill("download-password", "p12 secret pass")
+    fn = ui.fresh(name + ".p12")
     ui.click("cert-download")
-    p = ui.download(ui.fresh(name + ".p12"), t0)
+    p = ui.download(fn, t0)
     out = run("openssl", "pkcs12", "-in", p, "-passin", "pass:p12 secret pass",
               "-nokeys")
     assert "BEGIN CERTIFICATE" in out and "PRIVATE KEY" not in out
@@ -214,3 +217,157 @@ def wizard_ca_signed(ui, api, tmp, ca, name, profile, cn):
     run("openssl", "verify", "-CAfile", cp, p)
     assert ui.one("cert-issuer").text == cac["subject"]
     return c
+
+
+# ---- CAs and CSRs -------------------------------------------------------
+
+def create_ca(ui, api, name, cn, kind="root", parent=None, path_len=None, shot=None):
+    ui.go("#/cas")
+    ui.one("ca-list")
+    ui.click("ca-add")
+    ui.fill("ca-name", name)
+    ui.choose("ca-kind", kind)
+    if parent:
+        ui.choose("ca-parent", parent)
+    ui.choose("ca-key-type", "ec:p256")
+    ui.fill("ca-cn", cn)
+    if path_len is not None:
+        ui.fill("ca-path-len", str(path_len))
+    if shot:
+        shot("ca-create")
+    ui.click("ca-create")
+    ui.info("CA %s created" % name)
+    ui.one("ca-detail")
+    ca = api("GET", "/v1/cas/" + name)
+    assert ca["common_name"] == cn, ca
+    if kind == "intermediate":
+        assert ca["parent"] == parent and ui.one("ca-detail-parent").text == parent
+    return ca
+
+
+def sign_uploaded_csr(ui, api, tmp, ca, cn, shot=None):
+    """sign a CSR made with openssl under tls-server; the downloaded chain
+    verifies against the CA chain with openssl verify"""
+    key = os.path.join(tmp, cn + ".key")
+    csr = os.path.join(tmp, cn + ".csr")
+    run("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr,
+        "-subj", "/CN=" + cn, "-addext", "subjectAltName=DNS:" + cn)
+    ui.go("#/cas/" + ca)
+    ui.one("ca-detail")
+    ui.upload("sign-csr", csr)
+    ui.choose("sign-profile", "tls-server")
+    ui.fill("sign-days", "90")
+    t0 = time.time() - 1
+    fn = ui.fresh(cn + "-chain.pem")
+    ui.click("sign-submit")
+    serial = ui.one("sign-serial").text
+    if shot:
+        shot("ca-sign")
+    p = ui.download(fn, t0)
+    pem = open(p).read()
+    assert pem.count("BEGIN CERTIFICATE") >= 2, pem
+    # the chain up to the root from the public route, as a relying party
+    root_pem = os.path.join(tmp, "chain-root.pem")
+    leaf = os.path.join(tmp, cn + "-leaf.pem")
+    certs = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?", pem, re.S)
+    open(leaf, "w").write(certs[0])
+    open(root_pem, "w").write(certs[-1])
+    untrusted = os.path.join(tmp, cn + "-inter.pem")
+    open(untrusted, "w").write("".join(certs[1:-1]) or certs[-1])
+    out = run("openssl", "verify", "-CAfile", root_pem, "-untrusted", untrusted,
+              "-purpose", "sslserver", leaf)
+    assert ": OK" in out, out
+    assert hexs(openssl_field(leaf, "-serial").split("=", 1)[1]) == hexs(serial)
+    t = openssl_text(leaf)
+    assert "DNS:" + cn in t and "TLS Web Server Authentication" in t, t
+    return serial
+
+
+def revoke_and_crl(ui, api, tmp, ca, serial, shot=None):
+    """revoke from the issued list (keyCompromise), publish a CRL, download
+    it: openssl crl -text lists the serial with the reason"""
+    ui.go("#/cas/" + ca)
+    r = ui.row("issued-row", serial)
+    assert r.find_element(By.CSS_SELECTOR, css("status")).text == "valid"
+    ui.choose("revoke-reason", "keyCompromise", r)
+    if shot:
+        shot("cas-issued")
+    ui.click("revoke", r)
+    assert serial in ui.one("confirm-dialog").text
+    ui.confirm(True)
+    ui.info("revoked " + serial)
+    r = ui.row("issued-row", serial)
+    assert r.find_element(By.CSS_SELECTOR, css("status")).text == "revoked"
+    issued = api("GET", "/v1/cas/%s/issued" % ca)
+    assert [x["status"] for x in issued if hexs(x["serial"]) == hexs(serial)] == ["revoked"]
+    ui.click("crl-publish")
+    ui.info("CRL")
+    assert int(ui.one("crl-entries").text) >= 1
+    t0 = time.time() - 1
+    fn = ui.fresh(ca + ".crl.pem")
+    ui.click("crl-download")
+    p = ui.download(fn, t0)
+    t = run("openssl", "crl", "-in", p, "-noout", "-text")
+    assert hexs(serial) in hexs(t.replace("Serial Number:", "")) or \
+        re.search(r"Serial Number: *%s" % re.escape(serial.upper()), t.upper()), t
+    assert "Key Compromise" in t, t
+    fn = ui.fresh(ca + ".crl")
+    ui.click("crl-download-der")
+    p = ui.download(fn, t0)
+    t2 = run("openssl", "crl", "-in", p, "-inform", "DER", "-noout", "-text")
+    assert serial.upper() in t2.upper().replace(":", ""), t2
+    return t
+
+
+def external_ca(ui, api, tmp, name, cn):
+    """an intermediate for an outside parent: the UI gives the CSR, openssl
+    plays the outside root and signs it, the UI applies the result"""
+    create_ca(ui, api, name, cn, kind="external")
+    t0 = time.time() - 1
+    fn = ui.fresh(name + ".csr")
+    ui.click("ca-csr-download")
+    csr = ui.download(fn, t0)
+    run("openssl", "req", "-in", csr, "-noout", "-verify")
+    okey = os.path.join(tmp, "outside.key")
+    oroot = os.path.join(tmp, "outside.pem")
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+        "ec_paramgen_curve:P-256", "-nodes", "-keyout", okey, "-out", oroot,
+        "-subj", "/CN=Outside Root", "-days", "30",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    ext = os.path.join(tmp, "ca.ext")
+    open(ext, "w").write("basicConstraints=critical,CA:TRUE,pathlen:0\n"
+                         "keyUsage=critical,keyCertSign,cRLSign\n"
+                         "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
+    signed = os.path.join(tmp, name + "-signed.pem")
+    run("openssl", "x509", "-req", "-in", csr, "-CA", oroot, "-CAkey", okey,
+        "-CAcreateserial", "-days", "20", "-extfile", ext, "-out", signed)
+    ui.upload("ca-apply-cert", signed)
+    ui.upload("ca-apply-chain", oroot)
+    ui.click("ca-apply")
+    ui.info("CA %s applied" % name)
+    ui.one("ca-cert-download")
+    ca = api("GET", "/v1/cas/" + name)
+    assert ca["type"] == "ca" and ca["issuer"] == "CN=Outside Root", ca
+    return ca
+
+
+def csr_for_key(ui, api, tmp, name, key):
+    ui.go("#/cas")
+    ui.click("csr-add")
+    ui.fill("csr-name", name)
+    ui.choose("csr-key-source", "existing")
+    ui.choose("csr-key", key)
+    ui.fill("csr-subject", "/CN=%s.example.com" % name)
+    ui.fill("csr-san", "DNS:%s.example.com" % name)
+    t0 = time.time() - 1
+    fn = ui.fresh(name + ".csr")
+    ui.click("csr-create")
+    ui.info("CSR %s created" % name)
+    p = ui.download(fn, t0)
+    t = run("openssl", "req", "-in", p, "-noout", "-text", "-verify")
+    assert "DNS:%s.example.com" % name in t, t
+    k = api("GET", "/v1/keys/" + key)
+    pub = run("openssl", "req", "-in", p, "-noout", "-pubkey")
+    assert pub.strip() == k["public_key_pem"].strip(), (pub, k["public_key_pem"])

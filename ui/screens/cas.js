@@ -203,9 +203,10 @@ async function renderDetail(root, ctx, name) {
 	if (pending && op)
 		root.append(applyForm(ctx, ca));
 	if (!pending) {
-		root.append(await signForm(ctx, ca));
+		const issued = await issuedPanel(ctx, ca, op);
+		root.append(await signForm(ctx, ca, issued.refresh));
 		root.append(crlPanel(ctx, ca, op));
-		root.append(await issuedPanel(ctx, ca, op));
+		root.append(issued);
 	}
 	if (admin)
 		root.append(sec("Delete", el("div", { class: "cx-actions" }, button("Delete CA", "ca-delete", async () => {
@@ -247,7 +248,7 @@ function applyForm(ctx, ca) {
 	}, "primary")));
 }
 
-async function signForm(ctx, ca) {
+async function signForm(ctx, ca, refresh) {
 	let profiles = [];
 	try {
 		profiles = (await api("GET", "/v1/profiles")).filter((p) => !p.ca).map((p) => p.name);
@@ -275,6 +276,7 @@ async function signForm(ctx, ca) {
 			out.replaceChildren(dl([["Serial", r.serial, "sign-serial"], ["Subject", r.subject], ["Valid until", r.not_after]]),
 			    el("div", { class: "cx-actions" }, button("Download certificate chain", "sign-download", get)));
 			csr.input.value = "";
+			await refresh();
 		} catch (e) {
 			showError(e);
 		}
@@ -306,12 +308,21 @@ function crlPanel(ctx, ca, op) {
 
 async function issuedPanel(ctx, ca, op) {
 	const box = el("div", {});
-	let rows = [];
-	try {
-		rows = await api("GET", `/v1/cas/${enc(ca.name)}/issued`);
-	} catch (e) {
-		showError(e);
-	}
+	const s = sec("Issued certificates", box);
+	s.refresh = async () => {
+		let rows = [];
+		try {
+			rows = await api("GET", `/v1/cas/${enc(ca.name)}/issued`);
+		} catch (e) {
+			showError(e);
+		}
+		box.replaceChildren(issuedTable(ctx, ca, op, rows));
+	};
+	await s.refresh();
+	return s;
+}
+
+function issuedTable(ctx, ca, op, rows) {
 	const cols = [
 		{ key: "serial", label: "Serial" },
 		{ key: "subject", label: "Subject" },
@@ -321,8 +332,9 @@ async function issuedPanel(ctx, ca, op) {
 	];
 	if (op)
 		cols.push({ key: "", label: "Actions", render: (r) => r.status === "revoked" ? "" : revokeControl(ctx, ca, r) });
-	box.append(pagedTable(cols, rows, { pageSize: 25, rowTest: "issued-row", rowKey: (r) => r.serial, test: "issued-list", empty: "Nothing issued yet." }));
-	return sec("Issued certificates", box);
+	// newest first
+	rows = [...rows].sort((a, b) => String(b.issued_at || "").localeCompare(String(a.issued_at || "")));
+	return pagedTable(cols, rows, { pageSize: 25, rowTest: "issued-row", rowKey: (r) => r.serial, test: "issued-list", empty: "Nothing issued yet." });
 }
 
 function revokeControl(ctx, ca, r) {
