@@ -83,6 +83,7 @@ struct hkms_config {
 	/* [console] sessions and TOTP (issue 16a) */
 
 	/* [console] static files (issue 16b) */
+	int console_disabled;		/* enabled = false: no /ui/ nor / */
 
 	/* where the config was read from, NULL if none */
 	char *path;
