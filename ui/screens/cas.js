@@ -7,7 +7,7 @@ import { api, atLeast } from "../api.js";
 import { el, showError, showInfo, confirmDialog, download } from "../lib.js";
 import {
 	field, val, button, pagedTable, fileValue, fetchDownload, enc,
-	statusOf, badge, dl, yesno,
+	statusOf, badge, dl, yesno, flash, showFlash,
 } from "./certs-lib.js";
 import { sanList } from "./certificates.js";
 
@@ -19,6 +19,11 @@ const REASONS = ["unspecified", "keyCompromise", "cACompromise", "affiliationCha
 	"cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise"];
 
 export async function render(root, ctx) {
+	await screen(root, ctx);
+	showFlash();
+}
+
+async function screen(root, ctx) {
 	const p = ctx.params || [];
 	root.replaceChildren();
 	if (p[0] === "new")
@@ -26,12 +31,12 @@ export async function render(root, ctx) {
 	if (p[0] === "csr")
 		return renderCsr(root, ctx);
 	if (p[0])
-		return renderDetail(root, { ...ctx, reload: () => render(root, ctx) }, decodeURIComponent(p[0]));
+		return renderDetail(root, { ...ctx, reload: () => render(root, ctx) }, p[0]);
 	return renderList(root, ctx);
 }
 
 function heading(text, ...actions) {
-	return el("div", { class: "cx-head" }, el("h2", { text }), el("div", { class: "cx-actions" }, ...actions));
+	return el("div", { class: "screen-head" }, el("h1", { text }), ...actions);
 }
 const sec = (t, ...kids) => el("section", { class: "cx-section" }, el("h3", { text: t }), ...kids);
 const list = (s) => (s || "").split(/[\s,]+/).map((v) => v.trim()).filter(Boolean);
@@ -113,7 +118,7 @@ async function renderCreate(root, ctx) {
 			b.exclude_dns = list(val(ed));
 		try {
 			await api("POST", "/v1/cas", b);
-			showInfo(`CA ${b.name} created`);
+			flash(`CA ${b.name} created`);
 			ctx.navigate(`#/cas/${enc(b.name)}`);
 		} catch (e) {
 			showError(e);
@@ -216,7 +221,7 @@ async function renderDetail(root, ctx, name) {
 			for (;;) {
 				try {
 					await api("DELETE", `/v1/cas/${enc(ca.name)}${force ? "?force=true" : ""}`);
-					showInfo(`deleted CA ${ca.name}`);
+					flash(`deleted CA ${ca.name}`);
 					ctx.navigate("#/cas");
 					return;
 				} catch (e) {
@@ -240,7 +245,7 @@ function applyForm(ctx, ca) {
 			if (!certificate || !ch)
 				throw new Error("choose the certificate and the chain files");
 			await api("POST", `/v1/cas/${enc(ca.name)}/apply`, { certificate, chain: ch });
-			showInfo(`CA ${ca.name} applied`);
+			flash(`CA ${ca.name} applied`);
 			await ctx.reload();
 		} catch (e) {
 			showError(e);
@@ -345,7 +350,7 @@ function revokeControl(ctx, ca, r) {
 			return;
 		try {
 			await api("POST", `/v1/cas/${enc(ca.name)}/revoke`, { serial: r.serial, reason: reason.input.value });
-			showInfo(`revoked ${r.serial}: publish a new CRL to make it known`);
+			flash(`revoked ${r.serial}: publish a new CRL to make it known`);
 			await ctx.reload();
 		} catch (e) {
 			showError(e);

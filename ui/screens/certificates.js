@@ -5,7 +5,7 @@ import { api, atLeast } from "../api.js";
 import { el, showError, showInfo, confirmDialog, download } from "../lib.js";
 import {
 	field, val, button, pagedTable, stepper, fileValue, fetchDownload, enc,
-	statusOf, badge, dl, yesno, extensionsOf,
+	statusOf, badge, dl, yesno, flash, showFlash, extensionsOf,
 } from "./certs-lib.js";
 
 export const title = "Certificates";
@@ -24,6 +24,11 @@ export const FORMATS = [
 const EXT = { pem: ".pem", der: ".cer", p7b: ".p7b.pem", "p7b-der": ".p7b", p12: ".p12", "p12-pass": ".p12" };
 
 export async function render(root, ctx) {
+	await screen(root, ctx);
+	showFlash();
+}
+
+async function screen(root, ctx) {
 	const p = ctx.params || [];
 	root.replaceChildren();
 	if (p[0] === "new")
@@ -31,12 +36,12 @@ export async function render(root, ctx) {
 	if (p[0] === "import")
 		return renderImport(root, ctx);
 	if (p[0])
-		return renderDetail(root, { ...ctx, reload: () => render(root, ctx) }, decodeURIComponent(p[0]));
+		return renderDetail(root, { ...ctx, reload: () => render(root, ctx) }, p[0]);
 	return renderList(root, ctx);
 }
 
 function heading(text, ...actions) {
-	return el("div", { class: "cx-head" }, el("h2", { text }), el("div", { class: "cx-actions" }, ...actions));
+	return el("div", { class: "screen-head" }, el("h1", { text }), ...actions);
 }
 
 /* ---- list ---- */
@@ -178,7 +183,7 @@ function actionsOf(ctx, c) {
 				if (!certificate)
 					throw new Error("choose the signed certificate file");
 				await api("POST", "/v1/certificates/import", { name: c.name, certificate });
-				showInfo(`certificate ${c.name} applied`);
+				flash(`certificate ${c.name} applied`);
 				await ctx.reload();
 			} catch (e) {
 				showError(e);
@@ -214,7 +219,7 @@ function actionsOf(ctx, c) {
 			return showError(new Error("enter a new name"));
 		try {
 			await api("PATCH", `/v1/certificates/${enc(c.name)}`, { name: to });
-			showInfo(`renamed ${c.name} to ${to}`);
+			flash(`renamed ${c.name} to ${to}`);
 			ctx.navigate(`#/certificates/${enc(to)}`);
 		} catch (e) {
 			showError(e);
@@ -235,7 +240,7 @@ async function deleteCert(ctx, c) {
 	for (;;) {
 		try {
 			await api("DELETE", `/v1/certificates/${enc(c.name)}${force ? "?force=true" : ""}`);
-			showInfo(`deleted ${c.name}`);
+			flash(`deleted ${c.name}`);
 			ctx.navigate("#/certificates");
 			return;
 		} catch (e) {
@@ -392,7 +397,7 @@ async function renderWizard(root, ctx) {
 	root.append(stepper(steps, st, async (s) => {
 		try {
 			await create(s);
-			showInfo(`${s.type === "csr" ? "CSR" : "certificate"} ${s.name} created`);
+			flash(`${s.type === "csr" ? "CSR" : "certificate"} ${s.name} created`);
 			ctx.navigate(`#/certificates/${enc(s.name)}`);
 		} catch (e) {
 			showError(e);
@@ -479,21 +484,37 @@ async function renderImport(root, ctx) {
 	const check = button("Check only", "import-check", async () => {
 		try {
 			const r = await api("POST", "/v1/certificates/import", await body(true));
-			out.replaceChildren(el("h3", { text: "Checks" }), el("pre", { class: "cx-pem", text: JSON.stringify(r.checks ?? r, null, 2) }));
+			out.replaceChildren(r.checks ? checksTable(r.checks) : el("pre", { class: "cx-pem", text: JSON.stringify(r, null, 2) }));
 		} catch (e) {
 			showError(e);
+			const checks = e.body && e.body.error && e.body.error.checks;
+			if (checks)
+				out.replaceChildren(checksTable(checks));
 		}
 	});
 	const go = button("Import", "import-submit", async () => {
 		try {
 			const r = await api("POST", "/v1/certificates/import", await body(false));
 			pass.input.value = "";
-			showInfo(`imported ${r.name || val(name)}`);
+			flash(`imported ${r.name || val(name)}`);
 			ctx.navigate(`#/certificates/${enc(r.name || val(name))}`);
 		} catch (e) {
 			showError(e);
+			const checks = e.body && e.body.error && e.body.error.checks;
+			if (checks)
+				out.replaceChildren(checksTable(checks));
 		}
 	}, "primary");
 	form.append(el("div", { class: "cx-actions" }, check, go));
 	root.append(form, out);
+}
+
+// the import's checks (what_if, or a failed import): name, result, reason
+function checksTable(checks) {
+	return el("section", { class: "cx-section" }, el("h3", { text: "Checks" }),
+	    pagedTable([
+		{ key: "name", label: "Check" },
+		{ key: "pass", label: "Result", render: (c) => badge(c.pass === true ? "passed" : c.pass === false ? "failed" : "skipped") },
+		{ key: "reason", label: "Reason" },
+	    ], checks, { rowTest: "import-check-row", rowKey: (c) => c.name }));
 }

@@ -1,10 +1,23 @@
 // Helpers shared by the certificates and CAs screens (issue 16c): a
 // paginated table, a stepper, labelled fields, file reading, downloads of
 // the API's binary answers and a small DER reader for the extensions the
-// JSON shape does not carry (CRL distribution points, AIA). Only the
-// contract's el/showError/showInfo/download are taken from lib.js.
-import { api, ApiError } from "../api.js";
-import { el, download } from "../lib.js";
+// JSON shape does not carry (CRL distribution points, AIA). They use the
+// shell's classes (style.css) and keep data-test and data-name/data-col
+// attributes the tests find rows and cells by.
+import { api } from "../api.js";
+import { el, download, showInfo } from "../lib.js";
+
+// A message for the next render: the shell clears the banner on every
+// route, so an action that navigates leaves its message here.
+let flashed = null;
+export function flash(text) {
+	flashed = text;
+}
+export function showFlash() {
+	if (flashed)
+		showInfo(flashed);
+	flashed = null;
+}
 
 let uid = 0;
 export function nextId(prefix) {
@@ -46,13 +59,13 @@ export function field(f) {
 	if (f.autocomplete)
 		input.setAttribute("autocomplete", f.autocomplete);
 	const label = el("label", { for: id, text: f.label });
-	const wrap = el("div", { class: f.type === "checkbox" ? "cx-field cx-check" : "cx-field" });
+	const wrap = el("div", { class: f.type === "checkbox" ? "field check" : "field" });
 	if (f.type === "checkbox")
 		wrap.append(input, label);
 	else
 		wrap.append(label, input);
 	if (f.help)
-		wrap.append(el("small", { class: "cx-help", text: f.help }));
+		wrap.append(el("small", { class: "help", text: f.help }));
 	wrap.input = input;
 	return wrap;
 }
@@ -78,28 +91,28 @@ export function button(text, test, onClick, cls) {
 export function pagedTable(columns, rows, opts = {}) {
 	const size = opts.pageSize || 25;
 	let page = 0;
-	const wrap = el("div", { class: "cx-table" });
+	const wrap = el("div", { class: "table-wrap" });
 	if (opts.test)
 		wrap.setAttribute("data-test", opts.test);
-	const tbl = el("table", {});
+	const tbl = el("table", { class: "grid" });
 	const head = el("tr", {});
 	for (const c of columns)
 		head.append(el("th", { scope: "col", text: c.label }));
 	tbl.append(el("thead", {}, head));
 	const body = el("tbody", {});
 	tbl.append(body);
-	const info = el("span", { class: "cx-pageinfo", "data-test": "page-info" });
+	const info = el("span", { class: "page-info", "data-test": "page-info", "aria-live": "polite" });
 	const prev = button("Previous", "page-prev", () => { page -= 1; draw(); });
 	const next = button("Next", "page-next", () => { page += 1; draw(); });
-	const nav = el("div", { class: "cx-pager" }, prev, info, next);
+	const nav = el("div", { class: "pager", "data-test": "pager" }, prev, info, next);
 	function draw() {
 		const pages = Math.max(1, Math.ceil(rows.length / size));
 		page = Math.min(Math.max(0, page), pages - 1);
 		body.replaceChildren();
 		if (rows.length === 0) {
-			const td = el("td", { text: opts.empty || "Nothing here yet." });
+			const td = el("td", { text: opts.empty || "Nothing here yet.", "data-test": "table-empty" });
 			td.colSpan = columns.length;
-			body.append(el("tr", {}, td));
+			body.append(el("tr", { class: "empty" }, td));
 		}
 		for (const r of rows.slice(page * size, (page + 1) * size)) {
 			const tr = el("tr", {});
@@ -109,7 +122,7 @@ export function pagedTable(columns, rows, opts = {}) {
 				tr.setAttribute("data-name", opts.rowKey(r));
 			for (const c of columns) {
 				const v = c.render ? c.render(r) : r[c.key];
-				const td = el("td", {});
+				const td = el("td", { "data-label": c.label, class: c.class });
 				if (c.key)
 					td.setAttribute("data-col", c.key);
 				if (v instanceof Node)
@@ -126,7 +139,7 @@ export function pagedTable(columns, rows, opts = {}) {
 		nav.hidden = rows.length <= size;
 	}
 	draw();
-	wrap.append(tbl, nav);
+	wrap.append(el("div", { class: "table-scroll" }, tbl), nav);
 	return wrap;
 }
 
@@ -134,19 +147,22 @@ export function pagedTable(columns, rows, opts = {}) {
 // string|undefined (an error keeps the step)}], onDone(state) async.
 export function stepper(steps, state, onDone, opts = {}) {
 	let i = 0;
-	const wrap = el("div", { class: "cx-wizard" });
+	// a form: Enter in a field is Next
+	const wrap = el("form", { class: "wizard", novalidate: true });
 	if (opts.test)
 		wrap.setAttribute("data-test", opts.test);
-	const list = el("ol", { class: "cx-steps" });
-	const pane = el("div", { class: "cx-step" });
-	const err = el("p", { class: "cx-error", role: "alert", "data-test": "wizard-error" });
+	const list = el("ol", { class: "stepper" });
+	const pane = el("div", { class: "wizard-body", "data-test": "wizard-body" });
+	const err = el("p", { class: "form-error", role: "alert", "data-test": "wizard-error", hidden: true });
 	const back = button("Back", "wizard-back", () => { i -= 1; draw(); });
-	const next = button("Next", "wizard-next", async () => {
+	const onNext = async () => {
 		const s = steps[i];
 		err.textContent = "";
+		err.hidden = true;
 		const m = s.check ? s.check(state) : undefined;
 		if (m) {
 			err.textContent = m;
+			err.hidden = false;
 			return;
 		}
 		if (i < steps.length - 1) {
@@ -160,11 +176,17 @@ export function stepper(steps, state, onDone, opts = {}) {
 		} finally {
 			next.disabled = false;
 		}
-	}, "primary");
+	};
+	const next = el("button", { type: "submit", class: "primary", "data-test": "wizard-next", text: "Next" });
+	wrap.addEventListener("submit", (ev) => {
+		ev.preventDefault();
+		if (!next.disabled)
+			onNext();
+	});
 	function draw() {
 		list.replaceChildren();
 		steps.forEach((s, k) => {
-			const li = el("li", { text: s.title, class: k === i ? "current" : k < i ? "done" : "" });
+			const li = el("li", { text: s.title, "data-test": "wizard-step", class: k === i ? "current" : k < i ? "done" : "" });
 			if (k === i)
 				li.setAttribute("aria-current", "step");
 			list.append(li);
@@ -174,11 +196,12 @@ export function stepper(steps, state, onDone, opts = {}) {
 		next.textContent = i === steps.length - 1 ? (opts.doneText || "Create") : "Next";
 		next.setAttribute("data-test", i === steps.length - 1 ? "wizard-done" : "wizard-next");
 		err.textContent = "";
+		err.hidden = true;
 		const first = pane.querySelector("input, select, textarea");
 		if (first)
 			first.focus();
 	}
-	wrap.append(list, pane, err, el("div", { class: "cx-actions" }, back, next));
+	wrap.append(list, pane, err, el("div", { class: "actions" }, back, next));
 	draw();
 	return wrap;
 }
@@ -201,19 +224,9 @@ export async function fileValue(input) {
 
 // A binary answer of the API (an export, a CRL) saved as a file.
 export async function fetchDownload(method, path, body, filename, type) {
+	// raw: the Response when it is 2xx; an ApiError with the API's
+	// message otherwise
 	const resp = await api(method, path, body, { raw: true });
-	if (!resp.ok) {
-		let msg = `HTTP ${resp.status}`, code = "http_error";
-		try {
-			const j = await resp.json();
-			msg = j.error.message;
-			code = j.error.code;
-		} catch (e) { /* not JSON */ }
-		const e = new ApiError(msg);
-		e.status = resp.status;
-		e.code = code;
-		throw e;
-	}
 	const buf = new Uint8Array(await resp.arrayBuffer());
 	const cd = resp.headers.get("Content-Disposition") || "";
 	const m = /filename="?([^";]+)"?/.exec(cd);
@@ -233,8 +246,9 @@ export function statusOf(c) {
 	return st || "unknown";
 }
 
+const TONE = { valid: "ok", passed: "ok", failed: "bad", expiring: "warn", "not-yet-valid": "warn", expired: "bad", revoked: "bad" };
 export function badge(st) {
-	return el("span", { class: `cx-badge cx-${st}`, "data-test": "status", text: st });
+	return el("span", { class: `badge ${TONE[st] || ""}`, "data-test": "status", text: st });
 }
 
 export function dl(pairs) {
