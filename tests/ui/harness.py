@@ -309,7 +309,7 @@ class Console:
             args += ["--allow-ca", a]
         if require_2fa:
             args.append("--require-2fa")
-        r = self.hkms(*args)
+        r = self.hkms("--json", *args)
         out = {}
         try:
             out = json.loads(r.stdout or b"{}")
