@@ -84,12 +84,21 @@ class UI:
         e.send_keys(os.path.abspath(path))
 
     def go(self, hash_):
-        """open a screen afresh (a reload when the hash is the same)"""
+        """open a screen afresh (a reload when the hash is the same) and
+        wait until the shell rendered it (#main[data-ready])"""
         url = self.base + "/ui/" + hash_
-        if self.d.current_url == url:
+        cur = self.d.current_url
+        if cur == url:
             self.d.refresh()
+        elif cur.startswith(self.base + "/ui/"):
+            self.d.execute_script(
+                "delete document.getElementById('main').dataset.ready;"
+                "location.hash = arguments[0];", hash_)
         else:
             self.d.get(url)
+        self.wait(lambda: self.d.execute_script(
+            "const m = document.getElementById('main');"
+            "return m && m.dataset.ready;"), "the screen " + hash_)
 
     def info(self, contains):
         """wait for the banner to say contains (an info message)"""
