@@ -3,7 +3,6 @@ find by data-test, fill, choose, upload, wait for a download, run openssl.
 Independent of the harness: UI(driver, base_url, download_dir)."""
 import os
 import subprocess
-import time
 
 from selenium.common.exceptions import (StaleElementReferenceException,
                                         ElementClickInterceptedException)
@@ -99,6 +98,12 @@ class UI:
         self.wait(lambda: self.d.execute_script(
             "const m = document.getElementById('main');"
             "return m && m.dataset.ready;"), "the screen " + hash_)
+
+    def top(self):
+        self.d.execute_script("window.scrollTo(0, 0)")
+
+    def show(self, e):
+        self.d.execute_script("arguments[0].scrollIntoView({block:'center'})", e)
 
     def info(self, contains):
         """wait for the banner to say contains (an info message)"""

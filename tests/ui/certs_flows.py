@@ -7,7 +7,7 @@ import os
 import re
 import time
 
-from certs_common import UI, run, openssl_text, openssl_field, css
+from certs_common import run, openssl_text, openssl_field, css
 from selenium.webdriver.common.by import By
 
 
@@ -23,11 +23,11 @@ def wizard_self_signed(ui, api, tmp, shot):
     shows what was chosen"""
     ui.go("#/certificates")
     ui.one("cert-list")
-    shot("certificates-empty" if False else "certificates-before")
     ui.click("cert-add")
     ui.one("cert-wizard")
     ui.fill("wiz-name", "wiz-web")
     ui.choose("wiz-type", "self-signed")
+    ui.top()
     shot("certificate-wizard")
     ui.click("wizard-next")
     ui.choose("wiz-key-source", "new")
@@ -43,11 +43,13 @@ def wizard_self_signed(ui, api, tmp, shot):
     ui.one("wiz-eku-serverAuth")
     ui.check("wiz-eku-clientAuth", False)
     ui.check("wiz-eku-serverAuth", True)
+    ui.top()
     shot("certificate-wizard-extensions")
     ui.click("wizard-next")
     review = ui.one("review-san").text
     assert "DNS:alt.example.com" in review and "IP:10.1.2.3" in review, review
     assert ui.one("review-eku").text == "serverAuth", ui.one("review-eku").text
+    ui.top()
     shot("certificate-wizard-review")
     ui.click("wizard-done")
     ui.info("wiz-web created")
@@ -72,6 +74,7 @@ def wizard_self_signed(ui, api, tmp, shot):
     assert ui.one("key-uri").text.startswith("pkcs11:") and "object=wiz-web" in ui.one("key-uri").text
     assert ui.one("key-sensitive").text == "yes" and ui.one("key-extractable").text == "no"
     assert ui.one("key-never-extractable").text == "yes"
+    ui.top()
     shot("certificate-detail")
     return c
 
@@ -146,6 +149,7 @@ def import_pem_key(ui, api, tmp, shot):
     ui.upload("import-cert", crt)
     ui.upload("import-key", key)
     ui.check("import-trust", True)
+    ui.top()
     shot("certificate-import")
     ui.click("import-submit")
     ui.info("imported imported")
@@ -234,6 +238,7 @@ def create_ca(ui, api, name, cn, kind="root", parent=None, path_len=None, shot=N
     if path_len is not None:
         ui.fill("ca-path-len", str(path_len))
     if shot:
+        ui.top()
         shot("ca-create")
     ui.click("ca-create")
     ui.info("CA %s created" % name)
@@ -263,6 +268,7 @@ def sign_uploaded_csr(ui, api, tmp, ca, cn, shot=None):
     ui.click("sign-submit")
     serial = ui.one("sign-serial").text
     if shot:
+        ui.top()
         shot("ca-sign")
     p = ui.download(fn, t0)
     pem = open(p).read()
@@ -292,6 +298,7 @@ def revoke_and_crl(ui, api, tmp, ca, serial, shot=None):
     assert r.find_element(By.CSS_SELECTOR, css("status")).text == "valid"
     ui.choose("revoke-reason", "keyCompromise", r)
     if shot:
+        ui.show(r)
         shot("cas-issued")
     ui.click("revoke", r)
     assert serial in ui.one("confirm-dialog").text

@@ -34,6 +34,7 @@ def admin():
                                      "www.example.com", shot=c.shot)
         ok("an uploaded openssl CSR signed under tls-server; the downloaded "
            "chain verifies (openssl verify -purpose sslserver)")
+        ui.top()
         c.shot("ca-detail")
         F.revoke_and_crl(ui, api, tmp, "ui-issuing", serial, shot=c.shot)
         ok("revoked from the issued list; the downloaded CRL (PEM and DER) "

@@ -4,7 +4,7 @@
 // revoke, CRL download and publishing, a CSR for a token key. Every action
 // is a call of the JSON API (docs/api.md).
 import { api, atLeast } from "../api.js";
-import { el, showError, showInfo, confirmDialog, download } from "../lib.js";
+import { el, showError, showInfo, confirmDialog, download, fmtDate } from "../lib.js";
 import {
 	field, val, button, pagedTable, fileValue, fetchDownload, enc,
 	statusOf, badge, dl, yesno, flash, showFlash,
@@ -64,7 +64,7 @@ async function renderList(root, ctx) {
 		{ key: "parent", label: "Parent", render: (r) => r.parent === "external" ? "outside parent" : r.parent || "none (root)" },
 		{ key: "status", label: "Status", render: (r) => badge(r.type === "ca-pending" ? "pending" : statusOf(r)) },
 		{ key: "path_len", label: "Path length", render: (r) => r.path_len ?? "" },
-		{ key: "not_after", label: "Valid until", render: (r) => r.not_after || "pending (CSR)" },
+		{ key: "not_after", label: "Valid until", render: (r) => r.not_after ? fmtDate(r.not_after) : "pending (CSR)" },
 		{ key: "days_left", label: "Days left", render: (r) => r.days_left ?? "" },
 	];
 	root.append(pagedTable(cols, rows, { pageSize: 25, rowTest: "ca-row", rowKey: (r) => r.name, test: "ca-list", empty: "No CAs yet." }));
@@ -187,12 +187,14 @@ async function renderDetail(root, ctx, name) {
 	const cert = ca.certificate || ca;
 	const pending = ca.type === "ca-pending" || (!cert.not_after && !!ca.csr_pem);
 	root.append(heading(`CA ${ca.name}`, button("Back to list", "ca-back", () => ctx.navigate("#/cas"))));
-	root.append(sec("CA", el("div", { "data-test": "ca-detail" }, dl([
+	const top = el("div", { class: "cx-detail" });
+	root.append(top);
+	top.append(sec("CA", el("div", { "data-test": "ca-detail" }, dl([
 		["Name", ca.name, "ca-detail-name"], ["Parent", ca.parent === "external" ? "outside parent" : ca.parent || "none (root)", "ca-detail-parent"],
 		["Status", badge(pending ? "pending" : statusOf(cert))],
 		["Token key", ca.key], ["Token key type", ca.token_key_type], ["PKCS#11 URI", ca.key_uri, "ca-key-uri"],
 		["Subject", cert.subject ?? ca.subject, "ca-detail-subject"], ["Issuer", cert.issuer],
-		["Serial", cert.serial], ["Valid from", cert.not_before], ["Valid until", cert.not_after ?? (pending ? "pending: apply the signed certificate" : undefined)],
+		["Serial", cert.serial], ["Valid from", fmtDate(cert.not_before)], ["Valid until", cert.not_after ? fmtDate(cert.not_after) : pending ? "pending: apply the signed certificate" : undefined],
 		["Days left", cert.days_left], ["Path length", ca.path_len ?? cert.path_len],
 		["Permitted DNS", ca.permit_dns || []], ["Excluded DNS", ca.exclude_dns || []], ["Permitted IP", ca.permit_ip || []], ["Excluded IP", ca.exclude_ip || []],
 		["Key usage", cert.key_usage || []], ["Policy", ca.policy ? JSON.stringify(ca.policy) : "none"],
@@ -204,13 +206,13 @@ async function renderDetail(root, ctx, name) {
 	} else {
 		dlRow.append(button("Download CA certificate", "ca-cert-download", () => fetchDownload("GET", `/ca/${enc(ca.name)}.pem`, undefined, `${ca.name}.pem`).catch(showError)));
 	}
-	root.append(sec("Downloads", dlRow));
+	const side = el("div", {}, sec("Downloads", dlRow));
+	top.append(side);
 	if (pending && op)
-		root.append(applyForm(ctx, ca));
+		side.append(applyForm(ctx, ca));
 	if (!pending) {
 		const issued = await issuedPanel(ctx, ca, op);
-		root.append(await signForm(ctx, ca, issued.refresh));
-		root.append(crlPanel(ctx, ca, op));
+		side.append(crlPanel(ctx, ca, op), await signForm(ctx, ca, issued.refresh));
 		root.append(issued);
 	}
 	if (admin)
@@ -278,7 +280,7 @@ async function signForm(ctx, ca, refresh) {
 			const get = () => download(fname, r.pem, "application/pem-certificate-chain");
 			get();
 			showInfo(`signed serial ${r.serial}`);
-			out.replaceChildren(dl([["Serial", r.serial, "sign-serial"], ["Subject", r.subject], ["Valid until", r.not_after]]),
+			out.replaceChildren(dl([["Serial", r.serial, "sign-serial"], ["Subject", r.subject], ["Valid until", fmtDate(r.not_after)]]),
 			    el("div", { class: "cx-actions" }, button("Download certificate chain", "sign-download", get)));
 			csr.input.value = "";
 			await refresh();
@@ -300,7 +302,7 @@ function crlPanel(ctx, ca, op) {
 			try {
 				const b = Number(val(days)) ? { days: Number(val(days)) } : {};
 				const r = await api("POST", `/v1/cas/${enc(ca.name)}/crl`, b);
-				info.replaceChildren(dl([["CRL number", r.number, "crl-number"], ["This update", r.this_update], ["Next update", r.next_update], ["Entries", r.entries, "crl-entries"]]));
+				info.replaceChildren(dl([["CRL number", r.number, "crl-number"], ["This update", fmtDate(r.this_update)], ["Next update", fmtDate(r.next_update)], ["Entries", r.entries, "crl-entries"]]));
 				showInfo(`CRL ${r.number} of ${ca.name} published`);
 			} catch (e) {
 				showError(e);
@@ -332,7 +334,7 @@ function issuedTable(ctx, ca, op, rows) {
 		{ key: "serial", label: "Serial" },
 		{ key: "subject", label: "Subject" },
 		{ key: "profile", label: "Profile" },
-		{ key: "not_after", label: "Valid until" },
+		{ key: "not_after", label: "Valid until", render: (r) => fmtDate(r.not_after) },
 		{ key: "status", label: "Status", render: (r) => badge(statusOf(r)) },
 	];
 	if (op)

@@ -2,7 +2,7 @@
 // wizard, import, download in every export format, rename, delete with
 // force. Every action is a call of the JSON API (docs/api.md).
 import { api, atLeast } from "../api.js";
-import { el, showError, showInfo, confirmDialog, download } from "../lib.js";
+import { el, showError, showInfo, confirmDialog, download, fmtDate } from "../lib.js";
 import {
 	field, val, button, pagedTable, stepper, fileValue, fetchDownload, enc,
 	statusOf, badge, dl, yesno, flash, showFlash, extensionsOf,
@@ -108,7 +108,7 @@ async function renderDetail(root, ctx, name) {
 	box.append(sec("General", dl([
 		["Name", c.name, "cert-name"], ["Type", c.type, "cert-type"],
 		["Status", badge(statusOf(c))], ["Profile", c.profile], ["Source", c.source],
-		["Created", c.created], ["In use", inUse(c), "cert-in-use"],
+		["Created", fmtDate(c.created)], ["In use", inUse(c), "cert-in-use"],
 		["Revoked", c.revoked_at ? `${c.revoked_at} (${c.reason || "unspecified"})` : undefined],
 	])));
 	box.append(sec("Subject", dl([
@@ -121,7 +121,7 @@ async function renderDetail(root, ctx, name) {
 		box.append(sec("Issuer and validity", dl([
 			["Issuer", c.issuer, "cert-issuer"], ["Self-signed", yesno(c.self_signed)],
 			["Serial", c.serial, "cert-serial"], ["Version", c.version],
-			["Valid from", c.not_before, "cert-not-before"], ["Valid until", c.not_after, "cert-not-after"],
+			["Valid from", fmtDate(c.not_before), "cert-not-before"], ["Valid until", fmtDate(c.not_after), "cert-not-after"],
 			["Lifetime (days)", c.lifetime_days], ["Days left", c.days_left, "cert-days-left"],
 			["Chain length", c.chain_length],
 		])));
