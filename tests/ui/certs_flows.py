@@ -378,3 +378,39 @@ def csr_for_key(ui, api, tmp, name, key):
     k = api("GET", "/v1/keys/" + key)
     pub = run("openssl", "req", "-in", p, "-noout", "-pubkey")
     assert pub.strip() == k["public_key_pem"].strip(), (pub, k["public_key_pem"])
+
+
+def paginate(ui, api):
+    """a long list pages by 25: the first page has 25 rows, Next shows the
+    rest, every record of the API is on one of the pages"""
+    have = len(api("GET", "/v1/certificates"))
+    for i in range(max(0, 27 - have)):
+        api("POST", "/v1/certificates", {"name": "bulk-%02d" % i,
+                                         "new_key": "ec:p256",
+                                         "subject": "/CN=bulk%d.example.com" % i})
+    want = sorted(r["name"] for r in api("GET", "/v1/certificates"))
+    ui.go("#/certificates")
+    ui.one("cert-list")
+    first = [r.get_attribute("data-name") for r in ui.rows("cert-row")]
+    assert len(first) == 25, len(first)
+    assert "of %d" % len(want) in ui.one("page-info").text, ui.one("page-info").text
+    ui.click("page-next")
+    ui.wait(lambda: ui.rows("cert-row") and ui.rows("cert-row")[0].get_attribute("data-name") not in first,
+            "the second page")
+    second = [r.get_attribute("data-name") for r in ui.rows("cert-row")]
+    assert sorted(first + second) == want, (first, second, want)
+    ui.click("page-prev")
+    ui.wait(lambda: ui.rows("cert-row")[0].get_attribute("data-name") == first[0], "the first page again")
+
+
+def keyboard_wizard(ui):
+    """the wizard by keyboard: Enter in a field is Next; an empty name
+    keeps the step with a message"""
+    from selenium.webdriver.common.keys import Keys
+    ui.go("#/certificates/new")
+    n = ui.one("wiz-name")
+    n.send_keys(Keys.ENTER)
+    assert "name is required" in ui.one("wizard-error").text
+    n.send_keys("kbd", Keys.ENTER)
+    ui.one("wiz-key-type")
+    assert ui.d.switch_to.active_element.get_attribute("data-test") == "wiz-key-source"

@@ -57,6 +57,10 @@ def test():
         F.delete_in_use(ui, api, "cli-cert")
         ok("a certificate in use (a client presents it) is deleted with "
            "force after the confirmation says it is in use")
+        F.paginate(ui, api)
+        ok("27+ records page by 25; Next and Previous show them all")
+        F.keyboard_wizard(ui)
+        ok("the wizard by keyboard: Enter is Next, an empty name is refused")
         c.finish()
 
 

@@ -133,7 +133,9 @@ export function pagedTable(columns, rows, opts = {}) {
 			}
 			body.append(tr);
 		}
-		info.textContent = `Page ${page + 1} of ${pages} (${rows.length})`;
+		info.textContent = rows.length === 0 ? "0 rows" :
+		    `${page * size + 1}–${Math.min((page + 1) * size, rows.length)} of ${rows.length}` +
+		    (pages > 1 ? ` (page ${page + 1} of ${pages})` : "");
 		prev.disabled = page === 0;
 		next.disabled = page >= pages - 1;
 		nav.hidden = rows.length <= size;
