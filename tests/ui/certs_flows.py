@@ -414,3 +414,33 @@ def keyboard_wizard(ui):
     n.send_keys("kbd", Keys.ENTER)
     ui.one("wiz-key-type")
     assert ui.d.switch_to.active_element.get_attribute("data-test") == "wiz-key-source"
+
+
+def import_pfx(ui, api, tmp):
+    """import a PKCS#12 made with openssl, opened with its passphrase; a
+    wrong passphrase shows the API's message and imports nothing"""
+    key = os.path.join(tmp, "pfx.key")
+    crt = os.path.join(tmp, "pfx.pem")
+    pfx = os.path.join(tmp, "bundle.p12")
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+        "-subj", "/CN=pfx.example.com", "-days", "200",
+        "-addext", "extendedKeyUsage=serverAuth")
+    run("openssl", "pkcs12", "-export", "-inkey", key, "-in", crt, "-out", pfx,
+        "-passout", "pass:pfx pass phrase")
+    ui.go("#/certificates/import")
+    ui.fill("import-name", "from-pfx")
+    ui.upload("import-cert", pfx)
+    ui.fill("import-pass", "not the phrase")
+    ui.click("import-submit")
+    ui.wait(lambda: ui.banner() and "imported" not in ui.banner(), "an error banner")
+    assert "from-pfx" not in [r["name"] for r in api("GET", "/v1/certificates")]
+    err = ui.banner()
+    assert "wrong password" in err and "bad_password" in err, err
+    ui.fill("import-pass", "pfx pass phrase")
+    ui.click("import-submit")
+    ui.info("imported from-pfx")
+    c = api("GET", "/v1/certificates/from-pfx")
+    want = openssl_field(crt, "-fingerprint").split("=", 1)[1]
+    assert hexs(c["fingerprint_sha1"]) == hexs(want) and c["key"], c
+    return err

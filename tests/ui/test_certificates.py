@@ -46,6 +46,9 @@ def test():
         F.list_shows(ui, api, "imported", "expiring")
         ok("import of an openssl PEM + key: key in the token, not "
            "extractable; trusted; 30 days left shows expiring")
+        F.import_pfx(ui, api, tmp)
+        ok("a PKCS#12 imports with its passphrase; a wrong one shows the "
+           "API's message (bad_password) and imports nothing")
         F.error_shown(ui, api, "wiz-renamed", "imported")
         ok("a refused rename shows the API's message")
         F.wizard_ca_signed(ui, api, tmp, "hkms-clients", "cli-cert",
