@@ -444,3 +444,37 @@ def import_pfx(ui, api, tmp):
     want = openssl_field(crt, "-fingerprint").split("=", 1)[1]
     assert hexs(c["fingerprint_sha1"]) == hexs(want) and c["key"], c
     return err
+
+
+def wizard_csr_then_apply(ui, api, tmp, ca):
+    """the wizard's CSR type: a CSR record (its key in the token) whose
+    PEM downloads; signed outside the console (the API here), the
+    certificate is applied on the CSR's detail and the record completes"""
+    ui.go("#/certificates/new")
+    ui.fill("wiz-name", "req1")
+    ui.choose("wiz-type", "csr")
+    ui.click("wizard-next")
+    ui.click("wizard-next")
+    ui.fill("wiz-cn", "req1.example.com")
+    ui.fill("wiz-san", "req1.example.com")
+    ui.click("wizard-next")
+    ui.click("wizard-next")
+    ui.click("wizard-done")
+    ui.info("CSR req1 created")
+    assert ui.one("cert-type").text == "csr"
+    t0 = time.time() - 1
+    fn = ui.fresh("req1.csr")
+    ui.click("csr-download")
+    p = ui.download(fn, t0)
+    t = run("openssl", "req", "-in", p, "-noout", "-text", "-verify")
+    assert "DNS:req1.example.com" in t, t
+    signed = api("POST", "/v1/cas/%s/sign" % ca, {"csr": open(p).read(),
+                                                  "profile": "tls-server"})
+    sp = os.path.join(tmp, "req1-signed.pem")
+    open(sp, "w").write(signed["pem"])
+    ui.upload("csr-apply-file", sp)
+    ui.click("csr-apply")
+    ui.info("certificate req1 applied")
+    ui.wait(lambda: ui.one("cert-type").text == "certificate", "the record completed")
+    c = api("GET", "/v1/certificates/req1")
+    assert c["type"] == "certificate" and hexs(c["serial"]) == hexs(signed["serial"]), c

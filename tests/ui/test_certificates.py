@@ -54,6 +54,9 @@ def test():
         F.wizard_ca_signed(ui, api, tmp, "hkms-clients", "cli-cert",
                            "tls-client", "cli-cert")
         ok("the wizard's CA-signed type: CSR, signature, record; verifies")
+        F.wizard_csr_then_apply(ui, api, tmp, "hkms-clients")
+        ok("the wizard's CSR type: the CSR downloads and verifies; the signed "
+           "certificate applied on its detail completes the record")
         api("POST", "/v1/clients", {
             "name": "cli-cert", "clearance": "user",
             "certificate": api("GET", "/v1/certificates/cli-cert")["pem"]})
