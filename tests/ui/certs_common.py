@@ -50,37 +50,60 @@ class UI:
             return None
         return self.wait(f, "[data-test=%s]" % test)
 
+    def act(self, test, fn, root=None):
+        """fn(element) on the visible [data-test=test], found again when
+        a re-render replaced it (a stale element) until the timeout"""
+        def go():
+            e = self.one(test, root)
+            fn(e)
+            return True
+        return self.wait(go, "[data-test=%s] to act on" % test)
+
     def click(self, test, root=None):
-        e = self.one(test, root)
-        self.wait(lambda: e.is_enabled(), "%s enabled" % test)
-        self.d.execute_script("arguments[0].scrollIntoView({block:'center'})", e)
-        try:
-            e.click()
-        except ElementClickInterceptedException:
-            self.d.execute_script("arguments[0].click()", e)
+        def f(e):
+            if not e.is_enabled():
+                return False
+            self.d.execute_script("arguments[0].scrollIntoView({block:'center'})", e)
+            try:
+                e.click()
+            except ElementClickInterceptedException:
+                self.d.execute_script("arguments[0].click()", e)
+            return True
+        self.wait(lambda: f(self.one(test, root)), "[data-test=%s] clicked" % test)
 
     def fill(self, test, value, root=None):
-        e = self.one(test, root)
-        e.clear()
-        e.send_keys(value)
+        def f(e):
+            e.clear()
+            e.send_keys(value)
+        self.act(test, f, root)
 
     def choose(self, test, value, root=None):
-        e = self.one(test, root)
-        self.wait(lambda: any(o.get_attribute("value") == value
-                              for o in e.find_elements(By.TAG_NAME, "option")),
-                  "option %s in %s" % (value, test))
-        Select(e).select_by_value(value)
+        def f():
+            e = self.one(test, root)
+            if not any(o.get_attribute("value") == value
+                       for o in e.find_elements(By.TAG_NAME, "option")):
+                return False
+            Select(e).select_by_value(value)
+            return True
+        self.wait(f, "option %s in %s" % (value, test))
 
     def check(self, test, on=True, root=None):
-        e = self.one(test, root)
-        if e.is_selected() != on:
-            self.d.execute_script("arguments[0].scrollIntoView({block:'center'})", e)
-            e.click()
-        assert e.is_selected() == on, test
+        def f():
+            e = self.one(test, root)
+            if e.is_selected() != on:
+                self.d.execute_script("arguments[0].scrollIntoView({block:'center'})", e)
+                e.click()
+            return e.is_selected() == on
+        self.wait(f, "%s %s" % (test, "checked" if on else "unchecked"))
 
     def upload(self, test, path, root=None):
-        e = self.wait(lambda: (self.all(test, root) or [None])[0], test)
-        e.send_keys(os.path.abspath(path))
+        def f():
+            e = (self.all(test, root) or [None])[0]
+            if e is None:
+                return False
+            e.send_keys(os.path.abspath(path))
+            return True
+        self.wait(f, "file input %s" % test)
 
     def go(self, hash_):
         """open a screen afresh (a reload when the hash is the same) and

@@ -268,7 +268,7 @@ def sign_uploaded_csr(ui, api, tmp, ca, cn, shot=None):
     ui.click("sign-submit")
     serial = ui.one("sign-serial").text
     if shot:
-        ui.top()
+        ui.show(ui.one("sign-serial"))
         shot("ca-sign")
     p = ui.download(fn, t0)
     pem = open(p).read()

@@ -165,24 +165,34 @@ async function renderDetail(root, ctx, name) {
 	const pem = el("pre", { class: "cx-pem", "data-test": "cert-pem", text: c.pem || "" });
 	box.append(sec(c.type === "csr" ? "CSR (PEM)" : "PEM", pem));
 	root.append(box);
+	let profiles = [];
+	if (op && c.type === "csr") {
+		try {
+			profiles = (await api("GET", "/v1/profiles")).filter((x) => !x.ca).map((x) => x.name);
+		} catch (e) {
+			showError(e);
+		}
+	}
 	if (op)
-		root.append(actionsOf(ctx, c));
+		root.append(actionsOf(ctx, c, profiles));
 }
 
-function actionsOf(ctx, c) {
+function actionsOf(ctx, c, profiles) {
 	const wrap = el("div", { class: "cx-panel" });
 	const sec = (t, ...kids) => el("section", { class: "cx-section" }, el("h3", { text: t }), ...kids);
 	if (c.type === "csr") {
 		wrap.append(sec("CSR", el("div", { class: "cx-actions" },
 		    button("Download CSR", "csr-download", () => download(`${c.name}.csr`, c.pem, "application/pkcs10")))));
 		const file = field({ label: "Signed certificate (PEM or DER)", name: "certificate", type: "file", test: "csr-apply-file" });
-		wrap.append(sec("Apply the signed certificate", file, el("div", { class: "cx-actions" },
+		const prof = field({ label: "Profile whose extended key usages it must have", name: "profile", type: "select", test: "csr-apply-profile",
+		    value: "tls-server", options: [...profiles.map((x) => ({ value: x, label: x })), { value: "any", label: "any (no extended key usage check)" }] });
+		wrap.append(sec("Apply the signed certificate", file, prof, el("div", { class: "cx-actions" },
 		    button("Apply", "csr-apply", async () => {
 			try {
 				const certificate = await fileValue(file.input);
 				if (!certificate)
 					throw new Error("choose the signed certificate file");
-				await api("POST", "/v1/certificates/import", { name: c.name, certificate });
+				await api("POST", "/v1/certificates/import", { name: c.name, certificate, profile: prof.input.value || undefined });
 				flash(`certificate ${c.name} applied`);
 				await ctx.reload();
 			} catch (e) {
