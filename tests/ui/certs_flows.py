@@ -269,7 +269,7 @@ def sign_uploaded_csr(ui, api, tmp, ca, cn, shot=None):
     serial = ui.one("sign-serial").text
     if shot:
         ui.show(ui.one("sign-serial"))
-        shot("ca-sign")
+        shot("ca-sign", top=False)
     p = ui.download(fn, t0)
     pem = open(p).read()
     assert pem.count("BEGIN CERTIFICATE") >= 2, pem
@@ -299,7 +299,7 @@ def revoke_and_crl(ui, api, tmp, ca, serial, shot=None):
     ui.choose("revoke-reason", "keyCompromise", r)
     if shot:
         ui.show(r)
-        shot("cas-issued")
+        shot("cas-issued", top=False)
     ui.click("revoke", r)
     assert serial in ui.one("confirm-dialog").text
     ui.confirm(True)
