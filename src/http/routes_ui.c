@@ -5,7 +5,8 @@
  *
  * The files are not public: like every API route they need a registered
  * client certificate (any clearance), so a browser without one gets the
- * server's error (as a small HTML page, hkms_http_ui_error_page) instead
+ * server's error (as a small HTML page when it asks for text/html,
+ * hkms_http_ui_refusal) instead
  * of a console that could do nothing. They run no operation, so a client
  * that requires 2FA still gets them (the console then shows its TOTP
  * prompt). Only names of the table are served; a path that is not plain
@@ -129,10 +130,11 @@ hkms_http_ui_route(const struct hkms_http_route *route)
 
 /* The HTML page a browser gets when it may not load the console (no or
  * an unregistered certificate, sealed): the error's message, escaped. No
- * script, no style attribute (the CSP forbids both). */
+ * script, no style attribute (the CSP forbids both). The error's code
+ * goes to the request log either way. */
 void
-hkms_http_ui_error_page(struct hkms_http_resp *resp,
-    const struct hkms_err *err)
+hkms_http_ui_refusal(const struct hkms_http_req *req,
+    struct hkms_http_resp *resp, const struct hkms_err *err)
 {
 	char msg[2 * sizeof(err->detail)], *page = NULL;
 	const char *d = err->detail[0] ? err->detail : "request refused";
@@ -150,6 +152,10 @@ hkms_http_ui_error_page(struct hkms_http_resp *resp,
 			msg[k++] = *d;
 	}
 	msg[k] = '\0';
+	if (req == NULL || !hkms_http_accepts(req, "text/html")) {
+		hkms_http_resp_error(resp, err, NULL);
+		return;
+	}
 	n = asprintf(&page, "<!doctype html>\n<html lang=\"en\"><head>"
 	    "<meta charset=\"utf-8\"><title>hkms console: %d</title>"
 	    "<link rel=\"stylesheet\" href=\"/ui/style.css\"></head>\n"

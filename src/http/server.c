@@ -461,7 +461,7 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 		if (hkms_http_ui_route(route)) {
 			hkms_err_setc(&e, HKMS_E_PIN, "sealed", "the server is "
 			    "sealed: run %s on its host", "hkms unseal");
-			hkms_http_ui_error_page(resp, &e);
+			hkms_http_ui_refusal(&req, resp, &e);
 		}
 		goto out;
 	}
@@ -481,7 +481,7 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 		if (authenticate(conn, &cp, &e) != HKMS_OK) {
 			snprintf(thumb, thumb_len, "%s", cp.p.thumbprint);
 			if (hkms_http_ui_route(route))
-				hkms_http_ui_error_page(resp, &e);
+				hkms_http_ui_refusal(&req, resp, &e);
 			else
 				hkms_http_resp_error(resp, &e, NULL);
 			hkms_client_principal_free(&cp);

@@ -24,10 +24,13 @@ struct hkms_err;
 /** 1 if route is one of the console's file routes (/ui/...). */
 int hkms_http_ui_route(const struct hkms_http_route *route);
 
-/** resp = err (its HTTP status) as a small HTML page for a browser that
- *  may not load the console (the server uses it for the errors of a
- *  /ui/ route before the route runs: authentication, sealed). */
-void hkms_http_ui_error_page(struct hkms_http_resp *resp,
-    const struct hkms_err *err);
+struct hkms_http_req;
+
+/** resp = err (its HTTP status) for a /ui/ route refused before it ran
+ *  (authentication, sealed): a small HTML page naming the error when the
+ *  request's Accept names text/html (a browser opening the console), the
+ *  JSON error envelope otherwise (scripts, module loads, API clients). */
+void hkms_http_ui_refusal(const struct hkms_http_req *req,
+    struct hkms_http_resp *resp, const struct hkms_err *err);
 
 #endif

@@ -82,8 +82,12 @@ for p in '/ui/../CMakeLists.txt' '/ui/screens/../index.html' '/ui/%2e%2e/CMakeLi
 done
 pass "unknown names and traversal attempts (.., %2e, %00, //, ./) are refused"
 
-# no certificate: no console, an HTML page saying why; an unregistered one too
+# no certificate: no console; a browser (Accept: text/html) gets an HTML
+# page saying why, anything else the JSON error; an unregistered one too
 [ "$(get anon /ui/)" = 401 ] || fail "no certificate: not 401"
+[ "$(ecode)" = client_certificate_required ] || fail "no certificate, no Accept: $(cat out.body)"
+printf 'header = "Accept: text/html,application/xhtml+xml,*/*;q=0.8"\n' >> anon.curlrc
+[ "$(get anon /ui/)" = 401 ] || fail "no certificate (browser): not 401"
 [ "$(hdr content-type)" = "text/html; charset=utf-8" ] || fail "refusal is not a page"
 grep -q 'data-test="refused-message"' out.body || fail "refusal page: $(cat out.body)"
 grep -q '<script' out.body && fail "the refusal page has a script"
@@ -91,10 +95,12 @@ grep -q '<script' out.body && fail "the refusal page has a script"
 [ "$(get anon /ui/app.js)" = 401 ] || fail "no certificate: a module was served"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout stranger.key \
 	-out stranger.pem -subj /CN=stranger -days 2 2>/dev/null || fail "stranger cert"
+[ "$(get anon /v1/clients)" = 401 ] && [ "$(ecode)" = client_certificate_required ] ||
+	fail "the API's refusal is not JSON for a browser's Accept"
 st=$(curl -K anon.curlrc --cert stranger.pem --key stranger.key -o out.body -w '%{http_code}' "$URL/ui/")
 [ "$st" = 401 ] || [ "$st" = 403 ] || fail "unregistered certificate: $st"
 grep -q 'data-test="refused-message"' out.body || fail "unregistered: no refusal page"
-pass "no or an unregistered certificate gets a 401 HTML page, never the console"
+pass "no or an unregistered certificate: 401, an HTML page for a browser, never the console"
 
 # GET / → 302 /ui/ (public: it tells nothing)
 [ "$(get anon /)" = 302 ] || fail "GET /: not 302"
