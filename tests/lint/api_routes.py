@@ -175,7 +175,8 @@ def main():
                 errs += check_body(where, o, bodies[o["x-hkms-op"]])
             table = o.get("x-hkms-table")
             if table not in ("server", "clients", "service", "ocsp",
-                             "acme", "est", "routes"):
+                             "acme", "est", "routes",
+                             "session"):  # issue 16a
                 errs.append("%s: x-hkms-table must be server, clients, "
                             "service, ocsp, acme, est or routes" % where)
             if key not in have:
