@@ -174,6 +174,8 @@ for i in 1 2 3 4 5; do
 done
 call u3 POST /v1/session '{"code":"'"$(oathtool --totp -b "$SECRET3")"'"}' > lock.out
 [ "$(tail -1 lock.out)" = 429 ] && grep -q totp_locked lock.out || fail "no lockout after 5 wrong codes: $(cat lock.out)"
+ra=$(grep -i '^retry-after:' hdr | tr -dc 0-9)
+[ -n "$ra" ] && [ "$ra" -ge 50 ] && [ "$ra" -le 60 ] || fail "Retry-After of the lockout: $(cat hdr)"
 [ "$(status u2 GET /v1/cas "" "${CK[@]}")" = 200 ] || fail "u3's lockout touched u2"
 pass "5 wrong codes in a row: 429 totp_locked (the right code too), other clients unaffected"
 
