@@ -292,6 +292,7 @@ call u2 POST /v1/session '{"code":"'"$USED"'"}' > open4.out
 [ "$(tail -1 open4.out)" = 201 ] || fail "login before the restart: $(cat open4.out)"
 C4=$(grep -i '^set-cookie:' hdr | sed -n 's/.*hkms_session=\([A-Za-z0-9_-]*\);.*/\1/p')
 serve_stop
+[ "$SRV_RC" = 0 ] || { tail -40 serve.log; fail "hkms serve exited $SRV_RC"; }
 serve_start
 [ "$(ecode u2 GET /v1/cas "" -H "Cookie: hkms_session=$C4")" = second_factor_required ] ||
 	fail "a session outlived the restart"
@@ -312,3 +313,7 @@ t_gone=$(date +%s)
 [ $ok = 1 ] || fail "the session did not expire within 20 s of session_s = 3"
 [ $(( t_gone - t_open )) -ge 3 ] || fail "the session expired too early ($(( t_gone - t_open )) s)"
 pass "after a restart: no sessions, the last code is still replayed; session_s = 3 gives Max-Age=3 and the session expires"
+serve_stop
+[ "$SRV_RC" = 0 ] || { tail -40 serve.log; fail "hkms serve exited $SRV_RC"; }
+grep -q 'Sanitizer' serve.log && { grep -A20 Sanitizer serve.log | head -40; fail "sanitizer report in serve.log"; }
+exit 0
