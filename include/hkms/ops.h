@@ -1141,6 +1141,10 @@ enum hkms_rc hkms_ops_session_show(struct hkms_ops_ctx *c,
 enum hkms_rc hkms_ops_session_open(struct hkms_ops_ctx *c, const char *code,
     struct hkms_ops_session *sess, json_t **out, struct hkms_err *err);
 
+/** Seconds client name must wait before its next code (a lockout after
+ *  wrong codes), 0 when none: the Retry-After of totp_locked. */
+long hkms_ops_session_locked(const char *name);
+
 /** DELETE /v1/session: end the session id (NULL or unknown: nothing to
  *  end, still OK). Audited ("session.close"). */
 enum hkms_rc hkms_ops_session_close(struct hkms_ops_ctx *c, const char *id,

@@ -556,6 +556,22 @@ client_delete(struct hkms_cli *cli, int argc, char **argv)
 	    argv[optind], "deleted", 1), NULL);
 }
 
+static void
+print_totp(FILE *out, json_t *o)
+{
+	json_t *t = json_object_get(o, "totp");
+	const char *f = json_string_value(json_object_get(t, "qr_svg_file"));
+
+	fprintf(out, "%-14s %s\n", "name", json_string_value(
+	    json_object_get(o, "name")));
+	fprintf(out, "%-14s %s\n", "totp_secret", json_string_value(
+	    json_object_get(t, "secret")));
+	fprintf(out, "%-14s %s\n", "totp_uri", json_string_value(
+	    json_object_get(t, "uri")));
+	if (f != NULL)
+		fprintf(out, "%-14s %s\n", "totp_qr_svg", f);
+}
+
 /* hkms client totp NAME [--qr-svg F]: a new TOTP seed (issue 16a) */
 static int
 client_totp(struct hkms_cli *cli, int argc, char **argv)
@@ -589,7 +605,7 @@ client_totp(struct hkms_cli *cli, int argc, char **argv)
 		json_decref(out);
 		return hkms_cli_fail(cli, &err);
 	}
-	return hkms_cli_output(cli, out, print_show);
+	return hkms_cli_output(cli, out, print_totp);
 }
 
 int

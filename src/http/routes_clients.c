@@ -484,7 +484,10 @@ h_edit(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	r.grants = gs.g;
 	r.ngrants = gs.n;
 	r.set_grants = gs.given;
-	if (!req_ctx(req, resp, HKMS_SERVICE_NEED_STORE, &c))
+	/* turning 2FA on may enrol a seed, sealed by the token: open it
+	 * before the data lock is taken (docs/design.md, lock order) */
+	if (!req_ctx(req, resp, HKMS_SERVICE_NEED_STORE | (r.require_2fa == 1 ?
+	    HKMS_SERVICE_NEED_TOKEN : 0), &c))
 		goto out;
 	if (hkms_ops_client_edit(&c, req->nparams ? req->params[0] : NULL,
 	    &r, &out, &err) != HKMS_OK)

@@ -66,6 +66,12 @@ session_post(struct hkms_http_req *req, struct hkms_http_resp *resp)
 		    s.max_age);
 		hkms_http_resp_header(resp, "Set-Cookie", cookie);
 	}
+	if (rc != HKMS_OK && strcmp(err.code, "totp_locked") == 0 &&
+	    req->principal->name != NULL) {
+		snprintf(cookie, sizeof(cookie), "%ld",
+		    hkms_ops_session_locked(req->principal->name));
+		hkms_http_resp_header(resp, "Retry-After", cookie);
+	}
 	hkms_http_reply(resp, rc, 201, out, &err);
 	memset(cookie, 0, sizeof(cookie));
 	memset(&s, 0, sizeof(s));

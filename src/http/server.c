@@ -150,7 +150,13 @@ send_resp(struct MHD_Connection *conn, struct hkms_http_resp *r, int close,
 	if (!plain)
 		MHD_add_response_header(mr, "Strict-Transport-Security",
 		    "max-age=31536000");
-	if (r->status == 429 || r->status == 503)
+	/* the default Retry-After unless the route gave its own (the
+	 * lockout of wrong TOTP codes, issue 16a) */
+	for (i = 0; i < HKMS_HTTP_RESP_HEADERS; i++)
+		if (strcasecmp(r->hdr_name[i], "Retry-After") == 0)
+			break;
+	if ((r->status == 429 || r->status == 503) &&
+	    i == HKMS_HTTP_RESP_HEADERS)
 		MHD_add_response_header(mr, "Retry-After", "1");
 	for (i = 0; i < HKMS_HTTP_RESP_HEADERS; i++)
 		if (r->hdr_name[i][0] != '\0')

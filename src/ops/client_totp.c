@@ -117,13 +117,15 @@ ops_totp_enrol(struct hkms_ops_ctx *c, const char *name, json_t *rec,
 	    naad, &blob, &blen, err)) != HKMS_OK)
 		goto out;
 	label_escape(name, label, sizeof(label));
-	if ((sealed = b64(blob, blen)) == NULL ||
-	    (secret = hkms_totp_base32(seed, sizeof(seed))) == NULL ||
+	if ((sealed = b64(blob, blen)) != NULL &&
+	    (secret = hkms_totp_base32(seed, sizeof(seed))) != NULL &&
 	    asprintf(&uri, "otpauth://totp/hkms:%s?secret=%s&issuer=hkms&"
 	    "algorithm=SHA1&digits=%d&period=%d", label, secret,
-	    HKMS_TOTP_DIGITS, HKMS_TOTP_PERIOD) < 0 ||
-	    (svg = hkms_totp_qr_svg(uri)) == NULL) {
-		uri = NULL;
+	    HKMS_TOTP_DIGITS, HKMS_TOTP_PERIOD) < 0)
+		uri = NULL;	/* asprintf leaves it undefined */
+	if (uri != NULL)
+		svg = hkms_totp_qr_svg(uri);
+	if (svg == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "cannot encode the TOTP "
 		    "seed: out of memory");
 		goto out;

@@ -396,6 +396,12 @@ hkms_ops_session_lookup(const char *id, const char *thumb, const char *name,
 	    time(NULL), out);
 }
 
+long
+hkms_ops_session_locked(const char *name)
+{
+	return hkms_session_table_locked(table(), name, time(NULL));
+}
+
 /* ---- operations ---- */
 
 static enum hkms_rc
@@ -447,8 +453,10 @@ hkms_ops_session_show(struct hkms_ops_ctx *c,
 	if ((rc = need_client(c, err)) != HKMS_OK)
 		return rc;
 	OPS_AUTHORIZE(c, "session.show", NULL, NULL, err);
-	if ((rc = hkms_store_get(c->store, CLIENT_KIND, c->principal->name,
-	    &reg, NULL, err)) != HKMS_OK)
+	/* a principal of [server] admin_thumbprints has no registration */
+	rc = hkms_store_get(c->store, CLIENT_KIND, c->principal->name, &reg,
+	    NULL, err);
+	if (rc != HKMS_OK && rc != HKMS_E_NOT_FOUND)
 		return rc;
 	*out = show_json(c->principal, reg, sess);
 	json_decref(reg);

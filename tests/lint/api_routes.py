@@ -176,10 +176,12 @@ def main():
                 errs += check_body(where, o, bodies[o["x-hkms-op"]])
             table = o.get("x-hkms-table")
             if table not in ("server", "clients", "service", "ocsp",
-                             "acme", "est", "ui", "routes"):
+                             "acme", "est", "routes",
+                             "session",  # issue 16a
+                             "ui"):  # issue 16b
                 errs.append("%s: x-hkms-table must be server, clients, "
-                            "service, ocsp, acme, est, ui or routes" %
-                            where)
+                            "service, ocsp, acme, est, session, ui or "
+                            "routes" % where)
             if key not in have:
                 if table not in tables:
                     skipped += 1
