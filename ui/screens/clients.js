@@ -30,8 +30,7 @@ async function loadCas() {
 }
 
 function validFrom(r) {
-	const c = (r.certificates || []).map((x) => x.not_before).filter(Boolean).sort();
-	return c.length ? c[0] : r.created;
+	return r.not_before || null;
 }
 
 function permSummary(r) {
