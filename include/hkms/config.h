@@ -81,6 +81,8 @@ struct hkms_config {
 	/* [est] (issue 17b) */
 
 	/* [console] sessions and TOTP (issue 16a) */
+	int console_session_s;	/* [console] session_s: a session's
+				 * lifetime (default 900) */
 
 	/* [console] static files (issue 16b) */
 

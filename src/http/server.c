@@ -321,6 +321,57 @@ authenticate(struct MHD_Connection *conn, struct hkms_client_principal *cp,
 	return hkms_client_authenticate(state.svc, der, len, n, cp, err);
 }
 
+/* A state-changing method (CSRF and Origin checks, issue 16a). */
+static int
+unsafe_method(const char *method)
+{
+	return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+}
+
+/* A non-GET/HEAD request whose Origin is not https://<Host>: refused
+ * (browsers send Origin on such requests; curl and the CLI do not). */
+static int
+origin_foreign(struct MHD_Connection *conn, const char *method,
+    const char *host)
+{
+	const char *o = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "Origin");
+
+	if (o == NULL || !unsafe_method(method))
+		return 0;
+	return host == NULL || strncmp(o, "https://", 8) != 0 ||
+	    strcmp(o + 8, host) != 0;
+}
+
+/* The request's live session for the authenticated principal: the
+ * hkms_session cookie, matched with the certificate's thumbprint, the
+ * client and its TOTP enrolment. 1 and *s when there is one. */
+static int
+session_of(struct MHD_Connection *conn, struct hkms_client_principal *cp,
+    struct hkms_ops_session *s)
+{
+	const char *id = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND,
+	    "hkms_session");
+	const char *tid = json_string_value(json_object_get(cp->reg,
+	    "totp_id"));
+
+	if (id == NULL || cp->p.name == NULL)
+		return 0;
+	return hkms_ops_session_lookup(id, cp->p.thumbprint, cp->p.name,
+	    tid ? tid : "", s);
+}
+
+/* X-CSRF-Token equals the session's token (constant time). */
+static int
+csrf_ok(struct MHD_Connection *conn, const struct hkms_ops_session *s)
+{
+	const char *t = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "X-CSRF-Token");
+
+	return t != NULL && strlen(t) == strlen(s->csrf) &&
+	    CRYPTO_memcmp(t, s->csrf, strlen(s->csrf)) == 0;
+}
+
 static void
 handle(struct MHD_Connection *conn, const char *method, const char *url,
     struct req_ctx *rq, int overflow, int plain, struct hkms_http_resp *resp,
@@ -331,6 +382,7 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 	const struct hkms_http_route *route;
 	struct hkms_client_principal cp;
 	struct hkms_principal anon;
+	struct hkms_ops_session sess;
 	struct hkms_err e = { 0 };
 	const unsigned char *peer_der[MAX_PEERS];
 	size_t peer_len[MAX_PEERS];
@@ -401,6 +453,11 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 		    "run %s on its host", "hkms unseal");
 		goto out;
 	}
+	if (!plain && origin_foreign(conn, method, req.host)) {
+		error_resp(resp, HKMS_E_DENIED, "cross_origin", "the request's "
+		    "Origin is not this server's (%s)", "https://<Host>");
+		goto out;
+	}
 	if (route->flags & HKMS_ROUTE_PUBLIC) {
 		memset(&anon, 0, sizeof(anon));
 		anon.kind = HKMS_PRINCIPAL_CLIENT;
@@ -419,6 +476,19 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 		snprintf(thumb, thumb_len, "%s", cp.p.thumbprint);
 		req.principal = &cp.p;
 		req.actor = cp.actor;
+		/* a live session of this certificate is its second factor;
+		 * a state-changing request it authenticates carries the
+		 * session's CSRF token (issue 16a) */
+		if (session_of(conn, &cp, &sess)) {
+			if (unsafe_method(method) && !csrf_ok(conn, &sess)) {
+				error_resp(resp, HKMS_E_DENIED, "csrf_invalid",
+				    "the request has a session cookie but not "
+				    "its %s", "X-CSRF-Token");
+				goto out;
+			}
+			cp.p.second_factor = 1;
+			req.session = &sess;
+		}
 	}
 	if (route->flags & HKMS_ROUTE_TOKEN) {
 		struct hkms_ops_ctx c;
@@ -433,6 +503,7 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 out:
 	if (authed)
 		hkms_client_principal_free(&cp);
+	OPENSSL_cleanse(&sess, sizeof(sess));
 	while (qa.ncopy > 0)
 		free(qa.copy[--qa.ncopy]);
 }
