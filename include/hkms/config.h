@@ -85,6 +85,7 @@ struct hkms_config {
 				 * lifetime (default 900) */
 
 	/* [console] static files (issue 16b) */
+	int console_disabled;		/* enabled = false: no /ui/ nor / */
 
 	/* where the config was read from, NULL if none */
 	char *path;

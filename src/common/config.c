@@ -219,6 +219,13 @@ on_entry(void *user, const char *section, const char *name, const char *value)
 		ok = set_int(&c->console_session_s, value, 1, 86400);
 
 	/* [console] static files (issue 16b) */
+	if (ok == -1 && strcmp(section, "console") == 0 &&
+	    strcmp(name, "enabled") == 0) {
+		int v = 1;
+
+		if ((ok = set_bool(&v, value)) == 1)
+			c->console_disabled = !v;
+	}
 
 	if (ok == -1) {
 		hkms_err_setc(ps->err, HKMS_E_INVALID, "config_unknown_key",

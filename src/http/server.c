@@ -41,6 +41,7 @@
 #include "hkms_server.h"
 #include "http_int.h"
 #include "server_int.h"
+#include "ui_files.h"
 
 #define MAX_QUERY 32
 #define OVERFLOW_SLOTS 32	/* connections past max_connections that
@@ -140,6 +141,12 @@ send_resp(struct MHD_Connection *conn, struct hkms_http_resp *r, int close,
 	}
 	MHD_add_response_header(mr, "Cache-Control", "no-store");
 	MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+	/* the web console (issue 16b): every answer, so no page of this
+	 * origin runs foreign or inline script or is framed */
+	MHD_add_response_header(mr, "Content-Security-Policy",
+	    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+	    "form-action 'self'");
+	MHD_add_response_header(mr, "X-Frame-Options", "DENY");
 	if (!plain)
 		MHD_add_response_header(mr, "Strict-Transport-Security",
 		    "max-age=31536000");
@@ -451,6 +458,11 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 	    hkms_service_sealed(state.svc)) {
 		error_resp(resp, HKMS_E_PIN, "sealed", "the server is sealed: "
 		    "run %s on its host", "hkms unseal");
+		if (hkms_http_ui_route(route)) {
+			hkms_err_setc(&e, HKMS_E_PIN, "sealed", "the server is "
+			    "sealed: run %s on its host", "hkms unseal");
+			hkms_http_ui_error_page(resp, &e);
+		}
 		goto out;
 	}
 	if (!plain && origin_foreign(conn, method, req.host)) {
@@ -468,7 +480,10 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 	} else {
 		if (authenticate(conn, &cp, &e) != HKMS_OK) {
 			snprintf(thumb, thumb_len, "%s", cp.p.thumbprint);
-			hkms_http_resp_error(resp, &e, NULL);
+			if (hkms_http_ui_route(route))
+				hkms_http_ui_error_page(resp, &e);
+			else
+				hkms_http_resp_error(resp, &e, NULL);
 			hkms_client_principal_free(&cp);
 			goto out;
 		}
