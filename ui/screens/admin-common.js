@@ -32,39 +32,28 @@ export function b64ToBytes(b64) {
 // apiChecked(method, path, body) -> {ok, status, body}: for the answers whose
 // error envelope carries more than code and message (the checks of a 422).
 export async function apiChecked(method, path, body) {
-	let resp;
 	try {
-		resp = await api(method, path, body, { raw: true });
+		return { ok: true, status: 200, body: await api(method, path, body) };
 	} catch (e) {
-		if (e instanceof ApiError)
-			return { ok: false, status: e.status, body: { error: { code: e.code, message: e.message } } };
-		throw e;
+		if (!(e instanceof ApiError) || e.status === 0)
+			throw e;
+		return { ok: false, status: e.status, err: e,
+			body: e.body || { error: { code: e.code, message: e.message } } };
 	}
-	let parsed = null;
-	const text = await resp.text();
-	if (text) {
-		try { parsed = JSON.parse(text); } catch (_) { parsed = null; }
-	}
-	return { ok: resp.ok, status: resp.status, body: parsed };
 }
 
-// errorFrom(r) -> an ApiError for a failed apiChecked answer
+// errorFrom(r) -> the ApiError of a failed apiChecked answer
 export function errorFrom(r) {
+	if (r.err)
+		return r.err;
 	const e = (r.body && r.body.error) || {};
-	const err = new ApiError(e.message || ("HTTP " + r.status));
-	err.status = r.status;
-	err.code = e.code || "";
-	return err;
+	return new ApiError(r.status, e.code || "http_" + r.status, e.message || "HTTP " + r.status, r.body);
 }
 
-// fetchBlob(path) -> Blob of a raw GET (exports)
+// fetchBlob(path) -> Blob of a raw GET (exports); api() throws the API's
+// error when the answer is not 2xx
 export async function fetchBlob(path) {
-	const r = await api("GET", path, undefined, { raw: true });
-	if (!r.ok) {
-		let body = null;
-		try { body = await r.json(); } catch (_) { body = null; }
-		throw errorFrom({ status: r.status, body });
-	}
+	const r = await api("GET", path, undefined, { raw: true, accept: "*/*" });
 	return await r.blob();
 }
 
@@ -93,10 +82,13 @@ let uid = 0;
 export function field(label, input, hint) {
 	if (!input.id)
 		input.id = "f16d-" + (++uid);
-	const row = el("div", { class: "adm-field" },
+	const row = el("div", { class: "field" },
 		el("label", { for: input.id, text: label }), input);
-	if (hint)
-		row.appendChild(el("small", { class: "adm-hint", text: hint }));
+	if (hint) {
+		const h = el("small", { class: "help", id: input.id + "-help", text: hint });
+		input.setAttribute("aria-describedby", h.id);
+		row.appendChild(h);
+	}
 	return row;
 }
 
@@ -121,7 +113,7 @@ export function checkbox(label, attrs, checked) {
 	c.checked = !!checked;
 	if (!c.id)
 		c.id = "f16d-" + (++uid);
-	return { box: c, row: el("div", { class: "adm-field adm-check" }, c, el("label", { for: c.id, text: label })) };
+	return { box: c, row: el("div", { class: "field check" }, c, el("label", { for: c.id, text: label })) };
 }
 
 // kv(pairs) -> a definition list; a value may be a node, a string or null
@@ -140,14 +132,14 @@ export function kv(pairs, attrs) {
 }
 
 export function badge(text, kind, test) {
-	const a = { class: "adm-badge adm-" + kind, text };
+	const a = { class: "badge " + kind, text };
 	if (test)
 		a["data-test"] = test;
 	return el("span", a);
 }
 
 export function section(title, ...children) {
-	return el("section", { class: "adm-section" }, el("h2", { text: title }), ...children);
+	return el("section", { class: "card adm-section" }, el("h2", { text: title }), ...children);
 }
 
 export function buttonBar(...buttons) {

@@ -15,7 +15,7 @@ const DEFAULT_DAYS = 1826;	// 5 years, the server's default
 export async function render(root, ctx) {
 	const name = ctx && ctx.params && ctx.params[0];
 	if (name)
-		return renderClient(root, ctx, decodeURIComponent(name), null);
+		return renderClient(root, ctx, name, null);
 	return renderList(root, ctx, null);
 }
 
@@ -45,7 +45,7 @@ function permSummary(r) {
 
 function tfaBadge(r) {
 	if (!r.require_2fa)
-		return badge("off", "muted", "client-2fa");
+		return badge("off", "", "client-2fa");
 	return r.totp_enrolled === false ? badge("required, not enrolled", "warn", "client-2fa") :
 		badge("required", "ok", "client-2fa");
 }
@@ -83,7 +83,7 @@ async function renderList(root, ctx, flash) {
 		{ key: "permissions", label: "Permissions", render: permSummary },
 		{ key: "require_2fa", label: "2FA", render: tfaBadge },
 		{ key: "actions", label: "", render: (r) => deleteButton(r.name, () => again()) },
-	], clients, { pageSize: 25 }) : el("p", { text: "No clients are registered." });
+	], clients, { pageSize: 25, rowTest: "client-row", test: "client-table" }) : el("p", { text: "No clients are registered." });
 	root.append(resultSlot, section("Registered clients", list),
 		generateSection(cas, again), uploadSection(cas, again));
 	if (flash)
@@ -97,7 +97,7 @@ function deleteButton(name, after) {
 		await api("DELETE", "/v1/clients/" + enc(name));
 		showInfo("Deleted client " + name + ".");
 		await after();
-	}, "adm-danger");
+	}, "danger");
 	b.dataset.name = name;
 	return b;
 }
@@ -184,7 +184,7 @@ function generateSection(cas, again) {
 		pass.value = pass2.value = "";
 		const reg = r.registration || { name: req.name };
 		await again(p12Result(reg.name, r.p12_base64 || r.pkcs12, r.totp));
-	}, "adm-primary");
+	}, "primary");
 	return section("Generate a client certificate",
 		el("form", { class: "adm-form", on: { submit: (e) => { e.preventDefault(); go.click(); } } },
 			field("Name", name, "1 to 64 of A-Z a-z 0-9 . _ -"),
@@ -222,7 +222,7 @@ function uploadSection(cas, again) {
 		if (r.totp)
 			parts.push(totpPanel(r.totp, reg.name));
 		await again(section("Uploaded " + reg.name, ...parts));
-	}, "adm-primary");
+	}, "primary");
 	return section("Upload an existing certificate",
 		el("form", { class: "adm-form", on: { submit: (e) => { e.preventDefault(); go.click(); } } },
 			field("Name", name),
@@ -259,7 +259,7 @@ async function renderClient(root, ctx, name, flash) {
 		{ key: "issuer", label: "Issuer" },
 		{ key: "serial", label: "Serial" },
 		{ key: "not_after", label: "Expires", render: (c) => fmtDate(c.not_after) },
-	], certs, { pageSize: 10 }) : el("div"),
+	], certs, { pageSize: 10, rowTest: "client-cert-row" }) : el("div"),
 	el("div", { class: "adm-thumbs" }, ...(r.thumbprints || []).map((t) => el("code", { text: t })))));
 
 	const { cl, pe } = clearanceAndPerms(cas.length ? cas : (r.permissions || []).map((g) => g.ca),
@@ -272,7 +272,7 @@ async function renderClient(root, ctx, name, flash) {
 		const a = await api("PATCH", "/v1/clients/" + enc(name), req);
 		showInfo("Saved client " + name + ".");
 		await again(a && a.totp ? section("2FA enrolled", totpPanel(a.totp, name)) : null);
-	}, "adm-primary");
+	}, "primary");
 	const buttons = [save];
 	if (r.require_2fa)
 		buttons.push(button("Re-enrol 2FA", "client-totp", async () => {

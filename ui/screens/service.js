@@ -65,7 +65,7 @@ function statusSection(s, cert, again, wizardSlot) {
 	}));
 	buttons.push(button("Manage certificate…", "svc-manage", async () => {
 		openWizard(wizardSlot, again);
-	}, "adm-primary"));
+	}, "primary"));
 	return section("Certificate", kv(pairs, { "data-test": "svc-status" }), buttonBar(...buttons));
 }
 
@@ -80,7 +80,7 @@ function historySection(cert) {
 		{ key: "serial", label: "Serial" },
 		{ key: "self_signed", label: "Self-signed", render: (r) => (r.self_signed ? "yes" : "no") },
 		{ key: "key", label: "Key" },
-	], rows, { pageSize: 10 }));
+	], rows, { pageSize: 10, rowTest: "svc-history-row", test: "svc-history" }));
 }
 
 // ---- the manage wizard ----
@@ -98,8 +98,8 @@ const CHOICES = [
 
 function openWizard(slot, again) {
 	const body = el("div", { class: "adm-wizard-body" });
-	const steps = el("ol", { class: "adm-steps", "aria-label": "steps" });
-	const panel = el("section", { class: "adm-section adm-wizard", "data-test": "svc-wizard",
+	const steps = el("ol", { class: "stepper", "aria-label": "steps" });
+	const panel = el("section", { class: "card adm-section adm-wizard", "data-test": "svc-wizard",
 		"aria-label": "Manage the service certificate" },
 		el("h2", { text: "Manage the service certificate" }), steps, body);
 	slot.replaceChildren(panel);
@@ -107,7 +107,8 @@ function openWizard(slot, again) {
 	const close = () => slot.replaceChildren();
 	const setSteps = (labels, at) => {
 		steps.replaceChildren(...labels.map((l, i) => el("li",
-			Object.assign({ text: l }, i === at ? { class: "adm-current", "aria-current": "step" } : {}))));
+			{ text: l, class: i === at ? "current" : i < at ? "done" : "",
+				"aria-current": i === at ? "step" : undefined, "data-test": "wizard-step" })));
 	};
 
 	const chooseStep = () => {
@@ -123,7 +124,7 @@ function openWizard(slot, again) {
 		}
 		body.replaceChildren(group, buttonBar(
 			button("Cancel", "wizard-cancel", async () => close()),
-			button("Next", "wizard-next", async () => detailStep(), "adm-primary")));
+			button("Next", "wizard-next", async () => detailStep(), "primary")));
 		const first = group.querySelector("input:checked");
 		if (first)
 			first.focus();
@@ -175,7 +176,7 @@ function csrStep(body, backBar) {
 			pre(r.pem, "csr-pem"),
 			buttonBar(button("Download again", "csr-download", async () =>
 				download("hkms-service.csr", r.pem, "application/pkcs10"))));
-	}, "adm-primary");
+	}, "primary");
 	body.replaceChildren(
 		el("form", { class: "adm-form", on: { submit: (e) => { e.preventDefault(); create.click(); } } },
 			field("Common name", f.common_name),
@@ -206,7 +207,7 @@ function uploadStep(body, backBar, again) {
 		showInfo("Applied: the server presents " + r.body.certificate.subject + " (serial " +
 			r.body.certificate.serial + ") to new connections.");
 		await again();
-	}, "adm-primary");
+	}, "primary");
 	apply.disabled = true;
 	const invalidate = () => { verified = null; apply.disabled = true; out.replaceChildren(); };
 	for (const i of [caFile, certFile, caText, certText])
@@ -272,7 +273,7 @@ function selfSignedStep(body, backBar, again, rekey) {
 				rekeyed: "A new key and self-signed certificate were created." };
 			showInfo((what[r.action] || r.action) + " Serial " + r.certificate.serial + ".");
 			await again();
-		}, "adm-primary");
+		}, "primary");
 	body.replaceChildren(el("p", { text }), backBar(go));
 }
 

@@ -19,7 +19,7 @@ const EXPORTS = [
 export async function render(root, ctx) {
 	const alias = ctx && ctx.params && ctx.params[0];
 	if (alias)
-		return renderEntry(root, ctx, decodeURIComponent(alias));
+		return renderEntry(root, ctx, alias);
 	root.replaceChildren(el("h1", { text: title }));
 	const [entries, crls] = await Promise.all([
 		api("GET", "/v1/truststore"),
@@ -57,7 +57,7 @@ function deleteButton(alias, after) {
 		await api("DELETE", "/v1/truststore/" + enc(alias));
 		showInfo("Deleted truststore entry " + alias + ".");
 		await after();
-	}, "adm-danger");
+	}, "danger");
 	b.dataset.alias = alias;
 	return b;
 }
@@ -80,7 +80,7 @@ function listSection(entries, again) {
 		{ key: "thumbprint", label: "Thumbprint", render: (r) => shortThumb(r.thumbprint) },
 		{ key: "actions", label: "Actions", render: (r) => el("span", { class: "adm-inline" },
 			exportButtons(r.alias), deleteButton(r.alias, again)) },
-	], entries, { pageSize: 25 }));
+	], entries, { pageSize: 25, rowTest: "trust-row", test: "trust-table" }));
 }
 
 function importSection(again) {
@@ -111,7 +111,7 @@ function importSection(again) {
 			(r.duplicates && r.duplicates.length ? ", " + r.duplicates.length + " already present" : "") +
 			(r.private_key_ignored ? "; the private key of the file was ignored" : "") + ".");
 		await again();
-	}, "adm-primary");
+	}, "primary");
 	return section("Import", el("form", { class: "adm-form", on: { submit: (e) => { e.preventDefault(); go.click(); } } },
 		field("Alias", alias, "1 to 64 of A-Z a-z 0-9 . _ -"),
 		field("File", file, "PEM, DER, PKCS#7 (.p7b) or PKCS#12 (.pfx/.p12)"),
@@ -167,7 +167,7 @@ function crlSection(crls, again) {
 			await api("DELETE", "/v1/truststore/crls/" + enc(r.id));
 			showInfo("Deleted the CRL of " + r.issuer + ".");
 			await again();
-		}, "adm-danger");
+		}, "danger");
 		b.dataset.id = r.id;
 		return b;
 	};
@@ -180,7 +180,7 @@ function crlSection(crls, again) {
 		{ key: "signer", label: "Signer", render: (r) => (r.signer && r.signer.alias) || "" },
 		{ key: "status", label: "Status", render: (r) => badge(r.status, r.status === "current" ? "ok" : "warn") },
 		{ key: "actions", label: "", render: del },
-	], crls, { pageSize: 10 }) : el("p", { text: "No CRLs imported." });
+	], crls, { pageSize: 10, rowTest: "crl-row", test: "crl-table" }) : el("p", { text: "No CRLs imported." });
 	return section("CRLs", list, el("div", { class: "adm-form" }, field("CRL file", file, "PEM or DER, signed by a truststore CA")),
 		buttonBar(go));
 }
