@@ -10,10 +10,10 @@ export const least = "operator";
 
 const EXPORTS = [
 	["pem", "PEM", "pem", "application/x-pem-file"],
-	["der", "DER (first certificate)", "der", "application/pkix-cert"],
-	["p7b", "PKCS#7 (PEM)", "p7b", "application/x-pem-file"],
-	["p7b-der", "PKCS#7 (DER)", "p7c", "application/pkcs7-mime"],
-	["p12", "PKCS#12 (certificates only)", "p12", "application/x-pkcs12"],
+	["der", "DER", "der", "application/pkix-cert"],
+	["p7b", "P7B (PEM)", "p7b", "application/x-pem-file"],
+	["p7b-der", "P7B (DER)", "p7c", "application/pkcs7-mime"],
+	["p12", "PFX (no key)", "p12", "application/x-pkcs12"],
 ];
 
 export async function render(root, ctx) {
@@ -187,37 +187,46 @@ function crlSection(crls, again) {
 
 // ---- one entry ----
 
-const CERT_FIELDS = [
-	["subject", "Subject"], ["issuer", "Issuer"], ["serial", "Serial"],
+// labels of the entry's and its certificates' fields, in this order; the
+// others follow under their own names
+const LABELS = [
+	["alias", "Alias"], ["kind", "Kind"], ["status", "Status"], ["source_format", "Imported from"],
+	["created", "Created"], ["updated", "Updated"],
+	["subject", "Subject"], ["common_name", "Common name"], ["issuer", "Issuer"], ["serial", "Serial"],
 	["not_before", "Valid from"], ["not_after", "Valid to"],
-	["thumbprint", "SHA-256 fingerprint"], ["sha256", "SHA-256 fingerprint"], ["sha1", "SHA-1 fingerprint"],
-	["key_type", "Key"], ["signature_algorithm", "Signature algorithm"], ["is_ca", "CA"],
+	["fingerprint_sha256", "SHA-256 fingerprint"], ["fingerprint_sha1", "SHA-1 fingerprint"],
+	["thumbprint", "Thumbprint"], ["key_type", "Key type"], ["key_bits", "Key bits"],
+	["is_ca", "CA"], ["self_signed", "Self-signed"], ["path_len", "Path length"], ["san", "SANs"],
+	["extended_key_usage", "Extended key usage"],
 ];
+const DATES = new Set(["created", "updated", "not_before", "not_after", "pinned_at", "seen"]);
+
+function fieldPairs(o, prefix, skip) {
+	const pairs = [];
+	const fmt = (k, v) => {
+		if (DATES.has(k))
+			return fmtDate(v);
+		if (typeof v === "boolean")
+			return v ? "yes" : "no";
+		if (Array.isArray(v))
+			return v.length ? v.join(", ") : "—";
+		return typeof v === "object" ? JSON.stringify(v) : String(v);
+	};
+	const known = new Map(LABELS);
+	const keys = LABELS.map((l) => l[0]).filter((k) => k in o)
+		.concat(Object.keys(o).filter((k) => !known.has(k)));
+	for (const k of keys) {
+		const v = o[k];
+		if (skip.has(k) || v === null || v === undefined)
+			continue;
+		pairs.push([known.get(k) || k.replace(/_/g, " "), fmt(k, v), prefix + k]);
+	}
+	return pairs;
+}
 
 function certView(c, i) {
-	const pairs = [];
-	const seen = new Set();
-	for (const [k, label] of CERT_FIELDS) {
-		if (c[k] === undefined || c[k] === null)
-			continue;
-		seen.add(k);
-		let v = c[k];
-		if (k === "not_before" || k === "not_after")
-			v = fmtDate(v);
-		pairs.push([label, typeof v === "object" ? JSON.stringify(v) : v, "trust-cert-" + k]);
-	}
-	for (const [k, v] of Object.entries(c)) {
-		if (seen.has(k) || k === "pem" || v === null || v === undefined)
-			continue;
-		if (k === "fingerprints" && typeof v === "object") {
-			for (const [alg, fp] of Object.entries(v))
-				pairs.push([alg.toUpperCase() + " fingerprint", fp, "trust-fp-" + alg]);
-			continue;
-		}
-		pairs.push([k.replace(/_/g, " "), typeof v === "object" ? JSON.stringify(v) : String(v), "trust-cert-" + k]);
-	}
 	return el("div", { class: "adm-cert", "data-test": "trust-cert", "data-index": String(i) },
-		el("h3", { text: "Certificate " + (i + 1) }), kv(pairs));
+		el("h3", { text: "Certificate " + (i + 1) }), kv(fieldPairs(c, "trust-cert-", new Set(["pem"]))));
 }
 
 async function renderEntry(root, ctx, alias) {
@@ -227,15 +236,8 @@ async function renderEntry(root, ctx, alias) {
 	root.replaceChildren(
 		el("p", {}, el("a", { href: "#/truststore", "data-test": "trust-back", text: "← Truststore" })),
 		el("h1", { text: "Truststore entry " + alias }));
-	const top = [];
 	const certs = Array.isArray(e.certificates) ? e.certificates : [];
-	for (const [k, v] of Object.entries(e)) {
-		if (k === "certificates" && Array.isArray(v))
-			continue;
-		if (k === "pem" || v === null || v === undefined)
-			continue;
-		top.push([k.replace(/_/g, " "), typeof v === "object" ? JSON.stringify(v) : String(v), "trust-entry-" + k]);
-	}
+	const top = fieldPairs(e, "trust-entry-", new Set(["pem", "certificates"]));
 	const del = deleteButton(alias, back);
 	root.append(
 		section("Entry", kv(top, { "data-test": "trust-entry" }),
