@@ -82,7 +82,8 @@ async function renderList(root, ctx, flash) {
 		{ key: "not_after", label: "Expires", render: expiry },
 		{ key: "permissions", label: "Permissions", render: permSummary },
 		{ key: "require_2fa", label: "2FA", render: tfaBadge },
-		{ key: "actions", label: "", render: (r) => deleteButton(r.name, () => again()) },
+		{ key: "actions", label: "", render: (r) => (ctx.session && r.name === ctx.session.client ?
+			badge("you", "", "client-self") : deleteButton(r.name, () => again())) },
 	], clients, { pageSize: 25, rowTest: "client-row", test: "client-table" }) : el("p", { text: "No clients are registered." });
 	root.append(resultSlot, section("Registered clients", list),
 		generateSection(cas, again), uploadSection(cas, again));
@@ -281,7 +282,8 @@ async function renderClient(root, ctx, name, flash) {
 			const a = await api("POST", "/v1/clients/" + enc(name) + "/totp", {});
 			await again(section("New TOTP secret", totpPanel(a.totp, name)));
 		}));
-	buttons.push(deleteButton(name, () => ctx.navigate("#/clients")));
+	if (!ctx.session || name !== ctx.session.client)
+		buttons.push(deleteButton(name, () => ctx.navigate("#/clients")));
 	root.append(section("Edit", el("form", { class: "adm-form", on: { submit: (e) => { e.preventDefault(); save.click(); } } },
 		field("Clearance", cl), pe.node, tfa.row), buttonBar(...buttons)));
 	if (flash)
