@@ -72,6 +72,8 @@ def run():
         assert [g["ca"] for g in r["permissions"]] == ["root"], r
         st, _ = c.api("GET", "/v1/truststore", client=u1)
         assert st == 403, st
+        st, b = c.api("GET", "/v1/clients", client=u1)
+        assert st == 403 and b["error"]["code"] == "clearance_too_low", b
         c.wait_for('[data-test="client-view"][data-name="u1"]')
         rows = c.find_all('[data-test="client-row"]')
         assert len(rows) == 2, len(rows)
