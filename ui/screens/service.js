@@ -170,6 +170,7 @@ function csrStep(body, backBar) {
 		}
 		const r = await api("POST", BASE + "/csr", req);
 		download("hkms-service.csr", r.pem, "application/pkcs10");
+		out.scrollIntoView({ block: "nearest" });
 		out.replaceChildren(
 			el("p", { text: "The CSR was downloaded as hkms-service.csr. Have your CA sign it, then come back and choose \"Upload a CA-issued certificate\"." }),
 			kv([["Subject", r.subject, "csr-subject"], ["SANs", (r.san || []).join(", ")], ["Key", r.key]]),
@@ -192,8 +193,8 @@ function csrStep(body, backBar) {
 function uploadStep(body, backBar, again) {
 	const caFile = input({ type: "file", "data-test": "upload-ca", accept: ".pem,.crt,.cer,.der" });
 	const certFile = input({ type: "file", "data-test": "upload-cert", accept: ".pem,.crt,.cer,.der" });
-	const caText = el("textarea", { rows: "4", "data-test": "upload-ca-text", placeholder: "or paste the PEM" });
-	const certText = el("textarea", { rows: "4", "data-test": "upload-cert-text", placeholder: "or paste the PEM" });
+	const caText = el("textarea", { rows: "2", "data-test": "upload-ca-text", placeholder: "or paste the PEM" });
+	const certText = el("textarea", { rows: "2", "data-test": "upload-cert-text", placeholder: "or paste the PEM" });
 	const out = el("div", { class: "adm-result", "data-test": "verify-result" });
 	let verified = null;	// the request that passed the checks
 	const apply = button("Apply", "apply", async () => {
@@ -226,6 +227,7 @@ function uploadStep(body, backBar, again) {
 		const r = await apiChecked("POST", BASE + "/apply", req);
 		const checks = r.ok ? r.body.checks : r.body && r.body.error && r.body.error.checks;
 		out.replaceChildren(checksView(checks, r.ok));
+		out.scrollIntoView({ block: "nearest" });
 		if (!r.ok) {
 			out.appendChild(el("p", { class: "adm-error", "data-test": "verify-error",
 				text: (r.body && r.body.error && r.body.error.message) || ("HTTP " + r.status) }));
