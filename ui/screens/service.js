@@ -170,13 +170,13 @@ function csrStep(body, backBar) {
 		}
 		const r = await api("POST", BASE + "/csr", req);
 		download("hkms-service.csr", r.pem, "application/pkcs10");
-		out.scrollIntoView({ block: "nearest" });
 		out.replaceChildren(
 			el("p", { text: "The CSR was downloaded as hkms-service.csr. Have your CA sign it, then come back and choose \"Upload a CA-issued certificate\"." }),
 			kv([["Subject", r.subject, "csr-subject"], ["SANs", (r.san || []).join(", ")], ["Key", r.key]]),
 			pre(r.pem, "csr-pem"),
 			buttonBar(button("Download again", "csr-download", async () =>
 				download("hkms-service.csr", r.pem, "application/pkcs10"))));
+		out.scrollIntoView({ block: "nearest" });
 	}, "primary");
 	body.replaceChildren(
 		el("form", { class: "adm-form", on: { submit: (e) => { e.preventDefault(); create.click(); } } },
