@@ -445,7 +445,9 @@ class Console:
         the shell rendered a screen (#main[data-ready]); returns its
         name."""
         cur = self.driver.current_url
-        if cur.startswith(self.url) and hash_:
+        if hash_ and cur == self.url + hash_:
+            self.driver.refresh()	# the same hash: no hashchange
+        elif cur.startswith(self.url) and hash_:
             self.driver.execute_script(
                 "delete document.getElementById('main').dataset.ready;"
                 "location.hash = arguments[0];", hash_)
