@@ -4,7 +4,7 @@
 import { api } from "../api.js";
 import { el, showInfo, confirmDialog, download, fmtDate, daysLeft, table } from "../lib.js";
 import { readUpload, b64ToBytes, field, input, select, checkbox, kv, badge, section,
-	buttonBar, button, enc, shortThumb, totpPanel } from "./admin-common.js";
+	buttonBar, button, enc, shortThumb, totpPanel } from "../admin-common.js";
 
 export const title = "Clients";
 export const least = "admin";

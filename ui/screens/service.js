@@ -4,7 +4,7 @@
 import { api } from "../api.js";
 import { el, showInfo, confirmDialog, download, fmtDate, daysLeft, table } from "../lib.js";
 import { readUpload, apiChecked, errorFrom, field, input, kv, badge,
-	section, buttonBar, button, pre } from "./admin-common.js";
+	section, buttonBar, button, pre } from "../admin-common.js";
 
 export const title = "Service certificate";
 export const least = "admin";

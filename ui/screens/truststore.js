@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { el, showInfo, confirmDialog, download, fmtDate, table } from "../lib.js";
 import { readUpload, fetchBlob, field, input, checkbox, select, kv, badge, section,
-	buttonBar, button, pre, enc, shortThumb } from "./admin-common.js";
+	buttonBar, button, pre, enc, shortThumb } from "../admin-common.js";
 
 export const title = "Truststore";
 export const least = "operator";

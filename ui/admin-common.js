@@ -1,8 +1,9 @@
-// Helpers shared by the service, truststore and clients screens (16d).
+// Helpers shared by the service, truststore and clients screens (16d),
+// kept out of screens/ (every module there is a screen).
 // Plain DOM; no innerHTML of strings anywhere: text goes in as text nodes,
 // the server's QR code SVG is parsed as XML and its <svg> node imported.
-import { api, ApiError } from "../api.js";
-import { el, showError } from "../lib.js";
+import { api, ApiError } from "./api.js";
+import { el, showError } from "./lib.js";
 
 // readUpload(file) -> the string the API takes for a certificate field:
 // PEM text as is, anything else (DER, PKCS#7, PKCS#12) as base64 of the bytes.
