@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """The truststore screen (issue 16d) driven in headless Chromium by an
-operator client (the truststore's clearance): import a PEM, a DER and a
+operator client (the truststore's clearance) that requires 2FA (so every
+change goes with the session cookie and its CSRF token): import a PEM, a DER and a
 PKCS#12 (with its password) through the page, view an entry (the
 fingerprints are openssl's), export PEM and DER (the downloads are the
 same certificate), pin a peer certificate, delete with the confirmation
@@ -39,23 +40,34 @@ def make_files(c):
               "file:" + pw, "-out", os.path.join(T, "pfx-root.pfx"))
 
 
+ADMIN = {}
+
+
 def entries(c):
-    st, body = c.api("GET", "/v1/truststore")
+    st, body = c.api("GET", "/v1/truststore", client=ADMIN)
     assert st == 200, (st, body)
     return {e["alias"]: e for e in body}
 
 
 def run():
-    with Console(clearance="operator") as c:
+    with Console(clearance="operator", require_2fa=True) as c:
         make_files(c)
         T = c.T
-        c.goto("#/truststore")
+        ADMIN.update(name="admin", p12=os.path.join(c.data,
+                                                    "admin-client.p12"),
+                     **{"pass": os.path.join(c.data, "admin-client.pass")})
+        c.goto("#/truststore", ready=False)
+        c.ready("login")
+        c.type('[data-test="totp-code"]', c.totp())
+        c.click('[data-test="totp-submit"]')
         c.ready("truststore")
         if c.find_all('[data-test="nav-clients"]'):
             fail("an operator is offered the clients screen")
-        st, _ = c.api("GET", "/v1/clients")
-        assert st == 403, st
-        ok("operator: truststore shown, no clients entry, GET /v1/clients 403")
+        r = c.fetch("GET", "/v1/clients")
+        assert r["status"] == 403 and \
+            r["json"]["error"]["code"] == "clearance_too_low", r
+        ok("operator with 2FA: code accepted, truststore shown, no clients "
+           "entry, GET /v1/clients from the page 403")
 
         def import_file(alias, path, password=None):
             c.type('[data-test="trust-import-alias"]', alias)
@@ -151,7 +163,7 @@ def run():
         wait_until(lambda: "pem-root" not in entries(c), 10, "the deletion")
         c.wait_for('[data-test="trust-view"][data-alias="pem-root"]',
                    gone=True)
-        st, _ = c.api("GET", "/v1/truststore/pem-root")
+        st, _ = c.api("GET", "/v1/truststore/pem-root", client=ADMIN)
         assert st == 404, st
         ok("delete: cancel keeps the entry, confirm removes it (404)")
         c.shot("truststore-narrow", narrow=True)
