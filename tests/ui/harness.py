@@ -557,9 +557,9 @@ class Console:
             "mobile": False})
         self.size = (w, h)
 
-    def shot(self, name, narrow=False, force_tmp=False):
+    def shot(self, name, narrow=False, force_tmp=False, top=True):
         """Save the viewport as <shots>/<name>.png (narrow: at 420x800,
-        then back). Returns the path."""
+        then back; top: scrolled to the top first). Returns the path."""
         d = os.path.join(self.T, "shots") if force_tmp else self.shots
         os.makedirs(d, exist_ok=True)
         path = os.path.join(d, name + ".png")
@@ -567,6 +567,8 @@ class Console:
         if narrow:
             self.set_size(*NARROW)
             time.sleep(0.2)	# one layout pass; nothing is awaited here
+        if top:
+            self.driver.execute_script("window.scrollTo(0, 0);")
         data = self.driver.execute_cdp_cmd("Page.captureScreenshot",
                                            {"format": "png"})["data"]
         with open(path, "wb") as f:

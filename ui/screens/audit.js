@@ -62,8 +62,12 @@ export async function render(root, ctx) {
 		{ key: "op", label: "Operation", render: (r) => el("code", { text: r.op }) },
 		{ key: "actor", label: "Client", render: (r) => el("span", { title: r.actor, text: who(r) }) },
 		{ key: "object", label: "Object", class: "wrap" },
-		{ key: "result", label: "Result", render: (r) => el("span", {
-			class: r.result === "ok" ? "badge ok" : "badge bad", text: r.result }) },
+		{ key: "result", label: "Result", render: (r) => {
+			const d = r.detail && typeof r.detail === "object" ? r.detail : {};
+			const why = d.code || d.error || d.reason;
+			return el("span", {}, el("span", { class: r.result === "ok" ? "badge ok" : "badge bad",
+			    text: r.result }), why ? [" ", el("code", { class: "why", text: String(why) })] : null);
+		} },
 	], [], { rowTest: "audit-row", test: "audit-table", empty: "No records match.",
 	    onRow: (r) => {
 		    detail.textContent = JSON.stringify(r, null, 2);
