@@ -112,17 +112,14 @@ function permissionsEditor(cas, initial, prefix) {
 			"aria-label": "CA" }, g && g.ca);
 		const rights = (g && g.rights) || ["sign", "read"];
 		const sign = checkbox("sign", { "data-test": prefix + "-perm-sign" }, rights.includes("sign"));
-		const read = checkbox("read", { "data-test": prefix + "-perm-read" }, rights.includes("read"));
+		// read comes with every grant (the server always adds it)
+		const read = checkbox("read", { "data-test": prefix + "-perm-read", disabled: true }, true);
 		const profiles = input({ "data-test": prefix + "-perm-profiles", "aria-label": "profiles",
 			placeholder: "profiles (empty = all)", value: g && g.profiles ? g.profiles.join(", ") : "" });
 		const row = el("div", { class: "adm-perm" }, ca, sign.row, read.row, profiles);
 		row.appendChild(button("Remove", prefix + "-perm-remove", async () => row.remove()));
 		row._read = () => {
-			const o = { ca: ca.value, rights: [] };
-			if (sign.box.checked)
-				o.rights.push("sign");
-			if (read.box.checked)
-				o.rights.push("read");
+			const o = { ca: ca.value, rights: sign.box.checked ? ["sign", "read"] : ["read"] };
 			const p = profiles.value.split(/[\s,]+/).filter(Boolean);
 			if (p.length)
 				o.profiles = p;
