@@ -7,8 +7,11 @@ signs (the CLI); uploading a wrong pair shows the failed checks and
 offers no apply; uploading the certificate and its CA verifies (four
 checks pass), apply makes `openssl s_client` see the new certificate
 (subject, serial); "use self-signed" brings the earlier self-signed
-certificate back (same serial), "generate a new key" serves a new key."""
+certificate back (same serial; done with the keyboard alone), "generate a
+new key" serves a new key."""
 import os
+
+from selenium.webdriver.common.keys import Keys
 
 from harness import Console, main, ok, wait_until
 
@@ -131,12 +134,29 @@ def run():
         ok("verify + apply: s_client sees %s serial %s from %s" % (
             subj, serial, issuer))
 
-        # ---- use self-signed: the earlier one comes back ----
-        c.click('[data-test="svc-manage"]')
-        c.click('[data-test="wiz-choice-selfsigned"]')
-        c.click('[data-test="wizard-next"]')
-        c.click('[data-test="selfsigned-apply"]')
-        c.click('[data-test="confirm-ok"]')
+        # ---- use self-signed, by keyboard only: the earlier one comes back
+        def active():
+            return c.driver.execute_script(
+                "return document.activeElement && "
+                "document.activeElement.dataset.test;")
+
+        def press(*keys):
+            c.driver.switch_to.active_element.send_keys(*keys)
+
+        c.wait_for('[data-test="svc-manage"]').send_keys(Keys.ENTER)
+        wait_until(lambda: active() == "wiz-choice-csr", 10,
+                   "the wizard's first choice focused")
+        press(Keys.ARROW_DOWN)
+        press(Keys.ARROW_DOWN)
+        assert active() == "wiz-choice-selfsigned", active()
+        press(Keys.TAB)
+        press(Keys.TAB)
+        assert active() == "wizard-next", active()
+        press(Keys.ENTER)
+        c.wait_for('[data-test="selfsigned-apply"]').send_keys(Keys.ENTER)
+        c.wait_for('[data-test="confirm-dialog"]')
+        assert active() == "confirm-ok", active()
+        press(Keys.ENTER)
         c.wait_banner("restored", kind="info")
         subj, serial, issuer = served(c)
         assert serial == serial0 and subj == issuer, (subj, serial, issuer)
@@ -144,7 +164,7 @@ def run():
         # the pin holds again: it is the certificate trusted above
         assert c.wait_for('[data-test="svc-trust"]').text == "trusted"
         ok("use self-signed: s_client sees the earlier self-signed "
-           "certificate again (serial %s), trusted again" % serial)
+           "certificate again (serial %s), trusted again; keyboard only" % serial)
 
         # ---- generate a new key ----
         c.click('[data-test="svc-manage"]')
