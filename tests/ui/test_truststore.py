@@ -6,7 +6,7 @@ PKCS#12 (with its password) through the page, view an entry (the
 fingerprints are openssl's), export PEM and DER (the downloads are the
 same certificate), pin a peer certificate, delete with the confirmation
 (cancel keeps it, confirm removes it); each step checked against GET
-/v1/truststore. An operator sees no client management and the API refuses
+/v1/truststore; a long list paginates. An operator sees no client management and the API refuses
 it."""
 import os
 
@@ -167,6 +167,29 @@ def run():
         assert st == 404, st
         ok("delete: cancel keeps the entry, confirm removes it (404)")
         c.shot("truststore-narrow", narrow=True)
+
+        # a long list paginates: 25 a page
+        for i in range(26):
+            k = os.path.join(T, "bulk.key")
+            pem = os.path.join(T, "bulk.pem")
+            c.openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:P-256", "-nodes", "-subj",
+                      "/CN=UI bulk %02d" % i, "-days", "30", "-keyout", k,
+                      "-out", pem)
+            with open(pem) as f:
+                st, b = c.api("POST", "/v1/truststore", {
+                    "alias": "bulk-%02d" % i, "certificate": f.read()},
+                    client=ADMIN)
+            assert st == 201, (st, b)
+        total = len(entries(c))
+        c.goto("#/truststore")
+        c.wait_for('[data-test="trust-view"][data-alias="bulk-00"]')
+        assert len(c.find_all('[data-test="trust-row"]')) == 25
+        assert "page 1 of 2" in c.wait_for('[data-test="page-info"]').text
+        c.click('[data-test="page-next"]')
+        wait_until(lambda: len(c.find_all('[data-test="trust-row"]')) ==
+                   total - 25, 10, "the second page")
+        ok("%d entries: 25 on page 1, %d on page 2" % (total, total - 25))
         c.finish()
 
 
