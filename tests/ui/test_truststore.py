@@ -6,7 +6,8 @@ PKCS#12 (with its password) through the page, view an entry (the
 fingerprints are openssl's), export PEM and DER (the downloads are the
 same certificate), pin a peer certificate, delete with the confirmation
 (cancel keeps it, confirm removes it); each step checked against GET
-/v1/truststore; a long list paginates. An operator sees no client management and the API refuses
+/v1/truststore; a CA's CRL is imported and deleted; a long list
+paginates. An operator sees no client management and the API refuses
 it."""
 import os
 
@@ -167,6 +168,28 @@ def run():
         assert st == 404, st
         ok("delete: cancel keeps the entry, confirm removes it (404)")
         c.shot("truststore-narrow", narrow=True)
+
+        # CRLs: an hkms CA's CRL imported under its truststore certificate
+        c.hkms("ca", "create", "crlca", "--key-type", "ec:p256", "--subject",
+               "/CN=UI CRL CA", "--out-file", os.path.join(T, "crlca.pem"))
+        c.hkms("ca", "crl", "--ca", "crlca", "--out-file",
+               os.path.join(T, "crlca.crl"))
+        import_file("crlca", os.path.join(T, "crlca.pem"))
+        c.wait_for('[data-test="crl-import-file"]').send_keys(
+            os.path.join(T, "crlca.crl"))
+        c.click('[data-test="crl-import"]')
+        c.wait_banner("Imported the CRL of CN=UI CRL CA", kind="info")
+        row = c.wait_for('[data-test="crl-row"]')
+        assert "CN=UI CRL CA" in row.text and "current" in row.text, row.text
+        st, crls = c.api("GET", "/v1/truststore/crls", client=ADMIN)
+        assert st == 200 and len(crls) == 1 and \
+            crls[0]["signer"]["alias"] == "crlca", crls
+        c.click('[data-test="crl-delete"]')
+        c.click('[data-test="confirm-ok"]')
+        c.wait_banner("Deleted the CRL", kind="info")
+        c.wait_for('[data-test="crl-row"]', gone=True)
+        assert c.api("GET", "/v1/truststore/crls", client=ADMIN)[1] == []
+        ok("CRL: imported through the page (listed, current), deleted")
 
         # a long list paginates: 25 a page
         for i in range(26):
