@@ -30,7 +30,9 @@
 # ({"what","key","threads"|"concurrency",...}). cfssl and the engine are
 # skipped with a note when not installed, the HTTP steps without
 # tests/bench/https_load (libcurl). HKMS_BENCH_DIR: where the disk data
-# dir goes (default: the build dir).
+# dir goes (default: the build dir). HKMS_BENCH_PERF=PREFIX: `perf record -g`
+# the server during each c8 step, reports in PREFIX.<ca>.txt (by symbol)
+# and PREFIX.<ca>.dso.txt (by library).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd); src=$(cd "$here/../.." && pwd)
 build=${HKMS_BUILD:-$src/build}
@@ -42,7 +44,7 @@ for a in "$@"; do
 	case $a in
 	--json) json=1 ;;
 	--quick) quick=1 ;;
-	-h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+	-h|--help) sed -n "2,36p" "$0"; exit 0 ;;
 	*) secs=$a ;;
 	esac
 done
@@ -186,8 +188,21 @@ else
 	fd0=$(proc_fds "$SRV")
 	for ca in bench-p256 bench-rsa; do
 		for c in 1 8 32; do
+			PERF=""
+			if [ -n "${HKMS_BENCH_PERF:-}" ] && [ $c = 8 ]; then
+				# a profile of the server during this step (bounded by the step)
+				perf record -q -g -o "$D/perf-$ca.data" -p "$SRV" -- sleep "$secs" >/dev/null 2>&1 &
+				PERF=$!
+			fi
 			r=$("$hl" -c "$c" -d "$secs" --url "$URL/v1/cas/$ca/sign" --body "$D/sign.json" \
 				--expect "BEGIN CERTIFICATE" "${tls[@]}") || { echo "https_load failed" >&2; exit 1; }
+			if [ -n "$PERF" ]; then
+				wait "$PERF" || true
+				perf report -i "$D/perf-$ca.data" --stdio --no-children 2>/dev/null |
+					head -"${HKMS_BENCH_PERF_LINES:-80}" > "$HKMS_BENCH_PERF.$ca.txt" || true
+				perf report -i "$D/perf-$ca.data" --stdio --no-children --sort dso 2>/dev/null |
+					grep -v '^#' | grep -v '^$' | head -15 > "$HKMS_BENCH_PERF.$ca.dso.txt" || true
+			fi
 			fds=$(settled_fds "$SRV" "$fd0"); rss=$(proc_rss "$SRV")
 			ok_sum=$((ok_sum + $(echo "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])')))
 			emit "$(python3 -c 'import json,sys
