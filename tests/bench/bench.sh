@@ -25,14 +25,15 @@
 #            token, one process per certificate (a bounded number)
 # then the ratios of issue 15 with their targets. SECONDS (default 10) is
 # the length of each HTTP step; a library cell runs SECONDS/3 (at least
-# 0.4 s). --quick: 1 s HTTP steps, 0.4 s cells, 3 engine certificates (the
-# ctest bench_quick). --json prints one JSON object per figure
+# 0.4 s). --quick: 1 s HTTP steps, 0.4 s cells (no tmpfs and 8-thread
+# cells), 3 engine certificates (the ctest bench_quick). --json prints one JSON object per figure
 # ({"what","key","threads"|"concurrency",...}). cfssl and the engine are
 # skipped with a note when not installed, the HTTP steps without
 # tests/bench/https_load (libcurl). HKMS_BENCH_DIR: where the disk data
-# dir goes (default: the build dir). HKMS_BENCH_PERF=PREFIX: `perf record -g`
-# the server during each c8 step, reports in PREFIX.<ca>.txt (by symbol)
-# and PREFIX.<ca>.dso.txt (by library).
+# dir goes (default: the build dir). HKMS_BENCH_PERF=PREFIX: one more c8
+# step per CA under `perf record -g` of the server (not in the figures),
+# reports in PREFIX.<ca>.txt (by symbol), PREFIX.<ca>.dso.txt (by library)
+# and PREFIX.<ca>.callers.txt (call graphs).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd); src=$(cd "$here/../.." && pwd)
 build=${HKMS_BUILD:-$src/build}
@@ -44,7 +45,7 @@ for a in "$@"; do
 	case $a in
 	--json) json=1 ;;
 	--quick) quick=1 ;;
-	-h|--help) sed -n "2,36p" "$0"; exit 0 ;;
+	-h|--help) sed -n "2,37p" "$0"; exit 0 ;;
 	*) secs=$a ;;
 	esac
 done
@@ -119,10 +120,10 @@ for ca in bench-p256 bench-rsa; do
 	run - "$D/data/hkms.conf" naive $ca 1
 	for t in 1 2; do
 		run "$fs_disk" "$D/data/hkms.conf" hkms $ca $t
-		[ -n "$S" ] && run tmpfs "$S/data/hkms.conf" hkms $ca $t
+		[ -n "$S" ] && [ $quick = 0 ] && run tmpfs "$S/data/hkms.conf" hkms $ca $t
 	done
 	# as many callers as the c8 HTTP step (what group commit can share)
-	run "$fs_disk" "$D/data/hkms.conf" hkms $ca 8
+	[ $quick = 0 ] && run "$fs_disk" "$D/data/hkms.conf" hkms $ca 8
 done
 # the issued certificates are durable and audited: the stores check out
 for dd in "$D/data" ${S:+"$S/data"}; do
@@ -140,18 +141,25 @@ wait_http() {	# URL PID [CURL ARGS]: until it answers (bounded, 20 s)
 	done
 	return 1
 }
-# load WHAT KEY CONC LABEL(extra json) ARGS...: one https_load step
-load() {
-	local what=$1 key=$2 c=$3 extra=$4; shift 4
-	local r
-	r=$("$hl" -c "$c" -d "$secs" "$@") || { echo "https_load failed ($what $key c$c)" >&2; exit 1; }
-	emit "$(python3 -c 'import json,sys
-o = json.loads(sys.argv[1]); e = json.loads(sys.argv[5])
-r = {"what": sys.argv[2], "key": sys.argv[3], "concurrency": int(sys.argv[4])}
-r.update(o); r.update(e); print(json.dumps(r))' "$r" "$what" "$key" "$c" "$extra")"
-}
 proc_fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 proc_rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# utime + stime of a process, clock ticks (the comm field may hold blanks)
+proc_cpu() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# load WHAT KEY CONC PID ARGS...: one https_load step against the server PID
+# (its CPU time per request is added)
+load() {
+	local what=$1 key=$2 c=$3 pid=$4 r cpu0 cpu; shift 4
+	cpu0=$(proc_cpu "$pid")
+	r=$("$hl" -c "$c" -d "$secs" "$@") || { echo "https_load failed ($what $key c$c)" >&2; exit 1; }
+	cpu=$(( $(proc_cpu "$pid") - cpu0 ))
+	emit "$(python3 -c 'import json,sys
+o = {"what": sys.argv[2], "key": sys.argv[3], "concurrency": int(sys.argv[4])}
+o.update(json.loads(sys.argv[1]))
+t = int(sys.argv[5]) / int(sys.argv[6])
+o["server_cpu_ms_per_req"] = round(1000 * t / o["ok"], 3) if o["ok"] else None
+o["server_cpu_pct"] = round(100 * t / o["seconds"], 1)
+print(json.dumps(o))' "$r" "$what" "$key" "$c" "$cpu" "$(getconf CLK_TCK)")"
+}
 # the server's fds once the closed client connections are gone (bounded)
 settled_fds() {
 	local i n
@@ -188,28 +196,37 @@ else
 	fd0=$(proc_fds "$SRV")
 	for ca in bench-p256 bench-rsa; do
 		for c in 1 8 32; do
-			PERF=""
-			if [ -n "${HKMS_BENCH_PERF:-}" ] && [ $c = 8 ]; then
-				# a profile of the server during this step (bounded by the step)
-				perf record -q -g -o "$D/perf-$ca.data" -p "$SRV" -- sleep "$secs" >/dev/null 2>&1 &
-				PERF=$!
-			fi
+			cpu0=$(proc_cpu "$SRV")
 			r=$("$hl" -c "$c" -d "$secs" --url "$URL/v1/cas/$ca/sign" --body "$D/sign.json" \
 				--expect "BEGIN CERTIFICATE" "${tls[@]}") || { echo "https_load failed" >&2; exit 1; }
-			if [ -n "$PERF" ]; then
-				wait "$PERF" || true
-				perf report -i "$D/perf-$ca.data" --stdio --no-children 2>/dev/null |
-					head -"${HKMS_BENCH_PERF_LINES:-80}" > "$HKMS_BENCH_PERF.$ca.txt" || true
-				perf report -i "$D/perf-$ca.data" --stdio --no-children --sort dso 2>/dev/null |
-					grep -v '^#' | grep -v '^$' | head -15 > "$HKMS_BENCH_PERF.$ca.dso.txt" || true
-			fi
+			cpu=$(( $(proc_cpu "$SRV") - cpu0 ))
 			fds=$(settled_fds "$SRV" "$fd0"); rss=$(proc_rss "$SRV")
 			ok_sum=$((ok_sum + $(echo "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])')))
 			emit "$(python3 -c 'import json,sys
 o = {"what": "https", "key": sys.argv[2], "concurrency": int(sys.argv[3])}
 o.update(json.loads(sys.argv[1])); o["rss_kb"] = int(sys.argv[4]); o["fds"] = int(sys.argv[5])
-print(json.dumps(o))' "$r" "$(kt_of $ca)" "$c" "$rss" "$fds")"
+# CPU time of the server (user + system) per ok request, and its share of the step
+t = int(sys.argv[6]) / int(sys.argv[7])
+o["server_cpu_ms_per_req"] = round(1000 * t / o["ok"], 3) if o["ok"] else None
+o["server_cpu_pct"] = round(100 * t / o["seconds"], 1)
+print(json.dumps(o))' "$r" "$(kt_of $ca)" "$c" "$rss" "$fds" "$cpu" "$(getconf CLK_TCK)")"
 		done
+		if [ -n "${HKMS_BENCH_PERF:-}" ]; then
+			# an extra c8 step under `perf record -g` (not a figure: perf
+			# slows the server); its certificates count for the audit check
+			perf record -q -g -o "$D/perf-$ca.data" -p "$SRV" -- sleep "$secs" >/dev/null 2>&1 &
+			PERF=$!
+			r=$("$hl" -c 8 -d "$secs" --url "$URL/v1/cas/$ca/sign" --body "$D/sign.json" \
+				--expect "BEGIN CERTIFICATE" "${tls[@]}") || { echo "https_load failed" >&2; exit 1; }
+			ok_sum=$((ok_sum + $(echo "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])')))
+			wait "$PERF" || true
+			perf report -i "$D/perf-$ca.data" --stdio --no-children -g none --percent-limit 0.4 2>/dev/null |
+				grep -v '^$' | head -"${HKMS_BENCH_PERF_LINES:-70}" > "$HKMS_BENCH_PERF.$ca.txt" || true
+			perf report -i "$D/perf-$ca.data" --stdio --no-children -g none --sort dso 2>/dev/null |
+				grep -v '^#' | grep -v '^$' | head -20 > "$HKMS_BENCH_PERF.$ca.dso.txt" || true
+			perf report -i "$D/perf-$ca.data" --stdio --no-children -G 2>/dev/null |
+				head -400 > "$HKMS_BENCH_PERF.$ca.callers.txt" || true
+		fi
 	done
 	a1=$(audit_signs)
 	emit "{\"what\":\"audit_check\",\"ok_2xx\":$ok_sum,\"audit_ca_sign_lines\":$((a1 - a0)),\"equal\":$([ $((a1 - a0)) = $ok_sum ] && echo true || echo false)}"
@@ -247,7 +264,7 @@ if [ $https_ok = 1 ] && command -v cfssl >/dev/null && command -v cfssljson >/de
 		wait_http "http://127.0.0.1:$port/api/v1/cfssl/health" "$CFS" ||
 			{ cat "$D/cfssl.log" >&2; echo "cfssl serve did not start" >&2; exit 1; }
 		for c in 1 8 32; do
-			load cfssl "$(kt_of $ca)" "$c" '{}' --url "http://127.0.0.1:$port/api/v1/cfssl/sign" \
+			load cfssl "$(kt_of $ca)" "$c" "$CFS" --url "http://127.0.0.1:$port/api/v1/cfssl/sign" \
 				--body "$D/cfssl.json" --expect '"success":true'
 		done
 		stop_pid "$CFS"; CFS=""
@@ -378,11 +395,13 @@ for r in rows:
     if w in ("naive", "hkms"):
         base = raw.get((r["key"], r["threads"]))
         nt = f"{100 * r['per_second'] / base:.1f} % of raw" if base else ""
-        if "per_batch" in r: nt += f", {r['per_batch']:.1f}/batch"
+        if "per_batch" in r: nt += (", " if nt else "") + f"{r['per_batch']:.1f}/batch"
     if w == "openssl_engine":
         nt = f"{r['count']} processes"
     if w == "https_handshake":
         nt = "full TLS handshakes/s (GET, no reuse)"
+    if r.get("server_cpu_ms_per_req") is not None:
+        nt = f"server CPU {r['server_cpu_ms_per_req']:.2f} ms/req, {r['server_cpu_pct']:.0f} %"
     rss = f"{r['rss_kb'] / 1024:.1f}" if "rss_kb" in r else ""
     print(f"{names[w]:<16}{r['key']:<9}{tc:>6}{r.get('fs', ''):>6}{r['per_second']:>9.0f}"
           f"{f('p50_ms', '%.2f'):>9}{f('p99_ms', '%.2f'):>9}{f('p999_ms', '%.2f'):>9}{f('errors', '%d'):>6}"
