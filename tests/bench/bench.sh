@@ -105,14 +105,24 @@ emit() {	# one JSON object (a line) into the figures
 	echo "$1" >> "$out"
 	[ $json = 1 ] && echo "$1" || true
 }
-note() { emit "{\"what\":\"note\",\"text\":$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1")}"; }
+note() { emit "{\"what\":\"note\",\"text\":\"$1\"}"; }	# plain text, no quotes
+# jnum JSON KEY: a number member of a flat JSON object (https_load's answer)
+jnum() { [[ $1 =~ \"$2\":\ ?([0-9.]+) ]] && echo "${BASH_REMATCH[1]}"; }
+# cpu_fields TICKS OK SECONDS: the server's CPU time per ok request and its share
+cpu_fields() {
+	awk -v t="$1" -v h="$(getconf CLK_TCK)" -v ok="$2" -v s="$3" 'BEGIN {
+		c = t / h
+		if (ok > 0) m = sprintf("%.3f", 1000 * c / ok); else m = "null"
+		printf ",\"server_cpu_ms_per_req\":%s,\"server_cpu_pct\":%.1f", m, 100 * c / s
+	}'
+}
 kt_of() { case $1 in bench-p256) echo ec:p256 ;; bench-rsa) echo rsa:2048 ;; esac; }
 
 # ---- token and library limits --------------------------------------------
 run() {	# fs conf mode ca threads
 	local fs=$1 conf=$2; shift 2
 	emit "$(HKMS_CONFIG=$conf HKMS_DATA_DIR=$(dirname "$conf") "$ib" "$1" "$2" "$D/l.csr" "$csecs" "$3" |
-		python3 -c 'import json,sys; o=json.loads(sys.stdin.read()); o["fs"]=sys.argv[1]; print(json.dumps(o))' "$fs")"
+		sed "s/}\$/,\"fs\":\"$fs\"}/")"
 }
 for ca in bench-p256 bench-rsa; do
 	run - "$D/data/hkms.conf" raw $ca 1
@@ -120,10 +130,10 @@ for ca in bench-p256 bench-rsa; do
 	run - "$D/data/hkms.conf" naive $ca 1
 	for t in 1 2; do
 		run "$fs_disk" "$D/data/hkms.conf" hkms $ca $t
-		[ -n "$S" ] && [ $quick = 0 ] && run tmpfs "$S/data/hkms.conf" hkms $ca $t
+		if [ -n "$S" ] && [ $quick = 0 ]; then run tmpfs "$S/data/hkms.conf" hkms $ca $t; fi
 	done
 	# as many callers as the c8 HTTP step (what group commit can share)
-	[ $quick = 0 ] && run "$fs_disk" "$D/data/hkms.conf" hkms $ca 8
+	if [ $quick = 0 ]; then run "$fs_disk" "$D/data/hkms.conf" hkms $ca 8; fi
 done
 # the issued certificates are durable and audited: the stores check out
 for dd in "$D/data" ${S:+"$S/data"}; do
@@ -152,13 +162,8 @@ load() {
 	cpu0=$(proc_cpu "$pid")
 	r=$("$hl" -c "$c" -d "$secs" "$@") || { echo "https_load failed ($what $key c$c)" >&2; exit 1; }
 	cpu=$(( $(proc_cpu "$pid") - cpu0 ))
-	emit "$(python3 -c 'import json,sys
-o = {"what": sys.argv[2], "key": sys.argv[3], "concurrency": int(sys.argv[4])}
-o.update(json.loads(sys.argv[1]))
-t = int(sys.argv[5]) / int(sys.argv[6])
-o["server_cpu_ms_per_req"] = round(1000 * t / o["ok"], 3) if o["ok"] else None
-o["server_cpu_pct"] = round(100 * t / o["seconds"], 1)
-print(json.dumps(o))' "$r" "$what" "$key" "$c" "$cpu" "$(getconf CLK_TCK)")"
+	r="{\"what\":\"$what\",\"key\":\"$key\",\"concurrency\":$c,${r#\{}"
+	emit "${r%\}}$(cpu_fields "$cpu" "$(jnum "$r" ok)" "$(jnum "$r" seconds)")}"
 }
 # the server's fds once the closed client connections are gone (bounded)
 settled_fds() {
@@ -201,15 +206,9 @@ else
 				--expect "BEGIN CERTIFICATE" "${tls[@]}") || { echo "https_load failed" >&2; exit 1; }
 			cpu=$(( $(proc_cpu "$SRV") - cpu0 ))
 			fds=$(settled_fds "$SRV" "$fd0"); rss=$(proc_rss "$SRV")
-			ok_sum=$((ok_sum + $(echo "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])')))
-			emit "$(python3 -c 'import json,sys
-o = {"what": "https", "key": sys.argv[2], "concurrency": int(sys.argv[3])}
-o.update(json.loads(sys.argv[1])); o["rss_kb"] = int(sys.argv[4]); o["fds"] = int(sys.argv[5])
-# CPU time of the server (user + system) per ok request, and its share of the step
-t = int(sys.argv[6]) / int(sys.argv[7])
-o["server_cpu_ms_per_req"] = round(1000 * t / o["ok"], 3) if o["ok"] else None
-o["server_cpu_pct"] = round(100 * t / o["seconds"], 1)
-print(json.dumps(o))' "$r" "$(kt_of $ca)" "$c" "$rss" "$fds" "$cpu" "$(getconf CLK_TCK)")"
+			ok_sum=$((ok_sum + $(jnum "$r" ok)))
+			r="{\"what\":\"https\",\"key\":\"$(kt_of $ca)\",\"concurrency\":$c,${r#\{}"
+			emit "${r%\}},\"rss_kb\":$rss,\"fds\":$fds$(cpu_fields "$cpu" "$(jnum "$r" ok)" "$(jnum "$r" seconds)")}"
 		done
 		if [ -n "${HKMS_BENCH_PERF:-}" ]; then
 			# an extra c8 step under `perf record -g` (not a figure: perf
@@ -218,7 +217,7 @@ print(json.dumps(o))' "$r" "$(kt_of $ca)" "$c" "$rss" "$fds" "$cpu" "$(getconf C
 			PERF=$!
 			r=$("$hl" -c 8 -d "$secs" --url "$URL/v1/cas/$ca/sign" --body "$D/sign.json" \
 				--expect "BEGIN CERTIFICATE" "${tls[@]}") || { echo "https_load failed" >&2; exit 1; }
-			ok_sum=$((ok_sum + $(echo "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok"])')))
+			ok_sum=$((ok_sum + $(jnum "$r" ok)))
 			wait "$PERF" || true
 			perf report -i "$D/perf-$ca.data" --stdio --no-children -g none --percent-limit 0.4 2>/dev/null |
 				grep -v '^$' | head -"${HKMS_BENCH_PERF_LINES:-70}" > "$HKMS_BENCH_PERF.$ca.txt" || true
@@ -240,10 +239,8 @@ print(json.dumps(o))' "$r" "$(kt_of $ca)" "$c" "$rss" "$fds" "$cpu" "$(getconf C
 	r=$("$hl" -c 8 -d "$secs" --new-conn --url "$URL/v1/clients/bench-user" "${tls[@]}") ||
 		{ echo "https_load failed (handshakes)" >&2; exit 1; }
 	fds=$(settled_fds "$SRV" "$fd0"); rss=$(proc_rss "$SRV")
-	emit "$(python3 -c 'import json,sys
-o = {"what": "https_handshake", "key": sys.argv[2], "concurrency": 8}
-o.update(json.loads(sys.argv[1])); o["rss_kb"] = int(sys.argv[3]); o["fds"] = int(sys.argv[4])
-print(json.dumps(o))' "$r" "$skt" "$rss" "$fds")"
+	r="{\"what\":\"https_handshake\",\"key\":\"$skt\",\"concurrency\":8,${r#\{}"
+	emit "${r%\}},\"rss_kb\":$rss,\"fds\":$fds}"
 	"$bin" audit verify >/dev/null || { echo "FAIL: audit verify after the HTTPS steps" >&2; exit 1; }
 	stop_pid "$SRV"; SRV=""
 	https_ok=1
@@ -297,7 +294,7 @@ EOC
 		label=$("$bin" --json ca show $ca | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 		# bounded: engine_n certificates or max(SECONDS, 3) s
 		n=0; fails=0; t0=$EPOCHREALTIME
-		tend=$(( ${t0/./} + $(python3 -c "print(int(max($secs, 3) * 1e6))") ))
+		tend=$(( ${t0/./} + $(awk -v s="$secs" 'BEGIN { printf "%d", (s > 3 ? s : 3) * 1e6 }') ))
 		while [ $n -lt $engine_n ] && [ ${EPOCHREALTIME/./} -lt $tend ]; do
 			n=$((n + 1))
 			OPENSSL_CONF=$D/engine.cnf openssl x509 -req -in "$D/l.csr" -CA "$D/ca-$ca.pem" \
@@ -308,11 +305,7 @@ EOC
 				fails=$((fails + 1))
 		done
 		t1=$EPOCHREALTIME
-		emit "$(python3 -c 'import json,sys
-n, f, dt = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[5]) - float(sys.argv[4])
-print(json.dumps({"what": "openssl_engine", "key": sys.argv[1], "threads": 1, "count": n,
-	"failed": f, "seconds": round(dt, 3), "per_second": round((n - f) / dt, 1)}))' \
-			"$(kt_of $ca)" "$n" "$fails" "$t0" "$t1")"
+		emit "{\"what\":\"openssl_engine\",\"key\":\"$(kt_of $ca)\",\"threads\":1,\"count\":$n,\"failed\":$fails,$(awk -v a="$t0" -v b="$t1" -v n=$((n - fails)) 'BEGIN { printf "\"seconds\":%.3f,\"per_second\":%.1f", b - a, n / (b - a) }')}"
 		[ $fails = 0 ] || { tail -5 "$D/engine.log" >&2; echo "FAIL: openssl x509 -req -engine pkcs11 failed $fails times" >&2; exit 1; }
 	done
 else
