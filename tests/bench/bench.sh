@@ -32,8 +32,9 @@
 # tests/bench/https_load (libcurl). HKMS_BENCH_DIR: where the disk data
 # dir goes (default: the build dir). HKMS_BENCH_PERF=PREFIX: one more c8
 # step per CA under `perf record -g` of the server (not in the figures),
-# reports in PREFIX.<ca>.txt (by symbol), PREFIX.<ca>.dso.txt (by library)
-# and PREFIX.<ca>.callers.txt (call graphs).
+# reports in PREFIX.<ca>.txt (by symbol), PREFIX.<ca>.dso.txt (by library),
+# PREFIX.<ca>.children.txt (inclusive), PREFIX.<ca>.data (perf report -i)
+# and, with strace, PREFIX.<ca>.strace.txt (system calls of one more step).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd); src=$(cd "$here/../.." && pwd)
 build=${HKMS_BUILD:-$src/build}
@@ -45,7 +46,7 @@ for a in "$@"; do
 	case $a in
 	--json) json=1 ;;
 	--quick) quick=1 ;;
-	-h|--help) sed -n "2,37p" "$0"; exit 0 ;;
+	-h|--help) sed -n "2,39p" "$0"; exit 0 ;;
 	*) secs=$a ;;
 	esac
 done
@@ -223,8 +224,19 @@ else
 				grep -v '^$' | head -"${HKMS_BENCH_PERF_LINES:-70}" > "$HKMS_BENCH_PERF.$ca.txt" || true
 			perf report -i "$D/perf-$ca.data" --stdio --no-children -g none --sort dso 2>/dev/null |
 				grep -v '^#' | grep -v '^$' | head -20 > "$HKMS_BENCH_PERF.$ca.dso.txt" || true
-			perf report -i "$D/perf-$ca.data" --stdio --no-children -G 2>/dev/null |
-				head -400 > "$HKMS_BENCH_PERF.$ca.callers.txt" || true
+			perf report -i "$D/perf-$ca.data" --stdio --children --sort sym -g none 2>/dev/null |
+				grep -v '^$' | head -150 > "$HKMS_BENCH_PERF.$ca.children.txt" || true
+			cp "$D/perf-$ca.data" "$HKMS_BENCH_PERF.$ca.data"
+			if command -v strace >/dev/null; then
+				# system calls per certificate: strace -c during a c8 step
+				timeout -s INT "$secs" strace -c -f -p "$SRV" -o "$D/strace-$ca.txt" 2>/dev/null &
+				PERF=$!
+				r=$("$hl" -c 8 -d "$secs" --url "$URL/v1/cas/$ca/sign" --body "$D/sign.json" \
+					--expect "BEGIN CERTIFICATE" "${tls[@]}") || { echo "https_load failed" >&2; exit 1; }
+				wait "$PERF" || true
+				ok_sum=$((ok_sum + $(jnum "$r" ok)))
+				{ echo "# $(jnum "$r" ok) certificates"; cat "$D/strace-$ca.txt"; } > "$HKMS_BENCH_PERF.$ca.strace.txt"
+			fi
 		fi
 	done
 	a1=$(audit_signs)
