@@ -18,6 +18,14 @@ if(LIBCURL_FOUND)
 else()
 	set(HKMS_HTTPS_LOAD_ENV "HKMS_HTTPS_LOAD=")
 endif()
+# the full run (10 s per HTTP step, a few minutes): cmake --build build --target bench
+add_custom_target(bench COMMAND ${CMAKE_COMMAND} -E env HKMS_BUILD=${CMAKE_BINARY_DIR}
+	bash ${CMAKE_CURRENT_SOURCE_DIR}/bench/bench.sh
+	WORKING_DIRECTORY ${CMAKE_SOURCE_DIR} USES_TERMINAL)
+add_dependencies(bench hkms issue_bench)
+if(LIBCURL_FOUND)
+	add_dependencies(bench https_load)
+endif()
 if(HKMS_ENABLE_E2E)
 	add_test(NAME bench_quick COMMAND bash
 		${CMAKE_CURRENT_SOURCE_DIR}/bench/bench.sh --quick --json)
