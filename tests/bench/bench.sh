@@ -381,7 +381,7 @@ if au:
     checks.append({"what": "check", "name": "audit ca.sign lines == 2xx", "value": [au[0]["audit_ca_sign_lines"], au[0]["ok_2xx"]], "met": au[0]["equal"]})
 if as_json:
     for r in ratios + checks:
-        print(json.dumps(r))
+        print(json.dumps(r, separators=(",", ":")))
     sys.exit(0)
 print(f"hkms issuance benchmark, one SoftHSM2 token; {secs} s per HTTP step, {csecs} s per library cell")
 print(f"{'what':<16}{'key':<9}{'thr/c':>6}{'fs':>6}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}{'p99.9':>9}{'err':>6}{'RSS MB':>8}{'fds':>5}  note")
