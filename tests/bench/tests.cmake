@@ -15,6 +15,10 @@ if(LIBCURL_FOUND)
 	add_executable(https_load ${CMAKE_CURRENT_SOURCE_DIR}/bench/https_load.c)
 	target_link_libraries(https_load PkgConfig::LIBCURL m)
 	set(HKMS_HTTPS_LOAD_ENV "HKMS_HTTPS_LOAD=$<TARGET_FILE:https_load>")
+	add_test(NAME bench_https_load COMMAND bash
+		${CMAKE_CURRENT_SOURCE_DIR}/bench/https_load_test.sh)
+	set_tests_properties(bench_https_load PROPERTIES LABELS "bench"
+		ENVIRONMENT "${HKMS_HTTPS_LOAD_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 120)
 else()
 	set(HKMS_HTTPS_LOAD_ENV "HKMS_HTTPS_LOAD=")
 endif()
