@@ -24,8 +24,9 @@
 #   engine   `openssl x509 -req` with the pkcs11 engine, CA key in the same
 #            token, one process per certificate (a bounded number)
 # then the ratios of issue 15 with their targets. SECONDS (default 10) is
-# the length of each HTTP step and of each library cell. --quick: 1 s HTTP steps, 0.4 s cells (no tmpfs and 8-thread
-# cells), 3 engine certificates (the ctest bench_quick). --json prints one JSON object per figure
+# the length of each HTTP step and of each library cell. --quick: 1 s HTTP
+# steps, 0.4 s cells (no tmpfs and 8-thread cells), 3 engine certificates
+# (the ctest bench_quick). --json prints one JSON object per figure
 # ({"what","key","threads"|"concurrency",...}). cfssl and the engine are
 # skipped with a note when not installed, the HTTP steps without
 # tests/bench/https_load (libcurl). HKMS_BENCH_DIR: where the disk data
