@@ -46,7 +46,7 @@ for a in "$@"; do
 	case $a in
 	--json) json=1 ;;
 	--quick) quick=1 ;;
-	-h|--help) sed -n "2,39p" "$0"; exit 0 ;;
+	-h|--help) sed -n '2,/^set -eu/p' "$0" | sed '$d'; exit 0 ;;
 	*) secs=$a ;;
 	esac
 done
