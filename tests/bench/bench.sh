@@ -81,7 +81,7 @@ export SOFTHSM2_CONF=$D/data/token/softhsm2.conf
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$D/l.key" \
 	-subj /CN=leaf.bench.example -addext subjectAltName=DNS:leaf.bench.example \
 	-out "$D/l.csr" 2>/dev/null
-# the server's config: a thread per core, room for c32 and the new-connection step
+# the server's config: the default thread pool, room for c32 and the new-connection step
 python3 - "$D/data/hkms.conf" <<'PY'
 import re, sys
 p = sys.argv[1]; s = open(p).read().rstrip("\n") + "\n"
