@@ -30,7 +30,8 @@
 # ({"what","key","threads"|"concurrency",...}). cfssl and the engine are
 # skipped with a note when not installed, the HTTP steps without
 # tests/bench/https_load (libcurl). HKMS_BENCH_DIR: where the disk data
-# dir goes (default: the build dir). HKMS_BENCH_PERF=PREFIX: one more c8
+# dir goes (default: the build dir). HKMS_BENCH_ONLY=library,https,cfssl,engine
+# (any of them, comma-separated) runs only those sections. HKMS_BENCH_PERF=PREFIX: one more c8
 # step per CA under `perf record -g` of the server (not in the figures),
 # reports in PREFIX.<ca>.txt (by symbol), PREFIX.<ca>.dso.txt (by library),
 # PREFIX.<ca>.children.txt (inclusive), PREFIX.<ca>.data (perf report -i)
@@ -125,7 +126,9 @@ run() {	# fs conf mode ca threads
 	emit "$(HKMS_CONFIG=$conf HKMS_DATA_DIR=$(dirname "$conf") "$ib" "$1" "$2" "$D/l.csr" "$csecs" "$3" |
 		sed "s/}\$/,\"fs\":\"$fs\"}/")"
 }
-for ca in bench-p256 bench-rsa; do
+want() { case ",${HKMS_BENCH_ONLY:-library,https,cfssl,engine}," in *,$1,*) return 0 ;; esac; return 1; }
+have_hl() { [ -n "$hl" ] && [ -x "$hl" ]; }
+want library && for ca in bench-p256 bench-rsa; do
 	run - "$D/data/hkms.conf" raw $ca 1
 	run - "$D/data/hkms.conf" raw $ca 2
 	run - "$D/data/hkms.conf" naive $ca 1
@@ -176,8 +179,9 @@ settled_fds() {
 }
 
 # ---- hkms over HTTPS + mTLS ------------------------------------------------
-https_ok=0
-if [ -z "$hl" ] || [ ! -x "$hl" ]; then
+if ! want https; then
+	:
+elif ! have_hl; then
 	note "https, cfssl: skipped (tests/bench/https_load not built: libcurl missing)"
 else
 	port=$(free_port)
@@ -255,11 +259,12 @@ else
 	emit "${r%\}},\"rss_kb\":$rss,\"fds\":$fds}"
 	"$bin" audit verify >/dev/null || { echo "FAIL: audit verify after the HTTPS steps" >&2; exit 1; }
 	stop_pid "$SRV"; SRV=""
-	https_ok=1
 fi
 
 # ---- cfssl serve (software CA key, plain HTTP) -----------------------------
-if [ $https_ok = 1 ] && command -v cfssl >/dev/null && command -v cfssljson >/dev/null; then
+if ! want cfssl || ! have_hl; then
+	:
+elif command -v cfssl >/dev/null && command -v cfssljson >/dev/null; then
 	python3 -c 'import json,sys; print(json.dumps({"certificate_request": open(sys.argv[1]).read(),
 		"hosts": ["leaf.bench.example"]}))' "$D/l.csr" > "$D/cfssl.json"
 	for ca in bench-p256 bench-rsa; do
@@ -278,7 +283,7 @@ if [ $https_ok = 1 ] && command -v cfssl >/dev/null && command -v cfssljson >/de
 		done
 		stop_pid "$CFS"; CFS=""
 	done
-elif [ $https_ok = 1 ]; then
+else
 	note "cfssl: skipped (cfssl/cfssljson not installed: Debian golang-cfssl)"
 fi
 
@@ -287,7 +292,9 @@ eng=""
 for e in /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so /usr/lib/*/engines-3/pkcs11.so; do
 	[ -e "$e" ] && { eng=$e; break; }
 done
-if [ -n "$eng" ]; then
+if ! want engine; then
+	:
+elif [ -n "$eng" ]; then
 	(umask 077; cat > "$D/engine.cnf" <<EOC
 openssl_conf = openssl_init
 [openssl_init]
