@@ -733,10 +733,23 @@ registered_elsewhere(struct hkms_ops_ctx *c, const char *thumb,
 static json_t *
 reg_view(json_t *meta)
 {
-	json_t *o = json_deep_copy(meta);
+	json_t *o = json_deep_copy(meta), *c, *nb = NULL;
+	const char *na, *latest = NULL;
+	size_t i;
 
 	if (o == NULL)
 		return NULL;
+	/* valid from: the not_before of the certificate that expires last
+	 * (the one not_after names), for the list that drops certificates */
+	json_array_foreach(json_object_get(o, "certificates"), i, c) {
+		na = json_string_value(json_object_get(c, "not_after"));
+		if (na != NULL && (latest == NULL || strcmp(na, latest) > 0)) {
+			latest = na;
+			nb = json_object_get(c, "not_before");
+		}
+	}
+	if (nb != NULL && json_object_get(o, "not_before") == NULL)
+		json_object_set(o, "not_before", nb);
 	json_object_del(o, "schema");
 	json_object_del(o, "pem_sha256");
 	json_object_del(o, "audit_seq");
