@@ -332,7 +332,7 @@ async function issuedPanel(ctx, ca, op) {
 function issuedTable(ctx, ca, op, rows) {
 	const cols = [
 		{ key: "serial", label: "Serial" },
-		{ key: "subject", label: "Subject" },
+		{ key: "subject", label: "Subject", class: "wrap" },
 		{ key: "profile", label: "Profile" },
 		{ key: "not_after", label: "Valid until", render: (r) => fmtDate(r.not_after) },
 		{ key: "status", label: "Status", render: (r) => badge(statusOf(r)) },
