@@ -3,7 +3,7 @@
 // Plain DOM; no innerHTML of strings anywhere: text goes in as text nodes,
 // the server's QR code SVG is parsed as XML and its <svg> node imported.
 import { api, ApiError } from "./api.js";
-import { el, showError } from "./lib.js";
+import { el, showError, visible } from "./lib.js";
 
 // readUpload(file) -> the string the API takes for a certificate field:
 // PEM text as is, anything else (DER, PKCS#7, PKCS#12) as base64 of the bytes.
@@ -126,7 +126,7 @@ export function kv(pairs, attrs) {
 		if (v instanceof Node)
 			dd.appendChild(v);
 		else
-			dd.textContent = v === null || v === undefined || v === "" ? "—" : String(v);
+			dd.textContent = v === null || v === undefined || v === "" ? "—" : visible(v);
 		dl.appendChild(dd);
 	}
 	return dl;

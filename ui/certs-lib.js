@@ -5,7 +5,7 @@
 // shell's classes (style.css) and keep data-test and data-name/data-col
 // attributes the tests find rows and cells by.
 import { api } from "./api.js";
-import { el, download, showInfo } from "./lib.js";
+import { el, download, showInfo, visible } from "./lib.js";
 
 // A message for the next render: the shell clears the banner on every
 // route, so an action that navigates leaves its message here.
@@ -128,7 +128,7 @@ export function pagedTable(columns, rows, opts = {}) {
 				if (v instanceof Node)
 					td.append(v);
 				else
-					td.textContent = v === null || v === undefined ? "" : String(v);
+					td.textContent = v === null || v === undefined ? "" : visible(v);
 				tr.append(td);
 			}
 			body.append(tr);
@@ -264,9 +264,9 @@ export function dl(pairs) {
 		if (v instanceof Node)
 			dd.append(v);
 		else if (Array.isArray(v))
-			dd.textContent = v.length ? v.join(", ") : "—";
+			dd.textContent = v.length ? visible(v.join(", ")) : "—";
 		else
-			dd.textContent = v === null || v === "" ? "—" : String(v);
+			dd.textContent = v === null || v === "" ? "—" : visible(v);
 		d.append(el("dt", { text: k }), dd);
 	}
 	return d;

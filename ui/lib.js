@@ -1,6 +1,18 @@
 // DOM helpers of the console. No inline script or style anywhere (the CSP
 // forbids both): elements are built here, styled by classes of style.css.
 
+// visible(s): s with the characters that would change how the text
+// around them reads shown as [U+XXXX] instead: bidi overrides, embeddings
+// and isolates (a certificate subject "OU=\u202Eevil" reads "OU=live"),
+// marks, and the other control characters but tab, newline and carriage
+// return. Every text el() puts in the page goes through it, and so should
+// any textContent set from data.
+const INVISIBLE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+export function visible(s) {
+	return String(s).replace(INVISIBLE, (c) =>
+	    "[U+" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0") + "]");
+}
+
 // el("button", {class: "primary", on: {click: fn}, "data-test": "x"}, "Save")
 // attrs: class, id, text, html is NOT supported (no markup from strings);
 // on: {event: handler}; a value of false/null/undefined leaves the
@@ -13,7 +25,7 @@ export function el(tag, attrs, ...children) {
 		if (k === "class")
 			e.className = Array.isArray(v) ? v.filter(Boolean).join(" ") : v;
 		else if (k === "text")
-			e.textContent = v;
+			e.textContent = visible(v);
 		else if (k === "on")
 			for (const [ev, fn] of Object.entries(v))
 				e.addEventListener(ev, fn);
@@ -37,7 +49,7 @@ function append(e, children) {
 			append(e, c);
 		else
 			e.appendChild(typeof c === "string" || typeof c === "number" ?
-			    document.createTextNode(String(c)) : c);
+			    document.createTextNode(visible(c)) : c);
 	}
 }
 

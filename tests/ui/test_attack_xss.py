@@ -6,7 +6,8 @@ javascript: URLs (and a bidi override, a 3000-character URI); it is
 imported as a certificate, into the truststore (with the CA and its CRL),
 signed again by an hkms CA and registered as a client. Every screen that
 shows it is opened in headless Chromium: no injected element exists, no
-handler ran (window.__xss), no link but the console's own (#, blob:), no
+handler ran (window.__xss), no bidi override shown raw (it is
+[U+202E]), no link but the console's own (#, blob:), no
 CSP violation (an injected inline handler would be one), the markup is
 there as text, and the page does not grow sideways."""
 import os
@@ -61,6 +62,12 @@ for (const a of document.querySelectorAll('[href], [src], [action], [formaction]
     if (!(v.startsWith('#') || v.startsWith('/ui/') || v.startsWith('blob:')))
         bad.push('link ' + a.tagName + ' ' + v.slice(0, 80));
 }
+// a bidi override shown raw turns "OU=<RLO>evil" into "OU=live"
+const shown = document.body.textContent;
+const m = /[\u202a-\u202e\u2066-\u2069\u200e\u200f]/.exec(shown);
+if (m)
+    bad.push('bidi control U+' + m[0].charCodeAt(0).toString(16) + ' shown raw: ' +
+        shown.slice(Math.max(0, m.index - 20), m.index + 20));
 const wide = document.documentElement.scrollWidth > window.innerWidth + 2;
 // the outermost elements that stick out of the window
 const out = [];
@@ -149,6 +156,7 @@ def run():
         screens = [
             ("#/certificates", [CN]),
             ("#/certificates/evil", [CN, O, "window.__xss=10",
+                                     "OU=[U+202E]evil[U+202C]",
                                      "javascript:window.__xss=3",
                                      "javascript:window.__xss=5",
                                      "javascript:window.__xss=6"]),

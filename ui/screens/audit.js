@@ -4,7 +4,7 @@
 // own: the screen finds the end of the log, loads the latest CHUNK records
 // (more with "Load older") and filters what it loaded.
 import { api, atLeast } from "../api.js";
-import { el, showError, table, fmtDate } from "../lib.js";
+import { el, showError, table, fmtDate, visible } from "../lib.js";
 
 export const title = "Audit";
 export const least = "operator";
@@ -70,7 +70,7 @@ export async function render(root, ctx) {
 		} },
 	], [], { rowTest: "audit-row", test: "audit-table", empty: "No records match.",
 	    onRow: (r) => {
-		    detail.textContent = JSON.stringify(r, null, 2);
+		    detail.textContent = visible(JSON.stringify(r, null, 2));
 		    detail.hidden = false;
 	    } });
 
