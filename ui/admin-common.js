@@ -164,24 +164,30 @@ export function pre(text, test) {
 }
 
 // svgFromServer(text) -> an <svg> node parsed from the server's markup, or
-// null; scripts, foreign content, event handlers and links are dropped
+// null. Only what a QR code needs is kept (an allowlist: a denylist let
+// through e.g. an XHTML <meta http-equiv=refresh> or <embed> inside the
+// <svg>, or a filter="url(https://...)"): SVG elements svg, g, rect, path,
+// title, desc and their geometry and paint attributes without url().
+const SVG_NS = "http://www.w3.org/2000/svg";
+const SVG_TAGS = new Set(["svg", "g", "rect", "path", "title", "desc"]);
+const SVG_ATTRS = new Set(["viewBox", "width", "height", "x", "y", "d", "fill",
+	"fill-rule", "stroke", "stroke-width", "transform", "shape-rendering", "version"]);
 export function svgFromServer(text) {
 	if (typeof text !== "string" || !text)
 		return null;
 	const doc = new DOMParser().parseFromString(text, "image/svg+xml");
 	const root = doc.documentElement;
-	if (!root || root.localName !== "svg" || doc.getElementsByTagName("parsererror").length)
+	if (!root || root.namespaceURI !== SVG_NS || root.localName !== "svg" ||
+	    doc.getElementsByTagName("parsererror").length)
 		return null;
-	for (const bad of Array.from(root.querySelectorAll("script, foreignObject, a, iframe, image, style")))
-		bad.remove();
-	for (const n of [root, ...root.querySelectorAll("*")]) {
-		for (const at of Array.from(n.attributes)) {
-			const name = at.name.toLowerCase();
-			const link = name === "href" || name.endsWith(":href");
-			if (name.startsWith("on") || name === "style" || (link && !at.value.startsWith("#")))
-				n.removeAttribute(at.name);
-		}
-	}
+	for (const n of Array.from(root.querySelectorAll("*")))
+		if (n.namespaceURI !== SVG_NS || !SVG_TAGS.has(n.localName))
+			n.remove();
+	for (const n of [root, ...root.querySelectorAll("*")])
+		for (const at of Array.from(n.attributes))
+			if (at.namespaceURI !== null || !SVG_ATTRS.has(at.localName) ||
+			    /url\s*\(|[<>]/i.test(at.value))
+				n.removeAttributeNode(at);
 	return document.importNode(root, true);
 }
 
