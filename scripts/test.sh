@@ -3,8 +3,9 @@
 # same suite again under AddressSanitizer + UndefinedBehaviorSanitizer, and
 # the libFuzzer targets for a bounded time (clang).
 # HKMS_TEST_QUICK=1 skips the sanitizer and fuzz passes. The sanitizer pass
-# leaves out the slow suites (minutes each) and the interop ones (certbot,
-# lego, dehydrated, pebble); the plain pass runs them.
+# leaves out the slow suites (minutes each), the interop ones (certbot,
+# lego, dehydrated, pebble) and the console's headless-Chromium ones (ui);
+# the plain pass runs them.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -26,7 +27,7 @@ if [ -z "${HKMS_TEST_QUICK:-}" ]; then
 	export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:verify_asan_link_order=0"
 	export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-	(cd build-asan && ctest --output-on-failure -j2 --timeout 900 -LE 'tpm|memcheck|slow|interop')
+	(cd build-asan && ctest --output-on-failure -j2 --timeout 900 -LE 'tpm|memcheck|slow|interop|ui')
 	# libFuzzer: every parser of outside input for a bounded time
 	# (HKMS_FUZZ_SECONDS each, default 25; docs/fuzzing.md)
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
