@@ -81,8 +81,11 @@ struct hkms_config {
 	/* [est] (issue 17b) */
 
 	/* [console] sessions and TOTP (issue 16a) */
+	int console_session_s;	/* [console] session_s: a session's
+				 * lifetime (default 900) */
 
 	/* [console] static files (issue 16b) */
+	int console_disabled;		/* enabled = false: no /ui/ nor / */
 
 	/* where the config was read from, NULL if none */
 	char *path;

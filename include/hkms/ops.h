@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -1071,5 +1072,113 @@ enum hkms_rc hkms_ops_est_basic_parse(const char *header, char **user,
     char **pass, struct hkms_err *err);
 
 /* ---- sessions, TOTP (issue 16a) ---- */
+/* The second factor of clients with require_2fa (docs/api.md, "Sessions
+ * and second factor"): TOTP codes (RFC 6238) checked by POST /v1/session,
+ * which opens a session of the web console bound to the client
+ * certificate; the server sets principal->second_factor for a request
+ * that carries a live session cookie of that certificate. */
+
+#define HKMS_TOTP_DIGITS 6
+#define HKMS_TOTP_PERIOD 30		/* seconds per step */
+#define HKMS_TOTP_SEED_LEN 20		/* bytes of a seed (160 bits) */
+
+/** HOTP (RFC 4226) of counter with HMAC-SHA1 over key, reduced to digits
+ *  decimal digits; UINT32_MAX when HMAC fails. Thread-safe. */
+uint32_t hkms_totp_hotp(const unsigned char *key, size_t klen,
+    uint64_t counter, unsigned digits);
+
+/** Check a 6-digit code against the steps now/30 - 1 .. + 1. 1: it is
+ *  the code of a step after last_step (*step = that step); -1: it is the
+ *  code of a step <= last_step (replayed); 0: wrong or malformed. */
+int hkms_totp_check(const unsigned char *key, size_t klen, const char *code,
+    time_t now, int64_t last_step, int64_t *step);
+
+/** Base32 (RFC 4648 alphabet, no padding) of data; malloc'd, NULL when
+ *  out of memory. */
+char *hkms_totp_base32(const unsigned char *data, size_t len);
+
+/** text as a QR code (libqrencode, level M) in SVG: a white background,
+ *  the black modules as one path, a quiet zone of 4 modules, a viewBox of
+ *  the symbol's width + 8. malloc'd; NULL on failure. */
+char *hkms_totp_qr_svg(const char *text);
+
+/** Enrol a new TOTP seed for client name (admin, "client.totp"): 20
+ *  random bytes sealed by the token's seal key into the registration
+ *  (the old seed, its replay guard and every session of the client end).
+ *  *out: {"name", "totp": {"secret", "uri", "qr_svg"}}, given once.
+ *  Audited (client.totp; never the seed). */
+enum hkms_rc hkms_ops_client_totp(struct hkms_ops_ctx *c, const char *name,
+    json_t **out, struct hkms_err *err);
+
+#define HKMS_SESSION_ID_LEN 43		/* base64url of 32 random bytes */
+
+/** A session of the web console as a face sees it. */
+struct hkms_ops_session {
+	char id[HKMS_SESSION_ID_LEN + 1];	/* the cookie value, "" none */
+	char csrf[HKMS_SESSION_ID_LEN + 1];	/* X-CSRF-Token */
+	time_t expires;
+	int max_age;			/* seconds, for Set-Cookie */
+};
+
+/** The session (cookie value id) of the certificate thumb and client
+ *  name whose registration's TOTP enrolment is totp_id ("" none): 1 and
+ *  *out when it is live, 0 otherwise (unknown, expired, another
+ *  certificate, re-enrolled since). Thread-safe (the process's table). */
+int hkms_ops_session_lookup(const char *id, const char *thumb,
+    const char *name, const char *totp_id, struct hkms_ops_session *out);
+
+/** GET /v1/session: who the principal is; sess the request's live
+ *  session or NULL. Allowed before the second factor ("session.show"). */
+enum hkms_rc hkms_ops_session_show(struct hkms_ops_ctx *c,
+    const struct hkms_ops_session *sess, json_t **out,
+    struct hkms_err *err);
+
+/** POST /v1/session: check code (NULL allowed for a client without
+ *  require_2fa) and open a session ("session.open", audited both ways):
+ *  totp_invalid, totp_replayed, totp_not_enrolled, totp_locked (5 wrong
+ *  codes in a row), session_table_full. *sess and *out (the show object
+ *  of the new session) on success. */
+enum hkms_rc hkms_ops_session_open(struct hkms_ops_ctx *c, const char *code,
+    struct hkms_ops_session *sess, json_t **out, struct hkms_err *err);
+
+/** Seconds client name must wait before its next code (a lockout after
+ *  wrong codes), 0 when none: the Retry-After of totp_locked. */
+long hkms_ops_session_locked(const char *name);
+
+/** DELETE /v1/session: end the session id (NULL or unknown: nothing to
+ *  end, still OK). Audited ("session.close"). */
+enum hkms_rc hkms_ops_session_close(struct hkms_ops_ctx *c, const char *id,
+    struct hkms_err *err);
+
+/* the session table itself (session.c), for tests: a bounded table of
+ * cap sessions, at most per_client of one client (its oldest is ended for
+ * a new one); a full table ends the session expiring first when it has
+ * expired, and refuses a new one otherwise (session_table_full). */
+struct hkms_session_table;
+struct hkms_session_table *hkms_session_table_new(size_t cap,
+    size_t per_client);
+void hkms_session_table_free(struct hkms_session_table *t);
+enum hkms_rc hkms_session_table_open(struct hkms_session_table *t,
+    const char *name, const char *thumb, const char *totp_id, time_t now,
+    int ttl, struct hkms_ops_session *out, struct hkms_err *err);
+int hkms_session_table_find(struct hkms_session_table *t, const char *id,
+    const char *thumb, const char *name, const char *totp_id, time_t now,
+    struct hkms_ops_session *out);
+int hkms_session_table_close(struct hkms_session_table *t, const char *id);
+void hkms_session_table_end_client(struct hkms_session_table *t,
+    const char *name);
+size_t hkms_session_table_live(struct hkms_session_table *t, time_t now);
+/** Wrong-code lockout: 0 when name may try a code at now, else the
+ *  seconds it must wait. */
+long hkms_session_table_locked(struct hkms_session_table *t,
+    const char *name, time_t now);
+/** Count a wrong code (the 5th in a row locks 60 s, each lock after
+ *  that doubles up to an hour); a right one (ok) resets. */
+void hkms_session_table_tried(struct hkms_session_table *t,
+    const char *name, time_t now, int ok);
+
+#define HKMS_TOTP_MAX_WRONG 5
+#define HKMS_TOTP_LOCK_S 60
+#define HKMS_TOTP_LOCK_MAX_S 3600
 
 #endif

@@ -22,7 +22,7 @@
 #define MAX_PROFILES 32
 
 static const char *const list_cols[] = { "name", "clearance",
-    "require_2fa", "not_after", "subject", NULL };
+    "require_2fa", "totp_enrolled", "not_after", "subject", NULL };
 
 /* The --allow-ca options: "CA" or "CA:PROFILE,PROFILE". */
 struct grants {
@@ -86,6 +86,18 @@ print_show(FILE *out, json_t *o)
 	}
 	fprintf(out, "%-14s %s\n", "require_2fa",
 	    json_is_true(json_object_get(o, "require_2fa")) ? "yes" : "no");
+	fprintf(out, "%-14s %s\n", "totp_enrolled",
+	    json_is_true(json_object_get(o, "totp_enrolled")) ? "yes" : "no");
+	if ((v = json_object_get(o, "totp")) != NULL) {
+		fprintf(out, "%-14s %s\n", "totp_secret", json_string_value(
+		    json_object_get(v, "secret")));
+		fprintf(out, "%-14s %s\n", "totp_uri", json_string_value(
+		    json_object_get(v, "uri")));
+		if (json_is_string(json_object_get(v, "qr_svg_file")))
+			fprintf(out, "%-14s %s\n", "totp_qr_svg",
+			    json_string_value(json_object_get(v,
+			    "qr_svg_file")));
+	}
 	json_array_foreach(json_object_get(o, "thumbprints"), i, v)
 		fprintf(out, "%-14s sha256:%s\n", i == 0 ? "thumbprints" : "",
 		    json_string_value(v));
@@ -114,6 +126,25 @@ print_list(FILE *out, json_t *arr)
 		fprintf(out, "(no clients)\n");
 	else
 		hkms_cli_table(out, arr, list_cols);
+}
+
+/* The TOTP enrolment of an answer (issue 16a): its QR code written to a
+ * new file qr (0600: it holds the seed) and left out of what is printed;
+ * the secret and URI are printed, once. */
+static enum hkms_rc
+totp_out(json_t *out, const char *qr, struct hkms_err *err)
+{
+	json_t *t = json_object_get(out, "totp");
+	const char *svg = json_string_value(json_object_get(t, "qr_svg"));
+	enum hkms_rc rc = HKMS_OK;
+
+	if (t == NULL || svg == NULL)
+		return HKMS_OK;
+	if (qr != NULL && (rc = hkms_cli_write_new(qr, svg, strlen(svg), 0600,
+	    err)) == HKMS_OK)
+		json_object_set_new(t, "qr_svg_file", json_string(qr));
+	json_object_del(t, "qr_svg");
+	return rc;
 }
 
 static int
@@ -151,6 +182,8 @@ client_generate(struct hkms_cli *cli, int argc, char **argv)
 		{ "allow-ca", required_argument, NULL, 'a' },
 		{ "days", required_argument, NULL, 'n' },
 		{ "require-2fa", no_argument, NULL, '2' },
+		{ "2fa", no_argument, NULL, '2' },
+		{ "qr-svg", required_argument, NULL, 'Q' },
 		{ "subject", required_argument, NULL, 's' },
 		{ "out-file", required_argument, NULL, 'o' },
 		{ "passphrase-file", required_argument, NULL, 'P' },
@@ -158,8 +191,8 @@ client_generate(struct hkms_cli *cli, int argc, char **argv)
 	};
 	static const char usage[] = "generate NAME --ca CA --clearance "
 	    "admin|operator|user\n       [--allow-ca CA[:PROFILE,...]]... "
-	    "[--days N] [--require-2fa] [--subject S]\n       --out-file "
-	    "F.p12 --passphrase-file P\nIssue a client certificate from CA "
+	    "[--days N] [--2fa [--qr-svg F.svg]] [--subject S]\n       "
+	    "--out-file F.p12 --passphrase-file P\nIssue a client certificate from CA "
 	    "(5 years by default, never past the CA)\nand register it as "
 	    "client NAME in one step; key, certificate and chain are\n"
 	    "written once to a new passphrase-protected PKCS#12 (mode 0600).";
@@ -168,14 +201,14 @@ client_generate(struct hkms_cli *cli, int argc, char **argv)
 	struct hkms_secret *pass = NULL, *p12 = NULL;
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
-	const char *pfile = NULL, *file = NULL;
+	const char *pfile = NULL, *file = NULL, *qr = NULL;
 	struct stat sb;
 	json_t *out = NULL;
 	int ch, rc;
 
 	memset(&req, 0, sizeof(req));
 	memset(&gs, 0, sizeof(gs));
-	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:C:a:n:2s:o:P:h",
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "c:C:a:n:2Q:s:o:P:h",
 	    lo)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -201,6 +234,9 @@ client_generate(struct hkms_cli *cli, int argc, char **argv)
 			break;
 		case '2':
 			req.require_2fa = 1;
+			break;
+		case 'Q':
+			qr = optarg;
 			break;
 		case 's':
 			req.subject = optarg;
@@ -266,6 +302,10 @@ client_generate(struct hkms_cli *cli, int argc, char **argv)
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}
+	if (totp_out(out, qr, &err) != HKMS_OK) {
+		rc = hkms_cli_fail(cli, &err);
+		goto out;
+	}
 	rc = hkms_cli_output_written(cli, file, hkms_secret_len(p12), "p12",
 	    out);
 	out = NULL;	/* taken */
@@ -286,17 +326,19 @@ client_add(struct hkms_cli *cli, int argc, char **argv)
 		{ "clearance", required_argument, NULL, 'C' },
 		{ "allow-ca", required_argument, NULL, 'a' },
 		{ "require-2fa", no_argument, NULL, '2' },
+		{ "2fa", no_argument, NULL, '2' },
+		{ "qr-svg", required_argument, NULL, 'Q' },
 		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	static const char usage[] = "add NAME --cert F [--password-file P] "
 	    "--clearance admin|operator|user\n       [--allow-ca "
-	    "CA[:PROFILE,...]]... [--require-2fa]\nRegister the client "
+	    "CA[:PROFILE,...]]... [--2fa [--qr-svg F.svg]]\nRegister the client "
 	    "certificates of F (PEM, DER, PKCS#7 or PKCS#12; every one\n"
 	    "must verify against an hkms CA and carry clientAuth) as client "
 	    "NAME.";
 	struct hkms_ops_client_req req;
 	struct grants gs;
-	const char *file = NULL, *pfile = NULL;
+	const char *file = NULL, *pfile = NULL, *qr = NULL;
 	struct hkms_secret *pass = NULL;
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
@@ -307,7 +349,7 @@ client_add(struct hkms_cli *cli, int argc, char **argv)
 
 	memset(&req, 0, sizeof(req));
 	memset(&gs, 0, sizeof(gs));
-	while ((ch = hkms_cli_getopt(cli, argc, argv, "f:p:C:a:2h", lo)) !=
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "f:p:C:a:2Q:h", lo)) !=
 	    -1) {
 		switch (ch) {
 		case 'f':
@@ -330,6 +372,9 @@ client_add(struct hkms_cli *cli, int argc, char **argv)
 		case '2':
 			req.require_2fa = 1;
 			break;
+		case 'Q':
+			qr = optarg;
+			break;
 		default:
 			grants_free(&gs);
 			return help_or_bad(cli, ch, "add", usage);
@@ -346,16 +391,19 @@ client_add(struct hkms_cli *cli, int argc, char **argv)
 	if ((pfile != NULL && hkms_secret_from_file(pfile, "password", &pass,
 	    &err) != HKMS_OK) || hkms_read_file(file, HKMS_CERTIO_MAX_INPUT,
 	    &data, &len, &err) != HKMS_OK || hkms_cli_ops_ctx(cli,
-	    HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK) {
+	    req.require_2fa ? HKMS_CLI_TOKEN : HKMS_CLI_NO_TOKEN, &c,
+	    &err) != HKMS_OK) {
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}
 	req.cert = data;
 	req.cert_len = len;
 	req.password = pass ? hkms_secret_str(pass) : NULL;
-	if (hkms_ops_client_add(&c, &req, &out, &err) != HKMS_OK)
+	if (hkms_ops_client_add(&c, &req, &out, &err) != HKMS_OK ||
+	    totp_out(out, qr, &err) != HKMS_OK) {
+		json_decref(out);
 		rc = hkms_cli_fail(cli, &err);
-	else
+	} else
 		rc = hkms_cli_output(cli, out, print_show);
 out:
 	/* a PKCS#12 may hold a private key */
@@ -414,12 +462,14 @@ client_edit(struct hkms_cli *cli, int argc, char **argv)
 		{ "allow-ca", required_argument, NULL, 'a' },
 		{ "no-allow-ca", no_argument, NULL, 'A' },
 		{ "require-2fa", no_argument, NULL, '2' },
+		{ "2fa", no_argument, NULL, '2' },
+		{ "qr-svg", required_argument, NULL, 'Q' },
 		{ "no-2fa", no_argument, NULL, '0' },
 		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	static const char usage[] = "edit NAME [--clearance C] "
 	    "[--allow-ca CA[:PROFILE,...]]... [--no-allow-ca]\n"
-	    "       [--require-2fa|--no-2fa]\nChange a registration; "
+	    "       [--2fa [--qr-svg F.svg]|--no-2fa]\nChange a registration; "
 	    "--allow-ca replaces every permission, --no-allow-ca\nremoves "
 	    "them all.";
 	struct hkms_ops_client_edit_req req;
@@ -427,12 +477,13 @@ client_edit(struct hkms_cli *cli, int argc, char **argv)
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	json_t *out = NULL;
+	const char *qr = NULL;
 	int ch, rc, none = 0;
 
 	memset(&req, 0, sizeof(req));
 	memset(&gs, 0, sizeof(gs));
 	req.require_2fa = -1;
-	while ((ch = hkms_cli_getopt(cli, argc, argv, "C:a:A20h", lo)) != -1) {
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "C:a:A2Q:0h", lo)) != -1) {
 		switch (ch) {
 		case 'C':
 			req.clearance = optarg;
@@ -451,6 +502,9 @@ client_edit(struct hkms_cli *cli, int argc, char **argv)
 		case '2':
 			req.require_2fa = 1;
 			break;
+		case 'Q':
+			qr = optarg;
+			break;
 		case '0':
 			req.require_2fa = 0;
 			break;
@@ -468,11 +522,13 @@ client_edit(struct hkms_cli *cli, int argc, char **argv)
 	req.set_grants = none || gs.n > 0;
 	req.grants = gs.g;
 	req.ngrants = gs.n;
-	if (hkms_cli_ops_ctx(cli, HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
+	if (hkms_cli_ops_ctx(cli, req.require_2fa == 1 ? HKMS_CLI_TOKEN :
+	    HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_client_edit(&c, argv[optind], &req, &out, &err) !=
-	    HKMS_OK)
+	    HKMS_OK || totp_out(out, qr, &err) != HKMS_OK) {
+		json_decref(out);
 		rc = hkms_cli_fail(cli, &err);
-	else
+	} else
 		rc = hkms_cli_output(cli, out, print_show);
 	grants_free(&gs);
 	return rc;
@@ -500,6 +556,58 @@ client_delete(struct hkms_cli *cli, int argc, char **argv)
 	    argv[optind], "deleted", 1), NULL);
 }
 
+static void
+print_totp(FILE *out, json_t *o)
+{
+	json_t *t = json_object_get(o, "totp");
+	const char *f = json_string_value(json_object_get(t, "qr_svg_file"));
+
+	fprintf(out, "%-14s %s\n", "name", json_string_value(
+	    json_object_get(o, "name")));
+	fprintf(out, "%-14s %s\n", "totp_secret", json_string_value(
+	    json_object_get(t, "secret")));
+	fprintf(out, "%-14s %s\n", "totp_uri", json_string_value(
+	    json_object_get(t, "uri")));
+	if (f != NULL)
+		fprintf(out, "%-14s %s\n", "totp_qr_svg", f);
+}
+
+/* hkms client totp NAME [--qr-svg F]: a new TOTP seed (issue 16a) */
+static int
+client_totp(struct hkms_cli *cli, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "qr-svg", required_argument, NULL, 'Q' },
+		HKMS_CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
+	};
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	const char *qr = NULL;
+	json_t *out = NULL;
+	int ch;
+
+	while ((ch = hkms_cli_getopt(cli, argc, argv, "Q:h", lo)) != -1) {
+		if (ch == 'Q') {
+			qr = optarg;
+			continue;
+		}
+		return help_or_bad(cli, ch, "totp", "totp NAME [--qr-svg "
+		    "F.svg]\nEnrol a new TOTP seed for client NAME (the old "
+		    "one stops working);\nprints the secret and its otpauth "
+		    "URI once, the QR code goes to F.svg.");
+	}
+	if (optind + 1 != argc)
+		return hkms_cli_usage(cli, "usage: hkms client totp NAME "
+		    "[--qr-svg F.svg]");
+	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
+	    hkms_ops_client_totp(&c, argv[optind], &out, &err) != HKMS_OK ||
+	    totp_out(out, qr, &err) != HKMS_OK) {
+		json_decref(out);
+		return hkms_cli_fail(cli, &err);
+	}
+	return hkms_cli_output(cli, out, print_totp);
+}
+
 int
 hkms_cmd_client(struct hkms_cli *cli, int argc, char **argv)
 {
@@ -510,6 +618,7 @@ hkms_cmd_client(struct hkms_cli *cli, int argc, char **argv)
 		{ "show", client_show, "show a client registration" },
 		{ "edit", client_edit, "change clearance, permissions or 2FA" },
 		{ "delete", client_delete, "remove a client registration" },
+		{ "totp", client_totp, "enrol a new TOTP seed (2FA) for a client" },
 		{ NULL, NULL, NULL }
 	};
 

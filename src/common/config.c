@@ -214,8 +214,18 @@ on_entry(void *user, const char *section, const char *name, const char *value)
 	/* [est] (issue 17b) */
 
 	/* [console] sessions and TOTP (issue 16a) */
+	if (strcmp(section, "console") == 0 &&
+	    strcmp(name, "session_s") == 0)
+		ok = set_int(&c->console_session_s, value, 1, 86400);
 
 	/* [console] static files (issue 16b) */
+	if (ok == -1 && strcmp(section, "console") == 0 &&
+	    strcmp(name, "enabled") == 0) {
+		int v = 1;
+
+		if ((ok = set_bool(&v, value)) == 1)
+			c->console_disabled = !v;
+	}
 
 	if (ok == -1) {
 		hkms_err_setc(ps->err, HKMS_E_INVALID, "config_unknown_key",
@@ -249,6 +259,7 @@ config_new(void)
 	c->connection_memory = 65536;
 	c->ocsp_validity_s = 4 * 3600;
 	c->crl_check_s = 60;
+	c->console_session_s = 900;
 	return c;
 }
 

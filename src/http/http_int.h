@@ -61,6 +61,10 @@ struct hkms_http_req {
 	const unsigned char *const *peer_der;
 	const size_t *peer_len;
 	size_t npeer;
+	/* the web console (issue 16a): the request's live session (its
+	 * hkms_session cookie, checked against the authenticated
+	 * certificate), NULL if none */
+	const struct hkms_ops_session *session;
 };
 
 struct hkms_http_resp {

@@ -145,6 +145,7 @@ const struct hkms_body_schema *const hkms_http_body_schemas[] = {
 	&hkms_body_est_enable, &hkms_body_est_token_create,
 
 	/* sessions, TOTP (issue 16a) */
+	&hkms_body_session_open,
 
 	/* web console (issue 16b) */
 

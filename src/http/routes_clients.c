@@ -392,7 +392,7 @@ h_generate(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	struct hkms_err err = { 0 };
 	struct hkms_ops_ctx c;
 	struct grants gs;
-	json_t *o = NULL, *out = NULL, *days;
+	json_t *o = NULL, *out = NULL, *days, *totp, *res;
 	const char *pp = NULL;
 	char *b64 = NULL;
 	int tfa;
@@ -446,8 +446,14 @@ h_generate(struct hkms_http_req *req, struct hkms_http_resp *resp)
 		fail(resp, &err);
 		goto out;
 	}
-	hkms_http_resp_json(resp, 201, json_pack("{s:o,s:s}",
-	    "registration", out, "p12_base64", b64));
+	totp = json_incref(json_object_get(out, "totp"));
+	json_object_del(out, "totp");
+	res = json_pack("{s:o,s:s}", "registration", out, "p12_base64", b64);
+	/* the TOTP seed (require_2fa, issue 16a), given once */
+	if (res != NULL && totp != NULL)
+		json_object_set(res, "totp", totp);
+	json_decref(totp);
+	hkms_http_resp_json(resp, 201, res);
 out:
 	if (b64 != NULL)
 		OPENSSL_clear_free(b64, strlen(b64));
@@ -478,7 +484,10 @@ h_edit(struct hkms_http_req *req, struct hkms_http_resp *resp)
 	r.grants = gs.g;
 	r.ngrants = gs.n;
 	r.set_grants = gs.given;
-	if (!req_ctx(req, resp, HKMS_SERVICE_NEED_STORE, &c))
+	/* turning 2FA on may enrol a seed, sealed by the token: open it
+	 * before the data lock is taken (docs/design.md, lock order) */
+	if (!req_ctx(req, resp, HKMS_SERVICE_NEED_STORE | (r.require_2fa == 1 ?
+	    HKMS_SERVICE_NEED_TOKEN : 0), &c))
 		goto out;
 	if (hkms_ops_client_edit(&c, req->nparams ? req->params[0] : NULL,
 	    &r, &out, &err) != HKMS_OK)
@@ -489,6 +498,32 @@ out:
 	json_decref(o);
 }
 
+/* POST /v1/clients/{name}/totp: a new TOTP seed (issue 16a) */
+static void
+h_totp(struct hkms_http_req *req, struct hkms_http_resp *resp)
+{
+	struct hkms_err err = { 0 };
+	struct hkms_ops_ctx c;
+	json_t *out = NULL;
+
+	if (req->body_len > 0) {
+		json_t *o = NULL;
+		static const char *const keys[] = { NULL };
+
+		if (!body_object(req, resp, keys, &o))
+			return;
+		json_decref(o);
+	}
+	if (!req_ctx(req, resp, HKMS_SERVICE_NEED_STORE |
+	    HKMS_SERVICE_NEED_TOKEN, &c))
+		return;
+	if (hkms_ops_client_totp(&c, req->nparams ? req->params[0] : NULL,
+	    &out, &err) != HKMS_OK)
+		fail(resp, &err);
+	else
+		hkms_http_resp_json(resp, 201, out);
+}
+
 const struct hkms_http_route hkms_http_routes_clients[] = {
 	{ "GET", "/v1/clients", 0, "admin", h_list },
 	{ "POST", "/v1/clients", 0, "admin", h_add },
@@ -497,5 +532,7 @@ const struct hkms_http_route hkms_http_routes_clients[] = {
 	{ "GET", "/v1/clients/{name}", 0, "admin", h_show },
 	{ "PATCH", "/v1/clients/{name}", 0, "admin", h_edit },
 	{ "DELETE", "/v1/clients/{name}", 0, "admin", h_delete },
+	{ "POST", "/v1/clients/{name}/totp", HKMS_ROUTE_TOKEN, "admin",
+	    h_totp },
 	{ NULL, NULL, 0, NULL, NULL }
 };

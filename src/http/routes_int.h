@@ -248,4 +248,7 @@ HKMS_HANDLER(hkms_route_audit_list);
 extern const struct hkms_body_schema hkms_body_est_enable;
 extern const struct hkms_body_schema hkms_body_est_token_create;
 
+/* routes_session.c: sessions, TOTP (issue 16a) */
+extern const struct hkms_body_schema hkms_body_session_open;
+
 #endif

@@ -41,6 +41,7 @@
 #include "hkms_server.h"
 #include "http_int.h"
 #include "server_int.h"
+#include "ui_files.h"
 
 #define MAX_QUERY 32
 #define OVERFLOW_SLOTS 32	/* connections past max_connections that
@@ -140,10 +141,22 @@ send_resp(struct MHD_Connection *conn, struct hkms_http_resp *r, int close,
 	}
 	MHD_add_response_header(mr, "Cache-Control", "no-store");
 	MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+	/* the web console (issue 16b): every answer, so no page of this
+	 * origin runs foreign or inline script or is framed */
+	MHD_add_response_header(mr, "Content-Security-Policy",
+	    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+	    "form-action 'self'");
+	MHD_add_response_header(mr, "X-Frame-Options", "DENY");
 	if (!plain)
 		MHD_add_response_header(mr, "Strict-Transport-Security",
 		    "max-age=31536000");
-	if (r->status == 429 || r->status == 503)
+	/* the default Retry-After unless the route gave its own (the
+	 * lockout of wrong TOTP codes, issue 16a) */
+	for (i = 0; i < HKMS_HTTP_RESP_HEADERS; i++)
+		if (strcasecmp(r->hdr_name[i], "Retry-After") == 0)
+			break;
+	if ((r->status == 429 || r->status == 503) &&
+	    i == HKMS_HTTP_RESP_HEADERS)
 		MHD_add_response_header(mr, "Retry-After", "1");
 	for (i = 0; i < HKMS_HTTP_RESP_HEADERS; i++)
 		if (r->hdr_name[i][0] != '\0')
@@ -321,6 +334,57 @@ authenticate(struct MHD_Connection *conn, struct hkms_client_principal *cp,
 	return hkms_client_authenticate(state.svc, der, len, n, cp, err);
 }
 
+/* A state-changing method (CSRF and Origin checks, issue 16a). */
+static int
+unsafe_method(const char *method)
+{
+	return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+}
+
+/* A non-GET/HEAD request whose Origin is not https://<Host>: refused
+ * (browsers send Origin on such requests; curl and the CLI do not). */
+static int
+origin_foreign(struct MHD_Connection *conn, const char *method,
+    const char *host)
+{
+	const char *o = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "Origin");
+
+	if (o == NULL || !unsafe_method(method))
+		return 0;
+	return host == NULL || strncmp(o, "https://", 8) != 0 ||
+	    strcmp(o + 8, host) != 0;
+}
+
+/* The request's live session for the authenticated principal: the
+ * hkms_session cookie, matched with the certificate's thumbprint, the
+ * client and its TOTP enrolment. 1 and *s when there is one. */
+static int
+session_of(struct MHD_Connection *conn, struct hkms_client_principal *cp,
+    struct hkms_ops_session *s)
+{
+	const char *id = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND,
+	    "hkms_session");
+	const char *tid = json_string_value(json_object_get(cp->reg,
+	    "totp_id"));
+
+	if (id == NULL || cp->p.name == NULL)
+		return 0;
+	return hkms_ops_session_lookup(id, cp->p.thumbprint, cp->p.name,
+	    tid ? tid : "", s);
+}
+
+/* X-CSRF-Token equals the session's token (constant time). */
+static int
+csrf_ok(struct MHD_Connection *conn, const struct hkms_ops_session *s)
+{
+	const char *t = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "X-CSRF-Token");
+
+	return t != NULL && strlen(t) == strlen(s->csrf) &&
+	    CRYPTO_memcmp(t, s->csrf, strlen(s->csrf)) == 0;
+}
+
 static void
 handle(struct MHD_Connection *conn, const char *method, const char *url,
     struct req_ctx *rq, int overflow, int plain, struct hkms_http_resp *resp,
@@ -331,6 +395,7 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 	const struct hkms_http_route *route;
 	struct hkms_client_principal cp;
 	struct hkms_principal anon;
+	struct hkms_ops_session sess;
 	struct hkms_err e = { 0 };
 	const unsigned char *peer_der[MAX_PEERS];
 	size_t peer_len[MAX_PEERS];
@@ -399,6 +464,16 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 	    hkms_service_sealed(state.svc)) {
 		error_resp(resp, HKMS_E_PIN, "sealed", "the server is sealed: "
 		    "run %s on its host", "hkms unseal");
+		if (hkms_http_ui_route(route)) {
+			hkms_err_setc(&e, HKMS_E_PIN, "sealed", "the server is "
+			    "sealed: run %s on its host", "hkms unseal");
+			hkms_http_ui_refusal(&req, resp, &e);
+		}
+		goto out;
+	}
+	if (!plain && origin_foreign(conn, method, req.host)) {
+		error_resp(resp, HKMS_E_DENIED, "cross_origin", "the request's "
+		    "Origin is not this server's (%s)", "https://<Host>");
 		goto out;
 	}
 	if (route->flags & HKMS_ROUTE_PUBLIC) {
@@ -411,7 +486,10 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 	} else {
 		if (authenticate(conn, &cp, &e) != HKMS_OK) {
 			snprintf(thumb, thumb_len, "%s", cp.p.thumbprint);
-			hkms_http_resp_error(resp, &e, NULL);
+			if (hkms_http_ui_route(route))
+				hkms_http_ui_refusal(&req, resp, &e);
+			else
+				hkms_http_resp_error(resp, &e, NULL);
 			hkms_client_principal_free(&cp);
 			goto out;
 		}
@@ -419,6 +497,19 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 		snprintf(thumb, thumb_len, "%s", cp.p.thumbprint);
 		req.principal = &cp.p;
 		req.actor = cp.actor;
+		/* a live session of this certificate is its second factor;
+		 * a state-changing request it authenticates carries the
+		 * session's CSRF token (issue 16a) */
+		if (session_of(conn, &cp, &sess)) {
+			if (unsafe_method(method) && !csrf_ok(conn, &sess)) {
+				error_resp(resp, HKMS_E_DENIED, "csrf_invalid",
+				    "the request has a session cookie but not "
+				    "its %s", "X-CSRF-Token");
+				goto out;
+			}
+			cp.p.second_factor = 1;
+			req.session = &sess;
+		}
 	}
 	if (route->flags & HKMS_ROUTE_TOKEN) {
 		struct hkms_ops_ctx c;
@@ -433,6 +524,7 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 out:
 	if (authed)
 		hkms_client_principal_free(&cp);
+	OPENSSL_cleanse(&sess, sizeof(sess));
 	while (qa.ncopy > 0)
 		free(qa.copy[--qa.ncopy]);
 }

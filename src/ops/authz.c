@@ -129,6 +129,12 @@ static const struct authz_row table[] = {
 	{ "service.cert_apply", HKMS_CLEARANCE_ADMIN, SCOPE_NONE },
 	{ "service.cert_self_sign", HKMS_CLEARANCE_ADMIN, SCOPE_NONE },
 	{ "service.cert_trust", HKMS_CLEARANCE_ADMIN, SCOPE_NONE },
+	/* sessions, TOTP (issue 16a): any registered client may see who it
+	 * is and open or end its session before its second factor */
+	{ "session.show", HKMS_CLEARANCE_USER, SCOPE_NONE },
+	{ "session.open", HKMS_CLEARANCE_USER, SCOPE_NONE },
+	{ "session.close", HKMS_CLEARANCE_USER, SCOPE_NONE },
+	{ "client.totp", HKMS_CLEARANCE_ADMIN, SCOPE_NONE },
 	{ NULL, HKMS_CLEARANCE_ADMIN, SCOPE_NONE }
 };
 
@@ -180,7 +186,9 @@ decide(const struct hkms_principal *p, const struct authz_row *r,
 		return HKMS_OK;
 	if (r->least == HKMS_CLEARANCE_NONE)
 		return HKMS_OK;
-	if (p->require_2fa && !p->second_factor)
+	/* the session ops are how a client gives its second factor */
+	if (p->require_2fa && !p->second_factor &&
+	    strncmp(op, "session.", 8) != 0)
 		return hkms_err_setc(err, HKMS_E_DENIED,
 		    "second_factor_required", "client '%s' requires a second "
 		    "factor for %s", p->name ? p->name : "", op);

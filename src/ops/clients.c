@@ -733,14 +733,28 @@ registered_elsewhere(struct hkms_ops_ctx *c, const char *thumb,
 static json_t *
 reg_view(json_t *meta)
 {
-	json_t *o = json_deep_copy(meta);
+	json_t *o = json_deep_copy(meta), *c, *nb = NULL;
+	const char *na, *latest = NULL;
+	size_t i;
 
 	if (o == NULL)
 		return NULL;
+	/* valid from: the not_before of the certificate that expires last
+	 * (the one not_after names), for the list that drops certificates */
+	json_array_foreach(json_object_get(o, "certificates"), i, c) {
+		na = json_string_value(json_object_get(c, "not_after"));
+		if (na != NULL && (latest == NULL || strcmp(na, latest) > 0)) {
+			latest = na;
+			nb = json_object_get(c, "not_before");
+		}
+	}
+	if (nb != NULL && json_object_get(o, "not_before") == NULL)
+		json_object_set(o, "not_before", nb);
 	json_object_del(o, "schema");
 	json_object_del(o, "pem_sha256");
 	json_object_del(o, "audit_seq");
 	json_object_del(o, "audit_hash");
+	ops_totp_view(o);
 	return o;
 }
 
@@ -870,7 +884,7 @@ hkms_ops_client_add(struct hkms_ops_ctx *c,
 	struct hkms_certio_info info = { HKMS_CERTIO_FMT_UNKNOWN, 0 };
 	STACK_OF(X509) *all = NULL, *leaves = NULL;
 	enum hkms_clearance cl = HKMS_CLEARANCE_NONE;
-	json_t *rec = NULL, *d = NULL;
+	json_t *rec = NULL, *d = NULL, *totp = NULL;
 	enum hkms_rc rc;
 	int i, locked = 0;
 	const char *name = req ? req->name : NULL;
@@ -913,6 +927,9 @@ hkms_ops_client_add(struct hkms_ops_ctx *c,
 		goto out;
 	json_object_set_new(rec, "format", json_string(
 	    hkms_certio_format_name(info.format)));
+	if (req->require_2fa && (rc = ops_totp_enrol(c, name, rec, &totp,
+	    err)) != HKMS_OK)
+		goto out;
 	d = audit_detail(req->clearance, rec);
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
 		goto out;
@@ -920,7 +937,9 @@ hkms_ops_client_add(struct hkms_ops_ctx *c,
 	if ((rc = reg_conflicts(c, name, rec, err)) != HKMS_OK ||
 	    (rc = reg_write(c, "client.add", name, rec, d, err)) != HKMS_OK)
 		goto out;
-	rc = hkms_ops_client_show(c, name, out, err);
+	if ((rc = hkms_ops_client_show(c, name, out, err)) == HKMS_OK &&
+	    totp != NULL)
+		json_object_set(*out, "totp", totp);
 out:
 	if (locked)
 		hkms_store_end(c->store);
@@ -933,6 +952,7 @@ out:
 	}
 	json_decref(d);
 	json_decref(rec);
+	json_decref(totp);
 	sk_X509_free(leaves);
 	hkms_certio_chain_free(all);
 	return rc;
@@ -947,6 +967,7 @@ hkms_ops_client_generate(struct hkms_ops_ctx *c,
 	enum hkms_clearance cl = HKMS_CLEARANCE_NONE;
 	STACK_OF(X509) *certs = NULL, *leaf = NULL;
 	json_t *issued = NULL, *rec = NULL, *d = NULL, *rv = NULL;
+	json_t *totp = NULL;
 	struct hkms_err e2 = { 0 };
 	enum hkms_rc rc;
 	char subj[200];
@@ -997,6 +1018,9 @@ hkms_ops_client_generate(struct hkms_ops_ctx *c,
 	if ((rc = reg_new(c, req, cl, leaf, "generate", &rec, err)) != HKMS_OK)
 		goto undo;
 	json_object_set(rec, "serial", json_object_get(issued, "serial"));
+	if (req->require_2fa && (rc = ops_totp_enrol(c, name, rec, &totp,
+	    err)) != HKMS_OK)
+		goto undo;
 	d = audit_detail(req->clearance, rec);
 	json_object_set_new(d, "ca", json_string(req->ca));
 	json_object_set(d, "serial", json_object_get(issued, "serial"));
@@ -1012,6 +1036,8 @@ hkms_ops_client_generate(struct hkms_ops_ctx *c,
 	json_object_set(*out, "serial", json_object_get(issued, "serial"));
 	json_object_set(*out, "pkcs12_bytes", json_object_get(issued,
 	    "pkcs12_bytes"));
+	if (totp != NULL)
+		json_object_set(*out, "totp", totp);
 	goto out;
 undo:
 	/* issued but not registered: the PKCS#12 is not handed out, so its
@@ -1041,6 +1067,7 @@ out:
 	json_decref(rv);
 	json_decref(d);
 	json_decref(rec);
+	json_decref(totp);
 	json_decref(issued);
 	sk_X509_free(leaf);
 	hkms_certio_chain_free(certs);
@@ -1121,7 +1148,7 @@ hkms_ops_client_edit(struct hkms_ops_ctx *c, const char *name,
     struct hkms_err *err)
 {
 	enum hkms_clearance cl = HKMS_CLEARANCE_NONE;
-	json_t *meta = NULL, *perms = NULL, *d = NULL;
+	json_t *meta = NULL, *perms = NULL, *d = NULL, *totp = NULL;
 	enum hkms_rc rc;
 	int locked = 0;
 
@@ -1173,11 +1200,22 @@ hkms_ops_client_edit(struct hkms_ops_ctx *c, const char *name,
 		json_object_set_new(d, "require_2fa",
 		    json_boolean(req->require_2fa));
 	}
+	/* 2FA turned on for a client without a seed: enrol one (issue
+	 * 16a), given once in the answer */
+	if (req->require_2fa == 1 && !json_is_string(json_object_get(meta,
+	    "totp_sealed"))) {
+		if ((rc = ops_totp_enrol(c, name, meta, &totp, err)) !=
+		    HKMS_OK)
+			goto out;
+		json_object_set_new(d, "totp", json_string("enrolled"));
+	}
 	if ((rc = hkms_ops_audit_ahead(c, "client.edit", name, d, err)) !=
 	    HKMS_OK || (rc = hkms_store_put(c->store, CLIENT_KIND, name, meta,
 	    NULL, err)) != HKMS_OK)
 		goto out;
-	rc = hkms_ops_client_show(c, name, out, err);
+	if ((rc = hkms_ops_client_show(c, name, out, err)) == HKMS_OK &&
+	    totp != NULL)
+		json_object_set(*out, "totp", totp);
 out:
 	if (locked)
 		hkms_store_end(c->store);
@@ -1189,6 +1227,7 @@ out:
 	json_decref(d);
 	json_decref(meta);
 	json_decref(perms);
+	json_decref(totp);
 	return rc;
 }
 
@@ -1220,6 +1259,8 @@ hkms_ops_client_delete(struct hkms_ops_ctx *c, const char *name,
 	    HKMS_OK)
 		goto out;
 	rc = hkms_store_delete(c->store, CLIENT_KIND, name, err);
+	if (rc == HKMS_OK)
+		ops_session_end_client(name);
 out:
 	if (locked)
 		hkms_store_end(c->store);

@@ -378,6 +378,8 @@ HTTP_BODIES = [
     ("acme.eab_create", {"kid": "team-a"}),
     ("est.enable", {"profile": "tls-client", "days": 30, "default": True}),
     ("est.token_create", {"ca": "root", "subject": "/CN=dev1", "days": 7}),
+    # sessions, TOTP (issue 16a)
+    ("session.open", {"code": "123456"}),
 ]
 
 

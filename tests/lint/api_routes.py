@@ -17,7 +17,7 @@ of the binary (the server's, the clients', the rest) as JSON. Checked:
 - x-hkms-table names the table the route is in;
 - every code of an error response's x-hkms-errors is in
   include/hkms/errors.def with that response's HTTP status;
-- operationIds are unique, every operation has x-hkms-op, a 2xx response
+- operationIds are unique, every operation has x-hkms-op, a 2xx (or 3xx) response
   and its path parameters;
 - the request body of every operation whose x-hkms-op names a body schema
   of the binary (src/http/body.c tables) has exactly that schema's fields,
@@ -153,8 +153,9 @@ def main():
                              o["x-hkms-op"],
                              authz.get(o["x-hkms-op"], "admin")))
             resp = o.get("responses") or {}
-            if not any(str(s).startswith("2") for s in resp):
-                errs.append("%s: no 2xx response" % where)
+            # a redirect (GET / → /ui/, issue 16b) answers 3xx only
+            if not any(str(s)[:1] in ("2", "3") for s in resp):
+                errs.append("%s: no 2xx or 3xx response" % where)
             for st, r in resp.items():
                 for code in (r or {}).get("x-hkms-errors") or []:
                     if code not in reg:
@@ -175,9 +176,12 @@ def main():
                 errs += check_body(where, o, bodies[o["x-hkms-op"]])
             table = o.get("x-hkms-table")
             if table not in ("server", "clients", "service", "ocsp",
-                             "acme", "est", "routes"):
+                             "acme", "est", "routes",
+                             "session",  # issue 16a
+                             "ui"):  # issue 16b
                 errs.append("%s: x-hkms-table must be server, clients, "
-                            "service, ocsp, acme, est or routes" % where)
+                            "service, ocsp, acme, est, session, ui or "
+                            "routes" % where)
             if key not in have:
                 if table not in tables:
                     skipped += 1

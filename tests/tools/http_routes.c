@@ -89,6 +89,9 @@ main(void)
 	    add(arr, hkms_http_routes_ocsp, "ocsp") != 0 ||
 	    add(arr, hkms_http_routes_acme, "acme") != 0 ||
 	    add(arr, hkms_http_routes_est, "est") != 0 ||
+	    /* issue 16a */
+	    add(arr, hkms_http_routes_session, "session") != 0 ||
+	    add(arr, hkms_http_routes_ui, "ui") != 0 ||	/* issue 16b */
 	    add(arr, hkms_http_routes, "routes") != 0 ||
 	    (doc = json_pack("{s:o,s:o}", "routes", arr, "bodies", b)) ==
 	    NULL ||
