@@ -163,7 +163,9 @@ class Console:
         self.T = None
         self.server = None
         self.driver = None
-        self.service = None
+        self.driver_proc = None
+        self.chrome_proc = None
+        self.chrome_log = None
         self.lock_fd = None
         self.policy_written = False
         self.policy_dir_made = False
@@ -385,43 +387,105 @@ class Console:
         self.policy_written = True
 
     def _browser(self):
+        """Chromium and chromedriver, started here and joined over
+        127.0.0.1 only: selenium's own Service and chromedriver's launch
+        of Chrome both reach their child through the name "localhost",
+        which a minimal system (a container, a chroot without /etc/hosts)
+        cannot resolve. Chromium picks its DevTools port itself and
+        writes it to DevToolsActivePort in the profile."""
         from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
+        from selenium.webdriver.chromium.remote_connection import \
+            ChromiumRemoteConnection
 
-        o = webdriver.ChromeOptions()
-        o.binary_location = CHROMIUM
-        for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                  "--disable-dev-shm-usage", "--no-first-run",
-                  "--no-default-browser-check", "--disable-extensions",
-                  "--disable-background-networking", "--disable-sync",
-                  "--disable-component-update", "--disable-default-apps",
-                  "--metrics-recording-only", "--password-store=basic",
-                  "--disable-features=Translate,OptimizationHints,"
-                  "MediaRouter,AutofillServerCommunication",
-                  "--user-data-dir=" + os.path.join(self.T, "profile"),
-                  "--window-size=%d,%d" % self.size):
-            o.add_argument(a)
+        profile = os.path.join(self.T, "profile")
+        os.makedirs(os.path.join(profile, "Default"), exist_ok=True)
+        with open(os.path.join(profile, "Default", "Preferences"), "w") as f:
+            json.dump({"download": {"default_directory": self.downloads,
+                                    "prompt_for_download": False},
+                       "safebrowsing": {"enabled": False}}, f)
+        args = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage", "--no-first-run",
+                "--no-default-browser-check", "--disable-extensions",
+                "--disable-background-networking", "--disable-sync",
+                "--disable-component-update", "--disable-default-apps",
+                "--metrics-recording-only", "--password-store=basic",
+                "--disable-features=Translate,OptimizationHints,"
+                "MediaRouter,AutofillServerCommunication",
+                "--user-data-dir=" + profile,
+                "--window-size=%d,%d" % self.size,
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0"]
         if self.ignore_cert_errors:
-            o.add_argument("--ignore-certificate-errors")
-        o.add_experimental_option("prefs", {
-            "download.default_directory": self.downloads,
-            "download.prompt_for_download": False,
-            "safebrowsing.enabled": False})
-        o.set_capability("goog:loggingPrefs",
-                         {"performance": "ALL", "browser": "ALL"})
+            args.append("--ignore-certificate-errors")
+        args.append("about:blank")
         env = dict(self.env)
         env["HOME"] = self.home
-        self.service = Service(CHROMEDRIVER, env=env,
-                               log_path=os.path.join(self.T,
-                                                     "chromedriver.log"))
-        self.driver = webdriver.Chrome(service=self.service, options=o)
+        active = os.path.join(profile, "DevToolsActivePort")
+        try:
+            os.unlink(active)
+        except OSError:
+            pass
+        self.chrome_log = open(os.path.join(self.T, "chromium.log"), "wb")
+        self.chrome_proc = subprocess.Popen(
+            args, env=env, stdin=subprocess.DEVNULL, stdout=self.chrome_log,
+            stderr=subprocess.STDOUT)
+
+        def devtools_port():
+            if self.chrome_proc.poll() is not None:
+                fail("chromium exited (%s): see %s" % (
+                    self.chrome_proc.returncode,
+                    os.path.join(self.T, "chromium.log")))
+            with open(active) as f:
+                line = f.readline().strip()
+            return int(line) if line.isdigit() and int(line) > 0 else None
+        dport = wait_until(devtools_port, 30, "chromium's DevTools port")
+
+        # chromedriver cannot take port 0: a free port, tried again if
+        # another process took it in between
+        for attempt in range(5):
+            cport = _free_port()
+            self.driver_proc = subprocess.Popen(
+                [CHROMEDRIVER, "--port=%d" % cport,
+                 "--allowed-ips=127.0.0.1",
+                 "--log-path=" + os.path.join(self.T, "chromedriver.log")],
+                env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+            def listening():
+                if self.driver_proc.poll() is not None:
+                    return "exited"
+                try:
+                    socket.create_connection(("127.0.0.1", cport),
+                                             0.5).close()
+                    return "up"
+                except OSError:
+                    return None
+            if wait_until(listening, 30, "chromedriver") == "up":
+                break
+            self.driver_proc = None
+        else:
+            fail("chromedriver did not start (see chromedriver.log)")
+
+        o = webdriver.ChromeOptions()
+        o.debugger_address = "127.0.0.1:%d" % dport
+        o.set_capability("goog:loggingPrefs",
+                         {"performance": "ALL", "browser": "ALL"})
+        conn = ChromiumRemoteConnection("http://127.0.0.1:%d" % cport,
+                                        vendor_prefix="goog",
+                                        browser_name="chrome")
+        self.driver = webdriver.Remote(command_executor=conn, options=o)
+        # chromedriver runs here: a file input gets the path itself (the
+        # remote default uploads through a Selenium Grid endpoint)
+        from selenium.webdriver.remote.file_detector import \
+            UselessFileDetector
+        self.driver.file_detector = UselessFileDetector()
         self.driver.set_page_load_timeout(30)
         self.driver.set_script_timeout(30)
-        self.driver.execute_cdp_cmd("Browser.setDownloadBehavior", {
+        self.cdp("Browser.setDownloadBehavior", {
             "behavior": "allow", "downloadPath": self.downloads})
         # CSP violations, recorded in every document before its scripts
         # (the DevTools protocol is not bound by the page's CSP)
-        self.driver.execute_cdp_cmd(
+        self.cdp(
             "Page.addScriptToEvaluateOnNewDocument", {"source": (
                 "window.__hkmsCsp = [];"
                 "document.addEventListener('securitypolicyviolation',"
@@ -433,6 +497,11 @@ class Console:
         self.driver.get("about:blank")
         self.driver.get_log("performance")
         self.requests = []
+
+    def cdp(self, cmd, params):
+        """A DevTools protocol command through chromedriver."""
+        return self.driver.execute("executeCdpCommand",
+                                   {"cmd": cmd, "params": params})["value"]
 
     # ---- driving the page --------------------------------------------
 
@@ -552,7 +621,7 @@ class Console:
 
     def set_size(self, w, h):
         """The viewport (the screenshot's size) w x h."""
-        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        self.cdp("Emulation.setDeviceMetricsOverride", {
             "width": w, "height": h, "deviceScaleFactor": 1,
             "mobile": False})
         self.size = (w, h)
@@ -569,7 +638,7 @@ class Console:
             time.sleep(0.2)	# one layout pass; nothing is awaited here
         if top:
             self.driver.execute_script("window.scrollTo(0, 0);")
-        data = self.driver.execute_cdp_cmd("Page.captureScreenshot",
+        data = self.cdp("Page.captureScreenshot",
                                            {"format": "png"})["data"]
         with open(path, "wb") as f:
             f.write(base64.b64decode(data))
@@ -748,12 +817,23 @@ class Console:
             except Exception:  # noqa: BLE001 - going on with the teardown
                 pass
             self.driver = None
-        if self.service is not None:
+        for attr in ("driver_proc", "chrome_proc"):
+            proc = getattr(self, attr, None)
+            if proc is None:
+                continue
             try:
-                self.service.stop()
-            except Exception:  # noqa: BLE001
-                pass
-            self.service = None
+                proc.terminate()
+                proc.wait(10)
+            except Exception:  # noqa: BLE001 - killed below
+                try:
+                    proc.kill()
+                    proc.wait(5)
+                except Exception:  # noqa: BLE001
+                    pass
+            setattr(self, attr, None)
+        if getattr(self, "chrome_log", None) is not None:
+            self.chrome_log.close()
+            self.chrome_log = None
         for p in self._browser_pids():
             try:
                 os.kill(p, signal.SIGKILL)

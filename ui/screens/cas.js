@@ -8,7 +8,7 @@ import { el, showError, showInfo, confirmDialog, download, fmtDate } from "../li
 import {
 	field, val, button, pagedTable, fileValue, fetchDownload, enc,
 	statusOf, badge, dl, yesno, flash, showFlash,
-} from "./certs-lib.js";
+} from "../certs-lib.js";
 import { sanList } from "./certificates.js";
 
 export const title = "CAs and CSRs";

@@ -6,7 +6,7 @@ import { el, showError, showInfo, confirmDialog, download, fmtDate } from "../li
 import {
 	field, val, button, pagedTable, stepper, fileValue, fetchDownload, enc,
 	statusOf, badge, dl, yesno, flash, showFlash, extensionsOf,
-} from "./certs-lib.js";
+} from "../certs-lib.js";
 
 export const title = "Certificates";
 export const least = "operator";

@@ -4,8 +4,8 @@
 // JSON shape does not carry (CRL distribution points, AIA). They use the
 // shell's classes (style.css) and keep data-test and data-name/data-col
 // attributes the tests find rows and cells by.
-import { api } from "../api.js";
-import { el, download, showInfo } from "../lib.js";
+import { api } from "./api.js";
+import { el, download, showInfo } from "./lib.js";
 
 // A message for the next render: the shell clears the banner on every
 // route, so an action that navigates leaves its message here.
