@@ -94,9 +94,13 @@ async function route() {
 	const main = document.getElementById("main");
 	const { screen, params, query } = parseHash();
 	clearBanner();
+	// the prompt decides from a fresh session object (the cached one may
+	// be of a session that expired meanwhile)
+	if (screen === "login" && sess)
+		sess = null;
 	if (!sess) {
 		try {
-			sess = await session();
+			sess = await session(screen === "login");
 		} catch (e) {
 			if (my !== seq)
 				return;

@@ -48,11 +48,12 @@ function banner(kind, text, code) {
 	if (!b)
 		return;
 	b.className = "banner " + kind;
-	b.replaceChildren(
-	    el("span", { class: "banner-text", "data-test": "banner-text", text }),
-	    code ? el("code", { class: "banner-code", "data-test": "banner-code", text: code }) : null,
-	    el("button", { type: "button", class: "banner-close", "aria-label": "Dismiss",
-		"data-test": "banner-close", on: { click: clearBanner } }, "×"));
+	const parts = [el("span", { class: "banner-text", "data-test": "banner-text", text })];
+	if (code)
+		parts.push(el("code", { class: "banner-code", "data-test": "banner-code", text: code }));
+	parts.push(el("button", { type: "button", class: "banner-close", "aria-label": "Dismiss",
+	    "data-test": "banner-close", on: { click: clearBanner } }, "×"));
+	b.replaceChildren(...parts);
 	b.dataset.kind = kind;
 	b.hidden = false;
 }

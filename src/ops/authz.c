@@ -135,6 +135,11 @@ static const struct authz_row table[] = {
 	{ "session.open", HKMS_CLEARANCE_USER, SCOPE_NONE },
 	{ "session.close", HKMS_CLEARANCE_USER, SCOPE_NONE },
 	{ "client.totp", HKMS_CLEARANCE_ADMIN, SCOPE_NONE },
+	/* the web console (issue 16b): its files need a registered client
+	 * (authenticated by the server; they run no other operation), GET /
+	 * is a redirect */
+	{ "ui.static", HKMS_CLEARANCE_USER, SCOPE_NONE },
+	{ "ui.redirect", HKMS_CLEARANCE_NONE, SCOPE_NONE },
 	{ NULL, HKMS_CLEARANCE_ADMIN, SCOPE_NONE }
 };
 

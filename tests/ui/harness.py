@@ -601,7 +601,13 @@ class Console:
                     (contains is None or contains in b[1]):
                 return b[1]
             return None
-        return wait_until(f, timeout, "the %s banner %r" % (kind, contains))
+        text = wait_until(f, timeout, "the %s banner %r" % (kind, contains))
+        # the message, its code when it has one, and the close button:
+        # nothing else (an absent code once showed as the text "null")
+        if text.rstrip("\u00d7").endswith("null") and \
+                (contains is None or not contains.endswith("null")):
+            fail("the banner shows a stray 'null': %r" % text)
+        return text
 
     def fetch(self, method, path, body=None, headers=None):
         """A request from the page (fetch, same origin, the browser's

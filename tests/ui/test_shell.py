@@ -16,11 +16,17 @@ CSP = ("default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
 
 
 def screens():
-    """{name: least} of the screen modules in ui/screens (login aside)."""
+    """{name: least} of the nav's screens (app.js SCREENS) whose module
+    is in ui/screens (other modules there are helpers)."""
     out = {}
     d = os.path.join(HKMS_SRC, "ui", "screens")
-    for f in sorted(os.listdir(d)):
-        if not f.endswith(".js") or f == "login.js":
+    app = open(os.path.join(HKMS_SRC, "ui", "app.js")).read()
+    m = re.search(r"const SCREENS = \[([^\]]*)\]", app)
+    if not m:
+        fail("ui/app.js has no SCREENS list")
+    for n in re.findall(r'"([a-z]+)"', m.group(1)):
+        f = n + ".js"
+        if not os.path.exists(os.path.join(d, f)):
             continue
         m = re.search(r'export const least = "(user|operator|admin)"',
                       open(os.path.join(d, f)).read())
