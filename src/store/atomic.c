@@ -483,6 +483,7 @@ hkms_store_atomic_begin(const char *path, const void *data, size_t len,
 
 	a->fd = -1;
 	a->tmp[0] = '\0';
+	a->spare = 0;
 	if (path == NULL || *path == '\0' || (data == NULL && len > 0))
 		return hkms_err_set(err, HKMS_E_INVALID,
 		    "write_atomic: no path or data");
@@ -516,6 +517,51 @@ hkms_store_atomic_begin(const char *path, const void *data, size_t len,
 	/* start the writeback: a later fsync of another file (the audit
 	 * log) then commits this one's allocation in the same journal
 	 * transaction, and this file's own fsync has little left to do */
+	(void)sync_file_range(a->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	hkms_store_crash_point("after_write");
+	return HKMS_OK;
+out:
+	hkms_store_atomic_abort(a);
+	return rc;
+}
+
+enum hkms_rc
+hkms_store_atomic_begin_spare(const char *path, const char *spare,
+    const void *data, size_t len, unsigned mode, struct hkms_atomic *a,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc = HKMS_E_INTERNAL;
+	int e;
+
+	a->fd = -1;
+	a->tmp[0] = '\0';
+	a->spare = 0;
+	if (path == NULL || *path == '\0' || spare == NULL ||
+	    *spare == '\0' || (data == NULL && len > 0))
+		return hkms_err_set(err, HKMS_E_INVALID,
+		    "write_atomic: no path or data");
+	if (snprintf(a->path, sizeof(a->path), "%s", path) >=
+	    (int)sizeof(a->path) || snprintf(a->tmp, sizeof(a->tmp), "%s",
+	    spare) >= (int)sizeof(a->tmp)) {
+		a->tmp[0] = '\0';
+		return hkms_err_set(err, HKMS_E_INVALID, "path too long: '%s'",
+		    path);
+	}
+	/* no link, no foreign or shared file (hkms_store_open_file) */
+	if ((rc = hkms_store_open_file(a->tmp, O_WRONLY | O_CREAT | O_TRUNC,
+	    mode, &a->fd, err)) != HKMS_OK) {
+		a->tmp[0] = '\0';	/* not ours to remove */
+		goto out;
+	}
+	a->spare = 1;
+	if (fchmod(a->fd, (mode_t)mode) != 0) {
+		rc = io_error(err, errno, "set mode of", a->tmp);
+		goto out;
+	}
+	if ((e = hkms_store_write_all(a->fd, data, len)) != 0) {
+		rc = io_error(err, e, "write", a->tmp);
+		goto out;
+	}
 	(void)sync_file_range(a->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	hkms_store_crash_point("after_write");
 	return HKMS_OK;
@@ -564,7 +610,16 @@ hkms_store_atomic_finish(struct hkms_atomic *a, int flags,
 	 * a link where a file should be is refused, not silently dropped */
 	if ((rc = hkms_store_not_link(a->path, err)) != HKMS_OK)
 		goto out;
-	if (rename(a->tmp, a->path) != 0) {
+	if (a->spare && renameat2(AT_FDCWD, a->tmp, AT_FDCWD, a->path,
+	    RENAME_EXCHANGE) == 0) {
+		/* the spare holds the old contents now: kept for the next
+		 * write, never taken for data */
+		a->tmp[0] = '\0';
+	} else if (a->spare && errno != ENOENT && errno != EINVAL &&
+	    errno != ENOSYS && errno != EOPNOTSUPP) {
+		rc = io_error(err, errno, "exchange spare file with", a->path);
+		goto out;
+	} else if (rename(a->tmp, a->path) != 0) {
 		rc = io_error(err, errno, "rename temp file to", a->path);
 		goto out;
 	}

@@ -425,10 +425,14 @@ head_begin(struct hkms_store *st, long long seq, const char *hash,
 	enum hkms_rc rc;
 	unsigned char dgst[32], sig[1024];
 	char *path = NULL, *buf = NULL, *sighex = NULL, *pubhex = NULL;
+	char *spare = NULL;
 	size_t siglen = sizeof(sig);
 	int n;
 
 	memset(w, 0, sizeof(*w));
+	a->fd = -1;
+	a->tmp[0] = '\0';
+	a->spare = 0;
 	if ((rc = audit_path(st, "audit.head", &path, err)) != HKMS_OK)
 		return rc;
 	if (sign) {
@@ -468,11 +472,18 @@ head_begin(struct hkms_store *st, long long seq, const char *hash,
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	rc = hkms_store_atomic_begin(path, buf, (size_t)n, 0600, a, err);
+	/* written into audit.head.spare and exchanged with audit.head
+	 * (atomic.c): the head changes once per batch, and a new temp file
+	 * each time freed an inode each time */
+	if ((rc = audit_path(st, "audit.head.spare", &spare, err)) != HKMS_OK)
+		goto out;
+	rc = hkms_store_atomic_begin_spare(path, spare, buf, (size_t)n, 0600,
+	    a, err);
 out:
 	free(buf);
 	free(sighex);
 	free(pubhex);
+	free(spare);
 	free(path);
 	return rc;
 }

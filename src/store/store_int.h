@@ -153,9 +153,22 @@ void hkms_store_note_failure(struct hkms_store *st, enum hkms_rc rc,
 struct hkms_atomic {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	int fd;
+	int spare;	/* tmp is a spare file: exchanged with path, kept */
 };
 enum hkms_rc hkms_store_atomic_begin(const char *path, const void *data,
     size_t len, unsigned mode, struct hkms_atomic *a, struct hkms_err *err);
+/** Like hkms_store_atomic_begin, but the new contents go into the file
+ *  spare (made when missing, emptied when there), which finish exchanges
+ *  with path (renameat2 RENAME_EXCHANGE): the old contents stay in spare
+ *  for the next write, so no inode is freed or made per write (a file
+ *  replaced hundreds of times a second — audit.head — made ext4's inode
+ *  allocator scan its recently freed inodes on every create). Where the
+ *  exchange is not possible (path missing, a file system without it)
+ *  spare is renamed onto path as a temp file would be. The caller
+ *  serializes writers of spare (the audit lock). */
+enum hkms_rc hkms_store_atomic_begin_spare(const char *path,
+    const char *spare, const void *data, size_t len, unsigned mode,
+    struct hkms_atomic *a, struct hkms_err *err);
 #define HKMS_ATOMIC_DATASYNC 1	/* fdatasync instead of fsync */
 #define HKMS_ATOMIC_NO_DIRSYNC 2	/* the caller fsyncs the directory */
 #define HKMS_ATOMIC_SYNCED 4	/* the caller synced a->fd already */

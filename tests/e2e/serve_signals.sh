@@ -68,7 +68,9 @@ pass "SIGHUP: timeout_s reloaded (a stalled client cut after ${t} s) by a new li
 # on the same socket)
 hkms ca create sighup-ca --key-type ec:p256 --subject /CN=sighup-client-ca >/dev/null || fail "ca create"
 kill -HUP "$SRV_PID"
-sleep 1
+# the new listener is up once its log line is (bounded wait, no guess)
+for i in $(seq 1 100); do grep -q 'client CA trust changed: new listener' "$T/serve.log" && break; sleep 0.1; done
+grep -q 'client CA trust changed: new listener' "$T/serve.log" || fail "no new listener for the new client CA"
 openssl s_client -connect "127.0.0.1:$PORT" </dev/null 2>/dev/null |
 	sed -n '/^Acceptable client certificate CA names/,/^---/p' > "$T/canames"
 grep -q 'CN *= *sighup-client-ca' "$T/canames" || fail "new client CA not asked for: $(cat "$T/canames")"

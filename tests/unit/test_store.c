@@ -1253,6 +1253,65 @@ test_audit_group_after_head(void **state)
 	free(head);
 }
 
+/* audit.head is replaced through a kept spare file exchanged with it
+ * (atomic.c): 30 appends use two inodes, never a new one per write (the
+ * freed inodes made ext4's allocator slow), leave no temp file, verify
+ * and check clean; a link in place of the spare is refused, not written
+ * through, and the head stays as it was. */
+static void
+test_audit_head_spare(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	ino_t seen[3] = { 0, 0, 0 };
+	struct stat sb;
+	json_t *rep = NULL;
+	char *before, *after;
+	int i, k, nseen = 0;
+	DIR *d;
+	struct dirent *de;
+
+	for (i = 0; i < 30; i++) {
+		append_n(f->st, 1);
+		assert_int_equal(lstat(path_of(f, "audit.head"), &sb), 0);
+		for (k = 0; k < nseen && seen[k] != sb.st_ino; k++)
+			;
+		if (k == nseen) {
+			assert_true(nseen < 2);	/* a third inode: new files */
+			seen[nseen++] = sb.st_ino;
+		}
+	}
+	assert_int_equal(nseen, 2);
+	assert_int_equal(lstat(path_of(f, "audit.head.spare"), &sb), 0);
+	assert_true(S_ISREG(sb.st_mode));
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_non_null(d = opendir(f->dir));
+	while ((de = readdir(d)) != NULL)
+		assert_null(strstr(de->d_name, ".tmp."));
+	closedir(d);
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep, "head_seq")),
+	    30);
+	json_decref(rep);
+	assert_int_equal(hkms_store_check(f->st, &rep, &err), HKMS_OK);
+	assert_int_equal(json_array_size(json_object_get(rep, "errors")), 0);
+	assert_int_equal(json_array_size(json_object_get(rep, "warnings")), 0);
+	json_decref(rep);
+	/* a link where the spare should be */
+	before = slurp(path_of(f, "audit.head"));
+	assert_int_equal(unlink(path_of(f, "audit.head.spare")), 0);
+	assert_int_equal(symlink(path_of(f, "outside"),
+	    path_of(f, "audit.head.spare")), 0);
+	assert_int_not_equal(hkms_audit_append(f->st, "admin", "x", "o", "ok",
+	    NULL, &err), HKMS_OK);
+	assert_non_null(strstr(err.detail, "audit.head.spare"));
+	assert_int_equal(lstat(path_of(f, "outside"), &sb), -1);
+	after = slurp(path_of(f, "audit.head"));
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
 int
 main(void)
 {
@@ -1281,6 +1340,7 @@ main(void)
 		T(test_store_reserve),
 		T(test_store_group_commit_threads),
 		T(test_audit_group_after_head),
+		T(test_audit_head_spare),
 #undef T
 	};
 
