@@ -1118,6 +1118,7 @@ struct hkms_ops_session {
 	char csrf[HKMS_SESSION_ID_LEN + 1];	/* X-CSRF-Token */
 	time_t expires;
 	int max_age;			/* seconds, for Set-Cookie */
+	int second_factor;		/* opened with a TOTP code */
 };
 
 /** The session (cookie value id) of the certificate thumb and client

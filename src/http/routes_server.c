@@ -1,6 +1,7 @@
 /*
  * The server's own routes: GET /v1/health (public, answers while sealed)
- * and GET /metrics (Prometheus text, clearance operator).
+ * and GET /metrics (Prometheus text, op "metrics": clearance operator and
+ * the second factor of a client that requires one).
  *
  * Health checks what a request needs: the store is writable (a probe file
  * written atomically) and the token signs (a probe digest signed with the
@@ -113,13 +114,15 @@ static void
 metrics(struct hkms_http_req *req, struct hkms_http_resp *resp)
 {
 	struct hkms_err e = { 0 };
+	struct hkms_ops_ctx c;
 	char *text, *all = NULL;
 	long n[3];
 
-	if (req->principal->kind == HKMS_PRINCIPAL_CLIENT &&
-	    req->principal->clearance < HKMS_CLEARANCE_OPERATOR) {
-		hkms_err_setc(&e, HKMS_E_DENIED, "clearance_too_low",
-		    "%s needs clearance operator", "metrics");
+	/* the operation's authorization, like every route's: clearance
+	 * operator, and the second factor of a client that requires one */
+	if (hkms_service_ctx(req->svc, req->principal, req->actor, 0, &c,
+	    &e) != HKMS_OK || hkms_ops_authorize(&c, "metrics", NULL, NULL,
+	    &e) != HKMS_OK) {
 		hkms_http_resp_error(resp, &e, NULL);
 		return;
 	}

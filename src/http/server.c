@@ -358,7 +358,9 @@ origin_foreign(struct MHD_Connection *conn, const char *method,
 
 /* The request's live session for the authenticated principal: the
  * hkms_session cookie, matched with the certificate's thumbprint, the
- * client and its TOTP enrolment. 1 and *s when there is one. */
+ * client and its TOTP enrolment; for a client that requires a second
+ * factor, only a session opened with a code (one opened while it did
+ * not require it is none). 1 and *s when there is one. */
 static int
 session_of(struct MHD_Connection *conn, struct hkms_client_principal *cp,
     struct hkms_ops_session *s)
@@ -371,7 +373,7 @@ session_of(struct MHD_Connection *conn, struct hkms_client_principal *cp,
 	if (id == NULL || cp->p.name == NULL)
 		return 0;
 	return hkms_ops_session_lookup(id, cp->p.thumbprint, cp->p.name,
-	    tid ? tid : "", s);
+	    tid ? tid : "", s) && (!cp->p.require_2fa || s->second_factor);
 }
 
 /* X-CSRF-Token equals the session's token (constant time). */

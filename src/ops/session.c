@@ -53,6 +53,7 @@ struct slot {
 	char totp_id[33];
 	time_t created, expires;
 	int ttl;
+	int second_factor;	/* opened with a TOTP code */
 };
 
 struct lock_slot {
@@ -127,6 +128,8 @@ rand_token(char out[HKMS_SESSION_ID_LEN + 1])
 	return 1;
 }
 
+static struct slot *find_id(struct hkms_session_table *t, const char *id);
+
 static void
 slot_out(const struct slot *s, struct hkms_ops_session *out)
 {
@@ -136,6 +139,23 @@ slot_out(const struct slot *s, struct hkms_ops_session *out)
 	memcpy(out->csrf, s->csrf, sizeof(out->csrf));
 	out->expires = s->expires;
 	out->max_age = (int)(s->expires - s->created);
+	out->second_factor = s->second_factor;
+}
+
+/* Mark the session id as opened with a second factor (a session opened
+ * without one, while the client did not require it, is no second factor
+ * once the client requires one: server.c ignores it then). */
+static void
+table_mark_2fa(struct hkms_session_table *t, struct hkms_ops_session *sess)
+{
+	struct slot *s;
+
+	pthread_mutex_lock(&t->mu);
+	if ((s = find_id(t, sess->id)) != NULL) {
+		s->second_factor = 1;
+		sess->second_factor = 1;
+	}
+	pthread_mutex_unlock(&t->mu);
 }
 
 enum hkms_rc
@@ -478,17 +498,24 @@ check_code(struct hkms_ops_ctx *c, const char *name, const char *code,
 	long wait;
 	int r, locked = 0;
 
-	if ((wait = hkms_session_table_locked(table(), name, now)) > 0)
-		return hkms_err_setc(err, HKMS_E_IN_USE, "totp_locked",
-		    "client '%s' gave %d wrong codes in a row: try again in "
-		    "%ld s", name, HKMS_TOTP_MAX_WRONG, wait);
-	if (code == NULL || code[0] == '\0')
-		return hkms_err_setc(err, HKMS_E_DENIED, "totp_invalid",
-		    "code is required: client '%s' requires a second factor",
-		    name);
+	/* the lockout is looked at under the data lock, which every code
+	 * check of the client holds up to its count: parallel requests
+	 * cannot all pass it before the first wrong code is counted */
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
 		return rc;
 	locked = 1;
+	if ((wait = hkms_session_table_locked(table(), name, now)) > 0) {
+		rc = hkms_err_setc(err, HKMS_E_IN_USE, "totp_locked",
+		    "client '%s' gave %d wrong codes in a row: try again in "
+		    "%ld s", name, HKMS_TOTP_MAX_WRONG, wait);
+		goto out;
+	}
+	if (code == NULL || code[0] == '\0') {
+		rc = hkms_err_setc(err, HKMS_E_DENIED, "totp_invalid",
+		    "code is required: client '%s' requires a second factor",
+		    name);
+		goto out;
+	}
 	if ((rc = hkms_store_get(c->store, CLIENT_KIND, name, &reg, NULL,
 	    err)) != HKMS_OK)
 		goto out;
@@ -569,6 +596,8 @@ hkms_ops_session_open(struct hkms_ops_ctx *c, const char *code,
 	if ((rc = hkms_session_table_open(table(), p->name, p->thumbprint,
 	    totp_id, time(NULL), ttl, sess, err)) != HKMS_OK)
 		goto out;
+	if (p->require_2fa)
+		table_mark_2fa(table(), sess);
 	if ((rc = hkms_store_get(c->store, CLIENT_KIND, p->name, &reg, NULL,
 	    err)) != HKMS_OK)
 		goto out;
