@@ -147,6 +147,21 @@ totp_out(json_t *out, const char *qr, struct hkms_err *err)
 	return rc;
 }
 
+/* The QR file qr must be a new path, checked before the enrolment: the
+ * seed is shown once, so a taken path found only after the registration
+ * changed would leave a seed nobody has (hkms_cli_write_new refuses it
+ * again, atomically). */
+static enum hkms_rc
+qr_check(const char *qr, struct hkms_err *err)
+{
+	struct stat sb;
+
+	if (qr == NULL || (lstat(qr, &sb) != 0 && errno == ENOENT))
+		return HKMS_OK;
+	return hkms_err_setc(err, HKMS_E_EXISTS, "file_exists", "'%s' exists; "
+	    "the QR code is written once, to a new file", qr);
+}
+
 static int
 help_or_bad(struct hkms_cli *cli, int ch, const char *verb,
     const char *usage)
@@ -276,6 +291,10 @@ client_generate(struct hkms_cli *cli, int argc, char **argv)
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}
+	if (qr_check(qr, &err) != HKMS_OK) {
+		rc = hkms_cli_fail(cli, &err);
+		goto out;
+	}
 	req.passphrase = pass;
 	req.destination = file;
 	if (hkms_ops_client_generate(&c, &req, &out, &p12, &err) != HKMS_OK) {
@@ -390,9 +409,9 @@ client_add(struct hkms_cli *cli, int argc, char **argv)
 	req.ngrants = gs.n;
 	if ((pfile != NULL && hkms_secret_from_file(pfile, "password", &pass,
 	    &err) != HKMS_OK) || hkms_read_file(file, HKMS_CERTIO_MAX_INPUT,
-	    &data, &len, &err) != HKMS_OK || hkms_cli_ops_ctx(cli,
-	    req.require_2fa ? HKMS_CLI_TOKEN : HKMS_CLI_NO_TOKEN, &c,
-	    &err) != HKMS_OK) {
+	    &data, &len, &err) != HKMS_OK || qr_check(qr, &err) != HKMS_OK ||
+	    hkms_cli_ops_ctx(cli, req.require_2fa ? HKMS_CLI_TOKEN :
+	    HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK) {
 		rc = hkms_cli_fail(cli, &err);
 		goto out;
 	}
@@ -522,8 +541,9 @@ client_edit(struct hkms_cli *cli, int argc, char **argv)
 	req.set_grants = none || gs.n > 0;
 	req.grants = gs.g;
 	req.ngrants = gs.n;
-	if (hkms_cli_ops_ctx(cli, req.require_2fa == 1 ? HKMS_CLI_TOKEN :
-	    HKMS_CLI_NO_TOKEN, &c, &err) != HKMS_OK ||
+	if (qr_check(qr, &err) != HKMS_OK || hkms_cli_ops_ctx(cli,
+	    req.require_2fa == 1 ? HKMS_CLI_TOKEN : HKMS_CLI_NO_TOKEN, &c,
+	    &err) != HKMS_OK ||
 	    hkms_ops_client_edit(&c, argv[optind], &req, &out, &err) !=
 	    HKMS_OK || totp_out(out, qr, &err) != HKMS_OK) {
 		json_decref(out);
@@ -599,7 +619,8 @@ client_totp(struct hkms_cli *cli, int argc, char **argv)
 	if (optind + 1 != argc)
 		return hkms_cli_usage(cli, "usage: hkms client totp NAME "
 		    "[--qr-svg F.svg]");
-	if (hkms_cli_ops_ctx(cli, HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
+	if (qr_check(qr, &err) != HKMS_OK || hkms_cli_ops_ctx(cli,
+	    HKMS_CLI_TOKEN, &c, &err) != HKMS_OK ||
 	    hkms_ops_client_totp(&c, argv[optind], &out, &err) != HKMS_OK ||
 	    totp_out(out, qr, &err) != HKMS_OK) {
 		json_decref(out);
