@@ -7,6 +7,12 @@
 import { api } from "./api.js";
 import { el, download, showInfo, visible } from "./lib.js";
 
+// A screen's title with its actions beside it; a titled section.
+export function heading(text, ...actions) {
+	return el("div", { class: "screen-head" }, el("h1", { text }), ...actions);
+}
+export const sec = (t, ...kids) => el("section", { class: "cx-section" }, el("h3", { text: t }), ...kids);
+
 // A message for the next render: the shell clears the banner on every
 // route, so an action that navigates leaves its message here.
 let flashed = null;

@@ -7,7 +7,7 @@ import { api, atLeast } from "../api.js";
 import { el, showError, showInfo, confirmDialog, download, fmtDate } from "../lib.js";
 import {
 	field, val, button, pagedTable, fileValue, fetchDownload, enc,
-	statusOf, badge, dl, yesno, flash, showFlash,
+	statusOf, badge, dl, yesno, flash, showFlash, heading, sec,
 } from "../certs-lib.js";
 import { sanList } from "./certificates.js";
 
@@ -35,10 +35,6 @@ async function screen(root, ctx) {
 	return renderList(root, ctx);
 }
 
-function heading(text, ...actions) {
-	return el("div", { class: "screen-head" }, el("h1", { text }), ...actions);
-}
-const sec = (t, ...kids) => el("section", { class: "cx-section" }, el("h3", { text: t }), ...kids);
 const list = (s) => (s || "").split(/[\s,]+/).map((v) => v.trim()).filter(Boolean);
 
 /* ---- list ---- */

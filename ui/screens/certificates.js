@@ -5,7 +5,7 @@ import { api, atLeast } from "../api.js";
 import { el, showError, showInfo, confirmDialog, download, fmtDate } from "../lib.js";
 import {
 	field, val, button, pagedTable, stepper, fileValue, fetchDownload, enc,
-	statusOf, badge, dl, yesno, flash, showFlash, extensionsOf,
+	statusOf, badge, dl, yesno, flash, showFlash, extensionsOf, heading, sec,
 } from "../certs-lib.js";
 
 export const title = "Certificates";
@@ -40,9 +40,6 @@ async function screen(root, ctx) {
 	return renderList(root, ctx);
 }
 
-function heading(text, ...actions) {
-	return el("div", { class: "screen-head" }, el("h1", { text }), ...actions);
-}
 
 /* ---- list ---- */
 
@@ -103,7 +100,6 @@ async function renderDetail(root, ctx, name) {
 	root.append(heading(`${c.type === "csr" ? "CSR" : "Certificate"} ${c.name}`,
 	    button("Back to list", "cert-back", () => ctx.navigate("#/certificates"))));
 	const x = extensionsOf(c.pem);
-	const sec = (t, ...kids) => el("section", { class: "cx-section" }, el("h3", { text: t }), ...kids);
 	const box = el("div", { class: "cx-detail", "data-test": "cert-detail" });
 	box.append(sec("General", dl([
 		["Name", c.name, "cert-name"], ["Type", c.type, "cert-type"],
@@ -179,7 +175,6 @@ async function renderDetail(root, ctx, name) {
 
 function actionsOf(ctx, c, profiles) {
 	const wrap = el("div", { class: "cx-panel" });
-	const sec = (t, ...kids) => el("section", { class: "cx-section" }, el("h3", { text: t }), ...kids);
 	if (c.type === "csr") {
 		wrap.append(sec("CSR", el("div", { class: "cx-actions" },
 		    button("Download CSR", "csr-download", () => download(`${c.name}.csr`, c.pem, "application/pkcs10")))));
