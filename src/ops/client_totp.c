@@ -32,7 +32,6 @@
 #include "ops_int.h"
 
 #define TOTP_PURPOSE "hkms/client-totp"
-#define CLIENT_KIND "clients"
 
 /* purpose NUL name NUL totp_id */
 static size_t
@@ -214,19 +213,12 @@ hkms_ops_client_totp(struct hkms_ops_ctx *c, const char *name, json_t **out,
 		return hkms_err_set(err, HKMS_E_INVALID, "no store");
 	OPS_AUTHORIZE(c, "client.totp", NULL, NULL, err);
 	d = json_pack("{s:s}", "action", "enrol");
-	if (name == NULL || !hkms_name_valid(name) || strlen(name) > 64) {
-		rc = hkms_err_setc(err, HKMS_E_INVALID, "bad_name",
-		    "invalid client name '%s'", name ? name : "");
+	if ((rc = ops_client_name_check(name, err)) != HKMS_OK)
 		goto out;
-	}
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
 		goto out;
 	locked = 1;
-	rc = hkms_store_get(c->store, CLIENT_KIND, name, &meta, NULL, err);
-	if (rc == HKMS_E_NOT_FOUND)
-		rc = hkms_err_setc(err, HKMS_E_NOT_FOUND, "client_not_found",
-		    "no client '%s'", name);
-	if (rc != HKMS_OK)
+	if ((rc = ops_client_get(c, name, &meta, err)) != HKMS_OK)
 		goto out;
 	if ((rc = ops_totp_enrol(c, name, meta, &ans, err)) != HKMS_OK)
 		goto out;

@@ -48,7 +48,6 @@
 #include "clients_int.h"
 #include "ops_int.h"
 
-#define CLIENT_KIND "clients"
 
 /* ---- helpers ---- */
 
@@ -91,8 +90,8 @@ need_store(struct hkms_ops_ctx *c, struct hkms_err *err)
 	return HKMS_OK;
 }
 
-static enum hkms_rc
-name_check(const char *name, struct hkms_err *err)
+enum hkms_rc
+ops_client_name_check(const char *name, struct hkms_err *err)
 {
 	if (name == NULL || name[0] == '\0')
 		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
@@ -101,6 +100,19 @@ name_check(const char *name, struct hkms_err *err)
 		return hkms_err_setc(err, HKMS_E_INVALID, "bad_name",
 		    "invalid client name '%s'", name);
 	return HKMS_OK;
+}
+
+enum hkms_rc
+ops_client_get(struct hkms_ops_ctx *c, const char *name, json_t **reg,
+    struct hkms_err *err)
+{
+	enum hkms_rc rc;
+
+	rc = hkms_store_get(c->store, CLIENT_KIND, name, reg, NULL, err);
+	if (rc == HKMS_E_NOT_FOUND)
+		return hkms_err_setc(err, HKMS_E_NOT_FOUND, "client_not_found",
+		    "no client '%s'", name);
+	return rc;
 }
 
 /* Lower-case hex SHA-256 of the DER of x. */
@@ -865,7 +877,7 @@ req_check(const struct hkms_ops_client_req *req, enum hkms_clearance *cl,
 {
 	enum hkms_rc rc;
 
-	if ((rc = name_check(req->name, err)) != HKMS_OK)
+	if ((rc = ops_client_name_check(req->name, err)) != HKMS_OK)
 		return rc;
 	if (!ops_clearance_parse(req->clearance, cl))
 		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
@@ -1128,13 +1140,9 @@ hkms_ops_client_show(struct hkms_ops_ctx *c, const char *name, json_t **out,
 	    (rc = hkms_ops_authorize(c, "client.show", NULL, NULL, err)) !=
 	    HKMS_OK)
 		return rc;
-	if ((rc = name_check(name, err)) != HKMS_OK)
+	if ((rc = ops_client_name_check(name, err)) != HKMS_OK)
 		return rc;
-	rc = hkms_store_get(c->store, CLIENT_KIND, name, &meta, NULL, err);
-	if (rc == HKMS_E_NOT_FOUND)
-		return hkms_err_setc(err, HKMS_E_NOT_FOUND, "client_not_found",
-		    "no client '%s'", name);
-	if (rc != HKMS_OK)
+	if ((rc = ops_client_get(c, name, &meta, err)) != HKMS_OK)
 		return rc;
 	*out = reg_view(meta);
 	json_decref(meta);
@@ -1159,7 +1167,7 @@ hkms_ops_client_edit(struct hkms_ops_ctx *c, const char *name,
 		return rc;
 	OPS_AUTHORIZE(c, "client.edit", NULL, NULL, err);
 	d = json_object();
-	if ((rc = name_check(name, err)) != HKMS_OK)
+	if ((rc = ops_client_name_check(name, err)) != HKMS_OK)
 		goto out;
 	if (req->clearance != NULL && !ops_clearance_parse(req->clearance,
 	    &cl)) {
@@ -1178,11 +1186,7 @@ hkms_ops_client_edit(struct hkms_ops_ctx *c, const char *name,
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
 		goto out;
 	locked = 1;
-	rc = hkms_store_get(c->store, CLIENT_KIND, name, &meta, NULL, err);
-	if (rc == HKMS_E_NOT_FOUND)
-		rc = hkms_err_setc(err, HKMS_E_NOT_FOUND, "client_not_found",
-		    "no client '%s'", name);
-	if (rc != HKMS_OK)
+	if ((rc = ops_client_get(c, name, &meta, err)) != HKMS_OK)
 		goto out;
 	if (req->clearance != NULL) {
 		json_object_set_new(meta, "clearance",
@@ -1242,16 +1246,12 @@ hkms_ops_client_delete(struct hkms_ops_ctx *c, const char *name,
 	if ((rc = need_store(c, err)) != HKMS_OK)
 		return rc;
 	OPS_AUTHORIZE(c, "client.delete", NULL, NULL, err);
-	if ((rc = name_check(name, err)) != HKMS_OK)
+	if ((rc = ops_client_name_check(name, err)) != HKMS_OK)
 		goto out;
 	if ((rc = hkms_store_begin(c->store, err)) != HKMS_OK)
 		goto out;
 	locked = 1;
-	rc = hkms_store_get(c->store, CLIENT_KIND, name, &meta, NULL, err);
-	if (rc == HKMS_E_NOT_FOUND)
-		rc = hkms_err_setc(err, HKMS_E_NOT_FOUND, "client_not_found",
-		    "no client '%s'", name);
-	if (rc != HKMS_OK)
+	if ((rc = ops_client_get(c, name, &meta, err)) != HKMS_OK)
 		goto out;
 	d = audit_detail(json_string_value(json_object_get(meta,
 	    "clearance")), meta);

@@ -19,11 +19,24 @@ int ops_clearance_parse(const char *s, enum hkms_clearance *out);
  * least clearance ("public", "user", "operator", "admin"). */
 size_t ops_authz_rows(const char **op, const char **least, size_t max);
 
-/* TOTP enrolment (client_totp.c, issue 16a). */
 #include <jansson.h>
 #include "hkms/error.h"
 struct hkms_ops_ctx;
 struct hkms_secret;
+
+/* The store kind of client registrations (clients/<name>.json). */
+#define CLIENT_KIND "clients"
+
+/* A client name: 1 to 64 of [A-Za-z0-9._-] ("invalid_field" when
+ * missing, "bad_name" otherwise). */
+enum hkms_rc ops_client_name_check(const char *name, struct hkms_err *err);
+
+/* The registration of client name into *reg, or HKMS_E_NOT_FOUND
+ * "client_not_found". */
+enum hkms_rc ops_client_get(struct hkms_ops_ctx *c, const char *name,
+    json_t **reg, struct hkms_err *err);
+
+/* TOTP enrolment (client_totp.c, issue 16a). */
 
 /* A new seed for registration rec of client name: sealed into rec
  * ("totp_sealed", bound to name and the new "totp_id"), the replay guard

@@ -42,7 +42,6 @@
 #define HKMS_SESSION_MAX 1024
 #define HKMS_SESSION_PER_CLIENT 16
 #define LOCK_SLOTS 256
-#define CLIENT_KIND "clients"
 
 struct slot {
 	int used;
