@@ -474,12 +474,41 @@ hkms_store_psync_wait(struct hkms_store *st, struct hkms_psync *p)
 	return p->err;
 }
 
+/* The rest of a begin: mode, contents, writeback started; on failure
+ * the file is aborted. */
+static enum hkms_rc
+atomic_fill(struct hkms_atomic *a, const void *data, size_t len,
+    unsigned mode, struct hkms_err *err)
+{
+	enum hkms_rc rc;
+	int e;
+
+	/* the umask must not weaken or widen what the caller asked for */
+	if (fchmod(a->fd, (mode_t)mode) != 0) {
+		rc = io_error(err, errno, "set mode of", a->tmp);
+		goto out;
+	}
+	if ((e = hkms_store_write_all(a->fd, data, len)) != 0) {
+		rc = io_error(err, e, "write", a->tmp);
+		goto out;
+	}
+	/* start the writeback: a later fsync of another file (the audit
+	 * log) then commits this one's allocation in the same journal
+	 * transaction, and this file's own fsync has little left to do */
+	(void)sync_file_range(a->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	hkms_store_crash_point("after_write");
+	return HKMS_OK;
+out:
+	hkms_store_atomic_abort(a);
+	return rc;
+}
+
 enum hkms_rc
 hkms_store_atomic_begin(const char *path, const void *data, size_t len,
     unsigned mode, struct hkms_atomic *a, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
-	int tries, e;
+	int tries;
 
 	a->fd = -1;
 	a->tmp[0] = '\0';
@@ -505,21 +534,7 @@ hkms_store_atomic_begin(const char *path, const void *data, size_t len,
 		a->tmp[0] = '\0';
 		goto out;
 	}
-	/* the umask must not weaken or widen what the caller asked for */
-	if (fchmod(a->fd, (mode_t)mode) != 0) {
-		rc = io_error(err, errno, "set mode of", a->tmp);
-		goto out;
-	}
-	if ((e = hkms_store_write_all(a->fd, data, len)) != 0) {
-		rc = io_error(err, e, "write", a->tmp);
-		goto out;
-	}
-	/* start the writeback: a later fsync of another file (the audit
-	 * log) then commits this one's allocation in the same journal
-	 * transaction, and this file's own fsync has little left to do */
-	(void)sync_file_range(a->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	hkms_store_crash_point("after_write");
-	return HKMS_OK;
+	return atomic_fill(a, data, len, mode, err);
 out:
 	hkms_store_atomic_abort(a);
 	return rc;
@@ -531,7 +546,6 @@ hkms_store_atomic_begin_spare(const char *path, const char *spare,
     struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
-	int e;
 
 	a->fd = -1;
 	a->tmp[0] = '\0';
@@ -554,17 +568,7 @@ hkms_store_atomic_begin_spare(const char *path, const char *spare,
 		goto out;
 	}
 	a->spare = 1;
-	if (fchmod(a->fd, (mode_t)mode) != 0) {
-		rc = io_error(err, errno, "set mode of", a->tmp);
-		goto out;
-	}
-	if ((e = hkms_store_write_all(a->fd, data, len)) != 0) {
-		rc = io_error(err, e, "write", a->tmp);
-		goto out;
-	}
-	(void)sync_file_range(a->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	hkms_store_crash_point("after_write");
-	return HKMS_OK;
+	return atomic_fill(a, data, len, mode, err);
 out:
 	hkms_store_atomic_abort(a);
 	return rc;
