@@ -246,19 +246,6 @@ now_json(void)
 	return json_string(hkms_time_str((int64_t)time(NULL), buf));
 }
 
-static void
-hex_of(const unsigned char *b, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hx[b[i] >> 4];
-		out[2 * i + 1] = hx[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static int
 unhex(const char *s, unsigned char *out, size_t n)
 {
@@ -628,7 +615,7 @@ hkms_ops_est_token_create(struct hkms_ops_ctx *c,
 		goto out;
 	}
 	memcpy(id, "est-", 4);
-	hex_of(rnd, sizeof(rnd), id + 4);
+	hkms_hex(rnd, sizeof(rnd), 0, id + 4);
 	/* base64url without padding: no ':' (Basic), no '/' or '+' */
 	EVP_EncodeBlock((unsigned char *)pass, pw, sizeof(pw));
 	for (i = 0; pass[i] != '\0'; i++)
@@ -638,8 +625,8 @@ hkms_ops_est_token_create(struct hkms_ops_ctx *c,
 			pass[i] = '_';
 	if ((rc = pass_hash(pass, salt, TOKEN_ITER, hash, err)) != HKMS_OK)
 		goto out;
-	hex_of(salt, sizeof(salt), salt_hex);
-	hex_of(hash, sizeof(hash), hash_hex);
+	hkms_hex(salt, sizeof(salt), 0, salt_hex);
+	hkms_hex(hash, sizeof(hash), 0, hash_hex);
 	hkms_time_str((int64_t)time(NULL) + (int64_t)days * CA_DAY, exp);
 	rec = json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:s,s:s,s:i}", "id",
 	    id, "ca", req->ca, "subject", subj, "san", san ? san : "",
