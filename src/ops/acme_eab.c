@@ -16,23 +16,9 @@
 #include "hkms/service.h"
 
 #include "acme_int.h"
+#include "ops_int.h"
 
 #define EAB_PURPOSE "hkms/acme-eab"
-
-/* purpose NUL ca NUL kid */
-static size_t
-eab_aad(const char *ca, const char *kid, char *buf, size_t cap)
-{
-	size_t np = sizeof(EAB_PURPOSE), nc = strlen(ca) + 1,
-	    nk = strlen(kid);
-
-	if (np + nc + nk > cap)
-		return 0;
-	memcpy(buf, EAB_PURPOSE, np);
-	memcpy(buf + np, ca, nc);
-	memcpy(buf + np + nc, kid, nk);
-	return np + nc + nk;
-}
 
 enum hkms_rc
 acme_eab_seal(struct hkms_ops_ctx *c, const char *ca, const char *kid,
@@ -40,7 +26,8 @@ acme_eab_seal(struct hkms_ops_ctx *c, const char *ca, const char *kid,
     struct hkms_err *err)
 {
 	char aad[256];
-	size_t naad = eab_aad(ca, kid, aad, sizeof(aad)), blen = 0;
+	size_t naad = ops_seal_aad(EAB_PURPOSE, ca, kid, aad,
+	    sizeof(aad)), blen = 0;
 	unsigned char *blob = NULL;
 	enum hkms_rc rc;
 
@@ -62,7 +49,8 @@ acme_eab_unseal(struct hkms_ops_ctx *c, const char *ca, const char *kid,
     const json_t *rec, struct hkms_secret **key, struct hkms_err *err)
 {
 	char aad[256];
-	size_t naad = eab_aad(ca, kid, aad, sizeof(aad)), blen = 0;
+	size_t naad = ops_seal_aad(EAB_PURPOSE, ca, kid, aad,
+	    sizeof(aad)), blen = 0;
 	const char *s = json_string_value(json_object_get(rec,
 	    "hmac_key_sealed"));
 	unsigned char *blob = NULL;

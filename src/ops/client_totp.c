@@ -33,34 +33,6 @@
 
 #define TOTP_PURPOSE "hkms/client-totp"
 
-/* purpose NUL name NUL totp_id */
-static size_t
-totp_aad(const char *name, const char *id, char *buf, size_t cap)
-{
-	size_t np = sizeof(TOTP_PURPOSE), nn = strlen(name) + 1,
-	    ni = strlen(id);
-
-	if (np + nn + ni > cap)
-		return 0;
-	memcpy(buf, TOTP_PURPOSE, np);
-	memcpy(buf + np, name, nn);
-	memcpy(buf + np + nn, id, ni);
-	return np + nn + ni;
-}
-
-static void
-hex(const unsigned char *d, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hx[d[i] >> 4];
-		out[2 * i + 1] = hx[d[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static char *
 b64(const unsigned char *d, size_t n)
 {
@@ -106,8 +78,9 @@ ops_totp_enrol(struct hkms_ops_ctx *c, const char *name, json_t *rec,
 	    RAND_bytes(idb, sizeof(idb)) != 1)
 		return hkms_err_set(err, HKMS_E_CRYPTO, "cannot make a TOTP "
 		    "seed: no random bytes");
-	hex(idb, sizeof(idb), id);
-	if ((naad = totp_aad(name, id, aad, sizeof(aad))) == 0) {
+	hkms_hex(idb, sizeof(idb), 0, id);
+	if ((naad = ops_seal_aad(TOTP_PURPOSE, name, id, aad,
+	    sizeof(aad))) == 0) {
 		rc = hkms_err_setc(err, HKMS_E_INVALID, "invalid_field",
 		    "name is too long");
 		goto out;
@@ -167,8 +140,9 @@ ops_totp_unseal(struct hkms_ops_ctx *c, const char *name, const json_t *rec,
 		return hkms_err_setc(err, HKMS_E_EXISTS, "totp_not_enrolled",
 		    "client '%s' has no TOTP seed enrolled", name);
 	n = strlen(s);
-	if ((naad = totp_aad(name, id, aad, sizeof(aad))) == 0 || n == 0 ||
-	    n % 4 != 0 || (blob = malloc(n / 4 * 3 + 1)) == NULL)
+	if ((naad = ops_seal_aad(TOTP_PURPOSE, name, id, aad,
+	    sizeof(aad))) == 0 || n == 0 || n % 4 != 0 ||
+	    (blob = malloc(n / 4 * 3 + 1)) == NULL)
 		return hkms_err_setc(err, HKMS_E_VERIFY, "seal_invalid",
 		    "the TOTP seed of client '%s' is damaged", name);
 	r = EVP_DecodeBlock(blob, (const unsigned char *)s, (int)n);

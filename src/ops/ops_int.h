@@ -131,4 +131,10 @@ enum hkms_rc ops_cert_object_facts(json_t *facts, json_t *meta,
     const char *name, const char *type, json_t **out,
     struct hkms_err *err);
 
+/* The additional data that binds a sealed blob to its use: purpose NUL
+ * a NUL b (e.g. "hkms/acme-eab", the CA, the key id) into buf; its
+ * length, 0 if it does not fit in cap. */
+size_t ops_seal_aad(const char *purpose, const char *a, const char *b,
+    char *buf, size_t cap);
+
 #endif

@@ -550,6 +550,20 @@ hkms_service_ctx(struct hkms_service *svc,
 
 /* ---- sealed data ---- */
 
+size_t
+ops_seal_aad(const char *purpose, const char *a, const char *b, char *buf,
+    size_t cap)
+{
+	size_t np = strlen(purpose) + 1, na = strlen(a) + 1, nb = strlen(b);
+
+	if (np + na + nb > cap)
+		return 0;
+	memcpy(buf, purpose, np);
+	memcpy(buf + np, a, na);
+	memcpy(buf + np + na, b, nb);
+	return np + na + nb;
+}
+
 enum hkms_rc
 hkms_service_seal_data(struct hkms_service *svc, const void *plain,
     size_t len, const void *aad, size_t naad, unsigned char **blob,
