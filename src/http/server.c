@@ -801,6 +801,28 @@ thread_count(const struct hkms_config *cfg)
 	return (int)n;
 }
 
+/*
+ * The heap. glibc gives each allocating thread an arena of its own (up to
+ * 8 per core) and, once a large block is freed, raises its mmap threshold
+ * so that later large blocks (a body near max_body, a deep JSON tree) are
+ * carved from the arena and kept there. With a pool of 16 to 64 threads
+ * the RSS then climbs for as long as threads meet their first large
+ * request (measured: +16 MB over 4 rounds of bad input, no leak). One
+ * arena per core and a fixed threshold (a large block is mapped and given
+ * back when freed) bound it. MALLOC_ARENA_MAX and MALLOC_MMAP_THRESHOLD_
+ * in the environment, glibc's own tunables, win.
+ */
+static void
+heap_bound(void)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (getenv("MALLOC_ARENA_MAX") == NULL)
+		(void)mallopt(M_ARENA_MAX, cores > 0 ? (int)cores : 1);
+	if (getenv("MALLOC_MMAP_THRESHOLD_") == NULL)
+		(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+}
+
 static struct MHD_Daemon *
 daemon_start(const struct hkms_config *cfg, const char *listen_addr,
     int listen_fd, const char *trust_pem, struct hkms_err *err)
@@ -1080,6 +1102,7 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 	/* jansson's own copies of secrets (a parsed passphrase, a PKCS#12
 	 * being dumped) are wiped when freed */
 	json_set_alloc_funcs(malloc, wipe_free);
+	heap_bound();
 	raise_nofile();
 	/* every thread MHD starts inherits this mask: signals reach only
 	 * the signalfd below */
