@@ -476,6 +476,19 @@ hkms_store_psync_wait(struct hkms_store *st, struct hkms_psync *p)
 
 /* The rest of a begin: mode, contents, writeback started; on failure
  * the file is aborted. */
+/* Cut fd to len bytes if it is longer (0, or an errno). */
+static int
+cut_to(int fd, size_t len)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) != 0)
+		return errno;
+	if (sb.st_size > (off_t)len && ftruncate(fd, (off_t)len) != 0)
+		return errno;
+	return 0;
+}
+
 static enum hkms_rc
 atomic_fill(struct hkms_atomic *a, const void *data, size_t len,
     unsigned mode, struct hkms_err *err)
@@ -490,6 +503,13 @@ atomic_fill(struct hkms_atomic *a, const void *data, size_t len,
 	}
 	if ((e = hkms_store_write_all(a->fd, data, len)) != 0) {
 		rc = io_error(err, e, "write", a->tmp);
+		goto out;
+	}
+	/* a kept spare was overwritten from its start, not emptied first:
+	 * cut what is left of its older, longer contents (within its one
+	 * block: nothing is freed) */
+	if (a->spare && (e = cut_to(a->fd, len)) != 0) {
+		rc = io_error(err, e, "truncate", a->tmp);
 		goto out;
 	}
 	/* start the writeback: a later fsync of another file (the audit
@@ -561,8 +581,13 @@ hkms_store_atomic_begin_spare(const char *path, const char *spare,
 		return hkms_err_set(err, HKMS_E_INVALID, "path too long: '%s'",
 		    path);
 	}
-	/* no link, no foreign or shared file (hkms_store_open_file) */
-	if ((rc = hkms_store_open_file(a->tmp, O_WRONLY | O_CREAT | O_TRUNC,
+	/* no link, no foreign or shared file (hkms_store_open_file). Not
+	 * emptied (O_TRUNC) but overwritten from its start and then cut to
+	 * the new length (atomic_fill): the spare is never read, and
+	 * emptying it freed its block each time, which a file system
+	 * mounted with discard (ext4 here) gives back to the device at
+	 * once, inside the batch (0.4 ms a batch on average, up to 18 ms) */
+	if ((rc = hkms_store_open_file(a->tmp, O_WRONLY | O_CREAT,
 	    mode, &a->fd, err)) != HKMS_OK) {
 		a->tmp[0] = '\0';	/* not ours to remove */
 		goto out;

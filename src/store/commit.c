@@ -357,7 +357,8 @@ write_records(void *arg, const struct hkms_audit_rec *recs, size_t n,
 	struct batch *b = arg;
 	enum hkms_rc rc;
 	char *dump = NULL;
-	size_t i;
+	struct stat sb;
+	size_t i, len;
 	int e;
 
 	for (i = 0; i < n; i++) {
@@ -366,15 +367,28 @@ write_records(void *arg, const struct hkms_audit_rec *recs, size_t n,
 		if ((rc = hkms_store_record_dump(o->r->name, o->meta,
 		    recs[i].seq, recs[i].hash, &dump, err)) != HKMS_OK)
 			return rc;
-		rc = hkms_store_open_file(o->r->path, O_WRONLY | O_TRUNC, 0,
-		    &o->fd, err);
+		/* not O_TRUNC: the record is written over the reservation
+		 * from its start and the file cut to the record's length
+		 * (a record is longer than a reservation: nothing is cut,
+		 * no block freed, no discard on a file system mounted with
+		 * it); a crash half-way leaves neither a reservation nor a
+		 * record, which recovery drops as it drops a whole record
+		 * in a .rsv */
+		rc = hkms_store_open_file(o->r->path, O_WRONLY, 0, &o->fd,
+		    err);
 		if (rc != HKMS_OK) {
 			free(dump);
 			return rc;
 		}
-		e = hkms_store_write_all(o->fd, dump, strlen(dump));
+		len = strlen(dump);
+		e = hkms_store_write_all(o->fd, dump, len);
 		free(dump);
 		dump = NULL;
+		if (e == 0 && fstat(o->fd, &sb) != 0)
+			e = errno;
+		if (e == 0 && sb.st_size > (off_t)len &&
+		    ftruncate(o->fd, (off_t)len) != 0)
+			e = errno;
 		if (e != 0)
 			return io_fail(err, e, "write", o->r->path);
 		/* start the writeback now */
