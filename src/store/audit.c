@@ -237,6 +237,33 @@ struct head {
 
 #define HEAD_TBS_MAX 256
 
+/*
+ * The head this store object last wrote: its bytes and what read_head()
+ * makes of them. read_head() still reads audit.head every time, but a
+ * file holding exactly these bytes needs no parse (same bytes, same
+ * head); anything else — another writer's head, a head put back by hand
+ * — is parsed and checked as before. Under the audit lock, like every
+ * head write.
+ */
+#define HEAD_RAW_MAX 4096
+
+struct head_cache {
+	int valid;		/* raw/h are the head in place */
+	size_t len, plen;
+	char raw[HEAD_RAW_MAX];
+	char pending[HEAD_RAW_MAX];	/* written by head_begin, not yet
+					 * in place */
+	struct head h;
+};
+
+static struct head_cache *
+head_cache(struct hkms_store *st)
+{
+	if (st->head_cache == NULL)
+		st->head_cache = calloc(1, sizeof(struct head_cache));
+	return st->head_cache;
+}
+
 static int
 head_tbs(long long seq, const char *hash, long long off, const char *fpr,
     unsigned char dgst[32])
@@ -290,6 +317,7 @@ static enum hkms_rc
 read_head(struct hkms_store *st, struct head *h, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
+	const struct head_cache *c;
 	unsigned char *buf = NULL;
 	char *path = NULL;
 	json_t *j = NULL, *o;
@@ -309,6 +337,12 @@ read_head(struct hkms_store *st, struct head *h, struct hkms_err *err)
 	}
 	if (rc != HKMS_OK)
 		goto out;
+	c = st->head_cache;
+	if (c != NULL && c->valid && len == c->len &&
+	    memcmp(buf, c->raw, len) == 0) {
+		*h = c->h;	/* the bytes this object wrote last */
+		goto out;
+	}
 	j = json_loadb((const char *)buf, len, 0, NULL);
 	hs = json_string_value(json_object_get(j, "hash"));
 	o = json_object_get(j, "off");
@@ -426,6 +460,7 @@ head_begin(struct hkms_store *st, long long seq, const char *hash,
 	unsigned char dgst[32], sig[1024];
 	char *path = NULL, *buf = NULL, *sighex = NULL, *pubhex = NULL;
 	char *spare = NULL;
+	struct head_cache *c;
 	size_t siglen = sizeof(sig);
 	int n;
 
@@ -462,6 +497,12 @@ head_begin(struct hkms_store *st, long long seq, const char *hash,
 			memcpy(w->fpr, st->akey_fpr, sizeof(w->fpr));
 			memcpy(w->sig, sig, siglen);
 			w->siglen = siglen;
+			if (st->akey_len <= sizeof(w->pub)) {
+				memcpy(w->pub, st->akey_spki, st->akey_len);
+				w->publen = st->akey_len;
+			} else {
+				w->is_signed = 0;	/* not kept */
+			}
 		}
 	} else {
 		n = asprintf(&buf, "{\"seq\":%lld,\"hash\":\"%s\",\"off\":%lld}"
@@ -477,6 +518,13 @@ head_begin(struct hkms_store *st, long long seq, const char *hash,
 	 * each time freed an inode each time */
 	if ((rc = audit_path(st, "audit.head.spare", &spare, err)) != HKMS_OK)
 		goto out;
+	if ((c = head_cache(st)) != NULL) {
+		c->plen = 0;
+		if (w->is_signed && (size_t)n <= sizeof(c->pending)) {
+			memcpy(c->pending, buf, (size_t)n);
+			c->plen = (size_t)n;
+		}
+	}
 	rc = hkms_store_atomic_begin_spare(path, spare, buf, (size_t)n, 0600,
 	    a, err);
 out:
@@ -493,9 +541,21 @@ head_finish(struct hkms_store *st, struct hkms_atomic *a,
     const struct head *w, int flags, struct hkms_err *err)
 {
 	enum hkms_rc rc = hkms_store_atomic_finish(a, flags, err);
+	struct head_cache *c = st->head_cache;
 
 	if (rc == HKMS_OK && w->is_signed)
 		head_remember(st, w);
+	/* the bytes now in audit.head, and their parse (a failed finish
+	 * may have put them there or not: nothing is kept) */
+	if (c != NULL) {
+		c->valid = rc == HKMS_OK && w->is_signed && c->plen > 0;
+		if (c->valid) {
+			memcpy(c->raw, c->pending, c->plen);
+			c->len = c->plen;
+			c->h = *w;
+		}
+		c->plen = 0;
+	}
 	return rc;
 }
 

@@ -222,10 +222,13 @@ hkms_store_reserve(struct hkms_store *st, const char *kind,
 		goto out;
 	}
 	r->st = st;
-	if ((rc = hkms_store_rec_path(st, kind, name, ".rsv", &r->path,
+	/* kind and name valid, then the kind's directories checked once
+	 * (and a sub-kind made) for both paths */
+	if ((rc = hkms_store_rec_path_nocheck(st, kind, name, ".rsv",
+	    &r->path, err)) != HKMS_OK ||
+	    (rc = hkms_store_rec_path_nocheck(st, kind, name, ".json", &jp,
 	    err)) != HKMS_OK ||
-	    (rc = hkms_store_rec_path(st, kind, name, ".json", &jp, err)) !=
-	    HKMS_OK || (rc = hkms_store_ensure_kind(st, kind, err)) != HKMS_OK)
+	    (rc = hkms_store_kind_ready(st, kind, err)) != HKMS_OK)
 		goto out;
 	/* without its start time a reservation would be taken for stale
 	 * (hkms_pid_alive) */

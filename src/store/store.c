@@ -123,13 +123,16 @@ sha256_hex(const void *data, size_t len, char out[SHA256_HEX])
 /* <dir>/<base> and, for a sub-kind, <dir>/<base>/<sub> are real
  * directories (or missing): never a symlink written or read through. */
 static enum hkms_rc
-kind_dirs_ok(struct hkms_store *st, const char *kind, struct hkms_err *err)
+kind_dirs_check(struct hkms_store *st, const char *kind, int *missing,
+    struct hkms_err *err)
 {
 	const char *slash = strchr(kind, '/');
 	char buf[PATH_MAX];
 	enum hkms_rc rc;
 	int n, pass;
 
+	if (missing != NULL)
+		*missing = 0;
 	for (pass = 0; pass < (slash != NULL ? 2 : 1); pass++) {
 		n = pass == 0 && slash != NULL ? (int)(slash - kind) :
 		    (int)strlen(kind);
@@ -141,12 +144,20 @@ kind_dirs_ok(struct hkms_store *st, const char *kind, struct hkms_err *err)
 		if (rc == HKMS_E_NOT_FOUND) {
 			if (err != NULL)
 				hkms_err_clear(err);
+			if (missing != NULL)
+				*missing = 1;
 			return HKMS_OK;
 		}
 		if (rc != HKMS_OK)
 			return rc;
 	}
 	return HKMS_OK;
+}
+
+static enum hkms_rc
+kind_dirs_ok(struct hkms_store *st, const char *kind, struct hkms_err *err)
+{
+	return kind_dirs_check(st, kind, NULL, err);
 }
 
 /* "<dir>/<kind>/<name><ext>", validated. */
@@ -198,8 +209,11 @@ ensure_kind_dir(struct hkms_store *st, const char *kind, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	char *path = NULL;
+	int missing = 0;
 
-	if ((rc = kind_dirs_ok(st, kind, err)) != HKMS_OK)
+	/* both levels checked (lstat): there and real, or one missing */
+	if ((rc = kind_dirs_check(st, kind, &missing, err)) != HKMS_OK ||
+	    !missing)
 		return rc;
 	if ((path = hkms_store_join(st->dir, kind, NULL)) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
@@ -611,6 +625,7 @@ hkms_store_close(struct hkms_store *st)
 	pthread_mutex_destroy(&st->mu);
 	hkms_store_gc_fini(st);
 	free(st->trusted_head);
+	free(st->head_cache);
 	free(st->akey_spki);
 	free(st->dir);
 	free(st);
@@ -1923,4 +1938,33 @@ hkms_store_ensure_kind(struct hkms_store *st, const char *kind,
 {
 	return strchr(kind, '/') != NULL ? ensure_kind_dir(st, kind, err) :
 	    HKMS_OK;
+}
+
+enum hkms_rc
+hkms_store_kind_ready(struct hkms_store *st, const char *kind,
+    struct hkms_err *err)
+{
+	if (!hkms_store_kind_valid(kind))
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid store kind "
+		    "'%s'", kind ? kind : "(null)");
+	return strchr(kind, '/') != NULL ? ensure_kind_dir(st, kind, err) :
+	    kind_dirs_ok(st, kind, err);
+}
+
+enum hkms_rc
+hkms_store_rec_path_nocheck(struct hkms_store *st, const char *kind,
+    const char *name, const char *ext, char **out, struct hkms_err *err)
+{
+	char file[128];
+
+	if (!hkms_store_kind_valid(kind))
+		return hkms_err_set(err, HKMS_E_INVALID, "invalid store kind "
+		    "'%s'", kind ? kind : "(null)");
+	if (!name_ok(name))
+		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_name",
+		    "invalid name '%s'", name ? name : "(null)");
+	snprintf(file, sizeof(file), "%s%s", name, ext);
+	if ((*out = hkms_store_join(st->dir, kind, file)) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	return HKMS_OK;
 }

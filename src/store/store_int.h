@@ -59,6 +59,9 @@ struct hkms_store {
 	char akey_pin[65];	/* configured fingerprint, or "" */
 	void *trusted_head;	/* audit.c: last head known good, under the
 				 * audit lock */
+	void *head_cache;	/* audit.c: the bytes of the head this store
+				 * object last wrote and their parse; under
+				 * the audit lock */
 	struct hkms_err akey_err;	/* why AKEY_ERROR */
 	/* the write-ahead audit line of the running operation: stamped into
 	 * every record put until the outermost hkms_store_end() */
@@ -225,6 +228,14 @@ enum hkms_rc hkms_store_rec_path(struct hkms_store *st, const char *kind,
     const char *name, const char *ext, char **out, struct hkms_err *err);
 enum hkms_rc hkms_store_writable(struct hkms_store *st, struct hkms_err *err);
 enum hkms_rc hkms_store_ensure_kind(struct hkms_store *st, const char *kind,
+    struct hkms_err *err);
+/* For the reserver: the kind's directories checked (lstat: real, ours;
+ * a sub-kind created if missing) once, then paths in them built without
+ * checking them again. */
+enum hkms_rc hkms_store_kind_ready(struct hkms_store *st, const char *kind,
+    struct hkms_err *err);
+enum hkms_rc hkms_store_rec_path_nocheck(struct hkms_store *st,
+    const char *kind, const char *name, const char *ext, char **out,
     struct hkms_err *err);
 
 /** Set up / tear down the group-commit state of st. */
