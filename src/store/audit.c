@@ -106,6 +106,28 @@ redact(json_t *j)
 	hkms_log_redact(j);
 }
 
+/* 1 if redact() would change j: a secret-looking key anywhere in it
+ * (the same walk as hkms_log_redact). Most details have none and are
+ * then used as they are, without a copy. */
+static int
+needs_redact(json_t *j)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (json_is_object(j)) {
+		json_object_foreach(j, k, v)
+			if (hkms_log_secret_key(k) || needs_redact(v))
+				return 1;
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			if (needs_redact(v))
+				return 1;
+	}
+	return 0;
+}
+
 static enum hkms_rc
 audit_path(struct hkms_store *st, const char *file, char **out,
     struct hkms_err *err)
@@ -1132,6 +1154,10 @@ audit_write_n(struct hkms_store *st, struct hkms_audit_rec *recs, size_t n,
 	for (i = 0; i < n; i++) {
 		if (recs[i].detail == NULL)
 			continue;
+		if (!needs_redact(recs[i].detail)) {
+			clean[i] = json_incref(recs[i].detail);
+			continue;
+		}
 		if ((clean[i] = json_deep_copy(recs[i].detail)) == NULL) {
 			rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 			goto out;

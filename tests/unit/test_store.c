@@ -1312,6 +1312,59 @@ test_audit_head_spare(void **state)
 	free(after);
 }
 
+/* The head spare and a reservation are overwritten from their start, not
+ * emptied first (no block freed per batch): a spare or a reservation
+ * longer than what is written over it is cut to the new contents, so
+ * the head and the record are whole. */
+static void
+test_store_overwrite_longer(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	struct hkms_store_rsv *r = NULL;
+	char junk[9000], *got;
+	json_t *m, *rep = NULL;
+	FILE *fp;
+
+	memset(junk, 'x', sizeof(junk) - 1);
+	junk[sizeof(junk) - 1] = '\0';
+	append_n(f->st, 2);	/* audit.head and its spare exist */
+	spit(path_of(f, "audit.head.spare"), junk);
+	append_n(f->st, 1);	/* written into that spare, swapped in */
+	got = slurp(path_of(f, "audit.head"));
+	assert_non_null(got);
+	assert_null(strchr(got, 'x'));
+	assert_true(strlen(got) < 200);
+	free(got);
+	assert_int_equal(hkms_audit_verify(f->st, &rep, &err), HKMS_OK);
+	assert_int_equal(json_integer_value(json_object_get(rep, "head_seq")),
+	    3);
+	json_decref(rep);
+	/* a reservation longer than its record */
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "EF", &r,
+	    &err), HKMS_OK);
+	assert_non_null(fp = fopen(path_of(f, "issued/ca1/EF.rsv"), "a"));
+	assert_int_equal(fputs(junk, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+	m = json_pack("{s:s}", "serial", "EF");
+	assert_int_equal(hkms_store_commit(f->st, r, m, "t", "ca.sign", "ca1",
+	    NULL, NULL, &err), HKMS_OK);
+	json_decref(m);
+	hkms_store_release(r);
+	assert_int_equal(hkms_store_get(f->st, "issued/ca1", "EF", &m, NULL,
+	    &err), HKMS_OK);
+	assert_string_equal(json_string_value(json_object_get(m, "serial")),
+	    "EF");
+	json_decref(m);
+	got = slurp(path_of(f, "issued/ca1/EF.json"));
+	assert_non_null(got);
+	assert_null(strchr(got, 'x'));
+	free(got);
+	assert_int_equal(hkms_store_check(f->st, &rep, &err), HKMS_OK);
+	assert_int_equal(json_array_size(json_object_get(rep, "errors")), 0);
+	json_decref(rep);
+}
+
 int
 main(void)
 {
@@ -1319,6 +1372,7 @@ main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_store_write_atomic_replaces),
 		T(test_store_commit_rsv_hardlink),
+		T(test_store_overwrite_longer),
 		T(test_store_write_atomic_failure_keeps_old),
 		T(test_store_put_get),
 		T(test_store_list_sorted_ignores_strays),
