@@ -261,7 +261,8 @@ struct head {
 
 /*
  * The head this store object last wrote: its bytes and what read_head()
- * makes of them. read_head() still reads audit.head every time, but a
+ * makes of them. An append (read_head_c, under the exclusive audit lock)
+ * still reads audit.head every time, but a
  * file holding exactly these bytes needs no parse (same bytes, same
  * head); anything else — another writer's head, a head put back by hand
  * — is parsed and checked as before. Under the audit lock, like every
@@ -334,9 +335,12 @@ get_hexbin(json_t *j, const char *k, unsigned char *out, size_t cap,
 	    hkms_unhex(s, out, cap, len, NULL) == HKMS_OK;
 }
 
-/* Read audit.head: h->seq = -1 when it does not exist. */
+/* Read audit.head: h->seq = -1 when it does not exist. cached: the
+ * caller holds the audit lock exclusively (no head write can run
+ * meanwhile), so the kept bytes of the last head may be compared. */
 static enum hkms_rc
-read_head(struct hkms_store *st, struct head *h, struct hkms_err *err)
+read_head_c(struct hkms_store *st, struct head *h, int cached,
+    struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	const struct head_cache *c;
@@ -359,7 +363,7 @@ read_head(struct hkms_store *st, struct head *h, struct hkms_err *err)
 	}
 	if (rc != HKMS_OK)
 		goto out;
-	c = st->head_cache;
+	c = cached ? st->head_cache : NULL;
 	if (c != NULL && c->valid && len == c->len &&
 	    memcmp(buf, c->raw, len) == 0) {
 		*h = c->h;	/* the bytes this object wrote last */
@@ -396,6 +400,12 @@ out:
 	free(buf);
 	free(path);
 	return rc;
+}
+
+static enum hkms_rc
+read_head(struct hkms_store *st, struct head *h, struct hkms_err *err)
+{
+	return read_head_c(st, h, 0, err);
 }
 
 /*
@@ -1180,7 +1190,9 @@ audit_write_n(struct hkms_store *st, struct hkms_audit_rec *recs, size_t n,
 		    strerror(errno));
 		goto out;
 	}
-	if ((rc = read_head(st, &h, err)) != HKMS_OK)
+	/* the audit lock is ours: the bytes of the head this object wrote
+	 * last need no parse (read_head_c) */
+	if ((rc = read_head_c(st, &h, 1, err)) != HKMS_OK)
 		goto out;
 	/* who may write the head: see docs/store.md, "Sealed head" */
 	sign = state == AKEY_HAVE && st->akey.sign != NULL;
