@@ -586,7 +586,7 @@ hkms_store_atomic_begin_spare(const char *path, const char *spare,
 	 * the new length (atomic_fill): the spare is never read, and
 	 * emptying it freed its block each time, which a file system
 	 * mounted with discard (ext4 here) gives back to the device at
-	 * once, inside the batch (0.4 ms a batch on average, up to 18 ms) */
+	 * once, inside the batch (0.8 ms a batch on average, up to 18 ms) */
 	if ((rc = hkms_store_open_file(a->tmp, O_WRONLY | O_CREAT,
 	    mode, &a->fd, err)) != HKMS_OK) {
 		a->tmp[0] = '\0';	/* not ours to remove */
