@@ -15,7 +15,9 @@
  * clock is coarse): it is taken again on the next lookup. An index miss
  * rebuilds at most once a second (a file edited in place), so a flood of
  * unknown certificates cannot turn into directory reads. The registration
- * itself is read from its file on every successful lookup.
+ * itself is kept parsed under the stamp of its file (reg_get below): every
+ * successful lookup stats the file, and a changed, replaced or removed
+ * registration is read again (or refused) at that request.
  *
  * Client CAs are the hkms CAs only, never truststore aliases: hkms can
  * answer for the revocation state of its own CAs only, and the truststore
@@ -471,8 +473,9 @@ index_find(const char *thumb)
 	return NULL;
 }
 
-/* The name registered for thumb into name (fresh: the cache is brought
- * up to date first), or 0 when none. */
+/* The name registered for thumb into name, or 0 when none. The caller
+ * brought the cache up to date for this request (vcache_get or
+ * client_cas); only a cache never built is refreshed here. */
 static int
 lookup_thumb(struct hkms_ops_ctx *c, const char *thumb, char name[65],
     int fresh_on_miss)
@@ -482,7 +485,9 @@ lookup_thumb(struct hkms_ops_ctx *c, const char *thumb, char name[65],
 	int found = 0;
 
 	pthread_mutex_lock(&cache.mu);
-	if (cache_refresh(c, &e) == HKMS_OK) {
+	if ((cache.slots != NULL && strcmp(cache.dir,
+	    hkms_store_dir(c->store)) == 0) || cache_refresh(c, &e) ==
+	    HKMS_OK) {
 		n = index_find(thumb);
 		if (n == NULL && fresh_on_miss &&
 		    cache.last_miss_rebuild != time(NULL)) {
@@ -497,6 +502,129 @@ lookup_thumb(struct hkms_ops_ctx *c, const char *thumb, char name[65],
 	}
 	pthread_mutex_unlock(&cache.mu);
 	return found;
+}
+
+/*
+ * Registrations, parsed. Reading and parsing clients/<name>.json was a
+ * good part of a request's authentication, so each registration read is
+ * kept under the stamp of its file (hkms_store_stamp: dev, inode, size,
+ * mtime, ctime; every write of a record is a new file renamed into
+ * place). Every lookup stats the file first: an equal stamp hands out a
+ * deep copy of the kept registration, a changed one reads the file again,
+ * a missing one is refused, whichever process (the CLI) changed it. A
+ * registration is kept only when its stamp did not change while it was
+ * read and its ctime is at least 2 s older than the lookup: a later write
+ * then has a later ctime, even where an inode number and a size come back
+ * within the file system's coarse clock.
+ */
+#define REG_SLOTS 64
+
+struct reg_slot {
+	char name[65];			/* "" = empty */
+	struct hkms_store_stamp stamp;
+	json_t *reg;			/* owned; never handed out */
+	unsigned long used;		/* for least recently used */
+};
+
+static pthread_mutex_t regs_mu = PTHREAD_MUTEX_INITIALIZER;
+static char regs_dir[PATH_MAX];		/* the data dir of the slots */
+static struct reg_slot regs[REG_SLOTS];
+static unsigned long regs_clock;
+
+static int
+stamp_same(const struct hkms_store_stamp *a, const struct hkms_store_stamp *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	    a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+/* Empty every slot; caller holds regs_mu. */
+static void
+regs_clear(void)
+{
+	size_t i;
+
+	for (i = 0; i < REG_SLOTS; i++) {
+		json_decref(regs[i].reg);
+		memset(&regs[i], 0, sizeof(regs[i]));
+	}
+}
+
+/* Keep a copy of reg (name's, read under stamp st from dir). */
+static void
+reg_put(const char *dir, const char *name, json_t *reg,
+    const struct hkms_store_stamp *st)
+{
+	struct reg_slot *sl = NULL;
+	json_t *copy = json_deep_copy(reg);
+	size_t i;
+
+	if (copy == NULL)
+		return;
+	pthread_mutex_lock(&regs_mu);
+	if (strcmp(regs_dir, dir) != 0) {
+		regs_clear();
+		snprintf(regs_dir, sizeof(regs_dir), "%s", dir);
+	}
+	for (i = 0; i < REG_SLOTS && sl == NULL; i++)
+		if (strcmp(regs[i].name, name) == 0)
+			sl = &regs[i];
+	if (sl == NULL) {	/* an empty slot (used 0) or the oldest */
+		sl = &regs[0];
+		for (i = 1; i < REG_SLOTS; i++)
+			if (regs[i].used < sl->used)
+				sl = &regs[i];
+	}
+	json_decref(sl->reg);
+	snprintf(sl->name, sizeof(sl->name), "%s", name);
+	sl->stamp = *st;
+	sl->reg = copy;
+	sl->used = ++regs_clock;
+	pthread_mutex_unlock(&regs_mu);
+}
+
+/* The registration of name (a new object, json_decref): the kept copy
+ * when its file's stamp is unchanged, else read from the file. */
+static enum hkms_rc
+reg_get(struct hkms_ops_ctx *c, const char *name, json_t **out,
+    struct hkms_err *err)
+{
+	const char *dir = hkms_store_dir(c->store);
+	struct hkms_store_stamp st, st2;
+	json_t *reg = NULL;
+	enum hkms_rc rc;
+	size_t i;
+
+	*out = NULL;
+	if (hkms_store_stamp(c->store, CLIENT_KIND, name, &st) != 0)
+		return hkms_err_setc(err, HKMS_E_NOT_FOUND, "not_found",
+		    "record '%s' not found", name);
+	pthread_mutex_lock(&regs_mu);
+	if (strcmp(regs_dir, dir) == 0)
+		for (i = 0; i < REG_SLOTS; i++) {
+			if (regs[i].reg == NULL ||
+			    strcmp(regs[i].name, name) != 0)
+				continue;
+			if (stamp_same(&regs[i].stamp, &st)) {
+				reg = json_deep_copy(regs[i].reg);
+				regs[i].used = ++regs_clock;
+			}
+			break;
+		}
+	pthread_mutex_unlock(&regs_mu);
+	if (reg != NULL) {
+		*out = reg;
+		return HKMS_OK;
+	}
+	if ((rc = hkms_store_get(c->store, CLIENT_KIND, name, &reg, NULL,
+	    err)) != HKMS_OK)
+		return rc;
+	if (hkms_store_stamp(c->store, CLIENT_KIND, name, &st2) == 0 &&
+	    stamp_same(&st, &st2) &&
+	    st.ctime_ns / 1000000000LL + 2 <= (long long)time(NULL))
+		reg_put(dir, name, reg, &st);
+	*out = reg;
+	return HKMS_OK;
 }
 
 /* The client CAs' store (a new reference) and a copy of the CA list. */
@@ -1523,6 +1651,24 @@ struct vcache_slot {
 
 static struct vcache_slot vcache[VCACHE_SLOTS];	/* under cache.mu */
 
+/* SHA-256 fetched once: OpenSSL 3 looks EVP_sha256() up in its provider
+ * store (under a lock) on every init, two of them per request here. */
+static EVP_MD *auth_md;
+static pthread_once_t auth_md_once = PTHREAD_ONCE_INIT;
+
+static void
+auth_md_fetch(void)
+{
+	auth_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *
+sha256_md(void)
+{
+	pthread_once(&auth_md_once, auth_md_fetch);
+	return auth_md != NULL ? auth_md : EVP_sha256();
+}
+
 static void
 chain_key(const unsigned char *const *der, const size_t *len, size_t n,
     unsigned char key[32])
@@ -1535,7 +1681,7 @@ chain_key(const unsigned char *const *der, const size_t *len, size_t n,
 	memset(key, 0, 32);
 	if (m == NULL)
 		return;
-	EVP_DigestInit_ex(m, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(m, sha256_md(), NULL);
 	for (i = 0; i < n; i++) {
 		l = len[i];
 		EVP_DigestUpdate(m, &l, sizeof(l));
@@ -1617,7 +1763,7 @@ hkms_client_authenticate(struct hkms_service *svc,
 		n = 16;
 	/* the thumbprint: SHA-256 of the DER as presented */
 	if (der[0] == NULL || der_len[0] == 0 || EVP_Digest(der[0],
-	    der_len[0], md, &mdl, EVP_sha256(), NULL) != 1 || mdl != 32) {
+	    der_len[0], md, &mdl, sha256_md(), NULL) != 1 || mdl != 32) {
 		rc = hkms_err_setc(&e, HKMS_E_DENIED, "client_cert_invalid",
 		    "client certificate does not parse");
 		goto refuse;
@@ -1686,8 +1832,7 @@ hkms_client_authenticate(struct hkms_service *svc,
 	vcache_put(key, &vr);
 lookup:
 	if (!lookup_thumb(&c, thumb, name, 1) ||
-	    hkms_store_get(c.store, CLIENT_KIND, name, &reg, NULL, &e) !=
-	    HKMS_OK) {
+	    reg_get(&c, name, &reg, &e) != HKMS_OK) {
 		rc = hkms_err_setc(&e, HKMS_E_DENIED, "client_unknown",
 		    "client certificate sha256:%s is not registered", thumb);
 		goto refuse;
