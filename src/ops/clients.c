@@ -287,6 +287,9 @@ struct dir_snap {
 	ino_t ino;
 	struct timespec mtime;
 	off_t size;
+	mode_t mode;		/* with uid, gid: what the store's checks see */
+	uid_t uid;
+	gid_t gid;
 	time_t taken;
 };
 
@@ -298,6 +301,7 @@ struct thumb_slot {
 static struct {
 	pthread_mutex_t mu;
 	char dir[PATH_MAX];
+	char cl_path[PATH_MAX], ca_path[PATH_MAX];	/* "" = not yet */
 	struct dir_snap clients_snap, cas_snap;
 	struct thumb_slot *slots;
 	size_t nslots;		/* power of two */
@@ -306,8 +310,8 @@ static struct {
 	size_t ncas;
 	X509_STORE *store;	/* of cas, trusted */
 	unsigned long cas_gen;	/* raised on every rebuild of cas */
-} cache = { PTHREAD_MUTEX_INITIALIZER, "", { 0 }, { 0 }, NULL, 0, 0, NULL,
-	0, NULL, 0 };
+} cache = { PTHREAD_MUTEX_INITIALIZER, "", "", "", { 0 }, { 0 }, NULL, 0,
+	0, NULL, 0, NULL, 0 };
 
 /* 1 if dir changed since snap (or snap is racy); refreshes *now_snap. */
 static int
@@ -325,9 +329,14 @@ dir_changed(const char *path, const struct dir_snap *snap,
 	now_snap->ino = sb.st_ino;
 	now_snap->mtime = sb.st_mtim;
 	now_snap->size = sb.st_size;
+	now_snap->mode = sb.st_mode;
+	now_snap->uid = sb.st_uid;
+	now_snap->gid = sb.st_gid;
 	if (!snap->valid || snap->dev != sb.st_dev || snap->ino != sb.st_ino ||
 	    snap->size != sb.st_size || snap->mtime.tv_sec !=
-	    sb.st_mtim.tv_sec || snap->mtime.tv_nsec != sb.st_mtim.tv_nsec)
+	    sb.st_mtim.tv_sec || snap->mtime.tv_nsec != sb.st_mtim.tv_nsec ||
+	    snap->mode != sb.st_mode || snap->uid != sb.st_uid ||
+	    snap->gid != sb.st_gid)
 		return 1;
 	/* racy: taken in the same second as the last change */
 	return snap->taken <= sb.st_mtim.tv_sec + 1;
@@ -424,7 +433,12 @@ rebuild_cas(struct hkms_ops_ctx *c, struct hkms_err *err)
 	return HKMS_OK;
 }
 
-/* Bring the cache up to date for c's store; caller holds mu. */
+/* Bring the cache up to date for c's store; caller holds mu. The store
+ * checks the two directories (real directories, safely owned) when their
+ * paths are first taken and on every rebuild; in between, a snapshot
+ * that covers what those checks look at (a replaced directory or link is
+ * another inode, a chown or chmod another owner or mode) stands for
+ * them, so the usual request costs two lstat calls. */
 static enum hkms_rc
 cache_refresh(struct hkms_ops_ctx *c, struct hkms_err *err)
 {
@@ -433,21 +447,32 @@ cache_refresh(struct hkms_ops_ctx *c, struct hkms_err *err)
 	const char *dir = hkms_store_dir(c->store);
 	enum hkms_rc rc;
 
-	if (strcmp(cache.dir, dir) != 0) {
+	if (strcmp(cache.dir, dir) != 0 || cache.cl_path[0] == '\0') {
 		memset(&cache.clients_snap, 0, sizeof(cache.clients_snap));
 		memset(&cache.cas_snap, 0, sizeof(cache.cas_snap));
+		cache.cl_path[0] = cache.ca_path[0] = '\0';
 		snprintf(cache.dir, sizeof(cache.dir), "%s", dir);
+		if ((rc = hkms_store_kind_path(c->store, CLIENT_KIND, &cl,
+		    err)) != HKMS_OK || (rc = hkms_store_kind_path(c->store,
+		    CA_KIND, &ca, err)) != HKMS_OK)
+			goto out;
+		if (strlen(cl) >= sizeof(cache.cl_path) ||
+		    strlen(ca) >= sizeof(cache.ca_path)) {
+			rc = hkms_err_set(err, HKMS_E_INVALID, "path too "
+			    "long");
+			goto out;
+		}
+		snprintf(cache.cl_path, sizeof(cache.cl_path), "%s", cl);
+		snprintf(cache.ca_path, sizeof(cache.ca_path), "%s", ca);
 	}
-	if ((rc = hkms_store_kind_path(c->store, CLIENT_KIND, &cl, err)) !=
-	    HKMS_OK || (rc = hkms_store_kind_path(c->store, CA_KIND, &ca,
-	    err)) != HKMS_OK)
-		goto out;
-	if (dir_changed(cl, &cache.clients_snap, &ns) || cache.slots == NULL) {
+	if (dir_changed(cache.cl_path, &cache.clients_snap, &ns) ||
+	    cache.slots == NULL) {
 		if ((rc = rebuild_index(c, err)) != HKMS_OK)
 			goto out;
 		cache.clients_snap = ns;
 	}
-	if (dir_changed(ca, &cache.cas_snap, &ns) || cache.store == NULL) {
+	if (dir_changed(cache.ca_path, &cache.cas_snap, &ns) ||
+	    cache.store == NULL) {
 		if ((rc = rebuild_cas(c, err)) != HKMS_OK)
 			goto out;
 		cache.cas_snap = ns;
