@@ -9,7 +9,8 @@
  * nothing and leaves the key undecoded), then decodes an rsaEncryption or
  * named-curve id-ecPublicKey key with the legacy d2i_RSA_PUBKEY() /
  * d2i_EC_PUBKEY() (the very functions the default provider's decoders
- * call) and sets it into the request. It gives up (NULL) on anything
+ * call; for P-256/384/521 the latter's steps with a copy of a group made
+ * once) and sets it into the request. It gives up (NULL) on anything
  * else: another key type, a key those functions refuse, an SM2 or
  * explicit curve, or a request whose re-encoding is not its exact input;
  * the caller then takes the ordinary d2i_X509_REQ() path, so what is
@@ -120,6 +121,73 @@ nokeys_init(void)
 	ERR_clear_error();
 }
 
+/* P-256, P-384, P-521, made once: a CSR's key gets a copy of its curve
+ * (EC_GROUP_dup only reads the original) instead of a new group (the
+ * curve's Montgomery constants and generator computed again). */
+static const int fast_curves[] = { NID_X9_62_prime256v1, NID_secp384r1,
+    NID_secp521r1 };
+static EC_GROUP *curve_groups[3];
+static pthread_once_t curves_once = PTHREAD_ONCE_INIT;
+
+static void
+curves_init(void)
+{
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		curve_groups[i] = EC_GROUP_new_by_curve_name(fast_curves[i]);
+	ERR_clear_error();
+}
+
+/* eckey_pub_decode() (what d2i_EC_PUBKEY runs) for a key on one of
+ * fast_curves named by its OID, with a copy of the kept group: a new
+ * EC_KEY, the group, o2i_ECPublicKey() of the bit string. NULL if the
+ * key is not on such a curve (then d2i_EC_PUBKEY) or does not decode. */
+static EC_KEY *
+ec_named_decode(X509_PUBKEY *xpk, int *other)
+{
+	const unsigned char *pt = NULL;
+	const void *pval = NULL;
+	X509_ALGOR *alg = NULL;
+	const EC_GROUP *g = NULL;
+	EC_KEY *ec = NULL;
+	int ptype, ptlen = 0, nid;
+	size_t i;
+
+	*other = 1;
+	if (X509_PUBKEY_get0_param(NULL, &pt, &ptlen, &alg, xpk) != 1 ||
+	    alg == NULL)
+		return NULL;
+	X509_ALGOR_get0(NULL, &ptype, &pval, alg);
+	if (ptype != V_ASN1_OBJECT || pval == NULL ||
+	    pthread_once(&curves_once, curves_init) != 0)
+		return NULL;
+	nid = OBJ_obj2nid(pval);
+	for (i = 0; i < 3; i++)
+		if (fast_curves[i] == nid)
+			g = curve_groups[i];
+	if (g == NULL)
+		return NULL;
+	*other = 0;
+	if ((ec = EC_KEY_new()) == NULL || EC_KEY_set_group(ec, g) != 1 ||
+	    o2i_ECPublicKey(&ec, &pt, ptlen) == NULL) {
+		EC_KEY_free(ec);
+		return NULL;
+	}
+	return ec;
+}
+
+/* The SubjectPublicKeyInfo xpk encoded (*der, OPENSSL_free) for the
+ * legacy d2i functions; its length, or 0. */
+static int
+spki_der(X509_PUBKEY *xpk, unsigned char **der)
+{
+	int n;
+
+	*der = NULL;
+	return (n = i2d_X509_PUBKEY(xpk, der)) > 0 ? n : 0;
+}
+
 /* The legacy EVP_PKEY of an RSA or named-curve EC SubjectPublicKeyInfo,
  * decoded as the default provider's decoders do (d2i_*_PUBKEY, then their
  * type check); NULL for anything else. */
@@ -133,17 +201,22 @@ spki_legacy(X509_PUBKEY *xpk)
 	const EC_GROUP *g;
 	EC_KEY *ec = NULL;
 	RSA *rsa = NULL;
-	int n;
+	int n = 0, other;
 
 	if (xpk == NULL ||
 	    X509_PUBKEY_get0_param((ASN1_OBJECT **)&obj, NULL, NULL, NULL,
-	    xpk) != 1 || (n = i2d_X509_PUBKEY(xpk, &der)) <= 0)
+	    xpk) != 1)
 		goto out;
-	p = der;
 	switch (OBJ_obj2nid(obj)) {
 	case NID_X9_62_id_ecPublicKey:
-		if ((ec = d2i_EC_PUBKEY(NULL, &p, n)) == NULL ||
-		    p != der + n ||
+		if ((ec = ec_named_decode(xpk, &other)) == NULL && other &&
+		    (n = spki_der(xpk, &der)) > 0) {
+			p = der;
+			if ((ec = d2i_EC_PUBKEY(NULL, &p, n)) != NULL &&
+			    p != der + n)
+				goto out;
+		}
+		if (ec == NULL ||
 		    (EC_KEY_get_flags(ec) & EC_FLAG_SM2_RANGE) != 0 ||
 		    (g = EC_KEY_get0_group(ec)) == NULL ||
 		    EC_GROUP_get_curve_name(g) == NID_undef ||
@@ -156,6 +229,9 @@ spki_legacy(X509_PUBKEY *xpk)
 		ec = NULL;	/* owned by pk */
 		break;
 	case NID_rsaEncryption:
+		if ((n = spki_der(xpk, &der)) == 0)
+			goto out;
+		p = der;
 		if ((rsa = d2i_RSA_PUBKEY(NULL, &p, n)) == NULL ||
 		    p != der + n ||
 		    RSA_test_flags(rsa, RSA_FLAG_TYPE_MASK) !=
