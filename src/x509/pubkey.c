@@ -16,15 +16,15 @@
  * the caller then takes the ordinary d2i_X509_REQ() path, so what is
  * accepted and refused, and with which error, does not change.
  *
- *
- * OpenSSL 3.0's X509_set_pubkey() of a provider key (every key a CSR
- * parse yields) encodes it with an OSSL_ENCODER and decodes the result
+ * Setting a certificate's public key: OpenSSL 3.0's X509_set_pubkey() of
+ * a provider key (what the ordinary CSR parse yields) encodes it with an OSSL_ENCODER and decodes the result
  * again through the OSSL_DECODERs, only to drop what it decoded: about
  * 0.3 ms per certificate, a sixth of an issuance. A legacy copy of an EC
  * or RSA key is encoded by its ASN.1 method directly (about 15 us) and
- * gives the same SubjectPublicKeyInfo. This file alone uses the (3.0
- * deprecated) EC_KEY/RSA accessors that make such a copy; any other key
- * type, or a failed copy, takes the ordinary path.
+ * gives the same SubjectPublicKeyInfo (a key from x509_csr_d2i_fast()
+ * is one already). This file alone uses the (3.0 deprecated) EC_KEY/RSA
+ * functions; any other key type, or a failed copy, takes the ordinary
+ * path.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 
