@@ -119,7 +119,7 @@ hkms_x509_csr_verify(X509_REQ *csr, struct hkms_err *err)
 {
 	enum hkms_rc rc = HKMS_E_INTERNAL;
 	STACK_OF(X509_EXTENSION) *exts = NULL;
-	EVP_PKEY *pub, *vkey = NULL;
+	EVP_PKEY *pub;
 	int i, j;
 
 	if (csr == NULL)
@@ -151,8 +151,7 @@ hkms_x509_csr_verify(X509_REQ *csr, struct hkms_err *err)
 				    "twice");
 				goto out;
 			}
-	vkey = x509_ec_verify_key(pub);
-	if (X509_REQ_verify(csr, vkey != NULL ? vkey : pub) != 1) {
+	if (X509_REQ_verify(csr, pub) != 1) {
 		rc = hkms_err_setc(err, HKMS_E_VERIFY, "bad_csr_signature",
 		    "CSR signature does not verify (no proof of possession)");
 		goto out;
@@ -160,7 +159,6 @@ hkms_x509_csr_verify(X509_REQ *csr, struct hkms_err *err)
 	rc = HKMS_OK;
 out:
 	ERR_clear_error();
-	EVP_PKEY_free(vkey);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	return rc;
 }

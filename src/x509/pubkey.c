@@ -31,7 +31,6 @@
 #include <pthread.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -128,77 +127,16 @@ nokeys_init(void)
 static const int fast_curves[] = { NID_X9_62_prime256v1, NID_secp384r1,
     NID_secp521r1 };
 static EC_GROUP *curve_groups[3];
-/* and as provider keys holding the curve only, for x509_ec_verify_key */
-static EVP_PKEY *curve_keys[3];
 static pthread_once_t curves_once = PTHREAD_ONCE_INIT;
 
 static void
 curves_init(void)
 {
-	OSSL_PARAM params[2];
-	EVP_PKEY_CTX *ctx;
 	size_t i;
 
-	for (i = 0; i < 3; i++) {
-		curve_groups[i] = EC_GROUP_new_by_curve_name(fast_curves[i]);
-		params[0] = OSSL_PARAM_construct_utf8_string(
-		    OSSL_PKEY_PARAM_GROUP_NAME,
-		    (char *)OBJ_nid2sn(fast_curves[i]), 0);
-		params[1] = OSSL_PARAM_construct_end();
-		if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) !=
-		    NULL && EVP_PKEY_fromdata_init(ctx) == 1 &&
-		    EVP_PKEY_fromdata(ctx, &curve_keys[i],
-		    EVP_PKEY_KEY_PARAMETERS, params) != 1)
-			curve_keys[i] = NULL;
-		EVP_PKEY_CTX_free(ctx);
-	}
-	ERR_clear_error();
-}
-
-/* The index of key's curve in fast_curves, or -1. */
-static int
-fast_curve(const EC_KEY *ec)
-{
-	const EC_GROUP *g = ec != NULL ? EC_KEY_get0_group(ec) : NULL;
-	int i, nid = g != NULL ? EC_GROUP_get_curve_name(g) : NID_undef;
-
 	for (i = 0; i < 3; i++)
-		if (fast_curves[i] == nid)
-			return i;
-	return -1;
-}
-
-EVP_PKEY *
-x509_ec_verify_key(EVP_PKEY *pub)
-{
-	const EC_KEY *ec;
-	unsigned char *pt = NULL, *back = NULL;
-	EVP_PKEY *k = NULL;
-	size_t n;
-	int i;
-
-	if (pub == NULL || EVP_PKEY_get0_provider(pub) != NULL ||
-	    EVP_PKEY_get_base_id(pub) != EVP_PKEY_EC ||
-	    (ec = EVP_PKEY_get0_EC_KEY(pub)) == NULL ||
-	    EC_KEY_get0_public_key(ec) == NULL ||
-	    pthread_once(&curves_once, curves_init) != 0 ||
-	    (i = fast_curve(ec)) < 0 || curve_keys[i] == NULL)
-		goto out;
-	if ((n = EC_KEY_key2buf(ec, EC_KEY_get_conv_form(ec), &pt,
-	    NULL)) == 0 || (k = EVP_PKEY_dup(curve_keys[i])) == NULL)
-		goto out;
-	/* the same point (EVP_PKEY_eq would export pub, the cost saved) */
-	if (EVP_PKEY_set1_encoded_public_key(k, pt, n) != 1 ||
-	    EVP_PKEY_get1_encoded_public_key(k, &back) != n ||
-	    memcmp(back, pt, n) != 0) {
-		EVP_PKEY_free(k);
-		k = NULL;
-	}
-out:
+		curve_groups[i] = EC_GROUP_new_by_curve_name(fast_curves[i]);
 	ERR_clear_error();
-	OPENSSL_free(pt);
-	OPENSSL_free(back);
-	return k;
 }
 
 /* eckey_pub_decode() (what d2i_EC_PUBKEY runs) for a key on one of

@@ -60,11 +60,6 @@ int x509_set_pubkey(X509 *x, EVP_PKEY *pub);
  * without OpenSSL 3.0's per-call decoder context (pubkey.c); NULL when
  * this path does not apply (any doubt): then parse it the ordinary way. */
 X509_REQ *x509_csr_d2i_fast(const unsigned char *der, long len);
-/* For a legacy EC key (such a CSR's) on P-256/384/521: an equal provider
- * key, made from a kept one of its curve, to verify with (a legacy key
- * is exported to the provider, its curve made anew, on first use); NULL
- * otherwise (verify with pub). EVP_PKEY_free. */
-EVP_PKEY *x509_ec_verify_key(EVP_PKEY *pub);
 
 /* name.c (the DNS validator is public: hkms_x509_dns_check) */
 /* Enforce a profile's SAN types and wildcard rule on gens. */
