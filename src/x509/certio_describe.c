@@ -76,16 +76,17 @@ hkms_certio_thumbprint(X509 *cert, char out[HKMS_CERTIO_THUMB_SIZE],
 	return HKMS_OK;
 }
 
-/* Upper-case colon hex, like `openssl x509 -fingerprint`. */
+/* Upper-case colon hex, like `openssl x509 -fingerprint`, of the DER
+ * certificate der/len (X509_digest would encode the certificate again). */
 static json_t *
-fingerprint(X509 *cert, const EVP_MD *md)
+fingerprint(const unsigned char *der, int len, const EVP_MD *md)
 {
 	unsigned char d[EVP_MAX_MD_SIZE];
 	char hex[3 * EVP_MAX_MD_SIZE + 1];
 	unsigned int n = 0;
 	char *p;
 
-	if (!X509_digest(cert, md, d, &n))
+	if (!EVP_Digest(der, (size_t)len, d, &n, md, NULL))
 		return json_null();
 	hkms_hex(d, n, ':', hex);
 	for (p = hex; *p; p++)
@@ -375,15 +376,18 @@ time_json(int64_t t)
 	return json_string(hkms_time_str(t, buf));
 }
 
+/* The PEM of the DER certificate der/len: PEM_write_bio_X509's output,
+ * without encoding the certificate again. */
 static json_t *
-pem_json(X509 *cert)
+pem_json(const unsigned char *der, int len)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
 	char *p = NULL;
 	long n;
 	json_t *j = json_null();
 
-	if (bio != NULL && PEM_write_bio_X509(bio, cert) &&
+	if (bio != NULL && PEM_write_bio(bio, PEM_STRING_X509, "", der,
+	    len) > 0 &&
 	    (n = BIO_get_mem_data(bio, &p)) > 0) {
 		json_decref(j);
 		j = json_stringn(p, (size_t)n);
@@ -482,9 +486,12 @@ hkms_certio_describe(X509 *cert, int64_t now, json_t **out,
 	GENERAL_NAMES *gens;
 	const X509_NAME *subj;
 	char thumb[HKMS_CERTIO_THUMB_SIZE];
+	unsigned char md[EVP_MAX_MD_SIZE], *der = NULL;
+	unsigned int mdlen = 0;
 	int64_t nb = 0, na = 0;
 	long pathlen;
 	uint32_t xflags;
+	int derlen;
 
 	if (cert == NULL || out == NULL)
 		return hkms_err_set(err, HKMS_E_INVALID,
@@ -495,8 +502,16 @@ hkms_certio_describe(X509 *cert, int64_t now, json_t **out,
 	    HKMS_OK || (rc = hkms_certio_time(X509_get0_notAfter(cert), &na,
 	    err)) != HKMS_OK)
 		goto out;
-	if ((rc = hkms_certio_thumbprint(cert, thumb, err)) != HKMS_OK)
+	/* encoded once for the digests and the PEM (a certificate just
+	 * built keeps no encoding: each i2d encodes it all again) */
+	if ((derlen = i2d_X509(cert, &der)) <= 0 ||
+	    !EVP_Digest(der, (size_t)derlen, md, &mdlen, EVP_sha256(),
+	    NULL) || mdlen != 32) {
+		rc = hkms_err_crypto(err, "cannot hash certificate");
 		goto out;
+	}
+	memcpy(thumb, "sha256:", 7);
+	hkms_hex(md, mdlen, 0, thumb + 7);
 	if ((o = json_object()) == NULL) {
 		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
 		goto out;
@@ -520,9 +535,9 @@ hkms_certio_describe(X509 *cert, int64_t now, json_t **out,
 	json_object_set_new(o, "lifetime_days", json_integer(
 	    (na - nb + 43200) / 86400));
 	json_object_set_new(o, "days_left", json_integer(days_left(na, now)));
-	json_object_set_new(o, "fingerprint_sha1", fingerprint(cert,
+	json_object_set_new(o, "fingerprint_sha1", fingerprint(der, derlen,
 	    EVP_sha1()));
-	json_object_set_new(o, "fingerprint_sha256", fingerprint(cert,
+	json_object_set_new(o, "fingerprint_sha256", fingerprint(der, derlen,
 	    EVP_sha256()));
 	json_object_set_new(o, "thumbprint", json_string(thumb));
 	json_object_set_new(o, "subject_key_id", octets_json(
@@ -540,12 +555,13 @@ hkms_certio_describe(X509 *cert, int64_t now, json_t **out,
 	json_object_set_new(o, "extended_key_usage", eku_json(cert));
 	json_object_set_new(o, "status", json_string(now < nb ?
 	    "not-yet-valid" : now > na ? "expired" : "valid"));
-	json_object_set_new(o, "pem", pem_json(cert));
+	json_object_set_new(o, "pem", pem_json(der, derlen));
 	ERR_clear_error();
 	*out = o;
 	o = NULL;	/* transferred */
 	rc = HKMS_OK;
 out:
+	OPENSSL_free(der);
 	json_decref(o);
 	return rc;
 }

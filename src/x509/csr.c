@@ -174,6 +174,10 @@ csr_from_der(const unsigned char *der, long len, X509_REQ **out,
 	X509_REQ *req;
 	int relen;
 
+	/* most CSRs (RSA, P-256/384/521) without OpenSSL's per-call
+	 * decoder context; the same verdicts (pubkey.c) */
+	if ((*out = x509_csr_d2i_fast(der, len)) != NULL)
+		return HKMS_OK;
 	if ((req = d2i_X509_REQ(NULL, &p, len)) == NULL) {
 		rc = hkms_err_setc(err, HKMS_E_INVALID, "bad_csr",
 		    "CSR cannot be decoded (truncated or not a CSR)");

@@ -56,6 +56,10 @@ int x509_key_is_rsa(EVP_PKEY *key);
 /* X509_set_pubkey(x, pub), without OpenSSL 3.0's encoder + decoder round
  * trip for EC and RSA keys (pubkey.c). 1 on success. */
 int x509_set_pubkey(X509 *x, EVP_PKEY *pub);
+/* The canonical DER request der/len with its RSA or EC key decoded
+ * without OpenSSL 3.0's per-call decoder context (pubkey.c); NULL when
+ * this path does not apply (any doubt): then parse it the ordinary way. */
+X509_REQ *x509_csr_d2i_fast(const unsigned char *der, long len);
 
 /* name.c (the DNS validator is public: hkms_x509_dns_check) */
 /* Enforce a profile's SAN types and wildcard rule on gens. */

@@ -5,7 +5,10 @@
  * _csr_get_san(), and the name/SAN checks that decide whether its subject
  * and SANs may be copied (hkms_x509_name_check, hkms_x509_san_check), plus
  * formatting them. The checks run whether or not the signature verifies:
- * they must be safe on any parsed CSR.
+ * they must be safe on any parsed CSR. A DER input must also get the
+ * verdicts of the ordinary decode (d2i_X509_REQ, the canonical check):
+ * parse accepted or refused alike, the same key, the same verify result
+ * and message (src/x509/pubkey.c decodes most CSRs another way).
  */
 #include <string.h>
 
@@ -13,6 +16,40 @@
 
 #include "hkms/x509.h"
 #include "fuzz.h"
+
+static void
+same_as_ordinary(const uint8_t *data, size_t size, X509_REQ *csr)
+{
+	const unsigned char *p = data;
+	unsigned char *re = NULL;
+	struct hkms_err e1, e2;
+	enum hkms_rc rc1, rc2;
+	X509_REQ *old;
+	EVP_PKEY *a, *b;
+	int ok;
+
+	if (size == 0 || size > HKMS_X509_CSR_MAX || data[0] != 0x30)
+		return;
+	old = d2i_X509_REQ(NULL, &p, (long)size);
+	ok = old != NULL && p == data + size &&
+	    i2d_X509_REQ(old, &re) == (int)size &&
+	    memcmp(re, data, size) == 0;
+	FUZZ_CHECK(ok == (csr != NULL));
+	if (ok) {
+		a = X509_REQ_get0_pubkey(csr);
+		b = X509_REQ_get0_pubkey(old);
+		FUZZ_CHECK((a == NULL) == (b == NULL));
+		FUZZ_CHECK(a == NULL || EVP_PKEY_eq(a, b) == 1);
+		memset(&e1, 0, sizeof(e1));
+		memset(&e2, 0, sizeof(e2));
+		rc1 = hkms_x509_csr_verify(csr, &e1);
+		rc2 = hkms_x509_csr_verify(old, &e2);
+		FUZZ_CHECK(rc1 == rc2 && strcmp(e1.detail, e2.detail) == 0);
+	}
+	OPENSSL_free(re);
+	X509_REQ_free(old);
+	ERR_clear_error();
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -24,8 +61,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (hkms_x509_csr_parse(data, size, &csr, &err) != HKMS_OK) {
 		FUZZ_CHECK(csr == NULL);
+		same_as_ordinary(data, size, NULL);
 		goto out;
 	}
+	same_as_ordinary(data, size, csr);
 	FUZZ_CHECK(csr != NULL);
 	(void)hkms_x509_csr_verify(csr, &err);
 	if (hkms_x509_name_check(X509_REQ_get_subject_name(csr), &err) ==

@@ -476,6 +476,42 @@ test_certio_parse_key_mismatch(void **state)
 	hkms_certio_chain_free(in);
 }
 
+/* d's fingerprints, thumbprint and pem are X509_digest's and
+ * PEM_write_bio_X509's of cert. */
+static void
+describe_same_as_openssl(X509 *cert, json_t *d)
+{
+	static const char *const key[] = { "fingerprint_sha1",
+	    "fingerprint_sha256" };
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char want[3 * EVP_MAX_MD_SIZE + 1], thumb[HKMS_CERTIO_THUMB_SIZE];
+	const EVP_MD *mds[2] = { EVP_sha1(), EVP_sha256() };
+	unsigned int n, i, j;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *pem = NULL;
+	long plen;
+
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(X509_digest(cert, mds[i], md, &n), 1);
+		for (j = 0; j < n; j++)
+			snprintf(want + 3 * j, 4, j + 1 < n ? "%02X:" :
+			    "%02X", md[j]);
+		assert_string_equal(json_string_value(json_object_get(d,
+		    key[i])), want);
+	}
+	assert_int_equal(hkms_certio_thumbprint(cert, thumb, NULL), HKMS_OK);
+	assert_string_equal(json_string_value(json_object_get(d,
+	    "thumbprint")), thumb);
+	assert_non_null(b);
+	assert_int_equal(PEM_write_bio_X509(b, cert), 1);
+	plen = BIO_get_mem_data(b, &pem);
+	assert_int_equal(json_string_length(json_object_get(d, "pem")),
+	    (size_t)plen);
+	assert_memory_equal(json_string_value(json_object_get(d, "pem")),
+	    pem, (size_t)plen);
+	BIO_free(b);
+}
+
 static void
 test_certio_describe_fields(void **state)
 {
@@ -526,6 +562,8 @@ test_certio_describe_fields(void **state)
 	    json_integer_value(json_object_get(d, "days_left")) <= 366);
 	assert_non_null(strstr(json_string_value(json_object_get(d, "pem")),
 	    "BEGIN CERTIFICATE"));
+	/* digests and PEM (made from one encoding) are OpenSSL's own */
+	describe_same_as_openssl(pki.leaf, d);
 	json_decref(d);
 
 	assert_int_equal(hkms_certio_describe(pki.inter, 0, &d, &err),

@@ -576,6 +576,124 @@ test_csr_tampered_fails(void **state)
 	X509_REQ_free(req);
 }
 
+/* A CSR of any key (no policy), signed with md (NULL for Ed25519). */
+static int
+raw_csr_der(EVP_PKEY *key, const EVP_MD *md, unsigned char **der)
+{
+	X509_REQ *r = X509_REQ_new();
+	int len;
+
+	assert_non_null(r);
+	assert_int_equal(X509_REQ_set_version(r, X509_REQ_VERSION_1), 1);
+	assert_int_equal(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(
+	    r), "CN", MBSTRING_ASC, (const unsigned char *)"k", -1, -1, 0), 1);
+	assert_int_equal(X509_REQ_set_pubkey(r, key), 1);
+	assert_true(X509_REQ_sign(r, key, md) > 0);
+	*der = NULL;
+	assert_true((len = i2d_X509_REQ(r, der)) > 0);
+	X509_REQ_free(r);
+	return len;
+}
+
+/*
+ * The CSR key decode without OpenSSL's decoder context (pubkey.c): an
+ * RSA or named-curve EC key comes out as a legacy key equal to what
+ * d2i_X509_REQ decodes, and every CSR gets the verdict (rc and message)
+ * it got through d2i_X509_REQ alone: a weak RSA key, a curve outside the
+ * policy, an unsupported key type (which keeps the ordinary path), a
+ * point not on the curve.
+ */
+static void
+csr_same_verdict(const unsigned char *der, int len, int fast,
+    enum hkms_rc want, const char *code)
+{
+	struct hkms_err err = { 0 }, err_old = { 0 };
+	const unsigned char *p = der;
+	X509_REQ *back = NULL, *old;
+	EVP_PKEY *k, *k_old;
+	unsigned char *re = NULL;
+
+	assert_int_equal(hkms_x509_csr_parse(der, (size_t)len, &back, &err),
+	    HKMS_OK);
+	assert_non_null(old = d2i_X509_REQ(NULL, &p, len));
+	k = X509_REQ_get0_pubkey(back);
+	k_old = X509_REQ_get0_pubkey(old);
+	ERR_clear_error();
+	if (fast) {
+		assert_non_null(k);
+		assert_null(EVP_PKEY_get0_provider(k));	/* the new path */
+		assert_int_equal(EVP_PKEY_eq(k, k_old), 1);
+	} else if (k_old == NULL) {
+		assert_null(k);
+	} else {
+		assert_non_null(k);
+		assert_non_null(EVP_PKEY_get0_provider(k));	/* ordinary */
+	}
+	assert_int_equal(i2d_X509_REQ(back, &re), len);
+	assert_memory_equal(re, der, (size_t)len);
+	assert_int_equal(hkms_x509_csr_verify(back, &err), want);
+	assert_int_equal(hkms_x509_csr_verify(old, &err_old), want);
+	assert_string_equal(err.detail, err_old.detail);
+	if (code != NULL)
+		assert_code(&err, code);
+	OPENSSL_free(re);
+	X509_REQ_free(back);
+	X509_REQ_free(old);
+}
+
+static void
+test_csr_key_decode(void **state)
+{
+	unsigned char *der, *pt = NULL, *hit;
+	EVP_PKEY *k;
+	size_t ptlen;
+	int len;
+
+	len = raw_csr_der(k_rsa, EVP_sha256(), &der);
+	csr_same_verdict(der, len, 1, HKMS_OK, NULL);
+	OPENSSL_free(der);
+	len = raw_csr_der(k_p256, EVP_sha256(), &der);
+	csr_same_verdict(der, len, 1, HKMS_OK, NULL);
+	OPENSSL_free(der);
+	len = raw_csr_der(k_p384, EVP_sha384(), &der);
+	csr_same_verdict(der, len, 1, HKMS_OK, NULL);
+	OPENSSL_free(der);
+
+	/* RSA with a tiny modulus: decoded, then refused by the policy */
+	assert_non_null(k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
+	    (size_t)1024));
+	len = raw_csr_der(k, EVP_sha256(), &der);
+	csr_same_verdict(der, len, 1, HKMS_E_POLICY, "weak_key");
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+	/* a named curve outside the policy */
+	assert_non_null(k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-224"));
+	len = raw_csr_der(k, EVP_sha256(), &der);
+	csr_same_verdict(der, len, 1, HKMS_E_POLICY, "weak_key");
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+	/* an unsupported key type keeps the ordinary path */
+	assert_non_null(k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"));
+	len = raw_csr_der(k, NULL, &der);
+	csr_same_verdict(der, len, 0, HKMS_E_POLICY, "weak_key");
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+
+	/* a P-256 point off the curve: the key cannot be decoded */
+	len = raw_csr_der(k_p256, EVP_sha256(), &der);
+	assert_true((ptlen = EVP_PKEY_get1_encoded_public_key(k_p256,
+	    &pt)) == 65);
+	assert_non_null(hit = memmem(der, (size_t)len, pt, ptlen));
+	hit[64] ^= 0x01;
+	csr_same_verdict(der, len, 0, HKMS_E_INVALID, "bad_csr");
+	/* a point of the wrong length (the type byte says uncompressed) */
+	hit[64] ^= 0x01;
+	hit[0] = 0x02;
+	csr_same_verdict(der, len, 0, HKMS_E_INVALID, "bad_csr");
+	OPENSSL_free(pt);
+	OPENSSL_free(der);
+}
+
 static void
 test_csr_parse_bad(void **state)
 {
@@ -1773,6 +1891,7 @@ main(void)
 		cmocka_unit_test(test_csr_round_trip),
 		cmocka_unit_test(test_csr_tampered_fails),
 		cmocka_unit_test(test_csr_parse_bad),
+		cmocka_unit_test(test_csr_key_decode),
 		cmocka_unit_test(test_self_signed_tls_server_exact_extensions),
 		cmocka_unit_test(test_self_signed_ca),
 		cmocka_unit_test(test_csr_cannot_request_ca_powers),
