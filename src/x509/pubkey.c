@@ -12,7 +12,9 @@
  * call; for P-256/384/521 the latter's steps with a copy of a group made
  * once) and sets it into the request. It gives up (NULL) on anything
  * else: another key type, a key those functions refuse, an SM2 or
- * explicit curve, or a request whose re-encoding is not its exact input;
+ * explicit curve, a point not in uncompressed form (certificates get
+ * the ordinary path's uncompressed point, never a hybrid one), or a
+ * request whose re-encoding is not its exact input;
  * the caller then takes the ordinary d2i_X509_REQ() path, so what is
  * accepted and refused, and with which error, does not change.
  *
@@ -221,7 +223,11 @@ spki_legacy(X509_PUBKEY *xpk)
 		    (g = EC_KEY_get0_group(ec)) == NULL ||
 		    EC_GROUP_get_curve_name(g) == NID_undef ||
 		    (EC_GROUP_get_asn1_flag(g) & OPENSSL_EC_NAMED_CURVE) == 0 ||
-		    EC_KEY_get0_public_key(ec) == NULL)
+		    EC_KEY_get0_public_key(ec) == NULL ||
+		    /* a compressed or hybrid point would go into the
+		     * certificate as it came (x509_set_pubkey): the
+		     * ordinary path's key is encoded uncompressed */
+		    EC_KEY_get_conv_form(ec) != POINT_CONVERSION_UNCOMPRESSED)
 			goto out;
 		if ((pk = EVP_PKEY_new()) == NULL ||
 		    !EVP_PKEY_assign_EC_KEY(pk, ec))

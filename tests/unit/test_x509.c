@@ -694,6 +694,61 @@ test_csr_key_decode(void **state)
 	OPENSSL_free(der);
 }
 
+/*
+ * A CSR whose P-256 point is compressed (0x02/0x03) or hybrid (0x06/0x07,
+ * a form RFC 5480 tells relying parties to reject): the certificate
+ * issued from it carries the point uncompressed (0x04), as it did before
+ * the fast CSR key decode (which kept the CSR's form: hybrid points went
+ * into certificates).
+ */
+static void
+test_csr_point_form_cert(void **state)
+{
+	static const char *const forms[] = { "compressed", "hybrid" };
+	struct hkms_err err = { 0 };
+	X509 *ca = self_signed(k_p256, "ca", "/CN=Root", NULL, 0), *x = NULL;
+	const ASN1_BIT_STRING *bits;
+	X509_REQ *req, *back = NULL;
+	const unsigned char *pt;
+	unsigned char *der = NULL, first;
+	EVP_PKEY *k;
+	size_t i;
+	int len, ptlen;
+
+	assert_non_null(ca);
+	for (i = 0; i < 2; i++) {
+		assert_non_null(k = EVP_PKEY_dup(k_p256));
+		assert_int_equal(EVP_PKEY_set_utf8_string_param(k,
+		    "point-format", forms[i]), 1);
+		req = make_csr(k, "/CN=form.example", "DNS:form.example",
+		    NULL);
+		der = NULL;
+		assert_true((len = i2d_X509_REQ(req, &der)) > 0);
+		assert_int_equal(hkms_x509_csr_parse(der, (size_t)len, &back,
+		    &err), HKMS_OK);
+		/* the CSR itself holds the point in that form */
+		assert_int_equal(X509_PUBKEY_get0_param(NULL, &pt, &ptlen,
+		    NULL, X509_REQ_get_X509_PUBKEY(back)), 1);
+		first = pt[0] & 0xfe;
+		assert_int_equal(first, i == 0 ? 0x02 : 0x06);
+		assert_int_equal(hkms_x509_csr_verify(back, &err), HKMS_OK);
+		assert_int_equal(issue(back, ca, k_p256, "tls-server", NULL,
+		    &x, &err), HKMS_OK);
+		bits = X509_get0_pubkey_bitstr(x);
+		assert_int_equal(ASN1_STRING_length(bits), 65);
+		assert_int_equal(ASN1_STRING_get0_data(bits)[0], 0x04);
+		assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), k), 1);
+		X509_free(x);
+		x = NULL;
+		X509_REQ_free(back);
+		back = NULL;
+		X509_REQ_free(req);
+		OPENSSL_free(der);
+		EVP_PKEY_free(k);
+	}
+	X509_free(ca);
+}
+
 static void
 test_csr_parse_bad(void **state)
 {
@@ -1892,6 +1947,7 @@ main(void)
 		cmocka_unit_test(test_csr_tampered_fails),
 		cmocka_unit_test(test_csr_parse_bad),
 		cmocka_unit_test(test_csr_key_decode),
+		cmocka_unit_test(test_csr_point_form_cert),
 		cmocka_unit_test(test_self_signed_tls_server_exact_extensions),
 		cmocka_unit_test(test_self_signed_ca),
 		cmocka_unit_test(test_csr_cannot_request_ca_powers),
