@@ -8,7 +8,9 @@
  * they must be safe on any parsed CSR. A DER input must also get the
  * verdicts of the ordinary decode (d2i_X509_REQ, the canonical check):
  * parse accepted or refused alike, the same key, the same verify result
- * and message (src/x509/pubkey.c decodes most CSRs another way).
+ * and message, the same SubjectPublicKeyInfo in a certificate given the
+ * key (x509_set_pubkey) (src/x509/pubkey.c decodes most CSRs another
+ * way).
  */
 #include <string.h>
 
@@ -16,6 +18,23 @@
 
 #include "hkms/x509.h"
 #include "fuzz.h"
+#include "x509_int.h"
+
+/* The SubjectPublicKeyInfo a certificate gets for key k (*der, length;
+ * 0 when it cannot be set). */
+static int
+cert_spki(EVP_PKEY *k, unsigned char **der)
+{
+	X509 *x = X509_new();
+	int n = 0;
+
+	*der = NULL;
+	if (x != NULL && x509_set_pubkey(x, k) == 1 &&
+	    (n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), der)) < 0)
+		n = 0;
+	X509_free(x);
+	return n;
+}
 
 static void
 same_as_ordinary(const uint8_t *data, size_t size, X509_REQ *csr)
@@ -40,6 +59,15 @@ same_as_ordinary(const uint8_t *data, size_t size, X509_REQ *csr)
 		b = X509_REQ_get0_pubkey(old);
 		FUZZ_CHECK((a == NULL) == (b == NULL));
 		FUZZ_CHECK(a == NULL || EVP_PKEY_eq(a, b) == 1);
+		if (a != NULL) {
+			unsigned char *sa, *sb;
+			int na = cert_spki(a, &sa), nb = cert_spki(b, &sb);
+
+			FUZZ_CHECK(na == nb && (na == 0 ||
+			    memcmp(sa, sb, (size_t)na) == 0));
+			OPENSSL_free(sa);
+			OPENSSL_free(sb);
+		}
 		memset(&e1, 0, sizeof(e1));
 		memset(&e2, 0, sizeof(e2));
 		rc1 = hkms_x509_csr_verify(csr, &e1);

@@ -84,5 +84,9 @@ foreach(t ${HKMS_FUZZ_TARGETS})
 		target_include_directories(${exe} PRIVATE
 			${CMAKE_SOURCE_DIR}/src/ops)
 	endif()
+	if(t STREQUAL "csr")	# src/x509/x509_int.h: x509_set_pubkey
+		target_include_directories(${exe} PRIVATE
+			${CMAKE_SOURCE_DIR}/src/x509)
+	endif()
 	target_link_libraries(${exe} ${HKMS_FUZZ_LIBS_${t}})
 endforeach()
