@@ -131,6 +131,28 @@ ec_curve_nid(EVP_PKEY *key)
 	return EC_GROUP_get_curve_name(g);
 }
 
+/* 1 if the key names its curve (an OID), 0 for explicit curve parameters:
+ * RFC 5480 2.1.1 allows namedCurve only in PKIX, and a certificate carries
+ * the key's parameters as they come (CA/B BR 7.1.3.1.2). */
+static int
+ec_named(EVP_PKEY *key)
+{
+	char enc[32];
+	const EC_KEY *ec;
+	const EC_GROUP *g;
+
+	if (EVP_PKEY_get0_provider(key) != NULL) {
+		if (EVP_PKEY_get_utf8_string_param(key,
+		    OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc), NULL) == 1)
+			return strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) == 0;
+		ERR_clear_error();
+	}
+	if ((ec = EVP_PKEY_get0_EC_KEY(key)) == NULL ||
+	    (g = EC_KEY_get0_group(ec)) == NULL)
+		return 0;
+	return (EC_GROUP_get_asn1_flag(g) & OPENSSL_EC_NAMED_CURVE) != 0;
+}
+
 static const char *
 curve_display(int nid)
 {
@@ -193,6 +215,11 @@ hkms_x509_check_key(EVP_PKEY *pub, struct hkms_err *err)
 		return check_rsa_exponent(pub, err);
 	case EVP_PKEY_EC:
 		nid = ec_curve_nid(pub);
+		if ((nid == NID_X9_62_prime256v1 || nid == NID_secp384r1 ||
+		    nid == NID_secp521r1) && !ec_named(pub))
+			return hkms_err_setc(err, HKMS_E_POLICY, "weak_key",
+			    "EC key with explicit curve parameters is not "
+			    "allowed: name the curve (P-256, P-384 or P-521)");
 		if (nid == NID_X9_62_prime256v1 || nid == NID_secp384r1 ||
 		    nid == NID_secp521r1)
 			return HKMS_OK;

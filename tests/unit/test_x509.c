@@ -749,6 +749,64 @@ test_csr_point_form_cert(void **state)
 	X509_free(ca);
 }
 
+/* hkms_x509_csr_build of key (NULL when refused) */
+static X509_REQ *
+make_csr_nocheck_probe(EVP_PKEY *k)
+{
+	struct hkms_err err = { 0 };
+	X509_REQ *r = NULL;
+
+	if (hkms_x509_csr_build(k, "/CN=probe.example", NULL, NULL, &r,
+	    &err) != HKMS_OK)
+		return NULL;
+	return r;
+}
+
+/* A P-256 key with explicit curve parameters: refused (RFC 5480 2.1.1,
+ * namedCurve only), the CSR and a certificate for it alike; the same
+ * curve named is fine. */
+static void
+test_csr_explicit_curve(void **state)
+{
+	struct hkms_err err = { 0 };
+	X509 *ca = self_signed(k_p256, "ca", "/CN=Root", NULL, 0), *x = NULL;
+	X509_REQ *req, *back = NULL;
+	unsigned char *der = NULL;
+	EVP_PKEY *k;
+	int len;
+
+	assert_non_null(ca);
+	assert_non_null(k = EVP_PKEY_dup(k_p256));
+	assert_int_equal(EVP_PKEY_set_utf8_string_param(k,
+	    "encoding", "explicit"), 1);
+	/* hkms's own CSR builder refuses the key: OpenSSL makes the CSR */
+	assert_null(make_csr_nocheck_probe(k));
+	assert_non_null(req = X509_REQ_new());
+	assert_int_equal(X509_NAME_add_entry_by_txt(
+	    X509_REQ_get_subject_name(req), "CN", MBSTRING_ASC,
+	    (const unsigned char *)"explicit.example", -1, -1, 0), 1);
+	assert_int_equal(X509_REQ_set_pubkey(req, k), 1);
+	assert_true(X509_REQ_sign(req, k, EVP_sha256()) > 0);
+	assert_true((len = i2d_X509_REQ(req, &der)) > 0);
+	assert_int_equal(hkms_x509_csr_parse(der, (size_t)len, &back, &err),
+	    HKMS_OK);
+	assert_int_equal(hkms_x509_csr_verify(back, &err), HKMS_E_POLICY);
+	assert_code(&err, "weak_key");
+	assert_non_null(strstr(err.detail, "explicit curve parameters"));
+	hkms_err_clear(&err);
+	assert_int_not_equal(issue(back, ca, k_p256, "tls-server", NULL, &x,
+	    &err), HKMS_OK);
+	assert_null(x);
+	assert_int_equal(hkms_x509_check_key(k, &err), HKMS_E_POLICY);
+	hkms_err_clear(&err);
+	assert_int_equal(hkms_x509_check_key(k_p256, &err), HKMS_OK);
+	X509_REQ_free(back);
+	X509_REQ_free(req);
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+	X509_free(ca);
+}
+
 static void
 test_csr_parse_bad(void **state)
 {
@@ -1948,6 +2006,7 @@ main(void)
 		cmocka_unit_test(test_csr_parse_bad),
 		cmocka_unit_test(test_csr_key_decode),
 		cmocka_unit_test(test_csr_point_form_cert),
+		cmocka_unit_test(test_csr_explicit_curve),
 		cmocka_unit_test(test_self_signed_tls_server_exact_extensions),
 		cmocka_unit_test(test_self_signed_ca),
 		cmocka_unit_test(test_csr_cannot_request_ca_powers),
