@@ -172,6 +172,9 @@ struct hkms_store_stamp {
 };
 int hkms_store_stamp(struct hkms_store *st, const char *kind,
     const char *name, struct hkms_store_stamp *out);
+/** 1 if two stamps are of the same file, unchanged (every field equal). */
+int hkms_store_stamp_same(const struct hkms_store_stamp *a,
+    const struct hkms_store_stamp *b);
 
 /** All records of kind as a new JSON array of meta objects sorted by name
  *  (json_decref). Temp files, staged and orphan PEMs are ignored. A kind

@@ -176,13 +176,6 @@ ops_ca_cache_free(struct ops_ca_cache *cc)
 	free(cc);
 }
 
-static int
-stamp_eq(const struct hkms_store_stamp *a, const struct hkms_store_stamp *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	    a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
-}
-
 /* A private copy of a cached CA; NULL if out of memory. */
 static struct ca *
 ca_copy(const struct ca *src)
@@ -226,7 +219,7 @@ cache_get(struct ops_ca_cache *cc, const char *name,
 	for (pp = &cc->head; (e = *pp) != NULL; pp = &e->next) {
 		if (strcmp(e->ca->name, name) != 0)
 			continue;
-		if (!stamp_eq(&e->stamp, st))
+		if (!hkms_store_stamp_same(&e->stamp, st))
 			break;
 		ca = ca_copy(e->ca);
 		if (pp != &cc->head) {	/* to the front */
@@ -298,7 +291,7 @@ ca_load(struct hkms_ops_ctx *c, const char *name, int active,
 		return rc;
 	/* cached only if the record did not change while it was read */
 	if (cc != NULL && hkms_store_stamp(c->store, CA_KIND, name, &st2) ==
-	    0 && stamp_eq(&st, &st2))
+	    0 && hkms_store_stamp_same(&st, &st2))
 		cache_put(cc, ca, &st);
 	*out = ca;
 	return HKMS_OK;

@@ -556,13 +556,6 @@ static char regs_dir[PATH_MAX];		/* the data dir of the slots */
 static struct reg_slot regs[REG_SLOTS];
 static unsigned long regs_clock;
 
-static int
-stamp_same(const struct hkms_store_stamp *a, const struct hkms_store_stamp *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	    a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
-}
-
 /* Empty every slot; caller holds regs_mu. */
 static void
 regs_clear(void)
@@ -630,7 +623,7 @@ reg_get(struct hkms_ops_ctx *c, const char *name, json_t **out,
 			if (regs[i].reg == NULL ||
 			    strcmp(regs[i].name, name) != 0)
 				continue;
-			if (stamp_same(&regs[i].stamp, &st)) {
+			if (hkms_store_stamp_same(&regs[i].stamp, &st)) {
 				reg = json_deep_copy(regs[i].reg);
 				regs[i].used = ++regs_clock;
 			}
@@ -645,7 +638,7 @@ reg_get(struct hkms_ops_ctx *c, const char *name, json_t **out,
 	    err)) != HKMS_OK)
 		return rc;
 	if (hkms_store_stamp(c->store, CLIENT_KIND, name, &st2) == 0 &&
-	    stamp_same(&st, &st2) &&
+	    hkms_store_stamp_same(&st, &st2) &&
 	    st.ctime_ns / 1000000000LL + 2 <= (long long)time(NULL))
 		reg_put(dir, name, reg, &st);
 	*out = reg;

@@ -272,13 +272,6 @@ slot_is(const struct slot *s, const void *svc, const unsigned char *id,
 	return s->svc == svc && s->idlen == n && memcmp(s->id, id, n) == 0;
 }
 
-static int
-stamp_eq(const struct hkms_store_stamp *a, const struct hkms_store_stamp *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	    a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
-}
-
 /* ---- signing ---- */
 
 struct ocsp_sign_arg {
@@ -390,7 +383,8 @@ answer_cached(struct hkms_ops_ctx *c, struct answer *a, OCSP_REQUEST *req,
 	if (!s->signing && s->der != NULL &&
 	    slot_is(s, c->service, idbuf, (size_t)n) &&
 	    s->status == a->st.status && now < s->refresh_at &&
-	    strcmp(s->ca, a->ca->name) == 0 && stamp_eq(&s->ca_stamp, &cs)) {
+	    strcmp(s->ca, a->ca->name) == 0 &&
+	    hkms_store_stamp_same(&s->ca_stamp, &cs)) {
 		if ((*resp = malloc(s->len)) == NULL) {
 			pthread_mutex_unlock(&cache_mu);
 			return hkms_err_set(err, HKMS_E_NOMEM,
@@ -415,7 +409,8 @@ answer_cached(struct hkms_ops_ctx *c, struct answer *a, OCSP_REQUEST *req,
 	 * same status and CA, is kept: served if the token cannot sign */
 	if (s->der != NULL && !(slot_is(s, c->service, idbuf, (size_t)n) &&
 	    s->status == a->st.status && now < s->expires &&
-	    strcmp(s->ca, a->ca->name) == 0 && stamp_eq(&s->ca_stamp, &cs))) {
+	    strcmp(s->ca, a->ca->name) == 0 &&
+	    hkms_store_stamp_same(&s->ca_stamp, &cs))) {
 		free(s->der);
 		s->der = NULL;
 		s->len = 0;

@@ -474,11 +474,11 @@ hkms_store_psync_wait(struct hkms_store *st, struct hkms_psync *p)
 	return p->err;
 }
 
-/* The rest of a begin: mode, contents, writeback started; on failure
- * the file is aborted. */
-/* Cut fd to len bytes if it is longer (0, or an errno). */
-static int
-cut_to(int fd, size_t len)
+/* Cut fd to len bytes if it is longer (0, or an errno): a file written
+ * over from its start (a kept spare, a reservation) keeps nothing of
+ * older, longer contents. */
+int
+hkms_store_cut_to(int fd, size_t len)
 {
 	struct stat sb;
 
@@ -489,6 +489,8 @@ cut_to(int fd, size_t len)
 	return 0;
 }
 
+/* The rest of a begin: mode, contents, writeback started; on failure
+ * the file is aborted. */
 static enum hkms_rc
 atomic_fill(struct hkms_atomic *a, const void *data, size_t len,
     unsigned mode, struct hkms_err *err)
@@ -508,7 +510,7 @@ atomic_fill(struct hkms_atomic *a, const void *data, size_t len,
 	/* a kept spare was overwritten from its start, not emptied first:
 	 * cut what is left of its older, longer contents (within its one
 	 * block: nothing is freed) */
-	if (a->spare && (e = cut_to(a->fd, len)) != 0) {
+	if (a->spare && (e = hkms_store_cut_to(a->fd, len)) != 0) {
 		rc = io_error(err, e, "truncate", a->tmp);
 		goto out;
 	}

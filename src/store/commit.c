@@ -360,7 +360,6 @@ write_records(void *arg, const struct hkms_audit_rec *recs, size_t n,
 	struct batch *b = arg;
 	enum hkms_rc rc;
 	char *dump = NULL;
-	struct stat sb;
 	size_t i, len;
 	int e;
 
@@ -387,11 +386,8 @@ write_records(void *arg, const struct hkms_audit_rec *recs, size_t n,
 		e = hkms_store_write_all(o->fd, dump, len);
 		free(dump);
 		dump = NULL;
-		if (e == 0 && fstat(o->fd, &sb) != 0)
-			e = errno;
-		if (e == 0 && sb.st_size > (off_t)len &&
-		    ftruncate(o->fd, (off_t)len) != 0)
-			e = errno;
+		if (e == 0)
+			e = hkms_store_cut_to(o->fd, len);
 		if (e != 0)
 			return io_fail(err, e, "write", o->r->path);
 		/* start the writeback now */

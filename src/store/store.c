@@ -160,26 +160,21 @@ kind_dirs_ok(struct hkms_store *st, const char *kind, struct hkms_err *err)
 	return kind_dirs_check(st, kind, NULL, err);
 }
 
-/* "<dir>/<kind>/<name><ext>", validated. */
+/* "<dir>/<kind>/<name><ext>", validated, its kind's directories checked. */
 static enum hkms_rc
 rec_path(struct hkms_store *st, const char *kind, const char *name,
     const char *ext, char **out, struct hkms_err *err)
 {
 	enum hkms_rc rc;
-	char file[128];
 
-	if (!hkms_store_kind_valid(kind))
-		return hkms_err_set(err, HKMS_E_INVALID, "invalid store kind "
-		    "'%s'", kind ? kind : "(null)");
-	if (!name_ok(name))
-		return hkms_err_setc(err, HKMS_E_INVALID, "invalid_name",
-		    "invalid name '%s'", name ? name : "(null)");
-	if ((rc = kind_dirs_ok(st, kind, err)) != HKMS_OK)
+	if ((rc = hkms_store_rec_path_nocheck(st, kind, name, ext, out,
+	    err)) != HKMS_OK)
 		return rc;
-	snprintf(file, sizeof(file), "%s%s", name, ext);
-	if ((*out = hkms_store_join(st->dir, kind, file)) == NULL)
-		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
-	return HKMS_OK;
+	if ((rc = kind_dirs_ok(st, kind, err)) != HKMS_OK) {
+		free(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 void
@@ -1080,6 +1075,14 @@ hkms_store_stamp(struct hkms_store *st, const char *kind, const char *name,
 	out->ctime_ns = (long long)sb.st_ctim.tv_sec * 1000000000LL +
 	    sb.st_ctim.tv_nsec;
 	return 0;
+}
+
+int
+hkms_store_stamp_same(const struct hkms_store_stamp *a,
+    const struct hkms_store_stamp *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	    a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
 }
 
 static int

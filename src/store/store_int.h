@@ -108,6 +108,8 @@ void hkms_store_crash_point(const char *step);
 
 /** Write all of len bytes, retrying on EINTR and short writes; 0 or errno. */
 int hkms_store_write_all(int fd, const void *data, size_t len);
+/** Cut fd to len bytes if it is longer; 0 or errno. */
+int hkms_store_cut_to(int fd, size_t len);
 
 /** fsync() the directory that contains path (dir = 1: path is the dir). */
 /** Open path's directory (dir: path itself) read-only, to fsync it; the

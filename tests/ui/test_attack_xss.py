@@ -186,23 +186,22 @@ def run():
             ("#/clients/evilclient", ["img src=x onerror=window.__xss=1"]),
             ("#/audit", []),
         ]
-        for h, show in screens:
+        def visit(h, show):
             c.goto(h)
             # the screens fill in after their GETs: wait for the text
             for s in show:
                 wait_until(lambda: s in c.driver.execute_script(
                     "return document.getElementById('main').textContent"),
                     15, "%s to show %r" % (h, s))
+
+        for h, show in screens:
+            visit(h, show)
             probe(c, h, show)
         # the narrow window: the long fields wrap, the page does not scroll
         # sideways
         c.set_size(420, 800)
         for h, show in screens:
-            c.goto(h)
-            for s in show:
-                wait_until(lambda: s in c.driver.execute_script(
-                    "return document.getElementById('main').textContent"),
-                    15, "%s to show %r" % (h, s))
+            visit(h, show)
             probe(c, h + " (narrow)")
         c.set_size(1280, 800)
         # an audit record opened whole
