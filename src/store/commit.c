@@ -69,6 +69,7 @@ hkms_store_gc_init(struct hkms_store *st)
 {
 	pthread_mutex_init(&st->gc_mu, NULL);
 	pthread_cond_init(&st->gc_cv, NULL);
+	pthread_cond_init(&st->gc_gather_cv, NULL);
 	hkms_store_syncpool_init(&st->sync);
 }
 
@@ -76,6 +77,7 @@ void
 hkms_store_gc_fini(struct hkms_store *st)
 {
 	hkms_store_syncpool_fini(&st->sync);
+	pthread_cond_destroy(&st->gc_gather_cv);
 	pthread_cond_destroy(&st->gc_cv);
 	pthread_mutex_destroy(&st->gc_mu);
 }
@@ -89,7 +91,11 @@ hkms_store_commit_intent(struct hkms_store *st, int delta)
 	st->gc_inflight += delta;
 	if (st->gc_inflight < 0)
 		st->gc_inflight = 0;
-	pthread_cond_broadcast(&st->gc_cv);
+	/* only a withdrawn intent can end the leader's wait; no one else
+	 * waits on a count (waking every queued operation here cost two
+	 * context switches each per intent) */
+	if (delta < 0 && st->gc_gathering)
+		pthread_cond_signal(&st->gc_gather_cv);
 	pthread_mutex_unlock(&st->gc_mu);
 }
 
@@ -647,12 +653,16 @@ queued(const struct hkms_store *st)
 }
 
 /*
- * The leader (gc_mu held): while more operations of this process have
- * announced a commit (hkms_store_commit_intent) than are queued — the
- * others are still building or signing —
- * wait for them, at most as long as the last batch took to write (and
- * never more than 2 ms): one batch for all of them costs about what one
- * batch for the leader alone would. gc_busy is set, so no one else leads.
+ * The leader (gc_mu held), alone in the queue: while more operations of
+ * this process have announced a commit (hkms_store_commit_intent) than
+ * are queued — the others are still building or signing — wait for
+ * them, at most as long as the last batch took to write (and never more
+ * than 2 ms): one batch for all of them costs about what one batch for
+ * the leader alone would. With two or more queued the batch goes at once:
+ * the operations still running arrive while it writes and make the next
+ * batch, so the device is never idle while anything is queued (waiting
+ * for them too left it idle for up to 2 ms per batch with 8 callers).
+ * gc_busy is set, so no one else leads.
  */
 static void
 gather_wait(struct hkms_store *st)
@@ -660,6 +670,8 @@ gather_wait(struct hkms_store *st)
 	long long budget = st->gc_last_ns, end;
 	struct timespec ts;
 
+	if (queued(st) >= 2)
+		return;
 	if (budget > 2000000)
 		budget = 2000000;
 	if (budget <= 0)
@@ -668,10 +680,13 @@ gather_wait(struct hkms_store *st)
 	end = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec + budget;
 	ts.tv_sec = (time_t)(end / 1000000000LL);
 	ts.tv_nsec = (long)(end % 1000000000LL);
+	st->gc_gathering = 1;
 	while ((size_t)st->gc_inflight > queued(st) &&
 	    queued(st) < HKMS_STORE_GROUP_MAX)
-		if (pthread_cond_timedwait(&st->gc_cv, &st->gc_mu, &ts) != 0)
+		if (pthread_cond_timedwait(&st->gc_gather_cv, &st->gc_mu,
+		    &ts) != 0)
 			break;
+	st->gc_gathering = 0;
 }
 
 enum hkms_rc
@@ -713,8 +728,8 @@ hkms_store_commit(struct hkms_store *st, struct hkms_store_rsv *r,
 			st->gc_head = &me;
 		st->gc_tail = &me;
 	}
-	if (!me.done)
-		pthread_cond_broadcast(&st->gc_cv);	/* a waiting leader */
+	if (!me.done && st->gc_gathering)
+		pthread_cond_signal(&st->gc_gather_cv);	/* a waiting leader */
 	while (!me.done) {
 		if (st->gc_busy) {
 			pthread_cond_wait(&st->gc_cv, &st->gc_mu);

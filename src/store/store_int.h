@@ -70,9 +70,13 @@ struct hkms_store {
 	/* group commit (commit.c): operations waiting to commit, and
 	 * whether a leader is writing a batch; all under gc_mu */
 	pthread_mutex_t gc_mu;
-	pthread_cond_t gc_cv;
+	pthread_cond_t gc_cv;	/* a batch ended: its operations are done,
+				 * the lead is free (broadcast once a batch) */
+	pthread_cond_t gc_gather_cv;	/* the gathering leader: an operation
+					 * queued or an intent withdrawn */
 	struct gc_op *gc_head, *gc_tail;
 	int gc_busy;
+	int gc_gathering;	/* the leader waits in gather_wait */
 	int gc_inflight;	/* operations running that will commit
 				 * (hkms_store_commit_intent) */
 	long long gc_last_ns;	/* how long the last batch took */
