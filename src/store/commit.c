@@ -52,6 +52,10 @@ struct gc_op {
 	struct hkms_store_rsv *r;
 	json_t *meta, *detail;
 	const char *actor, *op, *object;
+	/* the record dumped by its caller before it queued, outside any
+	 * lock; the leader fills in the line's seq and hash */
+	struct hkms_rec_tmpl tmpl;
+	long long when;		/* its "updated" */
 	/* results */
 	enum hkms_rc rc;
 	struct hkms_err err;
@@ -366,14 +370,22 @@ write_records(void *arg, const struct hkms_audit_rec *recs, size_t n,
 	struct batch *b = arg;
 	enum hkms_rc rc;
 	char *dump = NULL;
-	size_t i, len;
+	size_t i, len = 0;
 	int e;
 
 	for (i = 0; i < n; i++) {
 		struct gc_op *o = b->ops[i];
 
-		if ((rc = hkms_store_record_dump(o->r->name, o->meta,
-		    recs[i].seq, recs[i].hash, &dump, err)) != HKMS_OK)
+		/* the caller's dump with the stamp filled in: the bytes
+		 * hkms_store_record_dump would give (test_store_rec_tmpl) */
+		if (o->tmpl.text != NULL)
+			rc = hkms_store_rec_tmpl_fill(&o->tmpl, recs[i].seq,
+			    recs[i].hash, &dump, &len, err);
+		else if ((rc = hkms_store_record_dump_at(o->r->name, o->meta,
+		    recs[i].seq, recs[i].hash, o->when, &dump, err)) ==
+		    HKMS_OK)
+			len = strlen(dump);
+		if (rc != HKMS_OK)
 			return rc;
 		/* not O_TRUNC: the record is written over the reservation
 		 * from its start and the file cut to the record's length
@@ -388,7 +400,6 @@ write_records(void *arg, const struct hkms_audit_rec *recs, size_t n,
 			free(dump);
 			return rc;
 		}
-		len = strlen(dump);
 		e = hkms_store_write_all(o->fd, dump, len);
 		free(dump);
 		dump = NULL;
@@ -695,6 +706,7 @@ hkms_store_commit(struct hkms_store *st, struct hkms_store_rsv *r,
     json_t *detail, long long *seq, struct hkms_err *err)
 {
 	struct gc_op me, *batch[HKMS_STORE_GROUP_MAX], *o;
+	enum hkms_rc rc;
 	long long t0;
 	size_t n;
 
@@ -711,6 +723,15 @@ hkms_store_commit(struct hkms_store *st, struct hkms_store_rsv *r,
 	me.op = op;
 	me.object = object;
 	me.fd = -1;
+	/* the record's JSON now, in the caller's thread: the leader only
+	 * fills in the stamp (no copy, no dump under the data lock) */
+	me.when = (long long)time(NULL);
+	if (meta != NULL && !json_is_object(meta))
+		return hkms_err_set(err, HKMS_E_INVALID, "metadata for '%s' "
+		    "is not a JSON object", r->name);
+	if ((rc = hkms_store_rec_tmpl_make(r->name, meta, me.when, &me.tmpl,
+	    err)) != HKMS_OK)
+		return rc;
 	if (holds_data_lock(st)) {
 		batch[0] = &me;
 		run_batch(st, batch, 1);
@@ -760,6 +781,7 @@ hkms_store_commit(struct hkms_store *st, struct hkms_store_rsv *r,
 		pthread_cond_broadcast(&st->gc_cv);
 	}
 	pthread_mutex_unlock(&st->gc_mu);
+	hkms_store_rec_tmpl_free(&me.tmpl);
 	if (seq != NULL)
 		*seq = me.seq;
 	if (me.rc != HKMS_OK && err != NULL)

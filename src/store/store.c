@@ -847,6 +847,14 @@ enum hkms_rc
 hkms_store_record_dump(const char *name, json_t *meta, long long seq,
     const char *hash, char **out, struct hkms_err *err)
 {
+	return hkms_store_record_dump_at(name, meta, seq, hash,
+	    (long long)time(NULL), out, err);
+}
+
+enum hkms_rc
+hkms_store_record_dump_at(const char *name, json_t *meta, long long seq,
+    const char *hash, long long when, char **out, struct hkms_err *err)
+{
 	char now[32], *dump = NULL, *d2;
 	json_t *rec;
 	size_t dl;
@@ -859,7 +867,7 @@ hkms_store_record_dump(const char *name, json_t *meta, long long seq,
 	json_object_set_new(rec, "schema", json_integer(HKMS_STORE_SCHEMA));
 	json_object_set_new(rec, "name", json_string(name));
 	json_object_set_new(rec, "updated",
-	    json_string(hkms_time_str((int64_t)time(NULL), now)));
+	    json_string(hkms_time_str((int64_t)when, now)));
 	if (seq > 0) {
 		json_object_set_new(rec, "audit_seq", json_integer(seq));
 		json_object_set_new(rec, "audit_hash", json_string(hash));
@@ -878,6 +886,90 @@ hkms_store_record_dump(const char *name, json_t *meta, long long seq,
 	memcpy(d2 + dl, "\n", 2);
 	*out = d2;
 	return HKMS_OK;
+}
+
+/*
+ * The stamp's members are top-level keys of the record: in the indented
+ * dump they follow a newline and exactly two spaces, which no nested key
+ * (four spaces or more) and no string (a newline in it is escaped) can
+ * produce, so the one place of each is found without parsing.
+ */
+#define TMPL_HASH_KEY "\n  \"audit_hash\": \""
+#define TMPL_SEQ_KEY "\n  \"audit_seq\": "
+#define TMPL_SEQ 1
+
+enum hkms_rc
+hkms_store_rec_tmpl_make(const char *name, json_t *meta, long long when,
+    struct hkms_rec_tmpl *t, struct hkms_err *err)
+{
+	char zeros[65], *p, *q;
+	enum hkms_rc rc;
+
+	memset(t, 0, sizeof(*t));
+	memset(zeros, '0', 64);
+	zeros[64] = '\0';
+	if ((rc = hkms_store_record_dump_at(name, meta, TMPL_SEQ, zeros, when,
+	    &t->text, err)) != HKMS_OK)
+		return rc;
+	t->len = strlen(t->text);
+	if ((p = strstr(t->text, TMPL_HASH_KEY)) == NULL ||
+	    strstr(p + 1, TMPL_HASH_KEY) != NULL ||
+	    (q = strstr(t->text, TMPL_SEQ_KEY)) == NULL ||
+	    strstr(q + 1, TMPL_SEQ_KEY) != NULL ||
+	    strncmp(p + strlen(TMPL_HASH_KEY), zeros, 64) != 0 ||
+	    p[strlen(TMPL_HASH_KEY) + 64] != '"' ||
+	    q[strlen(TMPL_SEQ_KEY)] != '0' + TMPL_SEQ ||
+	    (q[strlen(TMPL_SEQ_KEY) + 1] != ',' &&
+	    q[strlen(TMPL_SEQ_KEY) + 1] != '\n')) {
+		/* cannot happen; the caller dumps the record whole */
+		hkms_store_rec_tmpl_free(t);
+		return HKMS_OK;
+	}
+	t->hash_off = (size_t)(p - t->text) + strlen(TMPL_HASH_KEY);
+	t->seq_off = (size_t)(q - t->text) + strlen(TMPL_SEQ_KEY);
+	t->seq_len = 1;
+	return HKMS_OK;
+}
+
+enum hkms_rc
+hkms_store_rec_tmpl_fill(const struct hkms_rec_tmpl *t, long long seq,
+    const char *hash, char **out, size_t *len, struct hkms_err *err)
+{
+	char num[32], *b;
+	size_t nl, k;
+	int n;
+
+	*out = NULL;
+	n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+	    (json_int_t)seq);
+	if (t->text == NULL || seq <= 0 || n <= 0 || hash == NULL ||
+	    strlen(hash) != 64 || strspn(hash, "0123456789abcdef") != 64)
+		return hkms_err_set(err, HKMS_E_INTERNAL, "record template: "
+		    "bad stamp");
+	nl = (size_t)n;
+	if ((b = malloc(t->len - t->seq_len + nl + 1)) == NULL)
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	/* the text with the seq replaced (its length may differ), then the
+	 * hash over its placeholder (the same length) where it now is */
+	k = t->seq_off + t->seq_len;
+	memcpy(b, t->text, t->seq_off);
+	memcpy(b + t->seq_off, num, nl);
+	memcpy(b + t->seq_off + nl, t->text + k, t->len - k);
+	memcpy(b + (t->hash_off < t->seq_off ? t->hash_off :
+	    t->hash_off - t->seq_len + nl), hash, 64);
+	*len = t->len - t->seq_len + nl;
+	b[*len] = '\0';
+	*out = b;
+	return HKMS_OK;
+}
+
+void
+hkms_store_rec_tmpl_free(struct hkms_rec_tmpl *t)
+{
+	if (t == NULL)
+		return;
+	free(t->text);
+	memset(t, 0, sizeof(*t));
 }
 
 enum hkms_rc

@@ -221,6 +221,33 @@ enum hkms_rc hkms_audit_append_group(struct hkms_store *st,
  *  stamp when seq > 0, pem_sha256 removed): malloc'd, ends in '\n'. */
 enum hkms_rc hkms_store_record_dump(const char *name, json_t *meta,
     long long seq, const char *hash, char **out, struct hkms_err *err);
+/** hkms_store_record_dump with "updated" at when (seconds). */
+enum hkms_rc hkms_store_record_dump_at(const char *name, json_t *meta,
+    long long seq, const char *hash, long long when, char **out,
+    struct hkms_err *err);
+
+/** A record dumped before its audit line is known (group commit: built
+ *  by the caller, outside the data lock): the dump with a placeholder
+ *  audit_seq and audit_hash, and where they are. */
+struct hkms_rec_tmpl {
+	char *text;	/* NULL: none (hkms_store_record_dump then) */
+	size_t len;
+	size_t hash_off;	/* the 64 placeholder hex digits */
+	size_t seq_off, seq_len;	/* the placeholder integer */
+};
+
+/** Dump name/meta as hkms_store_record_dump_at would with a line not yet
+ *  known; hkms_store_rec_tmpl_fill() then gives, for (seq, hash), the
+ *  very bytes hkms_store_record_dump_at(name, meta, seq, hash, when)
+ *  gives. */
+enum hkms_rc hkms_store_rec_tmpl_make(const char *name, json_t *meta,
+    long long when, struct hkms_rec_tmpl *t, struct hkms_err *err);
+/** The record for seq (> 0) and hash (64 lower-case hex digits):
+ *  malloc'd, NUL-terminated, *len its length. */
+enum hkms_rc hkms_store_rec_tmpl_fill(const struct hkms_rec_tmpl *t,
+    long long seq, const char *hash, char **out, size_t *len,
+    struct hkms_err *err);
+void hkms_store_rec_tmpl_free(struct hkms_rec_tmpl *t);
 
 /** Recovery of reservation files (<name>.rsv) in dirpath: with would
  *  set, note what would be done; else remove stale ones. *changed = 1

@@ -23,6 +23,7 @@
 #include <pthread.h>
 
 #include "hkms/store.h"
+#include "store_int.h"
 
 struct fx {
 	char dir[64];
@@ -1365,6 +1366,77 @@ test_store_overwrite_longer(void **state)
 	json_decref(rep);
 }
 
+/*
+ * The group commit dumps each record before its line is known and fills
+ * in audit_seq/audit_hash under the lock: the result must be the very
+ * bytes hkms_store_record_dump gives, whatever the record holds (odd
+ * names, unicode, escapes, keys that look like the stamp, nested stamps,
+ * a stamp already in the metadata) and whatever the seq's width.
+ */
+static void
+test_store_rec_tmpl(void **state)
+{
+	static const char *const metas[] = {
+		NULL,
+		"{}",
+		"{\"serial\":\"AB\",\"pem\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\n"
+		    "-----END CERTIFICATE-----\\n\"}",
+		"{\"subject\":\"CN=caf\\u00e9 \\u65e5\\u672c \\ud83d\\ude00\","
+		    "\"a\":\"\\n  \\\"audit_seq\\\": 1,\\n  \\\"audit_hash\\\": \\\"\"}",
+		"{\"audit_seq\":77,\"audit_hash\":\"zz\",\"renamed_from\":\"x\","
+		    "\"pem_sha256\":\"y\",\"z\":[1,{\"audit_seq\":1,"
+		    "\"audit_hash\":\"0000000000000000000000000000000000000000"
+		    "000000000000000000000000\"}]}",
+		"{\"audit\":1,\"audit_s\":\"q\",\"audit_seq0\":2,\"aaa\":"
+		    "{\"b\":{\"c\":\"\\u0000\\t\\\"\\\\\"}},\"zzz\":null}",
+	};
+	static const char *const names[] = { "AB", "x.y-z_1",
+	    "caf\xc3\xa9", "0123456789ABCDEF0123456789ABCDEF01234567" };
+	static const long long seqs[] = { 1, 2, 9, 10, 99, 12345,
+	    9007199254740993LL };
+	char hash[65], *a = NULL, *b = NULL;
+	struct hkms_rec_tmpl t;
+	struct hkms_err err = { 0 };
+	size_t i, k, s, len;
+	json_t *m;
+
+	(void)state;
+	for (i = 0; i < sizeof(metas) / sizeof(metas[0]); i++) {
+		m = metas[i] ? json_loads(metas[i], JSON_ALLOW_NUL, NULL) :
+		    NULL;
+		assert_true(metas[i] == NULL || m != NULL);
+		for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+			assert_int_equal(hkms_store_rec_tmpl_make(names[k], m,
+			    1700000000 + (long long)i, &t, &err), HKMS_OK);
+			/* found, not the whole-dump fallback */
+			assert_non_null(t.text);
+			for (s = 0; s < sizeof(seqs) / sizeof(seqs[0]); s++) {
+				snprintf(hash, sizeof(hash), "%016llx%016llx"
+				    "%016llx%016llx", seqs[s] * 7919ULL,
+				    (unsigned long long)i, (unsigned long long)k,
+				    0xfedcba9876543210ULL);
+				assert_int_equal(hkms_store_record_dump_at(
+				    names[k], m, seqs[s], hash,
+				    1700000000 + (long long)i, &a, &err),
+				    HKMS_OK);
+				assert_int_equal(hkms_store_rec_tmpl_fill(&t,
+				    seqs[s], hash, &b, &len, &err), HKMS_OK);
+				assert_int_equal(len, strlen(a));
+				assert_string_equal(b, a);
+				free(a);
+				free(b);
+			}
+			/* a stamp that is not one is refused, never written */
+			assert_int_not_equal(hkms_store_rec_tmpl_fill(&t, 0,
+			    hash, &b, &len, &err), HKMS_OK);
+			assert_int_not_equal(hkms_store_rec_tmpl_fill(&t, 3,
+			    "\"},\"x", &b, &len, &err), HKMS_OK);
+			hkms_store_rec_tmpl_free(&t);
+		}
+		json_decref(m);
+	}
+}
+
 int
 main(void)
 {
@@ -1372,6 +1444,7 @@ main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_store_write_atomic_replaces),
 		T(test_store_commit_rsv_hardlink),
+		T(test_store_rec_tmpl),
 		T(test_store_overwrite_longer),
 		T(test_store_write_atomic_failure_keeps_old),
 		T(test_store_put_get),
