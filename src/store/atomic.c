@@ -133,8 +133,9 @@ link_refused(struct hkms_err *err, const char *path)
  * or root) and not writable by group or others, as the data dir itself
  * (hkms_path_check_safe): one left by another user, or opened up by a
  * chmod, is refused rather than trusted. */
-static enum hkms_rc
-owned_ok(const char *path, const struct stat *sb, struct hkms_err *err)
+enum hkms_rc
+hkms_store_owned_ok(const char *path, const struct stat *sb,
+    struct hkms_err *err)
 {
 	if (sb->st_uid != 0 && sb->st_uid != geteuid())
 		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
@@ -181,7 +182,7 @@ hkms_store_open_file(const char *path, int flags, unsigned mode, int *out,
 		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
 		    "refusing '%s': not a regular file", path);
 	}
-	if ((rc = owned_ok(path, &sb, err)) != HKMS_OK) {
+	if ((rc = hkms_store_owned_ok(path, &sb, err)) != HKMS_OK) {
 		close(fd);
 		return rc;
 	}
@@ -282,7 +283,7 @@ hkms_store_real_dir(const char *path, struct hkms_err *err)
 	if (!S_ISDIR(sb.st_mode))
 		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
 		    "refusing '%s': not a directory", path);
-	return owned_ok(path, &sb, err);
+	return hkms_store_owned_ok(path, &sb, err);
 }
 
 enum hkms_rc

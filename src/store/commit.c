@@ -46,6 +46,11 @@ struct hkms_store_rsv {
 	char *kind, *name;
 	char *path;		/* <dir>/<kind>/<name>.rsv */
 	int committed;		/* renamed into place: nothing to remove */
+	int fd;			/* the reservation file, kept open from its
+				 * creation for the record (-1: handed to
+				 * the batch) */
+	dev_t dev;		/* its identity: the name must still be it */
+	ino_t ino;
 };
 
 struct gc_op {
@@ -159,12 +164,13 @@ rec_mode(const char *kind)
  */
 static enum hkms_rc
 make_rsv(const char *path, unsigned mode, const char *data, size_t len,
-    const char *kind, const char *name, struct hkms_err *err)
+    const char *kind, const char *name, int *out, struct hkms_err *err)
 {
 	char dir[PATH_MAX], proc[64];
 	const char *slash = strrchr(path, '/');
 	int fd, e, tmpfile = 1;
 
+	*out = -1;
 	if (slash == NULL || (size_t)(slash - path) >= sizeof(dir))
 		return hkms_err_set(err, HKMS_E_INVALID, "bad path '%s'", path);
 	memcpy(dir, path, (size_t)(slash - path));
@@ -206,7 +212,7 @@ make_rsv(const char *path, unsigned mode, const char *data, size_t len,
 			return io_fail(err, e, "reserve", path);
 		}
 	}
-	close(fd);
+	*out = fd;	/* the record is written through it (write_records) */
 	return HKMS_OK;
 }
 
@@ -232,6 +238,7 @@ hkms_store_reserve(struct hkms_store *st, const char *kind,
 		goto out;
 	}
 	r->st = st;
+	r->fd = -1;
 	/* kind and name valid, then the kind's directories checked once
 	 * (and a sub-kind made) for both paths */
 	if ((rc = hkms_store_rec_path_nocheck(st, kind, name, ".rsv",
@@ -250,8 +257,15 @@ hkms_store_reserve(struct hkms_store *st, const char *kind,
 	n = snprintf(buf, sizeof(buf), "{\"pid\":%ld,\"pid_start\":%lld}\n",
 	    (long)getpid(), own_start());
 	if ((rc = make_rsv(r->path, rec_mode(kind), buf, (size_t)n, kind, name,
-	    err)) != HKMS_OK)
+	    &r->fd, err)) != HKMS_OK)
 		goto out;
+	if (fstat(r->fd, &sb) != 0) {
+		rc = io_fail(err, errno, "reserve", r->path);
+		unlink(r->path);
+		goto out;
+	}
+	r->dev = sb.st_dev;
+	r->ino = sb.st_ino;
 	hkms_store_crash_point("gc_reserved");
 	/* the name is ours now; a record made before we reserved it wins */
 	if (lstat(jp, &sb) == 0) {
@@ -265,6 +279,8 @@ hkms_store_reserve(struct hkms_store *st, const char *kind,
 	rc = HKMS_OK;
 out:
 	if (r != NULL) {
+		if (r->fd >= 0)
+			close(r->fd);
 		free(r->path);
 		free(r->kind);
 		free(r->name);
@@ -281,6 +297,8 @@ hkms_store_release(struct hkms_store_rsv *r)
 		return;
 	if (!r->committed && r->path != NULL)
 		(void)unlink(r->path);
+	if (r->fd >= 0)
+		close(r->fd);
 
 	free(r->path);
 	free(r->kind);
@@ -361,6 +379,36 @@ fail_op(struct gc_op *o, enum hkms_rc rc, const struct hkms_err *e)
 		o->err.rc = rc;
 }
 
+/*
+ * The reservation's descriptor is the file this operation created (by
+ * O_TMPFILE + link or O_EXCL): it is written through only while its name
+ * is still that file (lstat: same device and inode, a regular file) and
+ * the file has no second name (a hard link made since, to be written
+ * through too); a name replaced since the reservation — by another file
+ * or a link to one outside — is refused and never renamed into a record
+ * (test_store_commit_rsv_hardlink, test_store_commit_rsv_replaced).
+ */
+static enum hkms_rc
+rsv_still_ours(const struct hkms_store_rsv *r, struct hkms_err *err)
+{
+	struct stat ls, fs;
+
+	if (r->fd < 0)
+		return hkms_err_set(err, HKMS_E_INVALID, "reservation '%s' "
+		    "has no file", r->path);
+	if (lstat(r->path, &ls) != 0 || fstat(r->fd, &fs) != 0)
+		return io_fail(err, errno, "check", r->path);
+	if (!S_ISREG(ls.st_mode) || ls.st_dev != r->dev ||
+	    ls.st_ino != r->ino || fs.st_dev != r->dev ||
+	    fs.st_ino != r->ino || fs.st_nlink != 1)
+		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing '%s': not the file reserved (replaced, or it "
+		    "has another name)", r->path);
+	/* and still as hkms_store_open_file would take it: ours (or
+	 * root's), not group/world-writable (a chown or chmod since) */
+	return hkms_store_owned_ok(r->path, &fs, err);
+}
+
 /* Under the audit lock, every line's seq and hash known: write each
  * record into its reservation file and start its writeback. */
 static enum hkms_rc
@@ -387,6 +435,15 @@ write_records(void *arg, const struct hkms_audit_rec *recs, size_t n,
 			len = strlen(dump);
 		if (rc != HKMS_OK)
 			return rc;
+		/* through the reservation's own descriptor, kept from its
+		 * creation; its name must still be that file, with no other
+		 * name (rsv_still_ours) */
+		if ((rc = rsv_still_ours(o->r, err)) != HKMS_OK) {
+			free(dump);
+			return rc;
+		}
+		o->fd = o->r->fd;
+		o->r->fd = -1;	/* the batch closes it */
 		/* not O_TRUNC: the record is written over the reservation
 		 * from its start and the file cut to the record's length
 		 * (a record is longer than a reservation: nothing is cut,
@@ -394,13 +451,10 @@ write_records(void *arg, const struct hkms_audit_rec *recs, size_t n,
 		 * it); a crash half-way leaves neither a reservation nor a
 		 * record, which recovery drops as it drops a whole record
 		 * in a .rsv */
-		rc = hkms_store_open_file(o->r->path, O_WRONLY, 0, &o->fd,
-		    err);
-		if (rc != HKMS_OK) {
-			free(dump);
-			return rc;
-		}
-		e = hkms_store_write_all(o->fd, dump, len);
+		/* from its start: the descriptor is past the reservation's
+		 * content */
+		e = lseek(o->fd, 0, SEEK_SET) != 0 ? errno :
+		    hkms_store_write_all(o->fd, dump, len);
 		free(dump);
 		dump = NULL;
 		if (e == 0)

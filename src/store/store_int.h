@@ -143,6 +143,11 @@ enum hkms_rc hkms_store_real_dir(const char *path, struct hkms_err *err);
 
 /** "unsafe_path" if path is a symlink; HKMS_OK otherwise (also missing). */
 enum hkms_rc hkms_store_not_link(const char *path, struct hkms_err *err);
+struct stat;
+/** The owner and mode rule of hkms_store_open_file() for sb (of path):
+ *  root's or ours, not group/world-writable; else unsafe_path. */
+enum hkms_rc hkms_store_owned_ok(const char *path, const struct stat *sb,
+    struct hkms_err *err);
 
 /** 1 if an error code from a write-ish syscall means "disk full". */
 int hkms_store_errno_nospace(int e);

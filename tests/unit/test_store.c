@@ -1367,6 +1367,66 @@ test_store_overwrite_longer(void **state)
 }
 
 /*
+ * The record is written through the descriptor the reservation was made
+ * with: a reservation name replaced meanwhile by another file (of ours,
+ * a single link: what an open by name would accept) or given a second
+ * name is refused, and the replacement never becomes the record.
+ */
+static void
+test_store_commit_rsv_replaced(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	struct hkms_store_rsv *r = NULL;
+	char *got;
+	json_t *m;
+
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "EF", &r,
+	    &err), HKMS_OK);
+	assert_int_equal(unlink(path_of(f, "issued/ca1/EF.rsv")), 0);
+	spit(path_of(f, "issued/ca1/EF.rsv"), "someone else's\n");
+	m = json_pack("{s:s}", "serial", "EF");
+	assert_int_not_equal(hkms_store_commit(f->st, r, m, "t", "ca.sign",
+	    "ca1", NULL, NULL, &err), HKMS_OK);
+	assert_string_equal(err.code, "unsafe_path");
+	assert_null(slurp(path_of(f, "issued/ca1/EF.json")));
+	got = slurp(path_of(f, "issued/ca1/EF.rsv"));
+	assert_non_null(got);
+	assert_string_equal(got, "someone else's\n");
+	free(got);
+	hkms_store_release(r);
+	unlink(path_of(f, "issued/ca1/EF.rsv"));
+
+	/* a second name for the reserved file: refused, nothing written
+	 * through it */
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "EF", &r,
+	    &err), HKMS_OK);
+	assert_int_equal(link(path_of(f, "issued/ca1/EF.rsv"),
+	    path_of(f, "issued/ca1/other")), 0);
+	assert_int_not_equal(hkms_store_commit(f->st, r, m, "t", "ca.sign",
+	    "ca1", NULL, NULL, &err), HKMS_OK);
+	assert_null(slurp(path_of(f, "issued/ca1/EF.json")));
+	got = slurp(path_of(f, "issued/ca1/other"));
+	assert_non_null(got);
+	assert_null(strstr(got, "serial"));
+	free(got);
+	hkms_store_release(r);
+	unlink(path_of(f, "issued/ca1/other"));
+
+	/* untouched, it commits */
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "EF", &r,
+	    &err), HKMS_OK);
+	assert_int_equal(hkms_store_commit(f->st, r, m, "t", "ca.sign",
+	    "ca1", NULL, NULL, &err), HKMS_OK);
+	hkms_store_release(r);
+	got = slurp(path_of(f, "issued/ca1/EF.json"));
+	assert_non_null(got);
+	assert_non_null(strstr(got, "\"audit_seq\""));
+	free(got);
+	json_decref(m);
+}
+
+/*
  * The group commit dumps each record before its line is known and fills
  * in audit_seq/audit_hash under the lock: the result must be the very
  * bytes hkms_store_record_dump gives, whatever the record holds (odd
@@ -1444,6 +1504,7 @@ main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_store_write_atomic_replaces),
 		T(test_store_commit_rsv_hardlink),
+		T(test_store_commit_rsv_replaced),
 		T(test_store_rec_tmpl),
 		T(test_store_overwrite_longer),
 		T(test_store_write_atomic_failure_keeps_old),
