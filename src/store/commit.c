@@ -9,9 +9,11 @@
  * becomes the leader: it takes up to HKMS_STORE_GROUP_MAX queued
  * operations, takes the data lock once and, for the whole batch:
  *
- *   1. writes each record into its reservation file (no fsync yet; the
- *      file is not a record until it is renamed) and starts its
- *      writeback;
+ *   1. writes each record — dumped by its caller before it queued, the
+ *      leader only fills in its line's seq and hash — into its
+ *      reservation file, through the descriptor the reservation was made
+ *      with (no fsync yet; the file is not a record until it is renamed)
+ *      and starts its writeback;
  *   2. appends the batch's audit lines with one write(), writes one
  *      signed head (audit.c) and syncs the log, the head and each record
  *      file at the same time (the store's sync workers, atomic.c);
