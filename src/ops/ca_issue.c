@@ -397,7 +397,7 @@ hkms_ops_ca_sign(struct hkms_ops_ctx *c,
 	X509_REQ *csr = NULL;
 	X509 *x = NULL;
 	json_t *rec = NULL, *facts = NULL, *d;
-	int p7b = 0, retries = 0, audited = 0, intent = 0;
+	int p7b = 0, retries = 0, audited = 0;
 
 	OPS_AUTHORIZE(c, "ca.sign", req ? req->ca : NULL,
 	    req ? req->profile : NULL, err);
@@ -408,7 +408,6 @@ hkms_ops_ca_sign(struct hkms_ops_ctx *c,
 		return rc;
 	/* concurrent signings batch their commits (hkms_store_commit) */
 	hkms_store_commit_intent(c->store, 1);
-	intent = 1;
 	if (req->format != NULL && strcmp(req->format, "pem") != 0) {
 		if (strcmp(req->format, "p7b") != 0) {
 			rc = hkms_err_setc(err, HKMS_E_INVALID, "bad_format",
@@ -452,9 +451,6 @@ hkms_ops_ca_sign(struct hkms_ops_ctx *c,
 	ir.group = 1;
 	ir.want_facts = 1;
 	rc = ca_issue(c, ca, &ir, &x, &rec, &retries, err);
-	/* committed (or failed): a leader waits for it no longer */
-	hkms_store_commit_intent(c->store, -1);
-	intent = 0;
 	facts = ir.facts;
 	json_decref(d);
 	d = sign_detail(req, rec, retries);
@@ -473,8 +469,7 @@ out:
 		hkms_ops_audit(c, "ca.sign", req->ca ? req->ca : "", rc, err, d);
 		json_decref(d);
 	}
-	if (intent)
-		hkms_store_commit_intent(c->store, -1);
+	hkms_store_commit_intent(c->store, -1);
 	json_decref(rec);
 	X509_free(x);
 	X509_REQ_free(csr);
