@@ -591,15 +591,16 @@ out:
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t work;	/* a job queued, or stop */
-	pthread_cond_t idle;	/* a listener's held count fell to 0 */
+	pthread_cond_t drained;	/* a listener's held count fell to 0 */
 	struct req_ctx *head, *tail;
 	int waiting;		/* queued, not yet taken by a worker */
+	int idle;		/* workers waiting for a job */
 	int stop;
 	int cap;		/* test hook: the queue's bound; -1 = none */
 	pthread_t *tid;
 	int n;
 } pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-    PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, -1, NULL, 0 };
+    PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, -1, NULL, 0 };
 
 static void
 busy_resp(struct hkms_http_resp *r, const char *url, const char *why)
@@ -620,7 +621,7 @@ job_done(struct req_ctx *rq)
 	MHD_resume_connection(rq->conn);
 	pthread_mutex_lock(&pool.mu);
 	if (--ls->held == 0)
-		pthread_cond_broadcast(&pool.idle);
+		pthread_cond_broadcast(&pool.drained);
 	pthread_mutex_unlock(&pool.mu);
 }
 
@@ -632,8 +633,10 @@ worker(void *arg)
 	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&pool.mu);
+		pool.idle++;
 		while (pool.head == NULL && !pool.stop)
 			pthread_cond_wait(&pool.work, &pool.mu);
+		pool.idle--;
 		if ((rq = pool.head) == NULL) {
 			pthread_mutex_unlock(&pool.mu);
 			return NULL;
@@ -649,9 +652,9 @@ worker(void *arg)
 }
 
 /* Queue rq for a worker with its connection suspended: 1. 0 with a 503
- * server_busy in rq->resp, nothing queued: the queue holds as many
- * waiting requests as [limits] max_connections (more cannot come from
- * the TLS listener alone), or the listener is closing. */
+ * server_busy in rq->resp, nothing queued: as many requests as
+ * [limits] max_connections already wait for a busy worker (more cannot
+ * come from the TLS listener alone), or the listener is closing. */
 static int
 job_submit(struct req_ctx *rq, struct MHD_Connection *conn,
     struct listener *ls, const char *method, const char *url)
@@ -660,7 +663,7 @@ job_submit(struct req_ctx *rq, struct MHD_Connection *conn,
 
 	pthread_mutex_lock(&pool.mu);
 	if (atomic_load(&ls->closing) || pool.stop || pool.n == 0 ||
-	    pool.waiting >= cap) {
+	    pool.waiting >= pool.idle + cap) {
 		int closing = atomic_load(&ls->closing) || pool.stop;
 
 		pthread_mutex_unlock(&pool.mu);
@@ -720,7 +723,7 @@ jobs_close(struct listener *ls)
 	}
 	pthread_mutex_lock(&pool.mu);
 	while (ls->held > 0)
-		pthread_cond_wait(&pool.idle, &pool.mu);
+		pthread_cond_wait(&pool.drained, &pool.mu);
 	pthread_mutex_unlock(&pool.mu);
 }
 
@@ -1245,7 +1248,8 @@ listener_new(int plain)
 
 /* Stop d (of listener ls, freed) after its in-flight requests finished
  * (at most timeout_s; those still queued for a worker then are answered
- * 503, those a worker runs are waited for). */
+ * 503, those a worker runs are waited for, and the answers of both get
+ * up to a second more to be sent). */
 static void
 daemon_drain(struct MHD_Daemon *d, struct listener *ls, int timeout_s)
 {
@@ -1255,6 +1259,9 @@ daemon_drain(struct MHD_Daemon *d, struct listener *ls, int timeout_s)
 	while (atomic_load(&state.in_flight) > 0 && elapsed(&t0) < timeout_s)
 		usleep(10000);
 	jobs_close(ls);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (atomic_load(&state.in_flight) > 0 && elapsed(&t0) < 1)
+		usleep(10000);
 	MHD_stop_daemon(d);
 	free(ls);
 }
