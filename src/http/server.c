@@ -8,11 +8,14 @@
  * (401/403), dispatched to its handler, answered with the security
  * headers, logged as one JSON line and counted.
  *
- * Threads: libmicrohttpd's epoll thread pool ([server] threads; 0 = 8 per
- * core, 16..64: thread_count) runs handshakes and handlers. The main
- * thread blocks every signal (the pool inherits the mask) and serves a
- * signalfd and the unseal socket: SIGTERM/SIGINT stop accepting, wait for
- * in-flight requests, exit; SIGHUP reloads the config's limits, the client
+ * Threads: libmicrohttpd's epoll thread pool ([server] io_threads; 0 =
+ * one per core: io_thread_count) runs handshakes and I/O, never a
+ * handler; the handlers run on a pool of workers of our own ([server]
+ * threads; 0 = 8 per core, 16..64: thread_count; "the handler workers"
+ * below). The main thread blocks every signal (both pools inherit the
+ * mask) and serves a signalfd and the unseal socket: SIGTERM/SIGINT stop
+ * accepting, wait for in-flight requests, exit; SIGHUP reloads the
+ * config's limits, the client
  * CA trust (a new listener on the same socket when it changed) and the
  * service certificate. No work runs in a signal handler: there is none.
  */
@@ -718,7 +721,8 @@ jobs_close(struct listener *ls)
 	pthread_mutex_unlock(&pool.mu);
 	while ((rq = cancel) != NULL) {
 		cancel = rq->next;
-		busy_resp(&rq->resp, rq->url, "the server is stopping");
+		busy_resp(&rq->resp, rq->url, "the server is stopping (or "
+		    "replacing its listener)");
 		job_done(rq);
 	}
 	pthread_mutex_lock(&pool.mu);

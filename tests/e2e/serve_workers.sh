@@ -121,7 +121,7 @@ conf 2
 serve_start
 service_ca
 rm -f latch latch.held
-python3 held.py hol "$PORT" > hol.out || fail "head-of-line: $(cat hol.out)"
+python3 held.py hol "$PORT" > hol.out 2>&1 || fail "head-of-line: $(cat hol.out)"
 grep -q '"route":"/v1/cas/{name}/sign","status":201' serve.log ||
 	fail "the held sign is not logged as 201: $(grep http.request serve.log | tail -3)"
 serve_stop
@@ -132,7 +132,7 @@ pass "1 I/O thread, 2 workers: /v1/health answered while a sign is held past tim
 conf 1
 HKMS_TEST_QUEUE_MAX=0 serve_start
 rm -f latch latch.held
-python3 held.py busy "$PORT" > busy.out || fail "full queue: $(cat busy.out)"
+python3 held.py busy "$PORT" > busy.out 2>&1 || fail "full queue: $(cat busy.out)"
 grep -q '"status":503,.*"error":"server_busy"' serve.log || fail "the refusal is not logged"
 serve_stop
 [ "$SRV_RC" = 0 ] || fail "exit status $SRV_RC"
@@ -142,7 +142,7 @@ pass "the only worker held, no queue: the next request is 503 server_busy with R
 conf 1
 serve_start
 rm -f latch latch.held
-python3 held.py term "$PORT" "$SRV_PID" > term.out || fail "SIGTERM while held: $(cat term.out)"
+python3 held.py term "$PORT" "$SRV_PID" > term.out 2>&1 || fail "SIGTERM while held: $(cat term.out)"
 for i in $(seq 1 300); do hkms_alive "$SRV_PID" || break; sleep 0.1; done
 hkms_alive "$SRV_PID" && fail "the server did not stop after SIGTERM"
 wait "$SRV_PID"; rc=$?
