@@ -25,7 +25,10 @@ struct hkms_config {
 	char *crl_dir;		/* CRLs are published here; default data_dir/crl */
 	/* [server] */
 	char *listen;
-	int threads;
+	int threads;		/* hkms serve's handler workers; 0 = 8 per
+				 * core, 16..64 */
+	int io_threads;		/* its libmicrohttpd I/O threads (TLS,
+				 * reading, writing); 0 = one per core */
 	char *admin_thumbprints;
 	char *server_key_type;	/* key type of a new service key (key_type;
 				 * NULL = ec:p256) */

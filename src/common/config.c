@@ -147,6 +147,7 @@ on_entry(void *user, const char *section, const char *name, const char *value)
 	} else if (strcmp(section, "server") == 0) {
 		if (strcmp(name, "listen") == 0) ok = set_str(&c->listen, value);
 		else if (strcmp(name, "threads") == 0) ok = set_int(&c->threads, value, 0, 256);
+		else if (strcmp(name, "io_threads") == 0) ok = set_int(&c->io_threads, value, 0, 64);
 		else if (strcmp(name, "admin_thumbprints") == 0) ok = set_str(&c->admin_thumbprints, value);
 		else if (strcmp(name, "key_type") == 0) ok = set_str(&c->server_key_type, value);
 		else if (strcmp(name, "unseal_socket") == 0) ok = set_str(&c->unseal_socket, value);
@@ -251,6 +252,7 @@ config_new(void)
 	if (c == NULL)
 		return NULL;
 	c->threads = 0;
+	c->io_threads = 0;
 	c->log_level = -1;	/* not set */
 	c->max_body = 1048576;
 	c->max_connections = 512;

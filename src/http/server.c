@@ -8,11 +8,14 @@
  * (401/403), dispatched to its handler, answered with the security
  * headers, logged as one JSON line and counted.
  *
- * Threads: libmicrohttpd's epoll thread pool ([server] threads; 0 = 8 per
- * core, 16..64: thread_count) runs handshakes and handlers. The main
- * thread blocks every signal (the pool inherits the mask) and serves a
- * signalfd and the unseal socket: SIGTERM/SIGINT stop accepting, wait for
- * in-flight requests, exit; SIGHUP reloads the config's limits, the client
+ * Threads: libmicrohttpd's epoll thread pool ([server] io_threads; 0 =
+ * one per core: io_thread_count) runs handshakes and I/O, never a
+ * handler; the handlers run on a pool of workers of our own ([server]
+ * threads; 0 = 8 per core, 16..64: thread_count; "the handler workers"
+ * below). The main thread blocks every signal (both pools inherit the
+ * mask) and serves a signalfd and the unseal socket: SIGTERM/SIGINT stop
+ * accepting, wait for in-flight requests, exit; SIGHUP reloads the
+ * config's limits, the client
  * CA trust (a new listener on the same socket when it changed) and the
  * service certificate. No work runs in a signal handler: there is none.
  */
@@ -50,17 +53,21 @@
 static struct hkms_server_state state;
 static struct hkms_server_state *running;
 
-/* the listeners: MHD hands each callback the cls of its daemon. The
- * plain-HTTP one ([server] public_listen) serves only the routes flagged
+/* the listeners: one per daemon (a reload's new daemon gets its own),
+ * handed to each callback as the cls of its daemon. The plain-HTTP one
+ * ([server] public_listen) serves only the routes flagged
  * HKMS_ROUTE_PLAIN, and counts its connections apart (a flood of
- * relying parties does not take the API's connection slots). */
+ * relying parties does not take the API's connection slots). held is
+ * only used under pool.mu (see "the handler workers"). */
 struct listener {
 	int plain;
 	atomic_int *open;
+	int held;		/* its requests suspended for a worker */
+	atomic_int closing;	/* about to be stopped: no new job */
 };
 static atomic_int plain_open;
-static struct listener tls_listener = { 0, &state.open_connections };
-static struct listener plain_listener = { 1, &plain_open };
+static struct listener *tls_ls, *plain_ls;	/* only the main loop
+						 * writes them */
 static struct MHD_Daemon *plain_d;	/* only the main loop writes it */
 
 /* what SIGHUP may change without a restart: max_body at once; the
@@ -90,6 +97,17 @@ struct req_ctx {
 				 * the 413 (see access_cb) */
 	int answered;		/* a response is queued: discard the rest */
 	int counted;		/* in_flight raised */
+	/* handed to a worker (access_cb): the connection is suspended
+	 * from the job's queueing until the worker resumes it; the worker
+	 * alone touches these in between, the I/O thread after */
+	int ready;		/* resp, route and thumb are the answer */
+	struct req_ctx *next;	/* in the queue */
+	struct MHD_Connection *conn;
+	const char *method, *url;	/* MHD's, valid for the request */
+	struct listener *ls;
+	struct hkms_http_resp resp;
+	const char *route;
+	char thumb[65];
 };
 
 static double
@@ -387,6 +405,29 @@ csrf_ok(struct MHD_Connection *conn, const struct hkms_ops_session *s)
 	    CRYPTO_memcmp(t, s->csrf, strlen(s->csrf)) == 0;
 }
 
+#ifdef HKMS_TEST_HOOKS
+/* Test builds only: HKMS_TEST_HANDLER_LATCH=FILE holds each request of
+ * the route whose pattern is HKMS_TEST_HANDLER_LATCH_ROUTE in its handler
+ * (after making FILE.held) until FILE exists, at most 30 s: a request
+ * that keeps its worker busy (tests/e2e/serve_workers.sh). */
+static void
+test_latch(const struct hkms_http_route *route)
+{
+	const char *f = getenv("HKMS_TEST_HANDLER_LATCH");
+	const char *r = getenv("HKMS_TEST_HANDLER_LATCH_ROUTE");
+	char held[4096];
+	int i, fd;
+
+	if (f == NULL || r == NULL || strcmp(r, route->pattern) != 0)
+		return;
+	snprintf(held, sizeof(held), "%s.held", f);
+	if ((fd = open(held, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) >= 0)
+		close(fd);
+	for (i = 0; i < 3000 && access(f, F_OK) != 0; i++)
+		usleep(10000);
+}
+#endif
+
 static void
 handle(struct MHD_Connection *conn, const char *method, const char *url,
     struct req_ctx *rq, int overflow, int plain, struct hkms_http_resp *resp,
@@ -522,6 +563,9 @@ handle(struct MHD_Connection *conn, const char *method, const char *url,
 			goto out;
 		}
 	}
+#ifdef HKMS_TEST_HOOKS
+	test_latch(route);
+#endif
 	hkms_http_dispatch(route, &req, resp);
 out:
 	if (authed)
@@ -529,6 +573,245 @@ out:
 	OPENSSL_cleanse(&sess, sizeof(sess));
 	while (qa.ncopy > 0)
 		free(qa.copy[--qa.ncopy]);
+}
+
+/* ---- the handler workers ----
+ *
+ * A request whose body is complete is not handled on the I/O thread that
+ * owns its connection (libmicrohttpd's, which also runs the TLS and the
+ * other connections it accepted): its connection is suspended and the
+ * request queued for a worker of a fixed pool ([server] threads); the
+ * worker runs handle() into rq->resp and resumes the connection, and the
+ * I/O thread's next call of access_cb for the request sends that answer.
+ * So a signing request waiting on the token and its group commit never
+ * holds up another connection of its I/O thread (a /v1/health, a second
+ * sign). A suspended connection is not timed out by libmicrohttpd (its
+ * timeout restarts at the resume) and MHD_stop_daemon() must not see
+ * one: jobs_close() empties a listener's jobs before its daemon stops.
+ * Lock order: pool.mu, then libmicrohttpd's (MHD_suspend_connection
+ * under pool.mu); MHD_resume_connection is called without pool.mu.
+ * The worker that became idle last takes the next job (a stack of idle
+ * workers, each waiting on its own condition variable): at low
+ * concurrency the same few threads run every request with their caches
+ * warm, instead of a round robin over all of them (measured: RSA c1
+ * cost about 1 ms more server CPU per request with one shared
+ * condition variable).
+ */
+struct worker_slot {
+	pthread_t tid;
+	pthread_cond_t cv;
+	int woken;		/* popped from the idle stack for a job */
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t drained;	/* a listener's held count fell to 0 */
+	struct req_ctx *head, *tail;
+	int waiting;		/* queued, not yet taken by a worker */
+	int stop;
+	int cap;		/* test hook: the queue's bound; -1 = none */
+	struct worker_slot *slot;
+	int *idle;		/* the idle workers, the last one on top */
+	int nidle;
+	int n;
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL,
+    0, 0, -1, NULL, NULL, 0, 0 };
+
+static void
+busy_resp(struct hkms_http_resp *r, const char *url, const char *why)
+{
+	error_resp(r, HKMS_E_IN_USE, "server_busy", "%s; retry later", why);
+}
+
+/* The job's answer is in rq->resp: back to its I/O thread. Neither rq
+ * nor its connection is touched after the resume (the I/O thread may
+ * answer and free both at once); the listener lives until its daemon is
+ * stopped, which waits for held to fall to 0 (jobs_close). */
+static void
+job_done(struct req_ctx *rq)
+{
+	struct listener *ls = rq->ls;
+
+	rq->ready = 1;
+	MHD_resume_connection(rq->conn);
+	pthread_mutex_lock(&pool.mu);
+	if (--ls->held == 0)
+		pthread_cond_broadcast(&pool.drained);
+	pthread_mutex_unlock(&pool.mu);
+}
+
+static void *
+worker(void *arg)
+{
+	struct worker_slot *w = arg;
+	struct req_ctx *rq;
+
+	for (;;) {
+		pthread_mutex_lock(&pool.mu);
+		while (pool.head == NULL && !pool.stop) {
+			w->woken = 0;
+			pool.idle[pool.nidle++] = (int)(w - pool.slot);
+			while (!w->woken && !pool.stop)
+				pthread_cond_wait(&w->cv, &pool.mu);
+		}
+		if ((rq = pool.head) == NULL) {
+			pthread_mutex_unlock(&pool.mu);
+			return NULL;
+		}
+		if ((pool.head = rq->next) == NULL)
+			pool.tail = NULL;
+		pool.waiting--;
+		pthread_mutex_unlock(&pool.mu);
+		handle(rq->conn, rq->method, rq->url, rq, 0, rq->ls->plain,
+		    &rq->resp, &rq->route, rq->thumb, sizeof(rq->thumb));
+		job_done(rq);
+	}
+}
+
+/* Queue rq for a worker with its connection suspended: 1. 0 with a 503
+ * server_busy in rq->resp, nothing queued: as many requests as
+ * [limits] max_connections already wait for a busy worker (more cannot
+ * come from the TLS listener alone), or the listener is closing. */
+static int
+job_submit(struct req_ctx *rq, struct MHD_Connection *conn,
+    struct listener *ls, const char *method, const char *url)
+{
+	int cap = pool.cap >= 0 ? pool.cap : atomic_load(&max_conns);
+
+	pthread_mutex_lock(&pool.mu);
+	if (atomic_load(&ls->closing) || pool.stop || pool.n == 0 ||
+	    pool.waiting >= pool.nidle + cap) {
+		int closing = atomic_load(&ls->closing) || pool.stop;
+
+		pthread_mutex_unlock(&pool.mu);
+		busy_resp(&rq->resp, url, closing ? "the server is stopping" :
+		    "every request handler is busy and the queue is full");
+		return 0;
+	}
+	rq->conn = conn;
+	rq->method = method;
+	rq->url = url;
+	rq->ls = ls;
+	rq->route = "unmatched";
+	rq->next = NULL;
+	/* suspended before a worker can see it: its resume must never
+	 * come first */
+	MHD_suspend_connection(conn);
+	if (pool.tail != NULL)
+		pool.tail->next = rq;
+	else
+		pool.head = rq;
+	pool.tail = rq;
+	pool.waiting++;
+	ls->held++;
+	if (pool.nidle > 0) {
+		struct worker_slot *w = &pool.slot[pool.idle[--pool.nidle]];
+
+		w->woken = 1;
+		pthread_cond_signal(&w->cv);
+	}
+	pthread_mutex_unlock(&pool.mu);
+	return 1;
+}
+
+/* ls's daemon is about to be stopped: no new job for it, its queued
+ * ones are answered 503 server_busy, and those a worker runs are waited
+ * for (a handler always returns). After it, none of its connections is
+ * suspended. */
+static void
+jobs_close(struct listener *ls)
+{
+	struct req_ctx *rq, **pp, *cancel = NULL;
+
+	pthread_mutex_lock(&pool.mu);
+	atomic_store(&ls->closing, 1);
+	pool.tail = NULL;
+	for (pp = &pool.head; (rq = *pp) != NULL;) {
+		if (rq->ls != ls) {
+			pool.tail = rq;
+			pp = &rq->next;
+			continue;
+		}
+		*pp = rq->next;
+		pool.waiting--;
+		rq->next = cancel;
+		cancel = rq;
+	}
+	pthread_mutex_unlock(&pool.mu);
+	while ((rq = cancel) != NULL) {
+		cancel = rq->next;
+		busy_resp(&rq->resp, rq->url, "the server is stopping (or "
+		    "replacing its listener)");
+		job_done(rq);
+	}
+	pthread_mutex_lock(&pool.mu);
+	while (ls->held > 0)
+		pthread_cond_wait(&pool.drained, &pool.mu);
+	pthread_mutex_unlock(&pool.mu);
+}
+
+static enum hkms_rc
+pool_start(int n, struct hkms_err *err)
+{
+	int i, e = 0;
+#ifdef HKMS_TEST_HOOKS
+	const char *qm = getenv("HKMS_TEST_QUEUE_MAX");
+
+	pool.cap = qm != NULL && qm[0] != '\0' ? atoi(qm) : -1;
+#endif
+	pool.slot = calloc((size_t)n, sizeof(*pool.slot));
+	pool.idle = calloc((size_t)n, sizeof(*pool.idle));
+	if (pool.slot == NULL || pool.idle == NULL) {
+		free(pool.slot);
+		free(pool.idle);
+		pool.slot = NULL;
+		pool.idle = NULL;
+		return hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+	}
+	pool.stop = 0;
+	pool.nidle = 0;
+	/* the default stack, like libmicrohttpd's threads that ran the
+	 * handlers before (only the pages touched count in the RSS) */
+	for (i = 0; i < n; i++) {
+		pthread_cond_init(&pool.slot[i].cv, NULL);
+		if ((e = pthread_create(&pool.slot[i].tid, NULL, worker,
+		    &pool.slot[i])) != 0) {
+			pthread_cond_destroy(&pool.slot[i].cv);
+			break;
+		}
+	}
+	pool.n = i;
+	if (i == 0) {
+		free(pool.slot);
+		free(pool.idle);
+		pool.slot = NULL;
+		pool.idle = NULL;
+		return hkms_err_set(err, HKMS_E_INTERNAL,
+		    "cannot start the request handlers: %s", strerror(e));
+	}
+	return HKMS_OK;
+}
+
+/* After every daemon stopped (the queue is empty): the workers end. */
+static void
+pool_stop(void)
+{
+	int i;
+
+	pthread_mutex_lock(&pool.mu);
+	pool.stop = 1;
+	for (i = 0; i < pool.n; i++)
+		pthread_cond_signal(&pool.slot[i].cv);
+	pthread_mutex_unlock(&pool.mu);
+	for (i = 0; i < pool.n; i++) {
+		pthread_join(pool.slot[i].tid, NULL);
+		pthread_cond_destroy(&pool.slot[i].cv);
+	}
+	free(pool.slot);
+	free(pool.idle);
+	pool.slot = NULL;
+	pool.idle = NULL;
+	pool.n = pool.nidle = 0;
 }
 
 #define DRAIN_MAX(limit) ((limit) * 8 < 16L * 1024 * 1024 ? \
@@ -540,12 +823,10 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
     size_t *upload_data_size, void **con_cls)
 {
 	struct req_ctx *rq = *con_cls;
-	const struct listener *ls = cls ? cls : &tls_listener;
+	struct listener *ls = cls;
 	const union MHD_ConnectionInfo *ci;
 	struct conn_ctx *cc = NULL;
-	struct hkms_http_resp resp;
-	const char *route = "unmatched", *cl;
-	char thumb[65] = "";
+	const char *cl;
 	long limit = atomic_load(&max_body);
 	enum MHD_Result ret;
 	int close = 0;
@@ -554,6 +835,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	if (rq == NULL) {
 		if ((rq = calloc(1, sizeof(*rq))) == NULL)
 			return MHD_NO;
+		rq->route = "unmatched";
 		clock_gettime(CLOCK_MONOTONIC, &rq->t0);
 		*con_cls = rq;
 		atomic_fetch_add(&state.in_flight, 1);
@@ -628,23 +910,32 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	if (ci != NULL)
 		cc = ci->socket_context;
-	memset(&resp, 0, sizeof(resp));
-	handle(conn, method, url, rq, cc ? cc->overflow : 0, ls->plain, &resp,
-	    &route, thumb, sizeof(thumb));
-	if (resp.status == 0) {
+	/* the body is complete: a worker handles the request (the
+	 * connection suspended meanwhile) and this is called again once it
+	 * resumed it, rq->ready; the refusals that need no route (too
+	 * large, over max_connections) are answered here at once */
+	if (rq->ready)
+		;
+	else if (rq->too_large || (cc && cc->overflow))
+		handle(conn, method, url, rq, cc ? cc->overflow : 0, ls->plain,
+		    &rq->resp, &rq->route, rq->thumb, sizeof(rq->thumb));
+	else if (job_submit(rq, conn, ls, method, url))
+		return MHD_YES;
+	if (rq->resp.status == 0) {
 		struct hkms_err e = { 0 };
 
 		hkms_err_set(&e, HKMS_E_INTERNAL, "the handler gave no answer");
-		hkms_http_resp_error(&resp, &e, NULL);
+		hkms_http_resp_error(&rq->resp, &e, NULL);
 	}
 	/* a refused body is not read: the connection cannot be reused;
 	 * an overflow connection is closed to make room */
 	close = rq->too_large || (cc && cc->overflow) ||
-	    atomic_load(&state.stopping);
-	log_request(state.svc, method, route, thumb, &resp, elapsed(&rq->t0));
-	ret = send_resp(conn, &resp, close, ls->plain);
+	    atomic_load(&state.stopping) || atomic_load(&ls->closing);
+	log_request(state.svc, method, rq->route, rq->thumb, &rq->resp,
+	    elapsed(&rq->t0));
+	ret = send_resp(conn, &rq->resp, close, ls->plain);
 	rq->answered = 1;
-	hkms_http_resp_free(&resp);
+	hkms_http_resp_free(&rq->resp);
 	*upload_data_size = 0;
 	return ret;
 }
@@ -663,6 +954,8 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (rq->counted)
 		atomic_fetch_sub(&state.in_flight, 1);
 	wipe_free(rq->body);
+	/* answered by a worker but not sent (the daemon stopped) */
+	wipe_free(rq->resp.body);
 	free(rq);
 	*con_cls = NULL;
 }
@@ -671,7 +964,7 @@ static void
 conn_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
     enum MHD_ConnectionNotificationCode toe)
 {
-	const struct listener *ls = cls ? cls : &tls_listener;
+	const struct listener *ls = cls;
 	struct conn_ctx *cc;
 	int n;
 
@@ -773,14 +1066,13 @@ bad:
 	"+COMP-NULL:+CTYPE-X509:%SERVER_PRECEDENCE"
 
 /*
- * The pool size. A handler runs its operation to the end on its pool
- * thread, and a signing request spends most of its time waiting: on the
- * token and on the fsyncs of its group commit (docs/store.md). A pool of
- * one thread per core lets only that many issuances wait together, so a
- * batch never holds more than that many (measured: c8 over HTTPS got no
- * faster than 2 library threads). The default (0) is 8 threads per core,
- * at least 16 and at most 64: enough waiting requests to fill a batch,
- * each thread costing a stack and two fds (epoll, wake-up pipe).
+ * The handler workers ([server] threads). A signing request spends most
+ * of its time on its worker waiting: on the token and on the fsyncs of
+ * its group commit (docs/store.md), so there must be enough workers for
+ * many requests to wait together and fill a batch (measured with one
+ * thread per core: c8 over HTTPS got no faster than 2 library threads).
+ * The default (0) is 8 per core, at least 16 and at most 64, each worker
+ * costing a stack.
  */
 static int
 thread_count(const struct hkms_config *cfg)
@@ -798,6 +1090,26 @@ thread_count(const struct hkms_config *cfg)
 		n = 1;
 	if (n > 256)
 		n = 256;
+	return (int)n;
+}
+
+/*
+ * libmicrohttpd's epoll thread pool ([server] io_threads): TLS
+ * handshakes, reading and writing, never a handler, so one per core
+ * (0, the default) keeps every core busy. Each costs an epoll fd and a
+ * wake-up pipe.
+ */
+static int
+io_thread_count(const struct hkms_config *cfg)
+{
+	long n = cfg->io_threads;
+
+	if (n <= 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > 64)
+		n = 64;
 	return (int)n;
 }
 
@@ -825,23 +1137,24 @@ heap_bound(void)
 
 static struct MHD_Daemon *
 daemon_start(const struct hkms_config *cfg, const char *listen_addr,
-    int listen_fd, const char *trust_pem, struct hkms_err *err)
+    int listen_fd, const char *trust_pem, struct listener *ls,
+    struct hkms_err *err)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = 0;
 	struct MHD_Daemon *d;
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS |
-	    MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	    MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
 	int v6 = 0;
 
 	if (parse_listen(listen_addr, &ss, &sl, &v6, err) != HKMS_OK)
 		return NULL;
 	if (v6)
 		flags |= MHD_USE_IPv6;
-	d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, &tls_listener,
+	d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, ls,
 	    listen_fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
 	    listen_fd >= 0 ? (void *)(intptr_t)listen_fd : (void *)&ss,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)thread_count(cfg),
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)io_thread_count(cfg),
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_connections +
 	    OVERFLOW_SLOTS),
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip,
@@ -855,7 +1168,7 @@ daemon_start(const struct hkms_config *cfg, const char *listen_addr,
 	    MHD_OPTION_HTTPS_PRIORITIES, PRIORITIES,
 	    MHD_OPTION_HTTPS_MEM_TRUST, trust_pem,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
-	    MHD_OPTION_NOTIFY_CONNECTION, conn_cb, &tls_listener,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_cb, ls,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
 	    MHD_OPTION_END);
@@ -867,33 +1180,33 @@ daemon_start(const struct hkms_config *cfg, const char *listen_addr,
 }
 
 /* The plain-HTTP listener of [server] public_listen: no TLS, no client
- * certificates, the same limits, callbacks and thread pool size. */
+ * certificates, the same limits, callbacks, I/O threads and workers. */
 static struct MHD_Daemon *
 plain_daemon_start(const struct hkms_config *cfg, const char *listen_addr,
-    int listen_fd, struct hkms_err *err)
+    int listen_fd, struct listener *ls, struct hkms_err *err)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = 0;
 	struct MHD_Daemon *d;
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
-	    MHD_USE_ITC;
+	    MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
 	int v6 = 0;
 
 	if (parse_listen(listen_addr, &ss, &sl, &v6, err) != HKMS_OK)
 		return NULL;
 	if (v6)
 		flags |= MHD_USE_IPv6;
-	d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, &plain_listener,
+	d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, ls,
 	    listen_fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
 	    listen_fd >= 0 ? (void *)(intptr_t)listen_fd : (void *)&ss,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)thread_count(cfg),
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)io_thread_count(cfg),
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_connections +
 	    OVERFLOW_SLOTS),
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_s,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL,
-	    MHD_OPTION_NOTIFY_CONNECTION, conn_cb, &plain_listener,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_cb, ls,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
 	    MHD_OPTION_END);
@@ -964,16 +1277,36 @@ raise_nofile(void)
 	}
 }
 
-/* Stop d after its in-flight requests finished (at most timeout_s). */
+static struct listener *
+listener_new(int plain)
+{
+	struct listener *ls = calloc(1, sizeof(*ls));
+
+	if (ls != NULL) {
+		ls->plain = plain;
+		ls->open = plain ? &plain_open : &state.open_connections;
+	}
+	return ls;
+}
+
+/* Stop d (of listener ls, freed) after its in-flight requests finished
+ * (at most timeout_s; those still queued for a worker then are answered
+ * 503, those a worker runs are waited for, and the answers of both get
+ * up to a second more to be sent). */
 static void
-daemon_drain(struct MHD_Daemon *d, int timeout_s)
+daemon_drain(struct MHD_Daemon *d, struct listener *ls, int timeout_s)
 {
 	struct timespec t0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (atomic_load(&state.in_flight) > 0 && elapsed(&t0) < timeout_s)
 		usleep(10000);
+	jobs_close(ls);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (atomic_load(&state.in_flight) > 0 && elapsed(&t0) < 1)
+		usleep(10000);
 	MHD_stop_daemon(d);
+	free(ls);
 }
 
 /* New limits for the plain listener: a new daemon on the same socket,
@@ -983,19 +1316,26 @@ plain_restart(const struct hkms_config *nlim)
 {
 	struct hkms_err e = { 0 };
 	struct MHD_Daemon *nd;
+	struct listener *nls;
 	MHD_socket fd;
 
-	if ((fd = MHD_quiesce_daemon(plain_d)) == MHD_INVALID_SOCKET)
+	if ((nls = listener_new(1)) == NULL)
 		return;
+	if ((fd = MHD_quiesce_daemon(plain_d)) == MHD_INVALID_SOCKET) {
+		free(nls);
+		return;
+	}
 	if ((nd = plain_daemon_start(nlim, state.cfg->public_listen, fd,
-	    &e)) == NULL) {
+	    nls, &e)) == NULL) {
 		hkms_log_err(hkms_service_log(state.svc), HKMS_LOG_ERROR,
 		    "server.reload", &e, NULL);
+		free(nls);
 		atomic_store(&state.stopping, 1);
 		return;
 	}
-	daemon_drain(plain_d, lim.timeout_s);
+	daemon_drain(plain_d, plain_ls, lim.timeout_s);
 	plain_d = nd;
+	plain_ls = nls;
 }
 
 /* SIGHUP: the config's limits, the client CA trust, the certificate. */
@@ -1007,6 +1347,7 @@ reload(struct MHD_Daemon *d, const struct hkms_server_opts *opts,
 	struct hkms_config *ncfg = NULL;
 	struct hkms_err e = { 0 };
 	struct MHD_Daemon *nd;
+	struct listener *nls;
 	struct hkms_config nlim = lim;
 	char *nt;
 	int changed = 0, limits_changed = 0;
@@ -1049,20 +1390,28 @@ reload(struct MHD_Daemon *d, const struct hkms_server_opts *opts,
 	}
 	/* new trust or limits: a new listener on the same socket, then the
 	 * old one finishes its requests */
-	if ((fd = MHD_quiesce_daemon(d)) == MHD_INVALID_SOCKET) {
+	if ((nls = listener_new(0)) == NULL) {
 		free(nt);
 		return d;
 	}
-	if ((nd = daemon_start(&nlim, listen_addr, fd, nt, &e)) == NULL) {
+	if ((fd = MHD_quiesce_daemon(d)) == MHD_INVALID_SOCKET) {
+		free(nls);
+		free(nt);
+		return d;
+	}
+	if ((nd = daemon_start(&nlim, listen_addr, fd, nt, nls, &e)) ==
+	    NULL) {
 		hkms_log_err(hkms_service_log(svc), HKMS_LOG_ERROR,
 		    "server.reload", &e, NULL);
+		free(nls);
 		free(nt);
 		/* the old daemon no longer accepts: keep the process going
 		 * would serve nothing; stop instead */
 		atomic_store(&state.stopping, 1);
 		return d;
 	}
-	daemon_drain(d, lim.timeout_s);
+	daemon_drain(d, tls_ls, lim.timeout_s);
+	tls_ls = nls;
 	lim = nlim;
 	atomic_store(&max_conns, lim.max_connections);
 	free(*trust);
@@ -1130,13 +1479,22 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 		goto out;
 	if ((rc = srv_unseal_listen(cfg, &ufd, err)) != HKMS_OK)
 		goto out;
+	/* after the signal mask: the workers inherit it */
+	if ((rc = pool_start(thread_count(cfg), err)) != HKMS_OK)
+		goto out;
+	if ((tls_ls = listener_new(0)) == NULL || (cfg->public_listen !=
+	    NULL && (plain_ls = listener_new(1)) == NULL)) {
+		rc = hkms_err_set(err, HKMS_E_NOMEM, "out of memory");
+		goto out;
+	}
 	trust = client_trust(svc);
-	if ((d = daemon_start(cfg, listen_addr, -1, trust, err)) == NULL) {
+	if ((d = daemon_start(cfg, listen_addr, -1, trust, tls_ls, err)) ==
+	    NULL) {
 		rc = err ? err->rc : HKMS_E_IO;
 		goto out;
 	}
 	if (cfg->public_listen != NULL && (plain_d = plain_daemon_start(cfg,
-	    cfg->public_listen, -1, err)) == NULL) {
+	    cfg->public_listen, -1, plain_ls, err)) == NULL) {
 		rc = err ? err->rc : HKMS_E_IO;
 		goto out;
 	}
@@ -1232,19 +1590,30 @@ hkms_server_run(struct hkms_service *svc, const struct hkms_config *cfg,
 	if (plain_d != NULL &&
 	    (lfd = MHD_quiesce_daemon(plain_d)) != MHD_INVALID_SOCKET)
 		close(lfd);
-	daemon_drain(d, cfg->timeout_s);
+	daemon_drain(d, tls_ls, cfg->timeout_s);
 	d = NULL;
+	tls_ls = NULL;
 	if (plain_d != NULL)
-		daemon_drain(plain_d, 1);
+		daemon_drain(plain_d, plain_ls, 1);
 	plain_d = NULL;
+	plain_ls = NULL;
 	rc = HKMS_OK;
 out:
 	running = NULL;
-	if (d != NULL)
+	if (d != NULL) {
+		jobs_close(tls_ls);
 		MHD_stop_daemon(d);
-	if (plain_d != NULL)
+	}
+	if (plain_d != NULL) {
+		jobs_close(plain_ls);
 		MHD_stop_daemon(plain_d);
+	}
 	plain_d = NULL;
+	free(tls_ls);
+	free(plain_ls);
+	tls_ls = plain_ls = NULL;
+	if (pool.slot != NULL)
+		pool_stop();
 	if (ufd >= 0) {
 		char *p = srv_unseal_path(cfg);
 
