@@ -108,6 +108,8 @@ struct req_ctx {
 	struct hkms_http_resp resp;
 	const char *route;
 	char thumb[65];
+	char meth[16];		/* method, for a line logged by
+				 * completed_cb (MHD's may be gone) */
 };
 
 static double
@@ -694,6 +696,7 @@ job_submit(struct req_ctx *rq, struct MHD_Connection *conn,
 	rq->ls = ls;
 	rq->route = "unmatched";
 	rq->next = NULL;
+	snprintf(rq->meth, sizeof(rq->meth), "%s", method);
 	/* suspended before a worker can see it: its resume must never
 	 * come first */
 	MHD_suspend_connection(conn);
@@ -951,6 +954,15 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (rq == NULL)
 		return;
+	/* answered by a worker but never sent: its client reset the
+	 * connection while it was suspended (or the daemon stopped), and
+	 * libmicrohttpd closed it without calling access_cb again. Its
+	 * operation was done (a sign audited and stored): its line and its
+	 * count here, so that every request handled has one
+	 * (tests/e2e/attack_serve_workers.sh, "resets") */
+	if (rq->ready && !rq->answered)
+		log_request(state.svc, rq->meth, rq->route, rq->thumb, &rq->resp,
+		    elapsed(&rq->t0));
 	if (rq->counted)
 		atomic_fetch_sub(&state.in_flight, 1);
 	wipe_free(rq->body);
