@@ -1427,6 +1427,73 @@ test_store_commit_rsv_replaced(void **state)
 }
 
 /*
+ * A reservation name swapped while its issuance signs for a symlink to a
+ * file outside, for a fifo, or gone with its whole kind directory
+ * (removed, then made again empty): each commit is refused, nothing is
+ * written through the name or blocks on it, no record appears, and the
+ * next reservation of the kind commits.
+ */
+static void
+test_store_commit_rsv_odd(void **state)
+{
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	struct hkms_store_rsv *r = NULL;
+	char outside[600], *got;
+	json_t *m;
+
+	snprintf(outside, sizeof(outside), "%s/../outside-odd", f->dir);
+	spit(outside, "precious\n");
+	m = json_pack("{s:s}", "serial", "A1");
+	/* a symlink to a file outside */
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "A1", &r,
+	    &err), HKMS_OK);
+	assert_int_equal(unlink(path_of(f, "issued/ca1/A1.rsv")), 0);
+	assert_int_equal(symlink(outside, path_of(f, "issued/ca1/A1.rsv")), 0);
+	assert_int_not_equal(hkms_store_commit(f->st, r, m, "t", "ca.sign",
+	    "ca1", NULL, NULL, &err), HKMS_OK);
+	hkms_store_release(r);
+	assert_null(slurp(path_of(f, "issued/ca1/A1.json")));
+	got = slurp(outside);
+	assert_non_null(got);
+	assert_string_equal(got, "precious\n");
+	free(got);
+	unlink(path_of(f, "issued/ca1/A1.rsv"));
+	/* a fifo: refused without opening it (an open would block) */
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "A1", &r,
+	    &err), HKMS_OK);
+	assert_int_equal(unlink(path_of(f, "issued/ca1/A1.rsv")), 0);
+	assert_int_equal(mkfifo(path_of(f, "issued/ca1/A1.rsv"), 0600), 0);
+	assert_int_not_equal(hkms_store_commit(f->st, r, m, "t", "ca.sign",
+	    "ca1", NULL, NULL, &err), HKMS_OK);
+	hkms_store_release(r);
+	assert_null(slurp(path_of(f, "issued/ca1/A1.json")));
+	unlink(path_of(f, "issued/ca1/A1.rsv"));
+	/* the kind directory removed and made again */
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "A1", &r,
+	    &err), HKMS_OK);
+	assert_int_equal(unlink(path_of(f, "issued/ca1/A1.rsv")), 0);
+	assert_int_equal(rmdir(path_of(f, "issued/ca1")), 0);
+	assert_int_equal(mkdir(path_of(f, "issued/ca1"), 0755), 0);
+	assert_int_not_equal(hkms_store_commit(f->st, r, m, "t", "ca.sign",
+	    "ca1", NULL, NULL, &err), HKMS_OK);
+	hkms_store_release(r);
+	assert_null(slurp(path_of(f, "issued/ca1/A1.json")));
+	/* untouched, the next one commits */
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "A1", &r,
+	    &err), HKMS_OK);
+	assert_int_equal(hkms_store_commit(f->st, r, m, "t", "ca.sign",
+	    "ca1", NULL, NULL, &err), HKMS_OK);
+	hkms_store_release(r);
+	got = slurp(path_of(f, "issued/ca1/A1.json"));
+	assert_non_null(got);
+	assert_non_null(strstr(got, "\"audit_seq\""));
+	free(got);
+	json_decref(m);
+	unlink(outside);
+}
+
+/*
  * The group commit dumps each record before its line is known and fills
  * in audit_seq/audit_hash under the lock: the result must be the very
  * bytes hkms_store_record_dump gives, whatever the record holds (odd
@@ -1505,6 +1572,7 @@ main(void)
 		T(test_store_write_atomic_replaces),
 		T(test_store_commit_rsv_hardlink),
 		T(test_store_commit_rsv_replaced),
+		T(test_store_commit_rsv_odd),
 		T(test_store_rec_tmpl),
 		T(test_store_overwrite_longer),
 		T(test_store_write_atomic_failure_keeps_old),
