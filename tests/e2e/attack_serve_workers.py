@@ -8,6 +8,7 @@
 #              in a worker, bodies at and over max_body; prints
 #              "signed N" (201s the clients received)
 #   resets PORT  a sign queued behind a held one, its client resets
+#   soak PORT SECS  8 signers for SECS s, acknowledged serials to $ACKED
 #   load PORT N  N keep-alive /v1/health over 20 connections and N/50
 #              signs (the leak check)
 #   burst PORT N  N signs at once, each on its own connection: each is
@@ -22,7 +23,7 @@ T = os.getcwd()
 mode, port = sys.argv[1], int(sys.argv[2])
 MAX_BODY = int(os.environ.get("ATT_MAX_BODY", "1048576"))
 lock = threading.Lock()
-errors, signed = [], [0]
+errors, signed, acked = [], [0], []
 PEM = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
@@ -84,6 +85,7 @@ def check_sign(who, status, body, pub):
         return 0
     with lock:
         signed[0] += 1
+        acked.append("%X" % c.serial_number)
     return 1
 
 
@@ -262,6 +264,30 @@ elif mode == "resets":
     r.begin()
     check_sign("held", r.status, r.read(), pub)
     a.close()
+elif mode == "soak":
+    # 8 keep-alive signers for SECS seconds; the serials acknowledged to
+    # ACKED
+    secs = float(sys.argv[3])
+    end = time.time() + secs
+
+    def soak(i):
+        cn = "k%d.example.com" % i
+        csr, pub = new_csr(cn)
+        c = conn()
+        while time.time() < end:
+            try:
+                c.request("POST", "/v1/cas/wca/sign", body=sign_body(csr, cn),
+                          headers={"Content-Type": "application/json"})
+                r = c.getresponse()
+                check_sign("soak %d" % i, r.status, r.read(), pub)
+            except Exception as e:
+                err("soak %d: %r" % (i, e))
+                c.close()
+                c = conn()
+        c.close()
+    run([threading.Thread(target=soak, args=(i,)) for i in range(8)])
+    with open(os.environ["ACKED"], "w") as f:
+        f.write("".join(a + "\n" for a in acked))
 elif mode == "load":
     n = int(sys.argv[3])
 
