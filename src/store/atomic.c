@@ -52,6 +52,7 @@ static const char *const crash_steps[] = {
 	"gc_mid_records",
 };
 static unsigned crash_counts[sizeof(crash_steps) / sizeof(crash_steps[0])];
+void (*hkms_store_test_step)(const char *step);
 #endif
 
 void
@@ -63,6 +64,8 @@ hkms_store_crash_point(const char *step)
 	unsigned want = 1, seen;
 	const char *colon;
 
+	if (hkms_store_test_step != NULL)
+		hkms_store_test_step(step);
 	if (env == NULL || *env == '\0')
 		return;
 	colon = strchr(env, ':');

@@ -411,6 +411,25 @@ rsv_still_ours(const struct hkms_store_rsv *r, struct hkms_err *err)
 	return hkms_store_owned_ok(r->path, &fs, err);
 }
 
+/* Just before the rename: the reservation's name is still the file the
+ * record was written into and synced (lstat: same device and inode, a
+ * regular file). What is left between this and the rename is a few
+ * microseconds, not the batch's syncs (test_store_commit_rsv_swapped). */
+static enum hkms_rc
+rsv_name_still(const struct hkms_store_rsv *r, struct hkms_err *err)
+{
+	struct stat ls;
+
+	if (lstat(r->path, &ls) != 0)
+		return io_fail(err, errno, "check", r->path);
+	if (!S_ISREG(ls.st_mode) || ls.st_dev != r->dev ||
+	    ls.st_ino != r->ino)
+		return hkms_err_setc(err, HKMS_E_DENIED, "unsafe_path",
+		    "refusing '%s': not the file the record was written "
+		    "into (replaced during the commit)", r->path);
+	return HKMS_OK;
+}
+
 /* Under the audit lock, every line's seq and hash known: write each
  * record into its reservation file and start its writeback. */
 static enum hkms_rc
@@ -655,6 +674,13 @@ run_batch(struct hkms_store *st, struct gc_op **ops, size_t n)
 			continue;
 		if (i == n / 2 && i > 0)
 			hkms_store_crash_point("gc_mid_records");
+		/* the name is still the file written and synced: it may have
+		 * been replaced during the syncs since write_records checked
+		 * it, and a rename takes whatever the name is now */
+		if ((rc = rsv_name_still(ops[i]->r, &e)) != HKMS_OK) {
+			fail_op(ops[i], rc, &e);
+			continue;
+		}
 		if (rename(ops[i]->r->path, ops[i]->jpath) != 0) {
 			rc = hkms_err_set(&e, HKMS_E_IO, "cannot rename '%s': %s",
 			    ops[i]->r->path, strerror(errno));

@@ -109,6 +109,11 @@ int hkms_audit_lock(struct hkms_store *st, struct hkms_err *err);
 /** _exit(137) if HKMS_STORE_CRASH_AT names step (and its count is due);
  *  a no-op unless built with HKMS_TEST_HOOKS. */
 void hkms_store_crash_point(const char *step);
+#ifdef HKMS_TEST_HOOKS
+/** Test builds: called at each crash point with its step (unit tests
+ * act there, e.g. swap a file between two steps of a batch). */
+extern void (*hkms_store_test_step)(const char *step);
+#endif
 
 /** Write all of len bytes, retrying on EINTR and short writes; 0 or errno. */
 int hkms_store_write_all(int fd, const void *data, size_t len);

@@ -1493,6 +1493,71 @@ test_store_commit_rsv_odd(void **state)
 	unlink(outside);
 }
 
+#ifdef HKMS_TEST_HOOKS
+static char swap_path[600], swap_tmp[600];
+
+/* at gc_after_head (lines and head durable, records synced, none
+ * renamed): another file renamed over the reservation's name */
+static void
+swap_at_after_head(const char *step)
+{
+	if (strcmp(step, "gc_after_head") != 0 || swap_path[0] == '\0')
+		return;
+	spit(swap_tmp, "{\"forged\":true}\n");
+	assert_int_equal(rename(swap_tmp, swap_path), 0);
+	swap_path[0] = '\0';
+}
+#endif
+
+/*
+ * A reservation name replaced by another file after its record was
+ * written and checked, during the batch's syncs: the name is checked
+ * again just before its rename, the commit is refused and the
+ * replacement never becomes the record (it once did: the rename took
+ * whatever the name was by then).
+ */
+static void
+test_store_commit_rsv_swapped(void **state)
+{
+#ifndef HKMS_TEST_HOOKS
+	(void)state;
+	skip();	/* needs the store's test step hook */
+#else
+	struct fx *f = *state;
+	struct hkms_err err = { 0 };
+	struct hkms_store_rsv *r = NULL;
+	json_t *m;
+	char *got;
+
+	snprintf(swap_path, sizeof(swap_path), "%s",
+	    path_of(f, "issued/ca1/B7.rsv"));
+	snprintf(swap_tmp, sizeof(swap_tmp), "%s", path_of(f, "issued/ca1/x"));
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "B7", &r,
+	    &err), HKMS_OK);
+	hkms_store_test_step = swap_at_after_head;
+	m = json_pack("{s:s}", "serial", "B7");
+	assert_int_not_equal(hkms_store_commit(f->st, r, m, "t", "ca.sign",
+	    "ca1", NULL, NULL, &err), HKMS_OK);
+	hkms_store_test_step = NULL;
+	assert_string_equal(err.code, "unsafe_path");
+	assert_int_equal(swap_path[0], '\0');	/* the swap happened */
+	hkms_store_release(r);
+	got = slurp(path_of(f, "issued/ca1/B7.json"));
+	assert_null(got);
+	/* untouched, it commits */
+	assert_int_equal(hkms_store_reserve(f->st, "issued/ca1", "B7", &r,
+	    &err), HKMS_OK);
+	assert_int_equal(hkms_store_commit(f->st, r, m, "t", "ca.sign",
+	    "ca1", NULL, NULL, &err), HKMS_OK);
+	hkms_store_release(r);
+	got = slurp(path_of(f, "issued/ca1/B7.json"));
+	assert_non_null(got);
+	assert_null(strstr(got, "forged"));
+	free(got);
+	json_decref(m);
+#endif
+}
+
 /*
  * The group commit dumps each record before its line is known and fills
  * in audit_seq/audit_hash under the lock: the result must be the very
@@ -1573,6 +1638,7 @@ main(void)
 		T(test_store_commit_rsv_hardlink),
 		T(test_store_commit_rsv_replaced),
 		T(test_store_commit_rsv_odd),
+		T(test_store_commit_rsv_swapped),
 		T(test_store_rec_tmpl),
 		T(test_store_overwrite_longer),
 		T(test_store_write_atomic_failure_keeps_old),
