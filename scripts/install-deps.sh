@@ -11,7 +11,7 @@ swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd
 libtss2-tcti-tabrmd0 dbus fiu-utils libfiu-dev valgrind
 certbot lego dehydrated pebble golang-go python3-cryptography
 libqrencode-dev oathtool chromium chromium-driver python3-selenium libnss3-tools
-fonts-dejavu-core golang-cfssl wrk libcurl4-openssl-dev"
+fonts-dejavu-core golang-cfssl wrk libcurl4-openssl-dev libxml2-utils"
 
 missing=""
 for p in $PKGS; do

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Two processes on one data dir: hkms serve under 8 keep-alive signers and
-# a CLI `hkms ca sign` loop, for ATT_SOAK_S seconds (default 60). Every
+# a CLI `hkms ca sign` loop, for ATT_SOAK_S seconds (default 20). Every
 # certificate acknowledged to either (a 201 for the client's own key, an
 # exit 0 with a serial) has its record in `ca issued` and its own ca.sign
 # ok line; no ok line without its record; no serial twice; audit verify
@@ -12,7 +12,7 @@ python3 -c 'import cryptography' 2>/dev/null || skip "python3-cryptography is no
 hkms_setup
 cd "$T"
 PY=$HKMS_SRC/tests/e2e/attack_serve_workers.py
-SECS=${ATT_SOAK_S:-60}
+SECS=${ATT_SOAK_S:-20}
 
 hkms ca create wca --key-type ec:p256 --subject "/CN=Workers CA" >/dev/null || fail "ca create"
 printf 'two procs passphrase' > p.pass; chmod 600 p.pass
