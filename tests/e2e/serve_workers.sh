@@ -17,12 +17,7 @@ need curl python3
 hkms_setup
 cd "$T"
 
-hkms ca create wca --key-type ec:p256 --subject "/CN=Workers CA" >/dev/null || fail "ca create"
-printf 'workers test passphrase' > p.pass; chmod 600 p.pass
-hkms client generate u1 --ca wca --clearance user --allow-ca wca:tls-server \
-	--out-file u1.p12 --passphrase-file p.pass >/dev/null 2>u1.err || fail "client generate: $(cat u1.err)"
-openssl pkcs12 -in u1.p12 -passin file:p.pass -clcerts -nokeys -out u1.pem 2>/dev/null || fail "u1.pem"
-openssl pkcs12 -in u1.p12 -passin file:p.pass -nocerts -noenc -out u1.key 2>/dev/null || fail "u1.key"
+workers_client
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -keyout web.key \
 	-subj /CN=www.example.com -out web.csr 2>/dev/null || fail "csr"
 cp "$HKMS_CONFIG" base.conf
